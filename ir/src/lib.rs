@@ -1,0 +1,13 @@
+//! etch's intermediate representation: tensors, the graph, ops, the ONNX text front end and
+//! printer, shape inference and the verifier. Every later stage reads a model through this crate.
+
+pub mod front;
+pub mod graph;
+pub mod op;
+pub mod print;
+pub mod tensor;
+
+pub use front::onnx_text::{parse_model, parse_model_str, ParseError};
+pub use graph::{AttrType, AttrValue, Attribute, Function, Graph, Initializer, Model, Node, Span, ValueInfo};
+pub use op::Op;
+pub use tensor::{Data, Dim, ElemType, Tensor, TensorType, Type};

@@ -1,0 +1,296 @@
+//! Typed views of the ops etch computes with. The attributes themselves stay in `Node::attrs`
+//! exactly as written; an `Op` is derived from them, so a model prints back unchanged while the
+//! later stages read typed fields with ONNX's defaults applied.
+
+use crate::graph::{AttrType, AttrValue, Attribute};
+use crate::tensor::{ElemType, Tensor};
+
+/// An attribute of a known op has the wrong kind, or a value the op cannot take.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("attribute `{attr}` of {op} {problem}")]
+pub struct AttrError {
+    pub op: String,
+    pub attr: String,
+    pub problem: String,
+}
+
+/// Window parameters shared by Conv and the pooling ops.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Window {
+    /// `None` when the op infers it from the weight (Conv) — pooling requires it.
+    pub kernel_shape: Option<Vec<i64>>,
+    pub strides: Option<Vec<i64>>,
+    /// ONNX order: all begins, then all ends.
+    pub pads: Option<Vec<i64>>,
+    pub dilations: Option<Vec<i64>>,
+    /// NOTSET, SAME_UPPER, SAME_LOWER or VALID.
+    pub auto_pad: String,
+    pub ceil_mode: bool,
+}
+
+/// The ops etch understands, with their attributes typed; everything else is `Other`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Conv { window: Window, group: i64 },
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    MatMul,
+    Relu,
+    Clip { min: Option<f32>, max: Option<f32> },
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MaxPool { window: Window },
+    AveragePool { window: Window, count_include_pad: bool },
+    GlobalAveragePool,
+    GlobalMaxPool,
+    ReduceMean { axes: Option<Vec<i64>>, keepdims: bool, noop_with_empty_axes: bool },
+    Flatten { axis: i64 },
+    Reshape { allowzero: bool },
+    Concat { axis: i64 },
+    Split { axis: i64, split: Option<Vec<i64>>, num_outputs: Option<i64> },
+    Slice { starts: Option<Vec<i64>>, ends: Option<Vec<i64>>, axes: Option<Vec<i64>> },
+    Transpose { perm: Option<Vec<i64>> },
+    Squeeze { axes: Option<Vec<i64>> },
+    Unsqueeze { axes: Option<Vec<i64>> },
+    Pad { mode: String, pads: Option<Vec<i64>>, value: f32 },
+    Identity,
+    Dropout,
+    Constant { value: Tensor },
+    BatchNormalization { epsilon: f32 },
+    Softmax { axis: i64 },
+    Shape { start: i64, end: Option<i64> },
+    Gather { axis: i64 },
+    Cast { to: ElemType },
+    /// An op etch does not compute with: kept intact, rejected by the stages that need semantics.
+    Other,
+}
+
+/// Reads typed attributes of one node, naming the op in errors.
+struct Attrs<'a> {
+    op: &'a str,
+    attrs: &'a [Attribute],
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, name: &str) -> Option<&'a AttrValue> {
+        self.attrs.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+
+    fn wrong(&self, name: &str, expected: AttrType, found: &AttrValue) -> AttrError {
+        let found = match found {
+            AttrValue::Ref(..) => "a reference to a function attribute".to_string(),
+            v => format!("a `{}`", v.attr_type().keyword()),
+        };
+        AttrError {
+            op: self.op.to_string(),
+            attr: name.to_string(),
+            problem: format!("must be `{}`, but it is {found}", expected.keyword()),
+        }
+    }
+
+    fn int(&self, name: &str) -> Result<Option<i64>, AttrError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::Int(v)) => Ok(Some(*v)),
+            Some(v) => Err(self.wrong(name, AttrType::Int, v)),
+        }
+    }
+
+    fn float(&self, name: &str) -> Result<Option<f32>, AttrError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::Float(v)) => Ok(Some(*v)),
+            Some(v) => Err(self.wrong(name, AttrType::Float, v)),
+        }
+    }
+
+    fn ints(&self, name: &str) -> Result<Option<Vec<i64>>, AttrError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::Ints(v)) => Ok(Some(v.clone())),
+            Some(v) => Err(self.wrong(name, AttrType::Ints, v)),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, AttrError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttrValue::String(v)) => Ok(Some(v.clone())),
+            Some(v) => Err(self.wrong(name, AttrType::String, v)),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, AttrError> {
+        Ok(self.int(name)?.unwrap_or(0) != 0)
+    }
+
+    fn window(&self) -> Result<Window, AttrError> {
+        let window = Window {
+            kernel_shape: self.ints("kernel_shape")?,
+            strides: self.ints("strides")?,
+            pads: self.ints("pads")?,
+            dilations: self.ints("dilations")?,
+            auto_pad: self.string("auto_pad")?.unwrap_or_else(|| "NOTSET".to_string()),
+            ceil_mode: self.flag("ceil_mode")?,
+        };
+        if !matches!(window.auto_pad.as_str(), "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID") {
+            return Err(AttrError {
+                op: self.op.to_string(),
+                attr: "auto_pad".into(),
+                problem: format!(
+                    "is \"{}\"; it must be NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+                    window.auto_pad
+                ),
+            });
+        }
+        Ok(window)
+    }
+
+    fn constant_value(&self) -> Result<Op, AttrError> {
+        let value = if let Some(v) = self.get("value") {
+            match v {
+                AttrValue::Tensor(t, _) => t.clone(),
+                v => return Err(self.wrong("value", AttrType::Tensor, v)),
+            }
+        } else if let Some(v) = self.float("value_float")? {
+            Tensor { elem: ElemType::F32, dims: vec![], data: Some(crate::tensor::Data::F32(vec![v])), external: None }
+        } else if let Some(AttrValue::Floats(v)) = self.get("value_floats") {
+            Tensor { elem: ElemType::F32, dims: vec![v.len() as i64], data: Some(crate::tensor::Data::F32(v.clone())), external: None }
+        } else if let Some(v) = self.int("value_int")? {
+            Tensor::from_i64(vec![], vec![v])
+        } else if let Some(v) = self.ints("value_ints")? {
+            Tensor::from_i64(vec![v.len() as i64], v)
+        } else {
+            // value_string(s), sparse_value, or a reference: nothing etch computes with.
+            return Ok(Op::Other);
+        };
+        Ok(Op::Constant { value })
+    }
+}
+
+impl Op {
+    /// Derives the typed view of a node from its op type and attributes.
+    pub fn from_parts(domain: &str, op_type: &str, attrs: &[Attribute]) -> Result<Op, AttrError> {
+        if !(domain.is_empty() || domain == "ai.onnx") {
+            return Ok(Op::Other);
+        }
+        let a = Attrs { op: op_type, attrs };
+        Ok(match op_type {
+            "Conv" => Op::Conv { window: a.window()?, group: a.int("group")?.unwrap_or(1) },
+            "Gemm" => Op::Gemm {
+                alpha: a.float("alpha")?.unwrap_or(1.0),
+                beta: a.float("beta")?.unwrap_or(1.0),
+                trans_a: a.flag("transA")?,
+                trans_b: a.flag("transB")?,
+            },
+            "MatMul" => Op::MatMul,
+            "Relu" => Op::Relu,
+            "Clip" => Op::Clip { min: a.float("min")?, max: a.float("max")? },
+            "Sigmoid" => Op::Sigmoid,
+            "HardSigmoid" => Op::HardSigmoid {
+                alpha: a.float("alpha")?.unwrap_or(0.2),
+                beta: a.float("beta")?.unwrap_or(0.5),
+            },
+            "HardSwish" => Op::HardSwish,
+            "Add" => Op::Add,
+            "Sub" => Op::Sub,
+            "Mul" => Op::Mul,
+            "Div" => Op::Div,
+            "MaxPool" => Op::MaxPool { window: a.window()? },
+            "AveragePool" => Op::AveragePool {
+                window: a.window()?,
+                count_include_pad: a.flag("count_include_pad")?,
+            },
+            "GlobalAveragePool" => Op::GlobalAveragePool,
+            "GlobalMaxPool" => Op::GlobalMaxPool,
+            "ReduceMean" => Op::ReduceMean {
+                axes: a.ints("axes")?,
+                keepdims: a.int("keepdims")?.unwrap_or(1) != 0,
+                noop_with_empty_axes: a.flag("noop_with_empty_axes")?,
+            },
+            "Flatten" => Op::Flatten { axis: a.int("axis")?.unwrap_or(1) },
+            "Reshape" => Op::Reshape { allowzero: a.flag("allowzero")? },
+            "Concat" => Op::Concat {
+                axis: a.int("axis")?.ok_or_else(|| AttrError {
+                    op: op_type.into(),
+                    attr: "axis".into(),
+                    problem: "is required".into(),
+                })?,
+            },
+            "Split" => Op::Split {
+                axis: a.int("axis")?.unwrap_or(0),
+                split: a.ints("split")?,
+                num_outputs: a.int("num_outputs")?,
+            },
+            "Slice" => Op::Slice { starts: a.ints("starts")?, ends: a.ints("ends")?, axes: a.ints("axes")? },
+            "Transpose" => Op::Transpose { perm: a.ints("perm")? },
+            "Squeeze" => Op::Squeeze { axes: a.ints("axes")? },
+            "Unsqueeze" => Op::Unsqueeze { axes: a.ints("axes")? },
+            "Pad" => Op::Pad {
+                mode: a.string("mode")?.unwrap_or_else(|| "constant".to_string()),
+                pads: a.ints("pads")?,
+                value: a.float("value")?.unwrap_or(0.0),
+            },
+            "Identity" => Op::Identity,
+            "Dropout" => Op::Dropout,
+            "Constant" => a.constant_value()?,
+            "BatchNormalization" => Op::BatchNormalization { epsilon: a.float("epsilon")?.unwrap_or(1e-5) },
+            "Softmax" => Op::Softmax { axis: a.int("axis")?.unwrap_or(-1) },
+            "Shape" => Op::Shape { start: a.int("start")?.unwrap_or(0), end: a.int("end")? },
+            "Gather" => Op::Gather { axis: a.int("axis")?.unwrap_or(0) },
+            "Cast" => {
+                let to = a.int("to")?.ok_or_else(|| AttrError {
+                    op: op_type.into(),
+                    attr: "to".into(),
+                    problem: "is required".into(),
+                })?;
+                Op::Cast {
+                    to: elem_from_onnx_code(to).ok_or_else(|| AttrError {
+                        op: op_type.into(),
+                        attr: "to".into(),
+                        problem: format!("is {to}, which is not an ONNX element type code"),
+                    })?,
+                }
+            }
+            _ => Op::Other,
+        })
+    }
+}
+
+/// Maps an ONNX `TensorProto.DataType` code (as in Cast's `to`) to an element type.
+pub fn elem_from_onnx_code(code: i64) -> Option<ElemType> {
+    use ElemType::*;
+    Some(match code {
+        1 => F32,
+        2 => U8,
+        3 => I8,
+        4 => U16,
+        5 => I16,
+        6 => I32,
+        7 => I64,
+        8 => Str,
+        9 => Bool,
+        10 => F16,
+        11 => F64,
+        12 => U32,
+        13 => U64,
+        14 => Complex64,
+        15 => Complex128,
+        16 => BF16,
+        17 => F8E4M3FN,
+        18 => F8E4M3FNUZ,
+        19 => F8E5M2,
+        20 => F8E5M2FNUZ,
+        21 => U4,
+        22 => I4,
+        23 => F4E2M1,
+        24 => F8E8M0,
+        25 => U2,
+        26 => I2,
+        _ => return None,
+    })
+}
