@@ -3,9 +3,13 @@
 
 pub mod front;
 pub mod graph;
+pub mod infer;
 pub mod op;
 pub mod print;
+pub mod stats;
 pub mod tensor;
+pub mod verify;
+pub mod weights;
 
 pub use front::onnx_text::{parse_model, parse_model_str, ParseError};
 pub use graph::{AttrType, AttrValue, Attribute, Function, Graph, Initializer, Model, Node, Span, ValueInfo};

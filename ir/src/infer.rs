@@ -1,0 +1,780 @@
+//! Shape inference with constant folding. Exporters compute reshape targets at run time with
+//! Shape → Gather → Slice → Concat chains; folding those integer chains gives every such graph
+//! static shapes, which the simulator and code generators need.
+
+use std::collections::HashMap;
+
+use crate::graph::{Graph, Model, Node};
+use crate::op::{Op, Window};
+use crate::tensor::{Data, Dim, ElemType, Tensor, TensorType, Type};
+
+/// Inferred types and folded constants of every value of the main graph, by name.
+#[derive(Debug, Clone, Default)]
+pub struct GraphInfo {
+    pub types: HashMap<String, TensorType>,
+    /// Values known before run time: initializers with data, Constants, and folded integer chains.
+    pub consts: HashMap<String, Tensor>,
+}
+
+impl GraphInfo {
+    /// The inferred type of a value.
+    pub fn ty(&self, name: &str) -> Option<&TensorType> {
+        self.types.get(name)
+    }
+}
+
+/// Why a node's output type could not be worked out; the verifier adds which node and where.
+pub type InferError = String;
+
+type Res<T> = Result<T, InferError>;
+
+fn dims_str(d: &[Dim]) -> String {
+    format!("[{}]", d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","))
+}
+
+/// Normalizes a possibly negative axis against a rank.
+fn axis(a: i64, rank: usize, what: &str) -> Res<usize> {
+    let r = rank as i64;
+    let v = if a < 0 { a + r } else { a };
+    if v < 0 || v >= r {
+        return Err(format!("{what} {a} is out of range for a rank-{rank} input"));
+    }
+    Ok(v as usize)
+}
+
+/// Multidirectional (numpy) broadcasting of two shapes.
+pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
+    let n = a.len().max(b.len());
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let da = if k + a.len() >= n { &a[k + a.len() - n] } else { &Dim::Known(1) };
+        let db = if k + b.len() >= n { &b[k + b.len() - n] } else { &Dim::Known(1) };
+        out.push(match (da, db) {
+            (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
+            (Dim::Known(x), Dim::Known(y)) if x == y => Dim::Known(*x),
+            (Dim::Known(x), Dim::Known(y)) => {
+                return Err(format!("shapes {} and {} cannot be broadcast together (dimension {x} vs {y})", dims_str(a), dims_str(b)));
+            }
+            (Dim::Param(p), Dim::Param(q)) if p == q => da.clone(),
+            (Dim::Known(x), _) | (_, Dim::Known(x)) => Dim::Known(*x),
+            _ => Dim::Unknown,
+        });
+    }
+    Ok(out)
+}
+
+/// Output extent of a sliding window along one axis (Conv, MaxPool, AveragePool).
+fn window_extent(input: i64, k: i64, stride: i64, dil: i64, pb: i64, pe: i64, auto_pad: &str, ceil: bool) -> Res<i64> {
+    if stride <= 0 || dil <= 0 || k <= 0 {
+        return Err(format!("kernel {k}, stride {stride} and dilation {dil} must all be positive"));
+    }
+    let eff = dil * (k - 1) + 1;
+    let out = match auto_pad {
+        "SAME_UPPER" | "SAME_LOWER" => (input + stride - 1) / stride,
+        "VALID" => {
+            if input < eff {
+                0
+            } else {
+                (input - eff) / stride + 1
+            }
+        }
+        _ => {
+            let span = input + pb + pe - eff;
+            if span < 0 {
+                return Err(format!("the window ({eff} wide with dilation) is larger than the padded input ({})", input + pb + pe));
+            }
+            let mut out = if ceil { (span + stride - 1) / stride + 1 } else { span / stride + 1 };
+            // a window that would start in the end padding is dropped (ONNX, PyTorch)
+            if ceil && (out - 1) * stride >= input + pb {
+                out -= 1;
+            }
+            out
+        }
+    };
+    Ok(out)
+}
+
+/// Applies a window op (Conv, pooling) to the spatial dims of `x`.
+fn window_dims(x: &[Dim], kernel: &[i64], w: &Window) -> Res<Vec<Dim>> {
+    let sp = x.len() - 2;
+    if kernel.len() != sp {
+        return Err(format!("kernel_shape has {} dims but the input has {sp} spatial dims", kernel.len()));
+    }
+    let get = |v: &Option<Vec<i64>>, n: usize, default: i64, what: &str| -> Res<Vec<i64>> {
+        match v {
+            None => Ok(vec![default; n]),
+            Some(v) if v.len() == n => Ok(v.clone()),
+            Some(v) => Err(format!("{what} has {} values, expected {n}", v.len())),
+        }
+    };
+    let strides = get(&w.strides, sp, 1, "strides")?;
+    let dil = get(&w.dilations, sp, 1, "dilations")?;
+    let pads = get(&w.pads, 2 * sp, 0, "pads")?;
+    if pads.iter().any(|&p| p < 0) {
+        return Err("pads must not be negative".into());
+    }
+    let mut out = Vec::with_capacity(x.len());
+    out.push(x[0].clone());
+    out.push(x[1].clone());
+    for k in 0..sp {
+        out.push(match x[2 + k] {
+            Dim::Known(v) => Dim::Known(window_extent(v, kernel[k], strides[k], dil[k], pads[k], pads[sp + k], &w.auto_pad, w.ceil_mode)?),
+            _ => Dim::Unknown,
+        });
+    }
+    Ok(out)
+}
+
+/// Inference state for one graph.
+struct Infer<'g> {
+    graph: &'g Graph,
+    opset: i64,
+    info: GraphInfo,
+}
+
+/// Infers the type of every value in the main graph. Ops etch does not know leave their outputs
+/// untyped unless the model declares them.
+pub fn infer(model: &Model) -> Result<GraphInfo, (petgraph::stable_graph::NodeIndex, InferError)> {
+    let g = &model.graph;
+    let mut cx = Infer { graph: g, opset: model.default_opset().unwrap_or(17), info: GraphInfo::default() };
+    for vi in &g.inputs {
+        if let Some(Type::Tensor(t)) = &vi.ty {
+            cx.info.types.insert(vi.name.clone(), t.clone());
+        }
+    }
+    for init in &g.initializers {
+        let t = &init.tensor;
+        cx.info.types.insert(init.name.clone(), TensorType::known(t.elem, &t.dims));
+        if t.data.is_some() {
+            cx.info.consts.insert(init.name.clone(), t.clone());
+        }
+    }
+    let declared: HashMap<&str, &TensorType> = g
+        .value_info
+        .iter()
+        .chain(&g.outputs)
+        .filter_map(|vi| Some((vi.name.as_str(), vi.ty.as_ref()?.as_tensor()?)))
+        .collect();
+    for idx in g.node_order() {
+        let node = &g.nodes[idx];
+        // an input computed by an op etch does not know has no type: leave this node's outputs to
+        // what the model declares rather than report an inconsistency that is not there
+        let inputs_typed = node.inputs.iter().all(|i| i.is_empty() || cx.info.types.contains_key(i));
+        let outs = if inputs_typed { cx.node(node).map_err(|e| (idx, e))? } else { Vec::new() };
+        for (k, name) in node.outputs.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            let inferred = outs.get(k).cloned().flatten();
+            let ty = match (inferred, declared.get(name.as_str())) {
+                (Some(t), Some(d)) => {
+                    check_declared(&t, d).map_err(|e| (idx, format!("output `{name}` {e}")))?;
+                    t
+                }
+                (Some(t), None) => t,
+                (None, Some(d)) => (*d).clone(),
+                (None, None) => continue,
+            };
+            cx.info.types.insert(name.clone(), ty);
+        }
+    }
+    let _ = cx.graph;
+    Ok(cx.info)
+}
+
+/// A computed type must agree with what the model declares wherever both are known.
+fn check_declared(got: &TensorType, declared: &TensorType) -> Res<()> {
+    let mismatch = || format!("is computed as {got} but the model declares it {declared}");
+    if got.elem != declared.elem {
+        return Err(mismatch());
+    }
+    if let (Some(a), Some(b)) = (&got.shape, &declared.shape) {
+        if a.len() != b.len() {
+            return Err(mismatch());
+        }
+        for (x, y) in a.iter().zip(b) {
+            if let (Dim::Known(x), Dim::Known(y)) = (x, y) {
+                if x != y {
+                    return Err(mismatch());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Infer<'_> {
+    /// The type of input `k`, which must be present and typed.
+    fn input(&self, node: &Node, k: usize) -> Res<TensorType> {
+        let name = node.inputs.get(k).filter(|n| !n.is_empty()).ok_or_else(|| format!("{} needs input {} but it is missing", node.op_type, k + 1))?;
+        self.info.types.get(name).cloned().ok_or_else(|| format!("the type of input `{name}` is unknown"))
+    }
+
+    fn opt_input<'n>(&self, node: &'n Node, k: usize) -> Option<&'n str> {
+        node.inputs.get(k).map(String::as_str).filter(|n| !n.is_empty())
+    }
+
+    fn shape_of(&self, node: &Node, k: usize) -> Res<Vec<Dim>> {
+        let t = self.input(node, k)?;
+        t.shape.ok_or_else(|| format!("input `{}` has an unknown rank", node.inputs[k]))
+    }
+
+    /// The integer values of input `k`, which must be known before run time.
+    fn const_ints(&self, node: &Node, k: usize, what: &str) -> Res<Option<Vec<i64>>> {
+        let Some(name) = self.opt_input(node, k) else { return Ok(None) };
+        match self.info.consts.get(name).and_then(Tensor::ints) {
+            Some(v) => Ok(Some(v)),
+            None => Err(format!("the {what} (`{name}`) is computed at run time and could not be folded to a constant")),
+        }
+    }
+
+    fn same_elem(&self, node: &Node, a: &TensorType, b: &TensorType) -> Res<()> {
+        if a.elem != b.elem {
+            return Err(format!("{} takes inputs of one element type, but they are {} and {}", node.op_type, a.elem, b.elem));
+        }
+        Ok(())
+    }
+
+    /// Output types of one node (None where unknown), folding constants on the way.
+    fn node(&mut self, node: &Node) -> Res<Vec<Option<TensorType>>> {
+        let t = |elem: ElemType, shape: Vec<Dim>| Some(TensorType { elem, shape: Some(shape) });
+        Ok(match &node.op {
+            Op::Conv { window, group } => {
+                let x = self.input(node, 0)?;
+                let w = self.input(node, 1)?;
+                self.same_elem(node, &x, &w)?;
+                let xs = self.shape_of(node, 0)?;
+                let ws = self.shape_of(node, 1)?;
+                if xs.len() < 3 || ws.len() != xs.len() {
+                    return Err(format!("Conv needs an input of rank ≥ 3 and a weight of the same rank; got {} and {}", dims_str(&xs), dims_str(&ws)));
+                }
+                if *group <= 0 {
+                    return Err(format!("group must be positive, not {group}"));
+                }
+                if let (Dim::Known(c), Dim::Known(wc)) = (&xs[1], &ws[1]) {
+                    if c != &(wc * group) {
+                        return Err(format!("the input has {c} channels but the weight {} with group {group} expects {}", dims_str(&ws), wc * group));
+                    }
+                }
+                if let Dim::Known(m) = ws[0] {
+                    if m % group != 0 {
+                        return Err(format!("{m} output channels cannot be split into {group} groups"));
+                    }
+                }
+                let wk: Option<Vec<i64>> = ws[2..].iter().map(Dim::known).collect();
+                let kernel = match (&window.kernel_shape, wk) {
+                    (Some(k), Some(wk)) if *k != wk => return Err(format!("kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}")),
+                    (Some(k), _) => k.clone(),
+                    (None, Some(wk)) => wk,
+                    (None, None) => return Err("the weight's spatial dims are unknown and there is no kernel_shape".into()),
+                };
+                if let Some(b) = self.opt_input(node, 2) {
+                    let bt = self.info.types.get(b).and_then(|t| t.shape.clone());
+                    if let Some(bs) = bt {
+                        if bs.len() != 1 || (bs[0].known().is_some() && ws[0].known().is_some() && bs[0] != ws[0]) {
+                            return Err(format!("the bias has shape {} but the conv has {} output channels", dims_str(&bs), ws[0]));
+                        }
+                    }
+                }
+                let mut out = window_dims(&xs, &kernel, window)?;
+                out[1] = ws[0].clone();
+                vec![t(x.elem, out)]
+            }
+            Op::MaxPool { window } | Op::AveragePool { window, .. } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                if xs.len() < 3 {
+                    return Err(format!("{} needs an input of rank ≥ 3, got {}", node.op_type, dims_str(&xs)));
+                }
+                let kernel = window.kernel_shape.clone().ok_or_else(|| format!("{} needs kernel_shape", node.op_type))?;
+                let out = window_dims(&xs, &kernel, window)?;
+                let idx = t(ElemType::I64, out.clone());
+                vec![t(x.elem, out), idx]
+            }
+            Op::GlobalAveragePool | Op::GlobalMaxPool => {
+                let x = self.input(node, 0)?;
+                let mut xs = self.shape_of(node, 0)?;
+                if xs.len() < 3 {
+                    return Err(format!("{} needs an input of rank ≥ 3, got {}", node.op_type, dims_str(&xs)));
+                }
+                for d in &mut xs[2..] {
+                    *d = Dim::Known(1);
+                }
+                vec![t(x.elem, xs)]
+            }
+            Op::Gemm { trans_a, trans_b, .. } => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                self.same_elem(node, &a, &b)?;
+                let (sa, sb) = (self.shape_of(node, 0)?, self.shape_of(node, 1)?);
+                if sa.len() != 2 || sb.len() != 2 {
+                    return Err(format!("Gemm takes 2-D inputs, got {} and {}", dims_str(&sa), dims_str(&sb)));
+                }
+                let (m, ka) = if *trans_a { (&sa[1], &sa[0]) } else { (&sa[0], &sa[1]) };
+                let (kb, n) = if *trans_b { (&sb[1], &sb[0]) } else { (&sb[0], &sb[1]) };
+                if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
+                    if x != y {
+                        return Err(format!("inner dimensions differ: A is {} and B is {} (transA={}, transB={})", dims_str(&sa), dims_str(&sb), *trans_a as u8, *trans_b as u8));
+                    }
+                }
+                let out = vec![m.clone(), n.clone()];
+                if self.opt_input(node, 2).is_some() {
+                    let c = self.shape_of(node, 2)?;
+                    let bc = broadcast(&out, &c)?;
+                    if bc.len() != 2 || bc != out && bc.iter().zip(&out).any(|(x, y)| x.known().is_some() && y.known().is_some() && x != y) {
+                        return Err(format!("C of shape {} does not broadcast to the output {}", dims_str(&c), dims_str(&out)));
+                    }
+                }
+                vec![t(a.elem, out)]
+            }
+            Op::MatMul => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                self.same_elem(node, &a, &b)?;
+                let (mut sa, mut sb) = (self.shape_of(node, 0)?, self.shape_of(node, 1)?);
+                if sa.is_empty() || sb.is_empty() {
+                    return Err("MatMul does not take scalars".into());
+                }
+                let (va, vb) = (sa.len() == 1, sb.len() == 1);
+                if va {
+                    sa.insert(0, Dim::Known(1));
+                }
+                if vb {
+                    sb.push(Dim::Known(1));
+                }
+                let (ka, kb) = (&sa[sa.len() - 1], &sb[sb.len() - 2]);
+                if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
+                    if x != y {
+                        return Err(format!("inner dimensions differ: {} × {}", dims_str(&sa), dims_str(&sb)));
+                    }
+                }
+                let mut out = broadcast(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
+                if !va {
+                    out.push(sa[sa.len() - 2].clone());
+                }
+                if !vb {
+                    out.push(sb[sb.len() - 1].clone());
+                }
+                vec![t(a.elem, out)]
+            }
+            Op::Add | Op::Sub | Op::Mul | Op::Div => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                self.same_elem(node, &a, &b)?;
+                let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 1)?)?;
+                self.fold_arith(node, &out);
+                vec![t(a.elem, out)]
+            }
+            Op::Relu | Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Clip { .. } | Op::Softmax { .. } => {
+                let x = self.input(node, 0)?;
+                if let Op::Softmax { axis: a } = node.op {
+                    if let Some(s) = &x.shape {
+                        axis(a, s.len(), "axis")?;
+                    }
+                }
+                vec![Some(x)]
+            }
+            Op::Identity => {
+                let x = self.input(node, 0)?;
+                self.fold(node, |c| c.first().cloned().flatten());
+                vec![Some(x)]
+            }
+            Op::Dropout => {
+                let x = self.input(node, 0)?;
+                let mask = x.shape.clone().map(|s| TensorType { elem: ElemType::Bool, shape: Some(s) });
+                vec![Some(x), mask]
+            }
+            Op::BatchNormalization { .. } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                if xs.len() < 2 {
+                    return Err(format!("BatchNormalization needs an input of rank ≥ 2, got {}", dims_str(&xs)));
+                }
+                for k in 1..5 {
+                    let p = self.shape_of(node, k)?;
+                    if p.len() != 1 || (p[0].known().is_some() && xs[1].known().is_some() && p[0] != xs[1]) {
+                        return Err(format!("parameter {} has shape {} but the input has {} channels", k + 1, dims_str(&p), xs[1]));
+                    }
+                }
+                let c = t(x.elem, vec![xs[1].clone()]);
+                vec![Some(x), c.clone(), c]
+            }
+            Op::Constant { value } => {
+                let out = node.outputs.first().cloned().unwrap_or_default();
+                self.info.consts.insert(out, value.clone());
+                vec![Some(TensorType::known(value.elem, &value.dims))]
+            }
+            Op::Flatten { axis: a } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let r = xs.len() as i64;
+                let a = if *a < 0 { a + r } else { *a };
+                if a < 0 || a > r {
+                    return Err(format!("axis {a} is out of range for a rank-{r} input"));
+                }
+                let prod = |d: &[Dim]| -> Dim { d.iter().try_fold(1i64, |acc, x| x.known().map(|v| acc * v)).map_or(Dim::Unknown, Dim::Known) };
+                vec![t(x.elem, vec![prod(&xs[..a as usize]), prod(&xs[a as usize..])])]
+            }
+            Op::Reshape { allowzero } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let target = self.const_ints(node, 1, "target shape")?.ok_or("Reshape needs a target shape")?;
+                let out = reshape(&xs, &target, *allowzero)?;
+                self.fold(node, |c| {
+                    let mut v = c.first()?.clone()?;
+                    v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?;
+                    Some(v)
+                });
+                vec![t(x.elem, out)]
+            }
+            Op::Concat { axis: a } => {
+                let first = self.input(node, 0)?;
+                let mut out = self.shape_of(node, 0)?;
+                let ax = axis(*a, out.len(), "axis")?;
+                for k in 1..node.inputs.len() {
+                    let other = self.input(node, k)?;
+                    self.same_elem(node, &first, &other)?;
+                    let s = self.shape_of(node, k)?;
+                    if s.len() != out.len() {
+                        return Err(format!("input {} has rank {} but the first has rank {}", k + 1, s.len(), out.len()));
+                    }
+                    for (d, (x, y)) in out.iter_mut().zip(&s).enumerate() {
+                        if d == ax {
+                            *x = match (x.known(), y.known()) {
+                                (Some(p), Some(q)) => Dim::Known(p + q),
+                                _ => Dim::Unknown,
+                            };
+                        } else if let (Some(p), Some(q)) = (x.known(), y.known()) {
+                            if p != q {
+                                return Err(format!("inputs differ in dimension {d} ({p} vs {q}), which is not the concat axis {ax}"));
+                            }
+                        }
+                    }
+                }
+                self.fold(node, |c| {
+                    if out.len() != 1 {
+                        return None;
+                    }
+                    let mut v = Vec::new();
+                    for t in c {
+                        v.extend(t.as_ref()?.ints()?);
+                    }
+                    Some(Tensor::from_i64(vec![v.len() as i64], v))
+                });
+                vec![t(first.elem, out)]
+            }
+            Op::Split { axis: a, split, num_outputs } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let ax = axis(*a, xs.len(), "axis")?;
+                let n = node.outputs.len();
+                let sizes = match (self.const_ints(node, 1, "split sizes")?, split) {
+                    (Some(s), _) => s,
+                    (None, Some(s)) => s.clone(),
+                    (None, None) => {
+                        let parts = num_outputs.unwrap_or(n as i64);
+                        match xs[ax].known() {
+                            Some(d) if parts > 0 => {
+                                let chunk = (d + parts - 1) / parts;
+                                (0..parts).map(|k| chunk.min(d - k * chunk).max(0)).collect()
+                            }
+                            _ => return Ok(vec![t(x.elem, { let mut s = xs.clone(); s[ax] = Dim::Unknown; s }); n]),
+                        }
+                    }
+                };
+                if sizes.len() != n {
+                    return Err(format!("Split makes {} pieces but the node has {n} outputs", sizes.len()));
+                }
+                if let Some(d) = xs[ax].known() {
+                    if sizes.iter().sum::<i64>() != d {
+                        return Err(format!("split sizes {sizes:?} do not add up to the axis length {d}"));
+                    }
+                }
+                sizes.iter().map(|&s| { let mut o = xs.clone(); o[ax] = Dim::Known(s); t(x.elem, o) }).collect()
+            }
+            Op::Slice { starts, ends, axes } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let (starts, ends, axes, steps) = if self.opset >= 10 || starts.is_none() {
+                    (
+                        self.const_ints(node, 1, "slice starts")?.ok_or("Slice needs starts")?,
+                        self.const_ints(node, 2, "slice ends")?.ok_or("Slice needs ends")?,
+                        self.const_ints(node, 3, "slice axes")?,
+                        self.const_ints(node, 4, "slice steps")?,
+                    )
+                } else {
+                    (starts.clone().unwrap_or_default(), ends.clone().ok_or("Slice needs ends")?, axes.clone(), None)
+                };
+                if starts.len() != ends.len() {
+                    return Err(format!("Slice has {} starts but {} ends", starts.len(), ends.len()));
+                }
+                let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+                if axes.len() != starts.len() || steps.len() != starts.len() {
+                    return Err("Slice's starts, ends, axes and steps must have the same length".into());
+                }
+                let mut out = xs.clone();
+                let mut ranges = Vec::new();
+                for k in 0..starts.len() {
+                    let ax = axis(axes[k], xs.len(), "slice axis")?;
+                    let step = steps[k];
+                    if step == 0 {
+                        return Err("a slice step must not be 0".into());
+                    }
+                    match xs[ax].known() {
+                        Some(d) => {
+                            let (s, e) = slice_bounds(starts[k], ends[k], step, d);
+                            let len = if step > 0 { ((e - s).max(0) + step - 1) / step } else { ((s - e).max(0) + (-step) - 1) / (-step) };
+                            out[ax] = Dim::Known(len);
+                            ranges.push((ax, s, step, len));
+                        }
+                        None => out[ax] = Dim::Unknown,
+                    }
+                }
+                self.fold(node, |c| {
+                    let v = c.first()?.as_ref()?.ints()?;
+                    if xs.len() != 1 || ranges.len() != 1 {
+                        return None;
+                    }
+                    let (_, s, step, len) = ranges[0];
+                    let r: Vec<i64> = (0..len).map(|k| v[(s + k * step) as usize]).collect();
+                    Some(Tensor::from_i64(vec![r.len() as i64], r))
+                });
+                vec![t(x.elem, out)]
+            }
+            Op::Transpose { perm } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let perm = perm.clone().unwrap_or_else(|| (0..xs.len() as i64).rev().collect());
+                let mut seen = vec![false; xs.len()];
+                if perm.len() != xs.len() || perm.iter().any(|&p| p < 0 || p as usize >= xs.len() || std::mem::replace(&mut seen[p as usize], true)) {
+                    return Err(format!("perm {perm:?} is not a permutation of the input's {} axes", xs.len()));
+                }
+                vec![t(x.elem, perm.iter().map(|&p| xs[p as usize].clone()).collect())]
+            }
+            Op::Squeeze { axes } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let axes = match axes { Some(a) => Some(a.clone()), None => self.const_ints(node, 1, "squeeze axes")? };
+                let out: Vec<Dim> = match axes {
+                    Some(a) => {
+                        let a: Vec<usize> = a.iter().map(|&v| axis(v, xs.len(), "squeeze axis")).collect::<Res<_>>()?;
+                        for &k in &a {
+                            if let Some(d) = xs[k].known().filter(|&d| d != 1) {
+                                return Err(format!("cannot squeeze axis {k}, whose size is {d}"));
+                            }
+                        }
+                        xs.iter().enumerate().filter(|(k, _)| !a.contains(k)).map(|(_, d)| d.clone()).collect()
+                    }
+                    None => xs.iter().filter(|d| d.known() != Some(1)).cloned().collect(),
+                };
+                self.fold(node, |c| { let mut v = c.first()?.clone()?; v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?; Some(v) });
+                vec![t(x.elem, out)]
+            }
+            Op::Unsqueeze { axes } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let axes = match axes { Some(a) => a.clone(), None => self.const_ints(node, 1, "unsqueeze axes")?.ok_or("Unsqueeze needs axes")? };
+                let r = xs.len() + axes.len();
+                let mut a: Vec<usize> = axes.iter().map(|&v| axis(v, r, "unsqueeze axis")).collect::<Res<_>>()?;
+                a.sort();
+                let mut out = xs.clone();
+                for &k in &a {
+                    out.insert(k, Dim::Known(1));
+                }
+                self.fold(node, |c| { let mut v = c.first()?.clone()?; v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?; Some(v) });
+                vec![t(x.elem, out)]
+            }
+            Op::Pad { pads, .. } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let pads = match pads { Some(p) => p.clone(), None => self.const_ints(node, 1, "pads")?.ok_or("Pad needs pads")? };
+                let r = xs.len();
+                let axes = match self.const_ints(node, 3, "pad axes")? {
+                    Some(a) => a.iter().map(|&v| axis(v, r, "pad axis")).collect::<Res<Vec<_>>>()?,
+                    None => (0..r).collect(),
+                };
+                if pads.len() != 2 * axes.len() {
+                    return Err(format!("pads has {} values but {} are needed", pads.len(), 2 * axes.len()));
+                }
+                let mut out = xs.clone();
+                for (k, &ax) in axes.iter().enumerate() {
+                    if let Some(d) = xs[ax].known() {
+                        let v = d + pads[k] + pads[axes.len() + k];
+                        if v < 0 {
+                            return Err(format!("padding makes axis {ax} negative"));
+                        }
+                        out[ax] = Dim::Known(v);
+                    }
+                }
+                vec![t(x.elem, out)]
+            }
+            Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let axes = match axes { Some(a) => Some(a.clone()), None => self.const_ints(node, 1, "reduce axes")? };
+                let axes: Vec<usize> = match axes {
+                    Some(a) if !a.is_empty() => a.iter().map(|&v| axis(v, xs.len(), "reduce axis")).collect::<Res<_>>()?,
+                    _ if *noop_with_empty_axes => vec![],
+                    _ => (0..xs.len()).collect(),
+                };
+                let out = xs.iter().enumerate().filter_map(|(k, d)| match (axes.contains(&k), keepdims) {
+                    (true, true) => Some(Dim::Known(1)),
+                    (true, false) => None,
+                    _ => Some(d.clone()),
+                }).collect();
+                vec![t(x.elem, out)]
+            }
+            Op::Shape { start, end } => {
+                let xs = self.shape_of(node, 0)?;
+                let r = xs.len() as i64;
+                let clampi = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) };
+                let (s, e) = (clampi(*start), clampi(end.unwrap_or(r)));
+                let part = &xs[s as usize..e.max(s) as usize];
+                if let Some(v) = part.iter().map(Dim::known).collect::<Option<Vec<i64>>>() {
+                    if let Some(out) = node.outputs.first() {
+                        self.info.consts.insert(out.clone(), Tensor::from_i64(vec![v.len() as i64], v));
+                    }
+                }
+                vec![t(ElemType::I64, vec![Dim::Known(part.len() as i64)])]
+            }
+            Op::Gather { axis: a } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let is = self.shape_of(node, 1)?;
+                let it = self.input(node, 1)?;
+                if !matches!(it.elem, ElemType::I64 | ElemType::I32) {
+                    return Err(format!("Gather's indices must be int64 or int32, not {}", it.elem));
+                }
+                let ax = axis(*a, xs.len(), "axis")?;
+                let mut out = xs[..ax].to_vec();
+                out.extend(is.iter().cloned());
+                out.extend(xs[ax + 1..].iter().cloned());
+                let n = xs[ax].known();
+                let mut bad = None;
+                self.fold(node, |c| {
+                    let data = c.first()?.as_ref()?;
+                    let idx = c.get(1)?.as_ref()?.ints()?;
+                    let v = data.ints()?;
+                    if data.dims.len() != 1 {
+                        return None;
+                    }
+                    let n = v.len() as i64;
+                    let mut r = Vec::with_capacity(idx.len());
+                    for &i in &idx {
+                        let j = if i < 0 { i + n } else { i };
+                        if j < 0 || j >= n {
+                            bad = Some(i);
+                            return None;
+                        }
+                        r.push(v[j as usize]);
+                    }
+                    Some(Tensor::from_i64(out.iter().map(Dim::known).collect::<Option<_>>()?, r))
+                });
+                if let Some(i) = bad {
+                    return Err(format!("index {i} is out of range for an axis of size {}", n.unwrap_or(0)));
+                }
+                vec![t(x.elem, out)]
+            }
+            Op::Cast { to } => {
+                let x = self.input(node, 0)?;
+                let to = *to;
+                if matches!(to, ElemType::I64 | ElemType::I32) {
+                    self.fold(node, |c| {
+                        let v = c.first()?.as_ref()?;
+                        Some(Tensor::from_i64(v.dims.clone(), v.ints()?))
+                    });
+                }
+                vec![Some(TensorType { elem: to, shape: x.shape })]
+            }
+            Op::Other => vec![],
+        })
+    }
+
+    /// Stores `f(input constants)` as the constant value of the node's first output.
+    fn fold(&mut self, node: &Node, f: impl FnOnce(&[Option<Tensor>]) -> Option<Tensor>) {
+        let inputs: Vec<Option<Tensor>> = node.inputs.iter().map(|n| self.info.consts.get(n).cloned()).collect();
+        if inputs.is_empty() || inputs.iter().all(Option::is_none) {
+            return;
+        }
+        if let (Some(v), Some(out)) = (f(&inputs), node.outputs.first()) {
+            self.info.consts.insert(out.clone(), v);
+        }
+    }
+
+    /// Folds integer Add/Sub/Mul/Div over constants (shape arithmetic).
+    fn fold_arith(&mut self, node: &Node, out: &[Dim]) {
+        let op = node.op.clone();
+        self.fold(node, |c| {
+            let a = c.first()?.as_ref()?;
+            let b = c.get(1)?.as_ref()?;
+            let (va, vb) = (a.ints()?, b.ints()?);
+            if a.elem != ElemType::I64 {
+                return None;
+            }
+            let dims: Vec<i64> = out.iter().map(Dim::known).collect::<Option<_>>()?;
+            let n: usize = dims.iter().product::<i64>() as usize;
+            let pick = |v: &[i64], k: usize| if v.len() == 1 { Some(v[0]) } else { v.get(k).copied() };
+            if !(va.len() == n || va.len() == 1) || !(vb.len() == n || vb.len() == 1) {
+                return None;
+            }
+            let mut r = Vec::with_capacity(n);
+            for k in 0..n {
+                let (x, y) = (pick(&va, k)?, pick(&vb, k)?);
+                r.push(match op {
+                    Op::Add => x.checked_add(y)?,
+                    Op::Sub => x.checked_sub(y)?,
+                    Op::Mul => x.checked_mul(y)?,
+                    Op::Div if y != 0 => x.div_euclid(y),
+                    _ => return None,
+                });
+            }
+            Some(Tensor { elem: ElemType::I64, dims, data: Some(Data::I64(r)), external: None })
+        });
+    }
+}
+
+/// Clamps slice bounds as ONNX does.
+fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
+    let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (s, e) = (norm(start), norm(end));
+    if step > 0 {
+        (s.clamp(0, dim), e.clamp(0, dim))
+    } else {
+        (s.clamp(-1, dim - 1), e.clamp(-1, dim - 1))
+    }
+}
+
+/// Applies a Reshape target (with `0` = copy and `-1` = infer) to a shape.
+fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
+    let mut out: Vec<Dim> = Vec::with_capacity(target.len());
+    let mut infer_at = None;
+    for (k, &v) in target.iter().enumerate() {
+        out.push(match v {
+            -1 => {
+                if infer_at.replace(k).is_some() {
+                    return Err("the target shape has more than one -1".into());
+                }
+                Dim::Unknown
+            }
+            0 if !allowzero => xs.get(k).cloned().ok_or_else(|| format!("target dim {k} is 0 (copy) but the input has rank {}", xs.len()))?,
+            v if v < 0 => return Err(format!("target dim {v} is invalid")),
+            v => Dim::Known(v),
+        });
+    }
+    let total: Option<i64> = xs.iter().map(Dim::known).try_fold(1i64, |a, d| Some(a * d?));
+    let known: Option<i64> = out.iter().enumerate().filter(|(k, _)| Some(*k) != infer_at).try_fold(1i64, |a, (_, d)| Some(a * d.known()?));
+    match (infer_at, total, known) {
+        (Some(k), Some(t), Some(p)) => {
+            if p == 0 || t % p != 0 {
+                return Err(format!("cannot reshape {} elements into {target:?}", t));
+            }
+            out[k] = Dim::Known(t / p);
+        }
+        (None, Some(t), Some(p)) if t != p => {
+            return Err(format!("cannot reshape {} ({t} elements) into {target:?} ({p} elements)", dims_str(xs)));
+        }
+        _ => {}
+    }
+    Ok(out)
+}

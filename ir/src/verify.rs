@@ -1,0 +1,107 @@
+//! The verifier: every value defined once, every input defined, no cycles, and types and shapes
+//! that agree. It returns the inferred `GraphInfo`, the proof later stages ask for.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::graph::{AttrValue, Graph, Model, Node, Span};
+use crate::infer::{infer, GraphInfo};
+
+/// A structural or type error, with the node it concerns and where that node is in the source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", context(node, span))]
+pub struct VerifyError {
+    /// Display name and op type of the node, when the error concerns one.
+    pub node: Option<(String, String)>,
+    pub span: Span,
+    pub message: String,
+}
+
+fn context(node: &Option<(String, String)>, span: &Span) -> String {
+    let line = if span.line > 0 { format!(", line {}", span.line) } else { String::new() };
+    match node {
+        Some((name, op)) => format!("node `{name}` ({op}{line}): "),
+        None if span.line > 0 => format!("line {}: ", span.line),
+        None => String::new(),
+    }
+}
+
+fn node_err(n: &Node, message: String) -> VerifyError {
+    VerifyError { node: Some((n.display_name(), n.op_type.clone())), span: n.span, message }
+}
+
+/// Checks a model and infers every value's type.
+pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
+    check_graph(&model.graph, &HashSet::new())?;
+    for f in &model.functions {
+        let mut defined: HashSet<&str> = f.inputs.iter().map(|(_, n)| n.as_str()).collect();
+        for n in &f.nodes {
+            for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+                if !defined.insert(o) {
+                    return Err(node_err(n, format!("value `{o}` is defined twice in function `{}`", f.name)));
+                }
+            }
+        }
+        for n in &f.nodes {
+            if let Some(i) = n.inputs.iter().find(|i| !i.is_empty() && !defined.contains(i.as_str())) {
+                return Err(node_err(n, format!("input `{i}` is not defined in function `{}`", f.name)));
+            }
+        }
+    }
+    infer(model).map_err(|(idx, message)| node_err(&model.graph.nodes[idx], message))
+}
+
+/// Definitions, uses and acyclicity of one graph; `outer` holds the names visible from enclosing graphs.
+fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
+    let mut defined: HashMap<&str, &'static str> = HashMap::new();
+    for vi in &g.inputs {
+        if defined.insert(vi.name.as_str(), "a graph input").is_some() {
+            return Err(VerifyError { node: None, span: vi.span, message: format!("graph input `{}` is declared twice", vi.name) });
+        }
+    }
+    let mut inits = HashSet::new();
+    for init in &g.initializers {
+        if !inits.insert(init.name.as_str()) {
+            return Err(VerifyError { node: None, span: init.span, message: format!("initializer `{}` is declared twice", init.name) });
+        }
+        // an initializer may share its name with a graph input (its default value)
+        defined.entry(init.name.as_str()).or_insert("an initializer");
+    }
+    let order = g.node_order();
+    for &idx in &order {
+        let n = &g.nodes[idx];
+        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+            if let Some(prev) = defined.insert(o.as_str(), "the output of another node") {
+                return Err(node_err(n, format!("value `{o}` is already defined as {prev}; every value must be defined once")));
+            }
+        }
+    }
+    let visible = |name: &str| defined.contains_key(name) || outer.contains(name);
+    for &idx in &order {
+        let n = &g.nodes[idx];
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            if !visible(i) {
+                return Err(node_err(n, format!("input `{i}` is not defined: no graph input, initializer or node output has that name")));
+            }
+        }
+        for a in &n.attrs {
+            if let AttrValue::Graph(sub) = &a.value {
+                let mut scope: HashSet<&str> = outer.clone();
+                scope.extend(defined.keys().copied());
+                check_graph(sub, &scope).map_err(|mut e| {
+                    e.message = format!("in subgraph `{}` of node `{}`: {}", a.name, n.display_name(), e.message);
+                    e
+                })?;
+            }
+        }
+    }
+    for vi in &g.outputs {
+        if !visible(&vi.name) {
+            return Err(VerifyError { node: None, span: vi.span, message: format!("graph output `{}` is never computed", vi.name) });
+        }
+    }
+    if let Err(cycle) = petgraph::algo::toposort(&g.nodes, None) {
+        let n: &Node = &g.nodes[cycle.node_id()];
+        return Err(node_err(n, "this node is part of a cycle: its inputs depend on its own outputs".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `etch inspect`: what a model is and what it costs, layer by layer.
+
+use etch_ir::stats::{model_stats, ModelStats};
+use etch_ir::weights::shape_only_weights;
+
+use crate::load::{self, CliError};
+
+/// Prints the per-layer table (or JSON) of a model.
+pub fn run(path: &str, json: bool) -> Result<(), CliError> {
+    let src = load::read(path)?;
+    let model = load::parse(path, &src)?;
+    let loaded = load::verify(path, &src, model)?;
+    let shape_only = shape_only_weights(&loaded.model).map_err(|e| format!("error: {path}: {e}"))?;
+    let stats = model_stats(&loaded.model, &loaded.info, &shape_only);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", table(&stats));
+    }
+    if !shape_only.is_empty() {
+        let values: u64 = shape_only.iter().map(|w| w.numel()).sum();
+        eprintln!(
+            "note: {} weights ({} values) are shape-only in this model; they are counted in params. `etch convert --seed N` fills them with seeded random values.",
+            shape_only.len(),
+            thousands(values)
+        );
+    }
+    Ok(())
+}
+
+/// Formats a count with thousands separators, for tables people read.
+pub fn thousands(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn shape_text(shape: &[serde_json::Value]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
+    if dims.is_empty() {
+        "?".to_string()
+    } else {
+        format!("[{}]", dims.join(","))
+    }
+}
+
+fn table(stats: &ModelStats) -> String {
+    let rows: Vec<[String; 5]> = stats
+        .layers
+        .iter()
+        .map(|l| [l.name.clone(), l.op.clone(), shape_text(&l.output_shape), thousands(l.params), thousands(l.macs)])
+        .collect();
+    let total = ["total".to_string(), String::new(), String::new(), thousands(stats.params), thousands(stats.macs)];
+    let head = ["layer", "op", "output shape", "params", "MACs"].map(String::from);
+    let mut width = [0usize; 5];
+    for r in rows.iter().chain([&head, &total]) {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |r: &[String; 5]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
+            r[0], r[1], r[2], r[3], r[4],
+            w0 = width[0], w1 = width[1], w2 = width[2], w3 = width[3], w4 = width[4]
+        )
+    };
+    let rule = format!("{}\n", "-".repeat(width.iter().sum::<usize>() + 8));
+    let mut out = line(&head);
+    out.push_str(&rule);
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out.push_str(&rule);
+    out.push_str(&line(&total));
+    out
+}

@@ -1,0 +1,45 @@
+//! Reading a model file into a verified graph, with errors rendered against the source.
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::Model;
+
+use crate::diag::{render, Located};
+
+/// A model read and checked, with the source kept for later error reports.
+pub struct Loaded {
+    pub model: Model,
+    pub info: GraphInfo,
+}
+
+/// An error already rendered for the terminal.
+pub type CliError = String;
+
+/// Reads the file (an error names it), so later messages can quote its text.
+pub fn read(path: &str) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| format!("error: cannot read model `{path}`: {e}"))
+}
+
+/// Parses a model file.
+pub fn parse(path: &str, src: &[u8]) -> Result<Model, CliError> {
+    etch_ir::parse_model(src).map_err(|e| {
+        render(&Located { path, src, offset: e.offset, len: e.len, message: &e.message })
+    })
+}
+
+/// Verifies a parsed model and infers its shapes.
+pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> {
+    match etch_ir::verify::verify(&model) {
+        Ok(info) => Ok(Loaded { model, info }),
+        Err(e) if e.span.line > 0 => {
+            let msg = e.to_string();
+            Err(render(&Located { path, src, offset: e.span.offset, len: first_line_len(src, e.span.offset, e.span.len), message: &msg }))
+        }
+        Err(e) => Err(format!("error: {path}: {e}")),
+    }
+}
+
+/// The length of a span cut at the end of its first line, so the caret stays on one line.
+fn first_line_len(src: &[u8], offset: usize, len: usize) -> usize {
+    let end = (offset + len).min(src.len());
+    src[offset.min(end)..end].iter().position(|&b| b == b'\n').unwrap_or(end - offset.min(end))
+}
