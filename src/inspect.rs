@@ -41,12 +41,13 @@ pub fn thousands(v: u64) -> String {
     out
 }
 
-fn shape_text(shape: &[serde_json::Value]) -> String {
-    let dims: Vec<String> = shape.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
-    if dims.is_empty() {
-        "?".to_string()
-    } else {
-        format!("[{}]", dims.join(","))
+fn shape_text(shape: &Option<Vec<serde_json::Value>>) -> String {
+    match shape {
+        None => "?".to_string(),
+        Some(dims) => {
+            let dims: Vec<String> = dims.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
+            format!("[{}]", dims.join(","))
+        }
     }
 }
 

@@ -16,8 +16,8 @@ use crate::weights::ShapeOnly;
 pub struct LayerStats {
     pub name: String,
     pub op: String,
-    /// Dims of the first output: numbers, or names for symbolic dims; empty when unknown.
-    pub output_shape: Vec<serde_json::Value>,
+    /// Dims of the first output: numbers, or names for symbolic dims; `None` (JSON null) when unknown.
+    pub output_shape: Option<Vec<serde_json::Value>>,
     /// Elements of the weights this node is the first to read.
     pub params: u64,
     pub macs: u64,
@@ -64,7 +64,8 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 counted.insert(i.as_str()).then_some(p)
             })
             .sum();
-        let out_shape = n.outputs.first().and_then(|o| info.ty(o)).and_then(|t| t.shape.clone()).unwrap_or_default();
+        let out_type = n.outputs.first().and_then(|o| info.ty(o)).and_then(|t| t.shape.clone());
+        let out_shape = out_type.clone().unwrap_or_default();
         let numel = |s: &[Dim]| s.iter().map(extent).product::<u64>();
         let shape = |k: usize| n.inputs.get(k).and_then(|i| info.ty(i)).and_then(|t| t.shape.clone()).unwrap_or_default();
         let macs = match &n.op {
@@ -88,7 +89,7 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
         layers.push(LayerStats {
             name: n.display_name(),
             op: n.op_type.clone(),
-            output_shape: out_shape.iter().map(dim_json).collect(),
+            output_shape: out_type.map(|s| s.iter().map(dim_json).collect()),
             params,
             macs,
         });
