@@ -175,7 +175,9 @@ impl<'a> Attrs<'a> {
 impl Op {
     /// Derives the typed view of a node from its op type and attributes.
     pub fn from_parts(domain: &str, op_type: &str, attrs: &[Attribute]) -> Result<Op, AttrError> {
-        if !(domain.is_empty() || domain == "ai.onnx") {
+        // a function body's `@ref` attributes are only known once the function is called
+        let has_ref = attrs.iter().any(|a| matches!(a.value, AttrValue::Ref(..)));
+        if !(domain.is_empty() || domain == "ai.onnx") || has_ref {
             return Ok(Op::Other);
         }
         let a = Attrs { op: op_type, attrs };
