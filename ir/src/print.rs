@@ -63,7 +63,10 @@ pub fn write_f32(out: &mut String, v: f32) {
     } else {
         let mut buf = String::new();
         let _ = write!(buf, "{v:e}");
-        shortest_to_chars(out, &buf);
+        let bits = v.to_bits();
+        let (exp_bits, frac) = (((bits >> 23) & 0xff) as i32, (bits & 0x7f_ffff) as u128);
+        let (m, e) = if exp_bits == 0 { (frac, -149) } else { (frac | 1 << 23, exp_bits - 150) };
+        shortest_to_chars(out, &buf, v.abs() as f64, short_exact_digits(m, e));
     }
 }
 
@@ -76,19 +79,58 @@ pub fn write_f64(out: &mut String, v: f64) {
     } else {
         let mut buf = String::new();
         let _ = write!(buf, "{v:e}");
-        shortest_to_chars(out, &buf);
+        let bits = v.to_bits();
+        let (exp_bits, frac) = (((bits >> 52) & 0x7ff) as i32, (bits & 0xf_ffff_ffff_ffff) as u128);
+        let (m, e) = if exp_bits == 0 { (frac, -1074) } else { (frac | 1 << 52, exp_bits - 1075) };
+        shortest_to_chars(out, &buf, v.abs(), short_exact_digits(m, e));
     }
 }
 
-/// Rewrites Rust's shortest `{:e}` form (`-1.2345e-5`) into `to_chars`' choice of form.
-fn shortest_to_chars(out: &mut String, e_form: &str) {
+/// The significant decimal digits of `m · 2^e` exactly, when there are at most 20 of them. Only such
+/// short values can sit exactly halfway between two shortest candidates.
+fn short_exact_digits(m: u128, e: i32) -> Option<String> {
+    if m == 0 {
+        return None;
+    }
+    let (mut m, mut e) = (m, e);
+    while m % 2 == 0 {
+        m /= 2;
+        e += 1;
+    }
+    let n = if e >= 0 {
+        m.checked_mul(1u128.checked_shl(e as u32)?)?
+    } else {
+        // m · 2^-f = m · 5^f · 10^-f: the digits are those of m · 5^f
+        m.checked_mul(5u128.checked_pow((-e) as u32)?)?
+    };
+    let digits = n.to_string();
+    let digits = digits.trim_end_matches('0');
+    (digits.len() <= 20).then(|| digits.to_string())
+}
+
+/// Rewrites Rust's shortest `{:e}` form (`-1.2345e-5`) into `to_chars`' choice of form. Where the
+/// fixed form is an integer longer than the shortest digits, `to_chars` writes the value's exact
+/// digits (`123456792`, not `123456790`), as printf's `%f` does; `magnitude` supplies them. Where
+/// the value lies exactly halfway between two shortest candidates, Rust rounds half up and C++
+/// rounds half to even; `exact` (the value's digits, when short) lets us follow C++.
+fn shortest_to_chars(out: &mut String, e_form: &str, magnitude: f64, exact: Option<String>) {
     let (mantissa, exp) = e_form.split_once('e').unwrap_or((e_form, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if let Some(x) = exact.filter(|x| x.len() == digits.len() + 1 && x.ends_with('5')) {
+        // a tie: candidates are x without its 5 (lower) and that plus one unit (upper)
+        let lower = &x[..digits.len()];
+        let even_is_lower = (lower.as_bytes()[lower.len() - 1] - b'0') % 2 == 0;
+        if even_is_lower {
+            digits = lower.to_string();
+        } else if let Some(up) = lower.parse::<u128>().ok().map(|v| (v + 1).to_string()).filter(|u| u.len() == lower.len()) {
+            digits = up;
+        }
+    }
     let n = digits.len() as i32;
     // scientific: d[.ddd]e±XX
     let mut sci = String::new();
@@ -103,11 +145,11 @@ fn shortest_to_chars(out: &mut String, e_form: &str) {
     // fixed
     let mut fixed = String::new();
     if exp >= 0 {
-        if exp + 1 >= n {
+        if exp + 1 > n {
+            // only chosen below 1e22 (longer integers lose to the scientific form), so u128 is exact
+            let _ = write!(fixed, "{}", magnitude as u128);
+        } else if exp + 1 == n {
             fixed.push_str(&digits);
-            for _ in 0..(exp + 1 - n) {
-                fixed.push('0');
-            }
         } else {
             fixed.push_str(&digits[..(exp + 1) as usize]);
             fixed.push('.');
@@ -507,13 +549,20 @@ impl Printer {
     }
 
     fn function(&mut self, f: &Function) {
-        self.out.push_str("<\n  domain: ");
-        write_quoted(&mut self.out, f.domain.as_deref().unwrap_or(""));
-        if let Some(o) = &f.overload {
-            self.out.push_str(",\n  overload: ");
-            write_quoted(&mut self.out, o);
+        // onnx always prints the domain; a function parsed without one is printed without one, so
+        // it reads back as `None` and not as `Some("")`
+        self.out.push_str("<\n");
+        if let Some(d) = &f.domain {
+            self.out.push_str("  domain: ");
+            write_quoted(&mut self.out, d);
+            self.out.push_str(",\n");
         }
-        self.out.push_str(",\n  opset_import: ");
+        if let Some(o) = &f.overload {
+            self.out.push_str("  overload: ");
+            write_quoted(&mut self.out, o);
+            self.out.push_str(",\n");
+        }
+        self.out.push_str("  opset_import: ");
         self.opsets(&f.opset_import, ",");
         if let Some(d) = &f.doc_string {
             self.out.push_str(",\n  doc_string: ");
