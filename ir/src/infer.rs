@@ -63,8 +63,18 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
     Ok(out)
 }
 
+/// A sliding window along one axis.
+struct WindowAxis {
+    k: i64,
+    stride: i64,
+    dil: i64,
+    pad_begin: i64,
+    pad_end: i64,
+}
+
 /// Output extent of a sliding window along one axis (Conv, MaxPool, AveragePool).
-fn window_extent(input: i64, k: i64, stride: i64, dil: i64, pb: i64, pe: i64, auto_pad: &str, ceil: bool) -> Res<i64> {
+fn window_extent(input: i64, a: &WindowAxis, auto_pad: &str, ceil: bool) -> Res<i64> {
+    let WindowAxis { k, stride, dil, pad_begin: pb, pad_end: pe } = *a;
     if stride <= 0 || dil <= 0 || k <= 0 {
         return Err(format!("kernel {k}, stride {stride} and dilation {dil} must all be positive"));
     }
@@ -118,7 +128,10 @@ fn window_dims(x: &[Dim], kernel: &[i64], w: &Window) -> Res<Vec<Dim>> {
     out.push(x[1].clone());
     for k in 0..sp {
         out.push(match x[2 + k] {
-            Dim::Known(v) => Dim::Known(window_extent(v, kernel[k], strides[k], dil[k], pads[k], pads[sp + k], &w.auto_pad, w.ceil_mode)?),
+            Dim::Known(v) => {
+                let axis = WindowAxis { k: kernel[k], stride: strides[k], dil: dil[k], pad_begin: pads[k], pad_end: pads[sp + k] };
+                Dim::Known(window_extent(v, &axis, &w.auto_pad, w.ceil_mode)?)
+            }
             _ => Dim::Unknown,
         });
     }

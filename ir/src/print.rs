@@ -124,7 +124,7 @@ fn shortest_to_chars(out: &mut String, e_form: &str, magnitude: f64, exact: Opti
     if let Some(x) = exact.filter(|x| x.len() == digits.len() + 1 && x.ends_with('5')) {
         // a tie: candidates are x without its 5 (lower) and that plus one unit (upper)
         let lower = &x[..digits.len()];
-        let even_is_lower = (lower.as_bytes()[lower.len() - 1] - b'0') % 2 == 0;
+        let even_is_lower = (lower.as_bytes()[lower.len() - 1] - b'0').is_multiple_of(2);
         if even_is_lower {
             digits = lower.to_string();
         } else if let Some(up) = lower.parse::<u128>().ok().map(|v| (v + 1).to_string()).filter(|u| u.len() == lower.len()) {

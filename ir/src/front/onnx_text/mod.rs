@@ -23,7 +23,7 @@ pub struct ParseError {
 pub fn parse_model(src: &[u8]) -> Result<crate::graph::Model, ParseError> {
     let cx = parse::Cx::new(src);
     let err = match parse::model(&cx, src) {
-        Ok((rest, model)) if rest.is_empty() => return Ok(model),
+        Ok(([], model)) => return Ok(model),
         Ok((rest, _)) => lex::PErr { remaining: rest.len(), offset: None, len: 1, message: "unexpected text after the model".into() },
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => e,
         Err(nom::Err::Incomplete(_)) => {
