@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+pub use crate::float_text::{write_f32, write_f64};
 use crate::graph::*;
 use crate::tensor::*;
 
@@ -51,121 +52,6 @@ fn write_name(out: &mut String, name: &str) {
     } else {
         write_quoted(out, name);
     }
-}
-
-/// Writes a float as C++'s `std::to_chars` does (what onnx 1.23 prints): the shortest digits that
-/// round-trip, in fixed or scientific notation, whichever is shorter (fixed on a tie).
-pub fn write_f32(out: &mut String, v: f32) {
-    if v.is_nan() {
-        out.push_str(if v.is_sign_negative() { "-nan" } else { "nan" });
-    } else if v.is_infinite() {
-        out.push_str(if v < 0.0 { "-inf" } else { "inf" });
-    } else {
-        let mut buf = String::new();
-        let _ = write!(buf, "{v:e}");
-        let bits = v.to_bits();
-        let (exp_bits, frac) = (((bits >> 23) & 0xff) as i32, (bits & 0x7f_ffff) as u128);
-        let (m, e) = if exp_bits == 0 { (frac, -149) } else { (frac | 1 << 23, exp_bits - 150) };
-        shortest_to_chars(out, &buf, v.abs() as f64, short_exact_digits(m, e));
-    }
-}
-
-/// The same as `write_f32` for doubles.
-pub fn write_f64(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str(if v.is_sign_negative() { "-nan" } else { "nan" });
-    } else if v.is_infinite() {
-        out.push_str(if v < 0.0 { "-inf" } else { "inf" });
-    } else {
-        let mut buf = String::new();
-        let _ = write!(buf, "{v:e}");
-        let bits = v.to_bits();
-        let (exp_bits, frac) = (((bits >> 52) & 0x7ff) as i32, (bits & 0xf_ffff_ffff_ffff) as u128);
-        let (m, e) = if exp_bits == 0 { (frac, -1074) } else { (frac | 1 << 52, exp_bits - 1075) };
-        shortest_to_chars(out, &buf, v.abs(), short_exact_digits(m, e));
-    }
-}
-
-/// The significant decimal digits of `m · 2^e` exactly, when there are at most 20 of them. Only such
-/// short values can sit exactly halfway between two shortest candidates.
-fn short_exact_digits(m: u128, e: i32) -> Option<String> {
-    if m == 0 {
-        return None;
-    }
-    let (mut m, mut e) = (m, e);
-    while m % 2 == 0 {
-        m /= 2;
-        e += 1;
-    }
-    let n = if e >= 0 {
-        m.checked_mul(1u128.checked_shl(e as u32)?)?
-    } else {
-        // m · 2^-f = m · 5^f · 10^-f: the digits are those of m · 5^f
-        m.checked_mul(5u128.checked_pow((-e) as u32)?)?
-    };
-    let digits = n.to_string();
-    let digits = digits.trim_end_matches('0');
-    (digits.len() <= 20).then(|| digits.to_string())
-}
-
-/// Rewrites Rust's shortest `{:e}` form (`-1.2345e-5`) into `to_chars`' choice of form. Where the
-/// fixed form is an integer longer than the shortest digits, `to_chars` writes the value's exact
-/// digits (`123456792`, not `123456790`), as printf's `%f` does; `magnitude` supplies them. Where
-/// the value lies exactly halfway between two shortest candidates, Rust rounds half up and C++
-/// rounds half to even; `exact` (the value's digits, when short) lets us follow C++.
-fn shortest_to_chars(out: &mut String, e_form: &str, magnitude: f64, exact: Option<String>) {
-    let (mantissa, exp) = e_form.split_once('e').unwrap_or((e_form, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if let Some(x) = exact.filter(|x| x.len() == digits.len() + 1 && x.ends_with('5')) {
-        // a tie: candidates are x without its 5 (lower) and that plus one unit (upper)
-        let lower = &x[..digits.len()];
-        let even_is_lower = (lower.as_bytes()[lower.len() - 1] - b'0').is_multiple_of(2);
-        if even_is_lower {
-            digits = lower.to_string();
-        } else if let Some(up) = lower.parse::<u128>().ok().map(|v| (v + 1).to_string()).filter(|u| u.len() == lower.len()) {
-            digits = up;
-        }
-    }
-    let n = digits.len() as i32;
-    // scientific: d[.ddd]e±XX
-    let mut sci = String::new();
-    sci.push_str(&digits[..1]);
-    if n > 1 {
-        sci.push('.');
-        sci.push_str(&digits[1..]);
-    }
-    sci.push('e');
-    sci.push(if exp < 0 { '-' } else { '+' });
-    let _ = write!(sci, "{:02}", exp.abs());
-    // fixed
-    let mut fixed = String::new();
-    if exp >= 0 {
-        if exp + 1 > n {
-            // only chosen below 1e22 (longer integers lose to the scientific form), so u128 is exact
-            let _ = write!(fixed, "{}", magnitude as u128);
-        } else if exp + 1 == n {
-            fixed.push_str(&digits);
-        } else {
-            fixed.push_str(&digits[..(exp + 1) as usize]);
-            fixed.push('.');
-            fixed.push_str(&digits[(exp + 1) as usize..]);
-        }
-    } else {
-        fixed.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            fixed.push('0');
-        }
-        fixed.push_str(&digits);
-    }
-    if neg {
-        out.push('-');
-    }
-    out.push_str(if sci.len() < fixed.len() { &sci } else { &fixed });
 }
 
 impl Printer {

@@ -1,4 +1,4 @@
-// Prints random f32 values as `bits text`, with C++17 std::to_chars: what onnx 1.23 uses to print floats.
+// Prints random f32 values as `bits text` and f64 values as `dbits text`, with C++17 std::to_chars: what onnx 1.23 uses to print floats.
 #include <charconv>
 #include <cstdio>
 #include <cstdint>
@@ -16,5 +16,15 @@ int main() {
     auto r = std::to_chars(buf, buf + 64, f);
     *r.ptr = 0;
     printf("%u %s\n", bits, buf);
+  }
+  for (int i = 0; i < 100000; i++) {
+    uint64_t bits = rng();
+    if (i % 3 == 1) { double d = (double)(int64_t)(rng() % 100000000000000000ULL); memcpy(&bits, &d, 8); }
+    if (i % 3 == 2) { double d = (double)((int64_t)(rng() % 2000001) - 1000000) / 1000.0; memcpy(&bits, &d, 8); }
+    double d; memcpy(&d, &bits, 8);
+    if (d != d || d - d != 0) continue;
+    auto r = std::to_chars(buf, buf + 64, d);
+    *r.ptr = 0;
+    printf("d%llu %s\n", (unsigned long long)bits, buf);
   }
 }
