@@ -63,77 +63,17 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
     Ok(out)
 }
 
-/// A sliding window along one axis.
-struct WindowAxis {
-    k: i64,
-    stride: i64,
-    dil: i64,
-    pad_begin: i64,
-    pad_end: i64,
-}
-
-/// Output extent of a sliding window along one axis (Conv, MaxPool, AveragePool).
-fn window_extent(input: i64, a: &WindowAxis, auto_pad: &str, ceil: bool) -> Res<i64> {
-    let WindowAxis { k, stride, dil, pad_begin: pb, pad_end: pe } = *a;
-    if stride <= 0 || dil <= 0 || k <= 0 {
-        return Err(format!("kernel {k}, stride {stride} and dilation {dil} must all be positive"));
-    }
-    let eff = dil * (k - 1) + 1;
-    let out = match auto_pad {
-        "SAME_UPPER" | "SAME_LOWER" => (input + stride - 1) / stride,
-        "VALID" => {
-            if input < eff {
-                0
-            } else {
-                (input - eff) / stride + 1
-            }
-        }
-        _ => {
-            let span = input + pb + pe - eff;
-            if span < 0 {
-                return Err(format!("the window ({eff} wide with dilation) is larger than the padded input ({})", input + pb + pe));
-            }
-            let mut out = if ceil { (span + stride - 1) / stride + 1 } else { span / stride + 1 };
-            // a window that would start in the end padding is dropped (ONNX, PyTorch)
-            if ceil && (out - 1) * stride >= input + pb {
-                out -= 1;
-            }
-            out
-        }
-    };
-    Ok(out)
-}
-
 /// Applies a window op (Conv, pooling) to the spatial dims of `x`.
 fn window_dims(x: &[Dim], kernel: &[i64], w: &Window) -> Res<Vec<Dim>> {
     let sp = x.len() - 2;
-    if kernel.len() != sp {
-        return Err(format!("kernel_shape has {} dims but the input has {sp} spatial dims", kernel.len()));
-    }
-    let get = |v: &Option<Vec<i64>>, n: usize, default: i64, what: &str| -> Res<Vec<i64>> {
-        match v {
-            None => Ok(vec![default; n]),
-            Some(v) if v.len() == n => Ok(v.clone()),
-            Some(v) => Err(format!("{what} has {} values, expected {n}", v.len())),
-        }
-    };
-    let strides = get(&w.strides, sp, 1, "strides")?;
-    let dil = get(&w.dilations, sp, 1, "dilations")?;
-    let pads = get(&w.pads, 2 * sp, 0, "pads")?;
-    if pads.iter().any(|&p| p < 0) {
-        return Err("pads must not be negative".into());
-    }
+    // unknown spatial extents get a placeholder and come out unknown
+    let spatial: Vec<i64> = x[2..].iter().map(|d| d.known().unwrap_or(i64::MAX / 4)).collect();
+    let axes = w.resolve(&spatial, kernel)?;
     let mut out = Vec::with_capacity(x.len());
     out.push(x[0].clone());
     out.push(x[1].clone());
     for k in 0..sp {
-        out.push(match x[2 + k] {
-            Dim::Known(v) => {
-                let axis = WindowAxis { k: kernel[k], stride: strides[k], dil: dil[k], pad_begin: pads[k], pad_end: pads[sp + k] };
-                Dim::Known(window_extent(v, &axis, &w.auto_pad, w.ceil_mode)?)
-            }
-            _ => Dim::Unknown,
-        });
+        out.push(if x[2 + k].known().is_some() { Dim::Known(axes[k].out) } else { Dim::Unknown });
     }
     Ok(out)
 }

@@ -28,6 +28,83 @@ pub struct Window {
     pub ceil_mode: bool,
 }
 
+/// One spatial axis of a window with every default and `auto_pad` worked out: what an executor or
+/// a hardware mapper needs to slide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowAxis {
+    pub kernel: i64,
+    pub stride: i64,
+    pub dilation: i64,
+    pub pad_begin: i64,
+    pub pad_end: i64,
+    /// Output extent.
+    pub out: i64,
+}
+
+impl Window {
+    /// Resolves the window over input extents `spatial` with kernel extents `kernel`: defaults,
+    /// `auto_pad`, `ceil_mode` (a window that would start in the end padding is dropped, as
+    /// onnxruntime and PyTorch do).
+    pub fn resolve(&self, spatial: &[i64], kernel: &[i64]) -> Result<Vec<WindowAxis>, String> {
+        let sp = spatial.len();
+        if kernel.len() != sp {
+            return Err(format!("kernel_shape has {} dims but the input has {sp} spatial dims", kernel.len()));
+        }
+        let get = |v: &Option<Vec<i64>>, n: usize, default: i64, what: &str| -> Result<Vec<i64>, String> {
+            match v {
+                None => Ok(vec![default; n]),
+                Some(v) if v.len() == n => Ok(v.clone()),
+                Some(v) => Err(format!("{what} has {} values, expected {n}", v.len())),
+            }
+        };
+        let strides = get(&self.strides, sp, 1, "strides")?;
+        let dil = get(&self.dilations, sp, 1, "dilations")?;
+        let pads = get(&self.pads, 2 * sp, 0, "pads")?;
+        if pads.iter().any(|&p| p < 0) {
+            return Err("pads must not be negative".into());
+        }
+        let mut axes = Vec::with_capacity(sp);
+        for k in 0..sp {
+            let (input, kern, stride, dilation) = (spatial[k], kernel[k], strides[k], dil[k]);
+            if stride <= 0 || dilation <= 0 || kern <= 0 {
+                return Err(format!("kernel {kern}, stride {stride} and dilation {dilation} must all be positive"));
+            }
+            let eff = dilation * (kern - 1) + 1;
+            let (mut pb, mut pe) = (pads[k], pads[sp + k]);
+            let out = match self.auto_pad.as_str() {
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let out = (input + stride - 1) / stride;
+                    let total = ((out - 1) * stride + eff - input).max(0);
+                    let small = total / 2;
+                    (pb, pe) = if self.auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    out
+                }
+                "VALID" => {
+                    (pb, pe) = (0, 0);
+                    if input < eff {
+                        0
+                    } else {
+                        (input - eff) / stride + 1
+                    }
+                }
+                _ => {
+                    let span = input + pb + pe - eff;
+                    if span < 0 {
+                        return Err(format!("the window ({eff} wide with dilation) is larger than the padded input ({})", input + pb + pe));
+                    }
+                    let mut out = if self.ceil_mode { (span + stride - 1) / stride + 1 } else { span / stride + 1 };
+                    if self.ceil_mode && (out - 1) * stride >= input + pb {
+                        out -= 1;
+                    }
+                    out
+                }
+            };
+            axes.push(WindowAxis { kernel: kern, stride, dilation, pad_begin: pb, pad_end: pe, out });
+        }
+        Ok(axes)
+    }
+}
+
 /// The ops etch understands, with their attributes typed; everything else is `Other`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
