@@ -9,7 +9,7 @@ use crate::load::{self, CliError};
 pub fn run(path: &str, output: &str, seed: u64) -> Result<(), CliError> {
     let src = load::read(path)?;
     let mut model = load::parse(path, &src)?;
-    let filled = fill_shape_only(&mut model, seed).map_err(|e| format!("error: {path}: {e}"))?;
+    let filled = fill_shape_only(&mut model, seed).map_err(|e| load::weight_error(path, &src, &model, &e))?;
     let loaded = load::verify(path, &src, model)?;
     let text = etch_ir::print::print_model(&loaded.model);
     std::fs::write(output, text).map_err(|e| format!("error: cannot write `{output}`: {e}"))?;

@@ -10,7 +10,7 @@ pub fn run(path: &str, json: bool) -> Result<(), CliError> {
     let src = load::read(path)?;
     let model = load::parse(path, &src)?;
     let loaded = load::verify(path, &src, model)?;
-    let shape_only = shape_only_weights(&loaded.model).map_err(|e| format!("error: {path}: {e}"))?;
+    let shape_only = shape_only_weights(&loaded.model).map_err(|e| load::weight_error(path, &src, &loaded.model, &e))?;
     let stats = model_stats(&loaded.model, &loaded.info, &shape_only);
     if json {
         println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);

@@ -1,6 +1,7 @@
 //! Reading a model file into a verified graph, with errors rendered against the source.
 
 use etch_ir::infer::GraphInfo;
+use etch_ir::weights::{WeightError, STRIPPED_KEY};
 use etch_ir::Model;
 
 use crate::diag::{render, Located};
@@ -36,6 +37,28 @@ pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> 
         }
         Err(e) => Err(format!("error: {path}: {e}")),
     }
+}
+
+/// Renders a shape-only weight error at the weight's declaration, or at the metadata key that
+/// makes graph inputs weights.
+pub fn weight_error(path: &str, src: &[u8], model: &Model, e: &WeightError) -> CliError {
+    let g = &model.graph;
+    let span = match e.weight() {
+        Some(name) => g.inputs.iter().find(|vi| vi.name == name).map(|vi| vi.span).or_else(|| g.initializer(name).map(|i| i.span)),
+        None => None,
+    };
+    let (offset, len) = match span {
+        Some(s) if s.line > 0 => (s.offset, first_line_len(src, s.offset, s.len)),
+        // the header has no spans; the key is near the top of the file
+        _ => {
+            let key = format!("\"{STRIPPED_KEY}\"");
+            match src.windows(key.len()).position(|w| w == key.as_bytes()) {
+                Some(at) => (at, key.len()),
+                None => return format!("error: {path}: {e}"),
+            }
+        }
+    };
+    render(&Located { path, src, offset, len, message: &e.to_string() })
 }
 
 /// The length of a span cut at the end of its first line, so the caret stays on one line.

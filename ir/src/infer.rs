@@ -239,7 +239,9 @@ impl Infer<'_> {
                 if xs.len() < 3 {
                     return Err(format!("{} needs an input of rank ≥ 3, got {}", node.op_type, dims_str(&xs)));
                 }
-                let kernel = window.kernel_shape.clone().ok_or_else(|| format!("{} needs kernel_shape", node.op_type))?;
+                let kernel = window.kernel_shape.clone().ok_or_else(|| {
+                    format!("{} needs a `kernel_shape` attribute, such as `kernel_shape: ints = [2, 2]`", node.op_type)
+                })?;
                 let out = window_dims(&xs, &kernel, window)?;
                 let idx = t(ElemType::I64, out.clone());
                 vec![t(x.elem, out), idx]

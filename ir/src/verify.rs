@@ -96,7 +96,7 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
     }
     for vi in &g.outputs {
         if !visible(&vi.name) {
-            return Err(VerifyError { node: None, span: vi.span, message: format!("graph output `{}` is never computed", vi.name) });
+            return Err(VerifyError { node: None, span: vi.span, message: format!("graph output `{}` is never computed: no node, graph input or initializer produces it", vi.name) });
         }
     }
     if let Err(cycle) = petgraph::algo::toposort(&g.nodes, None) {

@@ -34,6 +34,16 @@ pub enum WeightError {
     TooLarge { name: String, numel: u64 },
 }
 
+impl WeightError {
+    /// The weight the error is about, if it is about one (the others are about the metadata key).
+    pub fn weight(&self) -> Option<&str> {
+        match self {
+            WeightError::NoShape { name } | WeightError::NotFloat { name, .. } | WeightError::TooLarge { name, .. } => Some(name),
+            WeightError::BadCount(_) | WeightError::TooMany { .. } => None,
+        }
+    }
+}
+
 /// A weight whose values the model does not give.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapeOnly {

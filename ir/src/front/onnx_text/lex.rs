@@ -175,7 +175,7 @@ pub fn string(i: In<'_>) -> PResult<'_, String> {
     }
     match String::from_utf8(out) {
         Ok(s) => Ok((&i[k + 1..], s)),
-        Err(_) => fail_len(i, k + 1, "this string is not valid UTF-8"),
+        Err(_) => fail_len(i, k + 1, "this string is not valid UTF-8: names and strings must be UTF-8 text"),
     }
 }
 
@@ -213,11 +213,13 @@ pub fn is_special_float(word: &[u8]) -> bool {
     word.eq_ignore_ascii_case(b"inf") || word.eq_ignore_ascii_case(b"infinity") || word.eq_ignore_ascii_case(b"nan")
 }
 
-/// Whether a number starts here: a digit, a `-`, or a float special word.
+/// Whether a number starts here: a digit, a `-`, or a float special word (or a `+` or `.` before a
+/// digit, which `number` then rejects with a message saying how to write it).
 pub fn at_number(i: In<'_>) -> bool {
     let i = ws(i);
     match i.first() {
         Some(b) if b.is_ascii_digit() || *b == b'-' => true,
+        Some(b'+' | b'.') => i.get(1).is_some_and(u8::is_ascii_digit),
         Some(b) if is_id_start(*b) => {
             let n = i.iter().take_while(|&&b| is_id_continue(b)).count();
             is_special_float(&i[..n])
@@ -237,7 +239,15 @@ pub fn number(i: In<'_>) -> PResult<'_, (&[u8], NumKind)> {
             return Ok((&i[k + n..], (&i[..k + n], NumKind::Float)));
         }
         if k == 1 && ws(&i[1..]).first().is_some_and(|b| b.is_ascii_digit()) {
-            return fail_len(i, 1, "a `-` must be written right before its digits");
+            let digits = ws(&i[1..]).iter().take_while(|b| b.is_ascii_digit()).count();
+            let num = String::from_utf8_lossy(&ws(&i[1..])[..digits]);
+            return fail_len(i, 1, format!("a `-` must be written right before its digits: write `-{num}`"));
+        }
+        if k == 0 && matches!(i.first(), Some(b'+' | b'.')) && i.get(1).is_some_and(u8::is_ascii_digit) {
+            let n = 1 + i[1..].iter().take_while(|&&b| b.is_ascii_digit() || b == b'.').count();
+            let tok = String::from_utf8_lossy(&i[1..n]);
+            let (what, fix) = if i[0] == b'+' { ("`+`", tok.to_string()) } else { ("`.`", format!("0.{tok}")) };
+            return fail_len(i, n, format!("a number cannot start with {what}: write `{fix}`"));
         }
         return Err(NomErr::Error(PErr { remaining: i.len(), offset: None, len: token_len(i), message: format!("expected a number, found {}", found(i)) }));
     }
@@ -256,13 +266,17 @@ pub fn number(i: In<'_>) -> PResult<'_, (&[u8], NumKind)> {
         }
         let exp_digits = i[e..].iter().take_while(|b| b.is_ascii_digit()).count();
         if exp_digits == 0 {
-            return fail_len(i, e, "this number's exponent has no digits");
+            return fail_len(i, e, format!("the exponent of `{}` has no digits: write it as in `1e-5`", String::from_utf8_lossy(&i[..e])));
         }
         k = e + exp_digits;
     }
     if i.get(k).is_some_and(|&b| is_id_continue(b) || b == b'.') {
         let n = k + i[k..].iter().take_while(|&&b| is_id_continue(b) || b == b'.').count();
-        return fail_len(i, n, format!("malformed number `{}`", String::from_utf8_lossy(&i[..n])));
+        return fail_len(
+            i,
+            n,
+            format!("malformed number `{}`: numbers are decimal, as in `16`, `-0.5` or `1e-5`", String::from_utf8_lossy(&i[..n])),
+        );
     }
     Ok((&i[k..], (&i[..k], kind)))
 }

@@ -84,6 +84,9 @@ fn list<'a, T>(
         items.push(v);
         i = ws(rest);
         match i.first() {
+            Some(b',') if peek(&i[1..]) == Some(close) => {
+                return fail(i, format!("trailing `,` in {what}: remove it, or add the missing item after it"));
+            }
             Some(b',') => i = &i[1..],
             Some(&c) if c == close => return Ok((&i[1..], items)),
             _ => {
@@ -118,7 +121,7 @@ fn model_header<'a>(i: In<'a>, m: &mut Model) -> R<'a, ()> {
                 Ok((i, ()))
             }
             "producer_name" | "producer_version" | "domain" | "doc_string" => {
-                let (i, v) = string_for(i, key)?;
+                let (i, v) = string_for(i, &format!("`{key}`"))?;
                 let slot = match key {
                     "producer_name" => &mut m.producer_name,
                     "producer_version" => &mut m.producer_version,
@@ -143,7 +146,7 @@ fn string_for<'a>(i: In<'a>, what: &str) -> R<'a, String> {
     match string(i) {
         Err(NomErr::Error(_)) => {
             let at = ws(i);
-            fail(at, format!("expected a quoted string for `{what}`, found {}", found(at)))
+            fail(at, format!("expected a quoted string for {what}, found {}", found(at)))
         }
         r => r,
     }
@@ -151,7 +154,7 @@ fn string_for<'a>(i: In<'a>, what: &str) -> R<'a, String> {
 
 fn opset_list(i: In<'_>) -> R<'_, Vec<(String, i64)>> {
     list(i, b'[', b']', "the opset list", |i| {
-        let (i, dom) = string_for(i, "an opset domain (\"\" for the default domain)")?;
+        let (i, dom) = string_for(i, "the opset domain (`\"\"` for the default domain, as in `[\"\" : 17]`)")?;
         let (i, ()) = expect(b':', "between an opset domain and its version")(i)?;
         let (i, v) = int64(i, "the opset version")?;
         Ok((i, (dom, v)))
@@ -160,9 +163,9 @@ fn opset_list(i: In<'_>) -> R<'_, Vec<(String, i64)>> {
 
 fn str_pairs<'a>(i: In<'a>, what: &str) -> R<'a, Vec<(String, String)>> {
     list(i, b'[', b']', what, |i| {
-        let (i, k) = string_for(i, "a key")?;
+        let (i, k) = string_for(i, &format!("a key in {what}"))?;
         let (i, ()) = expect(b':', "between a key and its value")(i)?;
-        let (i, v) = string_for(i, "a value")?;
+        let (i, v) = string_for(i, &format!("a value in {what}"))?;
         Ok((i, (k, v)))
     })
 }
@@ -173,7 +176,7 @@ pub fn graph<'a>(cx: &Cx, i: In<'a>) -> R<'a, Graph> {
     let (mut i, name) = qid_for(i, "the graph's name")?;
     g.name = name;
     if peek(i) == Some(b'(') {
-        let (rest, inputs) = list(i, b'(', b')', "the graph inputs", |i| decl(cx, i))?;
+        let (rest, inputs) = list(i, b'(', b')', "the graph inputs", |i| decl(cx, i, b')'))?;
         for (vi, data) in inputs {
             if let Some(t) = data {
                 g.initializers.push(initializer(&vi, t)?);
@@ -184,6 +187,10 @@ pub fn graph<'a>(cx: &Cx, i: In<'a>) -> R<'a, Graph> {
     }
     let at = ws(i);
     if !at.starts_with(b"=>") {
+        if at.first() == Some(&b'=') && peek(&at[1..]) == Some(b'>') {
+            let len = at.len() - ws(&at[1..]).len() + 1;
+            return fail_len(at, len, "`=>` must be written without a space between `=` and `>`");
+        }
         return fail(at, format!("expected `=>` between the graph's inputs and outputs, found {}", found(at)));
     }
     i = &at[2..];
@@ -191,7 +198,7 @@ pub fn graph<'a>(cx: &Cx, i: In<'a>) -> R<'a, Graph> {
     g.outputs = outputs;
     i = rest;
     if peek(i) == Some(b'<') {
-        let (rest, decls) = list(i, b'<', b'>', "the initializer and value_info list", |i| decl(cx, i))?;
+        let (rest, decls) = list(i, b'<', b'>', "the initializer and value_info list", |i| decl(cx, i, b'>'))?;
         for (vi, data) in decls {
             match data {
                 Some(t) => g.initializers.push(initializer(&vi, t)?),
@@ -232,10 +239,16 @@ pub enum TensorBody {
     Empty,
 }
 
-/// One literal of a tensor's value list, for the types that are not read straight into a vector.
+/// One literal of a tensor's value list, for the types that are not read straight into a vector,
+/// with where it is (as the input remaining at it, and its length) for errors about its value.
 pub enum Literal {
-    Num(Vec<u8>, NumKind),
-    Str(String),
+    Num(Vec<u8>, NumKind, usize),
+    Str(String, usize, usize),
+}
+
+/// An error at a literal recorded earlier, given as the input remaining at it.
+fn literal_fail<T>(remaining: usize, len: usize, message: String) -> Result<T, NomErr<PErr>> {
+    Err(NomErr::Failure(PErr { remaining, offset: None, len: len.max(1), message }))
 }
 
 /// Builds a tensor from its declared type and the values read for it.
@@ -262,7 +275,7 @@ fn make_tensor(tt: &TensorType, body: TensorBody, span: Span) -> Result<Tensor, 
         TensorBody::Values(lits, data) => {
             let data = match data {
                 Some(d) => d,
-                None => literals_to_data(tt.elem, lits, span)?,
+                None => literals_to_data(tt.elem, lits)?,
             };
             if data.len() as u64 != numel {
                 return span_fail(
@@ -280,24 +293,38 @@ fn join_dims(d: &[i64]) -> String {
     d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }
 
-fn literals_to_data(elem: ElemType, lits: Vec<Literal>, span: Span) -> Result<Data, NomErr<PErr>> {
+fn literals_to_data(elem: ElemType, lits: Vec<Literal>) -> Result<Data, NomErr<PErr>> {
     let storage = elem.storage();
     let mut data = Data::empty(storage);
     let (lo, hi) = elem.int_range();
     for lit in lits {
         match (lit, &mut data) {
-            (Literal::Str(s), Data::Str(v)) => v.push(s),
-            (Literal::Str(_), _) => return span_fail(span, format!("a {elem} tensor takes numbers, not strings")),
-            (Literal::Num(..), Data::Str(_)) => return span_fail(span, "a string tensor takes quoted strings".into()),
-            (Literal::Num(tok, _), Data::F32(v)) => v.push(to_f32(&tok)),
-            (Literal::Num(tok, _), Data::F64(v)) => v.push(to_f64(&tok)),
-            (Literal::Num(tok, NumKind::Float), _) => {
-                return span_fail(span, format!("a {elem} tensor takes integers, but it has `{}`", String::from_utf8_lossy(&tok)));
+            (Literal::Str(s, ..), Data::Str(v)) => v.push(s),
+            (Literal::Str(_, at, len), _) => return literal_fail(at, len, format!("{elem} tensors take numbers, not strings")),
+            (Literal::Num(tok, _, at), Data::Str(_)) => {
+                return literal_fail(at, tok.len(), "string tensors take quoted strings, not numbers".into());
             }
-            (Literal::Num(tok, NumKind::Int), d) => {
+            (Literal::Num(tok, ..), Data::F32(v)) => v.push(to_f32(&tok)),
+            (Literal::Num(tok, ..), Data::F64(v)) => v.push(to_f64(&tok)),
+            (Literal::Num(tok, NumKind::Float, at), _) => {
+                let tok_s = String::from_utf8_lossy(&tok);
+                let message = match elem {
+                    ElemType::F16 | ElemType::BF16 => format!(
+                        "{elem} values are written as their 16-bit patterns (integers, e.g. `{}` for 1.0), not as `{tok_s}`",
+                        if elem == ElemType::F16 { 15360 } else { 16256 }
+                    ),
+                    _ => format!("{elem} tensors take integers, not `{tok_s}`"),
+                };
+                return literal_fail(at, tok.len(), message);
+            }
+            (Literal::Num(tok, NumKind::Int, at), d) => {
                 let v = to_int(&tok).filter(|v| *v >= lo && *v <= hi);
                 let Some(v) = v else {
-                    return span_fail(span, format!("value `{}` is out of range for {elem} ({lo}..={hi})", String::from_utf8_lossy(&tok)));
+                    return literal_fail(
+                        at,
+                        tok.len(),
+                        format!("value `{}` is out of range for {elem} ({lo}..={hi})", String::from_utf8_lossy(&tok)),
+                    );
                 };
                 match d {
                     Data::I64(x) => x.push(v as i64),
@@ -385,14 +412,14 @@ fn literal_values(i: In<'_>) -> R<'_, Vec<Literal>> {
         let at = ws(i);
         if at.first() == Some(&b'"') {
             let (rest, s) = string(at)?;
-            lits.push(Literal::Str(s));
+            lits.push(Literal::Str(s, at.len(), at.len() - rest.len()));
             i = rest;
         } else {
             let (rest, (tok, kind)) = match number(at) {
                 Err(NomErr::Error(_)) => return fail(at, format!("expected a value in the tensor's values, found {}", found(at))),
                 r => r?,
             };
-            lits.push(Literal::Num(tok.to_vec(), kind));
+            lits.push(Literal::Num(tok.to_vec(), kind, at.len()));
             i = rest;
         }
         let at = ws(i);
@@ -404,9 +431,13 @@ fn literal_values(i: In<'_>) -> R<'_, Vec<Literal>> {
     }
 }
 
-/// A declaration: `[type] name [= data]`.
-fn decl<'a>(cx: &Cx, i: In<'a>) -> R<'a, (ValueInfo, Option<TensorBody>)> {
+/// A declaration: `[type] name [= data]`, in a list that `close` ends.
+fn decl<'a>(cx: &Cx, i: In<'a>, close: u8) -> R<'a, (ValueInfo, Option<TensorBody>)> {
     let (i, vi) = value_info(cx, i)?;
+    // In `( )` a `=>` here means a missing `)`; in `< >` it is `=` (no data) and the closing `>`.
+    if close == b')' && ws(i).starts_with(b"=>") {
+        return fail_len(ws(i), 2, "expected `)` to close the graph's inputs before `=>`, found `=>`");
+    }
     if let Some(rest) = eat(b'=', i) {
         let elem = vi.ty.as_ref().and_then(Type::as_tensor).map(|t| t.elem);
         let (rest, body) = tensor_body(rest, elem)?;
@@ -420,6 +451,9 @@ fn value_info<'a>(cx: &Cx, i: In<'a>) -> R<'a, ValueInfo> {
     let start = i;
     let (i, ty) = if at_type(i) { let (i, t) = ty(i)?; (i, Some(t)) } else { (i, None) };
     let (i, name) = qid_for(i, if ty.is_some() { "a value name after its type" } else { "a value name or a type" })?;
+    if ty.is_none() && peek(i) == Some(b'[') && !ws(start).starts_with(b"\"") {
+        return fail_len(ws(start), name.len(), format!("`{name}` is not a type; element types are float, double, float16, int64, int32, int8, uint8, bool, string, …"));
+    }
     Ok((i, ValueInfo { name, ty, span: cx.span(start, i) }))
 }
 
@@ -513,7 +547,7 @@ fn shape(i: In<'_>) -> R<'_, Option<Vec<Dim>>> {
             Some(b) if b.is_ascii_digit() || *b == b'-' => {
                 let (i, v) = int64(at, "a dimension")?;
                 if v < 0 {
-                    return fail_len(at, 1 + v.abs().to_string().len(), format!("dimension {v} is negative; a dimension is a size ≥ 0, a name, or `?`"));
+                    return fail_len(at, at.len() - i.len(), format!("dimension {v} is negative; a dimension is a size ≥ 0, a name, or `?`"));
                 }
                 Ok((i, Dim::Known(v)))
             }
@@ -529,13 +563,15 @@ fn shape(i: In<'_>) -> R<'_, Option<Vec<Dim>>> {
 
 /// node_block = '{' {node} '}'
 fn node_block<'a>(cx: &Cx, i: In<'a>) -> R<'a, Vec<Node>> {
-    let (mut i, ()) = expect(b'{', "to open the node list")(i)?;
+    let open = ws(i);
+    let (mut i, ()) = expect(b'{', "to open the node list")(open)?;
     let mut nodes = Vec::new();
     loop {
         let at = ws(i);
         match at.first() {
             Some(b'}') => return Ok((&at[1..], nodes)),
-            None => return fail(at, "the node list is never closed: add a `}`"),
+            None => return fail_len(open, 1, "this node list is never closed: add a `}` after its last node"),
+            Some(b';') => return fail_len(at, 1, "nodes are not separated by `;`: remove it"),
             _ => {
                 let (rest, n) = node(cx, at)?;
                 nodes.push(n);
@@ -605,9 +641,10 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
         i = rest;
     }
     let mut attrs = Vec::new();
+    let mut attr_spans = Vec::new();
     if peek(i) == Some(b'<') {
         let (rest, a) = attr_list(cx, i)?;
-        attrs = a;
+        (attr_spans, attrs) = a.into_iter().unzip();
         i = rest;
     }
     let (rest, ()) = expect(b'(', &format!("to open the inputs of `{op_type}`"))(i)?;
@@ -618,19 +655,33 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
             return fail(ws(i), "a node's attributes go either before or after its inputs, not both");
         }
         let (rest, a) = attr_list(cx, i)?;
-        attrs = a;
+        (attr_spans, attrs) = a.into_iter().unzip();
         i = rest;
     }
     let span = cx.span(start, i);
     let op = match crate::op::Op::from_parts(&domain, &op_type, &attrs) {
         Ok(op) => op,
-        Err(e) => return span_fail(cx.span(op_at, i), e.to_string()),
+        Err(e) => {
+            // point at the attribute at fault, or at the op when one is missing
+            let at = attrs.iter().position(|a| a.name == e.attr).map_or_else(|| cx.span(op_at, i), |k| attr_spans[k]);
+            return span_fail(at, e.to_string());
+        }
     };
     Ok((i, Node { name: label, domain, op_type, overload, inputs, outputs, attrs, op, span }))
 }
 
-fn attr_list<'a>(cx: &Cx, i: In<'a>) -> R<'a, Vec<Attribute>> {
-    list(i, b'<', b'>', "the attribute list", |i| attribute(cx, i))
+/// attr_list = '<' attr {',' attr} '>': at least one attribute. Each comes with its span, so an
+/// error about one attribute can point at it.
+fn attr_list<'a>(cx: &Cx, i: In<'a>) -> R<'a, Vec<(Span, Attribute)>> {
+    let at = ws(i);
+    if at.first() == Some(&b'<') && peek(&at[1..]) == Some(b'>') {
+        let len = at.len() - ws(&at[1..]).len() + 1;
+        return fail_len(at, len, "an attribute list `<>` must not be empty: remove it, or add an attribute such as `<axis: int = 1>`");
+    }
+    list(i, b'<', b'>', "the attribute list", |i| {
+        let (rest, a) = attribute(cx, i)?;
+        Ok((rest, (cx.span(i, rest), a)))
+    })
 }
 
 /// attr = ID [':' attr_type] '=' value
@@ -702,10 +753,14 @@ fn single<'a>(cx: &Cx, i: In<'a>) -> R<'a, Single> {
 fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<'a, AttrValue> {
     let at = ws(i);
     let mismatch = |found_kind: &str, want: AttrType| -> Result<AttrValue, NomErr<PErr>> {
-        fail(at, format!("attribute `{name}` is declared `{}` but its value is a {found_kind}", want.keyword()))
+        fail(at, format!("attribute `{name}` is declared `{}` but its value is {}", want.keyword(), with_article(found_kind)))
     };
     if at.first() == Some(&b'[') {
-        let (rest, items) = list(at, b'[', b']', &format!("the list of attribute `{name}`"), |i| single(cx, i))?;
+        // each element with where it starts, so an element of the wrong kind can be pointed at
+        let (rest, items) = list(at, b'[', b']', &format!("the list of attribute `{name}`"), |i| {
+            let (rest, s) = single(cx, i)?;
+            Ok((rest, (ws(i), s)))
+        })?;
         let elem_kind = match annot {
             Some(AttrType::Ints) => "int",
             Some(AttrType::Floats) => "float",
@@ -717,36 +772,44 @@ fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<
             Some(t) => return mismatch("list", t).map(|v| (rest, v)),
             None => match items.first() {
                 None => return fail(at, format!("an empty list needs a type: write `{name}: ints = []`")),
-                Some(s) => s.kind(),
+                Some((_, s)) => s.kind(),
             },
+        };
+        // why the list has the element type it has, for the error about an element that differs
+        let why = |k: &str| match annot {
+            Some(t) => format!("attribute `{name}` is declared `{}`", t.keyword()),
+            None => format!("attribute `{name}` is a list of {k}s (from its first element)"),
+        };
+        let bad = |p: In<'_>, k: &str, s: &Single| -> Result<AttrValue, NomErr<PErr>> {
+            fail(p, format!("{}, but this element is {}; write all elements as {k}s", why(k), with_article(s.kind())))
         };
         let v = match elem_kind {
             "int" => {
                 let mut v = Vec::new();
-                for s in items {
+                for (p, s) in items {
                     match s {
-                        Single::Num(t, NumKind::Int) => v.push(int_of(at, &t)?),
-                        s => return fail(at, format!("attribute `{name}` is a list of ints, but one element is a {}", s.kind())),
+                        Single::Num(t, NumKind::Int) => v.push(int_of(p, &t)?),
+                        s => return bad(p, "int", &s).map(|v| (rest, v)),
                     }
                 }
                 AttrValue::Ints(v)
             }
             "float" => {
                 let mut v = Vec::new();
-                for s in items {
+                for (p, s) in items {
                     match s {
                         Single::Num(t, _) => v.push(to_f32(&t)),
-                        s => return fail(at, format!("attribute `{name}` is a list of floats, but one element is a {}", s.kind())),
+                        s => return bad(p, "float", &s).map(|v| (rest, v)),
                     }
                 }
                 AttrValue::Floats(v)
             }
             "string" => {
                 let mut v = Vec::new();
-                for s in items {
+                for (p, s) in items {
                     match s {
                         Single::Str(t) => v.push(t),
-                        s => return fail(at, format!("attribute `{name}` is a list of strings, but one element is a {}", s.kind())),
+                        s => return bad(p, "string", &s).map(|v| (rest, v)),
                     }
                 }
                 AttrValue::Strings(v)
@@ -768,6 +831,12 @@ fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<
         (s, Some(t)) => return mismatch(s.kind(), t).map(|v| (rest, v)),
     };
     Ok((rest, v))
+}
+
+/// "an int", "a float": a value kind with its article, for messages.
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {kind}")
 }
 
 fn int_of(at: In<'_>, tok: &[u8]) -> Result<i64, NomErr<PErr>> {
@@ -800,9 +869,9 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
             let (i, key) = id_for(i, "a function header key (domain, opset_import, doc_string, overload)")?;
             let (i, ()) = expect(b':', &format!("after `{key}`"))(i)?;
             match key {
-                "domain" => string_for(i, key).map(|(i, s)| { f.domain = Some(s); (i, ()) }),
-                "doc_string" => string_for(i, key).map(|(i, s)| { f.doc_string = Some(s); (i, ()) }),
-                "overload" => string_for(i, key).map(|(i, s)| { f.overload = Some(s); (i, ()) }),
+                "domain" => string_for(i, "`domain`").map(|(i, s)| { f.domain = Some(s); (i, ()) }),
+                "doc_string" => string_for(i, "`doc_string`").map(|(i, s)| { f.doc_string = Some(s); (i, ()) }),
+                "overload" => string_for(i, "`overload`").map(|(i, s)| { f.overload = Some(s); (i, ()) }),
                 "opset_import" => opset_list(i).map(|(i, v)| { f.opset_import = v; (i, ()) }),
                 _ => fail_len(at, key.len(), format!("unknown function header key `{key}`; the keys are domain, opset_import, doc_string, overload")),
             }
@@ -811,7 +880,7 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
     }
     if !at_qid(i) {
         let at = ws(i);
-        return fail(at, format!("expected a function after the graph (or the end of the input), found {}", found(at)));
+        return fail(at, format!("unexpected {} after the end of the graph: only function definitions may follow it", found(at)));
     }
     let (rest, name) = qid(i)?;
     f.name = name;
