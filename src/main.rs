@@ -3,8 +3,11 @@
 
 mod convert;
 mod diag;
+mod eval;
+mod execute;
 mod inspect;
 mod load;
+mod run;
 
 use std::process::ExitCode;
 
@@ -39,6 +42,40 @@ enum Command {
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
     },
+    /// Run one inference on a .npy input and time it.
+    Run {
+        /// Model in ONNX text.
+        model: String,
+        /// Input tensor (.npy, float32 or int64, C order).
+        #[arg(long)]
+        input: String,
+        /// Where to write the first output (.npy).
+        #[arg(long)]
+        output: Option<String>,
+        /// Timed runs after one warm-up; the median is reported.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Seed for the values of shape-only weights.
+        #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
+        seed: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Top-1 accuracy on a labelled CSV (label, then the flattened input per row).
+    Eval {
+        /// Model in ONNX text.
+        model: String,
+        /// CSV file: label, then the input values, one sample per row.
+        #[arg(long)]
+        data: String,
+        /// Seed for the values of shape-only weights.
+        #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
+        seed: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +83,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Convert { model, output, seed } => convert::run(&model, &output, seed),
+        Command::Run { model, input, output, repeat, seed, json } => {
+            run::run(run::RunArgs { model: &model, input: &input, output: output.as_deref(), repeat, seed, json })
+        }
+        Command::Eval { model, data, seed, json } => eval::run(&model, &data, seed, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -131,7 +131,7 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
 
     // A value exactly halfway between two shortest candidates: ryu and C++ break the tie
     // differently; C++ rounds half to even.
-    if let Some((x, xl)) = exact.short_digits().filter(|(x, xl)| *xl == n + 1 && x[*xl - 1] == b'5') {
+    if let Some((x, _)) = exact.short_digits().filter(|(x, xl)| *xl == n + 1 && x[*xl - 1] == b'5') {
         let lower = &x[..n];
         if (lower[n - 1] - b'0') % 2 == 0 {
             digits[..n].copy_from_slice(lower);

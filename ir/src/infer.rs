@@ -689,8 +689,8 @@ impl Infer<'_> {
     }
 }
 
-/// Clamps slice bounds as ONNX does.
-fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
+/// Clamps slice bounds as ONNX does: `(start, end)` for one axis of extent `dim`.
+pub fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
     let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     let (s, e) = (norm(start), norm(end));
     if step > 0 {
@@ -700,8 +700,8 @@ fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
     }
 }
 
-/// Applies a Reshape target (with `0` = copy and `-1` = infer) to a shape.
-fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
+/// Applies a Reshape target (with `0` = copy and `-1` = infer) to a shape; shared with the executors.
+pub fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
     let mut out: Vec<Dim> = Vec::with_capacity(target.len());
     let mut infer_at = None;
     for (k, &v) in target.iter().enumerate() {

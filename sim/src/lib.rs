@@ -1,0 +1,4 @@
+//! etch's executors and simulators. `reference` runs a model exactly (the golden model every other
+//! path is checked against).
+
+pub mod reference;

@@ -1,0 +1,128 @@
+//! Element-wise ops: broadcasting arithmetic, activations, BatchNormalization, Softmax, ReduceMean.
+
+use super::super::value::{strides, Array};
+use super::Res;
+use etch_ir::tensor::Dim;
+
+/// The numpy broadcast of two shapes.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
+    let da: Vec<Dim> = a.iter().map(|&d| Dim::Known(d as i64)).collect();
+    let db: Vec<Dim> = b.iter().map(|&d| Dim::Known(d as i64)).collect();
+    let out = etch_ir::infer::broadcast(&da, &db)?;
+    Ok(out.iter().map(|d| d.known().unwrap_or(0) as usize).collect())
+}
+
+/// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it.
+pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
+    let off = out_shape.len() - shape.len();
+    let in_strides = strides(shape);
+    let out_strides = strides(out_shape);
+    // per output axis: (output stride, input stride or 0 where broadcast)
+    let axes: Vec<(usize, usize)> = (0..out_shape.len())
+        .map(|k| {
+            let s = if k < off || shape[k - off] == 1 { 0 } else { in_strides[k - off] };
+            (out_strides[k], s)
+        })
+        .collect();
+    move |mut flat| {
+        let mut idx = 0;
+        for &(os, is) in &axes {
+            let q = flat / os;
+            flat %= os;
+            idx += q * is;
+        }
+        idx
+    }
+}
+
+/// Applies `f` element-wise with numpy broadcasting.
+pub fn binary<T: Copy + Send + Sync>(a: &Array<T>, b: &Array<T>, f: impl Fn(T, T) -> T) -> Res<Array<T>> {
+    if a.shape == b.shape {
+        return Ok(Array::new(a.shape.clone(), a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect()));
+    }
+    let shape = broadcast_shape(&a.shape, &b.shape)?;
+    let n: usize = shape.iter().product();
+    if b.data.len() == 1 {
+        return Ok(Array::new(shape, a.data.iter().map(|&x| f(x, b.data[0])).collect()));
+    }
+    if a.data.len() == 1 {
+        return Ok(Array::new(shape, b.data.iter().map(|&y| f(a.data[0], y)).collect()));
+    }
+    let (ia, ib) = (broadcast_index(&a.shape, &shape), broadcast_index(&b.shape, &shape));
+    Ok(Array::new(shape, (0..n).map(|k| f(a.data[ia(k)], b.data[ib(k)])).collect()))
+}
+
+/// Applies `f` to every element.
+pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
+    Array::new(x.shape.clone(), x.data.iter().map(|&v| f(v)).collect())
+}
+
+/// Inference-mode BatchNormalization over channel axis 1.
+pub fn batch_norm(x: &Array<f32>, p: [&Array<f32>; 4], eps: f32) -> Res<Array<f32>> {
+    let [scale, bias, mean, var] = p;
+    if x.shape.len() < 2 {
+        return Err(format!("BatchNormalization needs rank ≥ 2, got {:?}", x.shape));
+    }
+    let c = x.shape[1];
+    if p.iter().any(|a| a.data.len() != c) {
+        return Err(format!("the parameters must have {c} values each"));
+    }
+    let per: usize = x.shape[2..].iter().product();
+    let mut out = x.data.clone();
+    for (k, plane) in out.chunks_mut(per.max(1)).enumerate() {
+        let ch = k % c;
+        let s = scale.data[ch] / (var.data[ch] + eps).sqrt();
+        let t = bias.data[ch] - mean.data[ch] * s;
+        plane.iter_mut().for_each(|v| *v = *v * s + t);
+    }
+    Ok(Array::new(x.shape.clone(), out))
+}
+
+/// Softmax along `axis` (opset ≥ 13), or over all axes from `axis` on (opset < 13).
+pub fn softmax(x: &Array<f32>, axis: i64, opset: i64) -> Res<Array<f32>> {
+    let r = x.shape.len() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r.max(1) {
+        return Err(format!("axis {axis} is out of range for rank {r}"));
+    }
+    let a = a as usize;
+    let (outer, len, inner) = if opset >= 13 {
+        (x.shape[..a].iter().product::<usize>(), x.shape.get(a).copied().unwrap_or(1), x.shape[a + 1..].iter().product::<usize>())
+    } else {
+        (x.shape[..a].iter().product::<usize>(), x.shape[a..].iter().product::<usize>(), 1)
+    };
+    let mut out = x.data.clone();
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| o * len * inner + k * inner + i;
+            let max = (0..len).map(|k| out[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for k in 0..len {
+                let e = (out[at(k)] - max).exp();
+                out[at(k)] = e;
+                sum += e;
+            }
+            for k in 0..len {
+                out[at(k)] /= sum;
+            }
+        }
+    }
+    Ok(Array::new(x.shape.clone(), out))
+}
+
+/// Mean over `axes` (all when empty and not a no-op), keeping or dropping them.
+pub fn reduce_mean(x: &Array<f32>, axes: &[usize], keepdims: bool) -> Array<f32> {
+    let mut out_shape: Vec<usize> = x.shape.iter().enumerate().map(|(k, &d)| if axes.contains(&k) { 1 } else { d }).collect();
+    let n_out: usize = out_shape.iter().product();
+    let count: usize = axes.iter().map(|&k| x.shape[k]).product();
+    let mut sum = vec![0.0f32; n_out];
+    let idx = broadcast_index(&out_shape, &x.shape);
+    for (k, &v) in x.data.iter().enumerate() {
+        sum[idx(k)] += v;
+    }
+    sum.iter_mut().for_each(|v| *v /= count.max(1) as f32);
+    if !keepdims {
+        out_shape = x.shape.iter().enumerate().filter(|(k, _)| !axes.contains(k)).map(|(_, &d)| d).collect();
+    }
+    Array::new(out_shape, sum)
+}

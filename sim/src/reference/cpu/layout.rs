@@ -1,0 +1,201 @@
+//! Data movement: reshapes, Concat, Split, Slice, Transpose, Pad, Gather. Generic over the element
+//! type, since exporters run the same ops on int64 shapes.
+
+use super::super::value::{strides, Array};
+use super::Res;
+
+/// Normalizes an axis against a rank.
+pub fn axis(a: i64, rank: usize) -> Res<usize> {
+    let v = if a < 0 { a + rank as i64 } else { a };
+    if v < 0 || v >= rank as i64 {
+        return Err(format!("axis {a} is out of range for rank {rank}"));
+    }
+    Ok(v as usize)
+}
+
+/// Joins arrays along an axis.
+pub fn concat<T: Copy>(xs: &[&Array<T>], ax: usize) -> Res<Array<T>> {
+    let first = xs.first().ok_or("Concat needs at least one input")?;
+    let mut shape = first.shape.clone();
+    shape[ax] = 0;
+    for x in xs {
+        if x.shape.len() != first.shape.len() || x.shape.iter().enumerate().any(|(k, &d)| k != ax && d != first.shape[k]) {
+            return Err(format!("inputs {:?} and {:?} differ outside axis {ax}", first.shape, x.shape));
+        }
+        shape[ax] += x.shape[ax];
+    }
+    let outer: usize = shape[..ax].iter().product();
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for o in 0..outer {
+        for x in xs {
+            let chunk = x.shape[ax..].iter().product::<usize>();
+            data.extend_from_slice(&x.data[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    Ok(Array::new(shape, data))
+}
+
+/// Cuts an array along an axis into pieces of the given sizes.
+pub fn split<T: Copy>(x: &Array<T>, ax: usize, sizes: &[usize]) -> Res<Vec<Array<T>>> {
+    if sizes.iter().sum::<usize>() != x.shape[ax] {
+        return Err(format!("split sizes {sizes:?} do not add up to {}", x.shape[ax]));
+    }
+    let outer: usize = x.shape[..ax].iter().product();
+    let inner: usize = x.shape[ax + 1..].iter().product();
+    let mut start = 0;
+    let mut out = Vec::new();
+    for &s in sizes {
+        let mut data = Vec::with_capacity(outer * s * inner);
+        for o in 0..outer {
+            let base = o * x.shape[ax] * inner;
+            data.extend_from_slice(&x.data[base + start * inner..base + (start + s) * inner]);
+        }
+        let mut shape = x.shape.clone();
+        shape[ax] = s;
+        out.push(Array::new(shape, data));
+        start += s;
+    }
+    Ok(out)
+}
+
+/// One axis of a slice: first index, step and count.
+pub struct SliceAxis {
+    pub axis: usize,
+    pub start: i64,
+    pub step: i64,
+    pub len: usize,
+}
+
+/// Selects a strided sub-array.
+pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
+    let mut start = vec![0i64; x.shape.len()];
+    let mut step = vec![1i64; x.shape.len()];
+    let mut shape = x.shape.clone();
+    for a in axes {
+        start[a.axis] = a.start;
+        step[a.axis] = a.step;
+        shape[a.axis] = a.len;
+    }
+    gather_strided(x, &shape, |k, i| (start[k] + i as i64 * step[k]) as usize)
+}
+
+/// Builds an array of `shape` whose element at index `i` (per axis) is `x[f(axis, i_axis)…]`.
+fn gather_strided<T: Copy>(x: &Array<T>, shape: &[usize], f: impl Fn(usize, usize) -> usize) -> Array<T> {
+    let n: usize = shape.iter().product();
+    let xs = x.strides();
+    let os = strides(shape);
+    let data = (0..n)
+        .map(|flat| {
+            let mut src = 0;
+            let mut rem = flat;
+            for k in 0..shape.len() {
+                let i = rem / os[k];
+                rem %= os[k];
+                src += f(k, i) * xs[k];
+            }
+            x.data[src]
+        })
+        .collect();
+    Array::new(shape.to_vec(), data)
+}
+
+/// Permutes axes.
+pub fn transpose<T: Copy>(x: &Array<T>, perm: &[usize]) -> Array<T> {
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let xs = x.strides();
+    let os = strides(&shape);
+    let n: usize = shape.iter().product();
+    let data = (0..n)
+        .map(|flat| {
+            let mut src = 0;
+            let mut rem = flat;
+            for k in 0..shape.len() {
+                src += (rem / os[k]) * xs[perm[k]];
+                rem %= os[k];
+            }
+            x.data[src]
+        })
+        .collect();
+    Array::new(shape, data)
+}
+
+/// How Pad fills the border.
+#[derive(Clone, Copy, PartialEq)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+/// Pads every axis by `(begin, end)` (negative values crop).
+pub fn pad<T: Copy>(x: &Array<T>, pads: &[(i64, i64)], mode: PadMode, value: T) -> Res<Array<T>> {
+    let shape: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, e))| {
+            let v = d as i64 + b + e;
+            if v < 0 { Err(format!("padding {b},{e} makes an axis of {d} negative")) } else { Ok(v as usize) }
+        })
+        .collect::<Res<_>>()?;
+    if mode != PadMode::Constant && x.shape.iter().zip(pads).any(|(&d, &(b, e))| d == 0 && (b > 0 || e > 0)) {
+        return Err("reflect and edge padding need a non-empty axis".into());
+    }
+    if mode == PadMode::Reflect && x.shape.iter().zip(pads).any(|(&d, &(b, e))| b >= d as i64 || e >= d as i64) {
+        return Err("reflect padding must be smaller than the axis".into());
+    }
+    let n: usize = shape.iter().product();
+    let xs = x.strides();
+    let os = strides(&shape);
+    let data = (0..n)
+        .map(|flat| {
+            let mut src = 0;
+            let mut rem = flat;
+            for k in 0..shape.len() {
+                let i = (rem / os[k]) as i64 - pads[k].0;
+                rem %= os[k];
+                let d = x.shape[k] as i64;
+                let j = if (0..d).contains(&i) {
+                    i
+                } else {
+                    match mode {
+                        PadMode::Constant => return value,
+                        PadMode::Edge => i.clamp(0, d - 1),
+                        PadMode::Reflect => {
+                            if i < 0 { -i } else { 2 * (d - 1) - i }
+                        }
+                    }
+                };
+                src += j as usize * xs[k];
+            }
+            x.data[src]
+        })
+        .collect();
+    Ok(Array::new(shape, data))
+}
+
+/// ONNX Gather along an axis with (possibly negative) indices.
+pub fn gather<T: Copy>(x: &Array<T>, ax: usize, indices: &Array<i64>) -> Res<Array<T>> {
+    let d = x.shape[ax] as i64;
+    let idx: Vec<usize> = indices
+        .data
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + d } else { i };
+            if j < 0 || j >= d { Err(format!("index {i} is out of range for an axis of {d}")) } else { Ok(j as usize) }
+        })
+        .collect::<Res<_>>()?;
+    let outer: usize = x.shape[..ax].iter().product();
+    let inner: usize = x.shape[ax + 1..].iter().product();
+    let mut data = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &j in &idx {
+            let base = (o * x.shape[ax] + j) * inner;
+            data.extend_from_slice(&x.data[base..base + inner]);
+        }
+    }
+    let mut shape = x.shape[..ax].to_vec();
+    shape.extend(&indices.shape);
+    shape.extend(&x.shape[ax + 1..]);
+    Ok(Array::new(shape, data))
+}

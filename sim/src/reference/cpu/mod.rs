@@ -1,0 +1,511 @@
+//! The CPU executor: float32 inference of a verified graph, batch ≥ 1. A `Plan` resolves names to
+//! slots and converts constants once, so repeated runs (benchmarks, evaluation) pay only for compute.
+
+mod conv;
+mod elementwise;
+mod layout;
+mod linear;
+mod pool;
+
+use std::collections::HashMap;
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::op::Op;
+use etch_ir::tensor::{Data, Dim, ElemType, Tensor, Type};
+use etch_ir::Model;
+
+use super::value::{Array, Value};
+use super::ExecError;
+use layout::{PadMode, SliceAxis};
+use pool::PoolKind;
+
+/// Kernel results; the plan adds which node failed.
+pub(crate) type Res<T> = Result<T, String>;
+
+/// A graph input the caller must supply.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub name: String,
+    pub elem: ElemType,
+    /// Declared dims (symbolic ones accept any extent).
+    pub dims: Vec<Dim>,
+}
+
+struct Step {
+    name: String,
+    op_type: String,
+    op: Op,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<Option<usize>>,
+    /// Slots whose last reader is this step, freed after it.
+    frees: Vec<usize>,
+}
+
+/// A model compiled for repeated execution.
+pub struct Plan {
+    opset: i64,
+    steps: Vec<Step>,
+    consts: Vec<Option<Value>>,
+    inputs: Vec<(PlanInput, usize)>,
+    outputs: Vec<(String, usize)>,
+}
+
+/// Converts a tensor with values to a run-time value.
+pub fn tensor_value(t: &Tensor) -> Option<Value> {
+    let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+    match (t.elem, t.data.as_ref()?) {
+        (ElemType::F32, Data::F32(v)) => Some(Value::F32(Array::new(shape, v.clone()))),
+        (ElemType::F64, Data::F64(v)) => Some(Value::F32(Array::new(shape, v.iter().map(|&x| x as f32).collect()))),
+        (e, d) if !e.is_float() && e != ElemType::Str => Some(Value::I64(Array::new(shape, d.to_i64()?))),
+        _ => None,
+    }
+}
+
+impl Plan {
+    /// Compiles a verified model. Fails on ops the executor lacks, naming the node.
+    pub fn new(model: &Model, info: &GraphInfo) -> Result<Plan, ExecError> {
+        let g = &model.graph;
+        let order = g.node_order();
+        // one slot per value name, in the order values appear
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        let node_names = order.iter().flat_map(|&idx| g.nodes[idx].inputs.iter().chain(&g.nodes[idx].outputs));
+        let all_names = g.inputs.iter().map(|v| &v.name).chain(g.initializers.iter().map(|i| &i.name)).chain(node_names).chain(g.outputs.iter().map(|v| &v.name));
+        for name in all_names.filter(|n| !n.is_empty()) {
+            let next = slot_of.len();
+            slot_of.entry(name.clone()).or_insert(next);
+        }
+        let n_slots = slot_of.len();
+        let mut consts: Vec<Option<Value>> = vec![None; n_slots];
+        for (name, t) in &info.consts {
+            if let (Some(&s), Some(v)) = (slot_of.get(name), tensor_value(t)) {
+                consts[s] = Some(v);
+            }
+        }
+        let mut inputs = Vec::new();
+        for vi in &g.inputs {
+            let s = slot_of[&vi.name];
+            if consts[s].is_some() {
+                continue;
+            }
+            if let Some(init) = g.initializer(&vi.name) {
+                return Err(ExecError::Input { name: init.name.clone(), message: "this weight has no values; fill it with `etch convert --seed N` or give its values".into() });
+            }
+            let Some(Type::Tensor(tt)) = &vi.ty else {
+                return Err(ExecError::Input { name: vi.name.clone(), message: "a graph input must be a tensor with a declared type".into() });
+            };
+            let dims = tt.shape.clone().ok_or_else(|| ExecError::Input { name: vi.name.clone(), message: "the input's rank is unknown".into() })?;
+            inputs.push((PlanInput { name: vi.name.clone(), elem: tt.elem, dims }, s));
+        }
+        for init in &g.initializers {
+            let s = slot_of[&init.name];
+            if consts[s].is_none() && !inputs.iter().any(|(_, i)| *i == s) {
+                let why = if init.tensor.external.is_some() { "its values are in an external file, which etch does not read" } else { "it has no values; fill it with `etch convert --seed N`" };
+                return Err(ExecError::Input { name: init.name.clone(), message: format!("weight cannot be used: {why}") });
+            }
+        }
+        let mut steps = Vec::new();
+        for &idx in &order {
+            let n = &g.nodes[idx];
+            let outs: Vec<Option<usize>> = n.outputs.iter().map(|o| (!o.is_empty()).then(|| slot_of[o])).collect();
+            // folded at plan time
+            if outs.iter().flatten().all(|&s| consts[s].is_some()) {
+                continue;
+            }
+            if matches!(n.op, Op::Other) {
+                let detail = if n.attrs.iter().any(|a| matches!(a.value, etch_ir::AttrValue::Graph(_))) {
+                    " (control flow with subgraphs is not supported)".to_string()
+                } else if !n.domain.is_empty() {
+                    format!(" from domain `{}`", n.domain)
+                } else {
+                    String::new()
+                };
+                return Err(ExecError::Unsupported { node: n.display_name(), op: n.op_type.clone(), detail });
+            }
+            steps.push(Step {
+                name: n.display_name(),
+                op_type: n.op_type.clone(),
+                op: n.op.clone(),
+                inputs: n.inputs.iter().map(|i| (!i.is_empty()).then(|| slot_of[i])).collect(),
+                outputs: outs,
+                frees: Vec::new(),
+            });
+        }
+        let outputs: Vec<(String, usize)> = g.outputs.iter().map(|o| (o.name.clone(), slot_of[&o.name])).collect();
+        // free each slot after its last reader, unless it is a graph output
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for (k, st) in steps.iter().enumerate() {
+            for &s in st.inputs.iter().flatten() {
+                last.insert(s, k);
+            }
+        }
+        for (s, k) in last {
+            if !outputs.iter().any(|(_, o)| *o == s) && consts[s].is_none() {
+                steps[k].frees.push(s);
+            }
+        }
+        Ok(Plan { opset: model.default_opset().unwrap_or(17), steps, consts, inputs, outputs })
+    }
+
+    /// The inputs a run needs, in graph order.
+    pub fn inputs(&self) -> impl Iterator<Item = &PlanInput> {
+        self.inputs.iter().map(|(i, _)| i)
+    }
+
+    /// Runs the model on named inputs and returns the graph outputs in order.
+    pub fn run(&self, given: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, ExecError> {
+        let mut slots: Vec<Option<Value>> = vec![None; self.consts.len()];
+        let mut given: HashMap<String, Value> = given.into_iter().collect();
+        for (pi, s) in &self.inputs {
+            let v = given.remove(&pi.name).ok_or_else(|| ExecError::Input { name: pi.name.clone(), message: "is required but was not given".into() })?;
+            check_input(pi, &v)?;
+            slots[*s] = Some(v);
+        }
+        if let Some(extra) = given.keys().next() {
+            return Err(ExecError::Input { name: extra.clone(), message: "the model has no such input".into() });
+        }
+        for st in &self.steps {
+            let ins: Vec<Option<&Value>> = st.inputs.iter().map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref()))).collect();
+            let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node { node: st.name.clone(), op: st.op_type.clone(), message })?;
+            for (s, v) in st.outputs.iter().zip(outs) {
+                if let Some(s) = s {
+                    slots[*s] = Some(v);
+                }
+            }
+            for &s in &st.frees {
+                slots[s] = None;
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|(name, s)| {
+                let v = self.consts[*s].clone().or_else(|| slots[*s].take()).ok_or_else(|| ExecError::Missing(name.clone()))?;
+                Ok((name.clone(), v))
+            })
+            .collect()
+    }
+}
+
+fn check_input(pi: &PlanInput, v: &Value) -> Result<(), ExecError> {
+    let err = |message: String| ExecError::Input { name: pi.name.clone(), message };
+    let want_float = pi.elem.is_float();
+    if want_float != matches!(v, Value::F32(_)) {
+        return Err(err(format!("expected {} values, got {}", pi.elem, v.elem_name())));
+    }
+    let shape = v.shape();
+    let declared = pi.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+    if shape.len() != pi.dims.len() || pi.dims.iter().zip(shape).any(|(d, &s)| d.known().is_some_and(|k| k as usize != s)) {
+        return Err(err(format!("expected shape [{declared}], got {shape:?}")));
+    }
+    Ok(())
+}
+
+fn f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<f32>> {
+    match ins.get(k).copied().flatten() {
+        Some(Value::F32(a)) => Ok(a),
+        Some(v) => Err(format!("input {} must be float, not {}", k + 1, v.elem_name())),
+        None => Err(format!("input {} is missing", k + 1)),
+    }
+}
+
+fn ints_in(ins: &[Option<&Value>], k: usize) -> Res<Option<Vec<i64>>> {
+    match ins.get(k).copied().flatten() {
+        Some(Value::I64(a)) => Ok(Some(a.data.clone())),
+        Some(v) => Err(format!("input {} must be integers, not {}", k + 1, v.elem_name())),
+        None => Ok(None),
+    }
+}
+
+fn value_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Value> {
+    ins.get(k).copied().flatten().ok_or_else(|| format!("input {} is missing", k + 1))
+}
+
+/// Applies the same generic function to either element type.
+macro_rules! per_type {
+    ($v:expr, $a:ident => $e:expr) => {
+        match $v {
+            Value::F32($a) => Value::F32($e),
+            Value::I64($a) => Value::I64($e),
+        }
+    };
+}
+
+fn scalar_of(ins: &[Option<&Value>], k: usize) -> Res<Option<f32>> {
+    match ins.get(k).copied().flatten() {
+        None => Ok(None),
+        Some(Value::F32(a)) if a.data.len() == 1 => Ok(Some(a.data[0])),
+        Some(v) => Err(format!("input {} must be a float scalar, got {} {:?}", k + 1, v.elem_name(), v.shape())),
+    }
+}
+
+/// Executes one step.
+fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
+    let one = |v: Value| Ok(vec![v]);
+    match &st.op {
+        Op::Conv { window, group } => {
+            let b = match ins.get(2).copied().flatten() {
+                Some(_) => Some(f32_in(ins, 2)?),
+                None => None,
+            };
+            one(Value::F32(conv::conv(f32_in(ins, 0)?, f32_in(ins, 1)?, b, window, *group as usize)?))
+        }
+        Op::Gemm { .. } => {
+            let c = match ins.get(2).copied().flatten() {
+                Some(_) => Some(f32_in(ins, 2)?),
+                None => None,
+            };
+            one(Value::F32(linear::gemm_op(&st.op, f32_in(ins, 0)?, f32_in(ins, 1)?, c)?))
+        }
+        Op::MatMul => one(Value::F32(linear::matmul_op(f32_in(ins, 0)?, f32_in(ins, 1)?)?)),
+        Op::MaxPool { window } => {
+            let x = f32_in(ins, 0)?;
+            if st.outputs.get(1).copied().flatten().is_some() {
+                return Err("MaxPool's indices output is not supported".into());
+            }
+            one(Value::F32(pool::pool(x, window, PoolKind::Max)?))
+        }
+        Op::AveragePool { window, count_include_pad } => one(Value::F32(pool::pool(f32_in(ins, 0)?, window, PoolKind::Average { count_include_pad: *count_include_pad })?)),
+        Op::GlobalAveragePool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, false)?)),
+        Op::GlobalMaxPool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, true)?)),
+        Op::Relu => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| if v > 0.0 { v } else { 0.0 }))),
+        Op::Sigmoid => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| 1.0 / (1.0 + (-v).exp())))),
+        Op::HardSigmoid { alpha, beta } => {
+            let (a, b) = (*alpha, *beta);
+            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| (a * v + b).clamp(0.0, 1.0))))
+        }
+        Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)))),
+        Op::Clip { min, max } => {
+            let lo = scalar_of(ins, 1)?.or(*min).unwrap_or(f32::NEG_INFINITY);
+            let hi = scalar_of(ins, 2)?.or(*max).unwrap_or(f32::INFINITY);
+            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| if v < lo { lo } else if v > hi { hi } else { v })))
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div => {
+            let (a, b) = (value_in(ins, 0)?, value_in(ins, 1)?);
+            let r = match (a, b) {
+                (Value::F32(a), Value::F32(b)) => Value::F32(match st.op {
+                    Op::Add => elementwise::binary(a, b, |x, y| x + y)?,
+                    Op::Sub => elementwise::binary(a, b, |x, y| x - y)?,
+                    Op::Mul => elementwise::binary(a, b, |x, y| x * y)?,
+                    _ => elementwise::binary(a, b, |x, y| x / y)?,
+                }),
+                (Value::I64(a), Value::I64(b)) => {
+                    if matches!(st.op, Op::Div) && b.data.contains(&0) {
+                        return Err("integer division by zero".into());
+                    }
+                    Value::I64(match st.op {
+                        Op::Add => elementwise::binary(a, b, i64::wrapping_add)?,
+                        Op::Sub => elementwise::binary(a, b, i64::wrapping_sub)?,
+                        Op::Mul => elementwise::binary(a, b, i64::wrapping_mul)?,
+                        _ => elementwise::binary(a, b, |x, y| x.wrapping_div(y))?,
+                    })
+                }
+                _ => return Err(format!("inputs are {} and {}; they must have one element type", a.elem_name(), b.elem_name())),
+            };
+            one(r)
+        }
+        Op::BatchNormalization { epsilon } => {
+            let p = [f32_in(ins, 1)?, f32_in(ins, 2)?, f32_in(ins, 3)?, f32_in(ins, 4)?];
+            one(Value::F32(elementwise::batch_norm(f32_in(ins, 0)?, p, *epsilon)?))
+        }
+        Op::Softmax { axis } => one(Value::F32(elementwise::softmax(f32_in(ins, 0)?, *axis, opset)?)),
+        Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
+            let x = f32_in(ins, 0)?;
+            let axes = match axes.clone() {
+                Some(a) => Some(a),
+                None => ints_in(ins, 1)?,
+            };
+            let axes: Vec<usize> = match axes {
+                Some(a) if !a.is_empty() => a.iter().map(|&v| layout::axis(v, x.shape.len())).collect::<Res<_>>()?,
+                _ if *noop_with_empty_axes => return one(Value::F32(x.clone())),
+                _ => (0..x.shape.len()).collect(),
+            };
+            one(Value::F32(elementwise::reduce_mean(x, &axes, *keepdims)))
+        }
+        Op::Identity | Op::Dropout => {
+            if st.outputs.get(1).copied().flatten().is_some() {
+                return Err("Dropout's mask output is not supported".into());
+            }
+            one(value_in(ins, 0)?.clone())
+        }
+        Op::Flatten { axis } => {
+            let x = value_in(ins, 0)?;
+            let s = x.shape();
+            let a = if *axis < 0 { axis + s.len() as i64 } else { *axis };
+            if a < 0 || a as usize > s.len() {
+                return Err(format!("axis {axis} is out of range for rank {}", s.len()));
+            }
+            let (l, r) = s.split_at(a as usize);
+            one(x.reshaped(vec![l.iter().product(), r.iter().product()]))
+        }
+        Op::Reshape { allowzero } => {
+            let x = value_in(ins, 0)?;
+            let target = ints_in(ins, 1)?.ok_or("Reshape needs a target shape")?;
+            let dims: Vec<Dim> = x.shape().iter().map(|&d| Dim::Known(d as i64)).collect();
+            let out = etch_ir::infer::reshape(&dims, &target, *allowzero)?;
+            let shape: Vec<usize> = out.iter().map(|d| d.known().unwrap_or(0) as usize).collect();
+            if shape.iter().product::<usize>() != x.shape().iter().product::<usize>() {
+                return Err(format!("cannot reshape {:?} into {target:?}", x.shape()));
+            }
+            one(x.reshaped(shape))
+        }
+        Op::Squeeze { axes } => {
+            let x = value_in(ins, 0)?;
+            let s = x.shape();
+            let axes = match axes.clone() {
+                Some(a) => Some(a),
+                None => ints_in(ins, 1)?,
+            };
+            let shape: Vec<usize> = match axes {
+                Some(a) => {
+                    let a: Vec<usize> = a.iter().map(|&v| layout::axis(v, s.len())).collect::<Res<_>>()?;
+                    if let Some(&k) = a.iter().find(|&&k| s[k] != 1) {
+                        return Err(format!("cannot squeeze axis {k} of size {}", s[k]));
+                    }
+                    s.iter().enumerate().filter(|(k, _)| !a.contains(k)).map(|(_, &d)| d).collect()
+                }
+                None => s.iter().copied().filter(|&d| d != 1).collect(),
+            };
+            one(x.reshaped(shape))
+        }
+        Op::Unsqueeze { axes } => {
+            let x = value_in(ins, 0)?;
+            let axes = match axes.clone() {
+                Some(a) => a,
+                None => ints_in(ins, 1)?.ok_or("Unsqueeze needs axes")?,
+            };
+            let r = x.shape().len() + axes.len();
+            let mut a: Vec<usize> = axes.iter().map(|&v| layout::axis(v, r)).collect::<Res<_>>()?;
+            a.sort();
+            let mut shape = x.shape().to_vec();
+            for k in a {
+                shape.insert(k, 1);
+            }
+            one(x.reshaped(shape))
+        }
+        Op::Concat { axis } => {
+            let vals: Vec<&Value> = ins.iter().flatten().copied().collect();
+            let first = vals.first().ok_or("Concat needs inputs")?;
+            let ax = layout::axis(*axis, first.shape().len())?;
+            let r = match first {
+                Value::F32(_) => Value::F32(layout::concat(&vals.iter().map(|v| if let Value::F32(a) = v { Ok(a) } else { Err("Concat inputs must have one element type".to_string()) }).collect::<Res<Vec<_>>>()?, ax)?),
+                Value::I64(_) => Value::I64(layout::concat(&vals.iter().map(|v| if let Value::I64(a) = v { Ok(a) } else { Err("Concat inputs must have one element type".to_string()) }).collect::<Res<Vec<_>>>()?, ax)?),
+            };
+            one(r)
+        }
+        Op::Split { axis, split, num_outputs } => {
+            let x = value_in(ins, 0)?;
+            let ax = layout::axis(*axis, x.shape().len())?;
+            let d = x.shape()[ax];
+            let n = st.outputs.len();
+            let sizes: Vec<usize> = match (ints_in(ins, 1)?, split) {
+                (Some(s), _) => s.iter().map(|&v| v as usize).collect(),
+                (None, Some(s)) => s.iter().map(|&v| v as usize).collect(),
+                (None, None) => {
+                    let parts = num_outputs.map_or(n, |v| v as usize).max(1);
+                    let chunk = d.div_ceil(parts);
+                    (0..parts).map(|k| chunk.min(d.saturating_sub(k * chunk))).collect()
+                }
+            };
+            Ok(match x {
+                Value::F32(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::F32).collect(),
+                Value::I64(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::I64).collect(),
+            })
+        }
+        Op::Slice { starts, ends, axes } => {
+            let x = value_in(ins, 0)?;
+            let s = x.shape();
+            let (starts, ends, axes, steps) = if opset >= 10 || starts.is_none() {
+                (ints_in(ins, 1)?.ok_or("Slice needs starts")?, ints_in(ins, 2)?.ok_or("Slice needs ends")?, ints_in(ins, 3)?, ints_in(ins, 4)?)
+            } else {
+                (starts.clone().unwrap_or_default(), ends.clone().unwrap_or_default(), axes.clone(), None)
+            };
+            let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+            let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+            if axes.len() != starts.len() || ends.len() != starts.len() || steps.len() != starts.len() {
+                return Err("starts, ends, axes and steps must have one length".into());
+            }
+            let mut plan = Vec::new();
+            for k in 0..starts.len() {
+                let ax = layout::axis(axes[k], s.len())?;
+                let step = steps[k];
+                if step == 0 {
+                    return Err("a slice step must not be 0".into());
+                }
+                let d = s[ax] as i64;
+                let (b, e) = etch_ir::infer::slice_bounds(starts[k], ends[k], step, d);
+                let len = if step > 0 { ((e - b).max(0) + step - 1) / step } else { ((b - e).max(0) - step - 1) / -step };
+                plan.push(SliceAxis { axis: ax, start: b, step, len: len as usize });
+            }
+            one(per_type!(x, a => layout::slice(a, &plan)))
+        }
+        Op::Transpose { perm } => {
+            let x = value_in(ins, 0)?;
+            let r = x.shape().len();
+            let perm: Vec<usize> = perm.clone().map(|p| p.iter().map(|&v| v as usize).collect()).unwrap_or_else(|| (0..r).rev().collect());
+            if perm.len() != r || (0..r).any(|k| !perm.contains(&k)) {
+                return Err(format!("perm {perm:?} is not a permutation of {r} axes"));
+            }
+            one(per_type!(x, a => layout::transpose(a, &perm)))
+        }
+        Op::Pad { mode, pads, value } => {
+            let x = value_in(ins, 0)?;
+            let r = x.shape().len();
+            let pads = match pads.clone() {
+                Some(p) => p,
+                None => ints_in(ins, 1)?.ok_or("Pad needs pads")?,
+            };
+            let axes: Vec<usize> = match ints_in(ins, 3)? {
+                Some(a) => a.iter().map(|&v| layout::axis(v, r)).collect::<Res<_>>()?,
+                None => (0..r).collect(),
+            };
+            if pads.len() != 2 * axes.len() {
+                return Err(format!("pads has {} values, {} are needed", pads.len(), 2 * axes.len()));
+            }
+            let mut per = vec![(0i64, 0i64); r];
+            for (k, &ax) in axes.iter().enumerate() {
+                per[ax] = (pads[k], pads[axes.len() + k]);
+            }
+            let mode = match mode.as_str() {
+                "constant" => PadMode::Constant,
+                "reflect" => PadMode::Reflect,
+                "edge" => PadMode::Edge,
+                m => return Err(format!("pad mode `{m}` is not supported (constant, reflect, edge are)")),
+            };
+            let fill = scalar_of(ins, 2).ok().flatten().unwrap_or(*value);
+            Ok(vec![match x {
+                Value::F32(a) => Value::F32(layout::pad(a, &per, mode, fill)?),
+                Value::I64(a) => Value::I64(layout::pad(a, &per, mode, fill as i64)?),
+            }])
+        }
+        Op::Gather { axis } => {
+            let x = value_in(ins, 0)?;
+            let idx = match value_in(ins, 1)? {
+                Value::I64(a) => a,
+                _ => return Err("Gather's indices must be integers".into()),
+            };
+            let ax = layout::axis(*axis, x.shape().len())?;
+            Ok(vec![match x {
+                Value::F32(a) => Value::F32(layout::gather(a, ax, idx)?),
+                Value::I64(a) => Value::I64(layout::gather(a, ax, idx)?),
+            }])
+        }
+        Op::Shape { start, end } => {
+            let s = value_in(ins, 0)?.shape();
+            let r = s.len() as i64;
+            let clampi = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) };
+            let (b, e) = (clampi(*start), clampi(end.unwrap_or(r)));
+            let v: Vec<i64> = s[b as usize..e.max(b) as usize].iter().map(|&d| d as i64).collect();
+            one(Value::I64(Array::new(vec![v.len()], v)))
+        }
+        Op::Cast { to } => {
+            let x = value_in(ins, 0)?;
+            one(match (x, to.is_float()) {
+                (Value::F32(a), true) => Value::F32(a.clone()),
+                (Value::I64(a), true) => Value::F32(Array::new(a.shape.clone(), a.data.iter().map(|&v| v as f32).collect())),
+                (Value::F32(a), false) => Value::I64(Array::new(a.shape.clone(), a.data.iter().map(|&v| v as i64).collect())),
+                (Value::I64(a), false) => Value::I64(a.clone()),
+            })
+        }
+        Op::Constant { value } => one(tensor_value(value).ok_or("this constant's element type is not supported")?),
+        Op::Other => Err("not supported".into()),
+    }
+}

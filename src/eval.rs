@@ -1,0 +1,70 @@
+//! `etch eval`: top-1 accuracy on a labelled CSV (label, then the flattened input).
+
+use std::time::Duration;
+
+use etch_sim::reference::{Array, Value};
+use serde::Serialize;
+
+use crate::execute::plan;
+use crate::load::CliError;
+
+#[derive(Serialize)]
+struct EvalReport {
+    samples: usize,
+    top1: f64,
+}
+
+/// Evaluates top-1 accuracy, one sample per row.
+pub fn run(model: &str, data: &str, seed: u64, json: bool) -> Result<(), CliError> {
+    let plan = plan(model, seed)?;
+    let input = plan.inputs().next().ok_or_else(|| format!("error: {model}: the model takes no runtime input"))?.clone();
+    let mut shape: Vec<usize> = Vec::new();
+    for (k, d) in input.dims.iter().enumerate() {
+        shape.push(match d.known() {
+            Some(v) => v as usize,
+            // a symbolic batch dim takes one sample per run
+            None if k == 0 => 1,
+            None => return Err(format!("error: {model}: input `{}` has an unknown dim {k}; eval needs a fixed sample shape", input.name)),
+        });
+    }
+    let per_sample: usize = shape.iter().product();
+    let mut rows = csv::ReaderBuilder::new().has_headers(false).from_path(data).map_err(|e| format!("error: cannot read `{data}`: {e}"))?;
+    let mut samples = Vec::new();
+    for (line, rec) in rows.records().enumerate() {
+        let rec = rec.map_err(|e| format!("error: {data}: {e}"))?;
+        let line = line + 1;
+        if rec.len() != per_sample + 1 {
+            return Err(format!(
+                "error: {data}:{line}: the row has {} columns, but the model's input {:?} needs 1 label + {per_sample} values",
+                rec.len(),
+                shape
+            ));
+        }
+        let label: usize = rec[0].trim().parse().map_err(|_| format!("error: {data}:{line}: the label `{}` is not a class index", &rec[0]))?;
+        let x: Vec<f32> = rec.iter().skip(1).enumerate().map(|(c, f)| f.trim().parse::<f32>().map_err(|_| format!("error: {data}:{line}: column {} (`{f}`) is not a number", c + 2))).collect::<Result<_, _>>()?;
+        samples.push((label, x));
+    }
+    if samples.is_empty() {
+        return Err(format!("error: {data}: no samples"));
+    }
+    let bar = indicatif::ProgressBar::new(samples.len() as u64);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut correct = 0;
+    for (label, x) in &samples {
+        let out = plan.run(vec![(input.name.clone(), Value::F32(Array::new(shape.clone(), x.clone())))]).map_err(|e| format!("error: {model}: {e}"))?;
+        let Value::F32(y) = &out[0].1 else { return Err(format!("error: {model}: the output is not float scores")) };
+        let best = y.data.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        if best == Some(*label) {
+            correct += 1;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let top1 = correct as f64 / samples.len() as f64;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&EvalReport { samples: samples.len(), top1 }).map_err(|e| e.to_string())?);
+    } else {
+        println!("top-1: {correct}/{} = {:.2}%", samples.len(), top1 * 100.0);
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! What `run` and `eval` share: a model loaded, its shape-only weights filled, compiled to a plan;
+//! and `.npy` files in and out.
+
+use etch_ir::weights::fill_shape_only;
+use etch_sim::reference::cpu::Plan;
+use etch_sim::reference::{Array, Value};
+
+use crate::inspect::thousands;
+use crate::load::{self, CliError};
+
+/// Loads, fills, verifies and compiles a model for the CPU executor.
+pub fn plan(path: &str, seed: u64) -> Result<Plan, CliError> {
+    let src = load::read(path)?;
+    let mut model = load::parse(path, &src)?;
+    let filled = fill_shape_only(&mut model, seed).map_err(|e| format!("error: {path}: {e}"))?;
+    if !filled.is_empty() {
+        let values: u64 = filled.iter().map(|w| w.numel()).sum();
+        eprintln!("note: {} shape-only weights ({} values) filled with seeded random values (seed {seed}); outputs are not those of a trained model.", filled.len(), thousands(values));
+    }
+    let loaded = load::verify(path, &src, model)?;
+    Plan::new(&loaded.model, &loaded.info).map_err(|e| format!("error: {path}: {e}"))
+}
+
+/// Reads a `.npy` file of float32 or int64 values in C order.
+pub fn read_npy(path: &str) -> Result<Value, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read `{path}`: {e}"))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("error: `{path}` is not a .npy file: {e}"))?;
+    if npy.order() == npyz::Order::Fortran {
+        return Err(format!("error: `{path}` is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let dtype = npy.dtype().descr();
+    let bad = |e: std::io::Error| format!("error: cannot read the values of `{path}`: {e}");
+    match dtype.as_str() {
+        "'<f4'" => Ok(Value::F32(Array::new(shape, npy.into_vec::<f32>().map_err(bad)?))),
+        "'<i8'" => Ok(Value::I64(Array::new(shape, npy.into_vec::<i64>().map_err(bad)?))),
+        other => Err(format!("error: `{path}` holds {other} values; etch reads float32 ('<f4') and int64 ('<i8') arrays: convert with `x.astype(numpy.float32)`")),
+    }
+}
+
+/// Writes a value as a `.npy` file.
+pub fn write_npy(path: &str, v: &Value) -> Result<(), CliError> {
+    use npyz::WriterBuilder;
+    let shape: Vec<u64> = v.shape().iter().map(|&d| d as u64).collect();
+    let fail = |e: std::io::Error| format!("error: cannot write `{path}`: {e}");
+    let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    match v {
+        Value::F32(a) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(file).begin_nd().map_err(fail)?;
+            w.extend(a.data.iter().copied()).map_err(fail)?;
+            w.finish().map_err(fail)
+        }
+        Value::I64(a) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(file).begin_nd().map_err(fail)?;
+            w.extend(a.data.iter().copied()).map_err(fail)?;
+            w.finish().map_err(fail)
+        }
+    }
+}
