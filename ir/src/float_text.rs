@@ -133,7 +133,7 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
     // differently; C++ rounds half to even.
     if let Some((x, _)) = exact.short_digits().filter(|(x, xl)| *xl == n + 1 && x[*xl - 1] == b'5') {
         let lower = &x[..n];
-        if (lower[n - 1] - b'0') % 2 == 0 {
+        if (lower[n - 1] - b'0').is_multiple_of(2) {
             digits[..n].copy_from_slice(lower);
         } else {
             let mut up = [0u8; 48];
