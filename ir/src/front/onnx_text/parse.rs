@@ -44,6 +44,37 @@ impl<'s> Cx<'s> {
 
 type R<'a, T> = PResult<'a, T>;
 
+/// How deeply types and subgraphs may nest. Real models nest a handful of levels; the limit keeps
+/// hostile input from overflowing the stack.
+pub const MAX_NESTING: usize = 64;
+
+thread_local! {
+    static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one level of nesting while alive; fails past `MAX_NESTING`.
+struct Nested;
+
+impl Nested {
+    fn enter(at: In<'_>) -> Result<Nested, NomErr<PErr>> {
+        let depth = NESTING.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        let guard = Nested;
+        if depth > MAX_NESTING {
+            return fail(ws(at), format!("types and subgraphs nest more than {MAX_NESTING} levels deep here; etch stops there"));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        NESTING.with(|n| n.set(n.get() - 1));
+    }
+}
+
 /// model = [model_header] graph {function}
 pub fn model<'a>(cx: &Cx, i: In<'a>) -> R<'a, Model> {
     let mut m = Model::default();
@@ -172,6 +203,7 @@ fn str_pairs<'a>(i: In<'a>, what: &str) -> R<'a, Vec<(String, String)>> {
 
 /// graph = QID [graph_inputs] '=>' graph_outputs [graph_decls] node_block
 pub fn graph<'a>(cx: &Cx, i: In<'a>) -> R<'a, Graph> {
+    let _depth = Nested::enter(i)?;
     let mut g = Graph::default();
     let (mut i, name) = qid_for(i, "the graph's name")?;
     g.name = name;
@@ -469,6 +501,7 @@ fn at_type(i: In<'_>) -> bool {
 
 /// type = tensor_type | seq(type) | map(prim, type) | optional(type) | sparse_tensor(tensor_type) | opaque(...)
 pub fn ty(i: In<'_>) -> R<'_, Type> {
+    let _depth = Nested::enter(i)?;
     let at = ws(i);
     let (i, word) = id_for(i, "a type")?;
     let inner = |i| -> R<'_, Type> {
@@ -582,6 +615,9 @@ fn node_block<'a>(cx: &Cx, i: In<'a>) -> R<'a, Vec<Node>> {
 }
 
 /// A comma-separated list of names where an item may be empty (an omitted optional value).
+/// As in onnx, an item is a name, a quoted name (`""` included), or nothing before a `,`; nothing
+/// before the end of the list is no item. So `()` is empty, `(,x)` and `("", x)` have two items,
+/// `(x,)` has one, and `(,)` and `("")` have one empty item.
 fn id_list<'a>(i: In<'a>, what: &str) -> R<'a, Vec<String>> {
     let mut items = Vec::new();
     let mut i = i;
@@ -590,16 +626,15 @@ fn id_list<'a>(i: In<'a>, what: &str) -> R<'a, Vec<String>> {
             let (rest, n) = qid(i)?;
             items.push(n);
             i = rest;
-        } else {
+        } else if peek(i) == Some(b',') {
             items.push(String::new());
+        } else {
+            break;
         }
         match eat(b',', i) {
             Some(rest) => i = rest,
             None => break,
         }
-    }
-    if items.last().is_some_and(String::is_empty) {
-        items.pop();
     }
     let _ = what;
     Ok((i, items))
