@@ -1,6 +1,7 @@
 //! Reading a model file into a verified graph, with errors rendered against the source.
 
 use etch_ir::infer::GraphInfo;
+use etch_ir::verify::Focus;
 use etch_ir::weights::{WeightError, STRIPPED_KEY};
 use etch_ir::Model;
 
@@ -33,10 +34,41 @@ pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> 
         Ok(info) => Ok(Loaded { model, info }),
         Err(e) if e.span.line > 0 => {
             let msg = e.to_string();
-            Err(render(&Located { path, src, offset: e.span.offset, len: first_line_len(src, e.span.offset, e.span.len), message: &msg }))
+            let (offset, len) = match e.focus.as_ref().and_then(|f| focus_in(src, e.span.offset, e.span.len, f)) {
+                Some(range) => range,
+                None => (e.span.offset, first_line_len(src, e.span.offset, e.span.len)),
+            };
+            Err(render(&Located { path, src, offset, len, message: &msg }))
         }
         Err(e) => Err(format!("error: {path}: {e}")),
     }
+}
+
+/// Where a node's text (at `offset`, `len` bytes) names the input or output an error is about:
+/// outputs come before its `=` (after the `[label]`), inputs after the `(` that follows the op.
+fn focus_in(src: &[u8], offset: usize, len: usize, focus: &Focus) -> Option<(usize, usize)> {
+    let text = src.get(offset..offset + len)?;
+    let body = if text.first() == Some(&b'[') { text.iter().position(|&b| b == b']')? + 1 } else { 0 };
+    let eq = body + text[body..].iter().position(|&b| b == b'=')?;
+    let (from, to, name) = match focus {
+        Focus::Output(name) => (body, eq, name),
+        Focus::Input(name) => (eq + text[eq..].iter().position(|&b| b == b'(')?, text.len(), name),
+    };
+    let name = name.as_bytes();
+    let is_id = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    (from..to).find_map(|k| {
+        if !text[k..to].starts_with(name) || name.is_empty() {
+            return None;
+        }
+        let (before, after) = (k.checked_sub(1).map(|p| text[p]), text.get(k + name.len()).copied());
+        if before == Some(b'"') && after == Some(b'"') {
+            Some((offset + k - 1, name.len() + 2))
+        } else if !before.is_some_and(|b| is_id(b) || b == b'"') && !after.is_some_and(is_id) {
+            Some((offset + k, name.len()))
+        } else {
+            None
+        }
+    })
 }
 
 /// Renders a shape-only weight error at the weight's declaration, or at the metadata key that

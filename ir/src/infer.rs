@@ -367,8 +367,8 @@ impl Infer<'_> {
                 if a < 0 || a > r {
                     return Err(format!("axis {a} is out of range for a rank-{r} input"));
                 }
-                let prod = |d: &[Dim]| -> Dim { d.iter().try_fold(1i64, |acc, x| x.known().map(|v| acc * v)).map_or(Dim::Unknown, Dim::Known) };
-                vec![t(x.elem, vec![prod(&xs[..a as usize]), prod(&xs[a as usize..])])]
+                let prod = |d: &[Dim]| -> Res<Dim> { Ok(numel(d)?.map_or(Dim::Unknown, Dim::Known)) };
+                vec![t(x.elem, vec![prod(&xs[..a as usize])?, prod(&xs[a as usize..])?])]
             }
             Op::Reshape { allowzero } => {
                 let x = self.input(node, 0)?;
@@ -396,7 +396,7 @@ impl Infer<'_> {
                     for (d, (x, y)) in out.iter_mut().zip(&s).enumerate() {
                         if d == ax {
                             *x = match (x.known(), y.known()) {
-                                (Some(p), Some(q)) => Dim::Known(p + q),
+                                (Some(p), Some(q)) => Dim::Known(p.checked_add(q).ok_or("the concatenated axis is longer than 2^63")?),
                                 _ => Dim::Unknown,
                             };
                         } else if let (Some(p), Some(q)) = (x.known(), y.known()) {
@@ -428,6 +428,9 @@ impl Infer<'_> {
                     (None, Some(s)) => s.clone(),
                     (None, None) => {
                         let parts = num_outputs.unwrap_or(n as i64);
+                        if parts != n as i64 {
+                            return Err(format!("Split makes {parts} pieces (num_outputs) but the node has {n} outputs"));
+                        }
                         match xs[ax].known() {
                             Some(d) if parts > 0 => {
                                 let chunk = (d + parts - 1) / parts;
@@ -441,7 +444,7 @@ impl Infer<'_> {
                     return Err(format!("Split makes {} pieces but the node has {n} outputs", sizes.len()));
                 }
                 if let Some(d) = xs[ax].known() {
-                    if sizes.iter().sum::<i64>() != d {
+                    if sizes.iter().try_fold(0i64, |a, &s| a.checked_add(s)) != Some(d) {
                         return Err(format!("split sizes {sizes:?} do not add up to the axis length {d}"));
                     }
                 }
@@ -479,7 +482,10 @@ impl Infer<'_> {
                     match xs[ax].known() {
                         Some(d) => {
                             let (s, e) = slice_bounds(starts[k], ends[k], step, d);
-                            let len = if step > 0 { ((e - s).max(0) + step - 1) / step } else { ((s - e).max(0) + (-step) - 1) / (-step) };
+                            // in i128: a step near ±2^63 must not overflow
+                            let (s128, e128, st) = (i128::from(s), i128::from(e), i128::from(step));
+                            let len = if step > 0 { ((e128 - s128).max(0) + st - 1) / st } else { ((s128 - e128).max(0) - st - 1) / -st };
+                            let len = len as i64; // at most the axis length
                             out[ax] = Dim::Known(len);
                             ranges.push((ax, s, step, len));
                         }
@@ -555,7 +561,7 @@ impl Infer<'_> {
                 let mut out = xs.clone();
                 for (k, &ax) in axes.iter().enumerate() {
                     if let Some(d) = xs[ax].known() {
-                        let v = d + pads[k] + pads[axes.len() + k];
+                        let v = d.checked_add(pads[k]).and_then(|v| v.checked_add(pads[axes.len() + k])).ok_or_else(|| format!("padding makes axis {ax} longer than 2^63"))?;
                         if v < 0 {
                             return Err(format!("padding makes axis {ax} negative"));
                         }
@@ -668,7 +674,7 @@ impl Infer<'_> {
                 return None;
             }
             let dims: Vec<i64> = out.iter().map(Dim::known).collect::<Option<_>>()?;
-            let n: usize = dims.iter().product::<i64>() as usize;
+            let n = dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d))? as usize;
             let pick = |v: &[i64], k: usize| if v.len() == 1 { Some(v[0]) } else { v.get(k).copied() };
             if !(va.len() == n || va.len() == 1) || !(vb.len() == n || vb.len() == 1) {
                 return None;
@@ -680,7 +686,7 @@ impl Infer<'_> {
                     Op::Add => x.checked_add(y)?,
                     Op::Sub => x.checked_sub(y)?,
                     Op::Mul => x.checked_mul(y)?,
-                    Op::Div if y != 0 => x.div_euclid(y),
+                    Op::Div => x.checked_div_euclid(y)?,
                     _ => return None,
                 });
             }
@@ -700,6 +706,16 @@ pub fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
     }
 }
 
+/// The element count of a shape: `None` if a dimension is not known, an error past 2^63.
+fn numel(d: &[Dim]) -> Res<Option<i64>> {
+    let mut n = 1i64;
+    for x in d {
+        let Some(v) = x.known() else { return Ok(None) };
+        n = n.checked_mul(v).ok_or_else(|| format!("shape {} has more than 2^63 elements", dims_str(d)))?;
+    }
+    Ok(Some(n))
+}
+
 /// Applies a Reshape target (with `0` = copy and `-1` = infer) to a shape; shared with the executors.
 pub fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
     let mut out: Vec<Dim> = Vec::with_capacity(target.len());
@@ -717,8 +733,9 @@ pub fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
             v => Dim::Known(v),
         });
     }
-    let total: Option<i64> = xs.iter().map(Dim::known).try_fold(1i64, |a, d| Some(a * d?));
-    let known: Option<i64> = out.iter().enumerate().filter(|(k, _)| Some(*k) != infer_at).try_fold(1i64, |a, (_, d)| Some(a * d.known()?));
+    let total = numel(xs)?;
+    let kept: Vec<Dim> = out.iter().enumerate().filter(|(k, _)| Some(*k) != infer_at).map(|(_, d)| d.clone()).collect();
+    let known = numel(&kept)?;
     match (infer_at, total, known) {
         (Some(k), Some(t), Some(p)) => {
             if p == 0 || t % p != 0 {

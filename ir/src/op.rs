@@ -69,6 +69,11 @@ impl Window {
             if stride <= 0 || dilation <= 0 || kern <= 0 {
                 return Err(format!("kernel {kern}, stride {stride} and dilation {dilation} must all be positive"));
             }
+            // bounded, the arithmetic below cannot overflow
+            const LIMIT: i64 = 1 << 31;
+            if [input, kern, stride, dilation, pads[k], pads[sp + k]].iter().any(|&v| v > LIMIT) {
+                return Err(format!("window parameters and input extents above 2^31 are not supported (kernel {kern}, stride {stride}, dilation {dilation}, pads {} and {}, input {input})", pads[k], pads[sp + k]));
+            }
             let eff = dilation * (kern - 1) + 1;
             let (mut pb, mut pe) = (pads[k], pads[sp + k]);
             let out = match self.auto_pad.as_str() {

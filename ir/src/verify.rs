@@ -14,6 +14,15 @@ pub struct VerifyError {
     pub node: Option<(String, String)>,
     pub span: Span,
     pub message: String,
+    /// The value in the node's text that the error is about, so a report can point at it.
+    pub focus: Option<Focus>,
+}
+
+/// A value named in a node's text: one of its inputs or one of its outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Focus {
+    Input(String),
+    Output(String),
 }
 
 fn context(node: &Option<(String, String)>, span: &Span) -> String {
@@ -26,7 +35,11 @@ fn context(node: &Option<(String, String)>, span: &Span) -> String {
 }
 
 fn node_err(n: &Node, message: String) -> VerifyError {
-    VerifyError { node: Some((n.display_name(), n.op_type.clone())), span: n.span, message }
+    VerifyError { node: Some((n.display_name(), n.op_type.clone())), span: n.span, message, focus: None }
+}
+
+fn node_err_at(n: &Node, focus: Focus, message: String) -> VerifyError {
+    VerifyError { focus: Some(focus), ..node_err(n, message) }
 }
 
 /// Checks a model and infers every value's type.
@@ -37,13 +50,13 @@ pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
         for n in &f.nodes {
             for o in n.outputs.iter().filter(|o| !o.is_empty()) {
                 if !defined.insert(o) {
-                    return Err(node_err(n, format!("value `{o}` is defined twice in function `{}`", f.name)));
+                    return Err(node_err_at(n, Focus::Output(o.clone()), format!("value `{o}` is defined twice in function `{}`", f.name)));
                 }
             }
         }
         for n in &f.nodes {
             if let Some(i) = n.inputs.iter().find(|i| !i.is_empty() && !defined.contains(i.as_str())) {
-                return Err(node_err(n, format!("input `{i}` is not defined in function `{}`", f.name)));
+                return Err(node_err_at(n, Focus::Input(i.clone()), format!("input `{i}` is not defined in function `{}`", f.name)));
             }
         }
     }
@@ -52,26 +65,29 @@ pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
 
 /// Definitions, uses and acyclicity of one graph; `outer` holds the names visible from enclosing graphs.
 fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
-    let mut defined: HashMap<&str, &'static str> = HashMap::new();
+    // what defines each value, for the message about a value defined twice
+    let mut defined: HashMap<&str, String> = HashMap::new();
     for vi in &g.inputs {
-        if defined.insert(vi.name.as_str(), "a graph input").is_some() {
-            return Err(VerifyError { node: None, span: vi.span, message: format!("graph input `{}` is declared twice", vi.name) });
+        if defined.insert(vi.name.as_str(), "a graph input".into()).is_some() {
+            return Err(VerifyError { node: None, span: vi.span, message: format!("graph input `{}` is declared twice", vi.name), focus: None });
         }
     }
     let mut inits = HashSet::new();
     for init in &g.initializers {
         if !inits.insert(init.name.as_str()) {
-            return Err(VerifyError { node: None, span: init.span, message: format!("initializer `{}` is declared twice", init.name) });
+            return Err(VerifyError { node: None, span: init.span, message: format!("initializer `{}` is declared twice", init.name), focus: None });
         }
         // an initializer may share its name with a graph input (its default value)
-        defined.entry(init.name.as_str()).or_insert("an initializer");
+        defined.entry(init.name.as_str()).or_insert_with(|| "an initializer".into());
     }
     let order = g.node_order();
     for &idx in &order {
         let n = &g.nodes[idx];
         for o in n.outputs.iter().filter(|o| !o.is_empty()) {
-            if let Some(prev) = defined.insert(o.as_str(), "the output of another node") {
-                return Err(node_err(n, format!("value `{o}` is already defined as {prev}; every value must be defined once")));
+            let by = format!("the output of node `{}` ({}, line {})", n.display_name(), n.op_type, n.span.line);
+            if let Some(prev) = defined.insert(o.as_str(), by) {
+                let message = format!("value `{o}` is already defined as {prev}; every value must be defined once: rename one of them");
+                return Err(node_err_at(n, Focus::Output(o.clone()), message));
             }
         }
     }
@@ -80,7 +96,7 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
         let n = &g.nodes[idx];
         for i in n.inputs.iter().filter(|i| !i.is_empty()) {
             if !visible(i) {
-                return Err(node_err(n, format!("input `{i}` is not defined: no graph input, initializer or node output has that name")));
+                return Err(node_err_at(n, Focus::Input(i.clone()), format!("input `{i}` is not defined: no graph input, initializer or node output has that name")));
             }
         }
         for a in &n.attrs {
@@ -96,7 +112,12 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
     }
     for vi in &g.outputs {
         if !visible(&vi.name) {
-            return Err(VerifyError { node: None, span: vi.span, message: format!("graph output `{}` is never computed: no node, graph input or initializer produces it", vi.name) });
+            return Err(VerifyError {
+                node: None,
+                span: vi.span,
+                message: format!("graph output `{}` is never computed: no node, graph input or initializer produces it", vi.name),
+                focus: None,
+            });
         }
     }
     if let Err(cycle) = petgraph::algo::toposort(&g.nodes, None) {
