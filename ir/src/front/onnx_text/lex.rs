@@ -186,8 +186,31 @@ pub fn qid(i: In<'_>) -> PResult<'_, String> {
         string(i)
     } else {
         let (rest, s) = id(i)?;
+        let special = matches!(rest.first(), Some(b'-' | b'/' | b'.')) || rest.starts_with(b"::");
+        if special && rest.get(1).is_some_and(|&b| is_name_byte(b)) {
+            return unquoted_name(i).unwrap_or_else(|| Ok((rest, s.to_string())));
+        }
         Ok((rest, s.to_string()))
     }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    is_id_continue(b) || matches!(b, b'-' | b'/' | b'.' | b':')
+}
+
+/// An exporter's name written without its quotes (`/conv1/Conv_output_0`, `my-x`, `onnx::Add_3`),
+/// which is never valid bare: the error that says to quote it.
+pub fn unquoted_name<T>(i: In<'_>) -> Option<Result<T, NomErr<PErr>>> {
+    let i = ws(i);
+    let n = i.iter().take_while(|&&b| is_name_byte(b)).count();
+    let word = &i[..n];
+    let needs_quotes = word.first().is_some_and(|&b| is_id_start(b) || matches!(b, b'/' | b'.' | b':'))
+        && word.iter().any(|&b| is_id_continue(b))
+        && word.iter().any(|&b| !is_id_continue(b));
+    needs_quotes.then(|| {
+        let name = String::from_utf8_lossy(word);
+        fail_len(i, n, format!("`{name}` is not a valid bare name: a name with characters other than letters, digits and `_` must be quoted, as in `\"{name}\"`"))
+    })
 }
 
 /// A name, committed, with what was wanted in the error.
@@ -195,6 +218,9 @@ pub fn qid_for<'a>(i: In<'a>, what: &str) -> PResult<'a, String> {
     match qid(i) {
         Err(NomErr::Error(_)) => {
             let i = ws(i);
+            if let Some(e) = unquoted_name(i) {
+                return e;
+            }
             fail(i, format!("expected {what}, found {}", found(i)))
         }
         r => r,

@@ -655,6 +655,9 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
     let (i, outputs) = id_list(i, "the node's outputs")?;
     let at = ws(i);
     if at.first() != Some(&b'=') {
+        if let Some(e) = unquoted_name(at) {
+            return e;
+        }
         let what = if outputs.is_empty() && label.is_none() { "a node (`outputs = Op (inputs)`) or `}` to close the node list" } else { "`=` after the node's outputs" };
         return fail(if outputs.is_empty() { out_at } else { at }, format!("expected {what}, found {}", found(at)));
     }
@@ -684,6 +687,11 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
     }
     let (rest, ()) = expect(b'(', &format!("to open the inputs of `{op_type}`"))(i)?;
     let (rest, inputs) = id_list(rest, "the node's inputs")?;
+    if peek(rest) != Some(b')') {
+        if let Some(e) = unquoted_name(rest) {
+            return e;
+        }
+    }
     let (mut i, ()) = expect(b')', &format!("to close the inputs of `{op_type}`"))(rest)?;
     if peek(i) == Some(b'<') {
         if !attrs.is_empty() {
@@ -780,7 +788,15 @@ fn single<'a>(cx: &Cx, i: In<'a>) -> R<'a, Single> {
                 Ok((i, Single::Type(t)))
             }
         }
-        _ if at_qid(at) => graph(cx, at).map(|(i, g)| (i, Single::Graph(g))),
+        _ if at_qid(at) => {
+            // a graph is `name (inputs) => …` or `name => …`; any other bare word is a missing quote
+            let (rest, w) = qid(at)?;
+            let next = ws(rest);
+            if at.first() != Some(&b'"') && next.first() != Some(&b'(') && !next.starts_with(b"=>") {
+                return fail_len(at, w.len(), format!("expected an attribute value, found the bare word `{w}`: a string value is quoted, as in `\"{w}\"`"));
+            }
+            graph(cx, at).map(|(i, g)| (i, Single::Graph(g)))
+        }
         _ => fail(at, format!("expected an attribute value, found {}", found(at))),
     }
 }
@@ -881,6 +897,8 @@ fn int_of(at: In<'_>, tok: &[u8]) -> Result<i64, NomErr<PErr>> {
     }
 }
 
+const AFTER_GRAPH: &str = "only function definitions (`name (inputs) => (outputs) { … }`) may follow it";
+
 /// function = [fn_header] QID [fn_attrs] fn_io '=>' fn_io ['<' value_infos '>'] node_block
 fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
     let start = ws(i);
@@ -915,9 +933,12 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
     }
     if !at_qid(i) {
         let at = ws(i);
-        return fail(at, format!("unexpected {} after the end of the graph: only function definitions may follow it", found(at)));
+        return fail(at, format!("unexpected {} after the end of the graph: {AFTER_GRAPH}", found(at)));
     }
     let (rest, name) = qid(i)?;
+    if start.first() != Some(&b'<') && !matches!(peek(rest), Some(b'(' | b'<')) {
+        return fail_len(start, start.len() - rest.len(), format!("unexpected `{name}` after the end of the graph: {AFTER_GRAPH}"));
+    }
     f.name = name;
     i = rest;
     if peek(i) == Some(b'<') {
