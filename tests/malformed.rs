@@ -29,7 +29,10 @@ fn cases(root: &Path) -> Vec<PathBuf> {
 /// Arguments from a `# args: …` first line, or `inspect`.
 fn args_of(src: &[u8]) -> Vec<String> {
     let first = src.split(|&b| b == b'\n').next().unwrap_or_default();
-    match std::str::from_utf8(first).ok().and_then(|l| l.strip_prefix("# args:")) {
+    match std::str::from_utf8(first)
+        .ok()
+        .and_then(|l| l.strip_prefix("# args:"))
+    {
         Some(rest) => rest.split_whitespace().map(str::to_string).collect(),
         None => vec!["inspect".to_string()],
     }
@@ -40,10 +43,17 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bless = std::env::var_os("ETCH_BLESS").is_some_and(|v| v != "0" && !v.is_empty());
     let cases = cases(root);
-    assert!(cases.len() >= MIN_CASES, "expected at least {MIN_CASES} cases in {DIR}, found {}", cases.len());
+    assert!(
+        cases.len() >= MIN_CASES,
+        "expected at least {MIN_CASES} cases in {DIR}, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for path in &cases {
-        let file = path.file_name().and_then(|n| n.to_str()).expect("UTF-8 file name");
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("UTF-8 file name");
         let rel = format!("{DIR}/{file}");
         let expect_path = path.with_file_name(file.replace(".onnx.txt", ".expect"));
         let src = std::fs::read(path).expect("readable case");
@@ -63,7 +73,10 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
             None => problems.push(format!("killed by a signal ({:?})", out.status)),
         }
         if !out.stdout.is_empty() {
-            problems.push(format!("stdout is not empty:\n{}", String::from_utf8_lossy(&out.stdout)));
+            problems.push(format!(
+                "stdout is not empty:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
         }
         if stderr.contains("panicked") {
             problems.push("stderr reports a panic".to_string());
@@ -85,8 +98,18 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
             }
         }
         if !problems.is_empty() {
-            failures.push(format!("{rel} (etch {}):\n  {}", args.join(" "), problems.join("\n  ")));
+            failures.push(format!(
+                "{rel} (etch {}):\n  {}",
+                args.join(" "),
+                problems.join("\n  ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} malformed cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} malformed cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -15,7 +15,7 @@ pub struct VerifyError {
     pub span: Span,
     pub message: String,
     /// The value in the node's text that the error is about, so a report can point at it.
-    pub focus: Option<Focus>,
+    pub focus: Option<Box<Focus>>,
 }
 
 /// A value named in a node's text: one of its inputs or one of its outputs.
@@ -39,7 +39,7 @@ fn node_err(n: &Node, message: String) -> VerifyError {
 }
 
 fn node_err_at(n: &Node, focus: Focus, message: String) -> VerifyError {
-    VerifyError { focus: Some(focus), ..node_err(n, message) }
+    VerifyError { focus: Some(Box::new(focus)), ..node_err(n, message) }
 }
 
 /// Checks a model and infers every value's type.
