@@ -8,13 +8,18 @@
 //! `ETCH_BLESS=1 cargo test --test malformed` rewrites the `.expect` files from the current output
 //! (the exit code, stdout and panic checks still apply).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Deleting cases must not make this test pass vacuously.
 const MIN_CASES: usize = 40;
 
 const DIR: &str = "tests/malformed";
+
+/// A case that takes longer than this hangs; it is killed and reported.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn cases(root: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(DIR))
@@ -24,6 +29,44 @@ fn cases(root: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Runs etch, killing it after `TIMEOUT`; `None` if it had to be killed.
+fn run_etch(root: &Path, args: &[String], file: &str) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args(args)
+        .arg(file)
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etch starts");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("etch can be waited on") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Some(Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    })
 }
 
 /// Arguments from a `# args: …` first line, or `inspect`.
@@ -58,12 +101,13 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
         let expect_path = path.with_file_name(file.replace(".onnx.txt", ".expect"));
         let src = std::fs::read(path).expect("readable case");
         let args = args_of(&src);
-        let out = Command::new(env!("CARGO_BIN_EXE_etch"))
-            .args(&args)
-            .arg(&rel)
-            .current_dir(root)
-            .output()
-            .expect("etch runs");
+        let Some(out) = run_etch(root, &args, &rel) else {
+            failures.push(format!(
+                "{rel} (etch {}): still running after {TIMEOUT:?}; killed",
+                args.join(" ")
+            ));
+            continue;
+        };
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let mut problems = Vec::new();
         match out.status.code() {
@@ -103,6 +147,20 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
                 args.join(" "),
                 problems.join("\n  ")
             ));
+        }
+    }
+    // an expectation without its case is a case someone deleted by halves
+    for e in std::fs::read_dir(root.join(DIR)).expect("tests/malformed exists") {
+        let p = e.expect("readable directory entry").path();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(stem) = name.strip_suffix(".expect") {
+            if !p.with_file_name(format!("{stem}.onnx.txt")).exists() {
+                failures.push(format!("{DIR}/{name} has no {stem}.onnx.txt beside it"));
+            }
         }
     }
     assert!(
