@@ -21,6 +21,8 @@ pub fn render(e: &Located) -> String {
     let offset = e.offset.min(e.src.len());
     let line_start = memrchr(b'\n', &e.src[..offset]).map_or(0, |n| n + 1);
     let line_end = e.src[offset..].iter().position(|&b| b == b'\n').map_or(e.src.len(), |n| offset + n);
+    // a CRLF file's `\r` would move the terminal's cursor back to the start of the line
+    let line_end = if line_end > offset && e.src[line_end - 1] == b'\r' { line_end - 1 } else { line_end };
     let line_no = e.src[..line_start].iter().filter(|&&b| b == b'\n').count() + 1;
     let column = offset - line_start + 1;
     let from = offset.saturating_sub(CONTEXT).max(line_start);
