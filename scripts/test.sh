@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that tests etch: installs what the tests need when it is missing, builds once
-# (the dev profile), runs every Rust test, then checks etch's ONNX text against onnx's own parser.
+# (the dev profile), runs every Rust test, then checks etch's ONNX text against onnx's own parser and
+# etch's CPU executor against onnxruntime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +19,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 cargo build --bin etch
 scripts/onnx_check.sh target/debug/etch
+scripts/ort_check.sh target/debug/etch

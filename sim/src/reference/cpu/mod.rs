@@ -276,7 +276,12 @@ fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
         Op::Clip { min, max } => {
             let lo = scalar_of(ins, 1)?.or(*min).unwrap_or(f32::NEG_INFINITY);
             let hi = scalar_of(ins, 2)?.or(*max).unwrap_or(f32::INFINITY);
-            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| if v < lo { lo } else if v > hi { hi } else { v })))
+            // max first, then min: with min > max every value becomes max (the spec, onnxruntime);
+            // NaN passes through
+            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
+                let v = if v < lo { lo } else { v };
+                if v > hi { hi } else { v }
+            })))
         }
         Op::Add | Op::Sub | Op::Mul | Op::Div => {
             let (a, b) = (value_in(ins, 0)?, value_in(ins, 1)?);
