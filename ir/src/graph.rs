@@ -178,6 +178,73 @@ impl Graph {
     pub fn initializer(&self, name: &str) -> Option<&Initializer> {
         self.initializers.iter().find(|i| i.name == name)
     }
+
+    /// The initializer with this name, for a pass to rewrite.
+    pub fn initializer_mut(&mut self, name: &str) -> Option<&mut Initializer> {
+        self.initializers.iter_mut().find(|i| i.name == name)
+    }
+
+    /// The node that computes `value`, if a node does.
+    pub fn producer(&self, value: &str) -> Option<NodeIndex> {
+        self.nodes.node_indices().find(|&i| self.nodes[i].outputs.iter().any(|o| o == value))
+    }
+
+    /// The nodes that read `value`, in node order.
+    pub fn consumers(&self, value: &str) -> Vec<NodeIndex> {
+        self.node_order().into_iter().filter(|&i| self.nodes[i].inputs.iter().any(|x| x == value)).collect()
+    }
+
+    /// Whether `value` is a graph output (passes must keep its name).
+    pub fn is_output(&self, value: &str) -> bool {
+        self.outputs.iter().any(|o| o.name == value)
+    }
+
+    /// Makes every reader of `old` read `new` instead (graph outputs included, renamed).
+    pub fn replace_uses(&mut self, old: &str, new: &str) {
+        for idx in self.nodes.node_indices().collect::<Vec<_>>() {
+            for i in self.nodes[idx].inputs.iter_mut().filter(|i| *i == old) {
+                *i = new.to_string();
+            }
+        }
+        for o in self.outputs.iter_mut().filter(|o| o.name == old) {
+            o.name = new.to_string();
+        }
+        self.rebuild_edges();
+    }
+
+    /// Removes a node and the edges that touched it.
+    pub fn remove_node(&mut self, idx: NodeIndex) -> Option<Node> {
+        let n = self.nodes.remove_node(idx);
+        self.rebuild_edges();
+        n
+    }
+
+    /// Drops value_info entries for values that no longer exist (after a pass removed nodes).
+    pub fn prune_value_info(&mut self) {
+        let defined: std::collections::HashSet<&str> = self
+            .nodes
+            .node_weights()
+            .flat_map(|n| n.outputs.iter().map(String::as_str))
+            .chain(self.inputs.iter().map(|v| v.name.as_str()))
+            .chain(self.initializers.iter().map(|v| v.name.as_str()))
+            .collect();
+        let keep: Vec<bool> = self.value_info.iter().map(|v| defined.contains(v.name.as_str())).collect();
+        let mut k = keep.iter();
+        self.value_info.retain(|_| *k.next().unwrap_or(&true));
+    }
+
+    /// A value name not used anywhere in the graph, built from `base`.
+    pub fn fresh_name(&self, base: &str) -> String {
+        let taken = |n: &str| {
+            self.inputs.iter().any(|v| v.name == n)
+                || self.initializers.iter().any(|v| v.name == n)
+                || self.nodes.node_weights().any(|x| x.outputs.iter().any(|o| o == n) || x.inputs.iter().any(|i| i == n))
+        };
+        if !taken(base) {
+            return base.to_string();
+        }
+        (1..).map(|k| format!("{base}_{k}")).find(|n| !taken(n)).unwrap_or_default()
+    }
 }
 
 /// One operator application.

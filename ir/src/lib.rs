@@ -6,6 +6,7 @@ pub mod front;
 pub mod graph;
 pub mod infer;
 pub mod op;
+pub mod passes;
 pub mod print;
 pub mod stats;
 pub mod tensor;

@@ -21,6 +21,17 @@ pub struct LayerStats {
     /// Elements of the weights this node is the first to read.
     pub params: u64,
     pub macs: u64,
+    /// Of `params`, how many are not zero (pruning zeros weights without removing them).
+    pub nonzero_params: u64,
+    /// Bits per stored weight (32 for float32 weights).
+    pub weight_bits: u32,
+    /// Bits to store this layer's weights: dense, or compressed with index metadata when the
+    /// weights have an N:M pattern (`nonzeros · (bits + log2 m)`).
+    pub stored_bits: u64,
+    /// `n:m` when every group of m weights along the reduction axis holds at most n non-zeros.
+    pub nm: Option<String>,
+    /// What one MAC of this layer is in hardware: `float`, `int8`, `shift`, `xnor`; empty for no MACs.
+    pub mac_kind: String,
 }
 
 /// The whole model's figures.
@@ -28,6 +39,14 @@ pub struct LayerStats {
 pub struct ModelStats {
     pub params: u64,
     pub macs: u64,
+    pub nonzero_params: u64,
+    /// Fraction of weights that are zero.
+    pub sparsity: f64,
+    pub stored_bits: u64,
+    /// `params · 32 / stored_bits`: how much smaller than float32 weights the model is.
+    pub compression: f64,
+    /// MACs by kind (`float`, `int8`, `shift`, `xnor`, …).
+    pub macs_by_kind: std::collections::BTreeMap<String, u64>,
     pub layers: Vec<LayerStats>,
 }
 
@@ -86,13 +105,75 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             }
             _ => 0,
         };
+        let weights = weight_facts(g, n, params);
+        let mac_kind = if macs > 0 { "float".to_string() } else { String::new() };
         layers.push(LayerStats {
             name: n.display_name(),
             op: n.op_type.clone(),
             output_shape: out_type.map(|s| s.iter().map(dim_json).collect()),
             params,
             macs,
+            nonzero_params: weights.nonzero,
+            weight_bits: 32,
+            stored_bits: weights.stored_bits(32),
+            nm: weights.nm.map(|(n, m)| format!("{n}:{m}")),
+            mac_kind,
         });
     }
-    ModelStats { params: layers.iter().map(|l| l.params).sum(), macs: layers.iter().map(|l| l.macs).sum(), layers }
+    let params: u64 = layers.iter().map(|l| l.params).sum();
+    let nonzero_params: u64 = layers.iter().map(|l| l.nonzero_params).sum();
+    let stored_bits: u64 = layers.iter().map(|l| l.stored_bits).sum();
+    let mut macs_by_kind = std::collections::BTreeMap::new();
+    for l in layers.iter().filter(|l| l.macs > 0) {
+        *macs_by_kind.entry(l.mac_kind.clone()).or_insert(0) += l.macs;
+    }
+    ModelStats {
+        params,
+        macs: layers.iter().map(|l| l.macs).sum(),
+        nonzero_params,
+        sparsity: if params > 0 { 1.0 - nonzero_params as f64 / params as f64 } else { 0.0 },
+        stored_bits,
+        compression: if stored_bits > 0 { (params * 32) as f64 / stored_bits as f64 } else { 1.0 },
+        macs_by_kind,
+        layers,
+    }
+}
+
+/// Zeros and structure of the weights a node reads first.
+struct WeightFacts {
+    params: u64,
+    nonzero: u64,
+    nm: Option<(usize, usize)>,
+}
+
+impl WeightFacts {
+    fn stored_bits(&self, bits: u32) -> u64 {
+        match self.nm {
+            Some((_, m)) => self.nonzero * (bits as u64 + (m as f64).log2().ceil() as u64),
+            None => self.params * bits as u64,
+        }
+    }
+}
+
+/// N:M patterns a layer is checked for, densest first.
+const NM_PATTERNS: [(usize, usize); 4] = [(4, 8), (2, 4), (1, 4), (1, 8)];
+
+fn weight_facts(g: &crate::graph::Graph, n: &crate::graph::Node, params: u64) -> WeightFacts {
+    let mut nm = None;
+    let (mut counted, mut zeros) = (0u64, 0u64);
+    for i in &n.inputs {
+        if let Some(v) = g.initializer(i).and_then(|init| init.tensor.floats()) {
+            counted += v.len() as u64;
+            zeros += v.iter().filter(|x| **x == 0.0).count() as u64;
+        }
+    }
+    // zeros are attributed only where the node is the first reader of all its weights
+    let nonzero = if counted == params { params - zeros } else { params };
+    if nonzero < params {
+        let view = crate::passes::prune::weight_views_of(g, n);
+        if let (Some(v), Some(vals)) = (view, n.inputs.get(1).and_then(|w| g.initializer(w)).and_then(|i| i.tensor.floats())) {
+            nm = NM_PATTERNS.iter().rev().find(|&&(pn, pm)| crate::passes::nm::satisfies(&vals, v.outs, v.reduction, |o, r| v.at(o, r), pn, pm)).copied();
+        }
+    }
+    WeightFacts { params, nonzero, nm }
 }
