@@ -1,23 +1,14 @@
 //! What `run` and `eval` share: a model loaded, its shape-only weights filled, compiled to a plan;
 //! and `.npy` files in and out.
 
-use etch_ir::weights::fill_shape_only;
 use etch_sim::reference::cpu::Plan;
 use etch_sim::reference::{Array, Value};
 
-use crate::inspect::thousands;
 use crate::load::{self, CliError};
 
 /// Loads, fills, verifies and compiles a model for the CPU executor.
 pub fn plan(path: &str, seed: u64) -> Result<Plan, CliError> {
-    let src = load::read(path)?;
-    let mut model = load::parse(path, &src)?;
-    let filled = fill_shape_only(&mut model, seed).map_err(|e| format!("error: {path}: {e}"))?;
-    if !filled.is_empty() {
-        let values: u64 = filled.iter().map(|w| w.numel()).sum();
-        eprintln!("note: {} shape-only weights ({} values) filled with seeded random values (seed {seed}); outputs are not those of a trained model.", filled.len(), thousands(values));
-    }
-    let loaded = load::verify(path, &src, model)?;
+    let (loaded, _) = load::prepare(path, load::Prepare { fill: true, seed, ..Default::default() })?;
     Plan::new(&loaded.model, &loaded.info).map_err(|e| format!("error: {path}: {e}"))
 }
 

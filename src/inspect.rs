@@ -3,10 +3,21 @@
 use etch_ir::stats::{model_stats, ModelStats};
 use etch_ir::weights::shape_only_weights;
 
-use crate::load::{self, CliError};
+use crate::load::{self, CliError, Prepare};
 
-/// Prints the per-layer table (or JSON) of a model.
-pub fn run(path: &str, json: bool) -> Result<(), CliError> {
+/// Prints the per-layer table (or JSON) of a model, after the passes if any are given.
+pub fn run(path: &str, json: bool, passes: Option<&str>, seed: u64, verify_each: bool) -> Result<(), CliError> {
+    if passes.is_some() {
+        let (loaded, _) = load::prepare(path, Prepare { seed, passes, verify_each, ..Default::default() })?;
+        let stats = model_stats(&loaded.model, &loaded.info, &[]);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
+        } else {
+            print!("{}", table(&stats));
+            println!("{}", summary(&stats));
+        }
+        return Ok(());
+    }
     let src = load::read(path)?;
     let model = load::parse(path, &src)?;
     let loaded = load::verify(path, &src, model)?;
@@ -26,6 +37,20 @@ pub fn run(path: &str, json: bool) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// One line on size and work: sparsity, stored size, compression and MACs by kind.
+pub fn summary(stats: &ModelStats) -> String {
+    let kinds: Vec<String> = stats.macs_by_kind.iter().map(|(k, v)| format!("{} {k}", thousands(*v))).collect();
+    format!(
+        "sparsity {:.1}% ({} of {} weights non-zero), stored {:.1} KiB, {:.2}x smaller than float32; MACs: {}",
+        stats.sparsity * 100.0,
+        thousands(stats.nonzero_params),
+        thousands(stats.params),
+        stats.stored_bits as f64 / 8192.0,
+        stats.compression,
+        if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+    )
 }
 
 /// Formats a count with thousands separators, for tables people read.

@@ -98,3 +98,41 @@ fn first_line_len(src: &[u8], offset: usize, len: usize) -> usize {
     let end = (offset + len).min(src.len());
     src[offset.min(end)..end].iter().position(|&b| b == b'\n').unwrap_or(end - offset.min(end))
 }
+
+/// How a command wants its model: shape-only weights filled or not, and passes to run.
+#[derive(Default)]
+pub struct Prepare<'a> {
+    /// Fill shape-only weights from `seed` (always done when passes are given: they need values).
+    pub fill: bool,
+    pub seed: u64,
+    pub passes: Option<&'a str>,
+    pub verify_each: bool,
+    pub cx: etch_ir::passes::PassContext<'a>,
+}
+
+/// Reads, parses, fills, verifies and runs the passes: the one way every command gets its model.
+pub fn prepare(path: &str, opts: Prepare) -> Result<(Loaded, Vec<etch_ir::passes::PassReport>), CliError> {
+    let src = read(path)?;
+    let mut model = parse(path, &src)?;
+    if opts.fill || opts.passes.is_some() {
+        let filled = etch_ir::weights::fill_shape_only(&mut model, opts.seed).map_err(|e| weight_error(path, &src, &model, &e))?;
+        if !filled.is_empty() {
+            let values: u64 = filled.iter().map(|w| w.numel()).sum();
+            eprintln!(
+                "note: filled {} shape-only weights ({} values) with seeded random values (seed {}); they are not trained weights.",
+                filled.len(),
+                crate::inspect::thousands(values),
+                opts.seed
+            );
+        }
+    }
+    let mut loaded = verify(path, &src, model)?;
+    let Some(spec) = opts.passes else { return Ok((loaded, Vec::new())) };
+    let run = etch_ir::passes::RunOptions { verify_each: opts.verify_each, cx: opts.cx };
+    let reports = etch_ir::passes::run_spec(&mut loaded.model, spec, &run).map_err(|e| match e {
+        etch_ir::passes::PassError::Spec(s) => s.render(spec),
+        e => format!("error: {path}: {e}"),
+    })?;
+    loaded.info = etch_ir::verify::verify(&loaded.model).map_err(|e| format!("error: {path}: after the passes: {e}"))?;
+    Ok((loaded, reports))
+}

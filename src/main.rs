@@ -7,6 +7,7 @@ mod eval;
 mod execute;
 mod inspect;
 mod load;
+mod passes;
 mod run;
 
 use std::process::ExitCode;
@@ -30,6 +31,25 @@ enum Command {
         /// Print one JSON document instead of the table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Run compression passes and report what each did (`--list` documents them).
+    Passes {
+        /// Model in ONNX text.
+        #[arg(required_unless_present = "list")]
+        model: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+        /// Write the transformed model (ONNX text).
+        #[arg(short, long)]
+        output: Option<String>,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Document every pass and its parameters.
+        #[arg(long)]
+        list: bool,
     },
     /// Write the model back as ONNX text, with shape-only weights filled from a seed.
     Convert {
@@ -41,6 +61,8 @@ enum Command {
         /// Seed for the values of shape-only weights.
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
+        #[command(flatten)]
+        passes: PassArgs,
     },
     /// Run one inference on a .npy input and time it.
     Run {
@@ -78,11 +100,30 @@ enum Command {
     },
 }
 
+/// The options every command that transforms a model shares.
+#[derive(clap::Args, Default)]
+struct PassArgs {
+    /// Passes to run first, e.g. "fold-bn,prune(sparsity=0.5),nm(n=2,m=4)" (`etch passes --list`).
+    #[arg(long = "passes")]
+    spec: Option<String>,
+    /// Run the verifier after every pass, not only after the last.
+    #[arg(long)]
+    verify_each: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Convert { model, output, seed } => convert::run(&model, &output, seed),
+        Command::Inspect { model, json, passes } => inspect::run(&model, json, passes.spec.as_deref(), etch_ir::weights::DEFAULT_SEED, passes.verify_each),
+        Command::Passes { model, passes, output, json, list } => match (list, model) {
+            (true, _) => {
+                print!("{}", etch_ir::passes::list());
+                Ok(())
+            }
+            (false, Some(model)) => passes::run(&model, passes.spec.as_deref().unwrap_or(""), passes.verify_each, output.as_deref(), json),
+            (false, None) => Err("error: give a model (or --list)".to_string()),
+        },
+        Command::Convert { model, output, seed, passes } => convert::run(&model, &output, seed, passes.spec.as_deref(), passes.verify_each),
         Command::Run { model, input, output, repeat, seed, json } => {
             run::run(run::RunArgs { model: &model, input: &input, output: output.as_deref(), repeat, seed, json })
         }
