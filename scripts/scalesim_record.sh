@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Records the SCALE-Sim 3.0.0 fixtures etch's tests compare against (sim/tests/fixtures/scalesim/):
+# AlexNet's and ResNet-18's convolutions (padding folded into the ifmap sizes, as SCALE-Sim has
+# none) on 32x32, 16x64 and 8x16 arrays, all three dataflows, plus a 1 KiB ofmap SRAM that makes
+# SCALE-Sim's write buffer stall. Takes about an hour on one core. Usage: scripts/scalesim_record.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="$(scripts/scalesim_setup.sh)"
+F=sim/tests/fixtures/scalesim
+pairs=()
+for shape in a32x32 a16x64 a32x32_tinyofmap a8x16; do
+    for df in ws os is; do
+        case "$shape" in
+            a32x32|a16x64) topos="alexnet_conv resnet18_conv" ;;
+            *) topos="alexnet_conv" ;;
+        esac
+        for t in $topos; do pairs+=("$F/$t.csv:$F/${shape}_$df.cfg"); done
+    done
+done
+"$PY" scripts/scalesim_record.py "$F" "${pairs[@]}" 2>&1 | grep -v 'custom_layout'
