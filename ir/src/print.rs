@@ -54,6 +54,19 @@ fn write_name(out: &mut String, name: &str) {
     }
 }
 
+/// Writes a name where the parser first tries a type (an untyped value, a tensor attribute's
+/// name): one spelled like a type keyword is quoted, since bare it would be read as that type.
+/// (onnx prints it bare, and then cannot read its own text: ONNX-TEXT.md Q7.)
+fn write_name_after_optional_type(out: &mut String, name: &str) {
+    let reads_as_type = ElemType::from_keyword(name).is_some()
+        || matches!(name, "seq" | "map" | "optional" | "sparse_tensor" | "opaque");
+    if reads_as_type {
+        write_quoted(out, name);
+    } else {
+        write_name(out, name);
+    }
+}
+
 impl Printer {
     fn model(&mut self, m: &Model) {
         self.out.push_str("<\n");
@@ -164,11 +177,14 @@ impl Printer {
     }
 
     fn value_info(&mut self, vi: &ValueInfo) {
-        if let Some(t) = &vi.ty {
-            self.ty(t);
-            self.out.push(' ');
+        match &vi.ty {
+            Some(t) => {
+                self.ty(t);
+                self.out.push(' ');
+                write_name(&mut self.out, &vi.name);
+            }
+            None => write_name_after_optional_type(&mut self.out, &vi.name),
         }
-        write_name(&mut self.out, &vi.name);
     }
 
     fn value_infos(&mut self, vis: &[ValueInfo]) {
@@ -311,7 +327,16 @@ impl Printer {
             self.out.push_str(">\n");
         }
         self.out.push_str("{\n");
-        for idx in g.node_order() {
+        // A graph with a cycle has no topological order, so it is printed in its stored order,
+        // which reads back to the same nodes and edges. (`node_order` would move the cycle last;
+        // where a value also has two producers, that changes which producer comes first and so the
+        // edges of the graph read back.)
+        let order = if petgraph::algo::is_cyclic_directed(&g.nodes) {
+            g.nodes.node_indices().collect()
+        } else {
+            g.node_order()
+        };
+        for idx in order {
             self.node(&g.nodes[idx], level + 1);
         }
         self.indent(level);
@@ -390,7 +415,7 @@ impl Printer {
                 self.tensor_type_of(t);
                 if let Some(n) = name {
                     self.out.push(' ');
-                    write_name(&mut self.out, n);
+                    write_name_after_optional_type(&mut self.out, n);
                 }
                 self.tensor_values(t);
             }
@@ -476,11 +501,14 @@ impl Printer {
                 if i > 0 {
                     p.out.push_str(", ");
                 }
-                if let Some(t) = t {
-                    p.ty(t);
-                    p.out.push(' ');
+                match t {
+                    Some(t) => {
+                        p.ty(t);
+                        p.out.push(' ');
+                        write_name(&mut p.out, n);
+                    }
+                    None => write_name_after_optional_type(&mut p.out, n),
                 }
-                write_name(&mut p.out, n);
             }
             p.out.push(')');
         };
