@@ -200,30 +200,43 @@ fn propagate(g: &Graph, info: &GraphInfo, groups: &mut Groups, removal: &HashMap
     // which group roots each value's removals came from, to know whom to block on failure
     let mut origin: HashMap<String, Vec<String>> = HashMap::new();
     let order = g.node_order();
-    let all_values: Vec<String> = order.iter().flat_map(|&i| g.nodes[i].outputs.clone()).filter(|o| !o.is_empty()).collect();
-    for v in &all_values {
-        let root = groups.find(v);
-        if let Some(r) = removal.get(&root).filter(|r| !r.is_empty()) {
-            removed.insert(v.clone(), r.clone());
-            origin.insert(v.clone(), vec![root]);
-        }
-    }
+    let set_of = |removed: &HashMap<String, BTreeSet<usize>>, v: &str| removed.get(v).cloned().unwrap_or_default();
     for &idx in &order {
         let n = &g.nodes[idx];
+        let Some(y) = n.outputs.first().filter(|y| !y.is_empty()).cloned() else { continue };
         let affected: Vec<String> = n.inputs.iter().filter(|x| removed.get(*x).is_some_and(|r| !r.is_empty())).cloned().collect();
+        // a pruned source: its own choice
+        if let Op::Conv { group: 1, .. } = n.op {
+            let root = groups.find(&y);
+            if let Some(r) = removal.get(&root).filter(|r| !r.is_empty()) {
+                removed.insert(y.clone(), r.clone());
+                origin.insert(y.clone(), vec![root]);
+            }
+        }
         for x in &affected {
             let blame = origin[x][0].clone();
+            let r_x = set_of(&removed, x);
             let ok = match &n.op {
-                op if channelwise(op) || is_depthwise(n, info) => true,
+                op if channelwise(op) || is_depthwise(n, info) => {
+                    removed.insert(y.clone(), r_x);
+                    origin.insert(y.clone(), origin[x].clone());
+                    true
+                }
                 Op::Add | Op::Sub | Op::Mul | Op::Div => {
                     let rank = info.ty(x).and_then(|t| t.shape.as_ref()).map_or(0, Vec::len);
-                    let c = channels_of(info, x).unwrap_or(0) + removed[x].len();
-                    n.inputs.iter().filter(|i| is_weight(g, info, i)).all(|w| per_channel_const(info, w, rank, c).is_some())
+                    let c = channels_of(info, x).unwrap_or(0);
+                    let consts_ok = n.inputs.iter().filter(|i| is_weight(g, info, i)).all(|w| per_channel_const(info, w, rank, c).is_some());
+                    // every activation input must lose the same channels
+                    let same = n.inputs.iter().filter(|i| !is_weight(g, info, i)).all(|i| set_of(&removed, i) == r_x);
+                    removed.insert(y.clone(), r_x);
+                    origin.insert(y.clone(), origin[x].clone());
+                    consts_ok && same
                 }
                 Op::Conv { group: 1, .. } => n.inputs[0] == *x && g.initializer(&n.inputs[1]).is_some(),
                 Op::Concat { axis } => {
                     let rank = info.ty(x).and_then(|t| t.shape.as_ref()).map_or(0, Vec::len);
-                    (*axis == 1 || *axis == 1 - rank as i64) && {
+                    let ok = *axis == 1 || *axis == 1 - rank as i64;
+                    if ok {
                         let mut offset = 0;
                         let mut set = BTreeSet::new();
                         for i in &n.inputs {
@@ -232,23 +245,19 @@ fn propagate(g: &Graph, info: &GraphInfo, groups: &mut Groups, removal: &HashMap
                             }
                             offset += channels_of(info, i).unwrap_or(0);
                         }
-                        let y = n.outputs[0].clone();
-                        let mut from: Vec<String> = n.inputs.iter().filter_map(|i| origin.get(i)).flatten().cloned().collect();
-                        from.dedup();
+                        let from: Vec<String> = n.inputs.iter().filter_map(|i| origin.get(i)).flatten().cloned().collect();
                         removed.insert(y.clone(), set);
-                        origin.insert(y, from);
-                        true
+                        origin.insert(y.clone(), from);
                     }
+                    ok
                 }
-                Op::Flatten { axis: 1 } | Op::Reshape { .. } if n.op_type == "Flatten" || reshape_is_flatten(info, n) => {
+                Op::Flatten { .. } | Op::Reshape { .. } if reshape_is_flatten(info, n) => {
                     let per: Option<i64> = info.ty(x).and_then(|t| t.known_dims()).map(|d| d[2..].iter().product());
                     match per {
                         Some(per) => {
-                            let y = n.outputs[0].clone();
-                            let set: BTreeSet<usize> = removed[x].iter().flat_map(|&c| (0..per as usize).map(move |j| c * per as usize + j)).collect();
+                            let set: BTreeSet<usize> = r_x.iter().flat_map(|&c| (0..per as usize).map(move |j| c * per as usize + j)).collect();
                             removed.insert(y.clone(), set);
-                            let from = origin[x].clone();
-                            origin.insert(y, from);
+                            origin.insert(y.clone(), origin[x].clone());
                             true
                         }
                         None => false,
@@ -272,6 +281,9 @@ fn propagate(g: &Graph, info: &GraphInfo, groups: &mut Groups, removal: &HashMap
 
 /// A Reshape that flattens `[N, C, …]` to `[N, C·…]`.
 fn reshape_is_flatten(info: &GraphInfo, n: &Node) -> bool {
+    if matches!(n.op, Op::Flatten { axis: 1 }) {
+        return true;
+    }
     let (Some(a), Some(b)) = (info.ty(&n.inputs[0]).and_then(|t| t.known_dims()), info.ty(&n.outputs[0]).and_then(|t| t.known_dims())) else { return false };
     b.len() == 2 && a.len() >= 2 && b[0] == a[0] && b[1] == a[1..].iter().product::<i64>()
 }
