@@ -21,8 +21,18 @@ pub fn read(path: &str) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| format!("error: cannot read model `{path}`: {e}"))
 }
 
-/// Parses a model file.
+/// Whether a file is a binary ONNX protobuf rather than ONNX text: by its name, or by its first
+/// byte (a protobuf model starts with a field tag; text starts with `<`, a name, or a comment).
+pub fn is_binary(path: &str, src: &[u8]) -> bool {
+    let text_start = |b: u8| b.is_ascii_whitespace() || b.is_ascii_alphanumeric() || matches!(b, b'<' | b'#' | b'"' | b'_');
+    (path.ends_with(".onnx") && !path.ends_with(".onnx.txt")) || src.first().is_some_and(|&b| !text_start(b))
+}
+
+/// Parses a model file: ONNX text, or a binary `.onnx` protobuf.
 pub fn parse(path: &str, src: &[u8]) -> Result<Model, CliError> {
+    if is_binary(path, src) {
+        return etch_ir::front::onnx_proto::read_model(src).map_err(|e| format!("error: {path}: {e}"));
+    }
     etch_ir::parse_model(src).map_err(|e| {
         render(&Located { path, src, offset: e.offset, len: e.len, message: &e.message })
     })

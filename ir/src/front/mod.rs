@@ -1,1 +1,2 @@
+pub mod onnx_proto;
 pub mod onnx_text;
