@@ -5,7 +5,7 @@ use std::time::Duration;
 use etch_sim::reference::{Array, Value};
 use serde::Serialize;
 
-use crate::execute::plan;
+use crate::execute::{plan, Backend};
 use crate::load::CliError;
 
 #[derive(Serialize)]
@@ -15,8 +15,8 @@ struct EvalReport {
 }
 
 /// Evaluates top-1 accuracy, one sample per row.
-pub fn run(model: &str, data: &str, seed: u64, json: bool) -> Result<(), CliError> {
-    let plan = plan(model, seed)?;
+pub fn run(model: &str, data: &str, seed: u64, backend: Backend, json: bool) -> Result<(), CliError> {
+    let plan = plan(model, seed, backend)?;
     let input = plan.inputs().next().ok_or_else(|| format!("error: {model}: the model takes no runtime input"))?.clone();
     let mut shape: Vec<usize> = Vec::new();
     for (k, d) in input.dims.iter().enumerate() {

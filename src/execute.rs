@@ -1,15 +1,58 @@
 //! What `run` and `eval` share: a model loaded, its shape-only weights filled, compiled to a plan;
 //! and `.npy` files in and out.
 
-use etch_sim::reference::cpu::Plan;
-use etch_sim::reference::{Array, Value};
+use etch_sim::reference::cpu::{Plan, PlanInput};
+use etch_sim::reference::gpu::GpuPlan;
+use etch_sim::reference::{Array, ExecError, Value};
 
 use crate::load::{self, CliError};
 
-/// Loads, fills, verifies and compiles a model for the CPU executor.
-pub fn plan(path: &str, seed: u64) -> Result<Plan, CliError> {
+/// Which executor runs a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The CPU reference executor (the golden model).
+    #[default]
+    Cpu,
+    /// WGSL kernels through wgpu: Vulkan, Metal, DX12, or Mesa's lavapipe without a GPU.
+    Gpu,
+}
+
+/// A model compiled for one of the executors.
+pub enum Executor {
+    Cpu(Plan),
+    Gpu(GpuPlan),
+}
+
+impl Executor {
+    /// The inputs a run needs, in graph order.
+    pub fn inputs(&self) -> Box<dyn Iterator<Item = &PlanInput> + '_> {
+        match self {
+            Executor::Cpu(p) => Box::new(p.inputs()),
+            Executor::Gpu(p) => Box::new(p.inputs()),
+        }
+    }
+
+    /// Runs the model on named inputs and returns the graph outputs in order.
+    pub fn run(&self, given: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, ExecError> {
+        match self {
+            Executor::Cpu(p) => p.run(given),
+            Executor::Gpu(p) => p.run(given),
+        }
+    }
+}
+
+/// Loads, fills, verifies and compiles a model for the chosen executor.
+pub fn plan(path: &str, seed: u64, backend: Backend) -> Result<Executor, CliError> {
     let (loaded, _) = load::prepare(path, load::Prepare { fill: true, seed, ..Default::default() })?;
-    Plan::new(&loaded.model, &loaded.info).map_err(|e| format!("error: {path}: {e}"))
+    let fail = |e: ExecError| format!("error: {path}: {e}");
+    Ok(match backend {
+        Backend::Cpu => Executor::Cpu(Plan::new(&loaded.model, &loaded.info).map_err(fail)?),
+        Backend::Gpu => {
+            let p = GpuPlan::new(&loaded.model, &loaded.info).map_err(fail)?;
+            eprintln!("note: running on the GPU adapter {}", p.adapter());
+            Executor::Gpu(p)
+        }
+    })
 }
 
 /// Reads a `.npy` file of float32 or int64 values in C order.

@@ -80,6 +80,9 @@ enum Command {
         /// Seed for the values of shape-only weights.
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
+        /// Which executor runs the model.
+        #[arg(long, value_enum, default_value_t)]
+        backend: execute::Backend,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -94,6 +97,9 @@ enum Command {
         /// Seed for the values of shape-only weights.
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
+        /// Which executor runs the model.
+        #[arg(long, value_enum, default_value_t)]
+        backend: execute::Backend,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -124,10 +130,10 @@ fn main() -> ExitCode {
             (false, None) => Err("error: give a model (or --list)".to_string()),
         },
         Command::Convert { model, output, seed, passes } => convert::run(&model, &output, seed, passes.spec.as_deref(), passes.verify_each),
-        Command::Run { model, input, output, repeat, seed, json } => {
-            run::run(run::RunArgs { model: &model, input: &input, output: output.as_deref(), repeat, seed, json })
+        Command::Run { model, input, output, repeat, seed, backend, json } => {
+            run::run(run::RunArgs { model: &model, input: &input, output: output.as_deref(), repeat, seed, backend, json })
         }
-        Command::Eval { model, data, seed, json } => eval::run(&model, &data, seed, json),
+        Command::Eval { model, data, seed, backend, json } => eval::run(&model, &data, seed, backend, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::execute::{plan, read_npy, write_npy};
+use crate::execute::{plan, read_npy, write_npy, Backend};
 use crate::load::CliError;
 
 #[derive(Serialize)]
@@ -27,13 +27,14 @@ pub struct RunArgs<'a> {
     pub output: Option<&'a str>,
     pub repeat: usize,
     pub seed: u64,
+    pub backend: Backend,
     pub json: bool,
 }
 
 /// Runs the model `repeat` times after a warm-up and reports the median time.
 pub fn run(a: RunArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let plan = plan(a.model, a.seed)?;
+    let plan = plan(a.model, a.seed, a.backend)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let x = read_npy(a.input)?;
     let first = plan.inputs().next().ok_or_else(|| format!("error: {}: the model takes no runtime input", a.model))?;

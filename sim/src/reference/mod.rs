@@ -1,6 +1,8 @@
-//! The reference executors: run a verified graph on real inputs.
+//! The reference executors: run a verified graph on real inputs, on the CPU (`cpu`, the golden
+//! model) or on a GPU through wgpu (`gpu`).
 
 pub mod cpu;
+pub mod gpu;
 mod value;
 
 pub use value::{Array, Value};
@@ -16,4 +18,8 @@ pub enum ExecError {
     Input { name: String, message: String },
     #[error("the model does not compute `{0}`")]
     Missing(String),
+    #[error("no GPU adapter was found ({0}) Install a Vulkan driver: on Debian or Ubuntu `apt-get install mesa-vulkan-drivers libvulkan1` gives Mesa's lavapipe, which runs on the CPU; with a GPU, install its Vulkan, Metal or DX12 driver")]
+    NoAdapter(String),
+    #[error("GPU: {0}")]
+    Device(String),
 }

@@ -1,6 +1,8 @@
 //! Convolution: im2col + GEMM per group (1×1 stride-1 convolutions multiply the input directly),
 //! and a direct kernel for depthwise layers, where a GEMM would be one row tall.
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
 
 use super::super::value::Array;
@@ -18,88 +20,157 @@ pub(super) fn lift_2d(axes: Vec<WindowAxis>) -> Res<[WindowAxis; 2]> {
     }
 }
 
+/// A convolution's extents, checked against each other: what any executor needs to slide it.
+pub(crate) struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels, and per group: input channels, output channels.
+    pub m: usize,
+    pub group: usize,
+    pub cg: usize,
+    pub mg: usize,
+    pub axes: [WindowAxis; 2],
+    pub out_shape: Vec<usize>,
+}
+
+impl ConvGeom {
+    /// Checks input `x`, weight `w` and bias length against each other and resolves the window.
+    pub fn new(x: &[usize], w: &[usize], bias: Option<usize>, window: &Window, group: usize) -> Res<ConvGeom> {
+        let rank = x.len();
+        if rank < 3 || w.len() != rank {
+            return Err(format!("Conv needs input and weight of the same rank ≥ 3, got {x:?} and {w:?}"));
+        }
+        let (n, c) = (x[0], x[1]);
+        let (m, cg) = (w[0], w[1]);
+        if group == 0 || c != cg * group || m % group != 0 {
+            return Err(format!("input channels {c}, weight {w:?} and group {group} do not fit"));
+        }
+        let spatial: Vec<i64> = x[2..].iter().map(|&d| d as i64).collect();
+        let kernel: Vec<i64> = w[2..].iter().map(|&d| d as i64).collect();
+        let [ah, aw] = lift_2d(window.resolve(&spatial, &kernel)?)?;
+        if let Some(b) = bias {
+            if b != m {
+                return Err(format!("the bias has {b} values but the conv has {m} output channels"));
+            }
+        }
+        let (h, wd) = if rank == 4 { (x[2], x[3]) } else { (1, x[2]) };
+        let mut out_shape = vec![n, m];
+        if rank == 4 {
+            out_shape.push(ah.out as usize);
+        }
+        out_shape.push(aw.out as usize);
+        Ok(ConvGeom { n, c, h, w: wd, m, group, cg, mg: m / group, axes: [ah, aw], out_shape })
+    }
+
+    /// Rows of the unrolled receptive field: `cg·kh·kw`.
+    pub fn k(&self) -> usize {
+        self.cg * (self.axes[0].kernel * self.axes[1].kernel) as usize
+    }
+
+    /// Output pixels per channel: `ho·wo`.
+    pub fn pixels(&self) -> usize {
+        (self.axes[0].out * self.axes[1].out) as usize
+    }
+}
+
 /// ONNX Conv on an `[N, C, (H,) W]` input.
 pub fn conv(x: &Array<f32>, w: &Array<f32>, b: Option<&Array<f32>>, window: &Window, group: usize) -> Res<Array<f32>> {
-    let rank = x.shape.len();
-    if rank < 3 || w.shape.len() != rank {
-        return Err(format!("Conv needs input and weight of the same rank ≥ 3, got {:?} and {:?}", x.shape, w.shape));
-    }
-    let (n, c) = (x.shape[0], x.shape[1]);
-    let (m, cg) = (w.shape[0], w.shape[1]);
-    if group == 0 || c != cg * group || m % group != 0 {
-        return Err(format!("input channels {c}, weight {:?} and group {group} do not fit", w.shape));
-    }
-    let spatial: Vec<i64> = x.shape[2..].iter().map(|&d| d as i64).collect();
-    let kernel: Vec<i64> = w.shape[2..].iter().map(|&d| d as i64).collect();
-    let [ah, aw] = lift_2d(window.resolve(&spatial, &kernel)?)?;
-    let (h, wd) = if rank == 4 { (x.shape[2], x.shape[3]) } else { (1, x.shape[2]) };
-    let (ho, wo) = (ah.out as usize, aw.out as usize);
-    let mg = m / group;
-    let k = cg * (ah.kernel * aw.kernel) as usize;
-    let p = ho * wo;
-    if let Some(b) = b {
-        if b.data.len() != m {
-            return Err(format!("the bias has {} values but the conv has {m} output channels", b.data.len()));
+    let geom = ConvGeom::new(&x.shape, &w.shape, b.map(|b| b.data.len()), window, group)?;
+    let ConvGeom { n, c, h, w: wd, m, cg, mg, axes: [ah, aw], .. } = geom;
+    let (k, p) = (geom.k(), geom.pixels());
+    // the output starts as the bias and every path below accumulates onto it
+    let mut out = match b {
+        Some(b) => {
+            let mut out = Vec::with_capacity(n * m * p);
+            for plane in 0..n * m {
+                out.extend(std::iter::repeat_n(b.data[plane % m], p));
+            }
+            out
         }
-    }
-    let mut out = vec![0.0f32; n * m * p];
+        None => vec![0.0f32; n * m * p],
+    };
     let pointwise = ah.kernel == 1 && aw.kernel == 1 && ah.stride == 1 && aw.stride == 1 && [ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end] == [0; 4];
     if cg == 1 && mg == 1 && !pointwise {
         depthwise(x, w, &mut out, (h, wd), [ah, aw]);
     } else {
-        let mut col = if pointwise { Vec::new() } else { vec![0.0f32; k * p] };
+        let mut col = if pointwise { Vec::new() } else { take_scratch(k * p) };
         for img in 0..n {
             for g in 0..group {
                 let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
                 let rhs = if pointwise {
                     MatRef::row_major(xin, k, p)
                 } else {
-                    im2col(xin, (h, wd), [ah, aw], &mut col);
-                    MatRef::row_major(&col, k, p)
+                    im2col(xin, (h, wd), [ah, aw], &mut col[..k * p]);
+                    MatRef::row_major(&col[..k * p], k, p)
                 };
                 let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
                 let dst = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
-                matmul_into(dst, lhs, rhs, false);
+                matmul_into(dst, lhs, rhs, true);
             }
         }
+        put_scratch(col);
     }
-    if let Some(b) = b {
-        out.par_chunks_mut(p).enumerate().for_each(|(plane, o)| {
-            let bias = b.data[plane % m];
-            o.iter_mut().for_each(|v| *v += bias);
-        });
+    Ok(Array::new(geom.out_shape, out))
+}
+
+thread_local! {
+    /// The im2col matrix of the last convolution on this thread, kept so that repeated runs reuse
+    /// it instead of allocating (and page-faulting in) several MB per convolution.
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// This thread's scratch buffer, at least `len` long (its contents are stale). Taken out rather
+/// than borrowed, so a nested call (rayon may run another job on this thread while it waits) gets
+/// a fresh one instead of a conflict.
+fn take_scratch(len: usize) -> Vec<f32> {
+    let mut v = SCRATCH.take();
+    if v.len() < len {
+        v = vec![0.0; len];
     }
-    let mut shape = vec![n, m];
-    if rank == 4 {
-        shape.push(ho);
-    }
-    shape.push(wo);
-    Ok(Array::new(shape, out))
+    v
+}
+
+/// Returns a scratch buffer for the next convolution on this thread (the larger one is kept).
+fn put_scratch(v: Vec<f32>) {
+    let old = SCRATCH.take();
+    SCRATCH.set(if v.len() >= old.len() { v } else { old });
 }
 
 /// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
 fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mut [f32]) {
     let (kh, kw, ho, wo) = (ah.kernel as usize, aw.kernel as usize, ah.out as usize, aw.out as usize);
+    let stride = aw.stride as usize;
     col.par_chunks_mut(ho * wo).enumerate().for_each(|(row, dst)| {
         let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let plane = &x[ch * h * w..(ch + 1) * h * w];
-        for oi in 0..ho {
+        // output column oj reads input column oj·stride + shift, inside the input for oj in first..end
+        let shift = (kj as i64) * aw.dilation - aw.pad_begin;
+        let first = if shift >= 0 { 0 } else { ((-shift + aw.stride - 1) / aw.stride) as usize }.min(wo);
+        let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride).clamp(first as i64, wo as i64) as usize;
+        for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
             let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-            let line = &mut dst[oi * wo..(oi + 1) * wo];
-            if ii < 0 || ii >= h as i64 {
+            if ii < 0 || ii >= h as i64 || first == end {
                 line.fill(0.0);
                 continue;
             }
             let src = &plane[ii as usize * w..(ii as usize + 1) * w];
-            for (oj, v) in line.iter_mut().enumerate() {
-                let jj = (oj as i64) * aw.stride - aw.pad_begin + (kj as i64) * aw.dilation;
-                *v = if jj < 0 || jj >= w as i64 { 0.0 } else { src[jj as usize] };
+            let (head, rest) = line.split_at_mut(first);
+            let (body, tail) = rest.split_at_mut(end - first);
+            head.fill(0.0);
+            tail.fill(0.0);
+            let j0 = (first as i64 * aw.stride + shift) as usize;
+            if stride == 1 {
+                body.copy_from_slice(&src[j0..j0 + body.len()]);
+            } else {
+                body.iter_mut().zip(src[j0..].iter().step_by(stride)).for_each(|(v, &s)| *v = s);
             }
         }
     });
 }
 
-/// One filter per channel: a direct sliding window, parallel over channels.
+/// One filter per channel: a direct sliding window, parallel over channels, added onto `out`.
 fn depthwise(x: &Array<f32>, w: &Array<f32>, out: &mut [f32], (h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) {
     let (kh, kw, ho, wo) = (ah.kernel as usize, aw.kernel as usize, ah.out as usize, aw.out as usize);
     let m = w.shape[0];
@@ -125,7 +196,7 @@ fn depthwise(x: &Array<f32>, w: &Array<f32>, out: &mut [f32], (h, wd): (usize, u
                         }
                     }
                 }
-                dst[oi * wo + oj] = acc;
+                dst[oi * wo + oj] += acc;
             }
         }
     });

@@ -12,18 +12,17 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
     Ok(out.iter().map(|d| d.known().unwrap_or(0) as usize).collect())
 }
 
-/// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it.
-pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
+/// Per axis of `out_shape`, the stride of an input of `shape` broadcast to it (0 where broadcast).
+pub(crate) fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
     let off = out_shape.len() - shape.len();
     let in_strides = strides(shape);
-    let out_strides = strides(out_shape);
+    (0..out_shape.len()).map(|k| if k < off || shape[k - off] == 1 { 0 } else { in_strides[k - off] }).collect()
+}
+
+/// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it.
+pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
     // per output axis: (output stride, input stride or 0 where broadcast)
-    let axes: Vec<(usize, usize)> = (0..out_shape.len())
-        .map(|k| {
-            let s = if k < off || shape[k - off] == 1 { 0 } else { in_strides[k - off] };
-            (out_strides[k], s)
-        })
-        .collect();
+    let axes: Vec<(usize, usize)> = strides(out_shape).into_iter().zip(broadcast_strides(shape, out_shape)).collect();
     move |mut flat| {
         let mut idx = 0;
         for &(os, is) in &axes {
@@ -60,14 +59,7 @@ pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
 /// Inference-mode BatchNormalization over channel axis 1.
 pub fn batch_norm(x: &Array<f32>, p: [&Array<f32>; 4], eps: f32) -> Res<Array<f32>> {
     let [scale, bias, mean, var] = p;
-    if x.shape.len() < 2 {
-        return Err(format!("BatchNormalization needs rank ≥ 2, got {:?}", x.shape));
-    }
-    let c = x.shape[1];
-    if p.iter().any(|a| a.data.len() != c) {
-        return Err(format!("the parameters must have {c} values each"));
-    }
-    let per: usize = x.shape[2..].iter().product();
+    let (c, per) = batch_norm_dims(&x.shape, p.map(|a| a.data.len()))?;
     let mut out = x.data.clone();
     for (k, plane) in out.chunks_mut(per.max(1)).enumerate() {
         let ch = k % c;
@@ -78,19 +70,22 @@ pub fn batch_norm(x: &Array<f32>, p: [&Array<f32>; 4], eps: f32) -> Res<Array<f3
     Ok(Array::new(x.shape.clone(), out))
 }
 
+/// Channels and elements per channel plane of a BatchNormalization input, checked against the
+/// lengths of its four parameters.
+pub(crate) fn batch_norm_dims(x: &[usize], params: [usize; 4]) -> Res<(usize, usize)> {
+    if x.len() < 2 {
+        return Err(format!("BatchNormalization needs rank ≥ 2, got {x:?}"));
+    }
+    let c = x[1];
+    if params.iter().any(|&len| len != c) {
+        return Err(format!("the parameters must have {c} values each"));
+    }
+    Ok((c, x[2..].iter().product()))
+}
+
 /// Softmax along `axis` (opset ≥ 13), or over all axes from `axis` on (opset < 13).
 pub fn softmax(x: &Array<f32>, axis: i64, opset: i64) -> Res<Array<f32>> {
-    let r = x.shape.len() as i64;
-    let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) {
-        return Err(format!("axis {axis} is out of range for rank {r}"));
-    }
-    let a = a as usize;
-    let (outer, len, inner) = if opset >= 13 {
-        (x.shape[..a].iter().product::<usize>(), x.shape.get(a).copied().unwrap_or(1), x.shape[a + 1..].iter().product::<usize>())
-    } else {
-        (x.shape[..a].iter().product::<usize>(), x.shape[a..].iter().product::<usize>(), 1)
-    };
+    let (outer, len, inner) = softmax_dims(&x.shape, axis, opset)?;
     let mut out = x.data.clone();
     for o in 0..outer {
         for i in 0..inner {
@@ -110,19 +105,37 @@ pub fn softmax(x: &Array<f32>, axis: i64, opset: i64) -> Res<Array<f32>> {
     Ok(Array::new(x.shape.clone(), out))
 }
 
+/// Softmax's `(outer, len, inner)`: how many groups, their length, and the stride between their elements.
+pub(crate) fn softmax_dims(shape: &[usize], axis: i64, opset: i64) -> Res<(usize, usize, usize)> {
+    let r = shape.len() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r.max(1) {
+        return Err(format!("axis {axis} is out of range for rank {r}"));
+    }
+    let a = a as usize;
+    Ok(if opset >= 13 {
+        (shape[..a].iter().product::<usize>(), shape.get(a).copied().unwrap_or(1), shape[a + 1..].iter().product::<usize>())
+    } else {
+        (shape[..a].iter().product::<usize>(), shape[a..].iter().product::<usize>(), 1)
+    })
+}
+
+/// The shape of a reduction over `axes`: kept as 1s, or dropped.
+pub(crate) fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    let kept = shape.iter().enumerate().map(|(k, &d)| if axes.contains(&k) { (true, 1) } else { (false, d) });
+    kept.filter(|&(reduced, _)| keepdims || !reduced).map(|(_, d)| d).collect()
+}
+
 /// Mean over `axes` (all when empty and not a no-op), keeping or dropping them.
 pub fn reduce_mean(x: &Array<f32>, axes: &[usize], keepdims: bool) -> Array<f32> {
-    let mut out_shape: Vec<usize> = x.shape.iter().enumerate().map(|(k, &d)| if axes.contains(&k) { 1 } else { d }).collect();
-    let n_out: usize = out_shape.iter().product();
+    let kept = reduced_shape(&x.shape, axes, true);
+    let n_out: usize = kept.iter().product();
     let count: usize = axes.iter().map(|&k| x.shape[k]).product();
     let mut sum = vec![0.0f32; n_out];
-    let idx = broadcast_index(&out_shape, &x.shape);
+    let idx = broadcast_index(&kept, &x.shape);
     for (k, &v) in x.data.iter().enumerate() {
         sum[idx(k)] += v;
     }
     sum.iter_mut().for_each(|v| *v /= count.max(1) as f32);
-    if !keepdims {
-        out_shape = x.shape.iter().enumerate().filter(|(k, _)| !axes.contains(k)).map(|(_, &d)| d).collect();
-    }
-    Array::new(out_shape, sum)
+    Array::new(reduced_shape(&x.shape, axes, keepdims), sum)
 }

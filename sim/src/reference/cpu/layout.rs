@@ -15,15 +15,7 @@ pub fn axis(a: i64, rank: usize) -> Res<usize> {
 
 /// Joins arrays along an axis.
 pub fn concat<T: Copy>(xs: &[&Array<T>], ax: usize) -> Res<Array<T>> {
-    let first = xs.first().ok_or("Concat needs at least one input")?;
-    let mut shape = first.shape.clone();
-    shape[ax] = 0;
-    for x in xs {
-        if x.shape.len() != first.shape.len() || x.shape.iter().enumerate().any(|(k, &d)| k != ax && d != first.shape[k]) {
-            return Err(format!("inputs {:?} and {:?} differ outside axis {ax}", first.shape, x.shape));
-        }
-        shape[ax] += x.shape[ax];
-    }
+    let shape = concat_shape(&xs.iter().map(|x| &x.shape[..]).collect::<Vec<_>>(), ax)?;
     let outer: usize = shape[..ax].iter().product();
     let mut data = Vec::with_capacity(shape.iter().product());
     for o in 0..outer {
@@ -35,11 +27,23 @@ pub fn concat<T: Copy>(xs: &[&Array<T>], ax: usize) -> Res<Array<T>> {
     Ok(Array::new(shape, data))
 }
 
+/// The shape of inputs joined along an axis, checked.
+pub(crate) fn concat_shape(shapes: &[&[usize]], ax: usize) -> Res<Vec<usize>> {
+    let first = shapes.first().ok_or("Concat needs at least one input")?;
+    let mut shape = first.to_vec();
+    shape[ax] = 0;
+    for s in shapes {
+        if s.len() != first.len() || s.iter().enumerate().any(|(k, &d)| k != ax && d != first[k]) {
+            return Err(format!("inputs {first:?} and {s:?} differ outside axis {ax}"));
+        }
+        shape[ax] += s[ax];
+    }
+    Ok(shape)
+}
+
 /// Cuts an array along an axis into pieces of the given sizes.
 pub fn split<T: Copy>(x: &Array<T>, ax: usize, sizes: &[usize]) -> Res<Vec<Array<T>>> {
-    if sizes.iter().sum::<usize>() != x.shape[ax] {
-        return Err(format!("split sizes {sizes:?} do not add up to {}", x.shape[ax]));
-    }
+    check_split(&x.shape, ax, sizes)?;
     let outer: usize = x.shape[..ax].iter().product();
     let inner: usize = x.shape[ax + 1..].iter().product();
     let mut start = 0;
@@ -56,6 +60,14 @@ pub fn split<T: Copy>(x: &Array<T>, ax: usize, sizes: &[usize]) -> Res<Vec<Array
         start += s;
     }
     Ok(out)
+}
+
+/// Checks that split sizes cover the axis.
+pub(crate) fn check_split(shape: &[usize], ax: usize, sizes: &[usize]) -> Res<()> {
+    if sizes.iter().sum::<usize>() != shape[ax] {
+        return Err(format!("split sizes {sizes:?} do not add up to {}", shape[ax]));
+    }
+    Ok(())
 }
 
 /// One axis of a slice: first index, step and count.
@@ -129,21 +141,7 @@ pub enum PadMode {
 
 /// Pads every axis by `(begin, end)` (negative values crop).
 pub fn pad<T: Copy>(x: &Array<T>, pads: &[(i64, i64)], mode: PadMode, value: T) -> Res<Array<T>> {
-    let shape: Vec<usize> = x
-        .shape
-        .iter()
-        .zip(pads)
-        .map(|(&d, &(b, e))| {
-            let v = d as i64 + b + e;
-            if v < 0 { Err(format!("padding {b},{e} makes an axis of {d} negative")) } else { Ok(v as usize) }
-        })
-        .collect::<Res<_>>()?;
-    if mode != PadMode::Constant && x.shape.iter().zip(pads).any(|(&d, &(b, e))| d == 0 && (b > 0 || e > 0)) {
-        return Err("reflect and edge padding need a non-empty axis".into());
-    }
-    if mode == PadMode::Reflect && x.shape.iter().zip(pads).any(|(&d, &(b, e))| b >= d as i64 || e >= d as i64) {
-        return Err("reflect padding must be smaller than the axis".into());
-    }
+    let shape = padded_shape(&x.shape, pads, mode)?;
     let n: usize = shape.iter().product();
     let xs = x.strides();
     let os = strides(&shape);
@@ -174,17 +172,48 @@ pub fn pad<T: Copy>(x: &Array<T>, pads: &[(i64, i64)], mode: PadMode, value: T) 
     Ok(Array::new(shape, data))
 }
 
-/// ONNX Gather along an axis with (possibly negative) indices.
-pub fn gather<T: Copy>(x: &Array<T>, ax: usize, indices: &Array<i64>) -> Res<Array<T>> {
-    let d = x.shape[ax] as i64;
-    let idx: Vec<usize> = indices
-        .data
+/// The shape of a padded array, checked against what the mode can do.
+pub(crate) fn padded_shape(x: &[usize], pads: &[(i64, i64)], mode: PadMode) -> Res<Vec<usize>> {
+    let shape: Vec<usize> = x
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, e))| {
+            let v = d as i64 + b + e;
+            if v < 0 { Err(format!("padding {b},{e} makes an axis of {d} negative")) } else { Ok(v as usize) }
+        })
+        .collect::<Res<_>>()?;
+    if mode != PadMode::Constant && x.iter().zip(pads).any(|(&d, &(b, e))| d == 0 && (b > 0 || e > 0)) {
+        return Err("reflect and edge padding need a non-empty axis".into());
+    }
+    if mode == PadMode::Reflect && x.iter().zip(pads).any(|(&d, &(b, e))| b >= d as i64 || e >= d as i64) {
+        return Err("reflect padding must be smaller than the axis".into());
+    }
+    Ok(shape)
+}
+
+/// Gather's indices made non-negative and checked against an axis of `d`.
+pub(crate) fn gather_indices(d: usize, indices: &[i64]) -> Res<Vec<usize>> {
+    let d = d as i64;
+    indices
         .iter()
         .map(|&i| {
             let j = if i < 0 { i + d } else { i };
             if j < 0 || j >= d { Err(format!("index {i} is out of range for an axis of {d}")) } else { Ok(j as usize) }
         })
-        .collect::<Res<_>>()?;
+        .collect()
+}
+
+/// Gather's output shape: `x`'s axis `ax` replaced by the indices' shape.
+pub(crate) fn gather_shape(x: &[usize], ax: usize, indices: &[usize]) -> Vec<usize> {
+    let mut shape = x[..ax].to_vec();
+    shape.extend(indices);
+    shape.extend(&x[ax + 1..]);
+    shape
+}
+
+/// ONNX Gather along an axis with (possibly negative) indices.
+pub fn gather<T: Copy>(x: &Array<T>, ax: usize, indices: &Array<i64>) -> Res<Array<T>> {
+    let idx = gather_indices(x.shape[ax], &indices.data)?;
     let outer: usize = x.shape[..ax].iter().product();
     let inner: usize = x.shape[ax + 1..].iter().product();
     let mut data = Vec::with_capacity(outer * idx.len() * inner);
@@ -194,8 +223,5 @@ pub fn gather<T: Copy>(x: &Array<T>, ax: usize, indices: &Array<i64>) -> Res<Arr
             data.extend_from_slice(&x.data[base..base + inner]);
         }
     }
-    let mut shape = x.shape[..ax].to_vec();
-    shape.extend(&indices.shape);
-    shape.extend(&x.shape[ax + 1..]);
-    Ok(Array::new(shape, data))
+    Ok(Array::new(gather_shape(&x.shape, ax, &indices.shape), data))
 }

@@ -23,11 +23,6 @@ impl<'a> MatRef<'a> {
         MatRef { data, rows, cols, rs: cols, cs: 1 }
     }
 
-    /// The same matrix transposed (no copy).
-    pub fn t(self) -> MatRef<'a> {
-        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
-    }
-
     fn fits(&self) -> bool {
         self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
@@ -74,85 +69,125 @@ pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     }
 }
 
+/// A matrix product's extents and strides, checked: element (r, c) of an operand is at
+/// `r·rs + c·cs` (transposes swap the strides; a broadcast axis has stride 0).
+pub(crate) struct GemmGeom {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: (usize, usize),
+    pub b: (usize, usize),
+    /// Gemm's C broadcast to `[m, n]`.
+    pub c: Option<(usize, usize)>,
+}
+
+impl GemmGeom {
+    /// ONNX Gemm's operands `A` (`[M,K]` or transposed), `B` (`[K,N]` or transposed), optional `C`.
+    pub fn new(op: &Op, a: &[usize], b: &[usize], c: Option<&[usize]>) -> Res<GemmGeom> {
+        let Op::Gemm { trans_a, trans_b, .. } = *op else { unreachable!("dispatched on Gemm") };
+        if a.len() != 2 || b.len() != 2 {
+            return Err(format!("Gemm takes 2-D inputs, got {a:?} and {b:?}"));
+        }
+        let view = |s: &[usize], t: bool| if t { (s[1], s[0], 1, s[1]) } else { (s[0], s[1], s[1], 1) };
+        let (m, k, ars, acs) = view(a, trans_a);
+        let (kb, n, brs, bcs) = view(b, trans_b);
+        if k != kb {
+            return Err(format!("inner dimensions differ: {a:?} and {b:?}"));
+        }
+        let c = match c {
+            None => None,
+            Some(c) => {
+                let (cr, cc) = match c.len() {
+                    0 => (1, 1),
+                    1 => (1, c[0]),
+                    2 => (c[0], c[1]),
+                    _ => return Err(format!("C has rank {}, expected at most 2", c.len())),
+                };
+                if !(cr == 1 || cr == m) || !(cc == 1 || cc == n) {
+                    return Err(format!("C of shape {c:?} does not broadcast to [{m}, {n}]"));
+                }
+                Some((if cr == 1 { 0 } else { cc }, if cc == 1 { 0 } else { 1 }))
+            }
+        };
+        Ok(GemmGeom { m, n, k, a: (ars, acs), b: (brs, bcs), c })
+    }
+}
+
 /// ONNX Gemm: `alpha·A'·B' + beta·C` with C broadcast to the output.
 pub fn gemm_op(op: &Op, a: &Array<f32>, b: &Array<f32>, c: Option<&Array<f32>>) -> Res<Array<f32>> {
-    let Op::Gemm { alpha, beta, trans_a, trans_b } = *op else { unreachable!("dispatched on Gemm") };
-    if a.shape.len() != 2 || b.shape.len() != 2 {
-        return Err(format!("Gemm takes 2-D inputs, got {:?} and {:?}", a.shape, b.shape));
-    }
-    let mut am = MatRef::row_major(&a.data, a.shape[0], a.shape[1]);
-    let mut bm = MatRef::row_major(&b.data, b.shape[0], b.shape[1]);
-    if trans_a {
-        am = am.t();
-    }
-    if trans_b {
-        bm = bm.t();
-    }
-    if am.cols != bm.rows {
-        return Err(format!("inner dimensions differ: {:?} and {:?}", a.shape, b.shape));
-    }
-    let (m, n) = (am.rows, bm.cols);
+    let Op::Gemm { alpha, beta, .. } = *op else { unreachable!("dispatched on Gemm") };
+    let g = GemmGeom::new(op, &a.shape, &b.shape, c.map(|c| &c.shape[..]))?;
+    let (m, n) = (g.m, g.n);
+    let am = MatRef { data: &a.data, rows: m, cols: g.k, rs: g.a.0, cs: g.a.1 };
+    let bm = MatRef { data: &b.data, rows: g.k, cols: n, rs: g.b.0, cs: g.b.1 };
     let mut out = vec![0.0f32; m * n];
     matmul_into(&mut out, am, bm, false);
     if alpha != 1.0 {
         out.iter_mut().for_each(|v| *v *= alpha);
     }
-    if let Some(c) = c {
-        let (cr, cc) = match c.shape.len() {
-            0 => (1, 1),
-            1 => (1, c.shape[0]),
-            2 => (c.shape[0], c.shape[1]),
-            _ => return Err(format!("C has rank {}, expected at most 2", c.shape.len())),
-        };
-        if !(cr == 1 || cr == m) || !(cc == 1 || cc == n) {
-            return Err(format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape));
-        }
+    if let (Some(c), Some((crs, ccs))) = (c, g.c) {
         for r in 0..m {
             for col in 0..n {
-                let cv = c.data[(if cr == 1 { 0 } else { r }) * cc + if cc == 1 { 0 } else { col }];
-                out[r * n + col] += beta * cv;
+                out[r * n + col] += beta * c.data[r * crs + col * ccs];
             }
         }
     }
     Ok(Array::new(vec![m, n], out))
 }
 
+/// A MatMul's extents (numpy semantics: 1-D promotion and broadcast batch dims), checked.
+pub(crate) struct MatMulGeom {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// Per output matrix, in order: which matrix of `a` and of `b` it multiplies.
+    pub pairs: Vec<(usize, usize)>,
+    pub out_shape: Vec<usize>,
+}
+
+impl MatMulGeom {
+    pub fn new(a: &[usize], b: &[usize]) -> Res<MatMulGeom> {
+        let (mut sa, mut sb) = (a.to_vec(), b.to_vec());
+        if sa.is_empty() || sb.is_empty() {
+            return Err("MatMul does not take scalars".into());
+        }
+        let (va, vb) = (sa.len() == 1, sb.len() == 1);
+        if va {
+            sa.insert(0, 1);
+        }
+        if vb {
+            sb.push(1);
+        }
+        let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+        if sb[sb.len() - 2] != k {
+            return Err(format!("inner dimensions differ: {a:?} × {b:?}"));
+        }
+        let ba = &sa[..sa.len() - 2];
+        let bb = &sb[..sb.len() - 2];
+        let batch = super::elementwise::broadcast_shape(ba, bb)?;
+        let count: usize = batch.iter().product();
+        let idx_a = super::elementwise::broadcast_index(ba, &batch);
+        let idx_b = super::elementwise::broadcast_index(bb, &batch);
+        let pairs = (0..count).map(|t| (idx_a(t), idx_b(t))).collect();
+        let mut out_shape = batch;
+        if !va {
+            out_shape.push(m);
+        }
+        if !vb {
+            out_shape.push(n);
+        }
+        Ok(MatMulGeom { m, k, n, pairs, out_shape })
+    }
+}
+
 /// ONNX MatMul (numpy semantics: 1-D promotion and broadcast batch dims).
 pub fn matmul_op(a: &Array<f32>, b: &Array<f32>) -> Res<Array<f32>> {
-    let (mut sa, mut sb) = (a.shape.clone(), b.shape.clone());
-    if sa.is_empty() || sb.is_empty() {
-        return Err("MatMul does not take scalars".into());
-    }
-    let (va, vb) = (sa.len() == 1, sb.len() == 1);
-    if va {
-        sa.insert(0, 1);
-    }
-    if vb {
-        sb.push(1);
-    }
-    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
-    if sb[sb.len() - 2] != k {
-        return Err(format!("inner dimensions differ: {:?} × {:?}", a.shape, b.shape));
-    }
-    let ba = &sa[..sa.len() - 2];
-    let bb = &sb[..sb.len() - 2];
-    let batch = super::elementwise::broadcast_shape(ba, bb)?;
-    let count: usize = batch.iter().product();
-    let mut out = vec![0.0f32; count * m * n];
-    let idx_a = super::elementwise::broadcast_index(ba, &batch);
-    let idx_b = super::elementwise::broadcast_index(bb, &batch);
-    for t in 0..count {
-        let (ia, ib) = (idx_a(t), idx_b(t));
+    let MatMulGeom { m, k, n, pairs, out_shape } = MatMulGeom::new(&a.shape, &b.shape)?;
+    let mut out = vec![0.0f32; pairs.len() * m * n];
+    for (t, &(ia, ib)) in pairs.iter().enumerate() {
         let am = MatRef::row_major(&a.data[ia * m * k..(ia + 1) * m * k], m, k);
         let bm = MatRef::row_major(&b.data[ib * k * n..(ib + 1) * k * n], k, n);
         matmul_into(&mut out[t * m * n..(t + 1) * m * n], am, bm, false);
     }
-    let mut shape = batch;
-    if !va {
-        shape.push(m);
-    }
-    if !vb {
-        shape.push(n);
-    }
-    Ok(Array::new(shape, out))
+    Ok(Array::new(out_shape, out))
 }

@@ -1,11 +1,12 @@
 //! The CPU executor: float32 inference of a verified graph, batch ≥ 1. A `Plan` resolves names to
 //! slots and converts constants once, so repeated runs (benchmarks, evaluation) pay only for compute.
 
-mod conv;
-mod elementwise;
-mod layout;
-mod linear;
-mod pool;
+pub(crate) mod conv;
+pub(crate) mod elementwise;
+pub(crate) mod layout;
+pub(crate) mod linear;
+pub(crate) mod pool;
+pub(crate) mod resolve;
 
 use std::collections::HashMap;
 
@@ -16,7 +17,6 @@ use etch_ir::Model;
 
 use super::value::{Array, Value};
 use super::ExecError;
-use layout::{PadMode, SliceAxis};
 use pool::PoolKind;
 
 /// Kernel results; the plan adds which node failed.
@@ -31,23 +31,24 @@ pub struct PlanInput {
     pub dims: Vec<Dim>,
 }
 
-struct Step {
-    name: String,
-    op_type: String,
-    op: Op,
-    inputs: Vec<Option<usize>>,
-    outputs: Vec<Option<usize>>,
+/// One node to execute, its values resolved to slots.
+pub(crate) struct Step {
+    pub name: String,
+    pub op_type: String,
+    pub op: Op,
+    pub inputs: Vec<Option<usize>>,
+    pub outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step, freed after it.
-    frees: Vec<usize>,
+    pub frees: Vec<usize>,
 }
 
 /// A model compiled for repeated execution.
 pub struct Plan {
-    opset: i64,
-    steps: Vec<Step>,
-    consts: Vec<Option<Value>>,
-    inputs: Vec<(PlanInput, usize)>,
-    outputs: Vec<(String, usize)>,
+    pub(crate) opset: i64,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) consts: Vec<Option<Value>>,
+    pub(crate) inputs: Vec<(PlanInput, usize)>,
+    pub(crate) outputs: Vec<(String, usize)>,
 }
 
 /// Converts a tensor with values to a run-time value.
@@ -151,17 +152,26 @@ impl Plan {
         self.inputs.iter().map(|(i, _)| i)
     }
 
-    /// Runs the model on named inputs and returns the graph outputs in order.
-    pub fn run(&self, given: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, ExecError> {
-        let mut slots: Vec<Option<Value>> = vec![None; self.consts.len()];
+    /// Matches named inputs to the plan's inputs (in its order, with their slots) and checks them.
+    pub(crate) fn take_inputs(&self, given: Vec<(String, Value)>) -> Result<Vec<(usize, Value)>, ExecError> {
         let mut given: HashMap<String, Value> = given.into_iter().collect();
+        let mut out = Vec::with_capacity(self.inputs.len());
         for (pi, s) in &self.inputs {
             let v = given.remove(&pi.name).ok_or_else(|| ExecError::Input { name: pi.name.clone(), message: "is required but was not given".into() })?;
             check_input(pi, &v)?;
-            slots[*s] = Some(v);
+            out.push((*s, v));
         }
         if let Some(extra) = given.keys().next() {
             return Err(ExecError::Input { name: extra.clone(), message: "the model has no such input".into() });
+        }
+        Ok(out)
+    }
+
+    /// Runs the model on named inputs and returns the graph outputs in order.
+    pub fn run(&self, given: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, ExecError> {
+        let mut slots: Vec<Option<Value>> = vec![None; self.consts.len()];
+        for (s, v) in self.take_inputs(given)? {
+            slots[s] = Some(v);
         }
         for st in &self.steps {
             let ins: Vec<Option<&Value>> = st.inputs.iter().map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref()))).collect();
@@ -238,7 +248,7 @@ fn scalar_of(ins: &[Option<&Value>], k: usize) -> Res<Option<f32>> {
 }
 
 /// Executes one step.
-fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
+pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
     let one = |v: Value| Ok(vec![v]);
     match &st.op {
         Op::Conv { window, group } => {
@@ -274,8 +284,7 @@ fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
         }
         Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)))),
         Op::Clip { min, max } => {
-            let lo = scalar_of(ins, 1)?.or(*min).unwrap_or(f32::NEG_INFINITY);
-            let hi = scalar_of(ins, 2)?.or(*max).unwrap_or(f32::INFINITY);
+            let (lo, hi) = resolve::clip_bounds(*min, *max, ins)?;
             // max first, then min: with min > max every value becomes max (the spec, onnxruntime);
             // NaN passes through
             one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
@@ -314,77 +323,17 @@ fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
         Op::Softmax { axis } => one(Value::F32(elementwise::softmax(f32_in(ins, 0)?, *axis, opset)?)),
         Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
             let x = f32_in(ins, 0)?;
-            let axes = match axes.clone() {
-                Some(a) => Some(a),
-                None => ints_in(ins, 1)?,
-            };
-            let axes: Vec<usize> = match axes {
-                Some(a) if !a.is_empty() => a.iter().map(|&v| layout::axis(v, x.shape.len())).collect::<Res<_>>()?,
-                _ if *noop_with_empty_axes => return one(Value::F32(x.clone())),
-                _ => (0..x.shape.len()).collect(),
-            };
-            one(Value::F32(elementwise::reduce_mean(x, &axes, *keepdims)))
+            match resolve::reduce_axes(axes, *noop_with_empty_axes, x.shape.len(), ins)? {
+                Some(axes) => one(Value::F32(elementwise::reduce_mean(x, &axes, *keepdims))),
+                None => one(Value::F32(x.clone())),
+            }
         }
-        Op::Identity | Op::Dropout => {
-            if st.outputs.get(1).copied().flatten().is_some() {
+        Op::Identity | Op::Dropout | Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
+            if matches!(st.op, Op::Dropout) && st.outputs.get(1).copied().flatten().is_some() {
                 return Err("Dropout's mask output is not supported".into());
             }
-            one(value_in(ins, 0)?.clone())
-        }
-        Op::Flatten { axis } => {
             let x = value_in(ins, 0)?;
-            let s = x.shape();
-            let a = if *axis < 0 { axis + s.len() as i64 } else { *axis };
-            if a < 0 || a as usize > s.len() {
-                return Err(format!("axis {axis} is out of range for rank {}", s.len()));
-            }
-            let (l, r) = s.split_at(a as usize);
-            one(x.reshaped(vec![l.iter().product(), r.iter().product()]))
-        }
-        Op::Reshape { allowzero } => {
-            let x = value_in(ins, 0)?;
-            let target = ints_in(ins, 1)?.ok_or("Reshape needs a target shape")?;
-            let dims: Vec<Dim> = x.shape().iter().map(|&d| Dim::Known(d as i64)).collect();
-            let out = etch_ir::infer::reshape(&dims, &target, *allowzero)?;
-            let shape: Vec<usize> = out.iter().map(|d| d.known().unwrap_or(0) as usize).collect();
-            if shape.iter().product::<usize>() != x.shape().iter().product::<usize>() {
-                return Err(format!("cannot reshape {:?} into {target:?}", x.shape()));
-            }
-            one(x.reshaped(shape))
-        }
-        Op::Squeeze { axes } => {
-            let x = value_in(ins, 0)?;
-            let s = x.shape();
-            let axes = match axes.clone() {
-                Some(a) => Some(a),
-                None => ints_in(ins, 1)?,
-            };
-            let shape: Vec<usize> = match axes {
-                Some(a) => {
-                    let a: Vec<usize> = a.iter().map(|&v| layout::axis(v, s.len())).collect::<Res<_>>()?;
-                    if let Some(&k) = a.iter().find(|&&k| s[k] != 1) {
-                        return Err(format!("cannot squeeze axis {k} of size {}", s[k]));
-                    }
-                    s.iter().enumerate().filter(|(k, _)| !a.contains(k)).map(|(_, &d)| d).collect()
-                }
-                None => s.iter().copied().filter(|&d| d != 1).collect(),
-            };
-            one(x.reshaped(shape))
-        }
-        Op::Unsqueeze { axes } => {
-            let x = value_in(ins, 0)?;
-            let axes = match axes.clone() {
-                Some(a) => a,
-                None => ints_in(ins, 1)?.ok_or("Unsqueeze needs axes")?,
-            };
-            let r = x.shape().len() + axes.len();
-            let mut a: Vec<usize> = axes.iter().map(|&v| layout::axis(v, r)).collect::<Res<_>>()?;
-            a.sort();
-            let mut shape = x.shape().to_vec();
-            for k in a {
-                shape.insert(k, 1);
-            }
-            one(x.reshaped(shape))
+            one(x.reshaped(resolve::reshaped_shape(&st.op, x.shape(), ins)?))
         }
         Op::Concat { axis } => {
             let vals: Vec<&Value> = ins.iter().flatten().copied().collect();
@@ -396,86 +345,27 @@ fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
             };
             one(r)
         }
-        Op::Split { axis, split, num_outputs } => {
+        Op::Split { .. } => {
             let x = value_in(ins, 0)?;
-            let ax = layout::axis(*axis, x.shape().len())?;
-            let d = x.shape()[ax];
-            let n = st.outputs.len();
-            let sizes: Vec<usize> = match (ints_in(ins, 1)?, split) {
-                (Some(s), _) => s.iter().map(|&v| v as usize).collect(),
-                (None, Some(s)) => s.iter().map(|&v| v as usize).collect(),
-                (None, None) => {
-                    let parts = num_outputs.map_or(n, |v| v as usize).max(1);
-                    let chunk = d.div_ceil(parts);
-                    (0..parts).map(|k| chunk.min(d.saturating_sub(k * chunk))).collect()
-                }
-            };
+            let (ax, sizes) = resolve::split_sizes(&st.op, x.shape(), st.outputs.len(), ins)?;
             Ok(match x {
                 Value::F32(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::F32).collect(),
                 Value::I64(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::I64).collect(),
             })
         }
-        Op::Slice { starts, ends, axes } => {
+        Op::Slice { .. } => {
             let x = value_in(ins, 0)?;
-            let s = x.shape();
-            let (starts, ends, axes, steps) = if opset >= 10 || starts.is_none() {
-                (ints_in(ins, 1)?.ok_or("Slice needs starts")?, ints_in(ins, 2)?.ok_or("Slice needs ends")?, ints_in(ins, 3)?, ints_in(ins, 4)?)
-            } else {
-                (starts.clone().unwrap_or_default(), ends.clone().unwrap_or_default(), axes.clone(), None)
-            };
-            let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
-            let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
-            if axes.len() != starts.len() || ends.len() != starts.len() || steps.len() != starts.len() {
-                return Err("starts, ends, axes and steps must have one length".into());
-            }
-            let mut plan = Vec::new();
-            for k in 0..starts.len() {
-                let ax = layout::axis(axes[k], s.len())?;
-                let step = steps[k];
-                if step == 0 {
-                    return Err("a slice step must not be 0".into());
-                }
-                let d = s[ax] as i64;
-                let (b, e) = etch_ir::infer::slice_bounds(starts[k], ends[k], step, d);
-                let len = if step > 0 { ((e - b).max(0) + step - 1) / step } else { ((b - e).max(0) - step - 1) / -step };
-                plan.push(SliceAxis { axis: ax, start: b, step, len: len as usize });
-            }
+            let plan = resolve::slice_axes(&st.op, x.shape(), ins, opset)?;
             one(per_type!(x, a => layout::slice(a, &plan)))
         }
         Op::Transpose { perm } => {
             let x = value_in(ins, 0)?;
-            let r = x.shape().len();
-            let perm: Vec<usize> = perm.clone().map(|p| p.iter().map(|&v| v as usize).collect()).unwrap_or_else(|| (0..r).rev().collect());
-            if perm.len() != r || (0..r).any(|k| !perm.contains(&k)) {
-                return Err(format!("perm {perm:?} is not a permutation of {r} axes"));
-            }
+            let perm = resolve::transpose_perm(perm, x.shape().len())?;
             one(per_type!(x, a => layout::transpose(a, &perm)))
         }
-        Op::Pad { mode, pads, value } => {
+        Op::Pad { .. } => {
             let x = value_in(ins, 0)?;
-            let r = x.shape().len();
-            let pads = match pads.clone() {
-                Some(p) => p,
-                None => ints_in(ins, 1)?.ok_or("Pad needs pads")?,
-            };
-            let axes: Vec<usize> = match ints_in(ins, 3)? {
-                Some(a) => a.iter().map(|&v| layout::axis(v, r)).collect::<Res<_>>()?,
-                None => (0..r).collect(),
-            };
-            if pads.len() != 2 * axes.len() {
-                return Err(format!("pads has {} values, {} are needed", pads.len(), 2 * axes.len()));
-            }
-            let mut per = vec![(0i64, 0i64); r];
-            for (k, &ax) in axes.iter().enumerate() {
-                per[ax] = (pads[k], pads[axes.len() + k]);
-            }
-            let mode = match mode.as_str() {
-                "constant" => PadMode::Constant,
-                "reflect" => PadMode::Reflect,
-                "edge" => PadMode::Edge,
-                m => return Err(format!("pad mode `{m}` is not supported (constant, reflect, edge are)")),
-            };
-            let fill = scalar_of(ins, 2).ok().flatten().unwrap_or(*value);
+            let (per, mode, fill) = resolve::pad_params(&st.op, x.shape().len(), ins)?;
             Ok(vec![match x {
                 Value::F32(a) => Value::F32(layout::pad(a, &per, mode, fill)?),
                 Value::I64(a) => Value::I64(layout::pad(a, &per, mode, fill as i64)?),
@@ -493,14 +383,7 @@ fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
                 Value::I64(a) => Value::I64(layout::gather(a, ax, idx)?),
             }])
         }
-        Op::Shape { start, end } => {
-            let s = value_in(ins, 0)?.shape();
-            let r = s.len() as i64;
-            let clampi = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) };
-            let (b, e) = (clampi(*start), clampi(end.unwrap_or(r)));
-            let v: Vec<i64> = s[b as usize..e.max(b) as usize].iter().map(|&d| d as i64).collect();
-            one(Value::I64(Array::new(vec![v.len()], v)))
-        }
+        Op::Shape { start, end } => one(resolve::shape_value(value_in(ins, 0)?.shape(), *start, *end)),
         Op::Cast { to } => {
             let x = value_in(ins, 0)?;
             one(match (x, to.is_float()) {
