@@ -173,18 +173,24 @@ impl Plan {
         for (s, v) in self.take_inputs(given)? {
             slots[s] = Some(v);
         }
-        for st in &self.steps {
-            let ins: Vec<Option<&Value>> = st.inputs.iter().map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref()))).collect();
-            let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node { node: st.name.clone(), op: st.op_type.clone(), message })?;
-            for (s, v) in st.outputs.iter().zip(outs) {
-                if let Some(s) = s {
-                    slots[*s] = Some(v);
+        // The steps run on one of rayon's threads, so the kernels' parallel loops start inside the
+        // pool instead of being handed to it from outside at every call (with one thread they run
+        // inline, and no idle worker spins beside the caller).
+        rayon::scope(|_| {
+            for st in &self.steps {
+                let ins: Vec<Option<&Value>> = st.inputs.iter().map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref()))).collect();
+                let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node { node: st.name.clone(), op: st.op_type.clone(), message })?;
+                for (s, v) in st.outputs.iter().zip(outs) {
+                    if let Some(s) = s {
+                        slots[*s] = Some(v);
+                    }
+                }
+                for &s in &st.frees {
+                    slots[s] = None;
                 }
             }
-            for &s in &st.frees {
-                slots[s] = None;
-            }
-        }
+            Ok::<(), ExecError>(())
+        })?;
         self.outputs
             .iter()
             .map(|(name, s)| {
