@@ -403,8 +403,15 @@ impl Printer {
         self.out.push('>');
     }
 
+    /// A node attribute: its name is always a bare identifier.
     fn attr(&mut self, a: &Attribute, level: usize) {
-        let _ = write!(self.out, "{}: {} = ", a.name, a.value.attr_type().keyword());
+        self.out.push_str(&a.name);
+        self.attr_value(a, level);
+    }
+
+    /// `: type = value` of an attribute.
+    fn attr_value(&mut self, a: &Attribute, level: usize) {
+        let _ = write!(self.out, ": {} = ", a.value.attr_type().keyword());
         match &a.value {
             AttrValue::Int(v) => {
                 let _ = write!(self.out, "{v}");
@@ -416,6 +423,11 @@ impl Printer {
                 if let Some(n) = name {
                     self.out.push(' ');
                     write_name_after_optional_type(&mut self.out, n);
+                }
+                // without inline values (shape only, or external data) an `=` keeps it a tensor:
+                // a bare type would read back as a type_proto
+                if t.data.is_none() {
+                    self.out.push_str(" =");
                 }
                 self.tensor_values(t);
             }
@@ -489,7 +501,11 @@ impl Printer {
                     self.out.push(',');
                 }
                 match default {
-                    Some(a) => self.attr(a, 0),
+                    // function attribute names may be quoted, unlike node attribute names
+                    Some(a) => {
+                        write_name(&mut self.out, name);
+                        self.attr_value(a, 0);
+                    }
                     None => write_name(&mut self.out, name),
                 }
             }
