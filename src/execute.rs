@@ -20,7 +20,7 @@ pub enum Backend {
 /// A model compiled for one of the executors.
 pub enum Executor {
     Cpu(Plan),
-    Gpu(GpuPlan),
+    Gpu(Box<GpuPlan>),
 }
 
 impl Executor {
@@ -50,7 +50,7 @@ pub fn plan(path: &str, seed: u64, backend: Backend) -> Result<Executor, CliErro
         Backend::Gpu => {
             let p = GpuPlan::new(&loaded.model, &loaded.info).map_err(fail)?;
             eprintln!("note: running on the GPU adapter {}", p.adapter());
-            Executor::Gpu(p)
+            Executor::Gpu(Box::new(p))
         }
     })
 }

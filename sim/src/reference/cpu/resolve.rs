@@ -215,12 +215,11 @@ pub(crate) fn transpose_perm(perm: &Option<Vec<i64>>, r: usize) -> Res<Vec<usize
     Ok(perm)
 }
 
+/// What `pad_params` resolves.
+pub(crate) type PadParams = (Vec<(i64, i64)>, PadMode, f32);
+
 /// Pad's `(begin, end)` per axis, mode and fill value (attributes, or inputs 2–4 from opset 11).
-pub(crate) fn pad_params(
-    op: &Op,
-    r: usize,
-    ins: &[Option<&Value>],
-) -> Res<(Vec<(i64, i64)>, PadMode, f32)> {
+pub(crate) fn pad_params(op: &Op, r: usize, ins: &[Option<&Value>]) -> Res<PadParams> {
     let Op::Pad { mode, pads, value } = op else {
         unreachable!("dispatched on Pad")
     };

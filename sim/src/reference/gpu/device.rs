@@ -218,12 +218,16 @@ impl Gpu {
             }))
     }
 
-    /// The byte size of `len` 4-byte words, checked against what one binding can hold.
+    /// The byte size of `len` 4-byte words, checked against the largest buffer (the kernels
+    /// index with 32 bits; a dispatch checks what one binding can hold).
     fn byte_size(&self, len: usize) -> Result<u64, ExecError> {
         let size = 4 * len.max(1) as u64;
-        let limit = self.device.limits().max_storage_buffer_binding_size;
+        let limit = self.device.limits().max_buffer_size;
         if size > limit || len >= 1 << 31 {
-            return Err(device_error(format!("a tensor of {len} values ({size} bytes) is larger than the {limit} bytes one GPU buffer binding can hold on `{}`", self.info.name)));
+            return Err(device_error(format!(
+                "a tensor of {len} values ({size} bytes) is larger than the largest GPU buffer ({limit} bytes, 2^31 values) on `{}`",
+                self.info.name
+            )));
         }
         Ok(size)
     }

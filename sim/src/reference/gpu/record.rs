@@ -167,16 +167,43 @@ impl<'g> Recorder<'g> {
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Result<(), ExecError> {
+        let whole: Vec<wgpu::BufferBinding> = bufs
+            .iter()
+            .map(|&buffer| wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: None,
+            })
+            .collect();
+        self.dispatch_bindings(kernel, params, &whole, groups)
+    }
+
+    /// Like `dispatch`, with buffer ranges.
+    pub fn dispatch_bindings(
+        &mut self,
+        kernel: Kernel,
+        params: &[u32],
+        bufs: &[wgpu::BufferBinding],
+        groups: [u32; 3],
+    ) -> Result<(), ExecError> {
         if groups.contains(&0) {
             return Ok(());
         }
-        let max = self
-            .gpu
-            .device
-            .limits()
-            .max_compute_workgroups_per_dimension;
-        if groups.iter().any(|&g| g > max) {
-            return Err(ExecError::Device(format!("a {kernel:?} dispatch needs {groups:?} workgroups, more than the {max} per dimension the device allows")));
+        let limits = self.gpu.device.limits();
+        if let Some(&g) = groups
+            .iter()
+            .find(|&&g| g > limits.max_compute_workgroups_per_dimension)
+        {
+            return Err(ExecError::Device(format!("a {kernel:?} dispatch needs {g} workgroups in one dimension, more than the {} the device allows", limits.max_compute_workgroups_per_dimension)));
+        }
+        for b in bufs {
+            let size = b.size.map_or(b.buffer.size() - b.offset, |s| s.get());
+            if size > limits.max_storage_buffer_binding_size {
+                return Err(ExecError::Device(format!(
+                    "a {kernel:?} dispatch reads a tensor of {size} bytes, more than the {} bytes one buffer binding can hold on `{}`",
+                    limits.max_storage_buffer_binding_size, self.gpu.info.name
+                )));
+            }
         }
         let params = self.gpu.upload(params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
@@ -185,7 +212,7 @@ impl<'g> Recorder<'g> {
         }];
         entries.extend(bufs.iter().enumerate().map(|(k, b)| wgpu::BindGroupEntry {
             binding: k as u32 + 1,
-            resource: b.as_entire_binding(),
+            resource: wgpu::BindingResource::Buffer(b.clone()),
         }));
         let bind = self
             .gpu

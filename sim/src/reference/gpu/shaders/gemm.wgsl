@@ -1,141 +1,175 @@
 // Matrix products out = alpha·A·B + beta·C, batched: Gemm, MatMul, and convolution as an implicit
-// GEMM (B is then the unrolled receptive fields, computed on the fly and never stored).
+// GEMM (B is then the unrolled receptive fields, read from the input on the fly, never stored).
 // Element (r, c) of A is at a_off + r·a_rs + c·a_cs, and likewise for B (mode 0), C and out.
-// p: [M, N, K, a_rs, a_cs, b_rs, b_cs, o_rs, o_cs, c_rs, c_cs, has C, alpha, beta, mode, batches,
-//     convolution (mode 1) at 16: h, w, kh, kw, stride h, stride w, pad h, pad w, dilation h,
-//     dilation w, wo, 0 …,
-//     per batch z at 32 + 4z: a_off, b_off, o_off, c_off]
+// p: [M, N, K, a_rs, a_cs, b_rs, b_cs, o_rs, o_cs, c_rs, c_cs, has C, alpha, beta, mode,
+//     accumulate (add to what out holds: a product split along K),
+//     convolution (mode 1) at 16: h, w, wo, stride h, stride w, pad h, pad w, 0 …,
+//     per batch z at 32 + 4z: a_off, b_off, o_off, c_off,
+//     convolution: at p[24], per receptive-field row k: input offset (channel, row, column),
+//     row offset, column offset]
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> c: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
 
-// B's element (k, n): strided, or (mode 1) input pixel of receptive-field row k at output pixel n.
-fn fetch_b(off: u32, k: u32, n: u32) -> f32 {
+// Where output column n reads the input (mode 1): its window's top-left row and column; for
+// mode 0 its offset n·b_cs (in .x).
+fn column(n: u32) -> vec2<i32> {
     if (p[14] == 0u) {
-        return b[off + k * p[5] + n * p[6]];
+        return vec2<i32>(i32(n * p[6]), 0);
     }
-    let kh = p[18];
-    let kw = p[19];
-    let ch = k / (kh * kw);
-    let ki = (k / kw) % kh;
-    let kj = k % kw;
-    let wo = p[26];
-    let ii = i32((n / wo) * p[20] + ki * p[24]) - pi(22u);
-    let jj = i32((n % wo) * p[21] + kj * p[25]) - pi(23u);
-    let h = pi(16u);
-    let w = pi(17u);
-    if (ii < 0 || ii >= h || jj < 0 || jj >= w) {
+    let wo = p[18];
+    return vec2<i32>(i32((n / wo) * p[19]) - pi(21u), i32((n % wo) * p[20]) - pi(22u));
+}
+
+// B's element (k, n) for a column from `column`, or 0 outside the input (padding) or the matrix.
+fn fetch_b(off: u32, k: u32, col: vec2<i32>, inside: bool) -> f32 {
+    if (!inside || k >= p[2]) {
         return 0.0;
     }
-    return b[off + ch * u32(h * w) + u32(ii * w + jj)];
+    if (p[14] == 0u) {
+        return b[off + k * p[5] + u32(col.x)];
+    }
+    let t = p[24] + 3u * k;
+    let ii = col.x + pi(t + 1u);
+    let jj = col.y + pi(t + 2u);
+    if (ii < 0 || ii >= pi(16u) || jj < 0 || jj >= pi(17u)) {
+        return 0.0;
+    }
+    return b[u32(i32(off + p[t]) + col.x * pi(17u) + col.y)];
 }
 
 fn store(z: u32, m: u32, n: u32, acc: f32) {
+    if (m >= p[0] || n >= p[1]) {
+        return;
+    }
     let t = 32u + 4u * z;
     var v = pf(12u) * acc;
     if (p[11] != 0u) {
         v += pf(13u) * c[p[t + 3u] + m * p[9] + n * p[10]];
     }
-    o[p[t + 2u] + m * p[7] + n * p[8]] = v;
+    let at = p[t + 2u] + m * p[7] + n * p[8];
+    if (p[15] != 0u) {
+        v += o[at];
+    }
+    o[at] = v;
 }
 
-// 64×64 tiles of the output per workgroup, 4×4 values per invocation, K in steps of 16.
-var<workgroup> ta: array<f32, 1024>;
-var<workgroup> tb: array<f32, 1024>;
+fn load_a(off: u32, m: u32, k: u32) -> f32 {
+    if (m >= p[0] || k >= p[2]) {
+        return 0.0;
+    }
+    return a[off + m * p[3] + k * p[4]];
+}
+
+// 64×64 output tiles per workgroup of 16×16; invocation (x, y) computes rows y + 16i and
+// columns x + 16j (i, j < 4) as vec4s over j. K goes through workgroup memory 32 at a time (16 KiB).
+var<workgroup> ta: array<vec4<f32>, 512>;
+var<workgroup> tb: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
 fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let m_all = p[0];
-    let n_all = p[1];
-    let k_all = p[2];
     let t = 32u + 4u * wg.z;
     let a_off = p[t];
     let b_off = p[t + 1u];
     let row0 = wg.y * 64u;
     let col0 = wg.x * 64u;
-    var acc: array<f32, 16>;
-    for (var k0 = 0u; k0 < k_all; k0 += 16u) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = li + q * 256u;
-            // A: consecutive invocations along k; stored k-major
-            let m = row0 + e / 16u;
-            let ka = k0 + e % 16u;
-            var av = 0.0;
-            if (m < m_all && ka < k_all) {
-                av = a[a_off + m * p[3] + ka * p[4]];
-            }
-            ta[(e % 16u) * 64u + e / 16u] = av;
-            // B: consecutive invocations along n
-            let kb = k0 + e / 64u;
-            let n = col0 + e % 64u;
-            var bv = 0.0;
-            if (kb < k_all && n < n_all) {
-                bv = fetch_b(b_off, kb, n);
-            }
-            tb[e] = bv;
+    // this invocation loads A's rows ra + 16i at k0 + li % 16 (+ 16), and B's columns cb + 16j at
+    // k0 + li / 16 (+ 16)
+    let ra = row0 + li / 16u;
+    let cb = col0 + li % 16u;
+    let c0 = column(cb);
+    let c1 = column(cb + 16u);
+    let c2 = column(cb + 32u);
+    let c3 = column(cb + 48u);
+    let n_all = p[1];
+    let in0 = cb < n_all;
+    let in1 = cb + 16u < n_all;
+    let in2 = cb + 32u < n_all;
+    let in3 = cb + 48u < n_all;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    for (var k0 = 0u; k0 < p[2]; k0 += 32u) {
+        for (var h = 0u; h < 2u; h++) {
+            let ka = k0 + 16u * h + li % 16u;
+            ta[(li / 16u) * 32u + 16u * h + li % 16u] = vec4<f32>(load_a(a_off, ra, ka), load_a(a_off, ra + 16u, ka), load_a(a_off, ra + 32u, ka), load_a(a_off, ra + 48u, ka));
+            let kb = k0 + 16u * h + li / 16u;
+            tb[li + 256u * h] = vec4<f32>(fetch_b(b_off, kb, c0, in0), fetch_b(b_off, kb, c1, in1), fetch_b(b_off, kb, c2, in2), fetch_b(b_off, kb, c3, in3));
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                ar[i] = ta[kk * 64u + lid.y + 16u * i];
-                br[i] = tb[kk * 64u + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += ar[i] * br[j];
-                }
-            }
+        for (var kk = 0u; kk < 32u; kk++) {
+            let av = ta[lid.y * 32u + kk];
+            let bv = tb[kk * 16u + lid.x];
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
         }
         workgroupBarrier();
     }
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            let m = row0 + lid.y + 16u * i;
-            let n = col0 + lid.x + 16u * j;
-            if (m < m_all && n < n_all) {
-                store(wg.z, m, n, acc[i * 4u + j]);
-            }
-        }
+        let m = row0 + lid.y + 16u * i;
+        let n = col0 + lid.x;
+        store(wg.z, m, n, accs[i].x);
+        store(wg.z, m, n + 16u, accs[i].y);
+        store(wg.z, m, n + 32u, accs[i].z);
+        store(wg.z, m, n + 48u, accs[i].w);
     }
 }
 
-// Few rows (a fully connected layer at small batch): one workgroup per output column and block of
-// 8 rows; its 64 invocations split K and add their partial sums in a tree.
-var<workgroup> part: array<f32, 512>;
-
+// Few rows (fully connected layers at small batch, narrow convolution groups): one output column
+// per invocation (consecutive invocations, consecutive columns) for a block of 16 rows, over all
+// of K. A's element depends only on the workgroup and k: every invocation reads the same weight.
 @compute @workgroup_size(64)
 fn skinny(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let m_all = p[0];
-    let k_all = p[2];
     let t = 32u + 4u * wg.z;
     let a_off = p[t];
     let b_off = p[t + 1u];
-    let n = wg.x;
-    let row0 = wg.y * 8u;
-    var acc: array<f32, 8>;
-    for (var k = li; k < k_all; k += 64u) {
-        let bv = fetch_b(b_off, k, n);
-        for (var i = 0u; i < 8u; i++) {
-            let m = min(row0 + i, m_all - 1u);
-            acc[i] += a[a_off + m * p[3] + k * p[4]] * bv;
-        }
+    let n = wg.x * 64u + li;
+    let inside = n < p[1];
+    let col = column(n);
+    let row0 = wg.y * 16u;
+    // rows past M repeat the last row (and are not stored)
+    let last = p[0] - 1u;
+    let a_rs = p[3];
+    let a_cs = p[4];
+    let r0 = a_off + min(row0, last) * a_rs;
+    let r1 = a_off + min(row0 + 1u, last) * a_rs;
+    let r2 = a_off + min(row0 + 2u, last) * a_rs;
+    let r3 = a_off + min(row0 + 3u, last) * a_rs;
+    let r4 = a_off + min(row0 + 4u, last) * a_rs;
+    let r5 = a_off + min(row0 + 5u, last) * a_rs;
+    let r6 = a_off + min(row0 + 6u, last) * a_rs;
+    let r7 = a_off + min(row0 + 7u, last) * a_rs;
+    let r8 = a_off + min(row0 + 8u, last) * a_rs;
+    let r9 = a_off + min(row0 + 9u, last) * a_rs;
+    let r10 = a_off + min(row0 + 10u, last) * a_rs;
+    let r11 = a_off + min(row0 + 11u, last) * a_rs;
+    let r12 = a_off + min(row0 + 12u, last) * a_rs;
+    let r13 = a_off + min(row0 + 13u, last) * a_rs;
+    let r14 = a_off + min(row0 + 14u, last) * a_rs;
+    let r15 = a_off + min(row0 + 15u, last) * a_rs;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    for (var k = 0u; k < p[2]; k++) {
+        let bv = fetch_b(b_off, k, col, inside);
+        let ak = k * a_cs;
+        acc0 += bv * vec4<f32>(a[r0 + ak], a[r1 + ak], a[r2 + ak], a[r3 + ak]);
+        acc1 += bv * vec4<f32>(a[r4 + ak], a[r5 + ak], a[r6 + ak], a[r7 + ak]);
+        acc2 += bv * vec4<f32>(a[r8 + ak], a[r9 + ak], a[r10 + ak], a[r11 + ak]);
+        acc3 += bv * vec4<f32>(a[r12 + ak], a[r13 + ak], a[r14 + ak], a[r15 + ak]);
     }
-    for (var i = 0u; i < 8u; i++) {
-        part[i * 64u + li] = acc[i];
-    }
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            for (var i = 0u; i < 8u; i++) {
-                part[i * 64u + li] += part[i * 64u + li + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    if (li < 8u && row0 + li < m_all) {
-        store(wg.z, row0 + li, n, part[li * 64u]);
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        let m = row0 + 4u * i;
+        store(wg.z, m, n, accs[i].x);
+        store(wg.z, m + 1u, n, accs[i].y);
+        store(wg.z, m + 2u, n, accs[i].z);
+        store(wg.z, m + 3u, n, accs[i].w);
     }
 }
