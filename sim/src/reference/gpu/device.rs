@@ -27,29 +27,40 @@ pub(crate) enum Kernel {
     Gather,
 }
 
-/// Shared by every shader: the parameter words at binding 0 and the flat invocation index.
-const COMMON: &str = include_str!("shaders/common.wgsl");
+/// A kernel's WGSL source by name.
+macro_rules! wgsl {
+    ($name:literal) => {
+        include_str!(concat!("shaders/", $name, ".wgsl"))
+    };
+}
 
-const KERNELS: [(Kernel, &str, &str); 11] = [
-    (Kernel::Gemm, include_str!("shaders/gemm.wgsl"), "tiled"),
-    (Kernel::Gemv, include_str!("shaders/gemm.wgsl"), "skinny"),
-    (Kernel::Conv, include_str!("shaders/conv.wgsl"), "main"),
-    (Kernel::Pool, include_str!("shaders/pool.wgsl"), "main"),
-    (Kernel::Reduce, include_str!("shaders/reduce.wgsl"), "main"),
-    (Kernel::Unary, include_str!("shaders/unary.wgsl"), "main"),
-    (Kernel::Binary, include_str!("shaders/binary.wgsl"), "main"),
-    (
-        Kernel::BatchNorm,
-        include_str!("shaders/batchnorm.wgsl"),
-        "main",
-    ),
-    (
-        Kernel::Softmax,
-        include_str!("shaders/softmax.wgsl"),
-        "main",
-    ),
-    (Kernel::Copy, include_str!("shaders/copy.wgsl"), "main"),
-    (Kernel::Gather, include_str!("shaders/gather.wgsl"), "main"),
+/// Shared by every shader: the parameter words at binding 0.
+const COMMON: &str = wgsl!("common");
+/// The entry point of the one-dimensional kernels, which define `item`.
+const EACH: &str = wgsl!("each");
+/// The bindings of the kernels with one input `x` and one output `y`.
+const IO: &str = wgsl!("io");
+
+/// How a kernel's WGSL is completed: its own entry point, or `EACH`'s (with `IO`'s bindings).
+#[derive(Clone, Copy)]
+enum Form {
+    Entry(&'static str),
+    Each,
+    EachIo,
+}
+
+const KERNELS: [(Kernel, Form, &str); 11] = [
+    (Kernel::Gemm, Form::Entry("tiled"), wgsl!("gemm")),
+    (Kernel::Gemv, Form::Entry("skinny"), wgsl!("gemm")),
+    (Kernel::Conv, Form::Each, wgsl!("conv")),
+    (Kernel::Pool, Form::EachIo, wgsl!("pool")),
+    (Kernel::Reduce, Form::EachIo, wgsl!("reduce")),
+    (Kernel::Unary, Form::EachIo, wgsl!("unary")),
+    (Kernel::Binary, Form::Each, wgsl!("binary")),
+    (Kernel::BatchNorm, Form::Each, wgsl!("batchnorm")),
+    (Kernel::Softmax, Form::EachIo, wgsl!("softmax")),
+    (Kernel::Copy, Form::EachIo, wgsl!("copy")),
+    (Kernel::Gather, Form::Each, wgsl!("gather")),
 ];
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in common.wgsl).
@@ -115,8 +126,12 @@ impl Gpu {
         }));
         let pipelines = KERNELS
             .iter()
-            .map(|&(kernel, src, entry)| {
-                let source = format!("{COMMON}\n{src}");
+            .map(|&(kernel, form, src)| {
+                let (entry, source) = match form {
+                    Form::Entry(entry) => (entry, format!("{COMMON}\n{src}")),
+                    Form::Each => ("main", format!("{COMMON}\n{EACH}\n{src}")),
+                    Form::EachIo => ("main", format!("{COMMON}\n{EACH}\n{IO}\n{src}")),
+                };
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(entry),
                     source: wgpu::ShaderSource::Wgsl(source.into()),

@@ -212,7 +212,7 @@ impl<'g> Recorder<'g> {
                 };
                 let x = self.input(ins, 0)?;
                 let y = self.alloc(x.shape.clone())?;
-                self.dispatch_1d(Kernel::Unary, &[u(y.numel()), op, f(a), f(b)], &[&x.buf, &y.buf], y.numel())?;
+                self.dispatch_1d(Kernel::Unary, &[u(y.numel()), op, f(a), f(b)], &[&x.buf, &y.buf])?;
                 one(y)
             }
             Op::Add | Op::Sub | Op::Mul | Op::Div => {
@@ -231,7 +231,7 @@ impl<'g> Recorder<'g> {
                 }
                 let y = self.alloc(shape)?;
                 p[0] = u(y.numel());
-                self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf], y.numel())?;
+                self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf])?;
                 one(y)
             }
             Op::BatchNormalization { epsilon } => {
@@ -240,17 +240,15 @@ impl<'g> Recorder<'g> {
                 let (c, per) = batch_norm_dims(&x.shape, [0, 1, 2, 3].map(|k| params[k].numel()))?;
                 let y = self.alloc(x.shape.clone())?;
                 let n = y.numel();
-                if per > 0 {
-                    let p = [u(n), u(c), u(per), f(*epsilon)];
-                    self.dispatch_1d(Kernel::BatchNorm, &p, &[&x.buf, &params[0].buf, &params[1].buf, &params[2].buf, &params[3].buf, &y.buf], n)?;
-                }
+                let p = [u(n), u(c), u(per), f(*epsilon)];
+                self.dispatch_1d(Kernel::BatchNorm, &p, &[&x.buf, &params[0].buf, &params[1].buf, &params[2].buf, &params[3].buf, &y.buf])?;
                 one(y)
             }
             Op::Softmax { axis } => {
                 let x = self.input(ins, 0)?;
                 let (outer, len, inner) = softmax_dims(&x.shape, *axis, opset)?;
                 let y = self.alloc(x.shape.clone())?;
-                self.dispatch_1d(Kernel::Softmax, &[u(outer), u(len), u(inner)], &[&x.buf, &y.buf], outer * inner)?;
+                self.dispatch_1d(Kernel::Softmax, &[u(outer * inner), u(len), u(inner)], &[&x.buf, &y.buf])?;
                 one(y)
             }
             Op::Identity | Op::Dropout | Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
@@ -332,9 +330,7 @@ impl<'g> Recorder<'g> {
                 let inner: usize = x.shape[ax + 1..].iter().product();
                 let idx_buf = self.gpu.upload(&words)?;
                 let p = [u(y.numel()), u(inner), u(x.shape[ax]), u(words.len())];
-                if inner > 0 {
-                    self.dispatch_1d(Kernel::Gather, &p, &[&x.buf, &idx_buf, &y.buf], y.numel())?;
-                }
+                self.dispatch_1d(Kernel::Gather, &p, &[&x.buf, &idx_buf, &y.buf])?;
                 one(y)
             }
             Op::Cast { .. } => Err("casting a float tensor computed on the GPU to integers is not supported by the GPU executor".into()),
@@ -392,12 +388,7 @@ impl<'g> Recorder<'g> {
             words.extend(window_words(&ah));
             words.extend(window_words(&aw));
             let bias = b.map_or(&x.buf, |b| &b.buf);
-            self.dispatch_1d(
-                Kernel::Conv,
-                &words,
-                &[&x.buf, &w.buf, bias, &y.buf],
-                y.numel(),
-            )?;
+            self.dispatch_1d(Kernel::Conv, &words, &[&x.buf, &w.buf, bias, &y.buf])?;
             return Ok(());
         }
         let pointwise = [ah, aw]
@@ -625,7 +616,7 @@ impl<'g> Recorder<'g> {
         p.push(i(ah.pad_end));
         p.extend(window_words(&aw));
         p.push(i(aw.pad_end));
-        self.dispatch_1d(Kernel::Pool, &p, &[&x.buf, &y.buf], y.numel())?;
+        self.dispatch_1d(Kernel::Pool, &p, &[&x.buf, &y.buf])?;
         Ok(y)
     }
 
@@ -661,7 +652,7 @@ impl<'g> Recorder<'g> {
             }
         }));
         p.extend(axes.iter().flat_map(|&k| [u(x.shape[k]), u(xs[k])]));
-        self.dispatch_1d(Kernel::Reduce, &p, &[&x.buf, &y.buf], y.numel())?;
+        self.dispatch_1d(Kernel::Reduce, &p, &[&x.buf, &y.buf])?;
         Ok(y)
     }
 
@@ -693,7 +684,7 @@ impl<'g> Recorder<'g> {
                 u(a.src_extent),
             ]);
         }
-        self.dispatch_1d(Kernel::Copy, &p, &[&x.buf, &y.buf], count)?;
+        self.dispatch_1d(Kernel::Copy, &p, &[&x.buf, &y.buf])?;
         Ok(())
     }
 }

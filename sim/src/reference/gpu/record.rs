@@ -230,15 +230,14 @@ impl<'g> Recorder<'g> {
         Ok(())
     }
 
-    /// Records a one-dimensional kernel over `n` invocations.
+    /// Records a one-dimensional kernel: one invocation per index below `params[0]`.
     pub fn dispatch_1d(
         &mut self,
         kernel: Kernel,
         params: &[u32],
         bufs: &[&wgpu::Buffer],
-        n: usize,
     ) -> Result<(), ExecError> {
-        let groups = n.div_ceil(WG);
+        let groups = (params[0] as usize).div_ceil(WG);
         let x = groups.min(65535);
         let y = groups.div_ceil(x.max(1));
         self.dispatch(kernel, params, bufs, [x as u32, y as u32, 1])

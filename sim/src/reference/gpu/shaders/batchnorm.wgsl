@@ -6,12 +6,7 @@
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let e = flat_id(wg, nwg, li);
-    if (e >= p[0]) {
-        return;
-    }
+fn item(e: u32) {
     let ch = (e / p[2]) % p[1];
     let s = scale[ch] / sqrt(variance[ch] + pf(3u));
     let t = bias[ch] - mean[ch] * s;

@@ -12,9 +12,3 @@ fn pf(i: u32) -> f32 {
 fn pi(i: u32) -> i32 {
     return bitcast<i32>(p[i]);
 }
-
-// A one-dimensional kernel's element index: workgroups are laid out on a 2-D grid (x at most
-// 65535 wide), WG invocations each.
-fn flat_id(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-    return (wg.y * nwg.x + wg.x) * WG + li;
-}

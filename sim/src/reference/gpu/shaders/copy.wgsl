@@ -5,15 +5,7 @@
 // 1 the nearest edge, 2 the reflection (-c, or 2(extent-1) - c).
 // p: [count, rank, mode, fill, src_off, dst_off, 0, 0,
 //     per axis k at 8 + 6k: copied extent, dst stride, src stride, start (i32), step (i32), source extent]
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let e = flat_id(wg, nwg, li);
-    if (e >= p[0]) {
-        return;
-    }
+fn item(e: u32) {
     let mode = p[2];
     var rem = e;
     var dst = p[5];

@@ -3,15 +3,7 @@
 // to the padded input, then to the input, and divides by either count (count_include_pad).
 // p: [count, h, w, ho, wo, kind (0 max, 1 average), count_include_pad, 0,
 //     rows at 8: kernel, stride, dilation, pad begin, pad end; columns at 13: the same]
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let e = flat_id(wg, nwg, li);
-    if (e >= p[0]) {
-        return;
-    }
+fn item(e: u32) {
     let h = pi(1u);
     let w = pi(2u);
     let ho = p[3];

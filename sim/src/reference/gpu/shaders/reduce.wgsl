@@ -3,15 +3,7 @@
 // p: [outputs, mode (0 mean, 1 max), rank, reduced axes, reduced count, 0, 0, 0,
 //     per axis k at 8 + 2k: output extent (1 on a reduced axis), input stride,
 //     per reduced axis j at 24 + 2j: extent, input stride]
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let e = flat_id(wg, nwg, li);
-    if (e >= p[0]) {
-        return;
-    }
+fn item(e: u32) {
     var rem = e;
     var base = 0u;
     for (var k = i32(p[2]) - 1; k >= 0; k--) {

@@ -1,14 +1,6 @@
 // Element-wise activations. p: [count, op, a, b]
 // op 0 Relu, 1 Clip (a = min, b = max), 2 Sigmoid, 3 HardSigmoid (a = alpha, b = beta), 4 HardSwish.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let e = flat_id(wg, nwg, li);
-    if (e >= p[0]) {
-        return;
-    }
+fn item(e: u32) {
     let v = x[e];
     let a = pf(2u);
     let b = pf(3u);
