@@ -15,8 +15,8 @@ struct EvalReport {
 }
 
 /// Evaluates top-1 accuracy, one sample per row.
-pub fn run(model: &str, data: &str, seed: u64, backend: Backend, json: bool) -> Result<(), CliError> {
-    let plan = plan(model, seed, backend)?;
+pub fn run(model: &str, data: &str, seed: u64, backend: Backend, json: bool, passes: Option<&str>, verify_each: bool) -> Result<(), CliError> {
+    let plan = plan(model, seed, backend, passes, verify_each)?;
     let input = plan.inputs().next().ok_or_else(|| format!("error: {model}: the model takes no runtime input"))?.clone();
     let mut shape: Vec<usize> = Vec::new();
     for (k, d) in input.dims.iter().enumerate() {
@@ -53,7 +53,8 @@ pub fn run(model: &str, data: &str, seed: u64, backend: Backend, json: bool) -> 
     for (label, x) in &samples {
         let out = plan.run(vec![(input.name.clone(), Value::F32(Array::new(shape.clone(), x.clone())))]).map_err(|e| format!("error: {model}: {e}"))?;
         let Value::F32(y) = &out[0].1 else { return Err(format!("error: {model}: the output is not float scores")) };
-        let best = y.data.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        // the first of equal scores wins, as numpy's argmax (quantized scores can tie)
+        let best = y.data.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))).map(|(i, _)| i);
         if best == Some(*label) {
             correct += 1;
         }

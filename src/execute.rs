@@ -41,9 +41,9 @@ impl Executor {
     }
 }
 
-/// Loads, fills, verifies and compiles a model for the chosen executor.
-pub fn plan(path: &str, seed: u64, backend: Backend) -> Result<Executor, CliError> {
-    let (loaded, _) = load::prepare(path, load::Prepare { fill: true, seed, ..Default::default() })?;
+/// Loads, fills, verifies, runs the passes and compiles a model for the chosen executor.
+pub fn plan(path: &str, seed: u64, backend: Backend, passes: Option<&str>, verify_each: bool) -> Result<Executor, CliError> {
+    let (loaded, _) = load::prepare(path, load::Prepare { fill: true, seed, passes, verify_each, ..Default::default() })?;
     let fail = |e: ExecError| format!("error: {path}: {e}");
     Ok(match backend {
         Backend::Cpu => Executor::Cpu(Plan::new(&loaded.model, &loaded.info).map_err(fail)?),

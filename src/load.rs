@@ -138,7 +138,10 @@ pub fn prepare(path: &str, opts: Prepare) -> Result<(Loaded, Vec<etch_ir::passes
     }
     let mut loaded = verify(path, &src, model)?;
     let Some(spec) = opts.passes else { return Ok((loaded, Vec::new())) };
-    let run = etch_ir::passes::RunOptions { verify_each: opts.verify_each, cx: opts.cx };
+    // quant and binarize calibrate on the data their spec names, with the CPU executor
+    let csv = etch_sim::reference::calibrate::CsvCalibrator;
+    let cx = etch_ir::passes::PassContext { calibrator: opts.cx.calibrator.or(Some(&csv)) };
+    let run = etch_ir::passes::RunOptions { verify_each: opts.verify_each, cx };
     let reports = etch_ir::passes::run_spec(&mut loaded.model, spec, &run).map_err(|e| match e {
         etch_ir::passes::PassError::Spec(s) => s.render(spec),
         e => format!("error: {path}: {e}"),

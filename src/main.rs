@@ -86,6 +86,8 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        passes: PassArgs,
     },
     /// Top-1 accuracy on a labelled CSV (label, then the flattened input per row).
     Eval {
@@ -103,6 +105,8 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        passes: PassArgs,
     },
 }
 
@@ -130,10 +134,18 @@ fn main() -> ExitCode {
             (false, None) => Err("error: give a model (or --list)".to_string()),
         },
         Command::Convert { model, output, seed, passes } => convert::run(&model, &output, seed, passes.spec.as_deref(), passes.verify_each),
-        Command::Run { model, input, output, repeat, seed, backend, json } => {
-            run::run(run::RunArgs { model: &model, input: &input, output: output.as_deref(), repeat, seed, backend, json })
-        }
-        Command::Eval { model, data, seed, backend, json } => eval::run(&model, &data, seed, backend, json),
+        Command::Run { model, input, output, repeat, seed, backend, json, passes } => run::run(run::RunArgs {
+            model: &model,
+            input: &input,
+            output: output.as_deref(),
+            repeat,
+            seed,
+            backend,
+            json,
+            passes: passes.spec.as_deref(),
+            verify_each: passes.verify_each,
+        }),
+        Command::Eval { model, data, seed, backend, json, passes } => eval::run(&model, &data, seed, backend, json, passes.spec.as_deref(), passes.verify_each),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,12 +29,15 @@ pub struct RunArgs<'a> {
     pub seed: u64,
     pub backend: Backend,
     pub json: bool,
+    /// Passes to run first, and whether to verify after each.
+    pub passes: Option<&'a str>,
+    pub verify_each: bool,
 }
 
 /// Runs the model `repeat` times after a warm-up and reports the median time.
 pub fn run(a: RunArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let plan = plan(a.model, a.seed, a.backend)?;
+    let plan = plan(a.model, a.seed, a.backend, a.passes, a.verify_each)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let x = read_npy(a.input)?;
     let first = plan.inputs().next().ok_or_else(|| format!("error: {}: the model takes no runtime input", a.model))?;

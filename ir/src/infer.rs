@@ -648,6 +648,73 @@ impl Infer<'_> {
                 }
                 vec![Some(TensorType { elem: to, shape: x.shape })]
             }
+            Op::QuantizeLinear { axis: a } | Op::DequantizeLinear { axis: a } => {
+                let quantize = matches!(node.op, Op::QuantizeLinear { .. });
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let scale = self.input(node, 1)?;
+                if !scale.elem.is_float() {
+                    return Err(format!("the scale must be a float tensor, not {}", scale.elem));
+                }
+                if quantize != x.elem.is_float() {
+                    let want = if quantize { "a float" } else { "an integer" };
+                    return Err(format!("{} takes {want} input, not {}", node.op_type, x.elem));
+                }
+                let zp = match self.opt_input(node, 2) {
+                    Some(_) => Some(self.input(node, 2)?),
+                    None => None,
+                };
+                if let Some(z) = &zp {
+                    if z.elem.is_float() || z.elem == ElemType::Str {
+                        return Err(format!("the zero point must be an integer tensor, not {}", z.elem));
+                    }
+                    if !quantize && z.elem != x.elem {
+                        return Err(format!("the zero point is {} but the input is {}", z.elem, x.elem));
+                    }
+                }
+                // per tensor (a scalar or one value) or per axis (1-D along `axis`)
+                let ss = scale.shape.clone().unwrap_or_default();
+                let per_axis = ss.len() == 1 && ss[0].known() != Some(1);
+                if ss.len() > 1 {
+                    return Err(format!("the scale must be a scalar or 1-D, not {}", dims_str(&ss)));
+                }
+                if per_axis {
+                    let ax = axis(*a, xs.len(), "axis")?;
+                    if let (Some(n), Some(d)) = (ss[0].known(), xs[ax].known()) {
+                        if n != d {
+                            return Err(format!("the scale has {n} values but axis {ax} of the input has {d}"));
+                        }
+                    }
+                }
+                if let Some(zs) = zp.as_ref().and_then(|z| z.shape.clone()) {
+                    if let (Some(nz), Some(ns)) = (numel(&zs)?, numel(&ss)?) {
+                        if zs.len() > 1 || nz != ns {
+                            return Err(format!("the zero point has shape {} but the scale has shape {}", dims_str(&zs), dims_str(&ss)));
+                        }
+                    }
+                }
+                let elem = if quantize { zp.map_or(ElemType::U8, |z| z.elem) } else { scale.elem };
+                vec![t(elem, xs)]
+            }
+            Op::GreaterOrEqual => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                self.same_elem(node, &a, &b)?;
+                let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 1)?)?;
+                vec![t(ElemType::Bool, out)]
+            }
+            Op::Where => {
+                let c = self.input(node, 0)?;
+                let x = self.input(node, 1)?;
+                let y = self.input(node, 2)?;
+                if c.elem != ElemType::Bool {
+                    return Err(format!("the condition must be bool, not {}", c.elem));
+                }
+                self.same_elem(node, &x, &y)?;
+                let xy = broadcast(&self.shape_of(node, 1)?, &self.shape_of(node, 2)?)?;
+                let out = broadcast(&self.shape_of(node, 0)?, &xy)?;
+                vec![t(x.elem, out)]
+            }
             Op::Other => vec![],
         })
     }

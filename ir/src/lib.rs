@@ -8,6 +8,7 @@ pub mod infer;
 pub mod op;
 pub mod passes;
 pub mod print;
+pub mod quant;
 pub mod stats;
 pub mod tensor;
 pub mod verify;

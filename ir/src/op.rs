@@ -147,6 +147,16 @@ pub enum Op {
     Shape { start: i64, end: Option<i64> },
     Gather { axis: i64 },
     Cast { to: ElemType },
+    /// `y = saturate(round_half_even(x / scale) + zero_point)`; `scale` and `zero_point` are
+    /// scalars (per tensor) or 1-D along `axis` (per axis). The output type is the zero point's
+    /// (uint8 when it is omitted).
+    QuantizeLinear { axis: i64 },
+    /// `y = (x − zero_point) · scale`, per tensor or per `axis`.
+    DequantizeLinear { axis: i64 },
+    /// `cond ? x : y` element-wise, with broadcasting.
+    Where,
+    /// `a >= b` element-wise (bool), with broadcasting.
+    GreaterOrEqual,
     /// An op etch does not compute with: kept intact, rejected by the stages that need semantics.
     Other,
 }
@@ -326,6 +336,20 @@ impl Op {
             "Softmax" => Op::Softmax { axis: a.int("axis")?.unwrap_or(-1) },
             "Shape" => Op::Shape { start: a.int("start")?.unwrap_or(0), end: a.int("end")? },
             "Gather" => Op::Gather { axis: a.int("axis")?.unwrap_or(0) },
+            "QuantizeLinear" | "DequantizeLinear" => {
+                if a.get("block_size").is_some_and(|v| !matches!(v, AttrValue::Int(0))) {
+                    // blocked quantization (opset 21): kept intact, not computed with
+                    return Ok(Op::Other);
+                }
+                let axis = a.int("axis")?.unwrap_or(1);
+                if op_type == "QuantizeLinear" {
+                    Op::QuantizeLinear { axis }
+                } else {
+                    Op::DequantizeLinear { axis }
+                }
+            }
+            "Where" => Op::Where,
+            "GreaterOrEqual" => Op::GreaterOrEqual,
             "Cast" => {
                 let to = a.int("to")?.ok_or_else(|| AttrError {
                     op: op_type.into(),

@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::graph::Model;
 use crate::infer::GraphInfo;
 use crate::op::Op;
+use crate::quant::QuantLayer;
 use crate::tensor::Dim;
+use petgraph::stable_graph::NodeIndex;
 use crate::weights::ShapeOnly;
 
 /// One node's figures.
@@ -23,14 +25,15 @@ pub struct LayerStats {
     pub macs: u64,
     /// Of `params`, how many are not zero (pruning zeros weights without removing them).
     pub nonzero_params: u64,
-    /// Bits per stored weight (32 for float32 weights).
+    /// Bits per stored weight code (32 for float32 weights; 1 for binary).
     pub weight_bits: u32,
     /// Bits to store this layer's weights: dense, or compressed with index metadata when the
     /// weights have an N:M pattern (`nonzeros · (bits + log2 m)`).
     pub stored_bits: u64,
     /// `n:m` when every group of m weights along the reduction axis holds at most n non-zeros.
     pub nm: Option<String>,
-    /// What one MAC of this layer is in hardware: `float`, `int8`, `shift`, `xnor`; empty for no MACs.
+    /// What one MAC of this layer is in hardware: `float`, `int{b}` (int8, int4, …), `shift`
+    /// (power-of-two weights), `xnor` (binary weights); empty for no MACs.
     pub mac_kind: String,
 }
 
@@ -64,18 +67,44 @@ fn extent(d: &Dim) -> u64 {
 }
 
 /// Params and MACs of every node. Params count each weight once (initializers, including shape-only
-/// ones), at the first node that reads it.
+/// ones), at the first node that reads it. In a quantized (QDQ) graph the codes and biases behind a
+/// layer's DequantizeLinear count at the layer, and the scales and zero points of QuantizeLinear and
+/// DequantizeLinear are not parameters (a layer's weight scales count in its stored bits).
 pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) -> ModelStats {
     let g = &model.graph;
     let mut weights: HashMap<&str, u64> = g.initializers.iter().map(|i| (i.name.as_str(), i.tensor.numel())).collect();
     for w in shape_only {
         weights.insert(w.name.as_str(), w.numel());
     }
+    let quant = crate::quant::analyze(model, info);
+    let by_node: HashMap<NodeIndex, &QuantLayer> = quant.layers.iter().map(|l| (l.node, l)).collect();
+    // quantization parameters are not counted; codes and biases count at their layer
     let mut counted: HashSet<&str> = HashSet::new();
+    for n in g.nodes.node_weights().filter(|n| matches!(n.op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. })) {
+        counted.extend(n.inputs.iter().skip(1).map(String::as_str));
+    }
+    let mut owned: HashMap<NodeIndex, Vec<&str>> = HashMap::new();
+    for l in &quant.layers {
+        // a binary activation's threshold and ±1 constants are not parameters either
+        if let Some((_, _, w, ge)) = crate::quant::binarizer_of(g, info, &g.nodes[l.node].inputs[0]) {
+            counted.extend(g.nodes[w].inputs.iter().skip(1).map(String::as_str));
+            counted.extend(g.nodes[ge].inputs.iter().skip(1).map(String::as_str));
+        }
+        let mut names = vec![l.weight.init.as_str()];
+        if let Some(b) = &l.bias {
+            names.push(b.init.as_str());
+        } else if let Some(bdq) = l.float_bias.then(|| g.nodes[l.node].inputs.get(2)).flatten().and_then(|b| g.producer(b)) {
+            names.extend(g.nodes[bdq].inputs.first().map(String::as_str));
+        }
+        for &nm in &names {
+            counted.insert(nm);
+        }
+        owned.insert(l.node, names);
+    }
     let mut layers = Vec::new();
     for idx in g.node_order() {
         let n = &g.nodes[idx];
-        let params = n
+        let mut params: u64 = n
             .inputs
             .iter()
             .filter_map(|i| {
@@ -83,6 +112,7 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 counted.insert(i.as_str()).then_some(p)
             })
             .sum();
+        params += owned.get(&idx).into_iter().flatten().filter_map(|i| weights.get(i)).sum::<u64>();
         let out_type = n.outputs.first().and_then(|o| info.ty(o)).and_then(|t| t.shape.clone());
         let out_shape = out_type.clone().unwrap_or_default();
         let numel = |s: &[Dim]| s.iter().map(extent).product::<u64>();
@@ -105,19 +135,31 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             }
             _ => 0,
         };
-        let weights = weight_facts(g, n, params);
-        let mac_kind = if macs > 0 { "float".to_string() } else { String::new() };
+        let (facts, weight_bits, stored_bits, mac_kind) = match by_node.get(&idx) {
+            Some(l) => {
+                let facts = quant_facts(l, params);
+                let bias = params.saturating_sub(l.weight.codes.len() as u64);
+                // codes at their bits (with N:M index metadata), biases at 32, scales at 32
+                let stored = facts.code_bits(l.weight.bits, l.weight.codes.len() as u64) + bias * 32 + l.weight.scales.len() as u64 * 32;
+                (facts, l.weight.bits, stored, l.mac_kind())
+            }
+            None => {
+                let facts = weight_facts(g, n, params);
+                let stored = facts.stored_bits(32);
+                (facts, 32, stored, if macs > 0 { "float".to_string() } else { String::new() })
+            }
+        };
         layers.push(LayerStats {
             name: n.display_name(),
             op: n.op_type.clone(),
             output_shape: out_type.map(|s| s.iter().map(dim_json).collect()),
             params,
             macs,
-            nonzero_params: weights.nonzero,
-            weight_bits: 32,
-            stored_bits: weights.stored_bits(32),
-            nm: weights.nm.map(|(n, m)| format!("{n}:{m}")),
-            mac_kind,
+            nonzero_params: facts.nonzero,
+            weight_bits,
+            stored_bits,
+            nm: facts.nm.map(|(n, m)| format!("{n}:{m}")),
+            mac_kind: if macs > 0 { mac_kind } else { String::new() },
         });
     }
     let params: u64 = layers.iter().map(|l| l.params).sum();
@@ -139,6 +181,18 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
     }
 }
 
+/// Zeros and N:M structure of a quantized layer's codes (biases count as non-zero).
+fn quant_facts(l: &QuantLayer, params: u64) -> WeightFacts {
+    let w = &l.weight;
+    let zeros = w.codes.iter().filter(|&&c| c == 0).count() as u64;
+    let nm = if zeros > 0 {
+        NM_PATTERNS.iter().rev().find(|&&(pn, pm)| crate::passes::nm::satisfies_codes(&w.codes, w.outs, w.reduction, pn, pm)).copied()
+    } else {
+        None
+    };
+    WeightFacts { params, nonzero: params - zeros.min(params), nm }
+}
+
 /// Zeros and structure of the weights a node reads first.
 struct WeightFacts {
     params: u64,
@@ -147,6 +201,15 @@ struct WeightFacts {
 }
 
 impl WeightFacts {
+    /// Bits of `codes` weights at `bits` each: dense, or the non-zeros with their N:M indices.
+    fn code_bits(&self, bits: u32, codes: u64) -> u64 {
+        let zeros = self.params - self.nonzero;
+        match self.nm {
+            Some((_, m)) => (codes - zeros.min(codes)) * (bits as u64 + (m as f64).log2().ceil() as u64),
+            None => codes * bits as u64,
+        }
+    }
+
     fn stored_bits(&self, bits: u32) -> u64 {
         match self.nm {
             Some((_, m)) => self.nonzero * (bits as u64 + (m as f64).log2().ceil() as u64),

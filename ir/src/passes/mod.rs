@@ -3,11 +3,15 @@
 //! a `run` that leaves a graph the verifier accepts. `PASSES` is the one explicit registry; the
 //! CLI's `etch passes --list` and the spec checks are generated from it.
 
+mod binarize;
 mod dead_values;
 mod fold_bn;
 mod fold_constants;
 pub(crate) mod nm;
-pub(crate) mod prune;
+mod pow2;
+pub mod prune;
+pub(crate) mod qdq;
+mod quant;
 mod remove_identity;
 pub mod spec;
 
@@ -134,8 +138,9 @@ impl Args {
 /// Runs a model on sample inputs and reports, per requested value, what it held: how `quant`
 /// calibrates. It lives with the executors (which depend on this crate), so the caller supplies it.
 pub trait Calibrator {
-    /// Runs up to `samples` calibration inputs and returns every value of each named tensor seen.
-    fn observe(&self, model: &Model, names: &[String], samples: usize) -> Result<HashMap<String, Vec<f32>>, String>;
+    /// Runs the model on up to `samples` rows of the data file `data` (a CSV: label, then the
+    /// flattened input) and returns every value each named tensor held, sample after sample.
+    fn observe(&self, model: &Model, names: &[String], data: &str, samples: usize) -> Result<HashMap<String, Vec<f32>>, String>;
 }
 
 /// What passes may need from outside the IR.
@@ -169,6 +174,9 @@ pub const PASSES: &[PassDef] = &[
     fold_bn::DEF,
     prune::DEF,
     nm::DEF,
+    quant::DEF,
+    pow2::DEF,
+    binarize::DEF,
 ];
 
 /// Looks a pass up by name.

@@ -33,6 +33,11 @@ pub fn satisfies(values: &[f32], outs: usize, reduction: usize, at: impl Fn(usiz
     (0..outs).all(|o| (0..reduction).step_by(m).all(|r0| (r0..(r0 + m).min(reduction)).filter(|&r| values[at(o, r)] != 0.0).count() <= n))
 }
 
+/// Whether every group of `m` along the reduction axis of output-major codes holds at most `n` non-zeros.
+pub fn satisfies_codes(codes: &[i8], outs: usize, reduction: usize, n: usize, m: usize) -> bool {
+    (0..outs).all(|o| (0..reduction).step_by(m).all(|r0| (r0..(r0 + m).min(reduction)).filter(|&r| codes[o * reduction + r] != 0).count() <= n))
+}
+
 impl Pass for Nm {
     fn precondition(&self, model: &Model) -> Result<(), String> {
         if crate::weights::shape_only_weights(model).map(|w| !w.is_empty()).unwrap_or(false) {

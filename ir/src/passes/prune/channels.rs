@@ -1,4 +1,4 @@
-//! Channel pruning: removes the weakest output channels of convolutions for real. Values that must
+//! Channel pruning: removes the weakest output channels of convolutions (and outputs of Gemms) for real. Values that must
 //! lose the same channels (joined by Add/Mul across residual branches, or passed through
 //! channel-wise ops and depthwise convolutions) form one group; a group is pruned only if every
 //! reader of its values can be rewritten: the next Conv's input channels, BatchNorm parameters,
@@ -43,6 +43,23 @@ fn channelwise(op: &Op) -> bool {
     )
 }
 
+/// A layer whose output channels can be chosen and removed: a convolution with one group, or a
+/// Gemm with transB=1 (a row of its weight per output) and no bias or a 1-D one, with float weights.
+fn is_source(g: &Graph, n: &Node) -> bool {
+    let float_init = |k: usize| n.inputs.get(k).and_then(|w| g.initializer(w)).is_some_and(|i| matches!(i.tensor.data, Some(Data::F32(_))));
+    match n.op {
+        Op::Conv { group: 1, .. } => float_init(1),
+        Op::Gemm { trans_a: false, trans_b: true, .. } => {
+            let bias_ok = match n.inputs.get(2).filter(|b| !b.is_empty()) {
+                None => true,
+                Some(b) => float_init(2) && g.initializer(b).is_some_and(|i| i.tensor.dims.len() == 1),
+            };
+            float_init(1) && bias_ok
+        }
+        _ => false,
+    }
+}
+
 fn is_depthwise(n: &Node, info: &GraphInfo) -> bool {
     let Op::Conv { group, .. } = n.op else { return false };
     let c = channels_of(info, &n.inputs[0]);
@@ -74,6 +91,17 @@ fn per_channel_const(info: &GraphInfo, v: &str, rank: usize, c: usize) -> Option
 
 /// Prunes output channels; returns the report lines.
 pub fn prune_channels(model: &mut Model, sparsity: f64, global: bool) -> Result<Vec<String>, String> {
+    prune_or_plan(model, sparsity, global, true).map(|(lines, _)| lines)
+}
+
+/// The channels channel pruning would remove, by value name (every value that loses channels,
+/// with its channel indices before pruning), without changing the model.
+pub fn planned_removals(model: &Model, sparsity: f64, global: bool) -> Result<HashMap<String, BTreeSet<usize>>, String> {
+    let mut m = model.clone();
+    prune_or_plan(&mut m, sparsity, global, false).map(|(_, plan)| plan.removed)
+}
+
+fn prune_or_plan(model: &mut Model, sparsity: f64, global: bool, rewrite: bool) -> Result<(Vec<String>, Plan), String> {
     let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
     let g = &model.graph;
     let order = g.node_order();
@@ -91,16 +119,17 @@ pub fn prune_channels(model: &mut Model, sparsity: f64, global: bool) -> Result<
             }
         }
     }
-    // sources: plain convolutions with float weight initializers
+    // sources: plain convolutions and Gemms (neurons) with float weight initializers
     let mut sources: HashMap<String, Vec<String>> = HashMap::new();
     for &idx in &order {
         let n = &g.nodes[idx];
-        if let Op::Conv { group: 1, .. } = n.op {
-            if g.initializer(&n.inputs[1]).is_some_and(|i| matches!(i.tensor.data, Some(Data::F32(_)))) {
-                let root = groups.find(&n.outputs[0]);
-                sources.entry(root).or_default().push(n.outputs[0].clone());
-            }
+        if is_source(g, n) {
+            let root = groups.find(&n.outputs[0]);
+            sources.entry(root).or_default().push(n.outputs[0].clone());
         }
+    }
+    if sources.is_empty() {
+        return Err("no convolution (group 1) or Gemm (transB=1, 1-D or no bias) has a float weight initializer whose output channels could be removed".into());
     }
     let mut blocked: HashMap<String, String> = HashMap::new();
     // a group whose values also come from somewhere other than its sources cannot lose channels
@@ -108,7 +137,7 @@ pub fn prune_channels(model: &mut Model, sparsity: f64, global: bool) -> Result<
         let n = &g.nodes[idx];
         for o in n.outputs.iter().filter(|o| !o.is_empty()) {
             let root = groups.find(o);
-            let from_source = matches!(n.op, Op::Conv { group: 1, .. }) && sources.get(&root).is_some_and(|s| s.contains(o));
+            let from_source = is_source(g, n) && sources.get(&root).is_some_and(|s| s.contains(o));
             let joined = channelwise(&n.op) || is_depthwise(n, &info) || matches!(n.op, Op::Add | Op::Sub | Op::Mul | Op::Div);
             if sources.contains_key(&root) && !from_source && !joined {
                 blocked.entry(root).or_insert_with(|| format!("`{o}` joins it but comes from {} `{}`", n.op_type, n.display_name()));
@@ -133,10 +162,12 @@ pub fn prune_channels(model: &mut Model, sparsity: f64, global: bool) -> Result<
                 }
                 let pruned_groups = removal.values().filter(|r| !r.is_empty()).count();
                 let channels: usize = removal.values().map(BTreeSet::len).sum();
-                apply(&mut model.graph, &info, &plan)?;
+                if rewrite {
+                    apply(&mut model.graph, &info, &plan)?;
+                }
                 lines.insert(0, format!("removed {channels} output channels from {pruned_groups} channel groups"));
                 lines.extend(blocked.values().map(|why| format!("left a channel group intact: {why}")));
-                return Ok(lines);
+                return Ok((lines, plan));
             }
             Err((root, why)) => {
                 blocked.insert(root, why);
@@ -206,7 +237,7 @@ fn propagate(g: &Graph, info: &GraphInfo, groups: &mut Groups, removal: &HashMap
         let Some(y) = n.outputs.first().filter(|y| !y.is_empty()).cloned() else { continue };
         let affected: Vec<String> = n.inputs.iter().filter(|x| removed.get(*x).is_some_and(|r| !r.is_empty())).cloned().collect();
         // a pruned source: its own choice
-        if let Op::Conv { group: 1, .. } = n.op {
+        if is_source(g, n) {
             let root = groups.find(&y);
             if let Some(r) = removal.get(&root).filter(|r| !r.is_empty()) {
                 removed.insert(y.clone(), r.clone());
@@ -306,15 +337,25 @@ fn drop_along(t: &Tensor, axis: usize, drop: &BTreeSet<usize>) -> Tensor {
     Tensor { data: Some(Data::F32(out)), dims: nd, ..t.clone() }
 }
 
-/// Rewrites one input initializer of a node (a copy under a fresh name, so shared weights stay intact).
-fn rewrite_input(g: &mut Graph, node: petgraph::stable_graph::NodeIndex, k: usize, f: impl FnOnce(&Tensor) -> Tensor) {
-    let name = g.nodes[node].inputs[k].clone();
-    let Some(init) = g.initializer(&name) else { return };
+/// Rewrites one input initializer of a node (a copy under a fresh name, so shared weights stay
+/// intact). An input that an Identity passes on from an initializer (exporters share weights that
+/// way) is read through it, and the node then reads the rewritten copy directly.
+fn rewrite_input(g: &mut Graph, node: petgraph::stable_graph::NodeIndex, k: usize, f: impl FnOnce(&Tensor) -> Tensor) -> Result<(), String> {
+    let mut name = g.nodes[node].inputs[k].clone();
+    while g.initializer(&name).is_none() {
+        match g.producer(&name).map(|p| &g.nodes[p]) {
+            Some(p) if matches!(p.op, Op::Identity) => name = p.inputs[0].clone(),
+            _ => return Err(format!("input {} of `{}` (`{name}`) loses channels but is not an initializer; run fold-constants first", k + 1, g.nodes[node].display_name())),
+        }
+    }
+    let init = g.initializer(&name).expect("found above");
     let t = f(&init.tensor);
     let span = init.span;
     let new = g.fresh_name(&format!("{name}_pruned"));
     g.initializers.push(Initializer { name: new.clone(), tensor: t, span });
     g.nodes[node].inputs[k] = new;
+    g.rebuild_edges();
+    Ok(())
 }
 
 fn apply(g: &mut Graph, info: &GraphInfo, plan: &Plan) -> Result<(), String> {
@@ -327,27 +368,27 @@ fn apply(g: &mut Graph, info: &GraphInfo, plan: &Plan) -> Result<(), String> {
         match &n.op {
             Op::Conv { group: 1, .. } => {
                 if !in_r.is_empty() {
-                    rewrite_input(g, idx, 1, |t| drop_along(t, 1, &in_r));
+                    rewrite_input(g, idx, 1, |t| drop_along(t, 1, &in_r))?;
                 }
                 if !out_r.is_empty() {
-                    rewrite_input(g, idx, 1, |t| drop_along(t, 0, &out_r));
+                    rewrite_input(g, idx, 1, |t| drop_along(t, 0, &out_r))?;
                     if n.inputs.get(2).is_some_and(|b| !b.is_empty()) {
-                        rewrite_input(g, idx, 2, |t| drop_along(t, 0, &out_r));
+                        rewrite_input(g, idx, 2, |t| drop_along(t, 0, &out_r))?;
                     }
                 }
             }
             Op::Conv { group, .. } if !out_r.is_empty() => {
                 // depthwise: one filter per channel, and the group count shrinks with them
-                rewrite_input(g, idx, 1, |t| drop_along(t, 0, &out_r));
+                rewrite_input(g, idx, 1, |t| drop_along(t, 0, &out_r))?;
                 if n.inputs.get(2).is_some_and(|b| !b.is_empty()) {
-                    rewrite_input(g, idx, 2, |t| drop_along(t, 0, &out_r));
+                    rewrite_input(g, idx, 2, |t| drop_along(t, 0, &out_r))?;
                 }
                 let kept = group - out_r.len() as i64;
                 g.nodes[idx].set_attr(crate::graph::Attribute { name: "group".into(), value: crate::graph::AttrValue::Int(kept) }).map_err(|e| e.to_string())?;
             }
             Op::BatchNormalization { .. } if !out_r.is_empty() => {
                 for k in 1..5 {
-                    rewrite_input(g, idx, k, |t| drop_along(t, 0, &out_r));
+                    rewrite_input(g, idx, k, |t| drop_along(t, 0, &out_r))?;
                 }
             }
             Op::Add | Op::Sub | Op::Mul | Op::Div if !out_r.is_empty() => {
@@ -360,15 +401,24 @@ fn apply(g: &mut Graph, info: &GraphInfo, plan: &Plan) -> Result<(), String> {
                         if g.initializer(&n.inputs[k]).is_none() {
                             return Err(format!("the per-channel constant of `{}` is computed by a node; run fold-constants first", n.display_name()));
                         }
-                        rewrite_input(g, idx, k, |t| drop_along(t, axis, &out_r));
+                        rewrite_input(g, idx, k, |t| drop_along(t, axis, &out_r))?;
                     }
                 }
             }
-            Op::Gemm { trans_b, .. } if !in_r.is_empty() => {
-                let axis = if *trans_b { 1 } else { 0 };
-                rewrite_input(g, idx, 1, |t| drop_along(t, axis, &in_r));
+            Op::Gemm { trans_b, .. } if !in_r.is_empty() || !out_r.is_empty() => {
+                if !in_r.is_empty() {
+                    let axis = if *trans_b { 1 } else { 0 };
+                    rewrite_input(g, idx, 1, |t| drop_along(t, axis, &in_r))?;
+                }
+                // a pruned Gemm source (transB=1): its weight rows and bias entries go
+                if !out_r.is_empty() {
+                    rewrite_input(g, idx, 1, |t| drop_along(t, 0, &out_r))?;
+                    if n.inputs.get(2).is_some_and(|b| !b.is_empty()) {
+                        rewrite_input(g, idx, 2, |t| drop_along(t, 0, &out_r))?;
+                    }
+                }
             }
-            Op::MatMul if !in_r.is_empty() => rewrite_input(g, idx, 1, |t| drop_along(t, 0, &in_r)),
+            Op::MatMul if !in_r.is_empty() => rewrite_input(g, idx, 1, |t| drop_along(t, 0, &in_r))?,
             _ => {}
         }
     }

@@ -3,6 +3,8 @@
 
 mod channels;
 
+pub use channels::planned_removals;
+
 use super::{Args, Param, ParamKind, Pass, PassContext, PassDef};
 use crate::graph::{Graph, Model};
 use crate::op::Op;

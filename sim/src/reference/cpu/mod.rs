@@ -3,6 +3,8 @@
 
 pub(crate) mod conv;
 pub(crate) mod elementwise;
+mod fuse;
+pub mod int;
 pub(crate) mod layout;
 pub(crate) mod linear;
 pub(crate) mod pool;
@@ -40,6 +42,14 @@ pub(crate) struct Step {
     pub outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step, freed after it.
     pub frees: Vec<usize>,
+    /// The index of the graph node it computes (the layer, for a fused integer kernel).
+    pub node: usize,
+    /// Element types of the outputs, as inferred (QuantizeLinear's range comes from it).
+    pub out_elems: Vec<Option<ElemType>>,
+    /// A quantized layer run in integers from its input codes to its output codes.
+    pub int: Option<std::sync::Arc<int::IntLayer>>,
+    /// Whether it reads and writes integer codes (a fused layer, or pooling/reshaping between them).
+    pub on_codes: bool,
 }
 
 /// A model compiled for repeated execution.
@@ -49,6 +59,8 @@ pub struct Plan {
     pub(crate) consts: Vec<Option<Value>>,
     pub(crate) inputs: Vec<(PlanInput, usize)>,
     pub(crate) outputs: Vec<(String, usize)>,
+    /// Every value's slot, by name (for observing values during a run).
+    pub(crate) slot_of: HashMap<String, usize>,
 }
 
 /// Converts a tensor with values to a run-time value.
@@ -65,6 +77,23 @@ pub fn tensor_value(t: &Tensor) -> Option<Value> {
 impl Plan {
     /// Compiles a verified model. Fails on ops the executor lacks, naming the node.
     pub fn new(model: &Model, info: &GraphInfo) -> Result<Plan, ExecError> {
+        Plan::build(model, info, true)
+    }
+
+    /// Compiles a model with every QuantizeLinear/DequantizeLinear run in float by the ONNX
+    /// semantics, no layer fused into the integer kernels: the reference the integer path is
+    /// checked against (within one quantization step).
+    pub fn new_unfused(model: &Model, info: &GraphInfo) -> Result<Plan, ExecError> {
+        Plan::build(model, info, false)
+    }
+
+    /// The names of the steps that run in integers (quantized layers and the pooling and
+    /// reshaping between them).
+    pub fn integer_steps(&self) -> Vec<String> {
+        self.steps.iter().filter(|s| s.on_codes).map(|s| s.name.clone()).collect()
+    }
+
+    fn build(model: &Model, info: &GraphInfo, fuse_integer: bool) -> Result<Plan, ExecError> {
         let g = &model.graph;
         let order = g.node_order();
         // one slot per value name, in the order values appear
@@ -129,9 +158,16 @@ impl Plan {
                 inputs: n.inputs.iter().map(|i| (!i.is_empty()).then(|| slot_of[i])).collect(),
                 outputs: outs,
                 frees: Vec::new(),
+                node: idx.index(),
+                out_elems: n.outputs.iter().map(|o| info.ty(o).map(|t| t.elem)).collect(),
+                int: None,
+                on_codes: false,
             });
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|o| (o.name.clone(), slot_of[&o.name])).collect();
+        let opset = model.default_opset().unwrap_or(17);
+        let out_slots: Vec<usize> = outputs.iter().map(|(_, s)| *s).collect();
+        fuse::rewrite(model, info, &mut steps, &slot_of, &mut consts, &out_slots, opset, fuse_integer)?;
         // free each slot after its last reader, unless it is a graph output
         let mut last: HashMap<usize, usize> = HashMap::new();
         for (k, st) in steps.iter().enumerate() {
@@ -144,7 +180,7 @@ impl Plan {
                 steps[k].frees.push(s);
             }
         }
-        Ok(Plan { opset: model.default_opset().unwrap_or(17), steps, consts, inputs, outputs })
+        Ok(Plan { opset, steps, consts, inputs, outputs, slot_of })
     }
 
     /// The inputs a run needs, in graph order.
@@ -169,9 +205,27 @@ impl Plan {
 
     /// Runs the model on named inputs and returns the graph outputs in order.
     pub fn run(&self, given: Vec<(String, Value)>) -> Result<Vec<(String, Value)>, ExecError> {
+        self.run_observed(given, &[], &mut |_, _| {})
+    }
+
+    /// Runs the model and shows `observe` each value named in `watch` as soon as it is known
+    /// (graph inputs and constants first, then node results in order); calibration records
+    /// activations this way. A name the plan does not compute is not shown.
+    pub fn run_observed(&self, given: Vec<(String, Value)>, watch: &[String], observe: &mut (dyn FnMut(&str, &Value) + Send)) -> Result<Vec<(String, Value)>, ExecError> {
+        let mut watched: HashMap<usize, Vec<&str>> = HashMap::new();
+        for name in watch {
+            if let Some(&s) = self.slot_of.get(name) {
+                watched.entry(s).or_default().push(name);
+            }
+        }
         let mut slots: Vec<Option<Value>> = vec![None; self.consts.len()];
         for (s, v) in self.take_inputs(given)? {
             slots[s] = Some(v);
+        }
+        for (s, names) in &watched {
+            if let Some(v) = self.consts[*s].as_ref().or(slots[*s].as_ref()) {
+                names.iter().for_each(|n| observe(n, v));
+            }
         }
         // The steps run on one of rayon's threads, so the kernels' parallel loops start inside the
         // pool instead of being handed to it from outside at every call (with one thread they run
@@ -182,6 +236,9 @@ impl Plan {
                 let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node { node: st.name.clone(), op: st.op_type.clone(), message })?;
                 for (s, v) in st.outputs.iter().zip(outs) {
                     if let Some(s) = s {
+                        if let Some(names) = watched.get(s) {
+                            names.iter().for_each(|n| observe(n, &v));
+                        }
                         slots[*s] = Some(v);
                     }
                 }
@@ -256,6 +313,9 @@ fn scalar_of(ins: &[Option<&Value>], k: usize) -> Res<Option<f32>> {
 /// Executes one step.
 pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Value>> {
     let one = |v: Value| Ok(vec![v]);
+    if let Some(layer) = &st.int {
+        return one(layer.run(value_in(ins, 0)?)?);
+    }
     match &st.op {
         Op::Conv { window, group } => {
             let b = match ins.get(2).copied().flatten() {
@@ -272,6 +332,10 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             one(Value::F32(linear::gemm_op(&st.op, f32_in(ins, 0)?, f32_in(ins, 1)?, c)?))
         }
         Op::MatMul => one(Value::F32(linear::matmul_op(f32_in(ins, 0)?, f32_in(ins, 1)?)?)),
+        Op::MaxPool { window } if matches!(ins.first(), Some(Some(Value::I64(_)))) => {
+            let Some(Some(Value::I64(x))) = ins.first() else { unreachable!("matched above") };
+            one(Value::I64(int::qdq::max_pool(x, window)?))
+        }
         Op::MaxPool { window } => {
             let x = f32_in(ins, 0)?;
             if st.outputs.get(1).copied().flatten().is_some() {
@@ -400,6 +464,22 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             })
         }
         Op::Constant { value } => one(tensor_value(value).ok_or("this constant's element type is not supported")?),
+        Op::QuantizeLinear { axis } => {
+            let elem = st.out_elems.first().copied().flatten().unwrap_or(ElemType::U8);
+            let (lo, hi) = elem.int_range();
+            let zp = ints_in(ins, 2)?.unwrap_or_default();
+            one(Value::I64(int::qdq::quantize_linear(f32_in(ins, 0)?, &f32_in(ins, 1)?.data, &zp, *axis, (lo as i64, hi as i64))?))
+        }
+        Op::DequantizeLinear { axis } => {
+            let Value::I64(x) = value_in(ins, 0)? else { return Err("DequantizeLinear takes integer codes".into()) };
+            let zp = ints_in(ins, 2)?.unwrap_or_default();
+            one(Value::F32(int::qdq::dequantize_linear(x, &f32_in(ins, 1)?.data, &zp, *axis)?))
+        }
+        Op::GreaterOrEqual => one(Value::I64(int::qdq::greater_or_equal(value_in(ins, 0)?, value_in(ins, 1)?)?)),
+        Op::Where => {
+            let Value::I64(c) = value_in(ins, 0)? else { return Err("Where's condition must be bool".into()) };
+            one(int::qdq::where_op(c, value_in(ins, 1)?, value_in(ins, 2)?)?)
+        }
         Op::Other => Err("not supported".into()),
     }
 }

@@ -1,0 +1,133 @@
+//! The compression table of the README: digits_cnn and digits_mlp under every compression etch
+//! has, post-training (no fine-tuning), with top-1 accuracy on `examples/data/digits_test.csv` from
+//! the CPU executor (integer kernels for the quantized layers), and size, sparsity and op mix from
+//! `etch_ir::stats`.
+//!
+//! `cargo run --release --example compression_table` prints the markdown table.
+
+use etch_ir::passes::{run_spec, PassContext, RunOptions};
+use etch_ir::stats::model_stats;
+use etch_sim::reference::calibrate::{read_samples, sample_shape, CsvCalibrator};
+use etch_sim::reference::cpu::Plan;
+use etch_sim::reference::{Array, Value};
+
+const CALIB: &str = "examples/data/digits_train.csv";
+const TEST: &str = "examples/data/digits_test.csv";
+
+/// The rows: a label and the pass spec.
+fn configs() -> Vec<(&'static str, String)> {
+    let q8 = format!("quant(bits=8,per=channel,calib=\"{CALIB}\")");
+    vec![
+        ("float", String::new()),
+        ("int8 per-channel", q8.clone()),
+        (
+            "int4 weights, int8 activations",
+            format!("quant(bits=4,per=channel,calib=\"{CALIB}\")"),
+        ),
+        (
+            "pow2 4-bit weights, int8 activations",
+            format!("pow2(bits=4),{q8}"),
+        ),
+        ("50% magnitude pruning", "prune(sparsity=0.5)".into()),
+        ("80% magnitude pruning", "prune(sparsity=0.8)".into()),
+        ("2:4 sparsity", "nm(n=2,m=4)".into()),
+        (
+            "25% channel pruning",
+            "prune(sparsity=0.25,granularity=channel)".into(),
+        ),
+        (
+            "binarized, first and last layers int8",
+            format!("binarize(acts=true,keep=[first,last],calib=\"{CALIB}\"),{q8}"),
+        ),
+    ]
+}
+
+/// Top-1 accuracy of a verified model on the test CSV.
+fn accuracy(model: &etch_ir::Model) -> Result<(f64, usize), String> {
+    let info = etch_ir::verify::verify(model).map_err(|e| e.to_string())?;
+    let plan = Plan::new(model, &info).map_err(|e| e.to_string())?;
+    let (input, shape) = sample_shape(&plan)?;
+    let rows = read_samples(TEST, shape.iter().product(), usize::MAX)?;
+    let mut correct = 0;
+    for (label, x) in &rows {
+        let out = plan
+            .run(vec![(
+                input.clone(),
+                Value::F32(Array::new(shape.clone(), x.clone())),
+            )])
+            .map_err(|e| e.to_string())?;
+        let Value::F32(y) = &out[0].1 else {
+            return Err("the output is not float scores".into());
+        };
+        // the first of equal scores wins, as numpy's argmax
+        let best = y
+            .data
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i);
+        correct += (best == Some(*label)) as usize;
+    }
+    Ok((correct as f64 / rows.len() as f64, rows.len()))
+}
+
+fn main() -> Result<(), String> {
+    let calibrator = CsvCalibrator;
+    println!("| model | compression | top-1 | Δ top-1 | weights stored | vs float32 | sparsity | MACs by kind | passes |");
+    println!("|---|---|---:|---:|---:|---:|---:|---|---|");
+    for name in ["digits_cnn", "digits_mlp"] {
+        let path = format!("examples/models/{name}.onnx.txt");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let base = etch_ir::parse_model_str(&text).map_err(|e| format!("{path}: {}", e.message))?;
+        let mut float_top1 = None;
+        for (label, spec) in configs() {
+            let mut model = base.clone();
+            let spec_cell = if spec.is_empty() {
+                "—".to_string()
+            } else {
+                format!("`{}`", spec.replace(&format!("\"{CALIB}\""), "…"))
+            };
+            if !spec.is_empty() {
+                let opts = RunOptions {
+                    verify_each: true,
+                    cx: PassContext {
+                        calibrator: Some(&calibrator),
+                    },
+                };
+                if let Err(e) = run_spec(&mut model, &spec, &opts) {
+                    // a compression that does not apply to this model is reported, not hidden
+                    println!(
+                        "| {name} | {label} | n/a | | | | | | {spec_cell}: {} |",
+                        e.to_string().replace('|', "/")
+                    );
+                    continue;
+                }
+            }
+            let info = etch_ir::verify::verify(&model).map_err(|e| e.to_string())?;
+            let stats = model_stats(&model, &info, &[]);
+            let (top1, n) = accuracy(&model)?;
+            let base_top1 = *float_top1.get_or_insert(top1);
+            let kinds: Vec<String> = stats
+                .macs_by_kind
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            println!(
+                "| {name} | {label} | {:.2}% | {:+.2} | {:.2} KiB | {:.1}× | {:.1}% | {} | {spec_cell} |",
+                100.0 * top1,
+                100.0 * (top1 - base_top1),
+                stats.stored_bits as f64 / 8192.0,
+                stats.compression,
+                100.0 * stats.sparsity,
+                kinds.join(", "),
+            );
+            let _ = n;
+        }
+    }
+    println!();
+    println!(
+        "Top-1 on the {} test samples of `{TEST}`; calibration on `{CALIB}`.",
+        read_samples(TEST, 64, usize::MAX)?.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Calibration: runs the float model on rows of a CSV (label, then the flattened input, like
+//! `examples/data/digits_train.csv`) with the CPU executor and records the values of the tensors a
+//! pass asks for. `quant` turns them into activation ranges; `binarize` into thresholds.
+
+use std::collections::HashMap;
+
+use etch_ir::passes::Calibrator;
+use etch_ir::Model;
+
+use super::cpu::Plan;
+use super::value::{Array, Value};
+
+/// Reads up to `limit` labelled samples of `per_sample` values each from a CSV: a label, then
+/// the values, on every row.
+pub fn read_samples(
+    path: &str,
+    per_sample: usize,
+    limit: usize,
+) -> Result<Vec<(usize, Vec<f32>)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let mut out = Vec::new();
+    for (line_no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != per_sample + 1 {
+            return Err(format!("{path}:{}: the row has {} columns, but the model's input needs 1 label + {per_sample} values", line_no + 1, fields.len()));
+        }
+        let label = fields[0].parse::<usize>().map_err(|_| {
+            format!(
+                "{path}:{}: the label `{}` is not a class index",
+                line_no + 1,
+                fields[0]
+            )
+        })?;
+        let x = fields[1..]
+            .iter()
+            .enumerate()
+            .map(|(c, f)| {
+                f.parse::<f32>().map_err(|_| {
+                    format!(
+                        "{path}:{}: column {} (`{f}`) is not a number",
+                        line_no + 1,
+                        c + 2
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((label, x));
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no samples"));
+    }
+    Ok(out)
+}
+
+/// The shape of one sample of a plan's only input (a symbolic batch dim is 1).
+pub fn sample_shape(plan: &Plan) -> Result<(String, Vec<usize>), String> {
+    let mut inputs = plan.inputs();
+    let input = inputs.next().ok_or("the model takes no runtime input")?;
+    if inputs.next().is_some() {
+        return Err("the model takes more than one input; calibration feeds one".into());
+    }
+    let shape = input
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(k, d)| match d.known() {
+            Some(v) => Ok(v as usize),
+            None if k == 0 => Ok(1),
+            None => Err(format!(
+                "input `{}` has an unknown dim {k}; calibration needs a fixed sample shape",
+                input.name
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((input.name.clone(), shape))
+}
+
+/// A calibrator that reads the CSV a pass names and runs the CPU executor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CsvCalibrator;
+
+impl Calibrator for CsvCalibrator {
+    fn observe(
+        &self,
+        model: &Model,
+        names: &[String],
+        data: &str,
+        samples: usize,
+    ) -> Result<HashMap<String, Vec<f32>>, String> {
+        let info = etch_ir::verify::verify(model).map_err(|e| e.to_string())?;
+        let plan = Plan::new(model, &info).map_err(|e| e.to_string())?;
+        let (input, shape) = sample_shape(&plan)?;
+        let per_sample: usize = shape.iter().product();
+        let rows = read_samples(data, per_sample, samples)?;
+        let mut seen: HashMap<String, Vec<f32>> =
+            names.iter().map(|n| (n.clone(), Vec::new())).collect();
+        for (_, x) in rows {
+            let given = vec![(input.clone(), Value::F32(Array::new(shape.clone(), x)))];
+            plan.run_observed(given, names, &mut |name, v| {
+                let out = seen.get_mut(name).expect("only watched names are observed");
+                match v {
+                    Value::F32(a) => out.extend_from_slice(&a.data),
+                    Value::I64(a) => out.extend(a.data.iter().map(|&x| x as f32)),
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        }
+        if let Some((name, _)) = seen.iter().find(|(_, v)| v.is_empty()) {
+            return Err(format!("calibration never saw a value of `{name}`"));
+        }
+        Ok(seen)
+    }
+}

@@ -1,0 +1,97 @@
+//! Integer convolution: for every output pixel, the receptive field is read once (decoded: zero
+//! point off, or thresholded to ±1 bits; padding excluded), then every output channel of the group
+//! takes its dot product with it and requantizes:
+//!
+//! ```text
+//! acc[n,m,oh,ow] = bias[m] + Σ_{c,ki,kj inside the input} xd[n, g·Cg + c, oh·sh − ph + ki·dh, ow·sw − pw + kj·dw] · w[m,c,ki,kj]
+//! y[n,m,oh,ow]   = clamp(zp_y + round_half_away(acc · M[m]), qmin, qmax)
+//! ```
+
+use rayon::prelude::*;
+
+use super::super::conv::ConvGeom;
+use super::super::Res;
+use super::dot::{pack_bits, Field};
+use super::{InputCode, IntLayer};
+use crate::reference::value::Array;
+use etch_ir::op::Window;
+
+/// The receptive field of output pixel (oi, oj) of group `g` in one image: `cg·kh·kw` taps in
+/// weight order (channel, kernel row, kernel column).
+fn field(
+    x: &[i64],
+    geom: &ConvGeom,
+    g: usize,
+    (oi, oj): (usize, usize),
+    input: &InputCode,
+    binary: bool,
+) -> Field {
+    let [ah, aw] = geom.axes;
+    let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
+    let k = geom.cg * kh * kw;
+    let mut values = Vec::with_capacity(if binary { 0 } else { k });
+    let (mut bits, mut valid) = (
+        Vec::with_capacity(if binary { k } else { 0 }),
+        Vec::with_capacity(if binary { k } else { 0 }),
+    );
+    for c in 0..geom.cg {
+        let ch = g * geom.cg + c;
+        let plane = &x[ch * geom.h * geom.w..(ch + 1) * geom.h * geom.w];
+        for ki in 0..kh {
+            let ii = oi as i64 * ah.stride - ah.pad_begin + ki as i64 * ah.dilation;
+            for kj in 0..kw {
+                let jj = oj as i64 * aw.stride - aw.pad_begin + kj as i64 * aw.dilation;
+                let inside = ii >= 0 && ii < geom.h as i64 && jj >= 0 && jj < geom.w as i64;
+                let q = if inside {
+                    plane[ii as usize * geom.w + jj as usize]
+                } else {
+                    0
+                };
+                if binary {
+                    bits.push(inside && input.bit(q, ch));
+                    valid.push(inside);
+                } else {
+                    values.push(if inside { input.value(q, ch) } else { 0 });
+                }
+            }
+        }
+    }
+    if binary {
+        let words = k.div_ceil(64).max(1);
+        Field::Bits {
+            x: pack_bits(bits, words),
+            valid: pack_bits(valid, words),
+        }
+    } else {
+        Field::Values(values)
+    }
+}
+
+/// Integer Conv on int8 codes `[N, C, (H,) W]` (held as i64); returns the output codes.
+pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> Res<Array<i64>> {
+    let w_shape = &layer.weight_dims;
+    let geom = ConvGeom::new(&x.shape, w_shape, None, window, group)?;
+    let (n, c, m, mg) = (geom.n, geom.c, geom.m, geom.mg);
+    let (ho, wo) = (geom.axes[0].out as usize, geom.axes[1].out as usize);
+    let p = ho * wo;
+    let k = geom.k();
+    let binary = layer.binary_dot();
+    let mut out = vec![0i64; n * m * p];
+    for img in 0..n {
+        let xs = &x.data[img * c * geom.h * geom.w..(img + 1) * c * geom.h * geom.w];
+        for g in 0..group {
+            let fields: Vec<Field> = (0..p)
+                .into_par_iter()
+                .map(|pix| field(xs, &geom, g, (pix / wo, pix % wo), &layer.input, binary))
+                .collect();
+            let planes = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
+            planes.par_chunks_mut(p).enumerate().for_each(|(j, plane)| {
+                let o = g * mg + j;
+                for (y, f) in plane.iter_mut().zip(&fields) {
+                    *y = layer.output(o, layer.weights.dot(o, k, f)) as i64;
+                }
+            });
+        }
+    }
+    Ok(Array::new(geom.out_shape, out))
+}

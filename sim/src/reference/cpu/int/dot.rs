@@ -1,0 +1,149 @@
+//! The three integer dot products a quantized layer's PE computes, one output value at a time:
+//!
+//! - `int{b}` weights:   `acc = Σ_k xd[k] · w[k]`                           (multiply-accumulate)
+//! - power-of-two:       `acc = Σ_k sign[k] · (xd[k] << e[k])`, zero codes skipped  (shift-add)
+//! - binary × binary:    `acc = 2 · popcount(¬(x ⊕ w) ∧ valid) − popcount(valid)`   (XNOR-popcount)
+//!
+//! `xd` is the input with its zero point taken off (`x_q − zp_x`, 9 bits for int8), or ±1 for
+//! binary activations; padding contributes nothing (0 in `xd`, a cleared `valid` bit for XNOR).
+//! Sums are int32 and wrap like a 32-bit accumulator register.
+
+/// One power-of-two weight code `sign · 2^exp` (`exp` = None for the code 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShiftCode {
+    pub negative: bool,
+    pub exp: Option<u8>,
+}
+
+impl ShiftCode {
+    /// Decodes an int8 code in `{0, ±2^e}`.
+    pub fn from_code(c: i8) -> Result<ShiftCode, String> {
+        let mag = (c as i32).unsigned_abs();
+        match mag {
+            0 => Ok(ShiftCode {
+                negative: false,
+                exp: None,
+            }),
+            m if m.is_power_of_two() => Ok(ShiftCode {
+                negative: c < 0,
+                exp: Some(m.trailing_zeros() as u8),
+            }),
+            _ => Err(format!("weight code {c} is not zero or a power of two")),
+        }
+    }
+}
+
+/// A layer's weights as its PEs hold them: per output channel, `reduction` codes in a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightCodes {
+    /// Integer codes, one `i32` each.
+    Mac(Vec<i32>),
+    /// Sign and exponent per code.
+    Shift(Vec<ShiftCode>),
+    /// Binary codes packed 64 to a word (bit 1 = +1), `words` words per output channel.
+    Xnor { bits: Vec<u64>, words: usize },
+}
+
+/// `Σ_k xd[k] · w[k]` in a 32-bit accumulator.
+pub fn dot_mac(xd: &[i32], w: &[i32]) -> i32 {
+    xd.iter()
+        .zip(w)
+        .fold(0i32, |acc, (&x, &w)| acc.wrapping_add(x.wrapping_mul(w)))
+}
+
+/// `Σ_k ±(xd[k] << e[k])` in a 32-bit accumulator: each product is a shift and an add or subtract.
+pub fn dot_shift(xd: &[i32], w: &[ShiftCode]) -> i32 {
+    xd.iter().zip(w).fold(0i32, |acc, (&x, c)| match c.exp {
+        None => acc,
+        Some(e) => {
+            let p = x.wrapping_shl(e as u32);
+            if c.negative {
+                acc.wrapping_sub(p)
+            } else {
+                acc.wrapping_add(p)
+            }
+        }
+    })
+}
+
+/// `2 · popcount(¬(x ⊕ w) ∧ valid) − popcount(valid)`: the ±1 dot product of the valid positions.
+pub fn dot_xnor(x: &[u64], valid: &[u64], w: &[u64]) -> i32 {
+    let (mut matches, mut n) = (0u32, 0u32);
+    for ((&x, &v), &w) in x.iter().zip(valid).zip(w) {
+        matches += (!(x ^ w) & v).count_ones();
+        n += v.count_ones();
+    }
+    2 * matches as i32 - n as i32
+}
+
+/// Packs booleans 64 to a word, bit `k % 64` of word `k / 64`.
+pub fn pack_bits(bits: impl IntoIterator<Item = bool>, words: usize) -> Vec<u64> {
+    let mut out = vec![0u64; words];
+    for (k, b) in bits.into_iter().enumerate() {
+        if b {
+            out[k / 64] |= 1 << (k % 64);
+        }
+    }
+    out
+}
+
+impl WeightCodes {
+    /// Lays out output-major int8 codes (`outs × reduction`) for the kernel that fits them.
+    pub fn new(
+        codes: &[i8],
+        outs: usize,
+        reduction: usize,
+        form: etch_ir::quant::WeightForm,
+        binary_input: bool,
+    ) -> Result<WeightCodes, String> {
+        use etch_ir::quant::WeightForm;
+        Ok(match form {
+            WeightForm::Binary if binary_input => {
+                let words = reduction.div_ceil(64).max(1);
+                let mut bits = Vec::with_capacity(outs * words);
+                for o in 0..outs {
+                    bits.extend(pack_bits(
+                        codes[o * reduction..(o + 1) * reduction]
+                            .iter()
+                            .map(|&c| c > 0),
+                        words,
+                    ));
+                }
+                WeightCodes::Xnor { bits, words }
+            }
+            WeightForm::Pow2 { .. } => WeightCodes::Shift(
+                codes
+                    .iter()
+                    .map(|&c| ShiftCode::from_code(c))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => WeightCodes::Mac(codes.iter().map(|&c| c as i32).collect()),
+        })
+    }
+
+    /// The accumulator of output channel `o` over one receptive field: `xd` for the MAC and shift
+    /// forms, or its bits and valid mask for XNOR.
+    pub fn dot(&self, o: usize, reduction: usize, field: &Field) -> i32 {
+        match (self, field) {
+            (WeightCodes::Mac(w), Field::Values(xd)) => {
+                dot_mac(xd, &w[o * reduction..(o + 1) * reduction])
+            }
+            (WeightCodes::Shift(w), Field::Values(xd)) => {
+                dot_shift(xd, &w[o * reduction..(o + 1) * reduction])
+            }
+            (WeightCodes::Xnor { bits, words }, Field::Bits { x, valid }) => {
+                dot_xnor(x, valid, &bits[o * words..(o + 1) * words])
+            }
+            _ => unreachable!("the input form is chosen with the weight form"),
+        }
+    }
+}
+
+/// One receptive field (a patch of a convolution, a row of a GEMM) as the PEs read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// `x_q − zp_x` (or ±1), 0 at padding.
+    Values(Vec<i32>),
+    /// Binary activations: bit 1 = +1, and which positions are inside the input.
+    Bits { x: Vec<u64>, valid: Vec<u64> },
+}

@@ -1,0 +1,191 @@
+//! The standard ONNX semantics of the ops a quantized model adds, for everything that is not fused
+//! into an integer kernel: QuantizeLinear, DequantizeLinear (per tensor or per axis), the binary
+//! activation `Where(GreaterOrEqual(x, τ), 1, −1)`, and MaxPool on int8 codes. Integer tensors are
+//! held as i64; booleans as 0/1.
+
+use super::super::elementwise::{broadcast_index, broadcast_shape};
+use super::super::pool::{PoolGeom, PoolKind};
+use super::super::Res;
+use crate::reference::value::{Array, Value};
+use etch_ir::op::Window;
+
+/// Scale (and zero point) for each element of `shape`: one, or one per index along `axis`.
+fn per_axis<'a, T: Copy>(
+    params: &'a [T],
+    shape: &[usize],
+    axis: i64,
+    what: &str,
+) -> Res<impl Fn(usize) -> T + use<'a, T>> {
+    let r = shape.len() as i64;
+    let (len, inner) = if params.len() == 1 {
+        (1, 1)
+    } else {
+        let a = if axis < 0 { axis + r } else { axis };
+        if a < 0 || a >= r || shape[a as usize] != params.len() {
+            return Err(format!(
+                "the {what} has {} values but axis {axis} of the input {shape:?} does not",
+                params.len()
+            ));
+        }
+        (
+            params.len(),
+            shape[a as usize + 1..].iter().product::<usize>(),
+        )
+    };
+    Ok(move |k: usize| params[(k / inner.max(1)) % len])
+}
+
+/// `y = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)`, `[qmin, qmax]` the output type's range.
+pub fn quantize_linear(
+    x: &Array<f32>,
+    scale: &[f32],
+    zero_point: &[i64],
+    axis: i64,
+    (qmin, qmax): (i64, i64),
+) -> Res<Array<i64>> {
+    let zp: Vec<i64> = if zero_point.is_empty() {
+        vec![0; scale.len()]
+    } else {
+        zero_point.to_vec()
+    };
+    if zp.len() != scale.len() {
+        return Err(format!(
+            "{} scales but {} zero points",
+            scale.len(),
+            zp.len()
+        ));
+    }
+    let s = per_axis(scale, &x.shape, axis, "scale")?;
+    let z = per_axis(&zp, &x.shape, axis, "zero point")?;
+    let data = x
+        .data
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            (((v / s(k)).round_ties_even() as i64).saturating_add(z(k))).clamp(qmin, qmax)
+        })
+        .collect();
+    Ok(Array::new(x.shape.clone(), data))
+}
+
+/// `y = (x − zero_point) · scale`.
+pub fn dequantize_linear(
+    x: &Array<i64>,
+    scale: &[f32],
+    zero_point: &[i64],
+    axis: i64,
+) -> Res<Array<f32>> {
+    let zp: Vec<i64> = if zero_point.is_empty() {
+        vec![0; scale.len()]
+    } else {
+        zero_point.to_vec()
+    };
+    if zp.len() != scale.len() {
+        return Err(format!(
+            "{} scales but {} zero points",
+            scale.len(),
+            zp.len()
+        ));
+    }
+    let s = per_axis(scale, &x.shape, axis, "scale")?;
+    let z = per_axis(&zp, &x.shape, axis, "zero point")?;
+    Ok(Array::new(
+        x.shape.clone(),
+        x.data
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (v - z(k)) as i32 as f32 * s(k))
+            .collect(),
+    ))
+}
+
+/// `a >= b` with broadcasting, as 0/1.
+pub fn greater_or_equal(a: &Value, b: &Value) -> Res<Array<i64>> {
+    fn ge<T: Copy + PartialOrd>(a: &Array<T>, b: &Array<T>) -> Res<Array<i64>> {
+        let shape = broadcast_shape(&a.shape, &b.shape)?;
+        let (ia, ib) = (
+            broadcast_index(&a.shape, &shape),
+            broadcast_index(&b.shape, &shape),
+        );
+        let n: usize = shape.iter().product();
+        Ok(Array::new(
+            shape,
+            (0..n)
+                .map(|k| (a.data[ia(k)] >= b.data[ib(k)]) as i64)
+                .collect(),
+        ))
+    }
+    match (a, b) {
+        (Value::F32(a), Value::F32(b)) => ge(a, b),
+        (Value::I64(a), Value::I64(b)) => ge(a, b),
+        _ => Err(format!(
+            "inputs are {} and {}; they must have one element type",
+            a.elem_name(),
+            b.elem_name()
+        )),
+    }
+}
+
+/// `cond ? x : y` with broadcasting over all three.
+pub fn where_op(cond: &Array<i64>, x: &Value, y: &Value) -> Res<Value> {
+    fn pick<T: Copy>(c: &Array<i64>, x: &Array<T>, y: &Array<T>) -> Res<Array<T>> {
+        let shape = broadcast_shape(&c.shape, &broadcast_shape(&x.shape, &y.shape)?)?;
+        let (ic, ix, iy) = (
+            broadcast_index(&c.shape, &shape),
+            broadcast_index(&x.shape, &shape),
+            broadcast_index(&y.shape, &shape),
+        );
+        let n: usize = shape.iter().product();
+        Ok(Array::new(
+            shape,
+            (0..n)
+                .map(|k| {
+                    if c.data[ic(k)] != 0 {
+                        x.data[ix(k)]
+                    } else {
+                        y.data[iy(k)]
+                    }
+                })
+                .collect(),
+        ))
+    }
+    Ok(match (x, y) {
+        (Value::F32(x), Value::F32(y)) => Value::F32(pick(cond, x, y)?),
+        (Value::I64(x), Value::I64(y)) => Value::I64(pick(cond, x, y)?),
+        _ => {
+            return Err(format!(
+                "x and y are {} and {}; they must have one element type",
+                x.elem_name(),
+                y.elem_name()
+            ))
+        }
+    })
+}
+
+/// MaxPool on integer codes: the largest code of each window (padding never wins).
+pub fn max_pool(x: &Array<i64>, window: &Window) -> Res<Array<i64>> {
+    let geom = PoolGeom::new(&x.shape, window, PoolKind::Max)?;
+    let [ah, aw] = geom.axes;
+    let (h, w) = (geom.h, geom.w);
+    let (ho, wo) = (ah.out as usize, aw.out as usize);
+    let mut out = Vec::with_capacity(geom.planes * ho * wo);
+    for plane in 0..geom.planes {
+        let src = &x.data[plane * (h * w) as usize..(plane + 1) * (h * w) as usize];
+        for oi in 0..ho as i64 {
+            for oj in 0..wo as i64 {
+                let mut best = i64::MIN;
+                for ki in 0..ah.kernel {
+                    let ii = oi * ah.stride - ah.pad_begin + ki * ah.dilation;
+                    for kj in 0..aw.kernel {
+                        let jj = oj * aw.stride - aw.pad_begin + kj * aw.dilation;
+                        if (0..h).contains(&ii) && (0..w).contains(&jj) {
+                            best = best.max(src[(ii * w + jj) as usize]);
+                        }
+                    }
+                }
+                out.push(best);
+            }
+        }
+    }
+    Ok(Array::new(geom.out_shape, out))
+}

@@ -1,0 +1,119 @@
+//! Requantization, exactly as an RTL datapath does it (gemmlowp / TFLite):
+//!
+//! ```text
+//! M = s_x · s_w[c] / s_y  ≈  multiplier · 2^−shift,   multiplier ∈ [2^30, 2^31) (a Q0.31 mantissa)
+//! q = clamp(zp_y + round_half_away(acc · multiplier / 2^shift), qmin, qmax)
+//! ```
+//!
+//! `multiplier` and `shift` are worked out once, at plan time (`Requant::new`). Per output value the
+//! hardware does one 32×31-bit multiply into a 64-bit product, adds half an LSB of the result
+//! (`2^(shift−1)`, on the magnitude: rounding half away from zero), shifts right arithmetically by
+//! `shift`, adds the zero point and saturates.
+
+/// A real multiplier `M` as a 31-bit fixed-point mantissa and a right shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant {
+    /// `round(m · 2^31)` for `M = m · 2^e`, `m ∈ [0.5, 1)`; 0 when `M` is too small to matter.
+    pub multiplier: i32,
+    /// `31 − e`: the product is shifted right by this many bits (1..=62).
+    pub shift: u32,
+}
+
+impl Requant {
+    /// Splits `m` (> 0) into `multiplier · 2^−shift`. Multipliers of 2^30 or more are refused (no
+    /// quantized layer has one: it would mean an output step a billion times finer than the input's).
+    pub fn new(m: f64) -> Result<Requant, String> {
+        if m.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !m.is_finite() {
+            return Err(format!(
+                "the requantization multiplier {m} is not a positive number"
+            ));
+        }
+        // m = frac · 2^exp with frac in [0.5, 1)
+        let mut exp = m.log2().floor() as i32 + 1;
+        let mut frac = m / 2f64.powi(exp);
+        // log2 may land one off at powers of two
+        if frac >= 1.0 {
+            frac /= 2.0;
+            exp += 1;
+        } else if frac < 0.5 {
+            frac *= 2.0;
+            exp -= 1;
+        }
+        let mut mult = (frac * 2f64.powi(31)).round() as i64;
+        if mult == 1 << 31 {
+            mult /= 2;
+            exp += 1;
+        }
+        let shift = 31 - exp;
+        if shift < 1 {
+            return Err(format!("the requantization multiplier {m} is 2^30 or more; etch's integer datapath does not support it"));
+        }
+        if shift > 62 {
+            // |acc · M| < 2^31 · 2^−32 = 0.5: every result rounds to 0
+            return Ok(Requant {
+                multiplier: 0,
+                shift: 1,
+            });
+        }
+        Ok(Requant {
+            multiplier: mult as i32,
+            shift: shift as u32,
+        })
+    }
+
+    /// The multiplier as a real number, `multiplier · 2^−shift`.
+    pub fn value(&self) -> f64 {
+        self.multiplier as f64 / 2f64.powi(self.shift as i32)
+    }
+
+    /// `round_half_away(acc · multiplier / 2^shift)`: 64-bit product, add half, shift right.
+    pub fn scale(&self, acc: i32) -> i32 {
+        // |acc · multiplier| < 2^31 · 2^31 = 2^62: the product and the rounding fit in 64 bits
+        let prod = acc as i64 * self.multiplier as i64;
+        let half = 1i64 << (self.shift - 1);
+        let magnitude = (prod.abs() + half) >> self.shift;
+        let r = if prod < 0 { -magnitude } else { magnitude };
+        r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
+}
+
+/// `clamp(zp + round_half_away(acc · M), qmin, qmax)`: one output code.
+pub fn requantize(acc: i32, rq: &Requant, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
+    (zero_point as i64 + rq.scale(acc) as i64).clamp(qmin as i64, qmax as i64) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipliers_are_normalized() {
+        for m in [1e-9, 0.000123, 0.0031, 0.25, 0.5, 0.7, 1.0, 3.5, 1000.0] {
+            let r = Requant::new(m).unwrap();
+            assert!(
+                (1 << 30..1i64 << 31).contains(&(r.multiplier as i64)),
+                "{m}: {r:?}"
+            );
+            assert!((r.value() - m).abs() <= m * 1e-9, "{m}: {}", r.value());
+        }
+        assert_eq!(Requant::new(1e-12).unwrap().scale(i32::MAX), 0);
+        assert!(Requant::new(2f64.powi(31)).is_err());
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        let half = Requant::new(0.5).unwrap();
+        assert_eq!(
+            [
+                half.scale(1),
+                half.scale(-1),
+                half.scale(3),
+                half.scale(-3),
+                half.scale(2)
+            ],
+            [1, -1, 2, -2, 1]
+        );
+        assert_eq!(requantize(1000, &half, -128, -128, 127), 127);
+        assert_eq!(requantize(-1000, &half, 10, -128, 127), -128);
+    }
+}

@@ -1,0 +1,242 @@
+//! Quantized digits models end to end: the passes give verifiable QDQ graphs, the plan runs their
+//! layers in integers, the integer outputs stay within one quantization step of the float QDQ
+//! semantics, the statistics report the MAC kinds, and int8 keeps the float accuracy.
+
+use etch_ir::passes::{run_spec, PassContext, RunOptions};
+use etch_ir::stats::model_stats;
+use etch_ir::Model;
+use etch_sim::reference::calibrate::{read_samples, CsvCalibrator};
+use etch_sim::reference::cpu::Plan;
+use etch_sim::reference::{Array, Value};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn model(name: &str) -> Model {
+    let text = std::fs::read_to_string(format!("{ROOT}/examples/models/{name}.onnx.txt")).unwrap();
+    etch_ir::parse_model_str(&text).unwrap()
+}
+
+fn calib() -> String {
+    format!("{ROOT}/examples/data/digits_train.csv")
+}
+
+fn apply(m: &Model, spec: &str) -> Model {
+    let mut out = m.clone();
+    let cal = CsvCalibrator;
+    let opts = RunOptions {
+        verify_each: true,
+        cx: PassContext {
+            calibrator: Some(&cal),
+        },
+    };
+    run_spec(&mut out, spec, &opts).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    out
+}
+
+fn test_rows(n: usize) -> Vec<(usize, Vec<f32>)> {
+    read_samples(&format!("{ROOT}/examples/data/digits_test.csv"), 64, n).unwrap()
+}
+
+/// The model's single output on every row, flattened.
+fn outputs(plan: &Plan, rows: &[(usize, Vec<f32>)]) -> Vec<Vec<f32>> {
+    let input = plan.inputs().next().unwrap();
+    let shape: Vec<usize> = input
+        .dims
+        .iter()
+        .map(|d| d.known().unwrap_or(1) as usize)
+        .collect();
+    rows.iter()
+        .map(|(_, x)| {
+            match &plan
+                .run(vec![(
+                    input.name.clone(),
+                    Value::F32(Array::new(shape.clone(), x.clone())),
+                )])
+                .unwrap()[0]
+                .1
+            {
+                Value::F32(a) => a.data.clone(),
+                v => panic!("unexpected output {v:?}"),
+            }
+        })
+        .collect()
+}
+
+fn top1(outs: &[Vec<f32>], rows: &[(usize, Vec<f32>)]) -> f64 {
+    let correct = outs
+        .iter()
+        .zip(rows)
+        .filter(|(y, (label, _))| {
+            y.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(i, _)| i)
+                == Some(*label)
+        })
+        .count();
+    correct as f64 / rows.len() as f64
+}
+
+/// The scale of the DequantizeLinear that writes the graph output.
+fn output_scale(m: &Model) -> f32 {
+    let g = &m.graph;
+    let dq = &g.nodes[g.producer(&g.outputs[0].name).unwrap()];
+    assert_eq!(dq.op_type, "DequantizeLinear");
+    g.initializer(&dq.inputs[1])
+        .unwrap()
+        .tensor
+        .floats()
+        .unwrap()[0]
+}
+
+fn check(name: &str, spec: &str, kinds: &[&str], integer_layers: usize) -> (f64, f64) {
+    let float = model(name);
+    let q = apply(&float, spec);
+    let info = etch_ir::verify::verify(&q).unwrap();
+    // the printed model parses back to the same graph
+    let back = etch_ir::parse_model_str(&etch_ir::print::print_model(&q)).unwrap();
+    assert_eq!(
+        back, q,
+        "{name} {spec}: the printed model reads back differently"
+    );
+    let stats = model_stats(&q, &info, &[]);
+    let got: Vec<&str> = stats.macs_by_kind.keys().map(String::as_str).collect();
+    assert_eq!(got, kinds, "{name} {spec}: MAC kinds");
+    assert_eq!(
+        stats.params,
+        model_stats(&float, &etch_ir::verify::verify(&float).unwrap(), &[]).params,
+        "{name} {spec}: parameters are counted once"
+    );
+    assert!(stats.compression > 1.0);
+    let fused = Plan::new(&q, &info).unwrap();
+    let unfused = Plan::new_unfused(&q, &info).unwrap();
+    let layers = etch_ir::quant::quantized_layers(&q, &info)
+        .iter()
+        .filter(|l| l.is_integer())
+        .count();
+    assert_eq!(
+        layers,
+        integer_layers,
+        "{name} {spec}: layers in integers ({:?})",
+        fused.integer_steps()
+    );
+    let rows = test_rows(usize::MAX);
+    let (a, b) = (outputs(&fused, &rows), outputs(&unfused, &rows));
+    let step = output_scale(&q);
+    let mut off = 0;
+    for (ya, yb) in a.iter().zip(&b) {
+        for (x, y) in ya.iter().zip(yb) {
+            let steps = ((x - y) / step).abs();
+            assert!(
+                steps <= 1.0 + 1e-3,
+                "{name} {spec}: integer {x} vs float QDQ {y} differ by {steps} steps"
+            );
+            off += (steps > 0.5) as usize;
+        }
+    }
+    eprintln!("{name} {spec}: {off} of {} outputs one step apart; integer top-1 {:.4}, float QDQ top-1 {:.4}", a.len() * a[0].len(), top1(&a, &rows), top1(&b, &rows));
+    let float_top1 = top1(
+        &outputs(
+            &Plan::new(&float, &etch_ir::verify::verify(&float).unwrap()).unwrap(),
+            &rows,
+        ),
+        &rows,
+    );
+    (float_top1, top1(&a, &rows))
+}
+
+#[test]
+fn int8_cnn_runs_in_integers_and_keeps_accuracy() {
+    let spec = format!("quant(bits=8,per=channel,calib=\"{}\")", calib());
+    let (f, q) = check("digits_cnn", &spec, &["int8"], 3);
+    assert!(q >= f - 0.01, "int8 top-1 {q} vs float {f}");
+}
+
+#[test]
+fn int8_mlp_runs_in_integers_and_keeps_accuracy() {
+    let spec = format!("quant(bits=8,per=channel,calib=\"{}\")", calib());
+    let (f, q) = check("digits_mlp", &spec, &["int8"], 2);
+    assert!(q >= f - 0.01, "int8 top-1 {q} vs float {f}");
+}
+
+#[test]
+fn int4_pow2_and_per_tensor() {
+    check(
+        "digits_cnn",
+        &format!("quant(bits=4,calib=\"{}\")", calib()),
+        &["int4"],
+        3,
+    );
+    check(
+        "digits_mlp",
+        &format!(
+            "quant(bits=8,per=tensor,calib_method=percentile,calib=\"{}\")",
+            calib()
+        ),
+        &["int8"],
+        2,
+    );
+    check(
+        "digits_cnn",
+        &format!("pow2(bits=4),quant(bits=8,calib=\"{}\")", calib()),
+        &["shift"],
+        3,
+    );
+}
+
+#[test]
+fn binarized_cnn_uses_xnor() {
+    let c = calib();
+    check(
+        "digits_cnn",
+        &format!("binarize(acts=true,keep=[first,last],calib=\"{c}\"),quant(bits=8,calib=\"{c}\")"),
+        &["int8", "xnor"],
+        3,
+    );
+    check(
+        "digits_cnn",
+        &format!("binarize(acts=false,keep=[first],calib=\"{c}\"),quant(bits=8,calib=\"{c}\")"),
+        &["int8", "xnor"],
+        3,
+    );
+}
+
+#[test]
+fn quant_without_calibration_data_says_what_to_pass() {
+    let mut m = model("digits_cnn");
+    let err = run_spec(&mut m, "quant(bits=8)", &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("calib=\""), "{err}");
+    let err = run_spec(&mut model("digits_mlp"), "binarize", &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing is left to binarize"), "{err}");
+}
+
+#[test]
+fn weight_only_forms_run_in_float() {
+    // pow2 and binarize alone: weights in DequantizeLinear form, activations float; stats see the codes
+    let m = model("digits_cnn");
+    for (spec, kinds) in [
+        ("pow2(bits=3)", vec!["shift"]),
+        ("binarize(keep=[first,last])", vec!["float", "xnor"]),
+    ] {
+        let q = apply(&m, spec);
+        let info = etch_ir::verify::verify(&q).unwrap();
+        let stats = model_stats(&q, &info, &[]);
+        assert_eq!(
+            stats
+                .macs_by_kind
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            kinds,
+            "{spec}"
+        );
+        let plan = Plan::new(&q, &info).unwrap();
+        assert!(plan.integer_steps().is_empty());
+        let rows = test_rows(20);
+        assert_eq!(outputs(&plan, &rows).len(), 20);
+    }
+}
