@@ -5,13 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need (later stages add Verilator, Icarus, Yosys, Mesa's Vulkan driver).
+# System packages the tests need (later stages add Verilator, Icarus, Yosys).
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v g++ >/dev/null || need_apt+=(g++)
+# the GPU tests run on Mesa's lavapipe (Vulkan on the CPU) where there is no GPU; without an
+# adapter they fail, they do not skip
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+# Mesa's Vulkan driver prints "XDG_RUNTIME_DIR is invalid or not set" without one: give it a private one
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR=$(mktemp -d)
+  export XDG_RUNTIME_DIR
+  trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 fi
 
 cargo fmt --all -- --check

@@ -23,11 +23,12 @@ use super::record::{DevTensor, Failure, Recorder, Val};
 /// The most axes the strided kernels (copy, broadcast, reduce) take.
 const MAX_RANK: usize = 8;
 
-/// A Conv with fewer output channels per group than this runs as a direct convolution; the tiled
-/// matrix product would waste most of its 64-row tiles.
-const DIRECT_CONV_BELOW: usize = 8;
+/// A Conv with fewer output channels per group than this (depthwise layers) runs as a direct
+/// convolution, one output per invocation.
+const DIRECT_CONV_BELOW: usize = 4;
 
-/// A matrix product with fewer rows than this runs on the skinny kernel.
+/// A matrix product with fewer rows than this (a fully connected layer at small batch, a narrow
+/// convolution group) runs on the skinny kernel: the tiled one would waste most of its 64-row tiles.
 const SKINNY_BELOW: usize = 16;
 
 type Out<'p> = Result<Vec<Val<'p>>, Failure>;
@@ -59,6 +60,7 @@ fn window_words(a: &WindowAxis) -> [u32; 4] {
 }
 
 /// A matrix product: `out[z] = alpha·A[z]·B[z] + beta·C[z]` (see gemm.wgsl).
+#[derive(Clone)]
 struct MatMul {
     m: usize,
     n: usize,
@@ -69,8 +71,9 @@ struct MatMul {
     c: Option<(usize, usize)>,
     alpha: f32,
     beta: f32,
-    /// For a convolution read through its receptive fields: gemm.wgsl's words 16–26.
-    conv: Option<[u32; 11]>,
+    /// For a convolution read through its receptive fields: gemm.wgsl's words 16–22, and per
+    /// receptive-field row its offsets into the input.
+    conv: Option<([u32; 7], Vec<[u32; 3]>)>,
     /// Per batch: offsets of A, B, out and C.
     table: Vec<[usize; 4]>,
 }
@@ -209,7 +212,7 @@ impl<'g> Recorder<'g> {
                 };
                 let x = self.input(ins, 0)?;
                 let y = self.alloc(x.shape.clone())?;
-                self.dispatch_1d(Kernel::Unary, &[u(y.numel()), op, f(a), f(b)], &[&x.buf, &y.buf], y.numel())?;
+                self.dispatch_1d(Kernel::Unary, &[u(y.numel()), op, f(a), f(b)], &[&x.buf, &y.buf])?;
                 one(y)
             }
             Op::Add | Op::Sub | Op::Mul | Op::Div => {
@@ -228,7 +231,7 @@ impl<'g> Recorder<'g> {
                 }
                 let y = self.alloc(shape)?;
                 p[0] = u(y.numel());
-                self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf], y.numel())?;
+                self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf])?;
                 one(y)
             }
             Op::BatchNormalization { epsilon } => {
@@ -237,17 +240,15 @@ impl<'g> Recorder<'g> {
                 let (c, per) = batch_norm_dims(&x.shape, [0, 1, 2, 3].map(|k| params[k].numel()))?;
                 let y = self.alloc(x.shape.clone())?;
                 let n = y.numel();
-                if per > 0 {
-                    let p = [u(n), u(c), u(per), f(*epsilon)];
-                    self.dispatch_1d(Kernel::BatchNorm, &p, &[&x.buf, &params[0].buf, &params[1].buf, &params[2].buf, &params[3].buf, &y.buf], n)?;
-                }
+                let p = [u(n), u(c), u(per), f(*epsilon)];
+                self.dispatch_1d(Kernel::BatchNorm, &p, &[&x.buf, &params[0].buf, &params[1].buf, &params[2].buf, &params[3].buf, &y.buf])?;
                 one(y)
             }
             Op::Softmax { axis } => {
                 let x = self.input(ins, 0)?;
                 let (outer, len, inner) = softmax_dims(&x.shape, *axis, opset)?;
                 let y = self.alloc(x.shape.clone())?;
-                self.dispatch_1d(Kernel::Softmax, &[u(outer), u(len), u(inner)], &[&x.buf, &y.buf], outer * inner)?;
+                self.dispatch_1d(Kernel::Softmax, &[u(outer * inner), u(len), u(inner)], &[&x.buf, &y.buf])?;
                 one(y)
             }
             Op::Identity | Op::Dropout | Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
@@ -329,9 +330,7 @@ impl<'g> Recorder<'g> {
                 let inner: usize = x.shape[ax + 1..].iter().product();
                 let idx_buf = self.gpu.upload(&words)?;
                 let p = [u(y.numel()), u(inner), u(x.shape[ax]), u(words.len())];
-                if inner > 0 {
-                    self.dispatch_1d(Kernel::Gather, &p, &[&x.buf, &idx_buf, &y.buf], y.numel())?;
-                }
+                self.dispatch_1d(Kernel::Gather, &p, &[&x.buf, &idx_buf, &y.buf])?;
                 one(y)
             }
             Op::Cast { .. } => Err("casting a float tensor computed on the GPU to integers is not supported by the GPU executor".into()),
@@ -390,21 +389,32 @@ impl<'g> Recorder<'g> {
             words.extend(window_words(&ah));
             words.extend(window_words(&aw));
             let bias = b.map_or(&x.buf, |b| &b.buf);
-            self.dispatch_1d(
-                Kernel::Conv,
-                &words,
-                &[&x.buf, &w.buf, bias, &y.buf],
-                y.numel(),
-            )?;
+            self.dispatch_1d(Kernel::Conv, &words, &[&x.buf, &w.buf, bias, &y.buf])?;
             return Ok(());
         }
         let pointwise = [ah, aw]
             .iter()
             .all(|a| a.kernel == 1 && a.stride == 1 && a.pad_begin == 0 && a.pad_end == 0);
         let conv = (!pointwise).then(|| {
-            let [kh, sh, dh, ph] = window_words(&ah);
-            let [kw, sw, dw, pw] = window_words(&aw);
-            [u(g.h), u(g.w), kh, kw, sh, sw, ph, pw, dh, dw, i(aw.out)]
+            let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
+            // per receptive-field row (channel, kernel row, kernel column): where it reads
+            let rows = (0..k)
+                .map(|r| {
+                    let (ch, ki, kj) = (r / (kh * kw), (r / kw) % kh, r % kw);
+                    let (di, dj) = (ki as i64 * ah.dilation, kj as i64 * aw.dilation);
+                    [u(ch * g.h * g.w) + i(di * g.w as i64 + dj), i(di), i(dj)]
+                })
+                .collect();
+            let words = [
+                u(g.h),
+                u(g.w),
+                i(aw.out),
+                i(ah.stride),
+                i(aw.stride),
+                i(ah.pad_begin),
+                i(aw.pad_begin),
+            ];
+            (words, rows)
         });
         // one batch per (image, group): weights of the group, its input channels, its outputs
         let table = (0..g.n * g.group)
@@ -434,6 +444,9 @@ impl<'g> Recorder<'g> {
         self.matmul(&mm, w, x, b, y)
     }
 
+    /// Records a matrix product. A B too large for one binding (a big fully connected layer's
+    /// weights) is read in parts that each fit: along N when columns are B's outer stride (a
+    /// transposed weight), else along K, accumulating into the output.
     fn matmul(
         &mut self,
         mm: &MatMul,
@@ -445,6 +458,70 @@ impl<'g> Recorder<'g> {
         if mm.m == 0 || mm.n == 0 {
             return Ok(());
         }
+        let limit = (self.gpu.device.limits().max_storage_buffer_binding_size / 4) as usize;
+        let align = (self.gpu.device.limits().min_storage_buffer_offset_alignment / 4) as usize;
+        if b.numel() <= limit || mm.conv.is_some() || mm.table.len() != 1 {
+            return self.matmul_part(mm, a, (&b.buf, 0, b.numel()), c, y, false);
+        }
+        let [a_off, b_off, o_off, c_off] = mm.table[0];
+        let ccs = mm.c.map_or(0, |c| c.1);
+        // the elements of B a part reads, from an aligned start
+        let span = |k: usize, n: usize| (k - 1) * mm.b.0 + (n - 1) * mm.b.1 + 1 + align;
+        let split_n = mm.b.1 >= mm.b.0;
+        let (outer, step) = if split_n {
+            (mm.n, mm.b.1)
+        } else {
+            (mm.k, mm.b.0)
+        };
+        let chunk = (limit - align) / step.max(1);
+        if chunk == 0 || (split_n && span(mm.k, 1) > limit) || (!split_n && span(1, mm.n) > limit) {
+            return Err(format!("B ({} values) is larger than one GPU buffer binding ({limit} values) and cannot be split", b.numel()).into());
+        }
+        for start in (0..outer).step_by(chunk) {
+            let len = chunk.min(outer - start);
+            let first = b_off + start * step;
+            let base = first - first % align;
+            let mut part = MatMul {
+                table: vec![[a_off, first - base, o_off, c_off]],
+                ..mm.clone()
+            };
+            if split_n {
+                part.n = len;
+                part.table[0][2] += start * mm.o.1;
+                part.table[0][3] += start * ccs;
+            } else {
+                part.k = len;
+                part.table[0][0] += start * mm.a.1;
+            }
+            let words = if split_n {
+                span(mm.k, len)
+            } else {
+                span(len, mm.n)
+            };
+            let words = words.min(b.numel() - base);
+            let bias = if split_n || start == 0 { c } else { None };
+            self.matmul_part(
+                &part,
+                a,
+                (&b.buf, base, words),
+                bias,
+                y,
+                !split_n && start > 0,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One dispatch of gemm.wgsl; B is bound from element `b.1`, `b.2` elements long.
+    fn matmul_part(
+        &mut self,
+        mm: &MatMul,
+        a: &DevTensor,
+        b: (&wgpu::Buffer, usize, usize),
+        c: Option<&DevTensor>,
+        y: &DevTensor,
+        accumulate: bool,
+    ) -> Result<(), Failure> {
         let (crs, ccs) = mm.c.unwrap_or((0, 0));
         let mut p = vec![
             u(mm.m),
@@ -458,20 +535,52 @@ impl<'g> Recorder<'g> {
             u(mm.o.1),
             u(crs),
             u(ccs),
+        ];
+        p.extend([
             u(c.is_some() as usize),
             f(mm.alpha),
             f(mm.beta),
-        ];
-        p.extend([u(mm.conv.is_some() as usize), u(mm.table.len())]);
-        p.extend(mm.conv.unwrap_or_default());
+            u(mm.conv.is_some() as usize),
+            u(accumulate as usize),
+        ]);
+        if let Some((words, _)) = &mm.conv {
+            p.extend(words);
+        }
+        p.resize(24, 0);
+        p.push(u(32 + 4 * mm.table.len()));
         p.resize(32, 0);
         p.extend(mm.table.iter().flatten().map(|&v| u(v)));
-        let bufs = [&a.buf, &b.buf, c.map_or(&a.buf, |c| &c.buf), &y.buf];
+        if let Some((_, rows)) = &mm.conv {
+            p.extend(rows.iter().flatten());
+        }
+        fn whole(buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+            wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: None,
+            }
+        }
+        let b_part = wgpu::BufferBinding {
+            buffer: b.0,
+            offset: 4 * b.1 as u64,
+            size: std::num::NonZeroU64::new(4 * b.2 as u64),
+        };
+        let bufs = [
+            whole(&a.buf),
+            b_part,
+            whole(c.map_or(&a.buf, |c| &c.buf)),
+            whole(&y.buf),
+        ];
         let z = u(mm.table.len());
-        if mm.conv.is_none() && mm.m < SKINNY_BELOW && mm.n <= 65535 {
-            self.dispatch(Kernel::Gemv, &p, &bufs, [u(mm.n), u(mm.m.div_ceil(8)), z])?;
+        if mm.m < SKINNY_BELOW {
+            self.dispatch_bindings(
+                Kernel::Gemv,
+                &p,
+                &bufs,
+                [u(mm.n.div_ceil(64)), u(mm.m.div_ceil(16)), z],
+            )?;
         } else {
-            self.dispatch(
+            self.dispatch_bindings(
                 Kernel::Gemm,
                 &p,
                 &bufs,
@@ -508,7 +617,7 @@ impl<'g> Recorder<'g> {
         p.push(i(ah.pad_end));
         p.extend(window_words(&aw));
         p.push(i(aw.pad_end));
-        self.dispatch_1d(Kernel::Pool, &p, &[&x.buf, &y.buf], y.numel())?;
+        self.dispatch_1d(Kernel::Pool, &p, &[&x.buf, &y.buf])?;
         Ok(y)
     }
 
@@ -544,7 +653,7 @@ impl<'g> Recorder<'g> {
             }
         }));
         p.extend(axes.iter().flat_map(|&k| [u(x.shape[k]), u(xs[k])]));
-        self.dispatch_1d(Kernel::Reduce, &p, &[&x.buf, &y.buf], y.numel())?;
+        self.dispatch_1d(Kernel::Reduce, &p, &[&x.buf, &y.buf])?;
         Ok(y)
     }
 
@@ -576,7 +685,7 @@ impl<'g> Recorder<'g> {
                 u(a.src_extent),
             ]);
         }
-        self.dispatch_1d(Kernel::Copy, &p, &[&x.buf, &y.buf], count)?;
+        self.dispatch_1d(Kernel::Copy, &p, &[&x.buf, &y.buf])?;
         Ok(())
     }
 }
