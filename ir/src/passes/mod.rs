@@ -319,7 +319,12 @@ pub fn list() -> String {
                 ParamKind::Path => "\"path\"".into(),
                 ParamKind::Bool => "true|false".into(),
             };
-            let default = p.default.map_or("required".to_string(), |d| format!("default {d}"));
+            let default = match (p.default, p.kind) {
+                (Some(d), _) => format!("default {d}"),
+                // a path has no default; the pass says when it needs one
+                (None, ParamKind::Path) => "no default".to_string(),
+                (None, _) => "required".to_string(),
+            };
             out.push_str(&format!("    {}={kind} ({default}): {}\n", p.name, p.doc));
         }
         out.push('\n');

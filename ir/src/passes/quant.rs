@@ -29,7 +29,7 @@ pub const DEF: PassDef = PassDef {
     params: &[
         Param { name: "bits", kind: ParamKind::Int { min: 2, max: 8 }, default: Some("8"), doc: "weight bits (codes are stored in int8 tensors; below 8 bits the clipping with the least squared error is chosen)" },
         Param { name: "per", kind: ParamKind::Choice(&["channel", "tensor"]), default: Some("channel"), doc: "one weight scale per output channel, or one per layer" },
-        Param { name: "calib", kind: ParamKind::Path, default: None, doc: "CSV of calibration samples: label, then the flattened input, one per row (like examples/data/digits_train.csv)" },
+        Param { name: "calib", kind: ParamKind::Path, default: None, doc: "needed: the CSV of calibration samples, a label and then the flattened input per row (like examples/data/digits_train.csv)" },
         Param { name: "calib_samples", kind: ParamKind::Int { min: 1, max: 1_000_000 }, default: Some("512"), doc: "how many rows of the calibration CSV to run" },
         Param { name: "calib_method", kind: ParamKind::Choice(&["minmax", "percentile"]), default: Some("minmax"), doc: "activation range: observed min/max, or percentiles" },
         Param { name: "percentile", kind: ParamKind::Float { min: 50.0, max: 100.0 }, default: Some("99.99"), doc: "for calib_method=percentile: the range is the (100−p)-th to p-th percentile" },
