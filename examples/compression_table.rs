@@ -25,6 +25,10 @@ fn configs() -> Vec<(&'static str, String)> {
             format!("quant(bits=4,per=channel,calib=\"{CALIB}\")"),
         ),
         (
+            "int4 weights and activations",
+            format!("quant(bits=4,act_bits=4,per=channel,calib=\"{CALIB}\")"),
+        ),
+        (
             "pow2 4-bit weights, int8 activations",
             format!("pow2(bits=4),{q8}"),
         ),

@@ -43,6 +43,7 @@ CASES = [
     ("digits_cnn", "int8 per-tensor, percentile", f'quant(bits=8,per=tensor,calib_method=percentile,calib="{CALIB}")'),
     ("digits_cnn", "int4 weights", f'quant(bits=4,calib="{CALIB}")'),
     ("digits_mlp", "int4 weights", f'quant(bits=4,calib="{CALIB}")'),
+    ("digits_cnn", "int4 weights and activations", f'quant(bits=4,act_bits=4,calib="{CALIB}")'),
     ("digits_cnn", "pow2 4-bit weights", f"pow2(bits=4),{Q8}"),
     ("digits_mlp", "pow2 4-bit weights", f"pow2(bits=4),{Q8}"),
     ("digits_cnn", "binarized (xnor), first/last int8", f'binarize(keep=[first,last],calib="{CALIB}"),{Q8}'),

@@ -137,9 +137,10 @@ pub struct QOutput {
     pub value: String,
     pub scale: f32,
     pub zero_point: i32,
-    /// The clamp, with a fused ReLU/Clip folded in.
+    /// The clamp, with the fused ReLU/Clip folded in.
     pub qmin: i32,
     pub qmax: i32,
+    /// The first fused activation (a ReLU may be followed by the Clip of a narrower activation).
     pub act: FusedAct,
     /// The QuantizeLinear node.
     pub q: NodeIndex,
@@ -239,7 +240,10 @@ pub fn tensor_quant(g: &Graph, info: &GraphInfo, n: &Node) -> Option<TensorQuant
         return None;
     }
     let scale = const_of(g, info, n, 1)?.floats()?;
-    if scale.len() != 1 || scale[0].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !scale[0].is_finite() {
+    if scale.len() != 1
+        || scale[0].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        || !scale[0].is_finite()
+    {
         return None;
     }
     let (zero_point, elem) = match n.inputs.get(2).filter(|s| !s.is_empty()) {
@@ -333,7 +337,10 @@ fn weight_of(g: &Graph, info: &GraphInfo, n: &Node) -> Option<QWeight> {
     let stored: Vec<i8> = init.tensor.ints()?.into_iter().map(|v| v as i8).collect();
     let (outs, reduction, transposed, out_axis) = weight_layout(&n.op, &init.tensor.dims)?;
     let scales = const_of(g, info, dq, 1)?.floats()?;
-    if scales.iter().any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !s.is_finite()) {
+    if scales
+        .iter()
+        .any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !s.is_finite())
+    {
         return None;
     }
     let rank = init.tensor.dims.len() as i64;
@@ -544,51 +551,65 @@ fn only_consumer<'g>(g: &'g Graph, value: &str) -> Option<(NodeIndex, &'g Node)>
     (n.inputs.iter().filter(|i| *i == value).count() == 1).then_some((c[0], n))
 }
 
-/// What follows a layer's output: an optional ReLU/Clip, then a per-tensor QuantizeLinear.
+/// What follows a layer's output: ReLU/Clip activations (a ReLU, a Clip, or a ReLU and the Clip
+/// that narrows it to fewer activation bits), then a per-tensor QuantizeLinear.
 fn output_of(g: &Graph, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeIndex>)> {
     let (mut idx, mut n) = only_consumer(g, y)?;
     let mut absorbed = Vec::new();
-    let mut act = FusedAct::None;
-    match n.op {
-        Op::Relu => act = FusedAct::Relu,
-        Op::Clip { .. } => {
-            let (min, max) = clip_bounds(info, n)?;
-            act = FusedAct::Clip { min, max };
+    let mut acts = Vec::new();
+    while absorbed.len() < 2 {
+        let act = match n.op {
+            Op::Relu => FusedAct::Relu,
+            Op::Clip { .. } => {
+                let (min, max) = clip_bounds(info, n)?;
+                if min > max {
+                    // Clip with min > max gives max everywhere: not a clamp; leave it in float
+                    return None;
+                }
+                FusedAct::Clip { min, max }
+            }
+            _ => break,
+        };
+        if n.inputs[0]
+            != absorbed
+                .last()
+                .map_or(y, |&a: &NodeIndex| g.nodes[a].outputs[0].as_str())
+        {
+            return None;
         }
-        _ => {}
-    }
-    if act != FusedAct::None {
+        acts.push(act);
         absorbed.push(idx);
         (idx, n) = only_consumer(g, &n.outputs[0])?;
     }
-    if !matches!(n.op, Op::QuantizeLinear { .. })
-        || n.inputs[0]
-            != *absorbed
-                .last()
-                .map_or(y, |&a| g.nodes[a].outputs[0].as_str())
-    {
+    let last = absorbed
+        .last()
+        .map_or(y, |&a| g.nodes[a].outputs[0].as_str());
+    if !matches!(n.op, Op::QuantizeLinear { .. }) || n.inputs[0] != last {
         return None;
     }
     let q = tensor_quant(g, info, n)?;
     absorbed.push(idx);
     let (mut qmin, mut qmax) = (q.qmin, q.qmax);
-    // Q(clip(v, lo, hi)) = clamp(Q(v), Q(lo), Q(hi)): quantization is monotone
-    match act {
-        FusedAct::None => {}
-        FusedAct::Relu => qmin = qmin.max(quantize_value(0.0, &q)),
-        FusedAct::Clip { min, max } => {
-            if min > max {
-                // Clip with min > max gives max everywhere: not a clamp; leave it in float
-                return None;
-            }
-            if min > f32::NEG_INFINITY {
-                qmin = qmin.max(quantize_value(min, &q));
-            }
-            if max < f32::INFINITY {
-                qmax = qmax.min(quantize_value(max, &q));
+    // Q(clip(v, lo, hi)) = clamp(Q(v), Q(lo), Q(hi)): quantization is monotone, so every
+    // activation narrows the clamp
+    for act in &acts {
+        match *act {
+            FusedAct::None => {}
+            FusedAct::Relu => qmin = qmin.max(quantize_value(0.0, &q)),
+            FusedAct::Clip { min, max } => {
+                if min > f32::NEG_INFINITY {
+                    qmin = qmin.max(quantize_value(min, &q));
+                }
+                if max < f32::INFINITY {
+                    qmax = qmax.min(quantize_value(max, &q));
+                }
             }
         }
     }
+    if qmin > qmax {
+        return None;
+    }
+    let act = acts.first().copied().unwrap_or(FusedAct::None);
     let out = QOutput {
         value: n.outputs[0].clone(),
         scale: q.scale,

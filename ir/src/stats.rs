@@ -82,6 +82,10 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
     let mut counted: HashSet<&str> = HashSet::new();
     for n in g.nodes.node_weights().filter(|n| matches!(n.op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. })) {
         counted.extend(n.inputs.iter().skip(1).map(String::as_str));
+        // nor are the bounds of a Clip that narrows an activation's codes before it is quantized
+        if let Some(c) = g.producer(&n.inputs[0]).map(|p| &g.nodes[p]).filter(|p| matches!(p.op, Op::Clip { .. }) && matches!(n.op, Op::QuantizeLinear { .. })) {
+            counted.extend(c.inputs.iter().skip(1).map(String::as_str));
+        }
     }
     let mut owned: HashMap<NodeIndex, Vec<&str>> = HashMap::new();
     for l in &quant.layers {

@@ -163,6 +163,18 @@ fn int8_mlp_runs_in_integers_and_keeps_accuracy() {
 fn int4_pow2_and_per_tensor() {
     check(
         "digits_cnn",
+        &format!("quant(bits=4,act_bits=4,calib=\"{}\")", calib()),
+        &["int4"],
+        3,
+    );
+    check(
+        "digits_mlp",
+        &format!("quant(bits=4,act_bits=5,calib=\"{}\")", calib()),
+        &["int4"],
+        2,
+    );
+    check(
+        "digits_cnn",
         &format!("quant(bits=4,calib=\"{}\")", calib()),
         &["int4"],
         3,
@@ -182,6 +194,33 @@ fn int4_pow2_and_per_tensor() {
         &["shift"],
         3,
     );
+}
+
+#[test]
+fn narrow_activations_keep_their_codes_in_range() {
+    // act_bits=4: every calibrated QuantizeLinear has a Clip in front; the output codes are 4-bit
+    let q = apply(
+        &model("digits_cnn"),
+        &format!("quant(bits=8,act_bits=4,calib=\"{}\")", calib()),
+    );
+    let info = etch_ir::verify::verify(&q).unwrap();
+    let g = &q.graph;
+    let dq = &g.nodes[g.producer(&g.outputs[0].name).unwrap()];
+    let zp = g.initializer(&dq.inputs[2]).unwrap().tensor.ints().unwrap()[0] as f32;
+    let step = output_scale(&q);
+    let plan = Plan::new(&q, &info).unwrap();
+    assert_eq!(
+        plan.integer_steps().len(),
+        3 + 3,
+        "{:?}",
+        plan.integer_steps()
+    );
+    for y in outputs(&plan, &test_rows(usize::MAX)) {
+        for v in y {
+            let code = (v / step).round() + zp;
+            assert!((-8.0..=7.0).contains(&code), "code {code}");
+        }
+    }
 }
 
 #[test]

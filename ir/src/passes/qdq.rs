@@ -126,11 +126,13 @@ pub(crate) fn set_bias_dq(
 
 /// Puts `QuantizeLinear(scale, zp) → DequantizeLinear` on `value`: every reader of `value` reads
 /// the dequantized value instead. A graph output keeps its name (the DequantizeLinear writes it).
+/// With `clip` (the names of a min and a max), a Clip in front keeps the codes in a narrower range.
 pub(crate) fn insert_qdq(
     g: &mut Graph,
     value: &str,
     scale: &str,
     zero_point: &str,
+    clip: Option<(&str, &str)>,
 ) -> Result<(), String> {
     let q = g.fresh_name(&format!("{value}_quantized"));
     let producer = g.producer(value);
@@ -154,6 +156,20 @@ pub(crate) fn insert_qdq(
             }
             (value.to_string(), dq)
         }
+    };
+    let float_in = match clip {
+        Some((lo, hi)) => {
+            let c = g.fresh_name(&format!("{value}_clipped"));
+            add_node(
+                g,
+                "Clip",
+                vec![],
+                vec![float_in, lo.into(), hi.into()],
+                vec![c.clone()],
+            )?;
+            c
+        }
+        None => float_in,
     };
     add_node(
         g,
@@ -233,18 +249,27 @@ pub(crate) fn pow2_scale(w: &[f32], max_exp: u32) -> f32 {
         .unwrap_or(max / top)
 }
 
-/// An int8 activation's scale and zero point covering `[lo, hi]` (widened to include 0, so that
-/// zero — padding, ReLU — is exact): `s = (hi − lo) / 255`, `zp = round(−128 − lo / s)`.
-pub(crate) fn act_params(lo: f32, hi: f32) -> (f32, i8) {
+/// An activation's scale and zero point for `bits`-bit codes in `[−2^(bits−1), 2^(bits−1) − 1]`
+/// covering `[lo, hi]` (widened to include 0, so that zero — padding, ReLU — is exact):
+/// `s = (hi − lo) / (2^bits − 1)`, `zp = round(qmin − lo / s)`.
+pub(crate) fn act_params(lo: f32, hi: f32, bits: u32) -> (f32, i8) {
+    let (qmin, qmax) = act_range(bits);
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let range = hi - lo;
     let s = if range > 0.0 && range.is_finite() {
-        range / 255.0
+        range / (qmax - qmin) as f32
     } else {
         1.0
     };
-    let zp = (-128.0 - lo / s).round().clamp(-128.0, 127.0);
+    let zp = (qmin as f32 - lo / s)
+        .round()
+        .clamp(qmin as f32, qmax as f32);
     (s, zp as i8)
+}
+
+/// The codes of a `bits`-bit activation: `[−2^(bits−1), 2^(bits−1) − 1]`.
+pub(crate) fn act_range(bits: u32) -> (i32, i32) {
+    (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 }
 
 /// The range of observed values: min/max, or the `p`-th and `(100 − p)`-th percentiles.
@@ -284,12 +309,15 @@ mod tests {
 
     #[test]
     fn activation_params_cover_the_range() {
-        let (s, zp) = act_params(0.0, 6.0);
+        let (s, zp) = act_params(0.0, 6.0, 8);
         assert_eq!(zp, -128);
         assert!((s - 6.0 / 255.0).abs() < 1e-7);
-        let (s, zp) = act_params(-1.0, 1.0);
+        let (s, zp) = act_params(-1.0, 1.0, 8);
         assert!((s - 2.0 / 255.0).abs() < 1e-7);
         assert_eq!(zp, -1); // −128 + 127.5 rounds away from zero
+        let (s, zp) = act_params(0.0, 1.5, 4);
+        assert_eq!(zp, -8);
+        assert!((s - 0.1).abs() < 1e-7);
         let mut v = (0..=100).map(|x| x as f32).collect::<Vec<_>>();
         assert_eq!(observed_range(&mut v, Some(99.0)), (1.0, 99.0));
         assert_eq!(observed_range(&mut v, None), (0.0, 100.0));

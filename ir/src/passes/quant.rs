@@ -13,8 +13,8 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::prune::weight_views_of;
 use super::qdq::{
-    act_params, add_init, f32_tensor, i8_tensor, insert_qdq, int_codes, int_scale, observed_range,
-    set_bias_dq, set_weight_dq,
+    act_params, act_range, add_init, f32_tensor, i8_tensor, insert_qdq, int_codes, int_scale,
+    observed_range, set_bias_dq, set_weight_dq,
 };
 use super::{Args, Param, ParamKind, Pass, PassContext, PassDef};
 use crate::graph::{Graph, Model};
@@ -25,10 +25,11 @@ use crate::tensor::Data;
 /// Registry entry.
 pub const DEF: PassDef = PassDef {
     name: "quant",
-    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int8 activations calibrated on data (ReLU folded into the clamp), int32 biases; weights already quantized by pow2/binarize are kept.",
+    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int{act_bits} activations (in int8 tensors) calibrated on data (ReLU folded into the clamp), int32 biases; weights already quantized by pow2/binarize are kept.",
     params: &[
         Param { name: "bits", kind: ParamKind::Int { min: 2, max: 8 }, default: Some("8"), doc: "weight bits (codes are stored in int8 tensors; below 8 bits the clipping with the least squared error is chosen)" },
         Param { name: "per", kind: ParamKind::Choice(&["channel", "tensor"]), default: Some("channel"), doc: "one weight scale per output channel, or one per layer" },
+        Param { name: "act_bits", kind: ParamKind::Int { min: 2, max: 8 }, default: Some("8"), doc: "activation bits: codes in [−2^(b−1), 2^(b−1)−1], stored in int8 (below 8, a Clip in front of each calibrated QuantizeLinear keeps them there)" },
         Param { name: "calib", kind: ParamKind::Path, default: None, doc: "needed: the CSV of calibration samples, a label and then the flattened input per row (like examples/data/digits_train.csv)" },
         Param { name: "calib_samples", kind: ParamKind::Int { min: 1, max: 1_000_000 }, default: Some("512"), doc: "how many rows of the calibration CSV to run" },
         Param { name: "calib_method", kind: ParamKind::Choice(&["minmax", "percentile"]), default: Some("minmax"), doc: "activation range: observed min/max, or percentiles" },
@@ -38,6 +39,7 @@ pub const DEF: PassDef = PassDef {
         Ok(Box::new(Quant {
             bits: a.int("bits") as u32,
             per_channel: a.word("per") == "channel",
+            act_bits: a.int("act_bits") as u32,
             calib: a.path("calib").map(str::to_string),
             samples: a.int("calib_samples") as usize,
             percentile: (a.word("calib_method") == "percentile").then(|| a.float("percentile")),
@@ -48,6 +50,7 @@ pub const DEF: PassDef = PassDef {
 struct Quant {
     bits: u32,
     per_channel: bool,
+    act_bits: u32,
     calib: Option<String>,
     samples: usize,
     percentile: Option<f64>,
@@ -181,6 +184,9 @@ impl Pass for Quant {
                     .into(),
             );
         }
+        if self.act_bits < 8 && model.default_opset().unwrap_or(17) < 11 {
+            return Err("act_bits below 8 puts a Clip with min/max inputs in front of each QuantizeLinear, which needs opset 11 or later; this model imports an older opset".into());
+        }
         if self.calib.is_none() {
             return Err("quant calibrates the activations on data: pass calib=\"FILE.csv\", a CSV with a label and then the flattened input on each row, e.g. quant(bits=8,calib=\"examples/data/digits_train.csv\")".into());
         }
@@ -235,23 +241,41 @@ impl Pass for Quant {
                 .get_mut(r)
                 .ok_or_else(|| format!("calibration did not observe `{r}`"))?;
             let (lo, hi) = observed_range(values, self.percentile);
-            params.insert(r.clone(), act_params(lo, hi));
+            params.insert(r.clone(), act_params(lo, hi, self.act_bits));
         }
         let g = &mut model.graph;
         // one scale and zero point per root, shared by the values that inherit it
+        // (and, below 8 activation bits, the bounds of the Clip that keeps a calibrated value's
+        // codes in range; values inheriting through MaxPool/Flatten/Reshape are in range already)
         let mut inits: HashMap<String, (String, String)> = HashMap::new();
+        let mut clips: HashMap<String, (String, String)> = HashMap::new();
+        let (qlo, qhi) = act_range(self.act_bits);
         for r in &roots {
             let (s, zp) = params[r];
             let sn = add_init(g, &format!("{r}_scale"), f32_tensor(vec![], vec![s]));
             let zn = add_init(g, &format!("{r}_zero_point"), i8_tensor(vec![], vec![zp]));
             inits.insert(r.clone(), (sn, zn));
+            if self.act_bits < 8 {
+                let lo = add_init(
+                    g,
+                    &format!("{r}_min"),
+                    f32_tensor(vec![], vec![s * (qlo - zp as i32) as f32]),
+                );
+                let hi = add_init(
+                    g,
+                    &format!("{r}_max"),
+                    f32_tensor(vec![], vec![s * (qhi - zp as i32) as f32]),
+                );
+                clips.insert(r.clone(), (lo, hi));
+            }
         }
         let mut all: Vec<String> = points.clone();
         all.extend(inherit.keys().filter(|k| !point_set.contains(*k)).cloned());
         for v in &all {
             let root = inherit.get(v).unwrap_or(v);
             let (sn, zn) = inits[root].clone();
-            insert_qdq(g, v, &sn, &zn)?;
+            let clip = clips.get(v).map(|(lo, hi)| (lo.as_str(), hi.as_str()));
+            insert_qdq(g, v, &sn, &zn, clip)?;
         }
         // weights and biases
         let qmax = (1i32 << (self.bits - 1)) - 1;
@@ -355,7 +379,7 @@ impl Pass for Quant {
             Some(p) => format!("{p} percentile"),
         };
         let mut head = vec![format!("quantized {n_float} layers' weights to int{} ({kind}); kept {n_kept} layers' weights already in integer form", self.bits)];
-        head.push(format!("int8 activations: {} QuantizeLinear/DequantizeLinear pairs ({} calibrated by {method} on up to {} rows of {calib}, {} inheriting through MaxPool/Flatten/Reshape); {n_bias} int32 biases", all.len(), roots.len(), self.samples, all.len() - roots.len()));
+        head.push(format!("int{} activations: {} QuantizeLinear/DequantizeLinear pairs ({} calibrated by {method} on up to {} rows of {calib}, {} inheriting through MaxPool/Flatten/Reshape); {n_bias} int32 biases", self.act_bits, all.len(), roots.len(), self.samples, all.len() - roots.len()));
         head.extend(lines);
         Ok(head)
     }
