@@ -191,8 +191,13 @@ impl Pass for Quant {
             return Err("quant calibrates the activations on data: pass calib=\"FILE.csv\", a CSV with a label and then the flattened input on each row, e.g. quant(bits=8,calib=\"examples/data/digits_train.csv\")".into());
         }
         let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
-        if targets(model, &info).0.is_empty() {
-            return Err("no Conv, Gemm or MatMul has a float weight initializer or a weight in DequantizeLinear form to quantize".into());
+        let (found, left) = targets(model, &info);
+        if found.is_empty() {
+            return Err(if left.is_empty() {
+                "the model has no Conv, Gemm or MatMul to quantize".to_string()
+            } else {
+                format!("no layer can be quantized: {}", left.join("; "))
+            });
         }
         Ok(())
     }
