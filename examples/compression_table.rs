@@ -7,7 +7,7 @@
 
 use etch_ir::passes::{run_spec, PassContext, PassError, RunOptions};
 use etch_ir::stats::model_stats;
-use etch_sim::reference::calibrate::{read_samples, sample_shape, CsvCalibrator};
+use etch_sim::reference::calibrate::{read_samples, single_input, CsvCalibrator};
 use etch_sim::reference::cpu::Plan;
 use etch_sim::reference::{Array, Value};
 
@@ -63,7 +63,7 @@ fn thousands(v: u64) -> String {
 fn accuracy(model: &etch_ir::Model) -> Result<f64, String> {
     let info = etch_ir::verify::verify(model).map_err(|e| e.to_string())?;
     let plan = Plan::new(model, &info).map_err(|e| e.to_string())?;
-    let (input, shape) = sample_shape(&plan)?;
+    let (input, shape) = single_input(&plan)?;
     let rows = read_samples(TEST, shape.iter().product(), usize::MAX)?;
     let mut correct = 0;
     for (label, x) in &rows {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use etch_sim::reference::calibrate::{read_samples, sample_shape};
 use etch_sim::reference::{Array, Value};
 use serde::Serialize;
 
@@ -18,35 +19,8 @@ struct EvalReport {
 pub fn run(model: &str, data: &str, seed: u64, backend: Backend, json: bool, passes: Option<&str>, verify_each: bool) -> Result<(), CliError> {
     let plan = plan(model, seed, backend, passes, verify_each)?;
     let input = plan.inputs().next().ok_or_else(|| format!("error: {model}: the model takes no runtime input"))?.clone();
-    let mut shape: Vec<usize> = Vec::new();
-    for (k, d) in input.dims.iter().enumerate() {
-        shape.push(match d.known() {
-            Some(v) => v as usize,
-            // a symbolic batch dim takes one sample per run
-            None if k == 0 => 1,
-            None => return Err(format!("error: {model}: input `{}` has an unknown dim {k}; eval needs a fixed sample shape", input.name)),
-        });
-    }
-    let per_sample: usize = shape.iter().product();
-    let mut rows = csv::ReaderBuilder::new().has_headers(false).from_path(data).map_err(|e| format!("error: cannot read `{data}`: {e}"))?;
-    let mut samples = Vec::new();
-    for (line, rec) in rows.records().enumerate() {
-        let rec = rec.map_err(|e| format!("error: {data}: {e}"))?;
-        let line = line + 1;
-        if rec.len() != per_sample + 1 {
-            return Err(format!(
-                "error: {data}:{line}: the row has {} columns, but the model's input {:?} needs 1 label + {per_sample} values",
-                rec.len(),
-                shape
-            ));
-        }
-        let label: usize = rec[0].trim().parse().map_err(|_| format!("error: {data}:{line}: the label `{}` is not a class index", &rec[0]))?;
-        let x: Vec<f32> = rec.iter().skip(1).enumerate().map(|(c, f)| f.trim().parse::<f32>().map_err(|_| format!("error: {data}:{line}: column {} (`{f}`) is not a number", c + 2))).collect::<Result<_, _>>()?;
-        samples.push((label, x));
-    }
-    if samples.is_empty() {
-        return Err(format!("error: {data}: no samples"));
-    }
+    let shape = sample_shape(&input).map_err(|e| format!("error: {model}: {e}"))?;
+    let samples = read_samples(data, shape.iter().product(), usize::MAX).map_err(|e| format!("error: {e}"))?;
     let bar = indicatif::ProgressBar::new(samples.len() as u64);
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut correct = 0;

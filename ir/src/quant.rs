@@ -13,8 +13,6 @@
 //! activations are `Where(GreaterOrEqual(x, τ), 1, −1)` in front of the layer. Statistics, the
 //! executors, the simulator and the code generators all read layers through [`analyze`].
 
-use std::collections::HashMap;
-
 use petgraph::stable_graph::NodeIndex;
 
 use crate::graph::{Graph, Model, Node};
@@ -225,21 +223,20 @@ pub struct TensorQuant {
 }
 
 /// The consts of a node's input `k`.
-fn const_of<'a>(g: &Graph, info: &'a GraphInfo, n: &Node, k: usize) -> Option<&'a Tensor> {
+fn const_of<'a>(info: &'a GraphInfo, n: &Node, k: usize) -> Option<&'a Tensor> {
     let name = n.inputs.get(k).filter(|s| !s.is_empty())?;
-    let _ = g;
     info.consts.get(name)
 }
 
 /// Scale and zero point of a per-tensor Q/DQ node; `None` if they are per axis or not constant.
-pub fn tensor_quant(g: &Graph, info: &GraphInfo, n: &Node) -> Option<TensorQuant> {
+pub fn tensor_quant(info: &GraphInfo, n: &Node) -> Option<TensorQuant> {
     if !matches!(
         n.op,
         Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
     ) {
         return None;
     }
-    let scale = const_of(g, info, n, 1)?.floats()?;
+    let scale = const_of(info, n, 1)?.floats()?;
     if scale.len() != 1
         || scale[0].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
         || !scale[0].is_finite()
@@ -248,7 +245,7 @@ pub fn tensor_quant(g: &Graph, info: &GraphInfo, n: &Node) -> Option<TensorQuant
     }
     let (zero_point, elem) = match n.inputs.get(2).filter(|s| !s.is_empty()) {
         Some(_) => {
-            let z = const_of(g, info, n, 2)?;
+            let z = const_of(info, n, 2)?;
             let v = z.ints()?;
             if v.len() != 1 {
                 return None;
@@ -336,7 +333,7 @@ fn weight_of(g: &Graph, info: &GraphInfo, n: &Node) -> Option<QWeight> {
     }
     let stored: Vec<i8> = init.tensor.ints()?.into_iter().map(|v| v as i8).collect();
     let (outs, reduction, transposed, out_axis) = weight_layout(&n.op, &init.tensor.dims)?;
-    let scales = const_of(g, info, dq, 1)?.floats()?;
+    let scales = const_of(info, dq, 1)?.floats()?;
     if scales
         .iter()
         .any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !s.is_finite())
@@ -348,7 +345,7 @@ fn weight_of(g: &Graph, info: &GraphInfo, n: &Node) -> Option<QWeight> {
     if !(scales.len() == 1 || (scales.len() == outs && ax == out_axis as i64)) {
         return None;
     }
-    if let Some(z) = const_of(g, info, dq, 2) {
+    if let Some(z) = const_of(info, dq, 2) {
         if z.ints()?.iter().any(|&v| v != 0) {
             return None;
         }
@@ -410,13 +407,11 @@ fn bias_of(
         .into_iter()
         .map(|v| v as i32)
         .collect();
-    let scales = const_of(g, info, dq, 1)
-        .and_then(Tensor::floats)
-        .ok_or(())?;
+    let scales = const_of(info, dq, 1).and_then(Tensor::floats).ok_or(())?;
     if values.len() != w.outs || !(scales.len() == 1 || scales.len() == w.outs) {
         return Err(());
     }
-    if let Some(z) = const_of(g, info, dq, 2) {
+    if let Some(z) = const_of(info, dq, 2) {
         if z.ints().ok_or(())?.iter().any(|&v| v != 0) {
             return Err(());
         }
@@ -498,7 +493,7 @@ pub fn integer_threshold(tau: f32, q: &TensorQuant) -> i32 {
 fn input_of(g: &Graph, info: &GraphInfo, x: &str) -> Option<QInput> {
     if let Some((u, tau, _, _)) = binarizer_of(g, info, x) {
         let (_, dq) = producer(g, &u)?;
-        let q = tensor_quant(g, info, dq)?;
+        let q = tensor_quant(info, dq)?;
         if !matches!(dq.op, Op::DequantizeLinear { .. }) {
             return None;
         }
@@ -512,7 +507,7 @@ fn input_of(g: &Graph, info: &GraphInfo, x: &str) -> Option<QInput> {
     if !matches!(dq.op, Op::DequantizeLinear { .. }) {
         return None;
     }
-    let q = tensor_quant(g, info, dq)?;
+    let q = tensor_quant(info, dq)?;
     Some(QInput::Int {
         value: dq.inputs[0].clone(),
         scale: q.scale,
@@ -587,7 +582,7 @@ fn output_of(g: &Graph, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeI
     if !matches!(n.op, Op::QuantizeLinear { .. }) || n.inputs[0] != last {
         return None;
     }
-    let q = tensor_quant(g, info, n)?;
+    let q = tensor_quant(info, n)?;
     absorbed.push(idx);
     let (mut qmin, mut qmax) = (q.qmin, q.qmax);
     // Q(clip(v, lo, hi)) = clamp(Q(v), Q(lo), Q(hi)): quantization is monotone, so every
@@ -664,7 +659,7 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
                 if !matches!(dq.op, Op::DequantizeLinear { .. }) {
                     continue;
                 }
-                let Some(qi) = tensor_quant(g, info, dq) else {
+                let Some(qi) = tensor_quant(info, dq) else {
                     continue;
                 };
                 let Some((q_idx, qn)) = only_consumer(g, &n.outputs[0]) else {
@@ -673,7 +668,7 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
                 if !matches!(qn.op, Op::QuantizeLinear { .. }) || qn.inputs[0] != n.outputs[0] {
                     continue;
                 }
-                match tensor_quant(g, info, qn) {
+                match tensor_quant(info, qn) {
                     Some(qo) if qo == qi => {}
                     _ => continue,
                 }
@@ -688,16 +683,6 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
         }
     }
     out
-}
-
-/// Quantization parameters of every per-tensor QuantizeLinear output, by value name.
-pub fn quantized_values(model: &Model, info: &GraphInfo) -> HashMap<String, TensorQuant> {
-    let g = &model.graph;
-    g.nodes
-        .node_weights()
-        .filter(|n| matches!(n.op, Op::QuantizeLinear { .. }))
-        .filter_map(|n| Some((n.outputs.first()?.clone(), tensor_quant(g, info, n)?)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use etch_ir::passes::Calibrator;
 use etch_ir::Model;
 
-use super::cpu::Plan;
+use super::cpu::{Plan, PlanInput};
 use super::value::{Array, Value};
 
 /// Reads up to `limit` labelled samples of `per_sample` values each from a CSV: a label, then
@@ -59,14 +59,9 @@ pub fn read_samples(
     Ok(out)
 }
 
-/// The shape of one sample of a plan's only input (a symbolic batch dim is 1).
-pub fn sample_shape(plan: &Plan) -> Result<(String, Vec<usize>), String> {
-    let mut inputs = plan.inputs();
-    let input = inputs.next().ok_or("the model takes no runtime input")?;
-    if inputs.next().is_some() {
-        return Err("the model takes more than one input; calibration feeds one".into());
-    }
-    let shape = input
+/// The shape of one sample of an input: its declared dims, a symbolic batch dim taken as 1.
+pub fn sample_shape(input: &PlanInput) -> Result<Vec<usize>, String> {
+    input
         .dims
         .iter()
         .enumerate()
@@ -74,12 +69,21 @@ pub fn sample_shape(plan: &Plan) -> Result<(String, Vec<usize>), String> {
             Some(v) => Ok(v as usize),
             None if k == 0 => Ok(1),
             None => Err(format!(
-                "input `{}` has an unknown dim {k}; calibration needs a fixed sample shape",
+                "input `{}` has an unknown dim {k}; a sample needs a fixed shape",
                 input.name
             )),
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((input.name.clone(), shape))
+        .collect()
+}
+
+/// The name of a plan's only input and the shape of one sample.
+pub fn single_input(plan: &Plan) -> Result<(String, Vec<usize>), String> {
+    let mut inputs = plan.inputs();
+    let input = inputs.next().ok_or("the model takes no runtime input")?;
+    if inputs.next().is_some() {
+        return Err("the model takes more than one input; a CSV row feeds one".into());
+    }
+    Ok((input.name.clone(), sample_shape(input)?))
 }
 
 /// A calibrator that reads the CSV a pass names and runs the CPU executor.
@@ -96,7 +100,7 @@ impl Calibrator for CsvCalibrator {
     ) -> Result<HashMap<String, Vec<f32>>, String> {
         let info = etch_ir::verify::verify(model).map_err(|e| e.to_string())?;
         let plan = Plan::new(model, &info).map_err(|e| e.to_string())?;
-        let (input, shape) = sample_shape(&plan)?;
+        let (input, shape) = single_input(&plan)?;
         let per_sample: usize = shape.iter().product();
         let rows = read_samples(data, per_sample, samples)?;
         let mut seen: HashMap<String, Vec<f32>> =
