@@ -4,8 +4,23 @@
 use crate::load::{self, CliError, Prepare};
 
 /// Reads, fills, runs the passes, verifies and writes a model.
-pub fn run(path: &str, output: &str, seed: u64, passes: Option<&str>, verify_each: bool) -> Result<(), CliError> {
-    let (loaded, _) = load::prepare(path, Prepare { fill: true, seed, passes, verify_each, ..Default::default() })?;
+pub fn run(
+    path: &str,
+    output: &str,
+    seed: u64,
+    passes: Option<&str>,
+    verify_each: bool,
+) -> Result<(), CliError> {
+    let (loaded, _) = load::prepare(
+        path,
+        Prepare {
+            fill: true,
+            seed,
+            passes,
+            verify_each,
+            ..Default::default()
+        },
+    )?;
     let text = etch_ir::print::print_model(&loaded.model);
     std::fs::write(output, text).map_err(|e| format!("error: cannot write `{output}`: {e}"))?;
     eprintln!("wrote {output}");

@@ -20,15 +20,26 @@ const CONTEXT: usize = 60;
 pub fn render(e: &Located) -> String {
     let offset = e.offset.min(e.src.len());
     let line_start = memrchr(b'\n', &e.src[..offset]).map_or(0, |n| n + 1);
-    let line_end = e.src[offset..].iter().position(|&b| b == b'\n').map_or(e.src.len(), |n| offset + n);
+    let line_end = e.src[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(e.src.len(), |n| offset + n);
     // a CRLF file's `\r` would move the terminal's cursor back to the start of the line
-    let line_end = if line_end > offset && e.src[line_end - 1] == b'\r' { line_end - 1 } else { line_end };
+    let line_end = if line_end > offset && e.src[line_end - 1] == b'\r' {
+        line_end - 1
+    } else {
+        line_end
+    };
     let line_no = e.src[..line_start].iter().filter(|&&b| b == b'\n').count() + 1;
     let column = offset - line_start + 1;
     let from = offset.saturating_sub(CONTEXT).max(line_start);
-    let from = (from..=offset).find(|&k| k == line_start || is_char_start(e.src, k)).unwrap_or(offset);
+    let from = (from..=offset)
+        .find(|&k| k == line_start || is_char_start(e.src, k))
+        .unwrap_or(offset);
     let to = (offset + e.len.max(1) + CONTEXT).min(line_end);
-    let to = (to..=line_end).find(|&k| k == line_end || is_char_start(e.src, k)).unwrap_or(line_end);
+    let to = (to..=line_end)
+        .find(|&k| k == line_end || is_char_start(e.src, k))
+        .unwrap_or(line_end);
     let mut shown = String::new();
     if from > line_start {
         shown.push('…');
@@ -40,14 +51,23 @@ pub fn render(e: &Located) -> String {
     if to < line_end {
         shown.push('…');
     }
-    let caret_len = String::from_utf8_lossy(&e.src[offset..(offset + e.len).min(to)]).chars().count().max(1);
+    let caret_len = String::from_utf8_lossy(&e.src[offset..(offset + e.len).min(to)])
+        .chars()
+        .count()
+        .max(1);
     let gutter = line_no.to_string().len();
     let mut out = String::new();
     let _ = writeln!(out, "error: {}", e.message);
     let _ = writeln!(out, "{:gutter$}--> {}:{line_no}:{column}", "", e.path);
     let _ = writeln!(out, "{:gutter$} |", "");
     let _ = writeln!(out, "{line_no} | {shown}");
-    let _ = write!(out, "{:gutter$} | {}{}", "", " ".repeat(caret_col), "^".repeat(caret_len));
+    let _ = write!(
+        out,
+        "{:gutter$} | {}{}",
+        "",
+        " ".repeat(caret_col),
+        "^".repeat(caret_len)
+    );
     out
 }
 

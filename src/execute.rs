@@ -42,8 +42,23 @@ impl Executor {
 }
 
 /// Loads, fills, verifies, runs the passes and compiles a model for the chosen executor.
-pub fn plan(path: &str, seed: u64, backend: Backend, passes: Option<&str>, verify_each: bool) -> Result<Executor, CliError> {
-    let (loaded, _) = load::prepare(path, load::Prepare { fill: true, seed, passes, verify_each, ..Default::default() })?;
+pub fn plan(
+    path: &str,
+    seed: u64,
+    backend: Backend,
+    passes: Option<&str>,
+    verify_each: bool,
+) -> Result<Executor, CliError> {
+    let (loaded, _) = load::prepare(
+        path,
+        load::Prepare {
+            fill: true,
+            seed,
+            passes,
+            verify_each,
+            ..Default::default()
+        },
+    )?;
     let fail = |e: ExecError| format!("error: {path}: {e}");
     Ok(match backend {
         Backend::Cpu => Executor::Cpu(Plan::new(&loaded.model, &loaded.info).map_err(fail)?),
@@ -58,9 +73,12 @@ pub fn plan(path: &str, seed: u64, backend: Backend, passes: Option<&str>, verif
 /// Reads a `.npy` file of float32 or int64 values in C order.
 pub fn read_npy(path: &str) -> Result<Value, CliError> {
     let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read `{path}`: {e}"))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("error: `{path}` is not a .npy file: {e}"))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| format!("error: `{path}` is not a .npy file: {e}"))?;
     if npy.order() == npyz::Order::Fortran {
-        return Err(format!("error: `{path}` is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
+        return Err(format!(
+            "error: `{path}` is in Fortran order; save it in C order (numpy.ascontiguousarray)"
+        ));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let dtype = npy.dtype().descr();
@@ -80,12 +98,22 @@ pub fn write_npy(path: &str, v: &Value) -> Result<(), CliError> {
     let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
     match v {
         Value::F32(a) => {
-            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(file).begin_nd().map_err(fail)?;
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(file)
+                .begin_nd()
+                .map_err(fail)?;
             w.extend(a.data.iter().copied()).map_err(fail)?;
             w.finish().map_err(fail)
         }
         Value::I64(a) => {
-            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(file).begin_nd().map_err(fail)?;
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(file)
+                .begin_nd()
+                .map_err(fail)?;
             w.extend(a.data.iter().copied()).map_err(fail)?;
             w.finish().map_err(fail)
         }

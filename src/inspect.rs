@@ -6,12 +6,29 @@ use etch_ir::weights::shape_only_weights;
 use crate::load::{self, CliError, Prepare};
 
 /// Prints the per-layer table (or JSON) of a model, after the passes if any are given.
-pub fn run(path: &str, json: bool, passes: Option<&str>, seed: u64, verify_each: bool) -> Result<(), CliError> {
+pub fn run(
+    path: &str,
+    json: bool,
+    passes: Option<&str>,
+    seed: u64,
+    verify_each: bool,
+) -> Result<(), CliError> {
     if passes.is_some() {
-        let (loaded, _) = load::prepare(path, Prepare { seed, passes, verify_each, ..Default::default() })?;
+        let (loaded, _) = load::prepare(
+            path,
+            Prepare {
+                seed,
+                passes,
+                verify_each,
+                ..Default::default()
+            },
+        )?;
         let stats = model_stats(&loaded.model, &loaded.info, &[]);
         if json {
-            println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?
+            );
         } else {
             print!("{}", table(&stats));
             println!("{}", summary(&stats));
@@ -21,10 +38,14 @@ pub fn run(path: &str, json: bool, passes: Option<&str>, seed: u64, verify_each:
     let src = load::read(path)?;
     let model = load::parse(path, &src)?;
     let loaded = load::verify(path, &src, model)?;
-    let shape_only = shape_only_weights(&loaded.model).map_err(|e| load::weight_error(path, &src, &loaded.model, &e))?;
+    let shape_only = shape_only_weights(&loaded.model)
+        .map_err(|e| load::weight_error(path, &src, &loaded.model, &e))?;
     let stats = model_stats(&loaded.model, &loaded.info, &shape_only);
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?
+        );
     } else {
         print!("{}", table(&stats));
     }
@@ -41,7 +62,11 @@ pub fn run(path: &str, json: bool, passes: Option<&str>, seed: u64, verify_each:
 
 /// One line on size and work: sparsity, stored size, compression and MACs by kind.
 pub fn summary(stats: &ModelStats) -> String {
-    let kinds: Vec<String> = stats.macs_by_kind.iter().map(|(k, v)| format!("{} {k}", thousands(*v))).collect();
+    let kinds: Vec<String> = stats
+        .macs_by_kind
+        .iter()
+        .map(|(k, v)| format!("{} {k}", thousands(*v)))
+        .collect();
     format!(
         "sparsity {:.1}% ({} of {} weights non-zero), stored {:.1} KiB, {:.2}x smaller than float32; MACs: {}",
         stats.sparsity * 100.0,
@@ -70,7 +95,10 @@ fn shape_text(shape: &Option<Vec<serde_json::Value>>) -> String {
     match shape {
         None => "?".to_string(),
         Some(dims) => {
-            let dims: Vec<String> = dims.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
+            let dims: Vec<String> = dims
+                .iter()
+                .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string))
+                .collect();
             format!("[{}]", dims.join(","))
         }
     }
@@ -80,9 +108,23 @@ fn table(stats: &ModelStats) -> String {
     let rows: Vec<[String; 5]> = stats
         .layers
         .iter()
-        .map(|l| [l.name.clone(), l.op.clone(), shape_text(&l.output_shape), thousands(l.params), thousands(l.macs)])
+        .map(|l| {
+            [
+                l.name.clone(),
+                l.op.clone(),
+                shape_text(&l.output_shape),
+                thousands(l.params),
+                thousands(l.macs),
+            ]
+        })
         .collect();
-    let total = ["total".to_string(), String::new(), String::new(), thousands(stats.params), thousands(stats.macs)];
+    let total = [
+        "total".to_string(),
+        String::new(),
+        String::new(),
+        thousands(stats.params),
+        thousands(stats.macs),
+    ];
     let head = ["layer", "op", "output shape", "params", "MACs"].map(String::from);
     let mut width = [0usize; 5];
     for r in rows.iter().chain([&head, &total]) {
@@ -93,8 +135,16 @@ fn table(stats: &ModelStats) -> String {
     let line = |r: &[String; 5]| {
         format!(
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
-            r[0], r[1], r[2], r[3], r[4],
-            w0 = width[0], w1 = width[1], w2 = width[2], w3 = width[3], w4 = width[4]
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2],
+            w3 = width[3],
+            w4 = width[4]
         )
     };
     let rule = format!("{}\n", "-".repeat(width.iter().sum::<usize>() + 8));

@@ -24,17 +24,29 @@ pub fn read(path: &str) -> Result<Vec<u8>, CliError> {
 /// Whether a file is a binary ONNX protobuf rather than ONNX text: by its name, or by its first
 /// byte (a protobuf model starts with a field tag; text starts with `<`, a name, or a comment).
 pub fn is_binary(path: &str, src: &[u8]) -> bool {
-    let text_start = |b: u8| b.is_ascii_whitespace() || b.is_ascii_alphanumeric() || matches!(b, b'<' | b'#' | b'"' | b'_');
-    (path.ends_with(".onnx") && !path.ends_with(".onnx.txt")) || src.first().is_some_and(|&b| !text_start(b))
+    let text_start = |b: u8| {
+        b.is_ascii_whitespace()
+            || b.is_ascii_alphanumeric()
+            || matches!(b, b'<' | b'#' | b'"' | b'_')
+    };
+    (path.ends_with(".onnx") && !path.ends_with(".onnx.txt"))
+        || src.first().is_some_and(|&b| !text_start(b))
 }
 
 /// Parses a model file: ONNX text, or a binary `.onnx` protobuf.
 pub fn parse(path: &str, src: &[u8]) -> Result<Model, CliError> {
     if is_binary(path, src) {
-        return etch_ir::front::onnx_proto::read_model(src).map_err(|e| format!("error: {path}: {e}"));
+        return etch_ir::front::onnx_proto::read_model(src)
+            .map_err(|e| format!("error: {path}: {e}"));
     }
     etch_ir::parse_model(src).map_err(|e| {
-        render(&Located { path, src, offset: e.offset, len: e.len, message: &e.message })
+        render(&Located {
+            path,
+            src,
+            offset: e.offset,
+            len: e.len,
+            message: &e.message,
+        })
     })
 }
 
@@ -44,11 +56,24 @@ pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> 
         Ok(info) => Ok(Loaded { model, info }),
         Err(e) if e.span.line > 0 => {
             let msg = e.to_string();
-            let (offset, len) = match e.focus.as_ref().and_then(|f| focus_in(src, e.span.offset, e.span.len, f)) {
+            let (offset, len) = match e
+                .focus
+                .as_ref()
+                .and_then(|f| focus_in(src, e.span.offset, e.span.len, f))
+            {
                 Some(range) => range,
-                None => (e.span.offset, first_line_len(src, e.span.offset, e.span.len)),
+                None => (
+                    e.span.offset,
+                    first_line_len(src, e.span.offset, e.span.len),
+                ),
             };
-            Err(render(&Located { path, src, offset, len, message: &msg }))
+            Err(render(&Located {
+                path,
+                src,
+                offset,
+                len,
+                message: &msg,
+            }))
         }
         Err(e) => Err(format!("error: {path}: {e}")),
     }
@@ -58,11 +83,19 @@ pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> 
 /// outputs come before its `=` (after the `[label]`), inputs after the `(` that follows the op.
 fn focus_in(src: &[u8], offset: usize, len: usize, focus: &Focus) -> Option<(usize, usize)> {
     let text = src.get(offset..offset + len)?;
-    let body = if text.first() == Some(&b'[') { text.iter().position(|&b| b == b']')? + 1 } else { 0 };
+    let body = if text.first() == Some(&b'[') {
+        text.iter().position(|&b| b == b']')? + 1
+    } else {
+        0
+    };
     let eq = body + text[body..].iter().position(|&b| b == b'=')?;
     let (from, to, name) = match focus {
         Focus::Output(name) => (body, eq, name),
-        Focus::Input(name) => (eq + text[eq..].iter().position(|&b| b == b'(')?, text.len(), name),
+        Focus::Input(name) => (
+            eq + text[eq..].iter().position(|&b| b == b'(')?,
+            text.len(),
+            name,
+        ),
     };
     let name = name.as_bytes();
     let is_id = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -70,7 +103,10 @@ fn focus_in(src: &[u8], offset: usize, len: usize, focus: &Focus) -> Option<(usi
         if !text[k..to].starts_with(name) || name.is_empty() {
             return None;
         }
-        let (before, after) = (k.checked_sub(1).map(|p| text[p]), text.get(k + name.len()).copied());
+        let (before, after) = (
+            k.checked_sub(1).map(|p| text[p]),
+            text.get(k + name.len()).copied(),
+        );
         if before == Some(b'"') && after == Some(b'"') {
             Some((offset + k - 1, name.len() + 2))
         } else if !before.is_some_and(|b| is_id(b) || b == b'"') && !after.is_some_and(is_id) {
@@ -86,7 +122,12 @@ fn focus_in(src: &[u8], offset: usize, len: usize, focus: &Focus) -> Option<(usi
 pub fn weight_error(path: &str, src: &[u8], model: &Model, e: &WeightError) -> CliError {
     let g = &model.graph;
     let span = match e.weight() {
-        Some(name) => g.inputs.iter().find(|vi| vi.name == name).map(|vi| vi.span).or_else(|| g.initializer(name).map(|i| i.span)),
+        Some(name) => g
+            .inputs
+            .iter()
+            .find(|vi| vi.name == name)
+            .map(|vi| vi.span)
+            .or_else(|| g.initializer(name).map(|i| i.span)),
         None => None,
     };
     let (offset, len) = match span {
@@ -100,13 +141,22 @@ pub fn weight_error(path: &str, src: &[u8], model: &Model, e: &WeightError) -> C
             }
         }
     };
-    render(&Located { path, src, offset, len, message: &e.to_string() })
+    render(&Located {
+        path,
+        src,
+        offset,
+        len,
+        message: &e.to_string(),
+    })
 }
 
 /// The length of a span cut at the end of its first line, so the caret stays on one line.
 fn first_line_len(src: &[u8], offset: usize, len: usize) -> usize {
     let end = (offset + len).min(src.len());
-    src[offset.min(end)..end].iter().position(|&b| b == b'\n').unwrap_or(end - offset.min(end))
+    src[offset.min(end)..end]
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(end - offset.min(end))
 }
 
 /// How a command wants its model: shape-only weights filled or not, and passes to run.
@@ -121,11 +171,15 @@ pub struct Prepare<'a> {
 }
 
 /// Reads, parses, fills, verifies and runs the passes: the one way every command gets its model.
-pub fn prepare(path: &str, opts: Prepare) -> Result<(Loaded, Vec<etch_ir::passes::PassReport>), CliError> {
+pub fn prepare(
+    path: &str,
+    opts: Prepare,
+) -> Result<(Loaded, Vec<etch_ir::passes::PassReport>), CliError> {
     let src = read(path)?;
     let mut model = parse(path, &src)?;
     if opts.fill || opts.passes.is_some() {
-        let filled = etch_ir::weights::fill_shape_only(&mut model, opts.seed).map_err(|e| weight_error(path, &src, &model, &e))?;
+        let filled = etch_ir::weights::fill_shape_only(&mut model, opts.seed)
+            .map_err(|e| weight_error(path, &src, &model, &e))?;
         if !filled.is_empty() {
             let values: u64 = filled.iter().map(|w| w.numel()).sum();
             eprintln!(
@@ -137,15 +191,24 @@ pub fn prepare(path: &str, opts: Prepare) -> Result<(Loaded, Vec<etch_ir::passes
         }
     }
     let mut loaded = verify(path, &src, model)?;
-    let Some(spec) = opts.passes else { return Ok((loaded, Vec::new())) };
+    let Some(spec) = opts.passes else {
+        return Ok((loaded, Vec::new()));
+    };
     // quant and binarize calibrate on the data their spec names, with the CPU executor
     let csv = etch_sim::reference::calibrate::CsvCalibrator;
-    let cx = etch_ir::passes::PassContext { calibrator: opts.cx.calibrator.or(Some(&csv)) };
-    let run = etch_ir::passes::RunOptions { verify_each: opts.verify_each, cx };
-    let reports = etch_ir::passes::run_spec(&mut loaded.model, spec, &run).map_err(|e| match e {
-        etch_ir::passes::PassError::Spec(s) => s.render(spec),
-        e => format!("error: {path}: {e}"),
-    })?;
-    loaded.info = etch_ir::verify::verify(&loaded.model).map_err(|e| format!("error: {path}: after the passes: {e}"))?;
+    let cx = etch_ir::passes::PassContext {
+        calibrator: opts.cx.calibrator.or(Some(&csv)),
+    };
+    let run = etch_ir::passes::RunOptions {
+        verify_each: opts.verify_each,
+        cx,
+    };
+    let reports =
+        etch_ir::passes::run_spec(&mut loaded.model, spec, &run).map_err(|e| match e {
+            etch_ir::passes::PassError::Spec(s) => s.render(spec),
+            e => format!("error: {path}: {e}"),
+        })?;
+    loaded.info = etch_ir::verify::verify(&loaded.model)
+        .map_err(|e| format!("error: {path}: after the passes: {e}"))?;
     Ok((loaded, reports))
 }

@@ -9,6 +9,8 @@ mod inspect;
 mod load;
 mod passes;
 mod run;
+mod sim;
+mod targets;
 
 use std::process::ExitCode;
 
@@ -108,6 +110,50 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
+    /// Latency and energy of a model on an accelerator (cycle-level simulator), or SCALE-Sim's
+    /// cycles for its own inputs (--topology, --scalesim-config).
+    Sim {
+        /// Model in ONNX text.
+        model: Option<String>,
+        /// Accelerator description (RON), e.g. examples/hw/ws-16x16-int8.ron.
+        #[arg(long)]
+        hw: Option<String>,
+        /// Built-in target (`etch targets`): its default accelerator, or the fit check for --hw.
+        #[arg(long)]
+        target: Option<String>,
+        /// Inputs per inference.
+        #[arg(long, default_value_t = 1)]
+        batch: u64,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Write the per-layer figures as CSV.
+        #[arg(long)]
+        csv: Option<String>,
+        /// Write plots (PNG and SVG) into this folder.
+        #[arg(long)]
+        plot: Option<String>,
+        /// Write the timeline in the Chrome trace-event format (open in Perfetto).
+        #[arg(long)]
+        trace: Option<String>,
+        /// SCALE-Sim topology CSV (SCALE-Sim mode).
+        #[arg(long)]
+        topology: Option<String>,
+        /// SCALE-Sim config file (SCALE-Sim mode).
+        #[arg(long = "scalesim-config")]
+        scalesim_config: Option<String>,
+        /// Seed for the values of shape-only weights (when passes need them).
+        #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// The built-in targets: resources, clock, memory bandwidth and default accelerator.
+    Targets {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The options every command that transforms a model shares.
@@ -124,17 +170,59 @@ struct PassArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { model, json, passes } => inspect::run(&model, json, passes.spec.as_deref(), etch_ir::weights::DEFAULT_SEED, passes.verify_each),
-        Command::Passes { model, passes, output, json, list } => match (list, model) {
+        Command::Inspect {
+            model,
+            json,
+            passes,
+        } => inspect::run(
+            &model,
+            json,
+            passes.spec.as_deref(),
+            etch_ir::weights::DEFAULT_SEED,
+            passes.verify_each,
+        ),
+        Command::Passes {
+            model,
+            passes,
+            output,
+            json,
+            list,
+        } => match (list, model) {
             (true, _) => {
                 print!("{}", etch_ir::passes::list());
                 Ok(())
             }
-            (false, Some(model)) => passes::run(&model, passes.spec.as_deref().unwrap_or(""), passes.verify_each, output.as_deref(), json),
+            (false, Some(model)) => passes::run(
+                &model,
+                passes.spec.as_deref().unwrap_or(""),
+                passes.verify_each,
+                output.as_deref(),
+                json,
+            ),
             (false, None) => Err("error: give a model (or --list)".to_string()),
         },
-        Command::Convert { model, output, seed, passes } => convert::run(&model, &output, seed, passes.spec.as_deref(), passes.verify_each),
-        Command::Run { model, input, output, repeat, seed, backend, json, passes } => run::run(run::RunArgs {
+        Command::Convert {
+            model,
+            output,
+            seed,
+            passes,
+        } => convert::run(
+            &model,
+            &output,
+            seed,
+            passes.spec.as_deref(),
+            passes.verify_each,
+        ),
+        Command::Run {
+            model,
+            input,
+            output,
+            repeat,
+            seed,
+            backend,
+            json,
+            passes,
+        } => run::run(run::RunArgs {
             model: &model,
             input: &input,
             output: output.as_deref(),
@@ -145,7 +233,51 @@ fn main() -> ExitCode {
             passes: passes.spec.as_deref(),
             verify_each: passes.verify_each,
         }),
-        Command::Eval { model, data, seed, backend, json, passes } => eval::run(&model, &data, seed, backend, json, passes.spec.as_deref(), passes.verify_each),
+        Command::Eval {
+            model,
+            data,
+            seed,
+            backend,
+            json,
+            passes,
+        } => eval::run(
+            &model,
+            &data,
+            seed,
+            backend,
+            json,
+            passes.spec.as_deref(),
+            passes.verify_each,
+        ),
+        Command::Sim {
+            model,
+            hw,
+            target,
+            batch,
+            json,
+            csv,
+            plot,
+            trace,
+            topology,
+            scalesim_config,
+            seed,
+            passes,
+        } => sim::run(sim::SimArgs {
+            model: model.as_deref(),
+            hw: hw.as_deref(),
+            target: target.as_deref(),
+            batch,
+            json,
+            csv: csv.as_deref(),
+            plot: plot.as_deref(),
+            trace: trace.as_deref(),
+            topology: topology.as_deref(),
+            scalesim_config: scalesim_config.as_deref(),
+            passes: passes.spec.as_deref(),
+            verify_each: passes.verify_each,
+            seed,
+        }),
+        Command::Targets { json } => targets::run(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,29 +4,65 @@ use crate::inspect::{summary, thousands};
 use crate::load::{self, CliError, Prepare};
 
 /// Runs the passes, prints one block per pass, and writes the result if asked.
-pub fn run(path: &str, spec: &str, verify_each: bool, output: Option<&str>, json: bool) -> Result<(), CliError> {
+pub fn run(
+    path: &str,
+    spec: &str,
+    verify_each: bool,
+    output: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
     if spec.trim().is_empty() {
-        return Err("error: give the passes to run with --passes \"…\" (`etch passes --list` shows them)".into());
+        return Err(
+            "error: give the passes to run with --passes \"…\" (`etch passes --list` shows them)"
+                .into(),
+        );
     }
-    let (before, _) = load::prepare(path, Prepare { fill: true, ..Default::default() })?;
+    let (before, _) = load::prepare(
+        path,
+        Prepare {
+            fill: true,
+            ..Default::default()
+        },
+    )?;
     let before = etch_ir::stats::model_stats(&before.model, &before.info, &[]);
-    let (loaded, reports) = load::prepare(path, Prepare { passes: Some(spec), verify_each, ..Default::default() })?;
+    let (loaded, reports) = load::prepare(
+        path,
+        Prepare {
+            passes: Some(spec),
+            verify_each,
+            ..Default::default()
+        },
+    )?;
     if let Some(out) = output {
-        std::fs::write(out, etch_ir::print::print_model(&loaded.model)).map_err(|e| format!("error: cannot write `{out}`: {e}"))?;
+        std::fs::write(out, etch_ir::print::print_model(&loaded.model))
+            .map_err(|e| format!("error: cannot write `{out}`: {e}"))?;
         eprintln!("wrote {out}");
     }
     if json {
         let doc = serde_json::json!({ "before": before, "passes": reports });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
-    println!("before: {} params, {} MACs; {}", thousands(before.params), thousands(before.macs), summary(&before));
+    println!(
+        "before: {} params, {} MACs; {}",
+        thousands(before.params),
+        thousands(before.macs),
+        summary(&before)
+    );
     for (k, r) in reports.iter().enumerate() {
         println!("{}. {}", k + 1, r.pass);
         for line in &r.changes {
             println!("   {line}");
         }
-        println!("   after: {} params, {} MACs; {}", thousands(r.after.params), thousands(r.after.macs), summary(&r.after));
+        println!(
+            "   after: {} params, {} MACs; {}",
+            thousands(r.after.params),
+            thousands(r.after.macs),
+            summary(&r.after)
+        );
     }
     Ok(())
 }

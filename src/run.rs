@@ -40,12 +40,22 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     let plan = plan(a.model, a.seed, a.backend, a.passes, a.verify_each)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let x = read_npy(a.input)?;
-    let first = plan.inputs().next().ok_or_else(|| format!("error: {}: the model takes no runtime input", a.model))?;
+    let first = plan
+        .inputs()
+        .next()
+        .ok_or_else(|| format!("error: {}: the model takes no runtime input", a.model))?;
     let name = first.name.clone();
     if plan.inputs().count() > 1 {
-        return Err(format!("error: {}: the model takes {} inputs; `etch run` feeds one", a.model, plan.inputs().count()));
+        return Err(format!(
+            "error: {}: the model takes {} inputs; `etch run` feeds one",
+            a.model,
+            plan.inputs().count()
+        ));
     }
-    let go = || plan.run(vec![(name.clone(), x.clone())]).map_err(|e| format!("error: {}: {e}", a.model));
+    let go = || {
+        plan.run(vec![(name.clone(), x.clone())])
+            .map_err(|e| format!("error: {}: {e}", a.model))
+    };
     let mut outputs = go()?;
     let mut times = Vec::with_capacity(a.repeat);
     for _ in 0..a.repeat.max(1) {
@@ -58,9 +68,22 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     if let Some(path) = a.output {
         write_npy(path, &outputs[0].1)?;
     }
-    let report = RunReport { outputs: outputs.iter().map(|(n, v)| OutputInfo { name: n.clone(), shape: v.shape().to_vec() }).collect(), load_ms, infer_ms };
+    let report = RunReport {
+        outputs: outputs
+            .iter()
+            .map(|(n, v)| OutputInfo {
+                name: n.clone(),
+                shape: v.shape().to_vec(),
+            })
+            .collect(),
+        load_ms,
+        infer_ms,
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
     for (n, v) in &outputs {
@@ -70,11 +93,18 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
             if arr.data.len() == classes && classes > 1 {
                 let mut idx: Vec<usize> = (0..classes).collect();
                 idx.sort_by(|&i, &j| arr.data[j].total_cmp(&arr.data[i]));
-                let top: Vec<String> = idx.iter().take(5).map(|&i| format!("{i} ({:.4})", arr.data[i])).collect();
+                let top: Vec<String> = idx
+                    .iter()
+                    .take(5)
+                    .map(|&i| format!("{i} ({:.4})", arr.data[i]))
+                    .collect();
                 println!("  top-5: {}", top.join(", "));
             }
         }
     }
-    println!("load {load_ms:.1} ms, inference {infer_ms:.2} ms (median of {} after a warm-up)", times.len());
+    println!(
+        "load {load_ms:.1} ms, inference {infer_ms:.2} ms (median of {} after a warm-up)",
+        times.len()
+    );
     Ok(())
 }

@@ -3,12 +3,20 @@
 use std::process::Command;
 
 fn etch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_etch")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn params_and_macs_match_reference() {
-    let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/REFERENCE.tsv")).unwrap();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/REFERENCE.tsv"
+    ))
+    .unwrap();
     let mut lines = reference.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
@@ -17,12 +25,29 @@ fn params_and_macs_match_reference() {
         let f: Vec<&str> = line.split('\t').collect();
         let model = format!("examples/models/{}.onnx.txt", f[col("name")]);
         let out = etch(&["inspect", "--json", &model]);
-        assert!(out.status.success(), "{model}: {}", String::from_utf8_lossy(&out.stderr));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
-        assert_eq!(json["params"].as_u64().unwrap().to_string(), f[col("params")], "{model} params");
-        assert_eq!(json["macs"].as_u64().unwrap().to_string(), f[col("macs")], "{model} macs");
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+        assert_eq!(
+            json["params"].as_u64().unwrap().to_string(),
+            f[col("params")],
+            "{model} params"
+        );
+        assert_eq!(
+            json["macs"].as_u64().unwrap().to_string(),
+            f[col("macs")],
+            "{model} macs"
+        );
         let layers = json["layers"].as_array().unwrap();
-        assert_eq!(layers.len().to_string(), f[col("nodes")], "{model} layer count");
+        assert_eq!(
+            layers.len().to_string(),
+            f[col("nodes")],
+            "{model} layer count"
+        );
         for l in layers {
             for key in ["name", "op", "output_shape", "params", "macs"] {
                 assert!(l.get(key).is_some(), "{model}: layer lacks `{key}`");
@@ -39,10 +64,18 @@ fn table_has_totals_and_says_when_weights_are_shape_only() {
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     let total = table.lines().last().unwrap();
-    assert!(total.starts_with("total") && total.contains("11,680,872") && total.contains("1,814,073,344"), "{total}");
+    assert!(
+        total.starts_with("total")
+            && total.contains("11,680,872")
+            && total.contains("1,814,073,344"),
+        "{total}"
+    );
     assert!(table.contains("/conv1/Conv") && table.contains("[1,64,112,112]"));
     let note = String::from_utf8(out.stderr).unwrap();
-    assert!(note.contains("26 weights") && note.contains("shape-only"), "{note}");
+    assert!(
+        note.contains("26 weights") && note.contains("shape-only"),
+        "{note}"
+    );
 }
 
 #[test]
@@ -51,9 +84,20 @@ fn convert_fills_shape_only_weights_reproducibly() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = |n: &str| dir.join(n).to_string_lossy().into_owned();
     let run = |seed: &str, out: &str| {
-        let o = etch(&["convert", "examples/models/squeezenet1_1.onnx.txt", "-o", &path(out), "--seed", seed]);
+        let o = etch(&[
+            "convert",
+            "examples/models/squeezenet1_1.onnx.txt",
+            "-o",
+            &path(out),
+            "--seed",
+            seed,
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("filled 34 shape-only weights"), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("filled 34 shape-only weights"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         std::fs::read_to_string(path(out)).unwrap()
     };
     let (a, b, c) = (run("3", "a.txt"), run("3", "b.txt"), run("4", "c.txt"));
@@ -61,13 +105,18 @@ fn convert_fills_shape_only_weights_reproducibly() {
     assert_ne!(a, c, "another seed gives other weights");
     let m = etch_ir::parse_model_str(&a).unwrap();
     assert!(etch_ir::weights::shape_only_weights(&m).unwrap().is_empty());
-    assert_eq!(m.graph.inputs.len(), 1, "weights moved from inputs to initializers");
+    assert_eq!(
+        m.graph.inputs.len(),
+        1,
+        "weights moved from inputs to initializers"
+    );
     // a converted model converts to itself
     let o = etch(&["convert", &path("a.txt"), "-o", &path("d.txt")]);
     assert!(o.status.success());
     assert_eq!(std::fs::read_to_string(path("d.txt")).unwrap(), a);
     // and inspect sees the same figures
-    let j: serde_json::Value = serde_json::from_slice(&etch(&["inspect", "--json", &path("a.txt")]).stdout).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&etch(&["inspect", "--json", &path("a.txt")]).stdout).unwrap();
     assert_eq!(j["params"], 1233288);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -9,9 +9,21 @@ pub fn write_f32(out: &mut String, v: f32) {
     }
     let bits = v.to_bits();
     let (exp_bits, frac) = (((bits >> 23) & 0xff) as i32, u128::from(bits & 0x7f_ffff));
-    let (m, e) = if exp_bits == 0 { (frac, -149) } else { (frac | 1 << 23, exp_bits - 150) };
+    let (m, e) = if exp_bits == 0 {
+        (frac, -149)
+    } else {
+        (frac | 1 << 23, exp_bits - 150)
+    };
     let mut buf = ryu::Buffer::new();
-    write_shortest(out, buf.format_finite(v), Exact { m, e, max_frac_bits: 14 });
+    write_shortest(
+        out,
+        buf.format_finite(v),
+        Exact {
+            m,
+            e,
+            max_frac_bits: 14,
+        },
+    );
 }
 
 /// Writes an f64 as `std::to_chars` does.
@@ -20,10 +32,25 @@ pub fn write_f64(out: &mut String, v: f64) {
         return write_special(out, v.is_nan(), v.is_sign_negative());
     }
     let bits = v.to_bits();
-    let (exp_bits, frac) = (((bits >> 52) & 0x7ff) as i32, u128::from(bits & 0xf_ffff_ffff_ffff));
-    let (m, e) = if exp_bits == 0 { (frac, -1074) } else { (frac | 1 << 52, exp_bits - 1075) };
+    let (exp_bits, frac) = (
+        ((bits >> 52) & 0x7ff) as i32,
+        u128::from(bits & 0xf_ffff_ffff_ffff),
+    );
+    let (m, e) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | 1 << 52, exp_bits - 1075)
+    };
     let mut buf = ryu::Buffer::new();
-    write_shortest(out, buf.format_finite(v), Exact { m, e, max_frac_bits: 24 });
+    write_shortest(
+        out,
+        buf.format_finite(v),
+        Exact {
+            m,
+            e,
+            max_frac_bits: 24,
+        },
+    );
 }
 
 fn write_special(out: &mut String, nan: bool, negative: bool) {
@@ -57,10 +84,17 @@ impl Exact {
             return None;
         }
         // m · 2^-f = m · 5^f · 10^-f: the digits are those of m · 5^f
-        let n = if e >= 0 { m.checked_mul(1u128.checked_shl(e as u32)?)? } else { m.checked_mul(5u128.checked_pow((-e) as u32)?)? };
+        let n = if e >= 0 {
+            m.checked_mul(1u128.checked_shl(e as u32)?)?
+        } else {
+            m.checked_mul(5u128.checked_pow((-e) as u32)?)?
+        };
         let mut digits = [0u8; 40];
         let len = write_u128(&mut digits, n);
-        let len = digits[..len].iter().rposition(|&d| d != b'0').map_or(0, |p| p + 1);
+        let len = digits[..len]
+            .iter()
+            .rposition(|&d| d != b'0')
+            .map_or(0, |p| p + 1);
         (len <= 20).then_some((digits, len))
     }
 
@@ -101,7 +135,13 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
         _ => (false, s),
     };
     let (mant, e10) = match s.iter().position(|&b| b == b'e') {
-        Some(p) => (&s[..p], std::str::from_utf8(&s[p + 1..]).ok().and_then(|x| x.parse::<i32>().ok()).unwrap_or(0)),
+        Some(p) => (
+            &s[..p],
+            std::str::from_utf8(&s[p + 1..])
+                .ok()
+                .and_then(|x| x.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
         None => (s, 0),
     };
     // all mantissa digits, and how many stand before the point
@@ -122,7 +162,10 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
         out.push_str(if neg { "-0" } else { "0" });
         return;
     }
-    let end = all[..n_all].iter().rposition(|&d| d != b'0').map_or(0, |p| p + 1);
+    let end = all[..n_all]
+        .iter()
+        .rposition(|&d| d != b'0')
+        .map_or(0, |p| p + 1);
     let mut digits = [0u8; 48];
     let mut n = end - lead;
     digits[..n].copy_from_slice(&all[lead..end]);
@@ -131,7 +174,10 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
 
     // A value exactly halfway between two shortest candidates: ryu and C++ break the tie
     // differently; C++ rounds half to even.
-    if let Some((x, _)) = exact.short_digits().filter(|(x, xl)| *xl == n + 1 && x[*xl - 1] == b'5') {
+    if let Some((x, _)) = exact
+        .short_digits()
+        .filter(|(x, xl)| *xl == n + 1 && x[*xl - 1] == b'5')
+    {
         let lower = &x[..n];
         if (lower[n - 1] - b'0').is_multiple_of(2) {
             digits[..n].copy_from_slice(lower);
@@ -163,7 +209,15 @@ fn write_shortest(out: &mut String, ryu_text: &str, exact: Exact) {
 
     let exp_digits = if exp.abs() >= 100 { 3 } else { 2 };
     let sci_len = n + i32::from(n > 1) + 2 + exp_digits;
-    let fixed_len = if exp >= 0 { if exp + 1 >= n { exp + 1 } else { n + 1 } } else { n + 1 - exp };
+    let fixed_len = if exp >= 0 {
+        if exp + 1 >= n {
+            exp + 1
+        } else {
+            n + 1
+        }
+    } else {
+        n + 1 - exp
+    };
     if neg {
         out.push('-');
     }

@@ -58,7 +58,10 @@ impl Model {
 
     /// A metadata value by key.
     pub fn metadata(&self, key: &str) -> Option<&str> {
-        self.metadata_props.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.metadata_props
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -98,10 +101,11 @@ impl PartialEq for Graph {
             && self.outputs == other.outputs
             && self.initializers == other.initializers
             && self.value_info == other.value_info
-            && self.node_order().iter().map(|&i| &self.nodes[i]).eq(other
+            && self
                 .node_order()
                 .iter()
-                .map(|&i| &other.nodes[i]))
+                .map(|&i| &self.nodes[i])
+                .eq(other.node_order().iter().map(|&i| &other.nodes[i]))
     }
 }
 
@@ -146,7 +150,10 @@ impl Graph {
         let mut indeg: HashMap<NodeIndex, usize> = HashMap::new();
         let mut heap = BinaryHeap::new();
         for idx in self.nodes.node_indices() {
-            let d = self.nodes.neighbors_directed(idx, Direction::Incoming).count();
+            let d = self
+                .nodes
+                .neighbors_directed(idx, Direction::Incoming)
+                .count();
             // count edges, not distinct neighbours
             let d = d.max(self.nodes.edges_directed(idx, Direction::Incoming).count());
             indeg.insert(idx, d);
@@ -186,12 +193,17 @@ impl Graph {
 
     /// The node that computes `value`, if a node does.
     pub fn producer(&self, value: &str) -> Option<NodeIndex> {
-        self.nodes.node_indices().find(|&i| self.nodes[i].outputs.iter().any(|o| o == value))
+        self.nodes
+            .node_indices()
+            .find(|&i| self.nodes[i].outputs.iter().any(|o| o == value))
     }
 
     /// The nodes that read `value`, in node order.
     pub fn consumers(&self, value: &str) -> Vec<NodeIndex> {
-        self.node_order().into_iter().filter(|&i| self.nodes[i].inputs.iter().any(|x| x == value)).collect()
+        self.node_order()
+            .into_iter()
+            .filter(|&i| self.nodes[i].inputs.iter().any(|x| x == value))
+            .collect()
     }
 
     /// Whether `value` is a graph output (passes must keep its name).
@@ -228,7 +240,11 @@ impl Graph {
             .chain(self.inputs.iter().map(|v| v.name.as_str()))
             .chain(self.initializers.iter().map(|v| v.name.as_str()))
             .collect();
-        let keep: Vec<bool> = self.value_info.iter().map(|v| defined.contains(v.name.as_str())).collect();
+        let keep: Vec<bool> = self
+            .value_info
+            .iter()
+            .map(|v| defined.contains(v.name.as_str()))
+            .collect();
         let mut k = keep.iter();
         self.value_info.retain(|_| *k.next().unwrap_or(&true));
     }
@@ -238,12 +254,18 @@ impl Graph {
         let taken = |n: &str| {
             self.inputs.iter().any(|v| v.name == n)
                 || self.initializers.iter().any(|v| v.name == n)
-                || self.nodes.node_weights().any(|x| x.outputs.iter().any(|o| o == n) || x.inputs.iter().any(|i| i == n))
+                || self
+                    .nodes
+                    .node_weights()
+                    .any(|x| x.outputs.iter().any(|o| o == n) || x.inputs.iter().any(|i| i == n))
         };
         if !taken(base) {
             return base.to_string();
         }
-        (1..).map(|k| format!("{base}_{k}")).find(|n| !taken(n)).unwrap_or_default()
+        (1..)
+            .map(|k| format!("{base}_{k}"))
+            .find(|n| !taken(n))
+            .unwrap_or_default()
     }
 }
 
@@ -368,12 +390,19 @@ const ATTR_TYPE_NAMES: [(AttrType, &str); 14] = [
 impl AttrType {
     /// Looks up an attribute type keyword.
     pub fn from_keyword(word: &str) -> Option<AttrType> {
-        ATTR_TYPE_NAMES.iter().find(|(_, n)| *n == word).map(|(t, _)| *t)
+        ATTR_TYPE_NAMES
+            .iter()
+            .find(|(_, n)| *n == word)
+            .map(|(t, _)| *t)
     }
 
     /// The keyword for this attribute type.
     pub fn keyword(self) -> &'static str {
-        ATTR_TYPE_NAMES.iter().find(|(t, _)| *t == self).map(|(_, n)| *n).unwrap_or("int")
+        ATTR_TYPE_NAMES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("int")
     }
 }
 

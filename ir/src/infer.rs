@@ -29,7 +29,13 @@ pub type InferError = String;
 type Res<T> = Result<T, InferError>;
 
 fn dims_str(d: &[Dim]) -> String {
-    format!("[{}]", d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        d.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 /// Normalizes a possibly negative axis against a rank.
@@ -37,7 +43,9 @@ fn axis(a: i64, rank: usize, what: &str) -> Res<usize> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
     if v < 0 || v >= r {
-        return Err(format!("{what} {a} is out of range for a rank-{rank} input"));
+        return Err(format!(
+            "{what} {a} is out of range for a rank-{rank} input"
+        ));
     }
     Ok(v as usize)
 }
@@ -47,13 +55,25 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
     let n = a.len().max(b.len());
     let mut out = Vec::with_capacity(n);
     for k in 0..n {
-        let da = if k + a.len() >= n { &a[k + a.len() - n] } else { &Dim::Known(1) };
-        let db = if k + b.len() >= n { &b[k + b.len() - n] } else { &Dim::Known(1) };
+        let da = if k + a.len() >= n {
+            &a[k + a.len() - n]
+        } else {
+            &Dim::Known(1)
+        };
+        let db = if k + b.len() >= n {
+            &b[k + b.len() - n]
+        } else {
+            &Dim::Known(1)
+        };
         out.push(match (da, db) {
             (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
             (Dim::Known(x), Dim::Known(y)) if x == y => Dim::Known(*x),
             (Dim::Known(x), Dim::Known(y)) => {
-                return Err(format!("shapes {} and {} cannot be broadcast together (dimension {x} vs {y})", dims_str(a), dims_str(b)));
+                return Err(format!(
+                    "shapes {} and {} cannot be broadcast together (dimension {x} vs {y})",
+                    dims_str(a),
+                    dims_str(b)
+                ));
             }
             (Dim::Param(p), Dim::Param(q)) if p == q => da.clone(),
             (Dim::Known(x), _) | (_, Dim::Known(x)) => Dim::Known(*x),
@@ -67,13 +87,20 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
 fn window_dims(x: &[Dim], kernel: &[i64], w: &Window) -> Res<Vec<Dim>> {
     let sp = x.len() - 2;
     // unknown spatial extents get a placeholder and come out unknown
-    let spatial: Vec<i64> = x[2..].iter().map(|d| d.known().unwrap_or(i64::MAX / 4)).collect();
+    let spatial: Vec<i64> = x[2..]
+        .iter()
+        .map(|d| d.known().unwrap_or(i64::MAX / 4))
+        .collect();
     let axes = w.resolve(&spatial, kernel)?;
     let mut out = Vec::with_capacity(x.len());
     out.push(x[0].clone());
     out.push(x[1].clone());
     for k in 0..sp {
-        out.push(if x[2 + k].known().is_some() { Dim::Known(axes[k].out) } else { Dim::Unknown });
+        out.push(if x[2 + k].known().is_some() {
+            Dim::Known(axes[k].out)
+        } else {
+            Dim::Unknown
+        });
     }
     Ok(out)
 }
@@ -89,7 +116,11 @@ struct Infer<'g> {
 /// untyped unless the model declares them.
 pub fn infer(model: &Model) -> Result<GraphInfo, (petgraph::stable_graph::NodeIndex, InferError)> {
     let g = &model.graph;
-    let mut cx = Infer { graph: g, opset: model.default_opset().unwrap_or(17), info: GraphInfo::default() };
+    let mut cx = Infer {
+        graph: g,
+        opset: model.default_opset().unwrap_or(17),
+        info: GraphInfo::default(),
+    };
     for vi in &g.inputs {
         if let Some(Type::Tensor(t)) = &vi.ty {
             cx.info.types.insert(vi.name.clone(), t.clone());
@@ -97,7 +128,9 @@ pub fn infer(model: &Model) -> Result<GraphInfo, (petgraph::stable_graph::NodeIn
     }
     for init in &g.initializers {
         let t = &init.tensor;
-        cx.info.types.insert(init.name.clone(), TensorType::known(t.elem, &t.dims));
+        cx.info
+            .types
+            .insert(init.name.clone(), TensorType::known(t.elem, &t.dims));
         if t.data.is_some() {
             cx.info.consts.insert(init.name.clone(), t.clone());
         }
@@ -112,8 +145,15 @@ pub fn infer(model: &Model) -> Result<GraphInfo, (petgraph::stable_graph::NodeIn
         let node = &g.nodes[idx];
         // an input computed by an op etch does not know has no type: leave this node's outputs to
         // what the model declares rather than report an inconsistency that is not there
-        let inputs_typed = node.inputs.iter().all(|i| i.is_empty() || cx.info.types.contains_key(i));
-        let outs = if inputs_typed { cx.node(node).map_err(|e| (idx, e))? } else { Vec::new() };
+        let inputs_typed = node
+            .inputs
+            .iter()
+            .all(|i| i.is_empty() || cx.info.types.contains_key(i));
+        let outs = if inputs_typed {
+            cx.node(node).map_err(|e| (idx, e))?
+        } else {
+            Vec::new()
+        };
         for (k, name) in node.outputs.iter().enumerate() {
             if name.is_empty() {
                 continue;
@@ -159,22 +199,36 @@ fn check_declared(got: &TensorType, declared: &TensorType) -> Res<()> {
 impl Infer<'_> {
     /// The type of input `k`, which must be present and typed.
     fn input(&self, node: &Node, k: usize) -> Res<TensorType> {
-        let name = node.inputs.get(k).filter(|n| !n.is_empty()).ok_or_else(|| format!("{} needs input {} but it is missing", node.op_type, k + 1))?;
-        self.info.types.get(name).cloned().ok_or_else(|| format!("the type of input `{name}` is unknown"))
+        let name = node
+            .inputs
+            .get(k)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("{} needs input {} but it is missing", node.op_type, k + 1))?;
+        self.info
+            .types
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("the type of input `{name}` is unknown"))
     }
 
     fn opt_input<'n>(&self, node: &'n Node, k: usize) -> Option<&'n str> {
-        node.inputs.get(k).map(String::as_str).filter(|n| !n.is_empty())
+        node.inputs
+            .get(k)
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
     }
 
     fn shape_of(&self, node: &Node, k: usize) -> Res<Vec<Dim>> {
         let t = self.input(node, k)?;
-        t.shape.ok_or_else(|| format!("input `{}` has an unknown rank", node.inputs[k]))
+        t.shape
+            .ok_or_else(|| format!("input `{}` has an unknown rank", node.inputs[k]))
     }
 
     /// The integer values of input `k`, which must be known before run time.
     fn const_ints(&self, node: &Node, k: usize, what: &str) -> Res<Option<Vec<i64>>> {
-        let Some(name) = self.opt_input(node, k) else { return Ok(None) };
+        let Some(name) = self.opt_input(node, k) else {
+            return Ok(None);
+        };
         match self.info.consts.get(name).and_then(Tensor::ints) {
             Some(v) => Ok(Some(v)),
             None => Err(format!("the {what} (`{name}`) is computed at run time and could not be folded to a constant")),
@@ -183,14 +237,22 @@ impl Infer<'_> {
 
     fn same_elem(&self, node: &Node, a: &TensorType, b: &TensorType) -> Res<()> {
         if a.elem != b.elem {
-            return Err(format!("{} takes inputs of one element type, but they are {} and {}", node.op_type, a.elem, b.elem));
+            return Err(format!(
+                "{} takes inputs of one element type, but they are {} and {}",
+                node.op_type, a.elem, b.elem
+            ));
         }
         Ok(())
     }
 
     /// Output types of one node (None where unknown), folding constants on the way.
     fn node(&mut self, node: &Node) -> Res<Vec<Option<TensorType>>> {
-        let t = |elem: ElemType, shape: Vec<Dim>| Some(TensorType { elem, shape: Some(shape) });
+        let t = |elem: ElemType, shape: Vec<Dim>| {
+            Some(TensorType {
+                elem,
+                shape: Some(shape),
+            })
+        };
         Ok(match &node.op {
             Op::Conv { window, group } => {
                 let x = self.input(node, 0)?;
@@ -211,21 +273,39 @@ impl Infer<'_> {
                 }
                 if let Dim::Known(m) = ws[0] {
                     if m % group != 0 {
-                        return Err(format!("{m} output channels cannot be split into {group} groups"));
+                        return Err(format!(
+                            "{m} output channels cannot be split into {group} groups"
+                        ));
                     }
                 }
                 let wk: Option<Vec<i64>> = ws[2..].iter().map(Dim::known).collect();
-                let kernel = match (&window.kernel_shape, wk) {
-                    (Some(k), Some(wk)) if *k != wk => return Err(format!("kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}")),
-                    (Some(k), _) => k.clone(),
-                    (None, Some(wk)) => wk,
-                    (None, None) => return Err("the weight's spatial dims are unknown and there is no kernel_shape".into()),
-                };
+                let kernel =
+                    match (&window.kernel_shape, wk) {
+                        (Some(k), Some(wk)) if *k != wk => {
+                            return Err(format!(
+                            "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
+                        ))
+                        }
+                        (Some(k), _) => k.clone(),
+                        (None, Some(wk)) => wk,
+                        (None, None) => return Err(
+                            "the weight's spatial dims are unknown and there is no kernel_shape"
+                                .into(),
+                        ),
+                    };
                 if let Some(b) = self.opt_input(node, 2) {
                     let bt = self.info.types.get(b).and_then(|t| t.shape.clone());
                     if let Some(bs) = bt {
-                        if bs.len() != 1 || (bs[0].known().is_some() && ws[0].known().is_some() && bs[0] != ws[0]) {
-                            return Err(format!("the bias has shape {} but the conv has {} output channels", dims_str(&bs), ws[0]));
+                        if bs.len() != 1
+                            || (bs[0].known().is_some()
+                                && ws[0].known().is_some()
+                                && bs[0] != ws[0])
+                        {
+                            return Err(format!(
+                                "the bias has shape {} but the conv has {} output channels",
+                                dims_str(&bs),
+                                ws[0]
+                            ));
                         }
                     }
                 }
@@ -237,7 +317,11 @@ impl Infer<'_> {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
                 if xs.len() < 3 {
-                    return Err(format!("{} needs an input of rank ≥ 3, got {}", node.op_type, dims_str(&xs)));
+                    return Err(format!(
+                        "{} needs an input of rank ≥ 3, got {}",
+                        node.op_type,
+                        dims_str(&xs)
+                    ));
                 }
                 let kernel = window.kernel_shape.clone().ok_or_else(|| {
                     format!("{} needs a `kernel_shape` attribute, such as `kernel_shape: ints = [2, 2]`", node.op_type)
@@ -250,34 +334,68 @@ impl Infer<'_> {
                 let x = self.input(node, 0)?;
                 let mut xs = self.shape_of(node, 0)?;
                 if xs.len() < 3 {
-                    return Err(format!("{} needs an input of rank ≥ 3, got {}", node.op_type, dims_str(&xs)));
+                    return Err(format!(
+                        "{} needs an input of rank ≥ 3, got {}",
+                        node.op_type,
+                        dims_str(&xs)
+                    ));
                 }
                 for d in &mut xs[2..] {
                     *d = Dim::Known(1);
                 }
                 vec![t(x.elem, xs)]
             }
-            Op::Gemm { trans_a, trans_b, .. } => {
+            Op::Gemm {
+                trans_a, trans_b, ..
+            } => {
                 let a = self.input(node, 0)?;
                 let b = self.input(node, 1)?;
                 self.same_elem(node, &a, &b)?;
                 let (sa, sb) = (self.shape_of(node, 0)?, self.shape_of(node, 1)?);
                 if sa.len() != 2 || sb.len() != 2 {
-                    return Err(format!("Gemm takes 2-D inputs, got {} and {}", dims_str(&sa), dims_str(&sb)));
+                    return Err(format!(
+                        "Gemm takes 2-D inputs, got {} and {}",
+                        dims_str(&sa),
+                        dims_str(&sb)
+                    ));
                 }
-                let (m, ka) = if *trans_a { (&sa[1], &sa[0]) } else { (&sa[0], &sa[1]) };
-                let (kb, n) = if *trans_b { (&sb[1], &sb[0]) } else { (&sb[0], &sb[1]) };
+                let (m, ka) = if *trans_a {
+                    (&sa[1], &sa[0])
+                } else {
+                    (&sa[0], &sa[1])
+                };
+                let (kb, n) = if *trans_b {
+                    (&sb[1], &sb[0])
+                } else {
+                    (&sb[0], &sb[1])
+                };
                 if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
                     if x != y {
-                        return Err(format!("inner dimensions differ: A is {} and B is {} (transA={}, transB={})", dims_str(&sa), dims_str(&sb), *trans_a as u8, *trans_b as u8));
+                        return Err(format!(
+                            "inner dimensions differ: A is {} and B is {} (transA={}, transB={})",
+                            dims_str(&sa),
+                            dims_str(&sb),
+                            *trans_a as u8,
+                            *trans_b as u8
+                        ));
                     }
                 }
                 let out = vec![m.clone(), n.clone()];
                 if self.opt_input(node, 2).is_some() {
                     let c = self.shape_of(node, 2)?;
                     let bc = broadcast(&out, &c)?;
-                    if bc.len() != 2 || bc != out && bc.iter().zip(&out).any(|(x, y)| x.known().is_some() && y.known().is_some() && x != y) {
-                        return Err(format!("C of shape {} does not broadcast to the output {}", dims_str(&c), dims_str(&out)));
+                    if bc.len() != 2
+                        || bc != out
+                            && bc
+                                .iter()
+                                .zip(&out)
+                                .any(|(x, y)| x.known().is_some() && y.known().is_some() && x != y)
+                    {
+                        return Err(format!(
+                            "C of shape {} does not broadcast to the output {}",
+                            dims_str(&c),
+                            dims_str(&out)
+                        ));
                     }
                 }
                 vec![t(a.elem, out)]
@@ -300,7 +418,11 @@ impl Infer<'_> {
                 let (ka, kb) = (&sa[sa.len() - 1], &sb[sb.len() - 2]);
                 if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
                     if x != y {
-                        return Err(format!("inner dimensions differ: {} × {}", dims_str(&sa), dims_str(&sb)));
+                        return Err(format!(
+                            "inner dimensions differ: {} × {}",
+                            dims_str(&sa),
+                            dims_str(&sb)
+                        ));
                     }
                 }
                 let mut out = broadcast(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
@@ -320,7 +442,12 @@ impl Infer<'_> {
                 self.fold_arith(node, &out);
                 vec![t(a.elem, out)]
             }
-            Op::Relu | Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Clip { .. } | Op::Softmax { .. } => {
+            Op::Relu
+            | Op::Sigmoid
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
+            | Op::Clip { .. }
+            | Op::Softmax { .. } => {
                 let x = self.input(node, 0)?;
                 if let Op::Softmax { axis: a } = node.op {
                     if let Some(s) = &x.shape {
@@ -336,19 +463,32 @@ impl Infer<'_> {
             }
             Op::Dropout => {
                 let x = self.input(node, 0)?;
-                let mask = x.shape.clone().map(|s| TensorType { elem: ElemType::Bool, shape: Some(s) });
+                let mask = x.shape.clone().map(|s| TensorType {
+                    elem: ElemType::Bool,
+                    shape: Some(s),
+                });
                 vec![Some(x), mask]
             }
             Op::BatchNormalization { .. } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
                 if xs.len() < 2 {
-                    return Err(format!("BatchNormalization needs an input of rank ≥ 2, got {}", dims_str(&xs)));
+                    return Err(format!(
+                        "BatchNormalization needs an input of rank ≥ 2, got {}",
+                        dims_str(&xs)
+                    ));
                 }
                 for k in 1..5 {
                     let p = self.shape_of(node, k)?;
-                    if p.len() != 1 || (p[0].known().is_some() && xs[1].known().is_some() && p[0] != xs[1]) {
-                        return Err(format!("parameter {} has shape {} but the input has {} channels", k + 1, dims_str(&p), xs[1]));
+                    if p.len() != 1
+                        || (p[0].known().is_some() && xs[1].known().is_some() && p[0] != xs[1])
+                    {
+                        return Err(format!(
+                            "parameter {} has shape {} but the input has {} channels",
+                            k + 1,
+                            dims_str(&p),
+                            xs[1]
+                        ));
                     }
                 }
                 let c = t(x.elem, vec![xs[1].clone()]);
@@ -367,13 +507,19 @@ impl Infer<'_> {
                 if a < 0 || a > r {
                     return Err(format!("axis {a} is out of range for a rank-{r} input"));
                 }
-                let prod = |d: &[Dim]| -> Res<Dim> { Ok(numel(d)?.map_or(Dim::Unknown, Dim::Known)) };
-                vec![t(x.elem, vec![prod(&xs[..a as usize])?, prod(&xs[a as usize..])?])]
+                let prod =
+                    |d: &[Dim]| -> Res<Dim> { Ok(numel(d)?.map_or(Dim::Unknown, Dim::Known)) };
+                vec![t(
+                    x.elem,
+                    vec![prod(&xs[..a as usize])?, prod(&xs[a as usize..])?],
+                )]
             }
             Op::Reshape { allowzero } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let target = self.const_ints(node, 1, "target shape")?.ok_or("Reshape needs a target shape")?;
+                let target = self
+                    .const_ints(node, 1, "target shape")?
+                    .ok_or("Reshape needs a target shape")?;
                 let out = reshape(&xs, &target, *allowzero)?;
                 self.fold(node, |c| {
                     let mut v = c.first()?.clone()?;
@@ -391,12 +537,20 @@ impl Infer<'_> {
                     self.same_elem(node, &first, &other)?;
                     let s = self.shape_of(node, k)?;
                     if s.len() != out.len() {
-                        return Err(format!("input {} has rank {} but the first has rank {}", k + 1, s.len(), out.len()));
+                        return Err(format!(
+                            "input {} has rank {} but the first has rank {}",
+                            k + 1,
+                            s.len(),
+                            out.len()
+                        ));
                     }
                     for (d, (x, y)) in out.iter_mut().zip(&s).enumerate() {
                         if d == ax {
                             *x = match (x.known(), y.known()) {
-                                (Some(p), Some(q)) => Dim::Known(p.checked_add(q).ok_or("the concatenated axis is longer than 2^63")?),
+                                (Some(p), Some(q)) => Dim::Known(
+                                    p.checked_add(q)
+                                        .ok_or("the concatenated axis is longer than 2^63")?,
+                                ),
                                 _ => Dim::Unknown,
                             };
                         } else if let (Some(p), Some(q)) = (x.known(), y.known()) {
@@ -418,7 +572,11 @@ impl Infer<'_> {
                 });
                 vec![t(first.elem, out)]
             }
-            Op::Split { axis: a, split, num_outputs } => {
+            Op::Split {
+                axis: a,
+                split,
+                num_outputs,
+            } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
                 let ax = axis(*a, xs.len(), "axis")?;
@@ -434,42 +592,78 @@ impl Infer<'_> {
                         match xs[ax].known() {
                             Some(d) if parts > 0 => {
                                 let chunk = (d + parts - 1) / parts;
-                                (0..parts).map(|k| chunk.min(d - k * chunk).max(0)).collect()
+                                (0..parts)
+                                    .map(|k| chunk.min(d - k * chunk).max(0))
+                                    .collect()
                             }
-                            _ => return Ok(vec![t(x.elem, { let mut s = xs.clone(); s[ax] = Dim::Unknown; s }); n]),
+                            _ => {
+                                return Ok(vec![
+                                    t(x.elem, {
+                                        let mut s = xs.clone();
+                                        s[ax] = Dim::Unknown;
+                                        s
+                                    });
+                                    n
+                                ])
+                            }
                         }
                     }
                 };
                 if sizes.len() != n {
-                    return Err(format!("Split makes {} pieces but the node has {n} outputs", sizes.len()));
+                    return Err(format!(
+                        "Split makes {} pieces but the node has {n} outputs",
+                        sizes.len()
+                    ));
                 }
                 if let Some(d) = xs[ax].known() {
                     if sizes.iter().try_fold(0i64, |a, &s| a.checked_add(s)) != Some(d) {
-                        return Err(format!("split sizes {sizes:?} do not add up to the axis length {d}"));
+                        return Err(format!(
+                            "split sizes {sizes:?} do not add up to the axis length {d}"
+                        ));
                     }
                 }
-                sizes.iter().map(|&s| { let mut o = xs.clone(); o[ax] = Dim::Known(s); t(x.elem, o) }).collect()
+                sizes
+                    .iter()
+                    .map(|&s| {
+                        let mut o = xs.clone();
+                        o[ax] = Dim::Known(s);
+                        t(x.elem, o)
+                    })
+                    .collect()
             }
             Op::Slice { starts, ends, axes } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
                 let (starts, ends, axes, steps) = if self.opset >= 10 || starts.is_none() {
                     (
-                        self.const_ints(node, 1, "slice starts")?.ok_or("Slice needs starts")?,
-                        self.const_ints(node, 2, "slice ends")?.ok_or("Slice needs ends")?,
+                        self.const_ints(node, 1, "slice starts")?
+                            .ok_or("Slice needs starts")?,
+                        self.const_ints(node, 2, "slice ends")?
+                            .ok_or("Slice needs ends")?,
                         self.const_ints(node, 3, "slice axes")?,
                         self.const_ints(node, 4, "slice steps")?,
                     )
                 } else {
-                    (starts.clone().unwrap_or_default(), ends.clone().ok_or("Slice needs ends")?, axes.clone(), None)
+                    (
+                        starts.clone().unwrap_or_default(),
+                        ends.clone().ok_or("Slice needs ends")?,
+                        axes.clone(),
+                        None,
+                    )
                 };
                 if starts.len() != ends.len() {
-                    return Err(format!("Slice has {} starts but {} ends", starts.len(), ends.len()));
+                    return Err(format!(
+                        "Slice has {} starts but {} ends",
+                        starts.len(),
+                        ends.len()
+                    ));
                 }
                 let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
                 let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
                 if axes.len() != starts.len() || steps.len() != starts.len() {
-                    return Err("Slice's starts, ends, axes and steps must have the same length".into());
+                    return Err(
+                        "Slice's starts, ends, axes and steps must have the same length".into(),
+                    );
                 }
                 let mut out = xs.clone();
                 let mut ranges = Vec::new();
@@ -484,7 +678,11 @@ impl Infer<'_> {
                             let (s, e) = slice_bounds(starts[k], ends[k], step, d);
                             // in i128: a step near ±2^63 must not overflow
                             let (s128, e128, st) = (i128::from(s), i128::from(e), i128::from(step));
-                            let len = if step > 0 { ((e128 - s128).max(0) + st - 1) / st } else { ((s128 - e128).max(0) - st - 1) / -st };
+                            let len = if step > 0 {
+                                ((e128 - s128).max(0) + st - 1) / st
+                            } else {
+                                ((s128 - e128).max(0) - st - 1) / -st
+                            };
                             let len = len as i64; // at most the axis length
                             out[ax] = Dim::Known(len);
                             ranges.push((ax, s, step, len));
@@ -506,62 +704,119 @@ impl Infer<'_> {
             Op::Transpose { perm } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let perm = perm.clone().unwrap_or_else(|| (0..xs.len() as i64).rev().collect());
+                let perm = perm
+                    .clone()
+                    .unwrap_or_else(|| (0..xs.len() as i64).rev().collect());
                 let mut seen = vec![false; xs.len()];
-                if perm.len() != xs.len() || perm.iter().any(|&p| p < 0 || p as usize >= xs.len() || std::mem::replace(&mut seen[p as usize], true)) {
-                    return Err(format!("perm {perm:?} is not a permutation of the input's {} axes", xs.len()));
+                if perm.len() != xs.len()
+                    || perm.iter().any(|&p| {
+                        p < 0
+                            || p as usize >= xs.len()
+                            || std::mem::replace(&mut seen[p as usize], true)
+                    })
+                {
+                    return Err(format!(
+                        "perm {perm:?} is not a permutation of the input's {} axes",
+                        xs.len()
+                    ));
                 }
-                vec![t(x.elem, perm.iter().map(|&p| xs[p as usize].clone()).collect())]
+                vec![t(
+                    x.elem,
+                    perm.iter().map(|&p| xs[p as usize].clone()).collect(),
+                )]
             }
             Op::Squeeze { axes } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let axes = match axes { Some(a) => Some(a.clone()), None => self.const_ints(node, 1, "squeeze axes")? };
+                let axes = match axes {
+                    Some(a) => Some(a.clone()),
+                    None => self.const_ints(node, 1, "squeeze axes")?,
+                };
                 let out: Vec<Dim> = match axes {
                     Some(a) => {
-                        let a: Vec<usize> = a.iter().map(|&v| axis(v, xs.len(), "squeeze axis")).collect::<Res<_>>()?;
+                        let a: Vec<usize> = a
+                            .iter()
+                            .map(|&v| axis(v, xs.len(), "squeeze axis"))
+                            .collect::<Res<_>>()?;
                         for &k in &a {
                             if let Some(d) = xs[k].known().filter(|&d| d != 1) {
                                 return Err(format!("cannot squeeze axis {k}, whose size is {d}"));
                             }
                         }
-                        xs.iter().enumerate().filter(|(k, _)| !a.contains(k)).map(|(_, d)| d.clone()).collect()
+                        xs.iter()
+                            .enumerate()
+                            .filter(|(k, _)| !a.contains(k))
+                            .map(|(_, d)| d.clone())
+                            .collect()
                     }
-                    None => xs.iter().filter(|d| d.known() != Some(1)).cloned().collect(),
+                    None => xs
+                        .iter()
+                        .filter(|d| d.known() != Some(1))
+                        .cloned()
+                        .collect(),
                 };
-                self.fold(node, |c| { let mut v = c.first()?.clone()?; v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?; Some(v) });
+                self.fold(node, |c| {
+                    let mut v = c.first()?.clone()?;
+                    v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?;
+                    Some(v)
+                });
                 vec![t(x.elem, out)]
             }
             Op::Unsqueeze { axes } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let axes = match axes { Some(a) => a.clone(), None => self.const_ints(node, 1, "unsqueeze axes")?.ok_or("Unsqueeze needs axes")? };
+                let axes = match axes {
+                    Some(a) => a.clone(),
+                    None => self
+                        .const_ints(node, 1, "unsqueeze axes")?
+                        .ok_or("Unsqueeze needs axes")?,
+                };
                 let r = xs.len() + axes.len();
-                let mut a: Vec<usize> = axes.iter().map(|&v| axis(v, r, "unsqueeze axis")).collect::<Res<_>>()?;
+                let mut a: Vec<usize> = axes
+                    .iter()
+                    .map(|&v| axis(v, r, "unsqueeze axis"))
+                    .collect::<Res<_>>()?;
                 a.sort();
                 let mut out = xs.clone();
                 for &k in &a {
                     out.insert(k, Dim::Known(1));
                 }
-                self.fold(node, |c| { let mut v = c.first()?.clone()?; v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?; Some(v) });
+                self.fold(node, |c| {
+                    let mut v = c.first()?.clone()?;
+                    v.dims = out.iter().map(Dim::known).collect::<Option<_>>()?;
+                    Some(v)
+                });
                 vec![t(x.elem, out)]
             }
             Op::Pad { pads, .. } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let pads = match pads { Some(p) => p.clone(), None => self.const_ints(node, 1, "pads")?.ok_or("Pad needs pads")? };
+                let pads = match pads {
+                    Some(p) => p.clone(),
+                    None => self.const_ints(node, 1, "pads")?.ok_or("Pad needs pads")?,
+                };
                 let r = xs.len();
                 let axes = match self.const_ints(node, 3, "pad axes")? {
-                    Some(a) => a.iter().map(|&v| axis(v, r, "pad axis")).collect::<Res<Vec<_>>>()?,
+                    Some(a) => a
+                        .iter()
+                        .map(|&v| axis(v, r, "pad axis"))
+                        .collect::<Res<Vec<_>>>()?,
                     None => (0..r).collect(),
                 };
                 if pads.len() != 2 * axes.len() {
-                    return Err(format!("pads has {} values but {} are needed", pads.len(), 2 * axes.len()));
+                    return Err(format!(
+                        "pads has {} values but {} are needed",
+                        pads.len(),
+                        2 * axes.len()
+                    ));
                 }
                 let mut out = xs.clone();
                 for (k, &ax) in axes.iter().enumerate() {
                     if let Some(d) = xs[ax].known() {
-                        let v = d.checked_add(pads[k]).and_then(|v| v.checked_add(pads[axes.len() + k])).ok_or_else(|| format!("padding makes axis {ax} longer than 2^63"))?;
+                        let v = d
+                            .checked_add(pads[k])
+                            .and_then(|v| v.checked_add(pads[axes.len() + k]))
+                            .ok_or_else(|| format!("padding makes axis {ax} longer than 2^63"))?;
                         if v < 0 {
                             return Err(format!("padding makes axis {ax} negative"));
                         }
@@ -570,20 +825,34 @@ impl Infer<'_> {
                 }
                 vec![t(x.elem, out)]
             }
-            Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
+            Op::ReduceMean {
+                axes,
+                keepdims,
+                noop_with_empty_axes,
+            } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
-                let axes = match axes { Some(a) => Some(a.clone()), None => self.const_ints(node, 1, "reduce axes")? };
+                let axes = match axes {
+                    Some(a) => Some(a.clone()),
+                    None => self.const_ints(node, 1, "reduce axes")?,
+                };
                 let axes: Vec<usize> = match axes {
-                    Some(a) if !a.is_empty() => a.iter().map(|&v| axis(v, xs.len(), "reduce axis")).collect::<Res<_>>()?,
+                    Some(a) if !a.is_empty() => a
+                        .iter()
+                        .map(|&v| axis(v, xs.len(), "reduce axis"))
+                        .collect::<Res<_>>()?,
                     _ if *noop_with_empty_axes => vec![],
                     _ => (0..xs.len()).collect(),
                 };
-                let out = xs.iter().enumerate().filter_map(|(k, d)| match (axes.contains(&k), keepdims) {
-                    (true, true) => Some(Dim::Known(1)),
-                    (true, false) => None,
-                    _ => Some(d.clone()),
-                }).collect();
+                let out = xs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, d)| match (axes.contains(&k), keepdims) {
+                        (true, true) => Some(Dim::Known(1)),
+                        (true, false) => None,
+                        _ => Some(d.clone()),
+                    })
+                    .collect();
                 vec![t(x.elem, out)]
             }
             Op::Shape { start, end } => {
@@ -594,7 +863,9 @@ impl Infer<'_> {
                 let part = &xs[s as usize..e.max(s) as usize];
                 if let Some(v) = part.iter().map(Dim::known).collect::<Option<Vec<i64>>>() {
                     if let Some(out) = node.outputs.first() {
-                        self.info.consts.insert(out.clone(), Tensor::from_i64(vec![v.len() as i64], v));
+                        self.info
+                            .consts
+                            .insert(out.clone(), Tensor::from_i64(vec![v.len() as i64], v));
                     }
                 }
                 vec![t(ElemType::I64, vec![Dim::Known(part.len() as i64)])]
@@ -605,7 +876,10 @@ impl Infer<'_> {
                 let is = self.shape_of(node, 1)?;
                 let it = self.input(node, 1)?;
                 if !matches!(it.elem, ElemType::I64 | ElemType::I32) {
-                    return Err(format!("Gather's indices must be int64 or int32, not {}", it.elem));
+                    return Err(format!(
+                        "Gather's indices must be int64 or int32, not {}",
+                        it.elem
+                    ));
                 }
                 let ax = axis(*a, xs.len(), "axis")?;
                 let mut out = xs[..ax].to_vec();
@@ -630,10 +904,16 @@ impl Infer<'_> {
                         }
                         r.push(v[j as usize]);
                     }
-                    Some(Tensor::from_i64(out.iter().map(Dim::known).collect::<Option<_>>()?, r))
+                    Some(Tensor::from_i64(
+                        out.iter().map(Dim::known).collect::<Option<_>>()?,
+                        r,
+                    ))
                 });
                 if let Some(i) = bad {
-                    return Err(format!("index {i} is out of range for an axis of size {}", n.unwrap_or(0)));
+                    return Err(format!(
+                        "index {i} is out of range for an axis of size {}",
+                        n.unwrap_or(0)
+                    ));
                 }
                 vec![t(x.elem, out)]
             }
@@ -646,7 +926,10 @@ impl Infer<'_> {
                         Some(Tensor::from_i64(v.dims.clone(), v.ints()?))
                     });
                 }
-                vec![Some(TensorType { elem: to, shape: x.shape })]
+                vec![Some(TensorType {
+                    elem: to,
+                    shape: x.shape,
+                })]
             }
             Op::QuantizeLinear { axis: a } | Op::DequantizeLinear { axis: a } => {
                 let quantize = matches!(node.op, Op::QuantizeLinear { .. });
@@ -654,11 +937,17 @@ impl Infer<'_> {
                 let xs = self.shape_of(node, 0)?;
                 let scale = self.input(node, 1)?;
                 if !scale.elem.is_float() {
-                    return Err(format!("the scale must be a float tensor, not {}", scale.elem));
+                    return Err(format!(
+                        "the scale must be a float tensor, not {}",
+                        scale.elem
+                    ));
                 }
                 if quantize != x.elem.is_float() {
                     let want = if quantize { "a float" } else { "an integer" };
-                    return Err(format!("{} takes {want} input, not {}", node.op_type, x.elem));
+                    return Err(format!(
+                        "{} takes {want} input, not {}",
+                        node.op_type, x.elem
+                    ));
                 }
                 let zp = match self.opt_input(node, 2) {
                     Some(_) => Some(self.input(node, 2)?),
@@ -666,34 +955,53 @@ impl Infer<'_> {
                 };
                 if let Some(z) = &zp {
                     if z.elem.is_float() || z.elem == ElemType::Str {
-                        return Err(format!("the zero point must be an integer tensor, not {}", z.elem));
+                        return Err(format!(
+                            "the zero point must be an integer tensor, not {}",
+                            z.elem
+                        ));
                     }
                     if !quantize && z.elem != x.elem {
-                        return Err(format!("the zero point is {} but the input is {}", z.elem, x.elem));
+                        return Err(format!(
+                            "the zero point is {} but the input is {}",
+                            z.elem, x.elem
+                        ));
                     }
                 }
                 // per tensor (a scalar or one value) or per axis (1-D along `axis`)
                 let ss = scale.shape.clone().unwrap_or_default();
                 let per_axis = ss.len() == 1 && ss[0].known() != Some(1);
                 if ss.len() > 1 {
-                    return Err(format!("the scale must be a scalar or 1-D, not {}", dims_str(&ss)));
+                    return Err(format!(
+                        "the scale must be a scalar or 1-D, not {}",
+                        dims_str(&ss)
+                    ));
                 }
                 if per_axis {
                     let ax = axis(*a, xs.len(), "axis")?;
                     if let (Some(n), Some(d)) = (ss[0].known(), xs[ax].known()) {
                         if n != d {
-                            return Err(format!("the scale has {n} values but axis {ax} of the input has {d}"));
+                            return Err(format!(
+                                "the scale has {n} values but axis {ax} of the input has {d}"
+                            ));
                         }
                     }
                 }
                 if let Some(zs) = zp.as_ref().and_then(|z| z.shape.clone()) {
                     if let (Some(nz), Some(ns)) = (numel(&zs)?, numel(&ss)?) {
                         if zs.len() > 1 || nz != ns {
-                            return Err(format!("the zero point has shape {} but the scale has shape {}", dims_str(&zs), dims_str(&ss)));
+                            return Err(format!(
+                                "the zero point has shape {} but the scale has shape {}",
+                                dims_str(&zs),
+                                dims_str(&ss)
+                            ));
                         }
                     }
                 }
-                let elem = if quantize { zp.map_or(ElemType::U8, |z| z.elem) } else { scale.elem };
+                let elem = if quantize {
+                    zp.map_or(ElemType::U8, |z| z.elem)
+                } else {
+                    scale.elem
+                };
                 vec![t(elem, xs)]
             }
             Op::GreaterOrEqual => {
@@ -721,7 +1029,11 @@ impl Infer<'_> {
 
     /// Stores `f(input constants)` as the constant value of the node's first output.
     fn fold(&mut self, node: &Node, f: impl FnOnce(&[Option<Tensor>]) -> Option<Tensor>) {
-        let inputs: Vec<Option<Tensor>> = node.inputs.iter().map(|n| self.info.consts.get(n).cloned()).collect();
+        let inputs: Vec<Option<Tensor>> = node
+            .inputs
+            .iter()
+            .map(|n| self.info.consts.get(n).cloned())
+            .collect();
         if inputs.is_empty() || inputs.iter().all(Option::is_none) {
             return;
         }
@@ -742,7 +1054,13 @@ impl Infer<'_> {
             }
             let dims: Vec<i64> = out.iter().map(Dim::known).collect::<Option<_>>()?;
             let n = dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d))? as usize;
-            let pick = |v: &[i64], k: usize| if v.len() == 1 { Some(v[0]) } else { v.get(k).copied() };
+            let pick = |v: &[i64], k: usize| {
+                if v.len() == 1 {
+                    Some(v[0])
+                } else {
+                    v.get(k).copied()
+                }
+            };
             if !(va.len() == n || va.len() == 1) || !(vb.len() == n || vb.len() == 1) {
                 return None;
             }
@@ -757,7 +1075,12 @@ impl Infer<'_> {
                     _ => return None,
                 });
             }
-            Some(Tensor { elem: ElemType::I64, dims, data: Some(Data::I64(r)), external: None })
+            Some(Tensor {
+                elem: ElemType::I64,
+                dims,
+                data: Some(Data::I64(r)),
+                external: None,
+            })
         });
     }
 }
@@ -778,7 +1101,9 @@ fn numel(d: &[Dim]) -> Res<Option<i64>> {
     let mut n = 1i64;
     for x in d {
         let Some(v) = x.known() else { return Ok(None) };
-        n = n.checked_mul(v).ok_or_else(|| format!("shape {} has more than 2^63 elements", dims_str(d)))?;
+        n = n
+            .checked_mul(v)
+            .ok_or_else(|| format!("shape {} has more than 2^63 elements", dims_str(d)))?;
     }
     Ok(Some(n))
 }
@@ -795,13 +1120,23 @@ pub fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
                 }
                 Dim::Unknown
             }
-            0 if !allowzero => xs.get(k).cloned().ok_or_else(|| format!("target dim {k} is 0 (copy) but the input has rank {}", xs.len()))?,
+            0 if !allowzero => xs.get(k).cloned().ok_or_else(|| {
+                format!(
+                    "target dim {k} is 0 (copy) but the input has rank {}",
+                    xs.len()
+                )
+            })?,
             v if v < 0 => return Err(format!("target dim {v} is invalid")),
             v => Dim::Known(v),
         });
     }
     let total = numel(xs)?;
-    let kept: Vec<Dim> = out.iter().enumerate().filter(|(k, _)| Some(*k) != infer_at).map(|(_, d)| d.clone()).collect();
+    let kept: Vec<Dim> = out
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| Some(*k) != infer_at)
+        .map(|(_, d)| d.clone())
+        .collect();
     let known = numel(&kept)?;
     match (infer_at, total, known) {
         (Some(k), Some(t), Some(p)) => {
@@ -811,7 +1146,10 @@ pub fn reshape(xs: &[Dim], target: &[i64], allowzero: bool) -> Res<Vec<Dim>> {
             out[k] = Dim::Known(t / p);
         }
         (None, Some(t), Some(p)) if t != p => {
-            return Err(format!("cannot reshape {} ({t} elements) into {target:?} ({p} elements)", dims_str(xs)));
+            return Err(format!(
+                "cannot reshape {} ({t} elements) into {target:?} ({p} elements)",
+                dims_str(xs)
+            ));
         }
         _ => {}
     }

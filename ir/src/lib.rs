@@ -15,6 +15,8 @@ pub mod verify;
 pub mod weights;
 
 pub use front::onnx_text::{parse_model, parse_model_str, ParseError};
-pub use graph::{AttrType, AttrValue, Attribute, Function, Graph, Initializer, Model, Node, Span, ValueInfo};
+pub use graph::{
+    AttrType, AttrValue, Attribute, Function, Graph, Initializer, Model, Node, Span, ValueInfo,
+};
 pub use op::Op;
 pub use tensor::{Data, Dim, ElemType, Tensor, TensorType, Type};

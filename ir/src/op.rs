@@ -48,9 +48,16 @@ impl Window {
     pub fn resolve(&self, spatial: &[i64], kernel: &[i64]) -> Result<Vec<WindowAxis>, String> {
         let sp = spatial.len();
         if kernel.len() != sp {
-            return Err(format!("kernel_shape has {} dims but the input has {sp} spatial dims", kernel.len()));
+            return Err(format!(
+                "kernel_shape has {} dims but the input has {sp} spatial dims",
+                kernel.len()
+            ));
         }
-        let get = |v: &Option<Vec<i64>>, n: usize, default: i64, what: &str| -> Result<Vec<i64>, String> {
+        let get = |v: &Option<Vec<i64>>,
+                   n: usize,
+                   default: i64,
+                   what: &str|
+         -> Result<Vec<i64>, String> {
             match v {
                 None => Ok(vec![default; n]),
                 Some(v) if v.len() == n => Ok(v.clone()),
@@ -67,11 +74,16 @@ impl Window {
         for k in 0..sp {
             let (input, kern, stride, dilation) = (spatial[k], kernel[k], strides[k], dil[k]);
             if stride <= 0 || dilation <= 0 || kern <= 0 {
-                return Err(format!("kernel {kern}, stride {stride} and dilation {dilation} must all be positive"));
+                return Err(format!(
+                    "kernel {kern}, stride {stride} and dilation {dilation} must all be positive"
+                ));
             }
             // bounded, the arithmetic below cannot overflow
             const LIMIT: i64 = 1 << 31;
-            if [input, kern, stride, dilation, pads[k], pads[sp + k]].iter().any(|&v| v > LIMIT) {
+            if [input, kern, stride, dilation, pads[k], pads[sp + k]]
+                .iter()
+                .any(|&v| v > LIMIT)
+            {
                 return Err(format!("window parameters and input extents above 2^31 are not supported (kernel {kern}, stride {stride}, dilation {dilation}, pads {} and {}, input {input})", pads[k], pads[sp + k]));
             }
             let eff = dilation * (kern - 1) + 1;
@@ -81,7 +93,11 @@ impl Window {
                     let out = (input + stride - 1) / stride;
                     let total = ((out - 1) * stride + eff - input).max(0);
                     let small = total / 2;
-                    (pb, pe) = if self.auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    (pb, pe) = if self.auto_pad == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                     out
                 }
                 "VALID" => {
@@ -97,14 +113,25 @@ impl Window {
                     if span < 0 {
                         return Err(format!("the window ({eff} wide with dilation) is larger than the padded input ({})", input + pb + pe));
                     }
-                    let mut out = if self.ceil_mode { (span + stride - 1) / stride + 1 } else { span / stride + 1 };
+                    let mut out = if self.ceil_mode {
+                        (span + stride - 1) / stride + 1
+                    } else {
+                        span / stride + 1
+                    };
                     if self.ceil_mode && (out - 1) * stride >= input + pb {
                         out -= 1;
                     }
                     out
                 }
             };
-            axes.push(WindowAxis { kernel: kern, stride, dilation, pad_begin: pb, pad_end: pe, out });
+            axes.push(WindowAxis {
+                kernel: kern,
+                stride,
+                dilation,
+                pad_begin: pb,
+                pad_end: pe,
+                out,
+            });
         }
         Ok(axes)
     }
@@ -113,46 +140,110 @@ impl Window {
 /// The ops etch understands, with their attributes typed; everything else is `Other`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Conv { window: Window, group: i64 },
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Conv {
+        window: Window,
+        group: i64,
+    },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     MatMul,
     Relu,
-    Clip { min: Option<f32>, max: Option<f32> },
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
     Sigmoid,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Add,
     Sub,
     Mul,
     Div,
-    MaxPool { window: Window },
-    AveragePool { window: Window, count_include_pad: bool },
+    MaxPool {
+        window: Window,
+    },
+    AveragePool {
+        window: Window,
+        count_include_pad: bool,
+    },
     GlobalAveragePool,
     GlobalMaxPool,
-    ReduceMean { axes: Option<Vec<i64>>, keepdims: bool, noop_with_empty_axes: bool },
-    Flatten { axis: i64 },
-    Reshape { allowzero: bool },
-    Concat { axis: i64 },
-    Split { axis: i64, split: Option<Vec<i64>>, num_outputs: Option<i64> },
-    Slice { starts: Option<Vec<i64>>, ends: Option<Vec<i64>>, axes: Option<Vec<i64>> },
-    Transpose { perm: Option<Vec<i64>> },
-    Squeeze { axes: Option<Vec<i64>> },
-    Unsqueeze { axes: Option<Vec<i64>> },
-    Pad { mode: String, pads: Option<Vec<i64>>, value: f32 },
+    ReduceMean {
+        axes: Option<Vec<i64>>,
+        keepdims: bool,
+        noop_with_empty_axes: bool,
+    },
+    Flatten {
+        axis: i64,
+    },
+    Reshape {
+        allowzero: bool,
+    },
+    Concat {
+        axis: i64,
+    },
+    Split {
+        axis: i64,
+        split: Option<Vec<i64>>,
+        num_outputs: Option<i64>,
+    },
+    Slice {
+        starts: Option<Vec<i64>>,
+        ends: Option<Vec<i64>>,
+        axes: Option<Vec<i64>>,
+    },
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
+    Pad {
+        mode: String,
+        pads: Option<Vec<i64>>,
+        value: f32,
+    },
     Identity,
     Dropout,
-    Constant { value: Tensor },
-    BatchNormalization { epsilon: f32 },
-    Softmax { axis: i64 },
-    Shape { start: i64, end: Option<i64> },
-    Gather { axis: i64 },
-    Cast { to: ElemType },
+    Constant {
+        value: Tensor,
+    },
+    BatchNormalization {
+        epsilon: f32,
+    },
+    Softmax {
+        axis: i64,
+    },
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
+    Gather {
+        axis: i64,
+    },
+    Cast {
+        to: ElemType,
+    },
     /// `y = saturate(round_half_even(x / scale) + zero_point)`; `scale` and `zero_point` are
     /// scalars (per tensor) or 1-D along `axis` (per axis). The output type is the zero point's
     /// (uint8 when it is omitted).
-    QuantizeLinear { axis: i64 },
+    QuantizeLinear {
+        axis: i64,
+    },
     /// `y = (x − zero_point) · scale`, per tensor or per `axis`.
-    DequantizeLinear { axis: i64 },
+    DequantizeLinear {
+        axis: i64,
+    },
     /// `cond ? x : y` element-wise, with broadcasting.
     Where,
     /// `a >= b` element-wise (bool), with broadcasting.
@@ -226,10 +317,15 @@ impl<'a> Attrs<'a> {
             strides: self.ints("strides")?,
             pads: self.ints("pads")?,
             dilations: self.ints("dilations")?,
-            auto_pad: self.string("auto_pad")?.unwrap_or_else(|| "NOTSET".to_string()),
+            auto_pad: self
+                .string("auto_pad")?
+                .unwrap_or_else(|| "NOTSET".to_string()),
             ceil_mode: self.flag("ceil_mode")?,
         };
-        if !matches!(window.auto_pad.as_str(), "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID") {
+        if !matches!(
+            window.auto_pad.as_str(),
+            "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID"
+        ) {
             return Err(AttrError {
                 op: self.op.to_string(),
                 attr: "auto_pad".into(),
@@ -249,9 +345,19 @@ impl<'a> Attrs<'a> {
                 v => return Err(self.wrong("value", AttrType::Tensor, v)),
             }
         } else if let Some(v) = self.float("value_float")? {
-            Tensor { elem: ElemType::F32, dims: vec![], data: Some(crate::tensor::Data::F32(vec![v])), external: None }
+            Tensor {
+                elem: ElemType::F32,
+                dims: vec![],
+                data: Some(crate::tensor::Data::F32(vec![v])),
+                external: None,
+            }
         } else if let Some(AttrValue::Floats(v)) = self.get("value_floats") {
-            Tensor { elem: ElemType::F32, dims: vec![v.len() as i64], data: Some(crate::tensor::Data::F32(v.clone())), external: None }
+            Tensor {
+                elem: ElemType::F32,
+                dims: vec![v.len() as i64],
+                data: Some(crate::tensor::Data::F32(v.clone())),
+                external: None,
+            }
         } else if let Some(v) = self.int("value_int")? {
             Tensor::from_i64(vec![], vec![v])
         } else if let Some(v) = self.ints("value_ints")? {
@@ -274,7 +380,10 @@ impl Op {
         }
         let a = Attrs { op: op_type, attrs };
         Ok(match op_type {
-            "Conv" => Op::Conv { window: a.window()?, group: a.int("group")?.unwrap_or(1) },
+            "Conv" => Op::Conv {
+                window: a.window()?,
+                group: a.int("group")?.unwrap_or(1),
+            },
             "Gemm" => Op::Gemm {
                 alpha: a.float("alpha")?.unwrap_or(1.0),
                 beta: a.float("beta")?.unwrap_or(1.0),
@@ -283,7 +392,10 @@ impl Op {
             },
             "MatMul" => Op::MatMul,
             "Relu" => Op::Relu,
-            "Clip" => Op::Clip { min: a.float("min")?, max: a.float("max")? },
+            "Clip" => Op::Clip {
+                min: a.float("min")?,
+                max: a.float("max")?,
+            },
             "Sigmoid" => Op::Sigmoid,
             "HardSigmoid" => Op::HardSigmoid {
                 alpha: a.float("alpha")?.unwrap_or(0.2),
@@ -294,7 +406,9 @@ impl Op {
             "Sub" => Op::Sub,
             "Mul" => Op::Mul,
             "Div" => Op::Div,
-            "MaxPool" => Op::MaxPool { window: a.window()? },
+            "MaxPool" => Op::MaxPool {
+                window: a.window()?,
+            },
             "AveragePool" => Op::AveragePool {
                 window: a.window()?,
                 count_include_pad: a.flag("count_include_pad")?,
@@ -306,8 +420,12 @@ impl Op {
                 keepdims: a.int("keepdims")?.unwrap_or(1) != 0,
                 noop_with_empty_axes: a.flag("noop_with_empty_axes")?,
             },
-            "Flatten" => Op::Flatten { axis: a.int("axis")?.unwrap_or(1) },
-            "Reshape" => Op::Reshape { allowzero: a.flag("allowzero")? },
+            "Flatten" => Op::Flatten {
+                axis: a.int("axis")?.unwrap_or(1),
+            },
+            "Reshape" => Op::Reshape {
+                allowzero: a.flag("allowzero")?,
+            },
             "Concat" => Op::Concat {
                 axis: a.int("axis")?.ok_or_else(|| AttrError {
                     op: op_type.into(),
@@ -320,10 +438,20 @@ impl Op {
                 split: a.ints("split")?,
                 num_outputs: a.int("num_outputs")?,
             },
-            "Slice" => Op::Slice { starts: a.ints("starts")?, ends: a.ints("ends")?, axes: a.ints("axes")? },
-            "Transpose" => Op::Transpose { perm: a.ints("perm")? },
-            "Squeeze" => Op::Squeeze { axes: a.ints("axes")? },
-            "Unsqueeze" => Op::Unsqueeze { axes: a.ints("axes")? },
+            "Slice" => Op::Slice {
+                starts: a.ints("starts")?,
+                ends: a.ints("ends")?,
+                axes: a.ints("axes")?,
+            },
+            "Transpose" => Op::Transpose {
+                perm: a.ints("perm")?,
+            },
+            "Squeeze" => Op::Squeeze {
+                axes: a.ints("axes")?,
+            },
+            "Unsqueeze" => Op::Unsqueeze {
+                axes: a.ints("axes")?,
+            },
             "Pad" => Op::Pad {
                 mode: a.string("mode")?.unwrap_or_else(|| "constant".to_string()),
                 pads: a.ints("pads")?,
@@ -332,12 +460,23 @@ impl Op {
             "Identity" => Op::Identity,
             "Dropout" => Op::Dropout,
             "Constant" => a.constant_value()?,
-            "BatchNormalization" => Op::BatchNormalization { epsilon: a.float("epsilon")?.unwrap_or(1e-5) },
-            "Softmax" => Op::Softmax { axis: a.int("axis")?.unwrap_or(-1) },
-            "Shape" => Op::Shape { start: a.int("start")?.unwrap_or(0), end: a.int("end")? },
-            "Gather" => Op::Gather { axis: a.int("axis")?.unwrap_or(0) },
+            "BatchNormalization" => Op::BatchNormalization {
+                epsilon: a.float("epsilon")?.unwrap_or(1e-5),
+            },
+            "Softmax" => Op::Softmax {
+                axis: a.int("axis")?.unwrap_or(-1),
+            },
+            "Shape" => Op::Shape {
+                start: a.int("start")?.unwrap_or(0),
+                end: a.int("end")?,
+            },
+            "Gather" => Op::Gather {
+                axis: a.int("axis")?.unwrap_or(0),
+            },
             "QuantizeLinear" | "DequantizeLinear" => {
-                if a.get("block_size").is_some_and(|v| !matches!(v, AttrValue::Int(0))) {
+                if a.get("block_size")
+                    .is_some_and(|v| !matches!(v, AttrValue::Int(0)))
+                {
                     // blocked quantization (opset 21): kept intact, not computed with
                     return Ok(Op::Other);
                 }

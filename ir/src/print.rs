@@ -59,7 +59,10 @@ fn write_name(out: &mut String, name: &str) {
 /// (onnx prints it bare, and then cannot read its own text: ONNX-TEXT.md Q7.)
 fn write_name_after_optional_type(out: &mut String, name: &str) {
     let reads_as_type = ElemType::from_keyword(name).is_some()
-        || matches!(name, "seq" | "map" | "optional" | "sparse_tensor" | "opaque");
+        || matches!(
+            name,
+            "seq" | "map" | "optional" | "sparse_tensor" | "opaque"
+        );
     if reads_as_type {
         write_quoted(out, name);
     } else {
@@ -70,9 +73,17 @@ fn write_name_after_optional_type(out: &mut String, name: &str) {
 impl Printer {
     fn model(&mut self, m: &Model) {
         self.out.push_str("<\n");
-        let _ = write!(self.out, "   ir_version: {},\n   opset_import: ", m.ir_version);
+        let _ = write!(
+            self.out,
+            "   ir_version: {},\n   opset_import: ",
+            m.ir_version
+        );
         self.opsets(&m.opset_import, ", ");
-        for (key, val) in [("producer_name", &m.producer_name), ("producer_version", &m.producer_version), ("domain", &m.domain)] {
+        for (key, val) in [
+            ("producer_name", &m.producer_name),
+            ("producer_version", &m.producer_version),
+            ("domain", &m.domain),
+        ] {
             if let Some(v) = val {
                 let _ = write!(self.out, ",\n   {key}: ");
                 write_quoted(&mut self.out, v);
@@ -286,7 +297,10 @@ impl Printer {
         write_name(&mut self.out, &init.name);
         self.out.push_str(" =");
         // onnx writes two spaces before numeric values and one before strings
-        if init.tensor.data.is_some() && !matches!(init.tensor.data, Some(Data::Str(_))) && init.tensor.external.is_none() {
+        if init.tensor.data.is_some()
+            && !matches!(init.tensor.data, Some(Data::Str(_)))
+            && init.tensor.external.is_none()
+        {
             self.out.push(' ');
         }
         self.tensor_values(&init.tensor);
@@ -377,7 +391,10 @@ impl Printer {
             self.out.push(':');
             self.out.push_str(o);
         }
-        let has_graph = n.attrs.iter().any(|a| matches!(a.value, AttrValue::Graph(_)));
+        let has_graph = n
+            .attrs
+            .iter()
+            .any(|a| matches!(a.value, AttrValue::Graph(_)));
         if !n.attrs.is_empty() && !has_graph {
             self.out.push(' ');
             self.attrs(&n.attrs, level);

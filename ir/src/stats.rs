@@ -10,8 +10,8 @@ use crate::infer::GraphInfo;
 use crate::op::Op;
 use crate::quant::QuantLayer;
 use crate::tensor::Dim;
-use petgraph::stable_graph::NodeIndex;
 use crate::weights::ShapeOnly;
+use petgraph::stable_graph::NodeIndex;
 
 /// One node's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,32 +72,50 @@ fn extent(d: &Dim) -> u64 {
 /// DequantizeLinear are not parameters (a layer's weight scales count in its stored bits).
 pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) -> ModelStats {
     let g = &model.graph;
-    let mut weights: HashMap<&str, u64> = g.initializers.iter().map(|i| (i.name.as_str(), i.tensor.numel())).collect();
+    let mut weights: HashMap<&str, u64> = g
+        .initializers
+        .iter()
+        .map(|i| (i.name.as_str(), i.tensor.numel()))
+        .collect();
     for w in shape_only {
         weights.insert(w.name.as_str(), w.numel());
     }
     let quant = crate::quant::analyze(model, info);
-    let by_node: HashMap<NodeIndex, &QuantLayer> = quant.layers.iter().map(|l| (l.node, l)).collect();
+    let by_node: HashMap<NodeIndex, &QuantLayer> =
+        quant.layers.iter().map(|l| (l.node, l)).collect();
     // quantization parameters are not counted; codes and biases count at their layer
     let mut counted: HashSet<&str> = HashSet::new();
-    for n in g.nodes.node_weights().filter(|n| matches!(n.op, Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. })) {
+    for n in g.nodes.node_weights().filter(|n| {
+        matches!(
+            n.op,
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
+        )
+    }) {
         counted.extend(n.inputs.iter().skip(1).map(String::as_str));
         // nor are the bounds of a Clip that narrows an activation's codes before it is quantized
-        if let Some(c) = g.producer(&n.inputs[0]).map(|p| &g.nodes[p]).filter(|p| matches!(p.op, Op::Clip { .. }) && matches!(n.op, Op::QuantizeLinear { .. })) {
+        if let Some(c) = g.producer(&n.inputs[0]).map(|p| &g.nodes[p]).filter(|p| {
+            matches!(p.op, Op::Clip { .. }) && matches!(n.op, Op::QuantizeLinear { .. })
+        }) {
             counted.extend(c.inputs.iter().skip(1).map(String::as_str));
         }
     }
     let mut owned: HashMap<NodeIndex, Vec<&str>> = HashMap::new();
     for l in &quant.layers {
         // a binary activation's threshold and ±1 constants are not parameters either
-        if let Some((_, _, w, ge)) = crate::quant::binarizer_of(g, info, &g.nodes[l.node].inputs[0]) {
+        if let Some((_, _, w, ge)) = crate::quant::binarizer_of(g, info, &g.nodes[l.node].inputs[0])
+        {
             counted.extend(g.nodes[w].inputs.iter().skip(1).map(String::as_str));
             counted.extend(g.nodes[ge].inputs.iter().skip(1).map(String::as_str));
         }
         let mut names = vec![l.weight.init.as_str()];
         if let Some(b) = &l.bias {
             names.push(b.init.as_str());
-        } else if let Some(bdq) = l.float_bias.then(|| g.nodes[l.node].inputs.get(2)).flatten().and_then(|b| g.producer(b)) {
+        } else if let Some(bdq) = l
+            .float_bias
+            .then(|| g.nodes[l.node].inputs.get(2))
+            .flatten()
+            .and_then(|b| g.producer(b))
+        {
             names.extend(g.nodes[bdq].inputs.first().map(String::as_str));
         }
         for &nm in &names {
@@ -116,11 +134,26 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 counted.insert(i.as_str()).then_some(p)
             })
             .sum();
-        params += owned.get(&idx).into_iter().flatten().filter_map(|i| weights.get(i)).sum::<u64>();
-        let out_type = n.outputs.first().and_then(|o| info.ty(o)).and_then(|t| t.shape.clone());
+        params += owned
+            .get(&idx)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| weights.get(i))
+            .sum::<u64>();
+        let out_type = n
+            .outputs
+            .first()
+            .and_then(|o| info.ty(o))
+            .and_then(|t| t.shape.clone());
         let out_shape = out_type.clone().unwrap_or_default();
         let numel = |s: &[Dim]| s.iter().map(extent).product::<u64>();
-        let shape = |k: usize| n.inputs.get(k).and_then(|i| info.ty(i)).and_then(|t| t.shape.clone()).unwrap_or_default();
+        let shape = |k: usize| {
+            n.inputs
+                .get(k)
+                .and_then(|i| info.ty(i))
+                .and_then(|t| t.shape.clone())
+                .unwrap_or_default()
+        };
         let macs = match &n.op {
             // N·Cout·Hout·Wout·(Cin/group)·Kh·Kw = output elements × (weight elements / Cout)
             Op::Conv { .. } => {
@@ -144,13 +177,24 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 let facts = quant_facts(l, params);
                 let bias = params.saturating_sub(l.weight.codes.len() as u64);
                 // codes at their bits (with N:M index metadata), biases at 32, scales at 32
-                let stored = facts.code_bits(l.weight.bits, l.weight.codes.len() as u64) + bias * 32 + l.weight.scales.len() as u64 * 32;
+                let stored = facts.code_bits(l.weight.bits, l.weight.codes.len() as u64)
+                    + bias * 32
+                    + l.weight.scales.len() as u64 * 32;
                 (facts, l.weight.bits, stored, l.mac_kind())
             }
             None => {
                 let facts = weight_facts(g, n, params);
                 let stored = facts.stored_bits(32);
-                (facts, 32, stored, if macs > 0 { "float".to_string() } else { String::new() })
+                (
+                    facts,
+                    32,
+                    stored,
+                    if macs > 0 {
+                        "float".to_string()
+                    } else {
+                        String::new()
+                    },
+                )
             }
         };
         layers.push(LayerStats {
@@ -177,9 +221,17 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
         params,
         macs: layers.iter().map(|l| l.macs).sum(),
         nonzero_params,
-        sparsity: if params > 0 { 1.0 - nonzero_params as f64 / params as f64 } else { 0.0 },
+        sparsity: if params > 0 {
+            1.0 - nonzero_params as f64 / params as f64
+        } else {
+            0.0
+        },
         stored_bits,
-        compression: if stored_bits > 0 { (params * 32) as f64 / stored_bits as f64 } else { 1.0 },
+        compression: if stored_bits > 0 {
+            (params * 32) as f64 / stored_bits as f64
+        } else {
+            1.0
+        },
         macs_by_kind,
         layers,
     }
@@ -190,11 +242,21 @@ fn quant_facts(l: &QuantLayer, params: u64) -> WeightFacts {
     let w = &l.weight;
     let zeros = w.codes.iter().filter(|&&c| c == 0).count() as u64;
     let nm = if zeros > 0 {
-        NM_PATTERNS.iter().rev().find(|&&(pn, pm)| crate::passes::nm::satisfies_codes(&w.codes, w.outs, w.reduction, pn, pm)).copied()
+        NM_PATTERNS
+            .iter()
+            .rev()
+            .find(|&&(pn, pm)| {
+                crate::passes::nm::satisfies_codes(&w.codes, w.outs, w.reduction, pn, pm)
+            })
+            .copied()
     } else {
         None
     };
-    WeightFacts { params, nonzero: params - zeros.min(params), nm }
+    WeightFacts {
+        params,
+        nonzero: params - zeros.min(params),
+        nm,
+    }
 }
 
 /// Zeros and structure of the weights a node reads first.
@@ -209,7 +271,9 @@ impl WeightFacts {
     fn code_bits(&self, bits: u32, codes: u64) -> u64 {
         let zeros = self.params - self.nonzero;
         match self.nm {
-            Some((_, m)) => (codes - zeros.min(codes)) * (bits as u64 + (m as f64).log2().ceil() as u64),
+            Some((_, m)) => {
+                (codes - zeros.min(codes)) * (bits as u64 + (m as f64).log2().ceil() as u64)
+            }
             None => codes * bits as u64,
         }
     }
@@ -235,12 +299,39 @@ fn weight_facts(g: &crate::graph::Graph, n: &crate::graph::Node, params: u64) ->
         }
     }
     // zeros are attributed only where the node is the first reader of all its weights
-    let nonzero = if counted == params { params - zeros } else { params };
+    let nonzero = if counted == params {
+        params - zeros
+    } else {
+        params
+    };
     if nonzero < params {
         let view = crate::passes::prune::weight_views_of(g, n);
-        if let (Some(v), Some(vals)) = (view, n.inputs.get(1).and_then(|w| g.initializer(w)).and_then(|i| i.tensor.floats())) {
-            nm = NM_PATTERNS.iter().rev().find(|&&(pn, pm)| crate::passes::nm::satisfies(&vals, v.outs, v.reduction, |o, r| v.at(o, r), pn, pm)).copied();
+        if let (Some(v), Some(vals)) = (
+            view,
+            n.inputs
+                .get(1)
+                .and_then(|w| g.initializer(w))
+                .and_then(|i| i.tensor.floats()),
+        ) {
+            nm = NM_PATTERNS
+                .iter()
+                .rev()
+                .find(|&&(pn, pm)| {
+                    crate::passes::nm::satisfies(
+                        &vals,
+                        v.outs,
+                        v.reduction,
+                        |o, r| v.at(o, r),
+                        pn,
+                        pm,
+                    )
+                })
+                .copied();
         }
     }
-    WeightFacts { params, nonzero, nm }
+    WeightFacts {
+        params,
+        nonzero,
+        nm,
+    }
 }

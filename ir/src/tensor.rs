@@ -76,7 +76,11 @@ impl ElemType {
 
     /// The keyword the ONNX text syntax uses for this type.
     pub fn keyword(self) -> &'static str {
-        ELEM_NAMES.iter().find(|(t, _)| *t == self).map(|(_, n)| *n).unwrap_or("float")
+        ELEM_NAMES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("float")
     }
 
     /// Which storage a literal list of this type lands in, mirroring ONNX's TensorProto fields.
@@ -119,7 +123,10 @@ impl ElemType {
 
     /// Whether values of this type are real numbers the executors compute with as floats.
     pub fn is_float(self) -> bool {
-        matches!(self, ElemType::F32 | ElemType::F64 | ElemType::F16 | ElemType::BF16)
+        matches!(
+            self,
+            ElemType::F32 | ElemType::F64 | ElemType::F16 | ElemType::BF16
+        )
     }
 }
 
@@ -186,7 +193,10 @@ pub struct TensorType {
 impl TensorType {
     /// A tensor type whose every dimension is known.
     pub fn known(elem: ElemType, dims: &[i64]) -> TensorType {
-        TensorType { elem, shape: Some(dims.iter().map(|&d| Dim::Known(d)).collect()) }
+        TensorType {
+            elem,
+            shape: Some(dims.iter().map(|&d| Dim::Known(d)).collect()),
+        }
     }
 
     /// The dims if every one of them is known.
@@ -321,7 +331,12 @@ impl Tensor {
 
     /// An int64 tensor, for shapes and indices computed while folding constants.
     pub fn from_i64(dims: Vec<i64>, values: Vec<i64>) -> Tensor {
-        Tensor { elem: ElemType::I64, dims, data: Some(Data::I64(values)), external: None }
+        Tensor {
+            elem: ElemType::I64,
+            dims,
+            data: Some(Data::I64(values)),
+            external: None,
+        }
     }
 
     /// The tensor's values as i64, if it holds integers.

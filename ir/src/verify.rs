@@ -26,7 +26,11 @@ pub enum Focus {
 }
 
 fn context(node: &Option<(String, String)>, span: &Span) -> String {
-    let line = if span.line > 0 { format!(", line {}", span.line) } else { String::new() };
+    let line = if span.line > 0 {
+        format!(", line {}", span.line)
+    } else {
+        String::new()
+    };
     match node {
         Some((name, op)) => format!("node `{name}` ({op}{line}): "),
         None if span.line > 0 => format!("line {}: ", span.line),
@@ -35,11 +39,19 @@ fn context(node: &Option<(String, String)>, span: &Span) -> String {
 }
 
 fn node_err(n: &Node, message: String) -> VerifyError {
-    VerifyError { node: Some((n.display_name(), n.op_type.clone())), span: n.span, message, focus: None }
+    VerifyError {
+        node: Some((n.display_name(), n.op_type.clone())),
+        span: n.span,
+        message,
+        focus: None,
+    }
 }
 
 fn node_err_at(n: &Node, focus: Focus, message: String) -> VerifyError {
-    VerifyError { focus: Some(Box::new(focus)), ..node_err(n, message) }
+    VerifyError {
+        focus: Some(Box::new(focus)),
+        ..node_err(n, message)
+    }
 }
 
 /// Checks a model and infers every value's type.
@@ -50,13 +62,25 @@ pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
         for n in &f.nodes {
             for o in n.outputs.iter().filter(|o| !o.is_empty()) {
                 if !defined.insert(o) {
-                    return Err(node_err_at(n, Focus::Output(o.clone()), format!("value `{o}` is defined twice in function `{}`", f.name)));
+                    return Err(node_err_at(
+                        n,
+                        Focus::Output(o.clone()),
+                        format!("value `{o}` is defined twice in function `{}`", f.name),
+                    ));
                 }
             }
         }
         for n in &f.nodes {
-            if let Some(i) = n.inputs.iter().find(|i| !i.is_empty() && !defined.contains(i.as_str())) {
-                return Err(node_err_at(n, Focus::Input(i.clone()), format!("input `{i}` is not defined in function `{}`", f.name)));
+            if let Some(i) = n
+                .inputs
+                .iter()
+                .find(|i| !i.is_empty() && !defined.contains(i.as_str()))
+            {
+                return Err(node_err_at(
+                    n,
+                    Focus::Input(i.clone()),
+                    format!("input `{i}` is not defined in function `{}`", f.name),
+                ));
             }
         }
     }
@@ -68,23 +92,43 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
     // what defines each value, for the message about a value defined twice
     let mut defined: HashMap<&str, String> = HashMap::new();
     for vi in &g.inputs {
-        if defined.insert(vi.name.as_str(), "a graph input".into()).is_some() {
-            return Err(VerifyError { node: None, span: vi.span, message: format!("graph input `{}` is declared twice", vi.name), focus: None });
+        if defined
+            .insert(vi.name.as_str(), "a graph input".into())
+            .is_some()
+        {
+            return Err(VerifyError {
+                node: None,
+                span: vi.span,
+                message: format!("graph input `{}` is declared twice", vi.name),
+                focus: None,
+            });
         }
     }
     let mut inits = HashSet::new();
     for init in &g.initializers {
         if !inits.insert(init.name.as_str()) {
-            return Err(VerifyError { node: None, span: init.span, message: format!("initializer `{}` is declared twice", init.name), focus: None });
+            return Err(VerifyError {
+                node: None,
+                span: init.span,
+                message: format!("initializer `{}` is declared twice", init.name),
+                focus: None,
+            });
         }
         // an initializer may share its name with a graph input (its default value)
-        defined.entry(init.name.as_str()).or_insert_with(|| "an initializer".into());
+        defined
+            .entry(init.name.as_str())
+            .or_insert_with(|| "an initializer".into());
     }
     let order = g.node_order();
     for &idx in &order {
         let n = &g.nodes[idx];
         for o in n.outputs.iter().filter(|o| !o.is_empty()) {
-            let by = format!("the output of node `{}` ({}, line {})", n.display_name(), n.op_type, n.span.line);
+            let by = format!(
+                "the output of node `{}` ({}, line {})",
+                n.display_name(),
+                n.op_type,
+                n.span.line
+            );
             if let Some(prev) = defined.insert(o.as_str(), by) {
                 let message = format!("value `{o}` is already defined as {prev}; every value must be defined once: rename one of them");
                 return Err(node_err_at(n, Focus::Output(o.clone()), message));
@@ -104,7 +148,12 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
                 let mut scope: HashSet<&str> = outer.clone();
                 scope.extend(defined.keys().copied());
                 check_graph(sub, &scope).map_err(|mut e| {
-                    e.message = format!("in subgraph `{}` of node `{}`: {}", a.name, n.display_name(), e.message);
+                    e.message = format!(
+                        "in subgraph `{}` of node `{}`: {}",
+                        a.name,
+                        n.display_name(),
+                        e.message
+                    );
                     e
                 })?;
             }
@@ -122,7 +171,10 @@ fn check_graph(g: &Graph, outer: &HashSet<&str>) -> Result<(), VerifyError> {
     }
     if let Err(cycle) = petgraph::algo::toposort(&g.nodes, None) {
         let n: &Node = &g.nodes[cycle.node_id()];
-        return Err(node_err(n, "this node is part of a cycle: its inputs depend on its own outputs".into()));
+        return Err(node_err(
+            n,
+            "this node is part of a cycle: its inputs depend on its own outputs".into(),
+        ));
     }
     Ok(())
 }

@@ -38,7 +38,9 @@ impl WeightError {
     /// The weight the error is about, if it is about one (the others are about the metadata key).
     pub fn weight(&self) -> Option<&str> {
         match self {
-            WeightError::NoShape { name } | WeightError::NotFloat { name, .. } | WeightError::TooLarge { name, .. } => Some(name),
+            WeightError::NoShape { name }
+            | WeightError::NotFloat { name, .. }
+            | WeightError::TooLarge { name, .. } => Some(name),
             WeightError::BadCount(_) | WeightError::TooMany { .. } => None,
         }
     }
@@ -57,7 +59,9 @@ pub struct ShapeOnly {
 impl ShapeOnly {
     /// Element count, saturating (a declared shape may be absurd).
     pub fn numel(&self) -> u64 {
-        self.dims.iter().fold(1u64, |a, &d| a.saturating_mul(d.max(0) as u64))
+        self.dims
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d.max(0) as u64))
     }
 }
 
@@ -66,9 +70,15 @@ pub fn shape_only_weights(model: &Model) -> Result<Vec<ShapeOnly>, WeightError> 
     let g = &model.graph;
     let mut out = Vec::new();
     if let Some(v) = model.metadata(STRIPPED_KEY) {
-        let count: usize = v.trim().parse().map_err(|_| WeightError::BadCount(v.to_string()))?;
+        let count: usize = v
+            .trim()
+            .parse()
+            .map_err(|_| WeightError::BadCount(v.to_string()))?;
         if count > g.inputs.len() {
-            return Err(WeightError::TooMany { count, inputs: g.inputs.len() });
+            return Err(WeightError::TooMany {
+                count,
+                inputs: g.inputs.len(),
+            });
         }
         for vi in &g.inputs[g.inputs.len() - count..] {
             if g.initializer(&vi.name).is_some() {
@@ -76,16 +86,32 @@ pub fn shape_only_weights(model: &Model) -> Result<Vec<ShapeOnly>, WeightError> 
             }
             let tt = match &vi.ty {
                 Some(Type::Tensor(tt)) => tt,
-                _ => return Err(WeightError::NoShape { name: vi.name.clone() }),
+                _ => {
+                    return Err(WeightError::NoShape {
+                        name: vi.name.clone(),
+                    })
+                }
             };
-            let dims = tt.known_dims().ok_or_else(|| WeightError::NoShape { name: vi.name.clone() })?;
-            out.push(ShapeOnly { name: vi.name.clone(), elem: tt.elem, dims, is_input: true });
+            let dims = tt.known_dims().ok_or_else(|| WeightError::NoShape {
+                name: vi.name.clone(),
+            })?;
+            out.push(ShapeOnly {
+                name: vi.name.clone(),
+                elem: tt.elem,
+                dims,
+                is_input: true,
+            });
         }
     }
     for init in &g.initializers {
         let t = &init.tensor;
         if t.data.is_none() && t.external.is_none() {
-            out.push(ShapeOnly { name: init.name.clone(), elem: t.elem, dims: t.dims.clone(), is_input: false });
+            out.push(ShapeOnly {
+                name: init.name.clone(),
+                elem: t.elem,
+                dims: t.dims.clone(),
+                is_input: false,
+            });
         }
     }
     Ok(out)
@@ -98,16 +124,26 @@ pub fn fill_shape_only(model: &mut Model, seed: u64) -> Result<Vec<ShapeOnly>, W
     let todo = shape_only_weights(model)?;
     for w in &todo {
         if !matches!(w.elem, ElemType::F32 | ElemType::F64) {
-            return Err(WeightError::NotFloat { name: w.name.clone(), elem: w.elem });
+            return Err(WeightError::NotFloat {
+                name: w.name.clone(),
+                elem: w.elem,
+            });
         }
         if w.numel() > MAX_FILL_ELEMENTS {
-            return Err(WeightError::TooLarge { name: w.name.clone(), numel: w.numel() });
+            return Err(WeightError::TooLarge {
+                name: w.name.clone(),
+                numel: w.numel(),
+            });
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let g = &mut model.graph;
     for w in &todo {
-        let fan_in: i64 = if w.dims.len() >= 2 { w.dims[1..].iter().product() } else { w.dims.first().copied().unwrap_or(1) };
+        let fan_in: i64 = if w.dims.len() >= 2 {
+            w.dims[1..].iter().product()
+        } else {
+            w.dims.first().copied().unwrap_or(1)
+        };
         let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
         let n = w.numel() as usize;
         let data = match w.elem {
@@ -117,11 +153,20 @@ pub fn fill_shape_only(model: &mut Model, seed: u64) -> Result<Vec<ShapeOnly>, W
                 Data::F32((0..n).map(|_| rng.random_range(-b..b)).collect())
             }
         };
-        let tensor = Tensor { elem: w.elem, dims: w.dims.clone(), data: Some(data), external: None };
+        let tensor = Tensor {
+            elem: w.elem,
+            dims: w.dims.clone(),
+            data: Some(data),
+            external: None,
+        };
         if w.is_input {
             let pos = g.inputs.iter().position(|vi| vi.name == w.name);
             let span = pos.map(|p| g.inputs.remove(p).span).unwrap_or_default();
-            g.initializers.push(Initializer { name: w.name.clone(), tensor, span });
+            g.initializers.push(Initializer {
+                name: w.name.clone(),
+                tensor,
+                span,
+            });
         } else if let Some(init) = g.initializers.iter_mut().find(|i| i.name == w.name) {
             init.tensor = tensor;
         }

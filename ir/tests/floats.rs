@@ -67,7 +67,12 @@ fn matches_cpp_to_chars_on_random_floats() {
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("to_chars");
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/to_chars.cpp");
-    let status = std::process::Command::new("g++").args(["-O2", "-std=c++17", "-o"]).arg(&exe).arg(src).status().expect("g++ is needed for this test (scripts/test.sh installs it)");
+    let status = std::process::Command::new("g++")
+        .args(["-O2", "-std=c++17", "-o"])
+        .arg(&exe)
+        .arg(src)
+        .status()
+        .expect("g++ is needed for this test (scripts/test.sh installs it)");
     assert!(status.success());
     let out = std::process::Command::new(&exe).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();

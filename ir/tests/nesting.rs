@@ -5,7 +5,11 @@ use etch_ir::parse_model_str;
 #[test]
 fn deeply_nested_types_are_an_error() {
     let n = 100_000;
-    let text = format!("<ir_version: 8, opset_import: [\"\" : 17]> g ({}float{} x) => (float y) {{ y = Relu(x) }}", "seq(".repeat(n), ")".repeat(n));
+    let text = format!(
+        "<ir_version: 8, opset_import: [\"\" : 17]> g ({}float{} x) => (float y) {{ y = Relu(x) }}",
+        "seq(".repeat(n),
+        ")".repeat(n)
+    );
     let e = parse_model_str(&text).unwrap_err();
     assert!(e.message.contains("nest more than 64 levels"), "{e}");
 }

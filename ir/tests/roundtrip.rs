@@ -9,7 +9,12 @@ fn models() -> Vec<(String, String)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".onnx.txt"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     assert!(out.len() >= 7, "the example models are missing");
@@ -24,8 +29,16 @@ fn printer_matches_onnx_printer_byte_for_byte() {
         // onnx prints no final newline; the files were saved with one
         let text = text.strip_suffix('\n').unwrap_or(&text);
         if printed != text {
-            let at = printed.bytes().zip(text.bytes()).position(|(a, b)| a != b).unwrap_or(printed.len().min(text.len()));
-            panic!("{name}: differs at byte {at}: ours {:?} vs onnx {:?}", &printed[at.saturating_sub(40)..(at + 40).min(printed.len())], &text[at.saturating_sub(40)..(at + 40).min(text.len())]);
+            let at = printed
+                .bytes()
+                .zip(text.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(printed.len().min(text.len()));
+            panic!(
+                "{name}: differs at byte {at}: ours {:?} vs onnx {:?}",
+                &printed[at.saturating_sub(40)..(at + 40).min(printed.len())],
+                &text[at.saturating_sub(40)..(at + 40).min(text.len())]
+            );
         }
     }
 }
@@ -34,7 +47,8 @@ fn printer_matches_onnx_printer_byte_for_byte() {
 fn parse_print_parse_is_identity() {
     for (name, text) in models() {
         let m = parse_model_str(&text).unwrap();
-        let again = parse_model(print_model(&m).as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again =
+            parse_model(print_model(&m).as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(m, again, "{name}");
     }
 }

@@ -33,21 +33,42 @@ fn input(shape: &[usize], seed: u32) -> Array<f32> {
 fn close(a: &[f32], b: &[f32], rel: f32) {
     assert_eq!(a.len(), b.len());
     for (k, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-5 + rel * y.abs(), "element {k}: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= 1e-5 + rel * y.abs(),
+            "element {k}: {x} vs {y}"
+        );
     }
 }
 
 fn apply(m: &Model, spec: &str) -> Model {
     let mut out = m.clone();
-    run_spec(&mut out, spec, &RunOptions { verify_each: true, ..Default::default() }).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    run_spec(
+        &mut out,
+        spec,
+        &RunOptions {
+            verify_each: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{spec}: {e}"));
     out
 }
 
 #[test]
 fn fold_bn_keeps_outputs() {
     // deterministic, varied values for every weight
-    let vals = |n: usize, k: usize| (0..n).map(|i| format!("{}", ((i * 7 + k * 13) % 17) as f32 / 20.0 - 0.4)).collect::<Vec<_>>().join(",");
-    let pos = |n: usize, k: usize| (0..n).map(|i| format!("{}", 0.5 + ((i * 5 + k) % 7) as f32 / 4.0)).collect::<Vec<_>>().join(",");
+    let vals = |n: usize, k: usize| {
+        (0..n)
+            .map(|i| format!("{}", ((i * 7 + k * 13) % 17) as f32 / 20.0 - 0.4))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let pos = |n: usize, k: usize| {
+        (0..n)
+            .map(|i| format!("{}", 0.5 + ((i * 5 + k) % 7) as f32 / 4.0))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let text = format!(
         r#"<ir_version: 8, opset_import: ["" : 17]>
 g (float[2,3,6,6] x) => (float[2,4] y)
@@ -77,7 +98,11 @@ g (float[2,3,6,6] x) => (float[2,4] y)
     );
     let m = parse_model_str(&text).unwrap();
     let folded = apply(&m, "fold-bn");
-    assert!(folded.graph.nodes.node_weights().all(|n| n.op_type != "BatchNormalization"));
+    assert!(folded
+        .graph
+        .nodes
+        .node_weights()
+        .all(|n| n.op_type != "BatchNormalization"));
     let x = input(&[2, 3, 6, 6], 1);
     close(&run(&folded, &x), &run(&m, &x), 1e-5);
 }
@@ -85,7 +110,10 @@ g (float[2,3,6,6] x) => (float[2,4] y)
 #[test]
 fn cleanup_passes_keep_outputs() {
     for name in ["mobilenet_v2", "resnet18", "squeezenet1_1"] {
-        let path = format!("{}/../examples/models/{name}.onnx.txt", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../examples/models/{name}.onnx.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut m = parse_model_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         etch_ir::weights::fill_shape_only(&mut m, 2).unwrap();
         let cleaned = apply(&m, "remove-identity,fold-constants,dead-values");

@@ -47,23 +47,48 @@ fn zero_consumers(m: &Model, removed: &HashMap<String, BTreeSet<usize>>) -> Mode
     let g = &m.graph;
     for idx in g.node_order() {
         let n = &g.nodes[idx];
-        let Some(r) = n.inputs.first().and_then(|x| removed.get(x)).filter(|r| !r.is_empty()) else { continue };
+        let Some(r) = n
+            .inputs
+            .first()
+            .and_then(|x| removed.get(x))
+            .filter(|r| !r.is_empty())
+        else {
+            continue;
+        };
         // channel-wise readers (BatchNorm, ReLU, pooling, depthwise, Add, Concat) pass the
         // removal on to their own readers
-        if !matches!(n.op, Op::Conv { group: 1, .. } | Op::Gemm { .. } | Op::MatMul) {
+        if !matches!(
+            n.op,
+            Op::Conv { group: 1, .. } | Op::Gemm { .. } | Op::MatMul
+        ) {
             continue;
         }
         // exporters share weights through Identity nodes: zero the initializer behind them (a
         // shared weight is then zeroed for every reader, so the test only uses unshared ones)
         let mut wname = n.inputs[1].clone();
         while g.initializer(&wname).is_none() {
-            let p = &g.nodes[g.producer(&wname).expect("weights are initializers or Identity of one")];
+            let p = &g.nodes[g
+                .producer(&wname)
+                .expect("weights are initializers or Identity of one")];
             assert_eq!(p.op_type, "Identity");
             wname = p.inputs[0].clone();
         }
         let wname = &wname;
-        let dims: Vec<usize> = g.initializer(wname).unwrap().tensor.dims.iter().map(|&d| d as usize).collect();
-        let Some(Data::F32(w)) = out.graph.initializer_mut(wname).and_then(|i| i.tensor.data.as_mut()) else { panic!("`{wname}` is not a float weight") };
+        let dims: Vec<usize> = g
+            .initializer(wname)
+            .unwrap()
+            .tensor
+            .dims
+            .iter()
+            .map(|&d| d as usize)
+            .collect();
+        let Some(Data::F32(w)) = out
+            .graph
+            .initializer_mut(wname)
+            .and_then(|i| i.tensor.data.as_mut())
+        else {
+            panic!("`{wname}` is not a float weight")
+        };
         match n.op {
             Op::Conv { group: 1, .. } => {
                 let (c, per) = (dims[1], dims[2..].iter().product::<usize>());
@@ -93,7 +118,11 @@ fn zero_consumers(m: &Model, removed: &HashMap<String, BTreeSet<usize>>) -> Mode
 
 #[test]
 fn channel_pruning_equals_zeroed_consumers_on_every_example_model() {
-    let mut names: Vec<_> = std::fs::read_dir(format!("{ROOT}/examples/models")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".onnx.txt")).collect();
+    let mut names: Vec<_> = std::fs::read_dir(format!("{ROOT}/examples/models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".onnx.txt"))
+        .collect();
     names.sort();
     assert!(names.len() >= 7);
     for path in names {
@@ -102,24 +131,53 @@ fn channel_pruning_equals_zeroed_consumers_on_every_example_model() {
         etch_ir::weights::fill_shape_only(&mut m, 3).unwrap();
         let info = etch_ir::verify::verify(&m).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let removed = etch_ir::passes::prune::planned_removals(&m, 0.25, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let removed = etch_ir::passes::prune::planned_removals(&m, 0.25, false)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let channels: usize = removed.values().map(BTreeSet::len).sum();
         let mut pruned = m.clone();
-        let reports = run_spec(&mut pruned, "prune(sparsity=0.25,granularity=channel)", &RunOptions { verify_each: true, ..Default::default() }).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let pinfo = etch_ir::verify::verify(&pruned).unwrap_or_else(|e| panic!("{name}: the pruned graph does not verify: {e}"));
+        let reports = run_spec(
+            &mut pruned,
+            "prune(sparsity=0.25,granularity=channel)",
+            &RunOptions {
+                verify_each: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pinfo = etch_ir::verify::verify(&pruned)
+            .unwrap_or_else(|e| panic!("{name}: the pruned graph does not verify: {e}"));
         let before = etch_ir::stats::model_stats(&m, &info, &[]);
         let after = etch_ir::stats::model_stats(&pruned, &pinfo, &[]);
-        assert!(after.macs < before.macs, "{name}: MACs {} → {}", before.macs, after.macs);
+        assert!(
+            after.macs < before.macs,
+            "{name}: MACs {} → {}",
+            before.macs,
+            after.macs
+        );
         let zeroed = zero_consumers(&m, &removed);
-        let x_shape: Vec<usize> = info.ty(&m.graph.inputs[0].name).unwrap().shape.as_ref().unwrap().iter().map(|d| d.known().unwrap_or(1) as usize).collect();
+        let x_shape: Vec<usize> = info
+            .ty(&m.graph.inputs[0].name)
+            .unwrap()
+            .shape
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|d| d.known().unwrap_or(1) as usize)
+            .collect();
         let x = input(&x_shape, 7);
         let (a, b) = (run(&pruned, &x), run(&zeroed, &x));
         for (ya, yb) in a.iter().zip(&b) {
             let scale = yb.iter().fold(0.0f32, |s, v| s.max(v.abs()));
             for (k, (p, z)) in ya.iter().zip(yb).enumerate() {
-                assert!((p - z).abs() <= 1e-4 + 1e-3 * scale, "{name}: output {k}: pruned {p} vs zeroed {z} (scale {scale})");
+                assert!(
+                    (p - z).abs() <= 1e-4 + 1e-3 * scale,
+                    "{name}: output {k}: pruned {p} vs zeroed {z} (scale {scale})"
+                );
             }
         }
-        eprintln!("{name}: {channels} channel entries removed; MACs {} → {}; {}", before.macs, after.macs, reports[0].changes[0]);
+        eprintln!(
+            "{name}: {channels} channel entries removed; MACs {} → {}; {}",
+            before.macs, after.macs, reports[0].changes[0]
+        );
     }
 }

@@ -24,8 +24,22 @@ impl Pass for DeadValues {
         let g = &mut model.graph;
         let mut nodes = 0;
         loop {
-            let read: HashSet<String> = g.nodes.node_weights().flat_map(|n| n.inputs.iter().cloned()).chain(g.outputs.iter().map(|o| o.name.clone())).collect();
-            let dead: Vec<_> = g.nodes.node_indices().filter(|&i| g.nodes[i].outputs.iter().all(|o| o.is_empty() || !read.contains(o))).collect();
+            let read: HashSet<String> = g
+                .nodes
+                .node_weights()
+                .flat_map(|n| n.inputs.iter().cloned())
+                .chain(g.outputs.iter().map(|o| o.name.clone()))
+                .collect();
+            let dead: Vec<_> = g
+                .nodes
+                .node_indices()
+                .filter(|&i| {
+                    g.nodes[i]
+                        .outputs
+                        .iter()
+                        .all(|o| o.is_empty() || !read.contains(o))
+                })
+                .collect();
             if dead.is_empty() {
                 break;
             }
@@ -37,13 +51,21 @@ impl Pass for DeadValues {
         }
         let inits = drop_unused_initializers(g);
         g.prune_value_info();
-        Ok(vec![format!("removed {nodes} dead nodes and {inits} unused initializers")])
+        Ok(vec![format!(
+            "removed {nodes} dead nodes and {inits} unused initializers"
+        )])
     }
 }
 
 /// Removes initializers that no node reads and that are not graph inputs or outputs; returns how many.
 pub fn drop_unused_initializers(g: &mut crate::graph::Graph) -> usize {
-    let read: HashSet<String> = g.nodes.node_weights().flat_map(|n| n.inputs.iter().cloned()).chain(g.outputs.iter().map(|o| o.name.clone())).chain(g.inputs.iter().map(|v| v.name.clone())).collect();
+    let read: HashSet<String> = g
+        .nodes
+        .node_weights()
+        .flat_map(|n| n.inputs.iter().cloned())
+        .chain(g.outputs.iter().map(|o| o.name.clone()))
+        .chain(g.inputs.iter().map(|v| v.name.clone()))
+        .collect();
     let before = g.initializers.len();
     g.initializers.retain(|i| read.contains(&i.name));
     before - g.initializers.len()

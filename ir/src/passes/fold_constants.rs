@@ -25,7 +25,12 @@ impl Pass for FoldConstants {
         let mut folded = 0;
         for idx in g.node_order() {
             let n = &g.nodes[idx];
-            let outs: Vec<String> = n.outputs.iter().filter(|o| !o.is_empty()).cloned().collect();
+            let outs: Vec<String> = n
+                .outputs
+                .iter()
+                .filter(|o| !o.is_empty())
+                .cloned()
+                .collect();
             if outs.is_empty() || !outs.iter().all(|o| info.consts.contains_key(o)) {
                 continue;
             }
@@ -34,7 +39,11 @@ impl Pass for FoldConstants {
             for o in outs {
                 let tensor = info.consts[&o].clone();
                 g.value_info.retain(|v| v.name != o);
-                g.initializers.push(Initializer { name: o, tensor, span });
+                g.initializers.push(Initializer {
+                    name: o,
+                    tensor,
+                    span,
+                });
             }
             folded += 1;
         }

@@ -140,7 +140,13 @@ impl Args {
 pub trait Calibrator {
     /// Runs the model on up to `samples` rows of the data file `data` (a CSV: label, then the
     /// flattened input) and returns every value each named tensor held, sample after sample.
-    fn observe(&self, model: &Model, names: &[String], data: &str, samples: usize) -> Result<HashMap<String, Vec<f32>>, String>;
+    fn observe(
+        &self,
+        model: &Model,
+        names: &[String],
+        data: &str,
+        samples: usize,
+    ) -> Result<HashMap<String, Vec<f32>>, String>;
 }
 
 /// What passes may need from outside the IR.
@@ -185,26 +191,85 @@ pub fn find(name: &str) -> Option<&'static PassDef> {
 }
 
 fn check_value(def: &PassDef, p: &Param, v: &SpecValue, at: usize) -> Result<ArgValue, SpecError> {
-    let err = |what: String| SpecError { at, message: format!("`{}` of `{}` {what}, not {}", p.name, def.name, v.describe()) };
+    let err = |what: String| SpecError {
+        at,
+        message: format!(
+            "`{}` of `{}` {what}, not {}",
+            p.name,
+            def.name,
+            v.describe()
+        ),
+    };
     Ok(match (p.kind, v) {
-        (ParamKind::Float { min, max }, SpecValue::Number(x, _)) if *x >= min && *x <= max => ArgValue::Float(*x),
-        (ParamKind::Float { min, max }, _) => return Err(err(format!("must be a number from {min} to {max}"))),
-        (ParamKind::Int { min, max }, SpecValue::Number(x, _)) if x.fract() == 0.0 && *x >= min as f64 && *x <= max as f64 => ArgValue::Int(*x as i64),
-        (ParamKind::Int { min, max }, _) => return Err(err(format!("must be an integer from {min} to {max}"))),
-        (ParamKind::Choice(words), SpecValue::Word(w)) if words.contains(&w.as_str()) => ArgValue::Word(w.clone()),
-        (ParamKind::Choice(words), _) => return Err(err(format!("must be one of {}", words.join(", ")))),
-        (ParamKind::Bool, SpecValue::Word(w)) if w == "true" || w == "false" => ArgValue::Bool(w == "true"),
+        (ParamKind::Float { min, max }, SpecValue::Number(x, _)) if *x >= min && *x <= max => {
+            ArgValue::Float(*x)
+        }
+        (ParamKind::Float { min, max }, _) => {
+            return Err(err(format!("must be a number from {min} to {max}")))
+        }
+        (ParamKind::Int { min, max }, SpecValue::Number(x, _))
+            if x.fract() == 0.0 && *x >= min as f64 && *x <= max as f64 =>
+        {
+            ArgValue::Int(*x as i64)
+        }
+        (ParamKind::Int { min, max }, _) => {
+            return Err(err(format!("must be an integer from {min} to {max}")))
+        }
+        (ParamKind::Choice(words), SpecValue::Word(w)) if words.contains(&w.as_str()) => {
+            ArgValue::Word(w.clone())
+        }
+        (ParamKind::Choice(words), _) => {
+            return Err(err(format!("must be one of {}", words.join(", "))))
+        }
+        (ParamKind::Bool, SpecValue::Word(w)) if w == "true" || w == "false" => {
+            ArgValue::Bool(w == "true")
+        }
         (ParamKind::Bool, _) => return Err(err("must be true or false".into())),
         (ParamKind::Path, SpecValue::Str(s)) => ArgValue::Path(s.clone()),
         (ParamKind::Path, _) => return Err(err("must be a double-quoted path".into())),
-        (ParamKind::IntList, SpecValue::List(items)) if items.iter().all(|x| matches!(x, SpecValue::Number(n, _) if n.fract() == 0.0)) => {
-            ArgValue::Ints(items.iter().map(|x| if let SpecValue::Number(n, _) = x { *n as i64 } else { 0 }).collect())
+        (ParamKind::IntList, SpecValue::List(items))
+            if items
+                .iter()
+                .all(|x| matches!(x, SpecValue::Number(n, _) if n.fract() == 0.0)) =>
+        {
+            ArgValue::Ints(
+                items
+                    .iter()
+                    .map(|x| {
+                        if let SpecValue::Number(n, _) = x {
+                            *n as i64
+                        } else {
+                            0
+                        }
+                    })
+                    .collect(),
+            )
         }
         (ParamKind::IntList, _) => return Err(err("must be a list of integers like [4,4]".into())),
-        (ParamKind::WordList(words), SpecValue::List(items)) if items.iter().all(|x| matches!(x, SpecValue::Word(w) if words.contains(&w.as_str()))) => {
-            ArgValue::Words(items.iter().map(|x| if let SpecValue::Word(w) = x { w.clone() } else { String::new() }).collect())
+        (ParamKind::WordList(words), SpecValue::List(items))
+            if items
+                .iter()
+                .all(|x| matches!(x, SpecValue::Word(w) if words.contains(&w.as_str()))) =>
+        {
+            ArgValue::Words(
+                items
+                    .iter()
+                    .map(|x| {
+                        if let SpecValue::Word(w) = x {
+                            w.clone()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect(),
+            )
         }
-        (ParamKind::WordList(words), _) => return Err(err(format!("must be a list of words from {}", words.join(", ")))),
+        (ParamKind::WordList(words), _) => {
+            return Err(err(format!(
+                "must be a list of words from {}",
+                words.join(", ")
+            )))
+        }
     })
 }
 
@@ -212,18 +277,39 @@ fn check_value(def: &PassDef, p: &Param, v: &SpecValue, at: usize) -> Result<Arg
 pub fn check_args(sp: &SpecPass) -> Result<(&'static PassDef, Args), SpecError> {
     let def = find(&sp.name).ok_or_else(|| SpecError {
         at: sp.at,
-        message: format!("there is no pass `{}`; the passes are {}", sp.name, PASSES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")),
+        message: format!(
+            "there is no pass `{}`; the passes are {}",
+            sp.name,
+            PASSES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        ),
     })?;
     let mut args = Args::default();
     for a in &sp.args {
-        let p = def.params.iter().find(|p| p.name == a.key).ok_or_else(|| SpecError {
-            at: a.key_at,
-            message: format!("`{}` has no parameter `{}`; its parameters are {}", def.name, a.key, def.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")),
-        })?;
+        let p = def
+            .params
+            .iter()
+            .find(|p| p.name == a.key)
+            .ok_or_else(|| SpecError {
+                at: a.key_at,
+                message: format!(
+                    "`{}` has no parameter `{}`; its parameters are {}",
+                    def.name,
+                    a.key,
+                    def.params
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
         if args.0.contains_key(p.name) {
-            return Err(SpecError { at: a.key_at, message: format!("`{}` is given twice", a.key) });
+            return Err(SpecError {
+                at: a.key_at,
+                message: format!("`{}` is given twice", a.key),
+            });
         }
-        args.0.insert(p.name, check_value(def, p, &a.value, a.value_at)?);
+        args.0
+            .insert(p.name, check_value(def, p, &a.value, a.value_at)?);
     }
     for p in def.params {
         if args.0.contains_key(p.name) {
@@ -231,12 +317,24 @@ pub fn check_args(sp: &SpecPass) -> Result<(&'static PassDef, Args), SpecError> 
         }
         match p.default {
             Some(d) => {
-                let v = spec::parse_spec(&format!("x(v={d})")).ok().and_then(|mut s| s.pop()).and_then(|mut s| s.args.pop()).map(|a| a.value);
-                let v = v.ok_or_else(|| SpecError { at: sp.at, message: format!("internal: bad default for {}", p.name) })?;
+                let v = spec::parse_spec(&format!("x(v={d})"))
+                    .ok()
+                    .and_then(|mut s| s.pop())
+                    .and_then(|mut s| s.args.pop())
+                    .map(|a| a.value);
+                let v = v.ok_or_else(|| SpecError {
+                    at: sp.at,
+                    message: format!("internal: bad default for {}", p.name),
+                })?;
                 args.0.insert(p.name, check_value(def, p, &v, sp.at)?);
             }
             None if matches!(p.kind, ParamKind::Path) => {}
-            None => return Err(SpecError { at: sp.at, message: format!("`{}` needs `{}` ({})", def.name, p.name, p.doc) }),
+            None => {
+                return Err(SpecError {
+                    at: sp.at,
+                    message: format!("`{}` needs `{}` ({})", def.name, p.name, p.doc),
+                })
+            }
         }
     }
     Ok((def, args))
@@ -259,29 +357,53 @@ pub struct RunOptions<'a> {
 }
 
 /// Parses `spec`, checks every pass's arguments, then runs the passes in order.
-pub fn run_spec(model: &mut Model, spec: &str, opts: &RunOptions) -> Result<Vec<PassReport>, PassError> {
+pub fn run_spec(
+    model: &mut Model,
+    spec: &str,
+    opts: &RunOptions,
+) -> Result<Vec<PassReport>, PassError> {
     let parsed = spec::parse_spec(spec)?;
     let mut built = Vec::new();
     for sp in &parsed {
         let (def, args) = check_args(sp)?;
-        let pass = (def.build)(&args).map_err(|message| PassError::Spec(SpecError { at: sp.at, message }))?;
+        let pass = (def.build)(&args)
+            .map_err(|message| PassError::Spec(SpecError { at: sp.at, message }))?;
         built.push((spec_text(spec, sp), pass));
     }
     let mut reports = Vec::new();
     let n_passes = built.len();
     for (name, pass) in built {
-        pass.precondition(model).map_err(|message| PassError::Precondition { pass: name.clone(), message })?;
-        let changes = pass.run(model, &opts.cx).map_err(|message| PassError::Failed { pass: name.clone(), message })?;
+        pass.precondition(model)
+            .map_err(|message| PassError::Precondition {
+                pass: name.clone(),
+                message,
+            })?;
+        let changes = pass
+            .run(model, &opts.cx)
+            .map_err(|message| PassError::Failed {
+                pass: name.clone(),
+                message,
+            })?;
         // with --verify-each every pass is checked in full; otherwise shapes are inferred for the
         // report and the full check runs once, after the last pass
         let last = reports.len() + 1 == n_passes;
         let info = if opts.verify_each || last {
-            crate::verify::verify(model).map_err(|e| PassError::Unverifiable { pass: name.clone(), message: e.to_string() })?
+            crate::verify::verify(model).map_err(|e| PassError::Unverifiable {
+                pass: name.clone(),
+                message: e.to_string(),
+            })?
         } else {
-            crate::infer::infer(model).map_err(|(idx, e)| PassError::Unverifiable { pass: name.clone(), message: format!("node `{}`: {e}", model.graph.nodes[idx].display_name()) })?
+            crate::infer::infer(model).map_err(|(idx, e)| PassError::Unverifiable {
+                pass: name.clone(),
+                message: format!("node `{}`: {e}", model.graph.nodes[idx].display_name()),
+            })?
         };
         let shape_only = crate::weights::shape_only_weights(model).unwrap_or_default();
-        reports.push(PassReport { pass: name, changes, after: crate::stats::model_stats(model, &info, &shape_only) });
+        reports.push(PassReport {
+            pass: name,
+            changes,
+            after: crate::stats::model_stats(model, &info, &shape_only),
+        });
     }
     Ok(reports)
 }

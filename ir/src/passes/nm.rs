@@ -29,19 +29,46 @@ struct Nm {
 }
 
 /// Whether every group of `m` along the reduction axis of a weight holds at most `n` non-zeros.
-pub fn satisfies(values: &[f32], outs: usize, reduction: usize, at: impl Fn(usize, usize) -> usize, n: usize, m: usize) -> bool {
-    (0..outs).all(|o| (0..reduction).step_by(m).all(|r0| (r0..(r0 + m).min(reduction)).filter(|&r| values[at(o, r)] != 0.0).count() <= n))
+pub fn satisfies(
+    values: &[f32],
+    outs: usize,
+    reduction: usize,
+    at: impl Fn(usize, usize) -> usize,
+    n: usize,
+    m: usize,
+) -> bool {
+    (0..outs).all(|o| {
+        (0..reduction).step_by(m).all(|r0| {
+            (r0..(r0 + m).min(reduction))
+                .filter(|&r| values[at(o, r)] != 0.0)
+                .count()
+                <= n
+        })
+    })
 }
 
 /// Whether every group of `m` along the reduction axis of output-major codes holds at most `n` non-zeros.
 pub fn satisfies_codes(codes: &[i8], outs: usize, reduction: usize, n: usize, m: usize) -> bool {
-    (0..outs).all(|o| (0..reduction).step_by(m).all(|r0| (r0..(r0 + m).min(reduction)).filter(|&r| codes[o * reduction + r] != 0).count() <= n))
+    (0..outs).all(|o| {
+        (0..reduction).step_by(m).all(|r0| {
+            (r0..(r0 + m).min(reduction))
+                .filter(|&r| codes[o * reduction + r] != 0)
+                .count()
+                <= n
+        })
+    })
 }
 
 impl Pass for Nm {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model).map(|w| !w.is_empty()).unwrap_or(false) {
-            return Err("the model has shape-only weights; fill them first (`etch convert --seed N`)".into());
+        if crate::weights::shape_only_weights(model)
+            .map(|w| !w.is_empty())
+            .unwrap_or(false)
+        {
+            return Err(
+                "the model has shape-only weights; fill them first (`etch convert --seed N`)"
+                    .into(),
+            );
         }
         if weight_views(&model.graph).is_empty() {
             return Err("no Conv, Gemm or MatMul has a float weight initializer".into());
@@ -54,10 +81,18 @@ impl Pass for Nm {
         let mut lines = Vec::new();
         let (mut zeros, mut total) = (0, 0);
         for v in &views {
-            let Some(Data::F32(vals)) = model.graph.initializer_mut(&v.name).and_then(|i| i.tensor.data.as_mut()) else { continue };
+            let Some(Data::F32(vals)) = model
+                .graph
+                .initializer_mut(&v.name)
+                .and_then(|i| i.tensor.data.as_mut())
+            else {
+                continue;
+            };
             for o in 0..v.outs {
                 for r0 in (0..v.reduction).step_by(self.m) {
-                    let mut idx: Vec<usize> = (r0..(r0 + self.m).min(v.reduction)).map(|r| v.at(o, r)).collect();
+                    let mut idx: Vec<usize> = (r0..(r0 + self.m).min(v.reduction))
+                        .map(|r| v.at(o, r))
+                        .collect();
                     idx.sort_by(|&a, &b| vals[b].abs().total_cmp(&vals[a].abs()).then(a.cmp(&b)));
                     for &i in idx.iter().skip(self.n) {
                         vals[i] = 0.0;
@@ -70,7 +105,15 @@ impl Pass for Nm {
             zeros += vals.iter().filter(|x| **x == 0.0).count();
             total += vals.len();
         }
-        lines.insert(0, format!("enforced {}:{} sparsity on {} layers: {zeros} of {total} weights are zero", self.n, self.m, views.len()));
+        lines.insert(
+            0,
+            format!(
+                "enforced {}:{} sparsity on {} layers: {zeros} of {total} weights are zero",
+                self.n,
+                self.m,
+                views.len()
+            ),
+        );
         Ok(lines)
     }
 }

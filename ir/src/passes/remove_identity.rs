@@ -28,9 +28,18 @@ impl Pass for RemoveIdentity {
             if !matches!(n.op, Op::Identity | Op::Dropout) {
                 continue;
             }
-            let (Some(x), Some(y)) = (n.inputs.first().cloned(), n.outputs.first().cloned()) else { continue };
-            if n.outputs.iter().skip(1).any(|o| !o.is_empty() && !g.consumers(o).is_empty()) {
-                kept.push(format!("kept `{}`: its Dropout mask is read", n.display_name()));
+            let (Some(x), Some(y)) = (n.inputs.first().cloned(), n.outputs.first().cloned()) else {
+                continue;
+            };
+            if n.outputs
+                .iter()
+                .skip(1)
+                .any(|o| !o.is_empty() && !g.consumers(o).is_empty())
+            {
+                kept.push(format!(
+                    "kept `{}`: its Dropout mask is read",
+                    n.display_name()
+                ));
                 continue;
             }
             if !g.is_output(&y) {
@@ -45,7 +54,10 @@ impl Pass for RemoveIdentity {
                 }
                 g.rebuild_edges();
             } else {
-                kept.push(format!("kept `{}`: it passes a graph input or weight straight to a graph output", n.display_name()));
+                kept.push(format!(
+                    "kept `{}`: it passes a graph input or weight straight to a graph output",
+                    n.display_name()
+                ));
                 continue;
             }
             g.prune_value_info();

@@ -25,7 +25,13 @@ impl SpecValue {
             SpecValue::Number(_, t) => t.clone(),
             SpecValue::Word(w) => w.clone(),
             SpecValue::Str(s) => format!("\"{s}\""),
-            SpecValue::List(v) => format!("[{}]", v.iter().map(SpecValue::describe).collect::<Vec<_>>().join(",")),
+            SpecValue::List(v) => format!(
+                "[{}]",
+                v.iter()
+                    .map(SpecValue::describe)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 }
@@ -59,34 +65,66 @@ pub struct SpecError {
 impl SpecError {
     /// The spec string with a caret under the problem, for the terminal.
     pub fn render(&self, spec: &str) -> String {
-        format!("error: in the pass spec, {}\n  {spec}\n  {}^", self, " ".repeat(spec[..self.at.min(spec.len())].chars().count()))
+        format!(
+            "error: in the pass spec, {}\n  {spec}\n  {}^",
+            self,
+            " ".repeat(spec[..self.at.min(spec.len())].chars().count())
+        )
     }
 }
 
 type In<'a> = &'a str;
 
-fn ws<'a, O>(p: impl Parser<In<'a>, Output = O, Error = nom::error::Error<In<'a>>>) -> impl Parser<In<'a>, Output = O, Error = nom::error::Error<In<'a>>> {
+fn ws<'a, O>(
+    p: impl Parser<In<'a>, Output = O, Error = nom::error::Error<In<'a>>>,
+) -> impl Parser<In<'a>, Output = O, Error = nom::error::Error<In<'a>>> {
     delimited(multispace0, p, multispace0)
 }
 
 fn ident(i: In) -> IResult<In, In> {
-    recognize((take_while1(|c: char| c.is_ascii_alphabetic()), take_while(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'))).parse(i)
+    recognize((
+        take_while1(|c: char| c.is_ascii_alphabetic()),
+        take_while(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+    ))
+    .parse(i)
 }
 
 fn number(i: In) -> IResult<In, SpecValue> {
     map(
-        recognize((opt(char('-')), take_while1(|c: char| c.is_ascii_digit()), opt((char('.'), take_while(|c: char| c.is_ascii_digit()))), opt((alt((char('e'), char('E'))), opt(alt((char('+'), char('-')))), take_while1(|c: char| c.is_ascii_digit()))))),
+        recognize((
+            opt(char('-')),
+            take_while1(|c: char| c.is_ascii_digit()),
+            opt((char('.'), take_while(|c: char| c.is_ascii_digit()))),
+            opt((
+                alt((char('e'), char('E'))),
+                opt(alt((char('+'), char('-')))),
+                take_while1(|c: char| c.is_ascii_digit()),
+            )),
+        )),
         |t: &str| SpecValue::Number(t.parse().unwrap_or(f64::NAN), t.to_string()),
     )
     .parse(i)
 }
 
 fn string(i: In) -> IResult<In, SpecValue> {
-    map(delimited(char('"'), take_while(|c| c != '"'), cut(char('"'))), |s: &str| SpecValue::Str(s.to_string())).parse(i)
+    map(
+        delimited(char('"'), take_while(|c| c != '"'), cut(char('"'))),
+        |s: &str| SpecValue::Str(s.to_string()),
+    )
+    .parse(i)
 }
 
 fn value(i: In) -> IResult<In, SpecValue> {
-    ws(alt((number, string, map(ident, |w: &str| SpecValue::Word(w.to_string())), map(delimited(char('['), separated_list0(char(','), value), ws(char(']'))), SpecValue::List)))).parse(i)
+    ws(alt((
+        number,
+        string,
+        map(ident, |w: &str| SpecValue::Word(w.to_string())),
+        map(
+            delimited(char('['), separated_list0(char(','), value), ws(char(']'))),
+            SpecValue::List,
+        ),
+    )))
+    .parse(i)
 }
 
 /// Parses a spec string. Positions in errors count from the start of `spec`.
@@ -97,8 +135,15 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
     loop {
         let rest = i.trim_start();
         let start = at(rest);
-        let (rest, name) = ident(rest).map_err(|_| SpecError { at: start, message: format!("expected a pass name, found {}", found(rest)) })?;
-        let mut pass = SpecPass { name: name.to_string(), at: start, args: Vec::new() };
+        let (rest, name) = ident(rest).map_err(|_| SpecError {
+            at: start,
+            message: format!("expected a pass name, found {}", found(rest)),
+        })?;
+        let mut pass = SpecPass {
+            name: name.to_string(),
+            at: start,
+            args: Vec::new(),
+        };
         let mut rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix('(') {
             rest = after;
@@ -109,9 +154,18 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
                     break;
                 }
                 let key_at = at(r);
-                let (r2, key) = ident(r).map_err(|_| SpecError { at: key_at, message: format!("expected `key=value` in the arguments of `{name}`, found {}", found(r)) })?;
+                let (r2, key) = ident(r).map_err(|_| SpecError {
+                    at: key_at,
+                    message: format!(
+                        "expected `key=value` in the arguments of `{name}`, found {}",
+                        found(r)
+                    ),
+                })?;
                 let r2 = r2.trim_start();
-                let r2 = r2.strip_prefix('=').ok_or_else(|| SpecError { at: at(r2), message: format!("expected `=` after `{key}`, found {}", found(r2)) })?;
+                let r2 = r2.strip_prefix('=').ok_or_else(|| SpecError {
+                    at: at(r2),
+                    message: format!("expected `=` after `{key}`, found {}", found(r2)),
+                })?;
                 let r2 = r2.trim_start();
                 let value_at = at(r2);
                 let (r2, val) = value(r2).map_err(|e| {
@@ -121,7 +175,12 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
                     };
                     SpecError { at: at(bad), message: format!("expected a value for `{key}` (a number, a word, a \"quoted path\" or a [list]), found {}", found(bad)) }
                 })?;
-                pass.args.push(SpecArg { key: key.to_string(), value: val, key_at, value_at });
+                pass.args.push(SpecArg {
+                    key: key.to_string(),
+                    value: val,
+                    key_at,
+                    value_at,
+                });
                 let r3 = r2.trim_start();
                 if let Some(after) = r3.strip_prefix(',') {
                     rest = after;
@@ -129,7 +188,13 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
                     rest = after;
                     break;
                 } else {
-                    return Err(SpecError { at: at(r3), message: format!("expected `,` or `)` in the arguments of `{name}`, found {}", found(r3)) });
+                    return Err(SpecError {
+                        at: at(r3),
+                        message: format!(
+                            "expected `,` or `)` in the arguments of `{name}`, found {}",
+                            found(r3)
+                        ),
+                    });
                 }
             }
         }
@@ -140,7 +205,12 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
         }
         match r.strip_prefix(',') {
             Some(after) => i = after,
-            None => return Err(SpecError { at: at(r), message: format!("expected `,` between passes, found {}", found(r)) }),
+            None => {
+                return Err(SpecError {
+                    at: at(r),
+                    message: format!("expected `,` between passes, found {}", found(r)),
+                })
+            }
         }
     }
 }

@@ -12,9 +12,17 @@ pub use value::{Array, Value};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExecError {
     #[error("node `{node}` ({op}): the executor does not implement {op}{detail}")]
-    Unsupported { node: String, op: String, detail: String },
+    Unsupported {
+        node: String,
+        op: String,
+        detail: String,
+    },
     #[error("node `{node}` ({op}): {message}")]
-    Node { node: String, op: String, message: String },
+    Node {
+        node: String,
+        op: String,
+        message: String,
+    },
     #[error("input `{name}`: {message}")]
     Input { name: String, message: String },
     #[error("the model does not compute `{0}`")]

@@ -151,6 +151,8 @@ pub mod type_proto {
         pub name: String,
     }
 
+    // the variant names are the field names of onnx.proto's `TypeProto.value` oneof
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Value {
         #[prost(message, tag = "1")]

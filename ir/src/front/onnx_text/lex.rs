@@ -22,7 +22,12 @@ pub struct PErr {
 
 impl<'a> nom::error::ParseError<In<'a>> for PErr {
     fn from_error_kind(input: In<'a>, kind: nom::error::ErrorKind) -> Self {
-        PErr { remaining: input.len(), offset: None, len: token_len(input), message: format!("unexpected {} ({kind:?})", found(input)) }
+        PErr {
+            remaining: input.len(),
+            offset: None,
+            len: token_len(input),
+            message: format!("unexpected {} ({kind:?})", found(input)),
+        }
     }
 
     fn append(_: In<'a>, _: nom::error::ErrorKind, other: Self) -> Self {
@@ -35,12 +40,22 @@ pub type PResult<'a, T> = IResult<In<'a>, T, PErr>;
 
 /// A committed error: the input is malformed here, so no alternative should be tried.
 pub fn fail<T>(at: In<'_>, message: impl Into<String>) -> Result<T, NomErr<PErr>> {
-    Err(NomErr::Failure(PErr { remaining: at.len(), offset: None, len: token_len(at), message: message.into() }))
+    Err(NomErr::Failure(PErr {
+        remaining: at.len(),
+        offset: None,
+        len: token_len(at),
+        message: message.into(),
+    }))
 }
 
 /// A committed error covering `len` bytes from `at`.
 pub fn fail_len<T>(at: In<'_>, len: usize, message: impl Into<String>) -> Result<T, NomErr<PErr>> {
-    Err(NomErr::Failure(PErr { remaining: at.len(), offset: None, len: len.max(1), message: message.into() }))
+    Err(NomErr::Failure(PErr {
+        remaining: at.len(),
+        offset: None,
+        len: len.max(1),
+        message: message.into(),
+    }))
 }
 
 fn is_ws(b: u8) -> bool {
@@ -76,7 +91,6 @@ fn is_id_continue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-
 /// Whether the next token is an identifier or a quoted name.
 pub fn at_qid(i: In<'_>) -> bool {
     ws(i).first().is_some_and(|&b| is_id_start(b) || b == b'"')
@@ -88,7 +102,10 @@ pub fn token_len(i: In<'_>) -> usize {
         None => 1,
         Some(&b) if is_id_start(b) => i.iter().take_while(|&&b| is_id_continue(b)).count(),
         Some(&b) if b.is_ascii_digit() || b == b'-' => {
-            1 + i[1..].iter().take_while(|&&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'-').count()
+            1 + i[1..]
+                .iter()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'-')
+                .count()
         }
         Some(b'"') => match memchr::memchr(b'"', &i[1..]) {
             Some(n) => (n + 2).min(80),
@@ -115,7 +132,10 @@ pub fn expect(c: u8, what: &str) -> impl Fn(In<'_>) -> PResult<'_, ()> + '_ {
         if i.first() == Some(&c) {
             Ok((&i[1..], ()))
         } else {
-            fail(i, format!("expected `{}` {what}, found {}", c as char, found(i)))
+            fail(
+                i,
+                format!("expected `{}` {what}, found {}", c as char, found(i)),
+            )
         }
     }
 }
@@ -130,7 +150,12 @@ pub fn eat(c: u8, i: In<'_>) -> Option<In<'_>> {
 pub fn id(i: In<'_>) -> PResult<'_, &str> {
     let i = ws(i);
     if !i.first().is_some_and(|&b| is_id_start(b)) {
-        return Err(NomErr::Error(PErr { remaining: i.len(), offset: None, len: token_len(i), message: format!("expected a name, found {}", found(i)) }));
+        return Err(NomErr::Error(PErr {
+            remaining: i.len(),
+            offset: None,
+            len: token_len(i),
+            message: format!("expected a name, found {}", found(i)),
+        }));
     }
     let (rest, word) = take_while(is_id_continue)(i)?;
     // identifiers are ASCII by construction
@@ -152,7 +177,12 @@ pub fn id_for<'a>(i: In<'a>, what: &str) -> PResult<'a, &'a str> {
 pub fn string(i: In<'_>) -> PResult<'_, String> {
     let i = ws(i);
     if i.first() != Some(&b'"') {
-        return Err(NomErr::Error(PErr { remaining: i.len(), offset: None, len: token_len(i), message: format!("expected a string, found {}", found(i)) }));
+        return Err(NomErr::Error(PErr {
+            remaining: i.len(),
+            offset: None,
+            len: token_len(i),
+            message: format!("expected a string, found {}", found(i)),
+        }));
     }
     let mut out = Vec::new();
     let mut k = 1;
@@ -175,7 +205,11 @@ pub fn string(i: In<'_>) -> PResult<'_, String> {
     }
     match String::from_utf8(out) {
         Ok(s) => Ok((&i[k + 1..], s)),
-        Err(_) => fail_len(i, k + 1, "this string is not valid UTF-8: names and strings must be UTF-8 text"),
+        Err(_) => fail_len(
+            i,
+            k + 1,
+            "this string is not valid UTF-8: names and strings must be UTF-8 text",
+        ),
     }
 }
 
@@ -204,7 +238,9 @@ pub fn unquoted_name<T>(i: In<'_>) -> Option<Result<T, NomErr<PErr>>> {
     let i = ws(i);
     let n = i.iter().take_while(|&&b| is_name_byte(b)).count();
     let word = &i[..n];
-    let needs_quotes = word.first().is_some_and(|&b| is_id_start(b) || matches!(b, b'/' | b'.' | b':'))
+    let needs_quotes = word
+        .first()
+        .is_some_and(|&b| is_id_start(b) || matches!(b, b'/' | b'.' | b':'))
         && word.iter().any(|&b| is_id_continue(b))
         && word.iter().any(|&b| !is_id_continue(b));
     needs_quotes.then(|| {
@@ -236,7 +272,9 @@ pub enum NumKind {
 
 /// Whether a word is one of the float specials `inf`, `infinity`, `nan` (any case).
 pub fn is_special_float(word: &[u8]) -> bool {
-    word.eq_ignore_ascii_case(b"inf") || word.eq_ignore_ascii_case(b"infinity") || word.eq_ignore_ascii_case(b"nan")
+    word.eq_ignore_ascii_case(b"inf")
+        || word.eq_ignore_ascii_case(b"infinity")
+        || word.eq_ignore_ascii_case(b"nan")
 }
 
 /// Whether a number starts here: a digit, a `-`, or a float special word (or a `+` or `.` before a
@@ -265,17 +303,43 @@ pub fn number(i: In<'_>) -> PResult<'_, (&[u8], NumKind)> {
             return Ok((&i[k + n..], (&i[..k + n], NumKind::Float)));
         }
         if k == 1 && ws(&i[1..]).first().is_some_and(|b| b.is_ascii_digit()) {
-            let digits = ws(&i[1..]).iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = ws(&i[1..])
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
             let num = String::from_utf8_lossy(&ws(&i[1..])[..digits]);
-            return fail_len(i, 1, format!("a `-` must be written right before its digits: write `-{num}`"));
+            return fail_len(
+                i,
+                1,
+                format!("a `-` must be written right before its digits: write `-{num}`"),
+            );
         }
-        if k == 0 && matches!(i.first(), Some(b'+' | b'.')) && i.get(1).is_some_and(u8::is_ascii_digit) {
-            let n = 1 + i[1..].iter().take_while(|&&b| b.is_ascii_digit() || b == b'.').count();
+        if k == 0
+            && matches!(i.first(), Some(b'+' | b'.'))
+            && i.get(1).is_some_and(u8::is_ascii_digit)
+        {
+            let n = 1 + i[1..]
+                .iter()
+                .take_while(|&&b| b.is_ascii_digit() || b == b'.')
+                .count();
             let tok = String::from_utf8_lossy(&i[1..n]);
-            let (what, fix) = if i[0] == b'+' { ("`+`", tok.to_string()) } else { ("`.`", format!("0.{tok}")) };
-            return fail_len(i, n, format!("a number cannot start with {what}: write `{fix}`"));
+            let (what, fix) = if i[0] == b'+' {
+                ("`+`", tok.to_string())
+            } else {
+                ("`.`", format!("0.{tok}"))
+            };
+            return fail_len(
+                i,
+                n,
+                format!("a number cannot start with {what}: write `{fix}`"),
+            );
         }
-        return Err(NomErr::Error(PErr { remaining: i.len(), offset: None, len: token_len(i), message: format!("expected a number, found {}", found(i)) }));
+        return Err(NomErr::Error(PErr {
+            remaining: i.len(),
+            offset: None,
+            len: token_len(i),
+            message: format!("expected a number, found {}", found(i)),
+        }));
     }
     k += digits;
     let mut kind = NumKind::Int;
@@ -292,16 +356,29 @@ pub fn number(i: In<'_>) -> PResult<'_, (&[u8], NumKind)> {
         }
         let exp_digits = i[e..].iter().take_while(|b| b.is_ascii_digit()).count();
         if exp_digits == 0 {
-            return fail_len(i, e, format!("the exponent of `{}` has no digits: write it as in `1e-5`", String::from_utf8_lossy(&i[..e])));
+            return fail_len(
+                i,
+                e,
+                format!(
+                    "the exponent of `{}` has no digits: write it as in `1e-5`",
+                    String::from_utf8_lossy(&i[..e])
+                ),
+            );
         }
         k = e + exp_digits;
     }
     if i.get(k).is_some_and(|&b| is_id_continue(b) || b == b'.') {
-        let n = k + i[k..].iter().take_while(|&&b| is_id_continue(b) || b == b'.').count();
+        let n = k + i[k..]
+            .iter()
+            .take_while(|&&b| is_id_continue(b) || b == b'.')
+            .count();
         return fail_len(
             i,
             n,
-            format!("malformed number `{}`: numbers are decimal, as in `16`, `-0.5` or `1e-5`", String::from_utf8_lossy(&i[..n])),
+            format!(
+                "malformed number `{}`: numbers are decimal, as in `16`, `-0.5` or `1e-5`",
+                String::from_utf8_lossy(&i[..n])
+            ),
         );
     }
     Ok((&i[k..], (&i[..k], kind)))
@@ -355,15 +432,34 @@ pub fn to_int(tok: &[u8]) -> Option<i128> {
 pub fn int64<'a>(i: In<'a>, what: &str) -> PResult<'a, i64> {
     let start = ws(i);
     let (rest, (tok, kind)) = match number(i) {
-        Err(NomErr::Error(_)) => return fail(start, format!("expected {what} (an integer), found {}", found(start))),
+        Err(NomErr::Error(_)) => {
+            return fail(
+                start,
+                format!("expected {what} (an integer), found {}", found(start)),
+            )
+        }
         r => r?,
     };
     if kind == NumKind::Float {
-        return fail_len(start, tok.len(), format!("expected {what} (an integer), found the float `{}`", String::from_utf8_lossy(tok)));
+        return fail_len(
+            start,
+            tok.len(),
+            format!(
+                "expected {what} (an integer), found the float `{}`",
+                String::from_utf8_lossy(tok)
+            ),
+        );
     }
     match to_int(tok).filter(|v| *v >= i64::MIN as i128 && *v <= i64::MAX as i128) {
         Some(v) => Ok((rest, v as i64)),
-        None => fail_len(start, tok.len(), format!("integer `{}` does not fit in 64 bits", String::from_utf8_lossy(tok))),
+        None => fail_len(
+            start,
+            tok.len(),
+            format!(
+                "integer `{}` does not fit in 64 bits",
+                String::from_utf8_lossy(tok)
+            ),
+        ),
     }
 }
 

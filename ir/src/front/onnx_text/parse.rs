@@ -38,7 +38,12 @@ impl<'s> Cx<'s> {
         let offset = self.offset(start);
         let len = start.len().saturating_sub(end.len());
         let (line, column) = self.line_col(offset);
-        Span { offset, len, line, column }
+        Span {
+            offset,
+            len,
+            line,
+            column,
+        }
     }
 }
 
@@ -116,12 +121,22 @@ fn list<'a, T>(
         i = ws(rest);
         match i.first() {
             Some(b',') if peek(&i[1..]) == Some(close) => {
-                return fail(i, format!("trailing `,` in {what}: remove it, or add the missing item after it"));
+                return fail(
+                    i,
+                    format!("trailing `,` in {what}: remove it, or add the missing item after it"),
+                );
             }
             Some(b',') => i = &i[1..],
             Some(&c) if c == close => return Ok((&i[1..], items)),
             _ => {
-                return fail(i, format!("expected `,` or `{}` in {what}, found {}", close as char, found(i)));
+                return fail(
+                    i,
+                    format!(
+                        "expected `,` or `{}` in {what}, found {}",
+                        close as char,
+                        found(i)
+                    ),
+                );
             }
         }
     }
@@ -167,7 +182,11 @@ fn model_header<'a>(i: In<'a>, m: &mut Model) -> R<'a, ()> {
                 m.metadata_props = v;
                 Ok((i, ()))
             }
-            _ => fail_len(at, key.len(), format!("unknown model header key `{key}`; the keys are {MODEL_KEYS}")),
+            _ => fail_len(
+                at,
+                key.len(),
+                format!("unknown model header key `{key}`; the keys are {MODEL_KEYS}"),
+            ),
         }
     })?;
     Ok((i, ()))
@@ -177,7 +196,10 @@ fn string_for<'a>(i: In<'a>, what: &str) -> R<'a, String> {
     match string(i) {
         Err(NomErr::Error(_)) => {
             let at = ws(i);
-            fail(at, format!("expected a quoted string for {what}, found {}", found(at)))
+            fail(
+                at,
+                format!("expected a quoted string for {what}, found {}", found(at)),
+            )
         }
         r => r,
     }
@@ -185,7 +207,10 @@ fn string_for<'a>(i: In<'a>, what: &str) -> R<'a, String> {
 
 fn opset_list(i: In<'_>) -> R<'_, Vec<(String, i64)>> {
     list(i, b'[', b']', "the opset list", |i| {
-        let (i, dom) = string_for(i, "the opset domain (`\"\"` for the default domain, as in `[\"\" : 17]`)")?;
+        let (i, dom) = string_for(
+            i,
+            "the opset domain (`\"\"` for the default domain, as in `[\"\" : 17]`)",
+        )?;
         let (i, ()) = expect(b':', "between an opset domain and its version")(i)?;
         let (i, v) = int64(i, "the opset version")?;
         Ok((i, (dom, v)))
@@ -221,16 +246,28 @@ pub fn graph<'a>(cx: &Cx, i: In<'a>) -> R<'a, Graph> {
     if !at.starts_with(b"=>") {
         if at.first() == Some(&b'=') && peek(&at[1..]) == Some(b'>') {
             let len = at.len() - ws(&at[1..]).len() + 1;
-            return fail_len(at, len, "`=>` must be written without a space between `=` and `>`");
+            return fail_len(
+                at,
+                len,
+                "`=>` must be written without a space between `=` and `>`",
+            );
         }
-        return fail(at, format!("expected `=>` between the graph's inputs and outputs, found {}", found(at)));
+        return fail(
+            at,
+            format!(
+                "expected `=>` between the graph's inputs and outputs, found {}",
+                found(at)
+            ),
+        );
     }
     i = &at[2..];
     let (rest, outputs) = list(i, b'(', b')', "the graph outputs", |i| value_info(cx, i))?;
     g.outputs = outputs;
     i = rest;
     if peek(i) == Some(b'<') {
-        let (rest, decls) = list(i, b'<', b'>', "the initializer and value_info list", |i| decl(cx, i, b'>'))?;
+        let (rest, decls) = list(i, b'<', b'>', "the initializer and value_info list", |i| {
+            decl(cx, i, b'>')
+        })?;
         for (vi, data) in decls {
             match data {
                 Some(t) => g.initializers.push(initializer(&vi, t)?),
@@ -252,16 +289,28 @@ fn initializer(vi: &ValueInfo, data: TensorBody) -> Result<Initializer, NomErr<P
     let Some(Type::Tensor(tt)) = &vi.ty else {
         return span_fail(
             vi.span,
-            format!("initializer `{}` needs a tensor type, such as `float[2,3] {} = {{…}}`", vi.name, vi.name),
+            format!(
+                "initializer `{}` needs a tensor type, such as `float[2,3] {} = {{…}}`",
+                vi.name, vi.name
+            ),
         );
     };
     let tensor = make_tensor(tt, data, vi.span)?;
-    Ok(Initializer { name: vi.name.clone(), tensor, span: vi.span })
+    Ok(Initializer {
+        name: vi.name.clone(),
+        tensor,
+        span: vi.span,
+    })
 }
 
 /// An error located by a span that was recorded earlier (after the parser has moved on).
 fn span_fail<T>(span: Span, message: String) -> Result<T, NomErr<PErr>> {
-    Err(NomErr::Failure(PErr { remaining: 0, offset: Some(span.offset), len: span.len.max(1), message }))
+    Err(NomErr::Failure(PErr {
+        remaining: 0,
+        offset: Some(span.offset),
+        len: span.len.max(1),
+        message,
+    }))
 }
 
 /// Values of a tensor as read, before the type says where they go.
@@ -280,7 +329,12 @@ pub enum Literal {
 
 /// An error at a literal recorded earlier, given as the input remaining at it.
 fn literal_fail<T>(remaining: usize, len: usize, message: String) -> Result<T, NomErr<PErr>> {
-    Err(NomErr::Failure(PErr { remaining, offset: None, len: len.max(1), message }))
+    Err(NomErr::Failure(PErr {
+        remaining,
+        offset: None,
+        len: len.max(1),
+        message,
+    }))
 }
 
 /// Builds a tensor from its declared type and the values read for it.
@@ -289,17 +343,41 @@ fn make_tensor(tt: &TensorType, body: TensorBody, span: Span) -> Result<Tensor, 
     for d in tt.shape.iter().flatten() {
         match d {
             Dim::Known(v) if *v >= 0 => dims.push(*v),
-            Dim::Known(v) => return span_fail(span, format!("a tensor dimension must not be negative, but this one is {v}")),
-            _ => return span_fail(span, format!("a tensor with values needs numeric dimensions, but `{d}` is symbolic")),
+            Dim::Known(v) => {
+                return span_fail(
+                    span,
+                    format!("a tensor dimension must not be negative, but this one is {v}"),
+                )
+            }
+            _ => {
+                return span_fail(
+                    span,
+                    format!("a tensor with values needs numeric dimensions, but `{d}` is symbolic"),
+                )
+            }
         }
     }
     if tt.shape.is_none() {
-        return span_fail(span, "a tensor with values needs a shape: write `float[2]`, or `float` for a scalar".into());
+        return span_fail(
+            span,
+            "a tensor with values needs a shape: write `float[2]`, or `float` for a scalar".into(),
+        );
     }
-    let mut t = Tensor { elem: tt.elem, dims, data: None, external: None };
-    let numel = t.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let mut t = Tensor {
+        elem: tt.elem,
+        dims,
+        data: None,
+        external: None,
+    };
+    let numel = t
+        .dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
     let Some(numel) = numel else {
-        return span_fail(span, "this tensor's dimensions multiply to more than 2^64 elements".into());
+        return span_fail(
+            span,
+            "this tensor's dimensions multiply to more than 2^64 elements".into(),
+        );
     };
     match body {
         TensorBody::Empty => {}
@@ -312,7 +390,12 @@ fn make_tensor(tt: &TensorType, body: TensorBody, span: Span) -> Result<Tensor, 
             if data.len() as u64 != numel {
                 return span_fail(
                     span,
-                    format!("this {} tensor has {} values, but its shape [{}] holds {numel}", tt.elem, data.len(), join_dims(&t.dims)),
+                    format!(
+                        "this {} tensor has {} values, but its shape [{}] holds {numel}",
+                        tt.elem,
+                        data.len(),
+                        join_dims(&t.dims)
+                    ),
                 );
             }
             t.data = Some(data);
@@ -322,7 +405,10 @@ fn make_tensor(tt: &TensorType, body: TensorBody, span: Span) -> Result<Tensor, 
 }
 
 fn join_dims(d: &[i64]) -> String {
-    d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    d.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn literals_to_data(elem: ElemType, lits: Vec<Literal>) -> Result<Data, NomErr<PErr>> {
@@ -332,9 +418,15 @@ fn literals_to_data(elem: ElemType, lits: Vec<Literal>) -> Result<Data, NomErr<P
     for lit in lits {
         match (lit, &mut data) {
             (Literal::Str(s, ..), Data::Str(v)) => v.push(s),
-            (Literal::Str(_, at, len), _) => return literal_fail(at, len, format!("{elem} tensors take numbers, not strings")),
+            (Literal::Str(_, at, len), _) => {
+                return literal_fail(at, len, format!("{elem} tensors take numbers, not strings"))
+            }
             (Literal::Num(tok, _, at), Data::Str(_)) => {
-                return literal_fail(at, tok.len(), "string tensors take quoted strings, not numbers".into());
+                return literal_fail(
+                    at,
+                    tok.len(),
+                    "string tensors take quoted strings, not numbers".into(),
+                );
             }
             (Literal::Num(tok, ..), Data::F32(v)) => v.push(to_f32(&tok)),
             (Literal::Num(tok, ..), Data::F64(v)) => v.push(to_f64(&tok)),
@@ -355,7 +447,10 @@ fn literals_to_data(elem: ElemType, lits: Vec<Literal>) -> Result<Data, NomErr<P
                     return literal_fail(
                         at,
                         tok.len(),
-                        format!("value `{}` is out of range for {elem} ({lo}..={hi})", String::from_utf8_lossy(&tok)),
+                        format!(
+                            "value `{}` is out of range for {elem} ({lo}..={hi})",
+                            String::from_utf8_lossy(&tok)
+                        ),
                     );
                 };
                 match d {
@@ -412,7 +507,13 @@ fn float_values<T>(mut i: In<'_>, convert: fn(&[u8]) -> T) -> R<'_, Vec<T>> {
         let (rest, (tok, _)) = match number(i) {
             Err(NomErr::Error(_)) => {
                 let at = ws(i);
-                return fail(at, format!("expected a number in the tensor's values, found {}", found(at)));
+                return fail(
+                    at,
+                    format!(
+                        "expected a number in the tensor's values, found {}",
+                        found(at)
+                    ),
+                );
             }
             r => r?,
         };
@@ -427,7 +528,15 @@ fn float_values<T>(mut i: In<'_>, convert: fn(&[u8]) -> T) -> R<'_, Vec<T>> {
                 match at.first() {
                     Some(b',') => i = &at[1..],
                     Some(b'}') => return Ok((&at[1..], v)),
-                    _ => return fail(at, format!("expected `,` or `}}` in the tensor's values, found {}", found(at))),
+                    _ => {
+                        return fail(
+                            at,
+                            format!(
+                                "expected `,` or `}}` in the tensor's values, found {}",
+                                found(at)
+                            ),
+                        )
+                    }
                 }
             }
         }
@@ -448,7 +557,15 @@ fn literal_values(i: In<'_>) -> R<'_, Vec<Literal>> {
             i = rest;
         } else {
             let (rest, (tok, kind)) = match number(at) {
-                Err(NomErr::Error(_)) => return fail(at, format!("expected a value in the tensor's values, found {}", found(at))),
+                Err(NomErr::Error(_)) => {
+                    return fail(
+                        at,
+                        format!(
+                            "expected a value in the tensor's values, found {}",
+                            found(at)
+                        ),
+                    )
+                }
                 r => r?,
             };
             lits.push(Literal::Num(tok.to_vec(), kind, at.len()));
@@ -458,7 +575,15 @@ fn literal_values(i: In<'_>) -> R<'_, Vec<Literal>> {
         match at.first() {
             Some(b',') => i = &at[1..],
             Some(b'}') => return Ok((&at[1..], lits)),
-            _ => return fail(at, format!("expected `,` or `}}` in the tensor's values, found {}", found(at))),
+            _ => {
+                return fail(
+                    at,
+                    format!(
+                        "expected `,` or `}}` in the tensor's values, found {}",
+                        found(at)
+                    ),
+                )
+            }
         }
     }
 }
@@ -468,7 +593,11 @@ fn decl<'a>(cx: &Cx, i: In<'a>, close: u8) -> R<'a, (ValueInfo, Option<TensorBod
     let (i, vi) = value_info(cx, i)?;
     // In `( )` a `=>` here means a missing `)`; in `< >` it is `=` (no data) and the closing `>`.
     if close == b')' && ws(i).starts_with(b"=>") {
-        return fail_len(ws(i), 2, "expected `)` to close the graph's inputs before `=>`, found `=>`");
+        return fail_len(
+            ws(i),
+            2,
+            "expected `)` to close the graph's inputs before `=>`, found `=>`",
+        );
     }
     if let Some(rest) = eat(b'=', i) {
         let elem = vi.ty.as_ref().and_then(Type::as_tensor).map(|t| t.elem);
@@ -481,12 +610,31 @@ fn decl<'a>(cx: &Cx, i: In<'a>, close: u8) -> R<'a, (ValueInfo, Option<TensorBod
 /// value_info = [type] QID
 fn value_info<'a>(cx: &Cx, i: In<'a>) -> R<'a, ValueInfo> {
     let start = i;
-    let (i, ty) = if at_type(i) { let (i, t) = ty(i)?; (i, Some(t)) } else { (i, None) };
-    let (i, name) = qid_for(i, if ty.is_some() { "a value name after its type" } else { "a value name or a type" })?;
+    let (i, ty) = if at_type(i) {
+        let (i, t) = ty(i)?;
+        (i, Some(t))
+    } else {
+        (i, None)
+    };
+    let (i, name) = qid_for(
+        i,
+        if ty.is_some() {
+            "a value name after its type"
+        } else {
+            "a value name or a type"
+        },
+    )?;
     if ty.is_none() && peek(i) == Some(b'[') && !ws(start).starts_with(b"\"") {
         return fail_len(ws(start), name.len(), format!("`{name}` is not a type; element types are float, double, float16, int64, int32, int8, uint8, bool, string, …"));
     }
-    Ok((i, ValueInfo { name, ty, span: cx.span(start, i) }))
+    Ok((
+        i,
+        ValueInfo {
+            name,
+            ty,
+            span: cx.span(start, i),
+        },
+    ))
 }
 
 const TYPE_WORDS: [&str; 5] = ["seq", "map", "optional", "sparse_tensor", "opaque"];
@@ -533,7 +681,13 @@ pub fn ty(i: In<'_>) -> R<'_, Type> {
             let (mut i, ()) = expect(b'(', "after `opaque`")(i)?;
             let mut parts = Vec::new();
             if let Some(rest) = eat(b')', i) {
-                return Ok((rest, Type::Opaque { domain: String::new(), name: String::new() }));
+                return Ok((
+                    rest,
+                    Type::Opaque {
+                        domain: String::new(),
+                        name: String::new(),
+                    },
+                ));
             }
             loop {
                 let (rest, w) = id_for(i, "an opaque type's name")?;
@@ -580,13 +734,25 @@ fn shape(i: In<'_>) -> R<'_, Option<Vec<Dim>>> {
             Some(b) if b.is_ascii_digit() || *b == b'-' => {
                 let (i, v) = int64(at, "a dimension")?;
                 if v < 0 {
-                    return fail_len(at, at.len() - i.len(), format!("dimension {v} is negative; a dimension is a size ≥ 0, a name, or `?`"));
+                    return fail_len(
+                        at,
+                        at.len() - i.len(),
+                        format!(
+                            "dimension {v} is negative; a dimension is a size ≥ 0, a name, or `?`"
+                        ),
+                    );
                 }
                 Ok((i, Dim::Known(v)))
             }
             _ => match id(at) {
                 Ok((i, w)) => Ok((i, Dim::Param(w.to_string()))),
-                Err(_) => fail(at, format!("expected a dimension (a number, a name or `?`), found {}", found(at))),
+                Err(_) => fail(
+                    at,
+                    format!(
+                        "expected a dimension (a number, a name or `?`), found {}",
+                        found(at)
+                    ),
+                ),
             },
         }
     })?;
@@ -603,7 +769,13 @@ fn node_block<'a>(cx: &Cx, i: In<'a>) -> R<'a, Vec<Node>> {
         let at = ws(i);
         match at.first() {
             Some(b'}') => return Ok((&at[1..], nodes)),
-            None => return fail_len(open, 1, "this node list is never closed: add a `}` after its last node"),
+            None => {
+                return fail_len(
+                    open,
+                    1,
+                    "this node list is never closed: add a `}` after its last node",
+                )
+            }
             Some(b';') => return fail_len(at, 1, "nodes are not separated by `;`: remove it"),
             _ => {
                 let (rest, n) = node(cx, at)?;
@@ -646,7 +818,12 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
     let mut i = start;
     let mut label = None;
     if let Some(rest) = eat(b'[', i) {
-        let (rest, name) = if at_qid(rest) { let (r, n) = qid(rest)?; (r, Some(n)) } else { (rest, None) };
+        let (rest, name) = if at_qid(rest) {
+            let (r, n) = qid(rest)?;
+            (r, Some(n))
+        } else {
+            (rest, None)
+        };
         let (rest, ()) = expect(b']', "to close the node's label")(rest)?;
         label = name;
         i = rest;
@@ -658,8 +835,15 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
         if let Some(e) = unquoted_name(at) {
             return e;
         }
-        let what = if outputs.is_empty() && label.is_none() { "a node (`outputs = Op (inputs)`) or `}` to close the node list" } else { "`=` after the node's outputs" };
-        return fail(if outputs.is_empty() { out_at } else { at }, format!("expected {what}, found {}", found(at)));
+        let what = if outputs.is_empty() && label.is_none() {
+            "a node (`outputs = Op (inputs)`) or `}` to close the node list"
+        } else {
+            "`=` after the node's outputs"
+        };
+        return fail(
+            if outputs.is_empty() { out_at } else { at },
+            format!("expected {what}, found {}", found(at)),
+        );
     }
     let i = &at[1..];
     let op_at = ws(i);
@@ -695,7 +879,10 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
     let (mut i, ()) = expect(b')', &format!("to close the inputs of `{op_type}`"))(rest)?;
     if peek(i) == Some(b'<') {
         if !attrs.is_empty() {
-            return fail(ws(i), "a node's attributes go either before or after its inputs, not both");
+            return fail(
+                ws(i),
+                "a node's attributes go either before or after its inputs, not both",
+            );
         }
         let (rest, a) = attr_list(cx, i)?;
         (attr_spans, attrs) = a.into_iter().unzip();
@@ -706,11 +893,27 @@ fn node<'a>(cx: &Cx, i: In<'a>) -> R<'a, Node> {
         Ok(op) => op,
         Err(e) => {
             // point at the attribute at fault, or at the op when one is missing
-            let at = attrs.iter().position(|a| a.name == e.attr).map_or_else(|| cx.span(op_at, i), |k| attr_spans[k]);
+            let at = attrs
+                .iter()
+                .position(|a| a.name == e.attr)
+                .map_or_else(|| cx.span(op_at, i), |k| attr_spans[k]);
             return span_fail(at, e.to_string());
         }
     };
-    Ok((i, Node { name: label, domain, op_type, overload, inputs, outputs, attrs, op, span }))
+    Ok((
+        i,
+        Node {
+            name: label,
+            domain,
+            op_type,
+            overload,
+            inputs,
+            outputs,
+            attrs,
+            op,
+            span,
+        },
+    ))
 }
 
 /// attr_list = '<' attr {',' attr} '>': at least one attribute. Each comes with its span, so an
@@ -761,7 +964,8 @@ fn single<'a>(cx: &Cx, i: In<'a>) -> R<'a, Single> {
     let at = ws(i);
     match at.first() {
         Some(b'"') => string(at).map(|(i, s)| (i, Single::Str(s))),
-        Some(b'@') => qid_for(&at[1..], "a function attribute name after `@`").map(|(i, s)| (i, Single::Ref(s))),
+        Some(b'@') => qid_for(&at[1..], "a function attribute name after `@`")
+            .map(|(i, s)| (i, Single::Ref(s))),
         _ if at_number(at) => number(at).map(|(i, (t, k))| (i, Single::Num(t.to_vec(), k))),
         _ if at_type(at) => {
             let (i, t) = ty(at)?;
@@ -792,37 +996,64 @@ fn single<'a>(cx: &Cx, i: In<'a>) -> R<'a, Single> {
             // a graph is `name (inputs) => …` or `name => …`; any other bare word is a missing quote
             let (rest, w) = qid(at)?;
             let next = ws(rest);
-            if at.first() != Some(&b'"') && next.first() != Some(&b'(') && !next.starts_with(b"=>") {
+            if at.first() != Some(&b'"') && next.first() != Some(&b'(') && !next.starts_with(b"=>")
+            {
                 return fail_len(at, w.len(), format!("expected an attribute value, found the bare word `{w}`: a string value is quoted, as in `\"{w}\"`"));
             }
             graph(cx, at).map(|(i, g)| (i, Single::Graph(g)))
         }
-        _ => fail(at, format!("expected an attribute value, found {}", found(at))),
+        _ => fail(
+            at,
+            format!("expected an attribute value, found {}", found(at)),
+        ),
     }
 }
 
 fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<'a, AttrValue> {
     let at = ws(i);
     let mismatch = |found_kind: &str, want: AttrType| -> Result<AttrValue, NomErr<PErr>> {
-        fail(at, format!("attribute `{name}` is declared `{}` but its value is {}", want.keyword(), with_article(found_kind)))
+        fail(
+            at,
+            format!(
+                "attribute `{name}` is declared `{}` but its value is {}",
+                want.keyword(),
+                with_article(found_kind)
+            ),
+        )
     };
     if at.first() == Some(&b'[') {
         // each element with where it starts, so an element of the wrong kind can be pointed at
-        let (rest, items) = list(at, b'[', b']', &format!("the list of attribute `{name}`"), |i| {
-            let (rest, s) = single(cx, i)?;
-            Ok((rest, (ws(i), s)))
-        })?;
+        let (rest, items) = list(
+            at,
+            b'[',
+            b']',
+            &format!("the list of attribute `{name}`"),
+            |i| {
+                let (rest, s) = single(cx, i)?;
+                Ok((rest, (ws(i), s)))
+            },
+        )?;
         let elem_kind = match annot {
             Some(AttrType::Ints) => "int",
             Some(AttrType::Floats) => "float",
             Some(AttrType::Strings) => "string",
-            Some(t @ (AttrType::Tensors | AttrType::Graphs | AttrType::SparseTensors | AttrType::TypeProtos)) => {
+            Some(
+                t @ (AttrType::Tensors
+                | AttrType::Graphs
+                | AttrType::SparseTensors
+                | AttrType::TypeProtos),
+            ) => {
                 // onnx's parser drops the elements of these lists; so does etch, and says nothing
                 return Ok((rest, AttrValue::EmptyList(t)));
             }
             Some(t) => return mismatch("list", t).map(|v| (rest, v)),
             None => match items.first() {
-                None => return fail(at, format!("an empty list needs a type: write `{name}: ints = []`")),
+                None => {
+                    return fail(
+                        at,
+                        format!("an empty list needs a type: write `{name}: ints = []`"),
+                    )
+                }
                 Some((_, s)) => s.kind(),
             },
         };
@@ -832,7 +1063,14 @@ fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<
             None => format!("attribute `{name}` is a list of {k}s (from its first element)"),
         };
         let bad = |p: In<'_>, k: &str, s: &Single| -> Result<AttrValue, NomErr<PErr>> {
-            fail(p, format!("{}, but this element is {}; write all elements as {k}s", why(k), with_article(s.kind())))
+            fail(
+                p,
+                format!(
+                    "{}, but this element is {}; write all elements as {k}s",
+                    why(k),
+                    with_article(s.kind())
+                ),
+            )
         };
         let v = match elem_kind {
             "int" => {
@@ -872,8 +1110,15 @@ fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<
     let (rest, s) = single(cx, at)?;
     let v = match (s, annot) {
         (Single::Ref(r), Some(t)) => AttrValue::Ref(t, r),
-        (Single::Ref(_), None) => return fail(at, format!("a reference needs the attribute's type: write `{name}: float = @…`")),
-        (Single::Num(t, NumKind::Int), None | Some(AttrType::Int)) => AttrValue::Int(int_of(at, &t)?),
+        (Single::Ref(_), None) => {
+            return fail(
+                at,
+                format!("a reference needs the attribute's type: write `{name}: float = @…`"),
+            )
+        }
+        (Single::Num(t, NumKind::Int), None | Some(AttrType::Int)) => {
+            AttrValue::Int(int_of(at, &t)?)
+        }
         (Single::Num(t, _), None | Some(AttrType::Float)) => AttrValue::Float(to_f32(&t)),
         (Single::Str(s), None | Some(AttrType::String)) => AttrValue::String(s),
         (Single::Tensor(t, n), None | Some(AttrType::Tensor)) => AttrValue::Tensor(t, n),
@@ -886,18 +1131,29 @@ fn attr_value<'a>(cx: &Cx, i: In<'a>, name: &str, annot: Option<AttrType>) -> R<
 
 /// "an int", "a float": a value kind with its article, for messages.
 fn with_article(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {kind}")
 }
 
 fn int_of(at: In<'_>, tok: &[u8]) -> Result<i64, NomErr<PErr>> {
     match to_int(tok).filter(|v| *v >= i64::MIN as i128 && *v <= i64::MAX as i128) {
         Some(v) => Ok(v as i64),
-        None => fail(at, format!("integer `{}` does not fit in 64 bits", String::from_utf8_lossy(tok))),
+        None => fail(
+            at,
+            format!(
+                "integer `{}` does not fit in 64 bits",
+                String::from_utf8_lossy(tok)
+            ),
+        ),
     }
 }
 
-const AFTER_GRAPH: &str = "only function definitions (`name (inputs) => (outputs) { … }`) may follow it";
+const AFTER_GRAPH: &str =
+    "only function definitions (`name (inputs) => (outputs) { … }`) may follow it";
 
 /// function = [fn_header] QID [fn_attrs] fn_io '=>' fn_io ['<' value_infos '>'] node_block
 fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
@@ -919,7 +1175,10 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
     if peek(i) == Some(b'<') {
         let (rest, _) = list(i, b'<', b'>', "the function header", |i| {
             let at = ws(i);
-            let (i, key) = id_for(i, "a function header key (domain, opset_import, doc_string, overload)")?;
+            let (i, key) = id_for(
+                i,
+                "a function header key (domain, opset_import, doc_string, overload)",
+            )?;
             let (i, ()) = expect(b':', &format!("after `{key}`"))(i)?;
             match key {
                 "domain" => string_for(i, "`domain`").map(|(i, s)| { f.domain = Some(s); (i, ()) }),
@@ -933,11 +1192,21 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
     }
     if !at_qid(i) {
         let at = ws(i);
-        return fail(at, format!("unexpected {} after the end of the graph: {AFTER_GRAPH}", found(at)));
+        return fail(
+            at,
+            format!(
+                "unexpected {} after the end of the graph: {AFTER_GRAPH}",
+                found(at)
+            ),
+        );
     }
     let (rest, name) = qid(i)?;
     if start.first() != Some(&b'<') && !matches!(peek(rest), Some(b'(' | b'<')) {
-        return fail_len(start, start.len() - rest.len(), format!("unexpected `{name}` after the end of the graph: {AFTER_GRAPH}"));
+        return fail_len(
+            start,
+            start.len() - rest.len(),
+            format!("unexpected `{name}` after the end of the graph: {AFTER_GRAPH}"),
+        );
     }
     f.name = name;
     i = rest;
@@ -954,22 +1223,37 @@ fn function<'a>(cx: &Cx, i: In<'a>) -> R<'a, Function> {
         f.attrs = attrs;
         i = rest;
     }
-    let fn_io = |i| list(i, b'(', b')', "the function's inputs or outputs", |i| {
-        let (i, t) = if at_type(i) { let (i, t) = ty(i)?; (i, Some(t)) } else { (i, None) };
-        let (i, n) = qid_for(i, "a name")?;
-        Ok((i, (t, n)))
-    });
+    let fn_io = |i| {
+        list(i, b'(', b')', "the function's inputs or outputs", |i| {
+            let (i, t) = if at_type(i) {
+                let (i, t) = ty(i)?;
+                (i, Some(t))
+            } else {
+                (i, None)
+            };
+            let (i, n) = qid_for(i, "a name")?;
+            Ok((i, (t, n)))
+        })
+    };
     let (rest, ins) = fn_io(i)?;
     f.inputs = ins;
     let at = ws(rest);
     if !at.starts_with(b"=>") {
-        return fail(at, format!("expected `=>` between the function's inputs and outputs, found {}", found(at)));
+        return fail(
+            at,
+            format!(
+                "expected `=>` between the function's inputs and outputs, found {}",
+                found(at)
+            ),
+        );
     }
     let (rest, outs) = fn_io(&at[2..])?;
     f.outputs = outs;
     i = rest;
     if peek(i) == Some(b'<') {
-        let (rest, vis) = list(i, b'<', b'>', "the function's value_info", |i| value_info(cx, i))?;
+        let (rest, vis) = list(i, b'<', b'>', "the function's value_info", |i| {
+            value_info(cx, i)
+        })?;
         f.value_info = vis;
         i = rest;
     }
@@ -985,7 +1269,10 @@ fn attribute_named<'a>(cx: &Cx, i: In<'a>, name: String) -> R<'a, Attribute> {
     let mut annot = None;
     if let Some(rest) = eat(b':', i) {
         let at = ws(rest);
-        let (rest, w) = id_for(rest, "an attribute type (int, float, string, tensor, graph, ints, floats, …)")?;
+        let (rest, w) = id_for(
+            rest,
+            "an attribute type (int, float, string, tensor, graph, ints, floats, …)",
+        )?;
         let Some(t) = AttrType::from_keyword(w) else {
             return fail_len(at, w.len(), format!("`{w}` is not an attribute type; use int, float, string, tensor, graph, type_proto, ints, floats, strings, tensors, graphs or type_protos"));
         };

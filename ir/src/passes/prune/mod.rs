@@ -72,9 +72,24 @@ pub(crate) fn weight_views_of(g: &Graph, n: &crate::graph::Node) -> Option<Weigh
     }
     let d: Vec<usize> = init.tensor.dims.iter().map(|&x| x as usize).collect();
     Some(match (&n.op, d.len()) {
-        (Op::Conv { .. }, r) if r >= 3 => WeightView { name: wname.clone(), outs: d[0], reduction: d[1..].iter().product(), transposed: false },
-        (Op::Gemm { trans_b: true, .. }, 2) => WeightView { name: wname.clone(), outs: d[0], reduction: d[1], transposed: false },
-        (Op::Gemm { trans_b: false, .. }, 2) | (Op::MatMul, 2) => WeightView { name: wname.clone(), outs: d[1], reduction: d[0], transposed: true },
+        (Op::Conv { .. }, r) if r >= 3 => WeightView {
+            name: wname.clone(),
+            outs: d[0],
+            reduction: d[1..].iter().product(),
+            transposed: false,
+        },
+        (Op::Gemm { trans_b: true, .. }, 2) => WeightView {
+            name: wname.clone(),
+            outs: d[0],
+            reduction: d[1],
+            transposed: false,
+        },
+        (Op::Gemm { trans_b: false, .. }, 2) | (Op::MatMul, 2) => WeightView {
+            name: wname.clone(),
+            outs: d[1],
+            reduction: d[0],
+            transposed: true,
+        },
         _ => return None,
     })
 }
@@ -82,7 +97,11 @@ pub(crate) fn weight_views_of(g: &Graph, n: &crate::graph::Node) -> Option<Weigh
 /// The weights of every Conv/Gemm/MatMul whose weight is a float initializer, each once.
 pub(crate) fn weight_views(g: &Graph) -> Vec<WeightView> {
     let mut seen = std::collections::HashSet::new();
-    g.node_order().into_iter().filter_map(|idx| weight_views_of(g, &g.nodes[idx])).filter(|v| seen.insert(v.name.clone())).collect()
+    g.node_order()
+        .into_iter()
+        .filter_map(|idx| weight_views_of(g, &g.nodes[idx]))
+        .filter(|v| seen.insert(v.name.clone()))
+        .collect()
 }
 
 fn values_mut<'a>(g: &'a mut Graph, name: &str) -> &'a mut Vec<f32> {
@@ -94,7 +113,16 @@ fn values_mut<'a>(g: &'a mut Graph, name: &str) -> &'a mut Vec<f32> {
 
 /// Zeros the `k` lowest-scored groups; `groups` lists each group's flat indices.
 fn zero_lowest(values: &mut [f32], groups: &[Vec<usize>], k: usize) {
-    let mut scored: Vec<(f32, usize)> = groups.iter().enumerate().map(|(gi, idx)| (idx.iter().map(|&i| values[i].abs()).sum::<f32>() / idx.len().max(1) as f32, gi)).collect();
+    let mut scored: Vec<(f32, usize)> = groups
+        .iter()
+        .enumerate()
+        .map(|(gi, idx)| {
+            (
+                idx.iter().map(|&i| values[i].abs()).sum::<f32>() / idx.len().max(1) as f32,
+                gi,
+            )
+        })
+        .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     for &(_, gi) in scored.iter().take(k) {
         for &i in &groups[gi] {
@@ -110,7 +138,12 @@ fn groups(v: &WeightView, granularity: &str, (br, bc): (usize, usize)) -> Vec<Ve
             let mut out = Vec::new();
             for o0 in (0..v.outs).step_by(br) {
                 for r0 in (0..v.reduction).step_by(bc) {
-                    out.push((o0..(o0 + br).min(v.outs)).flat_map(|o| (r0..(r0 + bc).min(v.reduction)).map(move |r| (o, r))).map(|(o, r)| v.at(o, r)).collect());
+                    out.push(
+                        (o0..(o0 + br).min(v.outs))
+                            .flat_map(|o| (r0..(r0 + bc).min(v.reduction)).map(move |r| (o, r)))
+                            .map(|(o, r)| v.at(o, r))
+                            .collect(),
+                    );
                 }
             }
             out
@@ -121,7 +154,10 @@ fn groups(v: &WeightView, granularity: &str, (br, bc): (usize, usize)) -> Vec<Ve
 
 impl Pass for Prune {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model).map(|w| !w.is_empty()).unwrap_or(false) {
+        if crate::weights::shape_only_weights(model)
+            .map(|w| !w.is_empty())
+            .unwrap_or(false)
+        {
             return Err("the model has shape-only weights, so there are no magnitudes to rank; fill them first (`etch convert --seed N`)".into());
         }
         if weight_views(&model.graph).is_empty() {
@@ -142,7 +178,8 @@ impl Pass for Prune {
             for (li, v) in views.iter().enumerate() {
                 let vals = values_mut(g, &v.name).clone();
                 for idx in groups(v, &self.granularity, self.block) {
-                    let score = idx.iter().map(|&i| vals[i].abs()).sum::<f32>() / idx.len().max(1) as f32;
+                    let score =
+                        idx.iter().map(|&i| vals[i].abs()).sum::<f32>() / idx.len().max(1) as f32;
                     all.push((score, li, idx));
                 }
             }
@@ -169,7 +206,10 @@ impl Pass for Prune {
         }
         let (zeros, total) = views.iter().fold((0, 0), |(z, t), v| {
             let vals = values_mut(g, &v.name);
-            (z + vals.iter().filter(|x| **x == 0.0).count(), t + vals.len())
+            (
+                z + vals.iter().filter(|x| **x == 0.0).count(),
+                t + vals.len(),
+            )
         });
         Ok(vec![format!(
             "pruned {} layers by {} magnitude ({} ranking): {zeros} of {total} weights are now zero ({:.1}%)",

@@ -12,11 +12,21 @@ use etch_ir::op::{Window, WindowAxis};
 
 /// A 2-D view of a window op: 1-D ops get a unit leading axis.
 pub(super) fn lift_2d(axes: Vec<WindowAxis>) -> Res<[WindowAxis; 2]> {
-    let unit = WindowAxis { kernel: 1, stride: 1, dilation: 1, pad_begin: 0, pad_end: 0, out: 1 };
+    let unit = WindowAxis {
+        kernel: 1,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+        out: 1,
+    };
     match axes.as_slice() {
         [w] => Ok([unit, *w]),
         [h, w] => Ok([*h, *w]),
-        _ => Err(format!("{} spatial dims are not supported (1 or 2 are)", axes.len())),
+        _ => Err(format!(
+            "{} spatial dims are not supported (1 or 2 are)",
+            axes.len()
+        )),
     }
 }
 
@@ -37,22 +47,34 @@ pub(crate) struct ConvGeom {
 
 impl ConvGeom {
     /// Checks input `x`, weight `w` and bias length against each other and resolves the window.
-    pub fn new(x: &[usize], w: &[usize], bias: Option<usize>, window: &Window, group: usize) -> Res<ConvGeom> {
+    pub fn new(
+        x: &[usize],
+        w: &[usize],
+        bias: Option<usize>,
+        window: &Window,
+        group: usize,
+    ) -> Res<ConvGeom> {
         let rank = x.len();
         if rank < 3 || w.len() != rank {
-            return Err(format!("Conv needs input and weight of the same rank ≥ 3, got {x:?} and {w:?}"));
+            return Err(format!(
+                "Conv needs input and weight of the same rank ≥ 3, got {x:?} and {w:?}"
+            ));
         }
         let (n, c) = (x[0], x[1]);
         let (m, cg) = (w[0], w[1]);
         if group == 0 || c != cg * group || m % group != 0 {
-            return Err(format!("input channels {c}, weight {w:?} and group {group} do not fit"));
+            return Err(format!(
+                "input channels {c}, weight {w:?} and group {group} do not fit"
+            ));
         }
         let spatial: Vec<i64> = x[2..].iter().map(|&d| d as i64).collect();
         let kernel: Vec<i64> = w[2..].iter().map(|&d| d as i64).collect();
         let [ah, aw] = lift_2d(window.resolve(&spatial, &kernel)?)?;
         if let Some(b) = bias {
             if b != m {
-                return Err(format!("the bias has {b} values but the conv has {m} output channels"));
+                return Err(format!(
+                    "the bias has {b} values but the conv has {m} output channels"
+                ));
             }
         }
         let (h, wd) = if rank == 4 { (x[2], x[3]) } else { (1, x[2]) };
@@ -61,7 +83,18 @@ impl ConvGeom {
             out_shape.push(ah.out as usize);
         }
         out_shape.push(aw.out as usize);
-        Ok(ConvGeom { n, c, h, w: wd, m, group, cg, mg: m / group, axes: [ah, aw], out_shape })
+        Ok(ConvGeom {
+            n,
+            c,
+            h,
+            w: wd,
+            m,
+            group,
+            cg,
+            mg: m / group,
+            axes: [ah, aw],
+            out_shape,
+        })
     }
 
     /// Rows of the unrolled receptive field: `cg·kh·kw`.
@@ -76,9 +109,25 @@ impl ConvGeom {
 }
 
 /// ONNX Conv on an `[N, C, (H,) W]` input.
-pub fn conv(x: &Array<f32>, w: &Array<f32>, b: Option<&Array<f32>>, window: &Window, group: usize) -> Res<Array<f32>> {
+pub fn conv(
+    x: &Array<f32>,
+    w: &Array<f32>,
+    b: Option<&Array<f32>>,
+    window: &Window,
+    group: usize,
+) -> Res<Array<f32>> {
     let geom = ConvGeom::new(&x.shape, &w.shape, b.map(|b| b.data.len()), window, group)?;
-    let ConvGeom { n, c, h, w: wd, m, cg, mg, axes: [ah, aw], .. } = geom;
+    let ConvGeom {
+        n,
+        c,
+        h,
+        w: wd,
+        m,
+        cg,
+        mg,
+        axes: [ah, aw],
+        ..
+    } = geom;
     let (k, p) = (geom.k(), geom.pixels());
     // the output starts as the bias and every path below accumulates onto it
     let mut out = match b {
@@ -91,11 +140,19 @@ pub fn conv(x: &Array<f32>, w: &Array<f32>, b: Option<&Array<f32>>, window: &Win
         }
         None => vec![0.0f32; n * m * p],
     };
-    let pointwise = ah.kernel == 1 && aw.kernel == 1 && ah.stride == 1 && aw.stride == 1 && [ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end] == [0; 4];
+    let pointwise = ah.kernel == 1
+        && aw.kernel == 1
+        && ah.stride == 1
+        && aw.stride == 1
+        && [ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end] == [0; 4];
     if cg == 1 && mg == 1 && !pointwise {
         depthwise(x, w, &mut out, (h, wd), [ah, aw]);
     } else {
-        let mut col = if pointwise { Vec::new() } else { take_scratch(k * p) };
+        let mut col = if pointwise {
+            Vec::new()
+        } else {
+            take_scratch(k * p)
+        };
         for img in 0..n {
             for g in 0..group {
                 let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
@@ -140,64 +197,93 @@ fn put_scratch(v: Vec<f32>) {
 
 /// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
 fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mut [f32]) {
-    let (kh, kw, ho, wo) = (ah.kernel as usize, aw.kernel as usize, ah.out as usize, aw.out as usize);
+    let (kh, kw, ho, wo) = (
+        ah.kernel as usize,
+        aw.kernel as usize,
+        ah.out as usize,
+        aw.out as usize,
+    );
     let stride = aw.stride as usize;
-    col.par_chunks_mut(ho * wo).enumerate().for_each(|(row, dst)| {
-        let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
-        let plane = &x[ch * h * w..(ch + 1) * h * w];
-        // output column oj reads input column oj·stride + shift, inside the input for oj in first..end
-        let shift = (kj as i64) * aw.dilation - aw.pad_begin;
-        let first = if shift >= 0 { 0 } else { ((-shift + aw.stride - 1) / aw.stride) as usize }.min(wo);
-        let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride).clamp(first as i64, wo as i64) as usize;
-        for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
-            let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-            if ii < 0 || ii >= h as i64 || first == end {
-                line.fill(0.0);
-                continue;
-            }
-            let src = &plane[ii as usize * w..(ii as usize + 1) * w];
-            let (head, rest) = line.split_at_mut(first);
-            let (body, tail) = rest.split_at_mut(end - first);
-            head.fill(0.0);
-            tail.fill(0.0);
-            let j0 = (first as i64 * aw.stride + shift) as usize;
-            if stride == 1 {
-                body.copy_from_slice(&src[j0..j0 + body.len()]);
+    col.par_chunks_mut(ho * wo)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
+            let plane = &x[ch * h * w..(ch + 1) * h * w];
+            // output column oj reads input column oj·stride + shift, inside the input for oj in first..end
+            let shift = (kj as i64) * aw.dilation - aw.pad_begin;
+            let first = if shift >= 0 {
+                0
             } else {
-                body.iter_mut().zip(src[j0..].iter().step_by(stride)).for_each(|(v, &s)| *v = s);
+                ((-shift + aw.stride - 1) / aw.stride) as usize
             }
-        }
-    });
+            .min(wo);
+            let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride)
+                .clamp(first as i64, wo as i64) as usize;
+            for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
+                let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
+                if ii < 0 || ii >= h as i64 || first == end {
+                    line.fill(0.0);
+                    continue;
+                }
+                let src = &plane[ii as usize * w..(ii as usize + 1) * w];
+                let (head, rest) = line.split_at_mut(first);
+                let (body, tail) = rest.split_at_mut(end - first);
+                head.fill(0.0);
+                tail.fill(0.0);
+                let j0 = (first as i64 * aw.stride + shift) as usize;
+                if stride == 1 {
+                    body.copy_from_slice(&src[j0..j0 + body.len()]);
+                } else {
+                    body.iter_mut()
+                        .zip(src[j0..].iter().step_by(stride))
+                        .for_each(|(v, &s)| *v = s);
+                }
+            }
+        });
 }
 
 /// One filter per channel: a direct sliding window, parallel over channels, added onto `out`.
-fn depthwise(x: &Array<f32>, w: &Array<f32>, out: &mut [f32], (h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) {
-    let (kh, kw, ho, wo) = (ah.kernel as usize, aw.kernel as usize, ah.out as usize, aw.out as usize);
+fn depthwise(
+    x: &Array<f32>,
+    w: &Array<f32>,
+    out: &mut [f32],
+    (h, wd): (usize, usize),
+    [ah, aw]: [WindowAxis; 2],
+) {
+    let (kh, kw, ho, wo) = (
+        ah.kernel as usize,
+        aw.kernel as usize,
+        ah.out as usize,
+        aw.out as usize,
+    );
     let m = w.shape[0];
     let c = x.shape[1];
-    out.par_chunks_mut(ho * wo).enumerate().for_each(|(plane, dst)| {
-        let (img, oc) = (plane / m, plane % m);
-        // group = channels: output channel oc reads input channel oc·c/m
-        let ic = oc * c / m;
-        let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
-        let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
-        for oi in 0..ho {
-            for oj in 0..wo {
-                let mut acc = 0.0f32;
-                for ki in 0..kh {
-                    let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-                    if ii < 0 || ii >= h as i64 {
-                        continue;
-                    }
-                    for kj in 0..kw {
-                        let jj = (oj as i64) * aw.stride - aw.pad_begin + (kj as i64) * aw.dilation;
-                        if jj >= 0 && jj < wd as i64 {
-                            acc += src[ii as usize * wd + jj as usize] * filt[ki * kw + kj];
+    out.par_chunks_mut(ho * wo)
+        .enumerate()
+        .for_each(|(plane, dst)| {
+            let (img, oc) = (plane / m, plane % m);
+            // group = channels: output channel oc reads input channel oc·c/m
+            let ic = oc * c / m;
+            let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
+            let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
+            for oi in 0..ho {
+                for oj in 0..wo {
+                    let mut acc = 0.0f32;
+                    for ki in 0..kh {
+                        let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
+                        if ii < 0 || ii >= h as i64 {
+                            continue;
+                        }
+                        for kj in 0..kw {
+                            let jj =
+                                (oj as i64) * aw.stride - aw.pad_begin + (kj as i64) * aw.dilation;
+                            if jj >= 0 && jj < wd as i64 {
+                                acc += src[ii as usize * wd + jj as usize] * filt[ki * kw + kj];
+                            }
                         }
                     }
+                    dst[oi * wo + oj] += acc;
                 }
-                dst[oi * wo + oj] += acc;
             }
-        }
-    });
+        });
 }

@@ -9,20 +9,34 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
     let da: Vec<Dim> = a.iter().map(|&d| Dim::Known(d as i64)).collect();
     let db: Vec<Dim> = b.iter().map(|&d| Dim::Known(d as i64)).collect();
     let out = etch_ir::infer::broadcast(&da, &db)?;
-    Ok(out.iter().map(|d| d.known().unwrap_or(0) as usize).collect())
+    Ok(out
+        .iter()
+        .map(|d| d.known().unwrap_or(0) as usize)
+        .collect())
 }
 
 /// Per axis of `out_shape`, the stride of an input of `shape` broadcast to it (0 where broadcast).
 pub(crate) fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
     let off = out_shape.len() - shape.len();
     let in_strides = strides(shape);
-    (0..out_shape.len()).map(|k| if k < off || shape[k - off] == 1 { 0 } else { in_strides[k - off] }).collect()
+    (0..out_shape.len())
+        .map(|k| {
+            if k < off || shape[k - off] == 1 {
+                0
+            } else {
+                in_strides[k - off]
+            }
+        })
+        .collect()
 }
 
 /// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it.
 pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
     // per output axis: (output stride, input stride or 0 where broadcast)
-    let axes: Vec<(usize, usize)> = strides(out_shape).into_iter().zip(broadcast_strides(shape, out_shape)).collect();
+    let axes: Vec<(usize, usize)> = strides(out_shape)
+        .into_iter()
+        .zip(broadcast_strides(shape, out_shape))
+        .collect();
     move |mut flat| {
         let mut idx = 0;
         for &(os, is) in &axes {
@@ -35,20 +49,39 @@ pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -
 }
 
 /// Applies `f` element-wise with numpy broadcasting.
-pub fn binary<T: Copy + Send + Sync>(a: &Array<T>, b: &Array<T>, f: impl Fn(T, T) -> T) -> Res<Array<T>> {
+pub fn binary<T: Copy + Send + Sync>(
+    a: &Array<T>,
+    b: &Array<T>,
+    f: impl Fn(T, T) -> T,
+) -> Res<Array<T>> {
     if a.shape == b.shape {
-        return Ok(Array::new(a.shape.clone(), a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect()));
+        return Ok(Array::new(
+            a.shape.clone(),
+            a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect(),
+        ));
     }
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let n: usize = shape.iter().product();
     if b.data.len() == 1 {
-        return Ok(Array::new(shape, a.data.iter().map(|&x| f(x, b.data[0])).collect()));
+        return Ok(Array::new(
+            shape,
+            a.data.iter().map(|&x| f(x, b.data[0])).collect(),
+        ));
     }
     if a.data.len() == 1 {
-        return Ok(Array::new(shape, b.data.iter().map(|&y| f(a.data[0], y)).collect()));
+        return Ok(Array::new(
+            shape,
+            b.data.iter().map(|&y| f(a.data[0], y)).collect(),
+        ));
     }
-    let (ia, ib) = (broadcast_index(&a.shape, &shape), broadcast_index(&b.shape, &shape));
-    Ok(Array::new(shape, (0..n).map(|k| f(a.data[ia(k)], b.data[ib(k)])).collect()))
+    let (ia, ib) = (
+        broadcast_index(&a.shape, &shape),
+        broadcast_index(&b.shape, &shape),
+    );
+    Ok(Array::new(
+        shape,
+        (0..n).map(|k| f(a.data[ia(k)], b.data[ib(k)])).collect(),
+    ))
 }
 
 /// Applies `f` to every element.
@@ -90,7 +123,9 @@ pub fn softmax(x: &Array<f32>, axis: i64, opset: i64) -> Res<Array<f32>> {
     for o in 0..outer {
         for i in 0..inner {
             let at = |k: usize| o * len * inner + k * inner + i;
-            let max = (0..len).map(|k| out[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let max = (0..len)
+                .map(|k| out[at(k)])
+                .fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0f32;
             for k in 0..len {
                 let e = (out[at(k)] - max).exp();
@@ -114,16 +149,32 @@ pub(crate) fn softmax_dims(shape: &[usize], axis: i64, opset: i64) -> Res<(usize
     }
     let a = a as usize;
     Ok(if opset >= 13 {
-        (shape[..a].iter().product::<usize>(), shape.get(a).copied().unwrap_or(1), shape[a + 1..].iter().product::<usize>())
+        (
+            shape[..a].iter().product::<usize>(),
+            shape.get(a).copied().unwrap_or(1),
+            shape[a + 1..].iter().product::<usize>(),
+        )
     } else {
-        (shape[..a].iter().product::<usize>(), shape[a..].iter().product::<usize>(), 1)
+        (
+            shape[..a].iter().product::<usize>(),
+            shape[a..].iter().product::<usize>(),
+            1,
+        )
     })
 }
 
 /// The shape of a reduction over `axes`: kept as 1s, or dropped.
 pub(crate) fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
-    let kept = shape.iter().enumerate().map(|(k, &d)| if axes.contains(&k) { (true, 1) } else { (false, d) });
-    kept.filter(|&(reduced, _)| keepdims || !reduced).map(|(_, d)| d).collect()
+    let kept = shape.iter().enumerate().map(|(k, &d)| {
+        if axes.contains(&k) {
+            (true, 1)
+        } else {
+            (false, d)
+        }
+    });
+    kept.filter(|&(reduced, _)| keepdims || !reduced)
+        .map(|(_, d)| d)
+        .collect()
 }
 
 /// Mean over `axes` (all when empty and not a no-op), keeping or dropping them.

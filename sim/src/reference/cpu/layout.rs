@@ -34,7 +34,9 @@ pub(crate) fn concat_shape(shapes: &[&[usize]], ax: usize) -> Res<Vec<usize>> {
     shape[ax] = 0;
     for s in shapes {
         if s.len() != first.len() || s.iter().enumerate().any(|(k, &d)| k != ax && d != first[k]) {
-            return Err(format!("inputs {first:?} and {s:?} differ outside axis {ax}"));
+            return Err(format!(
+                "inputs {first:?} and {s:?} differ outside axis {ax}"
+            ));
         }
         shape[ax] += s[ax];
     }
@@ -65,7 +67,10 @@ pub fn split<T: Copy>(x: &Array<T>, ax: usize, sizes: &[usize]) -> Res<Vec<Array
 /// Checks that split sizes cover the axis.
 pub(crate) fn check_split(shape: &[usize], ax: usize, sizes: &[usize]) -> Res<()> {
     if sizes.iter().sum::<usize>() != shape[ax] {
-        return Err(format!("split sizes {sizes:?} do not add up to {}", shape[ax]));
+        return Err(format!(
+            "split sizes {sizes:?} do not add up to {}",
+            shape[ax]
+        ));
     }
     Ok(())
 }
@@ -92,7 +97,11 @@ pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
 }
 
 /// Builds an array of `shape` whose element at index `i` (per axis) is `x[f(axis, i_axis)…]`.
-fn gather_strided<T: Copy>(x: &Array<T>, shape: &[usize], f: impl Fn(usize, usize) -> usize) -> Array<T> {
+fn gather_strided<T: Copy>(
+    x: &Array<T>,
+    shape: &[usize],
+    f: impl Fn(usize, usize) -> usize,
+) -> Array<T> {
     let n: usize = shape.iter().product();
     let xs = x.strides();
     let os = strides(shape);
@@ -160,7 +169,11 @@ pub fn pad<T: Copy>(x: &Array<T>, pads: &[(i64, i64)], mode: PadMode, value: T) 
                         PadMode::Constant => return value,
                         PadMode::Edge => i.clamp(0, d - 1),
                         PadMode::Reflect => {
-                            if i < 0 { -i } else { 2 * (d - 1) - i }
+                            if i < 0 {
+                                -i
+                            } else {
+                                2 * (d - 1) - i
+                            }
                         }
                     }
                 };
@@ -179,13 +192,25 @@ pub(crate) fn padded_shape(x: &[usize], pads: &[(i64, i64)], mode: PadMode) -> R
         .zip(pads)
         .map(|(&d, &(b, e))| {
             let v = d as i64 + b + e;
-            if v < 0 { Err(format!("padding {b},{e} makes an axis of {d} negative")) } else { Ok(v as usize) }
+            if v < 0 {
+                Err(format!("padding {b},{e} makes an axis of {d} negative"))
+            } else {
+                Ok(v as usize)
+            }
         })
         .collect::<Res<_>>()?;
-    if mode != PadMode::Constant && x.iter().zip(pads).any(|(&d, &(b, e))| d == 0 && (b > 0 || e > 0)) {
+    if mode != PadMode::Constant
+        && x.iter()
+            .zip(pads)
+            .any(|(&d, &(b, e))| d == 0 && (b > 0 || e > 0))
+    {
         return Err("reflect and edge padding need a non-empty axis".into());
     }
-    if mode == PadMode::Reflect && x.iter().zip(pads).any(|(&d, &(b, e))| b >= d as i64 || e >= d as i64) {
+    if mode == PadMode::Reflect
+        && x.iter()
+            .zip(pads)
+            .any(|(&d, &(b, e))| b >= d as i64 || e >= d as i64)
+    {
         return Err("reflect padding must be smaller than the axis".into());
     }
     Ok(shape)
@@ -198,7 +223,11 @@ pub(crate) fn gather_indices(d: usize, indices: &[i64]) -> Res<Vec<usize>> {
         .iter()
         .map(|&i| {
             let j = if i < 0 { i + d } else { i };
-            if j < 0 || j >= d { Err(format!("index {i} is out of range for an axis of {d}")) } else { Ok(j as usize) }
+            if j < 0 || j >= d {
+                Err(format!("index {i} is out of range for an axis of {d}"))
+            } else {
+                Ok(j as usize)
+            }
         })
         .collect()
 }

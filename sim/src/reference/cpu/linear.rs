@@ -20,18 +20,29 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A row-major matrix.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> MatRef<'a> {
-        MatRef { data, rows, cols, rs: cols, cs: 1 }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     fn fits(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
 }
 
 /// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1.
 pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && out.len() >= m * n && a.fits() && b.fits(), "matrix product shapes were checked by the caller");
+    assert!(
+        b.rows == k && out.len() >= m * n && a.fits() && b.fits(),
+        "matrix product shapes were checked by the caller"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -41,7 +52,11 @@ pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
         }
         return;
     }
-    let parallelism = if m * n * k >= PARALLEL_MACS { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    let parallelism = if m * n * k >= PARALLEL_MACS {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the assert above checks that every element the strides reach lies inside its slice,
     // and `out` is a distinct mutable slice of at least m·n elements written row-major.
     unsafe {
@@ -84,11 +99,22 @@ pub(crate) struct GemmGeom {
 impl GemmGeom {
     /// ONNX Gemm's operands `A` (`[M,K]` or transposed), `B` (`[K,N]` or transposed), optional `C`.
     pub fn new(op: &Op, a: &[usize], b: &[usize], c: Option<&[usize]>) -> Res<GemmGeom> {
-        let Op::Gemm { trans_a, trans_b, .. } = *op else { unreachable!("dispatched on Gemm") };
+        let Op::Gemm {
+            trans_a, trans_b, ..
+        } = *op
+        else {
+            unreachable!("dispatched on Gemm")
+        };
         if a.len() != 2 || b.len() != 2 {
             return Err(format!("Gemm takes 2-D inputs, got {a:?} and {b:?}"));
         }
-        let view = |s: &[usize], t: bool| if t { (s[1], s[0], 1, s[1]) } else { (s[0], s[1], s[1], 1) };
+        let view = |s: &[usize], t: bool| {
+            if t {
+                (s[1], s[0], 1, s[1])
+            } else {
+                (s[0], s[1], s[1], 1)
+            }
+        };
         let (m, k, ars, acs) = view(a, trans_a);
         let (kb, n, brs, bcs) = view(b, trans_b);
         if k != kb {
@@ -109,17 +135,38 @@ impl GemmGeom {
                 Some((if cr == 1 { 0 } else { cc }, if cc == 1 { 0 } else { 1 }))
             }
         };
-        Ok(GemmGeom { m, n, k, a: (ars, acs), b: (brs, bcs), c })
+        Ok(GemmGeom {
+            m,
+            n,
+            k,
+            a: (ars, acs),
+            b: (brs, bcs),
+            c,
+        })
     }
 }
 
 /// ONNX Gemm: `alpha·A'·B' + beta·C` with C broadcast to the output.
 pub fn gemm_op(op: &Op, a: &Array<f32>, b: &Array<f32>, c: Option<&Array<f32>>) -> Res<Array<f32>> {
-    let Op::Gemm { alpha, beta, .. } = *op else { unreachable!("dispatched on Gemm") };
+    let Op::Gemm { alpha, beta, .. } = *op else {
+        unreachable!("dispatched on Gemm")
+    };
     let g = GemmGeom::new(op, &a.shape, &b.shape, c.map(|c| &c.shape[..]))?;
     let (m, n) = (g.m, g.n);
-    let am = MatRef { data: &a.data, rows: m, cols: g.k, rs: g.a.0, cs: g.a.1 };
-    let bm = MatRef { data: &b.data, rows: g.k, cols: n, rs: g.b.0, cs: g.b.1 };
+    let am = MatRef {
+        data: &a.data,
+        rows: m,
+        cols: g.k,
+        rs: g.a.0,
+        cs: g.a.1,
+    };
+    let bm = MatRef {
+        data: &b.data,
+        rows: g.k,
+        cols: n,
+        rs: g.b.0,
+        cs: g.b.1,
+    };
     let mut out = vec![0.0f32; m * n];
     matmul_into(&mut out, am, bm, false);
     if alpha != 1.0 {
@@ -176,13 +223,25 @@ impl MatMulGeom {
         if !vb {
             out_shape.push(n);
         }
-        Ok(MatMulGeom { m, k, n, pairs, out_shape })
+        Ok(MatMulGeom {
+            m,
+            k,
+            n,
+            pairs,
+            out_shape,
+        })
     }
 }
 
 /// ONNX MatMul (numpy semantics: 1-D promotion and broadcast batch dims).
 pub fn matmul_op(a: &Array<f32>, b: &Array<f32>) -> Res<Array<f32>> {
-    let MatMulGeom { m, k, n, pairs, out_shape } = MatMulGeom::new(&a.shape, &b.shape)?;
+    let MatMulGeom {
+        m,
+        k,
+        n,
+        pairs,
+        out_shape,
+    } = MatMulGeom::new(&a.shape, &b.shape)?;
     let mut out = vec![0.0f32; pairs.len() * m * n];
     for (t, &(ia, ib)) in pairs.iter().enumerate() {
         let am = MatRef::row_major(&a.data[ia * m * k..(ia + 1) * m * k], m, k);

@@ -68,8 +68,13 @@ pub fn tensor_value(t: &Tensor) -> Option<Value> {
     let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
     match (t.elem, t.data.as_ref()?) {
         (ElemType::F32, Data::F32(v)) => Some(Value::F32(Array::new(shape, v.clone()))),
-        (ElemType::F64, Data::F64(v)) => Some(Value::F32(Array::new(shape, v.iter().map(|&x| x as f32).collect()))),
-        (e, d) if !e.is_float() && e != ElemType::Str => Some(Value::I64(Array::new(shape, d.to_i64()?))),
+        (ElemType::F64, Data::F64(v)) => Some(Value::F32(Array::new(
+            shape,
+            v.iter().map(|&x| x as f32).collect(),
+        ))),
+        (e, d) if !e.is_float() && e != ElemType::Str => {
+            Some(Value::I64(Array::new(shape, d.to_i64()?)))
+        }
         _ => None,
     }
 }
@@ -90,7 +95,11 @@ impl Plan {
     /// The names of the steps that run in integers (quantized layers and the pooling and
     /// reshaping between them).
     pub fn integer_steps(&self) -> Vec<String> {
-        self.steps.iter().filter(|s| s.on_codes).map(|s| s.name.clone()).collect()
+        self.steps
+            .iter()
+            .filter(|s| s.on_codes)
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     fn build(model: &Model, info: &GraphInfo, fuse_integer: bool) -> Result<Plan, ExecError> {
@@ -98,8 +107,16 @@ impl Plan {
         let order = g.node_order();
         // one slot per value name, in the order values appear
         let mut slot_of: HashMap<String, usize> = HashMap::new();
-        let node_names = order.iter().flat_map(|&idx| g.nodes[idx].inputs.iter().chain(&g.nodes[idx].outputs));
-        let all_names = g.inputs.iter().map(|v| &v.name).chain(g.initializers.iter().map(|i| &i.name)).chain(node_names).chain(g.outputs.iter().map(|v| &v.name));
+        let node_names = order
+            .iter()
+            .flat_map(|&idx| g.nodes[idx].inputs.iter().chain(&g.nodes[idx].outputs));
+        let all_names = g
+            .inputs
+            .iter()
+            .map(|v| &v.name)
+            .chain(g.initializers.iter().map(|i| &i.name))
+            .chain(node_names)
+            .chain(g.outputs.iter().map(|v| &v.name));
         for name in all_names.filter(|n| !n.is_empty()) {
             let next = slot_of.len();
             slot_of.entry(name.clone()).or_insert(next);
@@ -121,53 +138,106 @@ impl Plan {
                 return Err(ExecError::Input { name: init.name.clone(), message: "this weight has no values; fill it with `etch convert --seed N` or give its values".into() });
             }
             let Some(Type::Tensor(tt)) = &vi.ty else {
-                return Err(ExecError::Input { name: vi.name.clone(), message: "a graph input must be a tensor with a declared type".into() });
+                return Err(ExecError::Input {
+                    name: vi.name.clone(),
+                    message: "a graph input must be a tensor with a declared type".into(),
+                });
             };
-            let dims = tt.shape.clone().ok_or_else(|| ExecError::Input { name: vi.name.clone(), message: "the input's rank is unknown".into() })?;
-            inputs.push((PlanInput { name: vi.name.clone(), elem: tt.elem, dims }, s));
+            let dims = tt.shape.clone().ok_or_else(|| ExecError::Input {
+                name: vi.name.clone(),
+                message: "the input's rank is unknown".into(),
+            })?;
+            inputs.push((
+                PlanInput {
+                    name: vi.name.clone(),
+                    elem: tt.elem,
+                    dims,
+                },
+                s,
+            ));
         }
         for init in &g.initializers {
             let s = slot_of[&init.name];
             if consts[s].is_none() && !inputs.iter().any(|(_, i)| *i == s) {
-                let why = if init.tensor.external.is_some() { "its values are in an external file, which etch does not read" } else { "it has no values; fill it with `etch convert --seed N`" };
-                return Err(ExecError::Input { name: init.name.clone(), message: format!("weight cannot be used: {why}") });
+                let why = if init.tensor.external.is_some() {
+                    "its values are in an external file, which etch does not read"
+                } else {
+                    "it has no values; fill it with `etch convert --seed N`"
+                };
+                return Err(ExecError::Input {
+                    name: init.name.clone(),
+                    message: format!("weight cannot be used: {why}"),
+                });
             }
         }
         let mut steps = Vec::new();
         for &idx in &order {
             let n = &g.nodes[idx];
-            let outs: Vec<Option<usize>> = n.outputs.iter().map(|o| (!o.is_empty()).then(|| slot_of[o])).collect();
+            let outs: Vec<Option<usize>> = n
+                .outputs
+                .iter()
+                .map(|o| (!o.is_empty()).then(|| slot_of[o]))
+                .collect();
             // folded at plan time
             if outs.iter().flatten().all(|&s| consts[s].is_some()) {
                 continue;
             }
             if matches!(n.op, Op::Other) {
-                let detail = if n.attrs.iter().any(|a| matches!(a.value, etch_ir::AttrValue::Graph(_))) {
+                let detail = if n
+                    .attrs
+                    .iter()
+                    .any(|a| matches!(a.value, etch_ir::AttrValue::Graph(_)))
+                {
                     " (control flow with subgraphs is not supported)".to_string()
                 } else if !n.domain.is_empty() {
                     format!(" from domain `{}`", n.domain)
                 } else {
                     String::new()
                 };
-                return Err(ExecError::Unsupported { node: n.display_name(), op: n.op_type.clone(), detail });
+                return Err(ExecError::Unsupported {
+                    node: n.display_name(),
+                    op: n.op_type.clone(),
+                    detail,
+                });
             }
             steps.push(Step {
                 name: n.display_name(),
                 op_type: n.op_type.clone(),
                 op: n.op.clone(),
-                inputs: n.inputs.iter().map(|i| (!i.is_empty()).then(|| slot_of[i])).collect(),
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|i| (!i.is_empty()).then(|| slot_of[i]))
+                    .collect(),
                 outputs: outs,
                 frees: Vec::new(),
                 node: idx.index(),
-                out_elems: n.outputs.iter().map(|o| info.ty(o).map(|t| t.elem)).collect(),
+                out_elems: n
+                    .outputs
+                    .iter()
+                    .map(|o| info.ty(o).map(|t| t.elem))
+                    .collect(),
                 int: None,
                 on_codes: false,
             });
         }
-        let outputs: Vec<(String, usize)> = g.outputs.iter().map(|o| (o.name.clone(), slot_of[&o.name])).collect();
+        let outputs: Vec<(String, usize)> = g
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), slot_of[&o.name]))
+            .collect();
         let opset = model.default_opset().unwrap_or(17);
         let out_slots: Vec<usize> = outputs.iter().map(|(_, s)| *s).collect();
-        fuse::rewrite(model, info, &mut steps, &slot_of, &mut consts, &out_slots, opset, fuse_integer)?;
+        fuse::rewrite(
+            model,
+            info,
+            &mut steps,
+            &slot_of,
+            &mut consts,
+            &out_slots,
+            opset,
+            fuse_integer,
+        )?;
         // free each slot after its last reader, unless it is a graph output
         let mut last: HashMap<usize, usize> = HashMap::new();
         for (k, st) in steps.iter().enumerate() {
@@ -180,7 +250,14 @@ impl Plan {
                 steps[k].frees.push(s);
             }
         }
-        Ok(Plan { opset, steps, consts, inputs, outputs, slot_of })
+        Ok(Plan {
+            opset,
+            steps,
+            consts,
+            inputs,
+            outputs,
+            slot_of,
+        })
     }
 
     /// The inputs a run needs, in graph order.
@@ -189,16 +266,25 @@ impl Plan {
     }
 
     /// Matches named inputs to the plan's inputs (in its order, with their slots) and checks them.
-    pub(crate) fn take_inputs(&self, given: Vec<(String, Value)>) -> Result<Vec<(usize, Value)>, ExecError> {
+    pub(crate) fn take_inputs(
+        &self,
+        given: Vec<(String, Value)>,
+    ) -> Result<Vec<(usize, Value)>, ExecError> {
         let mut given: HashMap<String, Value> = given.into_iter().collect();
         let mut out = Vec::with_capacity(self.inputs.len());
         for (pi, s) in &self.inputs {
-            let v = given.remove(&pi.name).ok_or_else(|| ExecError::Input { name: pi.name.clone(), message: "is required but was not given".into() })?;
+            let v = given.remove(&pi.name).ok_or_else(|| ExecError::Input {
+                name: pi.name.clone(),
+                message: "is required but was not given".into(),
+            })?;
             check_input(pi, &v)?;
             out.push((*s, v));
         }
         if let Some(extra) = given.keys().next() {
-            return Err(ExecError::Input { name: extra.clone(), message: "the model has no such input".into() });
+            return Err(ExecError::Input {
+                name: extra.clone(),
+                message: "the model has no such input".into(),
+            });
         }
         Ok(out)
     }
@@ -211,7 +297,12 @@ impl Plan {
     /// Runs the model and shows `observe` each value named in `watch` as soon as it is known
     /// (graph inputs and constants first, then node results in order); calibration records
     /// activations this way. A name the plan does not compute is not shown.
-    pub fn run_observed(&self, given: Vec<(String, Value)>, watch: &[String], observe: &mut (dyn FnMut(&str, &Value) + Send)) -> Result<Vec<(String, Value)>, ExecError> {
+    pub fn run_observed(
+        &self,
+        given: Vec<(String, Value)>,
+        watch: &[String],
+        observe: &mut (dyn FnMut(&str, &Value) + Send),
+    ) -> Result<Vec<(String, Value)>, ExecError> {
         let mut watched: HashMap<usize, Vec<&str>> = HashMap::new();
         for name in watch {
             if let Some(&s) = self.slot_of.get(name) {
@@ -232,8 +323,16 @@ impl Plan {
         // inline, and no idle worker spins beside the caller).
         rayon::scope(|_| {
             for st in &self.steps {
-                let ins: Vec<Option<&Value>> = st.inputs.iter().map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref()))).collect();
-                let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node { node: st.name.clone(), op: st.op_type.clone(), message })?;
+                let ins: Vec<Option<&Value>> = st
+                    .inputs
+                    .iter()
+                    .map(|s| s.and_then(|s| self.consts[s].as_ref().or(slots[s].as_ref())))
+                    .collect();
+                let outs = exec(st, &ins, self.opset).map_err(|message| ExecError::Node {
+                    node: st.name.clone(),
+                    op: st.op_type.clone(),
+                    message,
+                })?;
                 for (s, v) in st.outputs.iter().zip(outs) {
                     if let Some(s) = s {
                         if let Some(names) = watched.get(s) {
@@ -251,7 +350,10 @@ impl Plan {
         self.outputs
             .iter()
             .map(|(name, s)| {
-                let v = self.consts[*s].clone().or_else(|| slots[*s].take()).ok_or_else(|| ExecError::Missing(name.clone()))?;
+                let v = self.consts[*s]
+                    .clone()
+                    .or_else(|| slots[*s].take())
+                    .ok_or_else(|| ExecError::Missing(name.clone()))?;
                 Ok((name.clone(), v))
             })
             .collect()
@@ -259,14 +361,32 @@ impl Plan {
 }
 
 fn check_input(pi: &PlanInput, v: &Value) -> Result<(), ExecError> {
-    let err = |message: String| ExecError::Input { name: pi.name.clone(), message };
+    let err = |message: String| ExecError::Input {
+        name: pi.name.clone(),
+        message,
+    };
     let want_float = pi.elem.is_float();
     if want_float != matches!(v, Value::F32(_)) {
-        return Err(err(format!("expected {} values, got {}", pi.elem, v.elem_name())));
+        return Err(err(format!(
+            "expected {} values, got {}",
+            pi.elem,
+            v.elem_name()
+        )));
     }
     let shape = v.shape();
-    let declared = pi.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",");
-    if shape.len() != pi.dims.len() || pi.dims.iter().zip(shape).any(|(d, &s)| d.known().is_some_and(|k| k as usize != s)) {
+    let declared = pi
+        .dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if shape.len() != pi.dims.len()
+        || pi
+            .dims
+            .iter()
+            .zip(shape)
+            .any(|(d, &s)| d.known().is_some_and(|k| k as usize != s))
+    {
         return Err(err(format!("expected shape [{declared}], got {shape:?}")));
     }
     Ok(())
@@ -275,7 +395,11 @@ fn check_input(pi: &PlanInput, v: &Value) -> Result<(), ExecError> {
 fn f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<f32>> {
     match ins.get(k).copied().flatten() {
         Some(Value::F32(a)) => Ok(a),
-        Some(v) => Err(format!("input {} must be float, not {}", k + 1, v.elem_name())),
+        Some(v) => Err(format!(
+            "input {} must be float, not {}",
+            k + 1,
+            v.elem_name()
+        )),
         None => Err(format!("input {} is missing", k + 1)),
     }
 }
@@ -283,13 +407,20 @@ fn f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<f32>> {
 fn ints_in(ins: &[Option<&Value>], k: usize) -> Res<Option<Vec<i64>>> {
     match ins.get(k).copied().flatten() {
         Some(Value::I64(a)) => Ok(Some(a.data.clone())),
-        Some(v) => Err(format!("input {} must be integers, not {}", k + 1, v.elem_name())),
+        Some(v) => Err(format!(
+            "input {} must be integers, not {}",
+            k + 1,
+            v.elem_name()
+        )),
         None => Ok(None),
     }
 }
 
 fn value_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Value> {
-    ins.get(k).copied().flatten().ok_or_else(|| format!("input {} is missing", k + 1))
+    ins.get(k)
+        .copied()
+        .flatten()
+        .ok_or_else(|| format!("input {} is missing", k + 1))
 }
 
 /// Applies the same generic function to either element type.
@@ -306,7 +437,12 @@ fn scalar_of(ins: &[Option<&Value>], k: usize) -> Res<Option<f32>> {
     match ins.get(k).copied().flatten() {
         None => Ok(None),
         Some(Value::F32(a)) if a.data.len() == 1 => Ok(Some(a.data[0])),
-        Some(v) => Err(format!("input {} must be a float scalar, got {} {:?}", k + 1, v.elem_name(), v.shape())),
+        Some(v) => Err(format!(
+            "input {} must be a float scalar, got {} {:?}",
+            k + 1,
+            v.elem_name(),
+            v.shape()
+        )),
     }
 }
 
@@ -322,18 +458,34 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                 Some(_) => Some(f32_in(ins, 2)?),
                 None => None,
             };
-            one(Value::F32(conv::conv(f32_in(ins, 0)?, f32_in(ins, 1)?, b, window, *group as usize)?))
+            one(Value::F32(conv::conv(
+                f32_in(ins, 0)?,
+                f32_in(ins, 1)?,
+                b,
+                window,
+                *group as usize,
+            )?))
         }
         Op::Gemm { .. } => {
             let c = match ins.get(2).copied().flatten() {
                 Some(_) => Some(f32_in(ins, 2)?),
                 None => None,
             };
-            one(Value::F32(linear::gemm_op(&st.op, f32_in(ins, 0)?, f32_in(ins, 1)?, c)?))
+            one(Value::F32(linear::gemm_op(
+                &st.op,
+                f32_in(ins, 0)?,
+                f32_in(ins, 1)?,
+                c,
+            )?))
         }
-        Op::MatMul => one(Value::F32(linear::matmul_op(f32_in(ins, 0)?, f32_in(ins, 1)?)?)),
+        Op::MatMul => one(Value::F32(linear::matmul_op(
+            f32_in(ins, 0)?,
+            f32_in(ins, 1)?,
+        )?)),
         Op::MaxPool { window } if matches!(ins.first(), Some(Some(Value::I64(_)))) => {
-            let Some(Some(Value::I64(x))) = ins.first() else { unreachable!("matched above") };
+            let Some(Some(Value::I64(x))) = ins.first() else {
+                unreachable!("matched above")
+            };
             one(Value::I64(int::qdq::max_pool(x, window)?))
         }
         Op::MaxPool { window } => {
@@ -343,23 +495,48 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             }
             one(Value::F32(pool::pool(x, window, PoolKind::Max)?))
         }
-        Op::AveragePool { window, count_include_pad } => one(Value::F32(pool::pool(f32_in(ins, 0)?, window, PoolKind::Average { count_include_pad: *count_include_pad })?)),
+        Op::AveragePool {
+            window,
+            count_include_pad,
+        } => one(Value::F32(pool::pool(
+            f32_in(ins, 0)?,
+            window,
+            PoolKind::Average {
+                count_include_pad: *count_include_pad,
+            },
+        )?)),
         Op::GlobalAveragePool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, false)?)),
         Op::GlobalMaxPool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, true)?)),
-        Op::Relu => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| if v > 0.0 { v } else { 0.0 }))),
-        Op::Sigmoid => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| 1.0 / (1.0 + (-v).exp())))),
+        Op::Relu => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
+            if v > 0.0 {
+                v
+            } else {
+                0.0
+            }
+        }))),
+        Op::Sigmoid => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
+            1.0 / (1.0 + (-v).exp())
+        }))),
         Op::HardSigmoid { alpha, beta } => {
             let (a, b) = (*alpha, *beta);
-            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| (a * v + b).clamp(0.0, 1.0))))
+            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
+                (a * v + b).clamp(0.0, 1.0)
+            })))
         }
-        Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)))),
+        Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
+            v * (v / 6.0 + 0.5).clamp(0.0, 1.0)
+        }))),
         Op::Clip { min, max } => {
             let (lo, hi) = resolve::clip_bounds(*min, *max, ins)?;
             // max first, then min: with min > max every value becomes max (the spec, onnxruntime);
             // NaN passes through
             one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
                 let v = if v < lo { lo } else { v };
-                if v > hi { hi } else { v }
+                if v > hi {
+                    hi
+                } else {
+                    v
+                }
             })))
         }
         Op::Add | Op::Sub | Op::Mul | Op::Div => {
@@ -382,23 +559,51 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                         _ => elementwise::binary(a, b, |x, y| x.wrapping_div(y))?,
                     })
                 }
-                _ => return Err(format!("inputs are {} and {}; they must have one element type", a.elem_name(), b.elem_name())),
+                _ => {
+                    return Err(format!(
+                        "inputs are {} and {}; they must have one element type",
+                        a.elem_name(),
+                        b.elem_name()
+                    ))
+                }
             };
             one(r)
         }
         Op::BatchNormalization { epsilon } => {
-            let p = [f32_in(ins, 1)?, f32_in(ins, 2)?, f32_in(ins, 3)?, f32_in(ins, 4)?];
-            one(Value::F32(elementwise::batch_norm(f32_in(ins, 0)?, p, *epsilon)?))
+            let p = [
+                f32_in(ins, 1)?,
+                f32_in(ins, 2)?,
+                f32_in(ins, 3)?,
+                f32_in(ins, 4)?,
+            ];
+            one(Value::F32(elementwise::batch_norm(
+                f32_in(ins, 0)?,
+                p,
+                *epsilon,
+            )?))
         }
-        Op::Softmax { axis } => one(Value::F32(elementwise::softmax(f32_in(ins, 0)?, *axis, opset)?)),
-        Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
+        Op::Softmax { axis } => one(Value::F32(elementwise::softmax(
+            f32_in(ins, 0)?,
+            *axis,
+            opset,
+        )?)),
+        Op::ReduceMean {
+            axes,
+            keepdims,
+            noop_with_empty_axes,
+        } => {
             let x = f32_in(ins, 0)?;
             match resolve::reduce_axes(axes, *noop_with_empty_axes, x.shape.len(), ins)? {
                 Some(axes) => one(Value::F32(elementwise::reduce_mean(x, &axes, *keepdims))),
                 None => one(Value::F32(x.clone())),
             }
         }
-        Op::Identity | Op::Dropout | Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
+        Op::Identity
+        | Op::Dropout
+        | Op::Flatten { .. }
+        | Op::Reshape { .. }
+        | Op::Squeeze { .. }
+        | Op::Unsqueeze { .. } => {
             if matches!(st.op, Op::Dropout) && st.outputs.get(1).copied().flatten().is_some() {
                 return Err("Dropout's mask output is not supported".into());
             }
@@ -410,8 +615,32 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             let first = vals.first().ok_or("Concat needs inputs")?;
             let ax = layout::axis(*axis, first.shape().len())?;
             let r = match first {
-                Value::F32(_) => Value::F32(layout::concat(&vals.iter().map(|v| if let Value::F32(a) = v { Ok(a) } else { Err("Concat inputs must have one element type".to_string()) }).collect::<Res<Vec<_>>>()?, ax)?),
-                Value::I64(_) => Value::I64(layout::concat(&vals.iter().map(|v| if let Value::I64(a) = v { Ok(a) } else { Err("Concat inputs must have one element type".to_string()) }).collect::<Res<Vec<_>>>()?, ax)?),
+                Value::F32(_) => Value::F32(layout::concat(
+                    &vals
+                        .iter()
+                        .map(|v| {
+                            if let Value::F32(a) = v {
+                                Ok(a)
+                            } else {
+                                Err("Concat inputs must have one element type".to_string())
+                            }
+                        })
+                        .collect::<Res<Vec<_>>>()?,
+                    ax,
+                )?),
+                Value::I64(_) => Value::I64(layout::concat(
+                    &vals
+                        .iter()
+                        .map(|v| {
+                            if let Value::I64(a) = v {
+                                Ok(a)
+                            } else {
+                                Err("Concat inputs must have one element type".to_string())
+                            }
+                        })
+                        .collect::<Res<Vec<_>>>()?,
+                    ax,
+                )?),
             };
             one(r)
         }
@@ -419,8 +648,14 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             let x = value_in(ins, 0)?;
             let (ax, sizes) = resolve::split_sizes(&st.op, x.shape(), st.outputs.len(), ins)?;
             Ok(match x {
-                Value::F32(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::F32).collect(),
-                Value::I64(a) => layout::split(a, ax, &sizes)?.into_iter().map(Value::I64).collect(),
+                Value::F32(a) => layout::split(a, ax, &sizes)?
+                    .into_iter()
+                    .map(Value::F32)
+                    .collect(),
+                Value::I64(a) => layout::split(a, ax, &sizes)?
+                    .into_iter()
+                    .map(Value::I64)
+                    .collect(),
             })
         }
         Op::Slice { .. } => {
@@ -453,31 +688,66 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                 Value::I64(a) => Value::I64(layout::gather(a, ax, idx)?),
             }])
         }
-        Op::Shape { start, end } => one(resolve::shape_value(value_in(ins, 0)?.shape(), *start, *end)),
+        Op::Shape { start, end } => one(resolve::shape_value(
+            value_in(ins, 0)?.shape(),
+            *start,
+            *end,
+        )),
         Op::Cast { to } => {
             let x = value_in(ins, 0)?;
             one(match (x, to.is_float()) {
                 (Value::F32(a), true) => Value::F32(a.clone()),
-                (Value::I64(a), true) => Value::F32(Array::new(a.shape.clone(), a.data.iter().map(|&v| v as f32).collect())),
-                (Value::F32(a), false) => Value::I64(Array::new(a.shape.clone(), a.data.iter().map(|&v| v as i64).collect())),
+                (Value::I64(a), true) => Value::F32(Array::new(
+                    a.shape.clone(),
+                    a.data.iter().map(|&v| v as f32).collect(),
+                )),
+                (Value::F32(a), false) => Value::I64(Array::new(
+                    a.shape.clone(),
+                    a.data.iter().map(|&v| v as i64).collect(),
+                )),
                 (Value::I64(a), false) => Value::I64(a.clone()),
             })
         }
-        Op::Constant { value } => one(tensor_value(value).ok_or("this constant's element type is not supported")?),
+        Op::Constant { value } => {
+            one(tensor_value(value).ok_or("this constant's element type is not supported")?)
+        }
         Op::QuantizeLinear { axis } => {
-            let elem = st.out_elems.first().copied().flatten().unwrap_or(ElemType::U8);
+            let elem = st
+                .out_elems
+                .first()
+                .copied()
+                .flatten()
+                .unwrap_or(ElemType::U8);
             let (lo, hi) = elem.int_range();
             let zp = ints_in(ins, 2)?.unwrap_or_default();
-            one(Value::I64(int::qdq::quantize_linear(f32_in(ins, 0)?, &f32_in(ins, 1)?.data, &zp, *axis, (lo as i64, hi as i64))?))
+            one(Value::I64(int::qdq::quantize_linear(
+                f32_in(ins, 0)?,
+                &f32_in(ins, 1)?.data,
+                &zp,
+                *axis,
+                (lo as i64, hi as i64),
+            )?))
         }
         Op::DequantizeLinear { axis } => {
-            let Value::I64(x) = value_in(ins, 0)? else { return Err("DequantizeLinear takes integer codes".into()) };
+            let Value::I64(x) = value_in(ins, 0)? else {
+                return Err("DequantizeLinear takes integer codes".into());
+            };
             let zp = ints_in(ins, 2)?.unwrap_or_default();
-            one(Value::F32(int::qdq::dequantize_linear(x, &f32_in(ins, 1)?.data, &zp, *axis)?))
+            one(Value::F32(int::qdq::dequantize_linear(
+                x,
+                &f32_in(ins, 1)?.data,
+                &zp,
+                *axis,
+            )?))
         }
-        Op::GreaterOrEqual => one(Value::I64(int::qdq::greater_or_equal(value_in(ins, 0)?, value_in(ins, 1)?)?)),
+        Op::GreaterOrEqual => one(Value::I64(int::qdq::greater_or_equal(
+            value_in(ins, 0)?,
+            value_in(ins, 1)?,
+        )?)),
         Op::Where => {
-            let Value::I64(c) = value_in(ins, 0)? else { return Err("Where's condition must be bool".into()) };
+            let Value::I64(c) = value_in(ins, 0)? else {
+                return Err("Where's condition must be bool".into());
+            };
             one(int::qdq::where_op(c, value_in(ins, 1)?, value_in(ins, 2)?)?)
         }
         Op::Other => Err("not supported".into()),

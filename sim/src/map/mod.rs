@@ -1,0 +1,491 @@
+//! Layers onto the array. A model's nodes become `Layer`s: GEMM-shaped work for the systolic array
+//! (convolutions lowered by im2col with padding, stride, dilation, groups and batch; Gemm and
+//! MatMul), vector work (pooling, element-wise ops, activations that cannot fuse), or nothing
+//! (layout ops). `map_gemm` then places a GEMM on the array for a dataflow: the spatial and
+//! temporal dimensions, folds, group packing and the effect of N:M sparsity and pruned channels.
+//!
+//! What a layer's arithmetic is (bit widths, sparsity, PE kind) is an input, `LayerSpec`, one per
+//! layer: read from the graph where the passes have left it (integer weight types, zeros, N:M
+//! patterns, MAC kinds) and otherwise defaulting to the hardware description's PE.
+
+pub mod spec;
+
+use std::collections::HashMap;
+
+use etch_hw::{Accelerator, Dataflow};
+use etch_ir::infer::GraphInfo;
+use etch_ir::{Model, Op};
+use serde::Serialize;
+
+pub use spec::{specs_from_graph, LayerSpec};
+
+/// A model etch cannot map.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MapError {
+    #[error("layer `{layer}` ({op}): {message}")]
+    Layer {
+        layer: String,
+        op: String,
+        message: String,
+    },
+}
+
+/// Convolution geometry, per spatial axis, as the mapper resolved it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConvGeom {
+    pub kernel: Vec<i64>,
+    pub stride: Vec<i64>,
+    pub dilation: Vec<i64>,
+    pub pads: Vec<(i64, i64)>,
+    pub out: Vec<i64>,
+    pub group: u64,
+    pub depthwise: bool,
+}
+
+/// GEMM-shaped work: `groups` independent products of an `m x k` input matrix (im2col rows are
+/// output pixels) and a `k x n` weight matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GemmWork {
+    pub m: u64,
+    pub k: u64,
+    pub n: u64,
+    pub groups: u64,
+    /// Elements of the real input tensor (not the im2col expansion): what DRAM must supply.
+    pub input_elems: u64,
+    pub weight_elems: u64,
+    pub output_elems: u64,
+    /// The second operand is an activation (MatMul of two activations), not a stored weight.
+    pub weights_are_activations: bool,
+    pub conv: Option<ConvGeom>,
+}
+
+impl GemmWork {
+    pub fn macs(&self) -> u64 {
+        self.m * self.k * self.n * self.groups
+    }
+}
+
+/// Work for the vector unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VectorWork {
+    /// Lane-operations (one compare, add or multiply of one element).
+    pub ops: u64,
+    pub input_elems: u64,
+    pub output_elems: u64,
+}
+
+/// Where a layer runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Work {
+    Array(GemmWork),
+    Vector(VectorWork),
+    /// Fused into the previous array layer's output path (ReLU/Clip after a Conv or Gemm).
+    Fused,
+    /// Layout only (reshape, flatten, identity, …): no cycles, the output aliases the input.
+    Free,
+}
+
+/// One node of the model as the simulator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layer {
+    pub name: String,
+    pub op: String,
+    pub work: Work,
+    pub spec: LayerSpec,
+    /// Activation inputs (graph values that are not weights).
+    pub inputs: Vec<String>,
+    pub output: String,
+    pub output_elems: u64,
+}
+
+fn numel(dims: &[i64]) -> u64 {
+    dims.iter().map(|&d| d.max(0) as u64).product()
+}
+
+/// Known dims of a value, symbolic dims taken as 1 (figures are per sample).
+fn dims_of(info: &GraphInfo, name: &str) -> Option<Vec<i64>> {
+    let t = info.ty(name)?;
+    Some(
+        t.shape
+            .as_ref()?
+            .iter()
+            .map(|d| d.known().unwrap_or(1).max(1))
+            .collect(),
+    )
+}
+
+/// The layers of a verified model, with `batch` samples per inference, and each layer's spec
+/// (from `specs`, by node name; missing ones default to the hardware's PE).
+pub fn extract(
+    model: &Model,
+    info: &GraphInfo,
+    batch: u64,
+    acc: &Accelerator,
+    specs: &HashMap<String, LayerSpec>,
+) -> Result<Vec<Layer>, MapError> {
+    let g = &model.graph;
+    let is_weight = |name: &str| g.initializer(name).is_some() || info.consts.contains_key(name);
+    let batch = batch.max(1);
+    let order = g.node_order();
+    let mut layers = Vec::with_capacity(order.len());
+    // outputs of array layers that feed nothing but one ReLU/Clip: that activation fuses
+    let mut fusable: HashMap<&str, ()> = HashMap::new();
+    for &idx in &order {
+        let n = &g.nodes[idx];
+        let name = n.display_name();
+        let err = |message: String| MapError::Layer {
+            layer: name.clone(),
+            op: n.op_type.clone(),
+            message,
+        };
+        let out_name = n.outputs.first().cloned().unwrap_or_default();
+        let out_dims = dims_of(info, &out_name).unwrap_or_default();
+        let out_elems = numel(&out_dims) * batch;
+        let inputs: Vec<String> = n
+            .inputs
+            .iter()
+            .filter(|i| !i.is_empty() && !is_weight(i))
+            .cloned()
+            .collect();
+        let in_elems = |k: usize| {
+            n.inputs
+                .get(k)
+                .and_then(|i| dims_of(info, i))
+                .map_or(0, |d| numel(&d))
+                * batch
+        };
+        let work = match &n.op {
+            Op::Conv { window, group } => {
+                let x = n
+                    .inputs
+                    .first()
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("the input's shape is unknown".into()))?;
+                let w = n
+                    .inputs
+                    .get(1)
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("the weight's shape is unknown".into()))?;
+                if x.len() < 3 || w.len() != x.len() {
+                    return Err(err(format!(
+                        "input rank {} and weight rank {} do not make a convolution",
+                        x.len(),
+                        w.len()
+                    )));
+                }
+                let group = (*group).max(1) as u64;
+                let (cout, cin_g) = (w[0] as u64, w[1] as u64);
+                if cout % group != 0 {
+                    return Err(err(format!(
+                        "{cout} output channels do not split into {group} groups"
+                    )));
+                }
+                let axes = window.resolve(&x[2..], &w[2..]).map_err(err)?;
+                let out_px: u64 = axes.iter().map(|a| a.out.max(0) as u64).product();
+                let kernel: u64 = w[2..].iter().map(|&k| k as u64).product();
+                let geom = ConvGeom {
+                    kernel: axes.iter().map(|a| a.kernel).collect(),
+                    stride: axes.iter().map(|a| a.stride).collect(),
+                    dilation: axes.iter().map(|a| a.dilation).collect(),
+                    pads: axes.iter().map(|a| (a.pad_begin, a.pad_end)).collect(),
+                    out: axes.iter().map(|a| a.out).collect(),
+                    group,
+                    depthwise: group > 1 && cin_g == 1 && cout == group,
+                };
+                Work::Array(GemmWork {
+                    m: x[0] as u64 * batch * out_px,
+                    k: cin_g * kernel,
+                    n: cout / group,
+                    groups: group,
+                    input_elems: in_elems(0),
+                    weight_elems: numel(&w),
+                    output_elems: out_elems,
+                    weights_are_activations: false,
+                    conv: Some(geom),
+                })
+            }
+            Op::Gemm {
+                trans_a, trans_b, ..
+            } => {
+                let a = n
+                    .inputs
+                    .first()
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("input A's shape is unknown".into()))?;
+                let b = n
+                    .inputs
+                    .get(1)
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("input B's shape is unknown".into()))?;
+                if a.len() != 2 || b.len() != 2 {
+                    return Err(err("Gemm takes 2-D inputs".into()));
+                }
+                let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+                let nn = if *trans_b { b[0] } else { b[1] };
+                let b_weight = is_weight(&n.inputs[1]);
+                Work::Array(GemmWork {
+                    m: m as u64 * batch,
+                    k: k as u64,
+                    n: nn as u64,
+                    groups: 1,
+                    input_elems: in_elems(0),
+                    weight_elems: numel(&b) * if b_weight { 1 } else { batch },
+                    output_elems: out_elems,
+                    weights_are_activations: !b_weight,
+                    conv: None,
+                })
+            }
+            Op::MatMul => {
+                let a = n
+                    .inputs
+                    .first()
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("input A's shape is unknown".into()))?;
+                let b = n
+                    .inputs
+                    .get(1)
+                    .and_then(|i| dims_of(info, i))
+                    .ok_or_else(|| err("input B's shape is unknown".into()))?;
+                if a.is_empty() || b.is_empty() {
+                    return Err(err("MatMul of scalars".into()));
+                }
+                let k = *a.last().unwrap_or(&1) as u64;
+                let m_rows = if a.len() >= 2 {
+                    a[a.len() - 2] as u64
+                } else {
+                    1
+                };
+                let nn = if b.len() >= 2 {
+                    *b.last().unwrap_or(&1) as u64
+                } else {
+                    1
+                };
+                let b_weight = is_weight(&n.inputs[1]);
+                // batch dims of the output: independent products (or more rows against one weight)
+                let lead: u64 = out_dims
+                    .len()
+                    .checked_sub(2)
+                    .map_or(1, |l| numel(&out_dims[..l]));
+                let (m, groups) = if b_weight || b.len() <= 2 {
+                    (m_rows * lead * batch, 1)
+                } else {
+                    (m_rows, lead * batch)
+                };
+                Work::Array(GemmWork {
+                    m,
+                    k,
+                    n: nn,
+                    groups,
+                    input_elems: in_elems(0),
+                    weight_elems: numel(&b) * if b_weight { 1 } else { batch },
+                    output_elems: out_elems,
+                    weights_are_activations: !b_weight,
+                    conv: None,
+                })
+            }
+            Op::Relu | Op::Clip { .. }
+                if n.inputs
+                    .first()
+                    .is_some_and(|i| fusable.contains_key(i.as_str())) =>
+            {
+                Work::Fused
+            }
+            Op::Relu
+            | Op::Clip { .. }
+            | Op::Sigmoid
+            | Op::HardSigmoid { .. }
+            | Op::HardSwish
+            | Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Div
+            | Op::BatchNormalization { .. }
+            | Op::Softmax { .. } => {
+                let per = match &n.op {
+                    Op::Relu | Op::Add | Op::Sub | Op::Mul | Op::Div => 1,
+                    Op::Clip { .. } | Op::HardSigmoid { .. } | Op::BatchNormalization { .. } => 2,
+                    Op::HardSwish => 3,
+                    // a table lookup and interpolation; softmax: max, subtract, exp, sum, divide
+                    Op::Sigmoid => 4,
+                    _ => 5,
+                };
+                let ins: u64 = (0..n.inputs.len())
+                    .filter(|&k| !is_weight(&n.inputs[k]))
+                    .map(in_elems)
+                    .sum();
+                Work::Vector(VectorWork {
+                    ops: out_elems * per,
+                    input_elems: ins,
+                    output_elems: out_elems,
+                })
+            }
+            Op::MaxPool { window } | Op::AveragePool { window, .. } => {
+                let k: u64 = window
+                    .kernel_shape
+                    .as_ref()
+                    .map_or(1, |k| k.iter().map(|&v| v.max(1) as u64).product());
+                Work::Vector(VectorWork {
+                    ops: out_elems * k,
+                    input_elems: in_elems(0),
+                    output_elems: out_elems,
+                })
+            }
+            Op::GlobalAveragePool | Op::GlobalMaxPool | Op::ReduceMean { .. } => {
+                Work::Vector(VectorWork {
+                    ops: in_elems(0),
+                    input_elems: in_elems(0),
+                    output_elems: out_elems,
+                })
+            }
+            Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Identity
+            | Op::Dropout
+            | Op::Shape { .. }
+            | Op::Gather { .. }
+            | Op::Constant { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Cast { .. }
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice { .. }
+            | Op::Transpose { .. }
+            | Op::Pad { .. } => Work::Free,
+            _ => {
+                // an op etch has no specific cost model for (Op::Other, quantize/dequantize, …): one vector operation per output element
+                Work::Vector(VectorWork {
+                    ops: out_elems,
+                    input_elems: (0..n.inputs.len())
+                        .filter(|&k| !is_weight(&n.inputs[k]))
+                        .map(in_elems)
+                        .sum(),
+                    output_elems: out_elems,
+                })
+            }
+        };
+        if matches!(work, Work::Array(_))
+            && g.consumers(&out_name).len() == 1
+            && !g.is_output(&out_name)
+        {
+            if let Some(c) = g.consumers(&out_name).first() {
+                if matches!(g.nodes[*c].op, Op::Relu | Op::Clip { .. }) {
+                    fusable.insert(n.outputs[0].as_str(), ());
+                }
+            }
+        }
+        let spec = specs
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| LayerSpec::from_hw(acc));
+        layers.push(Layer {
+            name,
+            op: n.op_type.clone(),
+            work,
+            spec,
+            inputs,
+            output: out_name,
+            output_elems: out_elems,
+        });
+    }
+    Ok(layers)
+}
+
+/// A GEMM placed on the array for one dataflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mapping {
+    pub dataflow: Dataflow,
+    pub rows: u64,
+    pub cols: u64,
+    /// The spatial dimension on the rows, on the columns, and the temporal one (SCALE-Sim's
+    /// `Sr`, `Sc`, `T`), for one pass of packed groups.
+    pub sr: u64,
+    pub sc: u64,
+    pub t: u64,
+    pub row_folds: u64,
+    pub col_folds: u64,
+    /// Groups placed side by side (block-diagonally) in one pass, and the passes.
+    pub groups_per_pass: u64,
+    pub passes: u64,
+    /// Reduction length after N:M compression (`k` when the PE cannot skip zeros).
+    pub k_eff: u64,
+    /// Output channels after dropping pruned (all-zero) ones.
+    pub n_eff: u64,
+    /// Cycles of one fold with `t` streaming steps: preload, fill (skew), streaming, drain.
+    pub preload: u64,
+    pub fill: u64,
+    pub drain: u64,
+}
+
+impl Mapping {
+    pub fn folds(&self) -> u64 {
+        self.row_folds * self.col_folds * self.passes
+    }
+    /// Cycles of one fold streaming `t` steps.
+    pub fn fold_cycles(&self, t: u64) -> u64 {
+        self.preload + self.fill + t + self.drain
+    }
+    /// All compute cycles (folds back to back, no stalls).
+    pub fn compute_cycles(&self) -> u64 {
+        self.folds() * self.fold_cycles(self.t)
+    }
+}
+
+/// Places a GEMM on the array.
+///
+/// GEMM view per dataflow (as SCALE-Sim): WS rows hold the reduction `k`, columns the output
+/// channels `n`, and output pixels `m` stream; OS rows hold pixels, columns channels, `k` streams;
+/// IS rows hold `k`, columns pixels, channels stream. Folds: `ceil(Sr/R)·ceil(Sc/C)`. Fold cycles
+/// (SCALE-Sim's demand-matrix lines): WS and IS `R` (stationary preload) + `R − 1` (input skew) +
+/// `T` + `C − 1` (output drain); OS `R − 1` + `T` + `C − 1`.
+///
+/// Groups (grouped and depthwise convolutions): when one group's `k` fits the rows and its `n`
+/// the columns (WS) or its `k` the rows (IS), `p` groups share a pass block-diagonally; OS runs
+/// them one after another.
+///
+/// N:M sparsity with PE support (`spec.nm` no denser than the hardware's n:m) compresses `k` to
+/// `ceil(k·n/m)` (the index select picks the matching activations); all-zero output channels are
+/// dropped from `n`.
+pub fn map_gemm(g: &GemmWork, spec: &LayerSpec, acc: &Accelerator) -> Mapping {
+    let (r, c) = (acc.rows() as u64, acc.cols() as u64);
+    let df = acc.dataflow();
+    let k_eff = match (spec.nm, acc.sparse) {
+        (Some((n, m)), Some(hw)) if m == hw.m && n <= hw.n => (g.k * n as u64).div_ceil(m as u64),
+        _ => g.k,
+    };
+    let n_eff = ((g.n as f64 * spec.channel_density).ceil() as u64).clamp(1, g.n.max(1));
+    let groups = g.groups.max(1);
+    let p = match df {
+        Dataflow::WeightStationary if groups > 1 && k_eff <= r && n_eff <= c => {
+            groups.min(r / k_eff).min(c / n_eff).max(1)
+        }
+        Dataflow::InputStationary if groups > 1 && k_eff <= r => groups.min(r / k_eff).max(1),
+        _ => 1,
+    };
+    let (sr, sc, t) = match df {
+        Dataflow::WeightStationary => (p * k_eff, p * n_eff, g.m),
+        Dataflow::OutputStationary => (g.m, n_eff, k_eff),
+        Dataflow::InputStationary => (p * k_eff, g.m, p * n_eff),
+    };
+    let (preload, fill) = match df {
+        Dataflow::OutputStationary => (0, r - 1),
+        _ => (r, r - 1),
+    };
+    Mapping {
+        dataflow: df,
+        rows: r,
+        cols: c,
+        sr,
+        sc,
+        t,
+        row_folds: sr.div_ceil(r).max(1),
+        col_folds: sc.div_ceil(c).max(1),
+        groups_per_pass: p,
+        passes: groups.div_ceil(p),
+        k_eff,
+        n_eff,
+        preload,
+        fill,
+        drain: c - 1,
+    }
+}

@@ -1,0 +1,177 @@
+//! What a layer's arithmetic is: the inputs of the mapping and the cost model that compression
+//! changes. One `LayerSpec` per layer, from the graph where it says (the passes' integer weight
+//! types, zeros, N:M patterns and MAC kinds) and from the hardware's PE otherwise.
+
+use std::collections::HashMap;
+
+use etch_hw::{Accelerator, MacKind};
+use etch_ir::infer::GraphInfo;
+use etch_ir::stats::model_stats;
+use etch_ir::{Model, Op};
+use serde::Serialize;
+
+/// The arithmetic of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerSpec {
+    pub kind: MacKind,
+    pub weight_bits: u32,
+    pub act_bits: u32,
+    /// Fraction of weights that are nonzero (unstructured pruning). Zero weights still take
+    /// their slot in a dense array, but the PE gates their multiply and register reads.
+    pub density: f64,
+    /// N:M structured sparsity of the weights, when every group of m holds at most n nonzeros.
+    pub nm: Option<(u32, u32)>,
+    /// Fraction of output channels that are not pruned away (all-zero channels are skipped).
+    pub channel_density: f64,
+    /// Where the spec came from, for the report.
+    pub source: &'static str,
+}
+
+impl LayerSpec {
+    /// The hardware's own arithmetic: dense, at the PE's widths.
+    pub fn from_hw(acc: &Accelerator) -> LayerSpec {
+        LayerSpec {
+            kind: acc.pe.kind(),
+            weight_bits: acc.pe.weight_bits(),
+            act_bits: acc.pe.act_bits(),
+            density: 1.0,
+            nm: None,
+            channel_density: 1.0,
+            source: "hw",
+        }
+    }
+
+    /// Checks the layer against the PE: a layer the PE cannot compute is an impossible mapping.
+    pub fn check(&self, acc: &Accelerator) -> Result<(), String> {
+        let pe = acc.pe.kind();
+        let ok = match (pe, self.kind) {
+            (a, b) if a == b => true,
+            // an integer multiplier computes shift (power-of-two) and binary (±1) products too
+            (MacKind::Int, MacKind::Shift | MacKind::Xnor) => true,
+            (MacKind::Float, _) => true,
+            (MacKind::Shift, MacKind::Xnor) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "its {} arithmetic does not run on a {} PE",
+                self.kind.name(),
+                pe.name()
+            ));
+        }
+        if pe == MacKind::Int || pe == MacKind::Shift {
+            if self.weight_bits > acc.pe.weight_bits() {
+                return Err(format!(
+                    "its weights are {} bits but the PE takes {}",
+                    self.weight_bits,
+                    acc.pe.weight_bits()
+                ));
+            }
+            if self.act_bits > acc.pe.act_bits() {
+                return Err(format!(
+                    "its activations are {} bits but the PE takes {}",
+                    self.act_bits,
+                    acc.pe.act_bits()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Specs of the layers whose graph says more than the hardware default: integer or power-of-two
+/// or binary weights (`etch_ir::stats`' `mac_kind` and `weight_bits`), zeros (`nonzero_params`),
+/// N:M patterns, and all-zero output channels (read from the weight values).
+pub fn specs_from_graph(
+    model: &Model,
+    info: &GraphInfo,
+    acc: &Accelerator,
+) -> HashMap<String, LayerSpec> {
+    let stats = model_stats(model, info, &[]);
+    let g = &model.graph;
+    let order = g.node_order();
+    let mut out = HashMap::new();
+    for (idx, ls) in order.iter().zip(&stats.layers) {
+        if ls.macs == 0 {
+            continue;
+        }
+        let mut spec = LayerSpec::from_hw(acc);
+        let mut changed = false;
+        let kind = ls.mac_kind.as_str();
+        if kind == "shift" {
+            spec.kind = MacKind::Shift;
+            spec.weight_bits = ls.weight_bits.min(acc.pe.weight_bits()).max(2);
+            changed = true;
+        } else if kind == "xnor" {
+            spec.kind = MacKind::Xnor;
+            spec.weight_bits = 1;
+            changed = true;
+        } else if let Some(bits) = kind.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
+            spec.kind = if acc.pe.kind() == MacKind::Float {
+                MacKind::Float
+            } else {
+                MacKind::Int
+            };
+            spec.weight_bits = bits;
+            changed = true;
+        }
+        if ls.params > 0 && ls.nonzero_params < ls.params {
+            spec.density = ls.nonzero_params as f64 / ls.params as f64;
+            changed = true;
+        }
+        if let Some((n, m)) = ls
+            .nm
+            .as_deref()
+            .and_then(|s| s.split_once(':'))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        {
+            spec.nm = Some((n, m));
+            changed = true;
+        }
+        if let Some(cd) = channel_density(model, info, &g.nodes[*idx]) {
+            if cd < 1.0 {
+                spec.channel_density = cd;
+                changed = true;
+            }
+        }
+        if changed {
+            spec.source = "graph";
+            out.insert(ls.name.clone(), spec);
+        }
+    }
+    out
+}
+
+/// Fraction of a layer's output channels that have a nonzero weight.
+fn channel_density(model: &Model, info: &GraphInfo, n: &etch_ir::Node) -> Option<f64> {
+    let _ = info;
+    let w = model.graph.initializer(n.inputs.get(1)?)?;
+    let vals = w.tensor.floats()?;
+    let dims = &w.tensor.dims;
+    if dims.len() < 2 {
+        return None;
+    }
+    // (channels, elements per channel, channel stride, element stride)
+    let (outs, per, channel_stride, element_stride) = match &n.op {
+        Op::Conv { .. } => {
+            let per = vals.len() / dims[0].max(1) as usize;
+            (dims[0] as usize, per, per, 1)
+        }
+        Op::Gemm { trans_b: true, .. } => {
+            let k = dims[1] as usize;
+            (dims[0] as usize, k, k, 1)
+        }
+        Op::Gemm { .. } | Op::MatMul if dims.len() == 2 => {
+            let nn = dims[1] as usize;
+            (nn, dims[0] as usize, 1, nn)
+        }
+        _ => return None,
+    };
+    if outs == 0 || outs * per != vals.len() {
+        return None;
+    }
+    let live = (0..outs)
+        .filter(|&o| (0..per).any(|e| vals[o * channel_stride + e * element_stride] != 0.0))
+        .count();
+    Some(live as f64 / outs as f64)
+}

@@ -1,0 +1,322 @@
+//! Plots with plotters, as PNG and SVG: latency per layer (compute and stall), the energy
+//! breakdown by component, and a roofline with each array layer placed on it. The font is
+//! embedded (DejaVu Sans, `assets/`), so no system fonts are needed.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::cycle::SimResult;
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// Errors while drawing or writing a plot.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write plot `{path}`: {message}")]
+pub struct PlotError {
+    pub path: String,
+    pub message: String,
+}
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The roofline's parameters: peak ops/s and DRAM bytes/s.
+pub struct Roof {
+    pub peak_gops: f64,
+    pub bandwidth_gbs: f64,
+}
+
+/// Writes latency.{png,svg}, energy.{png,svg} and roofline.{png,svg} into `dir`; returns the
+/// files written.
+pub fn write_all(r: &SimResult, roof: &Roof, dir: &Path) -> Result<Vec<String>, PlotError> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| PlotError {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut written = Vec::new();
+    type Draw =
+        fn(&SimResult, &Roof) -> Box<dyn Fn(DrawingArea<BitMapBackend, Shift>) -> DrawResult>;
+    let _unused: Option<Draw> = None;
+    for name in ["latency", "energy", "roofline"] {
+        for ext in ["png", "svg"] {
+            let path = dir.join(format!("{name}.{ext}"));
+            let p = path.display().to_string();
+            let res = if ext == "png" {
+                let root = BitMapBackend::new(&path, (1200, 700)).into_drawing_area();
+                draw(name, r, roof, root)
+            } else {
+                let root = SVGBackend::new(&path, (1200, 700)).into_drawing_area();
+                draw(name, r, roof, root)
+            };
+            res.map_err(|e| PlotError {
+                path: p.clone(),
+                message: e.to_string(),
+            })?;
+            written.push(p);
+        }
+    }
+    Ok(written)
+}
+
+fn draw<DB: DrawingBackend>(
+    name: &str,
+    r: &SimResult,
+    roof: &Roof,
+    root: DrawingArea<DB, Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    match name {
+        "latency" => latency(r, &root)?,
+        "energy" => energy(r, &root)?,
+        _ => roofline(r, roof, &root)?,
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn latency<DB: DrawingBackend>(r: &SimResult, root: &DrawingArea<DB, Shift>) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let us = |c: u64| c as f64 / r.clock_mhz;
+    let layers: Vec<_> = r.layers.iter().filter(|l| l.cycles > 0).collect();
+    let n = layers.len().max(1);
+    let ymax = layers
+        .iter()
+        .map(|l| us(l.cycles))
+        .fold(0.0, f64::max)
+        .max(1e-6)
+        * 1.1;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Latency per layer: {} ({:.3} ms in all)",
+                r.accelerator,
+                r.latency_s() * 1e3
+            ),
+            ("sans-serif", 26),
+        )
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..ymax)?;
+    let names: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("layer, in execution order (index; names in the CSV report)")
+        .y_desc("latency (µs)")
+        .x_labels(n.min(20))
+        .x_label_formatter(&|x| {
+            let k = x.round();
+            if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < names.len() {
+                format!("{}", k as usize)
+            } else {
+                String::new()
+            }
+        })
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    let compute = RGBColor(46, 110, 180);
+    let stall = RGBColor(220, 90, 60);
+    chart
+        .draw_series(layers.iter().enumerate().map(|(k, l)| {
+            let x = k as f64;
+            Rectangle::new(
+                [(x - 0.4, 0.0), (x + 0.4, us(l.compute_cycles))],
+                compute.filled(),
+            )
+        }))?
+        .label("compute (folds: preload, skew, stream, drain)")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], compute.filled()));
+    chart
+        .draw_series(layers.iter().enumerate().map(|(k, l)| {
+            let x = k as f64;
+            Rectangle::new(
+                [(x - 0.4, us(l.compute_cycles)), (x + 0.4, us(l.cycles))],
+                stall.filled(),
+            )
+        }))?
+        .label("stall (waiting for DRAM, incl. initial fill)")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], stall.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 18))
+        .draw()?;
+    Ok(())
+}
+
+fn energy<DB: DrawingBackend>(r: &SimResult, root: &DrawingArea<DB, Shift>) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let e = r.energy();
+    let parts = e.parts();
+    let total = e.total().max(1e-12);
+    let uj = |pj: f64| pj / 1e6;
+    let ymax = parts.iter().map(|p| uj(p.1)).fold(0.0, f64::max).max(1e-9) * 1.2;
+    let labels = [
+        "MAC",
+        "register file",
+        "PE-to-PE",
+        "SRAM buffers",
+        "DRAM",
+        "vector unit",
+    ];
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Energy per inference by component: {:.3} µJ in all",
+                uj(total)
+            ),
+            ("sans-serif", 26),
+        )
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(-0.5f64..5.5, 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(6)
+        .x_label_formatter(&|x| {
+            let k = x.round();
+            if (x - k).abs() < 1e-6 && (0.0..6.0).contains(&k) {
+                labels[k as usize].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("component")
+        .y_desc("energy (µJ)")
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    let colors = [
+        RGBColor(46, 110, 180),
+        RGBColor(120, 170, 60),
+        RGBColor(240, 170, 40),
+        RGBColor(150, 90, 180),
+        RGBColor(220, 90, 60),
+        RGBColor(90, 90, 90),
+    ];
+    for (k, ((_, v), col)) in parts.iter().zip(colors).enumerate() {
+        let x = k as f64;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.35, 0.0), (x + 0.35, uj(*v))],
+                col.filled(),
+            )))?
+            .label(format!("{}: {:.1}%", labels[k], v / total * 100.0))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], col.filled()));
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{:.1}%", v / total * 100.0),
+            (x - 0.15, uj(*v) + ymax * 0.02),
+            ("sans-serif", 16),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 18))
+        .draw()?;
+    Ok(())
+}
+
+fn roofline<DB: DrawingBackend>(
+    r: &SimResult,
+    roof: &Roof,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    // ops = 2 per MAC; intensity = ops per DRAM byte; performance in GOP/s
+    let pts: Vec<(f64, f64)> = r
+        .layers
+        .iter()
+        .filter(|l| l.macs > 0 && l.cycles > 0)
+        .map(|l| {
+            let ops = 2.0 * l.macs as f64;
+            let secs = l.cycles as f64 / (r.clock_mhz * 1e6);
+            let intensity = if l.dram_bytes() > 0 {
+                ops / l.dram_bytes() as f64
+            } else {
+                1e5
+            };
+            (intensity, ops / secs / 1e9)
+        })
+        .collect();
+    let ridge = roof.peak_gops / roof.bandwidth_gbs;
+    let xmin = pts.iter().map(|p| p.0).fold(ridge, f64::min).max(1e-3) / 4.0;
+    let xmax = pts.iter().map(|p| p.0).fold(ridge, f64::max) * 4.0;
+    let ymax = roof.peak_gops * 2.0;
+    let ymin = pts
+        .iter()
+        .map(|p| p.1)
+        .fold(roof.bandwidth_gbs * xmin, f64::min)
+        .max(1e-6)
+        / 2.0;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "Roofline: {} (peak {:.1} GOP/s, DRAM {:.2} GB/s)",
+                r.accelerator, roof.peak_gops, roof.bandwidth_gbs
+            ),
+            ("sans-serif", 26),
+        )
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d((xmin..xmax).log_scale(), (ymin..ymax).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("arithmetic intensity (ops per DRAM byte, 2 ops per MAC)")
+        .y_desc("performance (GOP/s)")
+        .x_label_formatter(&|x| format!("{x:.3}"))
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    let roof_pts: Vec<(f64, f64)> = (0..=200)
+        .map(|k| {
+            let x = xmin * (xmax / xmin).powf(k as f64 / 200.0);
+            (x, (roof.bandwidth_gbs * x).min(roof.peak_gops))
+        })
+        .collect();
+    chart
+        .draw_series(LineSeries::new(roof_pts, BLACK.stroke_width(3)))?
+        .label("roof: min(peak compute, DRAM bandwidth x intensity)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
+    let col = RGBColor(220, 90, 60);
+    chart
+        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, col.filled())))?
+        .label("array layers (measured by the simulator)")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 5, col.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 18))
+        .draw()?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! `etch sim`: a model on an accelerator (a description file or a target's default), through the
+//! cycle-level simulator: the per-layer table or JSON, and on request CSV, plots and a Chrome
+//! trace. With `--topology` and `--scalesim-config` it reads SCALE-Sim 3.0.0's own inputs and
+//! reproduces its per-layer Total Cycles instead.
+
+use std::path::Path;
+
+use etch_hw::{fit, Accelerator};
+use etch_sim::cycle::{simulate_model, SimOptions};
+use etch_sim::report;
+
+use crate::load::{self, CliError, Prepare};
+
+/// Everything `etch sim` takes.
+pub struct SimArgs<'a> {
+    pub model: Option<&'a str>,
+    pub hw: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub batch: u64,
+    pub json: bool,
+    pub csv: Option<&'a str>,
+    pub plot: Option<&'a str>,
+    pub trace: Option<&'a str>,
+    pub topology: Option<&'a str>,
+    pub scalesim_config: Option<&'a str>,
+    pub passes: Option<&'a str>,
+    pub verify_each: bool,
+    pub seed: u64,
+}
+
+fn write(path: &str, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| format!("error: cannot write `{path}`: {e}"))
+}
+
+/// The accelerator: a description file, a target's default, or a file checked against a target.
+pub fn accelerator(hw: Option<&str>, target: Option<&str>) -> Result<Accelerator, CliError> {
+    match (hw, target) {
+        (None, None) => Err("error: give the accelerator: --hw FILE.ron (examples in examples/hw/) or --target NAME (`etch targets` lists them)".into()),
+        (Some(path), t) => {
+            let acc = Accelerator::from_file(path).map_err(|e| format!("error: {e}"))?;
+            if let Some(t) = t {
+                let target = etch_targets::get(t).map_err(|e| format!("error: {e}"))?;
+                fit::check(&acc, &target).map_err(|e| format!("error: {e}"))?;
+            }
+            Ok(acc)
+        }
+        (None, Some(t)) => {
+            let (target, acc) = Accelerator::for_target(t).map_err(|e| format!("error: {e}"))?;
+            fit::check(&acc, &target).map_err(|e| format!("error: {e}"))?;
+            Ok(acc)
+        }
+    }
+}
+
+/// Runs `etch sim`.
+pub fn run(a: SimArgs) -> Result<(), CliError> {
+    if a.topology.is_some() || a.scalesim_config.is_some() {
+        return scalesim(&a);
+    }
+    let Some(path) = a.model else {
+        return Err("error: give a MODEL (ONNX text), or --topology FILE.csv with --scalesim-config FILE.cfg".into());
+    };
+    let acc = accelerator(a.hw, a.target)?;
+    let (loaded, _) = load::prepare(
+        path,
+        Prepare {
+            seed: a.seed,
+            passes: a.passes,
+            verify_each: a.verify_each,
+            ..Default::default()
+        },
+    )?;
+    let opts = SimOptions {
+        trace: a.trace.is_some(),
+    };
+    let r = simulate_model(&loaded.model, &loaded.info, &acc, a.batch, &opts)
+        .map_err(|e| format!("error: {path}: {e}"))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&r)).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::table(&r));
+        if a.batch > 1 {
+            println!(
+                "batch {}: figures are per batch of {} inputs",
+                a.batch, a.batch
+            );
+        }
+    }
+    if let Some(csv) = a.csv {
+        write(csv, &report::csv(&r))?;
+    }
+    if let Some(trace) = a.trace {
+        write(
+            trace,
+            &serde_json::to_string(&report::trace::chrome_trace(&r)).map_err(|e| e.to_string())?,
+        )?;
+    }
+    if let Some(dir) = a.plot {
+        let roof = report::plot::Roof {
+            peak_gops: 2.0 * acc.pes() as f64 * acc.clock_mhz / 1e3,
+            bandwidth_gbs: acc.dram.bytes_per_cycle * acc.clock_mhz / 1e3,
+        };
+        let files = report::plot::write_all(&r, &roof, Path::new(dir))
+            .map_err(|e| format!("error: {e}"))?;
+        if !a.json {
+            println!("plots: {}", files.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// SCALE-Sim mode.
+fn scalesim(a: &SimArgs) -> Result<(), CliError> {
+    let (Some(topo), Some(cfg)) = (a.topology, a.scalesim_config) else {
+        return Err(
+            "error: SCALE-Sim mode needs both --topology FILE.csv and --scalesim-config FILE.cfg"
+                .into(),
+        );
+    };
+    let read =
+        |p: &str| std::fs::read_to_string(p).map_err(|e| format!("error: cannot read `{p}`: {e}"));
+    let layers = etch_sim::scalesim::parse_topology(topo, &read(topo)?)
+        .map_err(|e| format!("error: {e}"))?;
+    let config =
+        etch_sim::scalesim::parse_config(cfg, &read(cfg)?).map_err(|e| format!("error: {e}"))?;
+    let res = etch_sim::scalesim::simulate(&layers, &config);
+    let total: u64 = res.iter().map(|l| l.total_cycles).sum();
+    if a.json {
+        let doc = serde_json::json!({
+            "mode": "scalesim-3.0.0",
+            "array": [config.rows, config.cols],
+            "dataflow": config.dataflow.short(),
+            "total_cycles": total,
+            "layers": res.iter().map(|l| serde_json::json!({
+                "name": l.name, "cycles": l.total_cycles, "compute_cycles": l.compute_cycles,
+                "stall_cycles": l.stall_cycles, "utilization": l.utilization / 100.0, "folds": l.folds, "macs": l.macs,
+            })).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("SCALE-Sim 3.0.0 conventions: {}x{} array, {} dataflow, no padding, batch 1, CALC bandwidth mode", config.rows, config.cols, config.dataflow.short());
+        let w = res.iter().map(|l| l.name.len()).max().unwrap_or(5).max(5);
+        println!(
+            "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7}",
+            "layer", "total cycles", "stall cycles", "folds", "util %"
+        );
+        for l in &res {
+            println!(
+                "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7.2}",
+                l.name, l.total_cycles, l.stall_cycles, l.folds, l.utilization
+            );
+        }
+        println!("{:<w$}  {:>14}", "total", total);
+    }
+    if let Some(csv) = a.csv {
+        let mut out = String::from(
+            "layer,total_cycles,stall_cycles,compute_cycles,folds,macs,utilization_pct\n",
+        );
+        for l in &res {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{:.4}\n",
+                l.name,
+                l.total_cycles,
+                l.stall_cycles,
+                l.compute_cycles,
+                l.folds,
+                l.macs,
+                l.utilization
+            ));
+        }
+        write(csv, &out)?;
+    }
+    Ok(())
+}
