@@ -5,11 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need (later stages add Verilator, Icarus, Yosys).
+# System packages the tests need.
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v g++ >/dev/null || need_apt+=(g++)
+# the emitted RTL is verified under both simulators and synthesized by Yosys
+command -v verilator >/dev/null || need_apt+=(verilator)
+command -v iverilog >/dev/null || need_apt+=(iverilog)
+command -v yosys >/dev/null || need_apt+=(yosys)
 # the GPU tests run on Mesa's lavapipe (Vulkan on the CPU) where there is no GPU; without an
 # adapter they fail, they do not skip
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
@@ -26,7 +30,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
-cargo build --bin etch
+# `cargo test` built target/debug/etch for the CLI tests: the scripts use that one (one build)
 scripts/onnx_check.sh target/debug/etch
 scripts/ort_check.sh target/debug/etch
 scripts/quant_check.sh target/debug/etch
