@@ -3,6 +3,7 @@
 
 pub mod cycle;
 pub mod map;
+pub mod program;
 pub mod reference;
 pub mod report;
 pub mod scalesim;

@@ -1,0 +1,53 @@
+//! Shared by the codegen tests: the digits models with their pass specs.
+#![allow(dead_code)]
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::Model;
+
+pub fn root() -> String {
+    format!("{}/..", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The three compressions of the done-when list, for a model. digits_mlp has two weight layers,
+/// so `binarize(keep=[first,last])` is refused by the pass (nothing is left to binarize; its
+/// "binarized" form is its int8 form): its binary case keeps only the first layer in int8 and
+/// binarizes the last (XNOR weights and activations).
+pub fn specs(name: &str) -> Vec<(&'static str, String)> {
+    let keep = if name == "digits_mlp" {
+        "[first]"
+    } else {
+        "[first,last]"
+    };
+    let calib = format!("{}/examples/data/digits_train.csv", root());
+    let quant = format!("quant(bits=8,per=channel,calib=\"{calib}\")");
+    vec![
+        ("int8", quant.clone()),
+        ("pow2", format!("pow2(bits=4),{quant}")),
+        (
+            "binary",
+            format!("binarize(acts=true,keep={keep},calib=\"{calib}\"),{quant}"),
+        ),
+    ]
+}
+
+/// Reads `examples/models/NAME.onnx.txt` and runs `spec`.
+pub fn model(name: &str, spec: &str) -> (Model, GraphInfo) {
+    let path = format!("{}/examples/models/{name}.onnx.txt", root());
+    let src = std::fs::read(&path).unwrap();
+    let mut model = etch_ir::parse_model(&src).unwrap();
+    let csv = etch_sim::reference::calibrate::CsvCalibrator;
+    let run = etch_ir::passes::RunOptions {
+        verify_each: false,
+        cx: etch_ir::passes::PassContext {
+            calibrator: Some(&csv),
+        },
+    };
+    etch_ir::verify::verify(&model).unwrap();
+    etch_ir::passes::run_spec(&mut model, spec, &run).unwrap();
+    let info = etch_ir::verify::verify(&model).unwrap();
+    (model, info)
+}
+
+pub fn test_csv() -> String {
+    format!("{}/examples/data/digits_test.csv", root())
+}

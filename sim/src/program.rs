@@ -1,0 +1,338 @@
+//! The integer program of a quantized model: the chain of steps that runs on integer codes from
+//! the codes entering the first quantized layer to the codes leaving the last one (convolutions and
+//! GEMMs with their `IntLayer`, MaxPool and reshapes on codes). It is read off the CPU executor's
+//! plan, so it is exactly what the golden model computes; the code generators emit it as hardware
+//! and the cycle simulator times the emitted hardware from it (`cycle::rtl`).
+//!
+//! Float steps before the chain (the input's scaling and QuantizeLinear) are the host's input
+//! preparation, float steps after it (the output's DequantizeLinear) the host's output reading;
+//! a float step in the middle of the chain, a branch, or an op the integer datapath lacks is an
+//! error naming the node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::op::Op;
+use etch_ir::Model;
+
+use crate::reference::cpu::conv::ConvGeom;
+use crate::reference::cpu::int::IntLayer;
+use crate::reference::cpu::pool::{PoolGeom, PoolKind};
+use crate::reference::cpu::Plan;
+
+/// Why a model cannot become an integer program.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProgramError {
+    #[error("the model has no layer that runs in integers; quantize it first (e.g. --passes 'quant(bits=8,per=channel,calib=\"DATA.csv\")')")]
+    NotQuantized,
+    #[error("node `{node}` ({op}) runs in float between integer layers; the integer datapath cannot take it ({why})")]
+    FloatInMiddle {
+        node: String,
+        op: String,
+        why: String,
+    },
+    #[error("node `{node}` ({op}): {message}")]
+    Unsupported {
+        node: String,
+        op: String,
+        message: String,
+    },
+    #[error("the model cannot be planned: {0}")]
+    Plan(String),
+}
+
+/// A resolved 2-D window: kernel, stride, dilation, padding at the start, output extent; per axis
+/// (height, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window2 {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub pad: [usize; 2],
+    pub out: [usize; 2],
+}
+
+/// What one integer step computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntOp {
+    /// A convolution on `[1, C, H, W]` codes (a 1-D one lifted to 2-D), group 1.
+    Conv {
+        layer: Arc<IntLayer>,
+        window: Window2,
+    },
+    /// A GEMM of a `[1, K]` row of codes with the layer's `[N, K]` weights.
+    Gemm { layer: Arc<IntLayer> },
+    /// MaxPool on codes.
+    MaxPool { window: Window2 },
+    /// Flatten / Reshape / Identity: the codes stay where they are (row-major).
+    Reshape,
+}
+
+impl IntOp {
+    pub fn layer(&self) -> Option<&IntLayer> {
+        match self {
+            IntOp::Conv { layer, .. } | IntOp::Gemm { layer } => Some(layer),
+            _ => None,
+        }
+    }
+}
+
+/// One step of the program. Shapes are as the graph has them; `chw` is the same as
+/// `[channels, height, width]` (a `[1, K]` row is `[K, 1, 1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntStep {
+    /// The graph node (a layer's Conv/Gemm node name).
+    pub name: String,
+    pub op: IntOp,
+    pub input: String,
+    pub output: String,
+    pub input_shape: Vec<usize>,
+    pub output_shape: Vec<usize>,
+    pub input_chw: [usize; 3],
+    pub output_chw: [usize; 3],
+}
+
+/// The chain of integer steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntProgram {
+    /// The graph input the host feeds (float), and the codes it becomes.
+    pub graph_input: String,
+    pub input: String,
+    pub input_shape: Vec<usize>,
+    /// The codes the last step writes, and the graph output the host reads them as.
+    pub output: String,
+    pub output_shape: Vec<usize>,
+    pub graph_output: String,
+    pub steps: Vec<IntStep>,
+}
+
+impl IntProgram {
+    /// The program's array layers (Conv, Gemm).
+    pub fn layers(&self) -> impl Iterator<Item = (&IntStep, &IntLayer)> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.op.layer().map(|l| (s, l)))
+    }
+}
+
+fn chw(shape: &[usize]) -> [usize; 3] {
+    match shape.len() {
+        0 => [1, 1, 1],
+        1 => [shape[0], 1, 1],
+        2 => [shape[1], 1, 1],
+        3 => [shape[1], 1, shape[2]],
+        _ => [shape[1], shape[2], shape[3..].iter().product()],
+    }
+}
+
+fn window2(axes: &[etch_ir::op::WindowAxis; 2]) -> Window2 {
+    let u = |v: i64| v.max(0) as usize;
+    Window2 {
+        kernel: [u(axes[0].kernel), u(axes[1].kernel)],
+        stride: [u(axes[0].stride), u(axes[1].stride)],
+        dilation: [u(axes[0].dilation), u(axes[1].dilation)],
+        pad: [u(axes[0].pad_begin), u(axes[1].pad_begin)],
+        out: [u(axes[0].out), u(axes[1].out)],
+    }
+}
+
+/// Reads the integer program off a verified model's CPU plan.
+pub fn lower(model: &Model, info: &GraphInfo) -> Result<IntProgram, ProgramError> {
+    let plan = Plan::new(model, info).map_err(|e| ProgramError::Plan(e.to_string()))?;
+    lower_plan(&plan, model, info)
+}
+
+/// Reads the integer program off a plan of `model`.
+pub fn lower_plan(
+    plan: &Plan,
+    model: &Model,
+    info: &GraphInfo,
+) -> Result<IntProgram, ProgramError> {
+    let name_of: HashMap<usize, &str> =
+        plan.slot_of.iter().map(|(n, &s)| (s, n.as_str())).collect();
+    let slot_name = |s: Option<usize>| s.and_then(|s| name_of.get(&s).copied()).unwrap_or("");
+    let shape = |name: &str, node: &str, op: &str| -> Result<Vec<usize>, ProgramError> {
+        info.ty(name)
+            .and_then(|t| t.known_dims())
+            .map(|d| d.iter().map(|&x| x.max(0) as usize).collect())
+            .ok_or_else(|| ProgramError::Unsupported {
+                node: node.into(),
+                op: op.into(),
+                message: format!("the shape of `{name}` is not known"),
+            })
+    };
+    let code_steps: Vec<usize> = (0..plan.steps.len())
+        .filter(|&k| plan.steps[k].on_codes)
+        .collect();
+    let (Some(&first), Some(&last)) = (code_steps.first(), code_steps.last()) else {
+        return Err(ProgramError::NotQuantized);
+    };
+    let mut steps = Vec::new();
+    let mut prev_out: Option<String> = None;
+    for k in first..=last {
+        let st = &plan.steps[k];
+        let op_name = if let Some(l) = &st.int {
+            layer_op_name(&l.op).to_string()
+        } else {
+            st.op_type.clone()
+        };
+        if !st.on_codes {
+            return Err(ProgramError::FloatInMiddle {
+                node: st.name.clone(),
+                op: st.op_type.clone(),
+                why: "only quantized Conv/Gemm/MatMul layers, and MaxPool/Flatten/Reshape between equal quantizers, run on codes".into(),
+            });
+        }
+        let input = slot_name(st.inputs.first().copied().flatten()).to_string();
+        let output = slot_name(st.outputs.first().copied().flatten()).to_string();
+        if let Some(p) = &prev_out {
+            if *p != input {
+                return Err(ProgramError::Unsupported {
+                    node: st.name.clone(),
+                    op: op_name,
+                    message: format!("it reads `{input}`, not the previous step's `{p}`: the hardware runs a chain of layers, not a graph with branches"),
+                });
+            }
+        }
+        let input_shape = shape(&input, &st.name, &op_name)?;
+        let output_shape = shape(&output, &st.name, &op_name)?;
+        let unsupported = |message: String| ProgramError::Unsupported {
+            node: st.name.clone(),
+            op: op_name.clone(),
+            message,
+        };
+        if input_shape.first().copied().unwrap_or(1) != 1 {
+            return Err(unsupported(format!(
+                "the hardware runs one sample at a time; the input has shape {input_shape:?}"
+            )));
+        }
+        let op = if let Some(l) = &st.int {
+            match &l.op {
+                Op::Conv { window, group } => {
+                    if *group != 1 {
+                        return Err(unsupported(format!(
+                            "grouped convolution (group {group}) is not supported by the emitted hardware"
+                        )));
+                    }
+                    let geom = ConvGeom::new(&input_shape, &l.weight_dims, None, window, 1)
+                        .map_err(unsupported)?;
+                    IntOp::Conv {
+                        layer: l.clone(),
+                        window: window2(&geom.axes),
+                    }
+                }
+                Op::Gemm { .. } | Op::MatMul => {
+                    if input_shape.len() != 2 {
+                        return Err(unsupported(format!(
+                            "the GEMM input must be [1, K], got {input_shape:?}"
+                        )));
+                    }
+                    IntOp::Gemm { layer: l.clone() }
+                }
+                other => {
+                    return Err(unsupported(format!(
+                        "{} is not an integer layer the hardware has",
+                        layer_op_name(other)
+                    )))
+                }
+            }
+        } else {
+            match &st.op {
+                Op::MaxPool { window } => {
+                    let g =
+                        PoolGeom::new(&input_shape, window, PoolKind::Max).map_err(unsupported)?;
+                    IntOp::MaxPool {
+                        window: window2(&g.axes),
+                    }
+                }
+                Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => IntOp::Reshape,
+                _ => {
+                    return Err(unsupported(
+                        "the hardware has no unit for this op on codes".into(),
+                    ))
+                }
+            }
+        };
+        steps.push(IntStep {
+            name: st.name.clone(),
+            op,
+            input_chw: chw(&input_shape),
+            output_chw: chw(&output_shape),
+            input,
+            output: output.clone(),
+            input_shape,
+            output_shape,
+        });
+        prev_out = Some(output);
+    }
+    // the chain's output must be what the graph returns (through the host's DequantizeLinear)
+    let out_code = prev_out.unwrap_or_default();
+    let readers: Vec<&super::reference::cpu::Step> = plan.steps[last + 1..]
+        .iter()
+        .filter(|s| {
+            s.inputs
+                .iter()
+                .flatten()
+                .any(|&i| slot_name(Some(i)) == out_code)
+        })
+        .collect();
+    let graph_outputs: Vec<&str> = plan.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    if graph_outputs.len() != 1 {
+        return Err(ProgramError::Unsupported {
+            node: model.graph.name.clone(),
+            op: "graph".into(),
+            message: format!(
+                "the model has {} outputs; the hardware writes one",
+                graph_outputs.len()
+            ),
+        });
+    }
+    for st in &plan.steps[last + 1..] {
+        if !readers.iter().any(|r| std::ptr::eq(*r, st))
+            && !matches!(st.op, Op::DequantizeLinear { .. })
+        {
+            return Err(ProgramError::FloatInMiddle {
+                node: st.name.clone(),
+                op: st.op_type.clone(),
+                why: "after the last integer layer the host only dequantizes the output".into(),
+            });
+        }
+        if !matches!(st.op, Op::DequantizeLinear { .. }) {
+            return Err(ProgramError::FloatInMiddle {
+                node: st.name.clone(),
+                op: st.op_type.clone(),
+                why:
+                    "it follows the last integer layer; the hardware's output is that layer's codes"
+                        .into(),
+            });
+        }
+    }
+    let first_step = &steps[0];
+    let graph_input = plan
+        .inputs()
+        .next()
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
+    Ok(IntProgram {
+        graph_input,
+        input: first_step.input.clone(),
+        input_shape: first_step.input_shape.clone(),
+        output: out_code,
+        output_shape: steps
+            .last()
+            .map(|s| s.output_shape.clone())
+            .unwrap_or_default(),
+        graph_output: graph_outputs[0].to_string(),
+        steps,
+    })
+}
+
+fn layer_op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Conv { .. } => "Conv",
+        Op::Gemm { .. } => "Gemm",
+        Op::MatMul => "MatMul",
+        _ => "op",
+    }
+}
