@@ -25,6 +25,10 @@ pub(crate) enum Kernel {
     /// Strided copy with padding: Transpose, Slice, Split, Concat, Pad.
     Copy,
     Gather,
+    /// A quantized Conv/Gemm in integers (codes in, codes out).
+    IntLayer,
+    /// QuantizeLinear and DequantizeLinear.
+    Qdq,
 }
 
 /// A kernel's WGSL source by name.
@@ -49,7 +53,7 @@ enum Form {
     EachIo,
 }
 
-const KERNELS: [(Kernel, Form, &str); 11] = [
+const KERNELS: [(Kernel, Form, &str); 13] = [
     (Kernel::Gemm, Form::Entry("tiled"), wgsl!("gemm")),
     (Kernel::Gemv, Form::Entry("skinny"), wgsl!("gemm")),
     (Kernel::Conv, Form::Each, wgsl!("conv")),
@@ -61,6 +65,8 @@ const KERNELS: [(Kernel, Form, &str); 11] = [
     (Kernel::Softmax, Form::EachIo, wgsl!("softmax")),
     (Kernel::Copy, Form::EachIo, wgsl!("copy")),
     (Kernel::Gather, Form::Each, wgsl!("gather")),
+    (Kernel::IntLayer, Form::Each, wgsl!("intlayer")),
+    (Kernel::Qdq, Form::Each, wgsl!("qdq")),
 ];
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in common.wgsl).

@@ -146,6 +146,18 @@ impl<'g> Recorder<'g> {
             return Err(format!("input {} is computed on the GPU, but the GPU executor needs it on the host before the run (a constant, or computed from shapes)", k + 1).into());
         }
         let one = |t: DevTensor| Ok(vec![Val::on_device(t)]);
+        if let Some(layer) = &st.int {
+            return one(self.int_layer(layer, ins)?);
+        }
+        // integer codes go only to the ops that run on them (pooling and reshaping between
+        // quantized layers, as the CPU plan marks them) and to DequantizeLinear
+        let codes_in = ins
+            .iter()
+            .flatten()
+            .any(|v| v.dev.as_ref().is_some_and(|t| t.codes));
+        if codes_in && !st.on_codes && !matches!(st.op, Op::DequantizeLinear { .. }) {
+            return Err("integer codes computed on the GPU reach an op the GPU executor runs only on floats".into());
+        }
         match &st.op {
             Op::Conv { window, group } => {
                 let (x, w, b) = (self.input(ins, 0)?, self.input(ins, 1)?, self.optional(ins, 2)?);
@@ -335,13 +347,14 @@ impl<'g> Recorder<'g> {
             }
             Op::Cast { .. } => Err("casting a float tensor computed on the GPU to integers is not supported by the GPU executor".into()),
             Op::Shape { .. } | Op::Constant { .. } => unreachable!("computed on the host above"),
-            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } | Op::Where | Op::GreaterOrEqual => Err("quantized (QDQ) models are not supported by the GPU executor yet; run them with --backend cpu".into()),
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => one(self.qdq(&st.op, st.out_elems.first().copied().flatten(), ins)?),
+            Op::Where | Op::GreaterOrEqual => Err("a binary activation that is not fused into an integer layer is not supported by the GPU executor; run the model with --backend cpu".into()),
             Op::Other => Err("not supported".into()),
         }
     }
 
     /// Input `k` on the device (host floats are uploaded).
-    fn input(&mut self, ins: &[Option<&Val>], k: usize) -> Result<DevTensor, Failure> {
+    pub(super) fn input(&mut self, ins: &[Option<&Val>], k: usize) -> Result<DevTensor, Failure> {
         match ins.get(k).copied().flatten() {
             None => Err(format!("input {} is missing", k + 1).into()),
             Some(Val { dev: Some(t), .. }) => Ok(t.clone()),

@@ -13,6 +13,7 @@
 //! computed on the device.
 
 mod device;
+mod int;
 mod lower;
 mod record;
 
@@ -49,6 +50,7 @@ impl GpuPlan {
                     id: slot,
                     buf: gpu.upload(&a.data)?,
                     shape: a.shape.clone(),
+                    codes: false,
                 }),
                 _ => None,
             });

@@ -9,13 +9,16 @@ use super::super::cpu::Plan;
 use super::super::{ExecError, Value};
 use super::device::{Gpu, Kernel, WG};
 
-/// A float tensor in a device buffer (always from the buffer's start).
+/// A tensor in a device buffer (always from the buffer's start): floats, or the integer codes of
+/// a quantized model held exactly as floats.
 #[derive(Clone)]
 pub(crate) struct DevTensor {
     /// Which buffer: reshapes share one, and it goes back to the pool when no live value uses it.
     pub id: usize,
     pub buf: wgpu::Buffer,
     pub shape: Vec<usize>,
+    /// Whether it holds integer codes (read back as integers; only integer kernels take it).
+    pub codes: bool,
 }
 
 impl DevTensor {
@@ -126,7 +129,12 @@ impl<'g> Recorder<'g> {
         };
         let id = self.fresh_id();
         self.refs.insert(id, 0);
-        Ok(DevTensor { id, buf, shape })
+        Ok(DevTensor {
+            id,
+            buf,
+            shape,
+            codes: false,
+        })
     }
 
     /// Uploads host floats for one use (not pooled: the recording keeps them).
@@ -135,6 +143,7 @@ impl<'g> Recorder<'g> {
             id: self.fresh_id(),
             buf: self.gpu.upload(&a.data)?,
             shape: a.shape.clone(),
+            codes: false,
         })
     }
 
@@ -306,6 +315,13 @@ impl Recording {
                     Failure::Exec(e) => e,
                 })?
             };
+            // pooling and reshaping between quantized layers keep their input's codes
+            let mut outs = outs;
+            if st.on_codes {
+                for t in outs.iter_mut().filter_map(|v| v.dev.as_mut()) {
+                    t.codes = true;
+                }
+            }
             for (s, v) in st.outputs.iter().zip(outs) {
                 if let Some(s) = s {
                     if let Some(t) = &v.dev {
@@ -386,10 +402,17 @@ impl Recording {
             .map(|(name, o)| {
                 let v = match o {
                     Ok(v) => v.clone(),
-                    Err(t) => Value::F32(super::super::Array::new(
-                        t.shape.clone(),
-                        data.next().expect("one read per device output"),
-                    )),
+                    Err(t) => {
+                        let read = data.next().expect("one read per device output");
+                        if t.codes {
+                            Value::I64(super::super::Array::new(
+                                t.shape.clone(),
+                                read.into_iter().map(|q| q as i64).collect(),
+                            ))
+                        } else {
+                            Value::F32(super::super::Array::new(t.shape.clone(), read))
+                        }
+                    }
                 };
                 (name.clone(), v)
             })
