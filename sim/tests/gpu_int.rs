@@ -102,3 +102,52 @@ fn binarized_xnor_layers() {
         "binarize(acts=true,keep=[first,last],calib=CALIB),quant(bits=8,per=channel,calib=CALIB)",
     );
 }
+
+/// A hand-written QDQ Gemm whose output scale sets the requantization multiplier: from above 0.5
+/// (a shift below 32, the low word of the 64-bit product) to far below (saturating codes).
+#[test]
+fn requantization_across_multipliers() {
+    for sy in ["0.7", "0.3", "3.0", "20.0", "7000.0"] {
+        let text = format!(
+            "<ir_version: 9, opset_import: [\"\" : 21]>
+g (float[4,16] x) => (float[4,8] y)
+<int8[8,16] w = {{-127, -90, -53, -16, 21, 58, 95, -123, -86, -49, -12, 25, 62, 99, -119, -82, -45, -8, 29, 66, 103, -115, -78, -41, -4, 33, 70, 107, -111, -74, -37, 0, 37, 74, 111, -107, -70, -33, 4, 41, 78, 115, -103, -66, -29, 8, 45, 82, 119, -99, -62, -25, 12, 49, 86, 123, -95, -58, -21, 16, 53, 90, 127, -91, -54, -17, 20, 57, 94, -124, -87, -50, -13, 24, 61, 98, -120, -83, -46, -9, 28, 65, 102, -116, -79, -42, -5, 32, 69, 106, -112, -75, -38, -1, 36, 73, 110, -108, -71, -34, 3, 40, 77, 114, -104, -67, -30, 7, 44, 81, 118, -100, -63, -26, 11, 48, 85, 122, -96, -59, -22, 15, 52, 89, 126, -92, -55, -18}}, float sw = {{0.5}}, float sx = {{1.0}}, float sy = {{{sy}}}, int8 zx = {{0}}, int8 zy = {{3}}, int32[8] b = {{-300, 200, -100, 0, 100, 200, 300, 40000}}>
+{{
+   xq = QuantizeLinear (x, sx, zx)
+   xd = DequantizeLinear (xq, sx, zx)
+   wd = DequantizeLinear (w, sw)
+   bd = DequantizeLinear (b, sw)
+   a = Gemm <transB: int = 1> (xd, wd, bd)
+   aq = QuantizeLinear (a, sy, zy)
+   y = DequantizeLinear (aq, sy, zy)
+}}"
+        );
+        let model = etch_ir::parse_model_str(&text).unwrap();
+        let info = etch_ir::verify::verify(&model).unwrap();
+        let cpu = Plan::new(&model, &info).unwrap();
+        assert_eq!(
+            cpu.integer_steps().len(),
+            1,
+            "sy {sy}: the Gemm runs in integers"
+        );
+        let gpu = GpuPlan::new(&model, &info).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        for range in [1.2f32, 6.0, 250.0] {
+            let x: Vec<f32> = (0..64)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * range
+                })
+                .collect();
+            let given = vec![("x".to_string(), Value::F32(Array::new(vec![4, 16], x)))];
+            let (c, g) = (cpu.run(given.clone()).unwrap(), gpu.run(given).unwrap());
+            assert_eq!(
+                bits(&c[0].1),
+                bits(&g[0].1),
+                "sy {sy}, inputs within ±{range}"
+            );
+        }
+    }
+}
