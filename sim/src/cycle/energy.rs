@@ -135,7 +135,10 @@ impl<'a> Counter<'a> {
             * (g.n as f64 / m.n_eff.max(1) as f64))
             .min(1.0);
         let s = self.t;
-        self.e.mac += performed * nz * s.mac(self.spec.kind, w, a, acc);
+        // The PE's own arithmetic does the work, at the layer's widths: power-of-two or ±1 weights
+        // on an integer MAC PE still go through its multiplier (narrower operands gate its upper
+        // bits); the shift-add and XNOR-popcount costs need a PE of that kind.
+        self.e.mac += performed * nz * s.mac(self.acc.pe.kind(), w, a, acc);
         self.e.register_file +=
             performed * (nz * (s.rf_access(w) + s.rf_access(a)) + 2.0 * s.rf_access(acc));
         let fwd = match m.dataflow {

@@ -627,11 +627,19 @@ fn array_steps(
             (1.0 - spec.density) * 100.0
         ));
     }
-    if spec.kind != acc.pe.kind() || spec.weight_bits != acc.pe.weight_bits() {
+    if spec.kind != acc.pe.kind() {
         notes.push(format!(
-            "{} with {}-bit weights",
+            "{} layer ({}-bit weights) on the {} PE: costed as that PE's arithmetic at these widths",
             spec.kind.name(),
-            spec.weight_bits
+            spec.weight_bits,
+            acc.pe.kind().name()
+        ));
+    } else if spec.source == "graph" {
+        notes.push(format!(
+            "{} with {}-bit weights and {}-bit activations, as the compressed graph has them",
+            spec.kind.name(),
+            spec.weight_bits,
+            spec.act_bits
         ));
     }
     if m.groups_per_pass > 1 {

@@ -124,7 +124,14 @@ pub fn extract(
     specs: &HashMap<String, LayerSpec>,
 ) -> Result<Vec<Layer>, MapError> {
     let g = &model.graph;
-    let is_weight = |name: &str| g.initializer(name).is_some() || info.consts.contains_key(name);
+    // weights: initializers, constants, and the graph inputs a shape-only model-zoo text names as
+    // weights (`weights_stripped_to_inputs`), which carry a shape but no values
+    let stripped: std::collections::HashSet<String> = etch_ir::weights::shape_only_weights(model)
+        .map(|w| w.into_iter().map(|w| w.name).collect())
+        .unwrap_or_default();
+    let is_weight = |name: &str| {
+        g.initializer(name).is_some() || info.consts.contains_key(name) || stripped.contains(name)
+    };
     let batch = batch.max(1);
     let order = g.node_order();
     let mut layers = Vec::with_capacity(order.len());
