@@ -1,5 +1,27 @@
 //! etch's code generators: they turn a compressed model and an accelerator description into a
 //! design a user can build (Verilog, HLS C++), with testbenches that check it bit for bit against
 //! the CPU executor's golden outputs and, for the RTL, cycle for cycle against `etch_sim::cycle`.
+//! The runners drive the external tools: g++ for the HLS C simulation, Yosys for synthesis.
 
+pub mod gxx;
+pub mod hls;
 pub mod program;
+pub mod synth;
+mod tool;
+
+/// What can go wrong while emitting a design or running a tool on it.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot write or read `{path}`: {message}")]
+    Io { path: String, message: String },
+    #[error("`{tool}` is not installed or not on PATH ({hint})")]
+    ToolMissing { tool: String, hint: String },
+    #[error("{tool} failed ({stage}):\n{output}")]
+    ToolFailed {
+        tool: String,
+        stage: String,
+        output: String,
+    },
+}
