@@ -1,6 +1,7 @@
 //! `etch`: the command-line front of the toolchain. Thin by design: parse arguments, call the
 //! crates, print. Every failure is one clear paragraph on stderr and a non-zero exit.
 
+mod compile;
 mod convert;
 mod diag;
 mod eval;
@@ -10,7 +11,9 @@ mod load;
 mod passes;
 mod run;
 mod sim;
+mod synth;
 mod targets;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -148,6 +151,55 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
+    /// Write the accelerator for a quantized model as a design folder: HLS C++ (`--emit hls`)
+    /// with a C-simulation testbench holding the CPU executor's golden codes.
+    Compile {
+        /// Model in ONNX text (quantized by --passes, or already in QDQ form).
+        model: String,
+        /// Accelerator description (RON).
+        #[arg(long)]
+        hw: Option<String>,
+        /// Built-in target (`etch targets`): its default accelerator, or the fit check for --hw.
+        #[arg(long)]
+        target: Option<String>,
+        /// What to write, comma-separated: hls, verilog.
+        #[arg(long, value_enum, value_delimiter = ',', required = true)]
+        emit: Vec<compile::Emit>,
+        /// The design folder.
+        #[arg(short, long)]
+        output: String,
+        /// Test inputs for the testbench: CSV with a label, then the input values, per row.
+        #[arg(long)]
+        data: Option<String>,
+        /// Rows of --data the testbench runs.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+        /// Seed for the values of shape-only weights.
+        #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Build and run a compiled design's testbench: bit-exact against the CPU executor or not.
+    Verify {
+        /// A folder `etch compile -o` wrote.
+        dir: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Synthesize a compiled design's Verilog with Yosys and compare its resources with the area
+    /// model's estimate and the target's capacity.
+    Synth {
+        /// A folder `etch compile -o` wrote.
+        dir: String,
+        /// FPGA target (`etch targets`): picks the Yosys flow and the capacity.
+        #[arg(long)]
+        target: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// The built-in targets: resources, clock, memory bandwidth and default accelerator.
     Targets {
         /// Print one JSON document.
@@ -277,6 +329,30 @@ fn main() -> ExitCode {
             verify_each: passes.verify_each,
             seed,
         }),
+        Command::Compile {
+            model,
+            hw,
+            target,
+            emit,
+            output,
+            data,
+            samples,
+            seed,
+            passes,
+        } => compile::run(compile::CompileArgs {
+            model: &model,
+            hw: hw.as_deref(),
+            target: target.as_deref(),
+            emit: &emit,
+            output: &output,
+            data: data.as_deref(),
+            samples,
+            passes: passes.spec.as_deref(),
+            verify_each: passes.verify_each,
+            seed,
+        }),
+        Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Synth { dir, target, json } => synth::run(&dir, &target, json),
         Command::Targets { json } => targets::run(json),
     };
     match result {

@@ -1,0 +1,139 @@
+//! `etch compile`: a quantized model on an accelerator, written as a design folder: HLS C++
+//! (`--emit hls`) and/or Verilog (`--emit verilog`), each with a testbench holding golden codes
+//! from the CPU executor, plus the manifest `etch verify` and `etch synth` read.
+
+use std::path::Path;
+
+use etch_codegen::design::{Manifest, ACCELERATOR, HLS_DIR, MANIFEST};
+use etch_codegen::{hls, program};
+
+use crate::load::{self, CliError, Prepare};
+
+/// What `--emit` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Verilog,
+    Hls,
+}
+
+/// Everything `etch compile` takes.
+pub struct CompileArgs<'a> {
+    pub model: &'a str,
+    pub hw: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub emit: &'a [Emit],
+    pub output: &'a str,
+    pub data: Option<&'a str>,
+    pub samples: usize,
+    pub passes: Option<&'a str>,
+    pub verify_each: bool,
+    pub seed: u64,
+}
+
+/// The accelerator description's RON text as given (a file, or the target's default).
+fn accelerator_ron(hw: Option<&str>, target: Option<&str>) -> Result<String, CliError> {
+    match (hw, target) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).map_err(|e| format!("error: cannot read `{path}`: {e}"))
+        }
+        (None, Some(t)) => etch_targets::built_in(t)
+            .map(|b| b.accelerator_ron.to_string())
+            .map_err(|e| format!("error: {e}")),
+        (None, None) => unreachable!("sim::accelerator has refused this"),
+    }
+}
+
+/// Runs `etch compile`.
+pub fn run(a: CompileArgs) -> Result<(), CliError> {
+    if a.emit.is_empty() {
+        return Err(
+            "error: say what to emit: --emit hls, --emit verilog or --emit verilog,hls".into(),
+        );
+    }
+    if a.emit.contains(&Emit::Verilog) {
+        return Err("error: --emit verilog is not in this build of etch yet; --emit hls writes the design as HLS C++".into());
+    }
+    let acc = crate::sim::accelerator(a.hw, a.target)?;
+    let ron = accelerator_ron(a.hw, a.target)?;
+    let Some(data) = a.data else {
+        return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
+    };
+    let (loaded, _) = load::prepare(
+        a.model,
+        Prepare {
+            seed: a.seed,
+            passes: a.passes,
+            verify_each: a.verify_each,
+            ..Default::default()
+        },
+    )?;
+    let (model, info) = (&loaded.model, &loaded.info);
+    let prog = program::lower(model, info).map_err(|e| format!("error: {}: {e}", a.model))?;
+    let golden = program::golden(model, info, &prog, data, a.samples)
+        .map_err(|e| format!("error: {data}: {e}"))?;
+    if golden.is_empty() {
+        return Err(format!("error: {data} holds no samples"));
+    }
+    let dir = Path::new(a.output);
+    let model_name = Path::new(a.model)
+        .file_name()
+        .map_or(a.model.to_string(), |f| f.to_string_lossy().into_owned());
+    let mut wrote = Vec::new();
+    if a.emit.contains(&Emit::Hls) {
+        let files = hls::emit(
+            &prog,
+            &hls::Options {
+                model: model_name.clone(),
+                input_range: hls::input_range(info, &prog),
+            },
+            &golden,
+        )
+        .map_err(|e| format!("error: {}: {e}", a.model))?;
+        hls::write(&dir.join(HLS_DIR), &files).map_err(|e| format!("error: {e}"))?;
+        let layers: Vec<String> = prog
+            .layers()
+            .map(|(s, l)| {
+                let kind = match l.weights {
+                    program::WeightCodes::Mac(_) => "int MAC",
+                    program::WeightCodes::Shift(_) => "shift-add",
+                    program::WeightCodes::Xnor { .. } => "XNOR-popcount",
+                };
+                format!("{} ({kind})", s.name)
+            })
+            .collect();
+        wrote.push(format!(
+            "{}/{HLS_DIR}: HLS C++, {} files; layers {}",
+            a.output,
+            files.len(),
+            layers.join(", ")
+        ));
+    }
+    std::fs::write(dir.join(ACCELERATOR), &ron)
+        .map_err(|e| format!("error: cannot write `{}/{ACCELERATOR}`: {e}", a.output))?;
+    Manifest {
+        model: a.model.to_string(),
+        passes: a.passes.map(str::to_string),
+        target: a.target.map(str::to_string),
+        hw: a.hw.map(str::to_string),
+        accelerator: acc.name.clone(),
+        input: prog.input.clone(),
+        output: prog.output.clone(),
+        samples: golden.len(),
+        hls: a.emit.contains(&Emit::Hls),
+        verilog: None,
+    }
+    .write(dir)
+    .map_err(|e| format!("error: {e}"))?;
+    for w in &wrote {
+        println!("wrote {w}");
+    }
+    println!(
+        "{} golden samples from {data} (the CPU executor's codes of `{}` -> `{}`); {}/{MANIFEST} records the design",
+        golden.len(),
+        prog.input,
+        prog.output,
+        a.output
+    );
+    println!("check it with: etch verify {}", a.output);
+    Ok(())
+}
