@@ -32,6 +32,18 @@ fn write(path: &str, text: &str) -> Result<(), CliError> {
     std::fs::write(path, text).map_err(|e| format!("error: cannot write `{path}`: {e}"))
 }
 
+/// Writes to stdout; a reader that has gone away (`| head`) ends the output quietly.
+pub fn emit(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("error: cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The accelerator: a description file, a target's default, or a file checked against a target.
 pub fn accelerator(hw: Option<&str>, target: Option<&str>) -> Result<Accelerator, CliError> {
     match (hw, target) {
@@ -76,18 +88,19 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
     let r = simulate_model(&loaded.model, &loaded.info, &acc, a.batch, &opts)
         .map_err(|e| format!("error: {path}: {e}"))?;
     if a.json {
-        println!(
-            "{}",
+        emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&report::json(&r)).map_err(|e| e.to_string())?
-        );
+        ))?;
     } else {
-        print!("{}", report::table(&r));
+        let mut text = report::table(&r);
         if a.batch > 1 {
-            println!(
-                "batch {}: figures are per batch of {} inputs",
+            text.push_str(&format!(
+                "batch {}: figures are per batch of {} inputs\n",
                 a.batch, a.batch
-            );
+            ));
         }
+        emit(&text)?;
     }
     if let Some(csv) = a.csv {
         write(csv, &report::csv(&r))?;
@@ -106,7 +119,7 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
         let files = report::plot::write_all(&r, &roof, Path::new(dir))
             .map_err(|e| format!("error: {e}"))?;
         if !a.json {
-            println!("plots: {}", files.join(", "));
+            emit(&format!("plots: {}\n", files.join(", ")))?;
         }
     }
     Ok(())
@@ -139,24 +152,25 @@ fn scalesim(a: &SimArgs) -> Result<(), CliError> {
                 "stall_cycles": l.stall_cycles, "utilization": l.utilization / 100.0, "folds": l.folds, "macs": l.macs,
             })).collect::<Vec<_>>(),
         });
-        println!(
-            "{}",
+        emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
-        );
+        ))?;
     } else {
-        println!("SCALE-Sim 3.0.0 conventions: {}x{} array, {} dataflow, no padding, batch 1, CALC bandwidth mode", config.rows, config.cols, config.dataflow.short());
+        let mut text = format!("SCALE-Sim 3.0.0 conventions: {}x{} array, {} dataflow, no padding, batch 1, CALC bandwidth mode\n", config.rows, config.cols, config.dataflow.short());
         let w = res.iter().map(|l| l.name.len()).max().unwrap_or(5).max(5);
-        println!(
-            "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7}",
+        text.push_str(&format!(
+            "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7}\n",
             "layer", "total cycles", "stall cycles", "folds", "util %"
-        );
+        ));
         for l in &res {
-            println!(
-                "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7.2}",
+            text.push_str(&format!(
+                "{:<w$}  {:>14}  {:>12}  {:>8}  {:>7.2}\n",
                 l.name, l.total_cycles, l.stall_cycles, l.folds, l.utilization
-            );
+            ));
         }
-        println!("{:<w$}  {:>14}", "total", total);
+        text.push_str(&format!("{:<w$}  {:>14}\n", "total", total));
+        emit(&text)?;
     }
     if let Some(csv) = a.csv {
         let mut out = String::from(

@@ -24,8 +24,8 @@ pub fn run(json: bool) -> Result<(), CliError> {
                 format!(
                     "{}: {} LUTs, {} FFs, {} {}, {}",
                     f.part,
-                    f.luts,
-                    f.ffs,
+                    num(f.luts as f64),
+                    num(f.ffs as f64),
                     f.dsp.count,
                     f.dsp.name,
                     mems.join(" + ")
@@ -44,17 +44,28 @@ pub fn run(json: bool) -> Result<(), CliError> {
             acc.cols(),
             acc.dataflow(),
             acc.clock_mhz,
-            usage.iter().map(|u| format!("{:.0}/{:.0} {}", u.used, u.available, u.resource.split(" (").next().unwrap_or(""))).collect::<Vec<_>>().join(", ")
+            usage.iter().map(|u| format!("{}/{} {}", num(u.used), num(u.available), u.resource.split(" (").next().unwrap_or(""))).collect::<Vec<_>>().join(", ")
         ));
         docs.push(serde_json::json!({"name": name, "target": t, "default_accelerator": acc, "usage": usage}));
     }
     if json {
-        println!(
-            "{}",
+        crate::sim::emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&docs).map_err(|e| e.to_string())?
-        );
+        ))?;
     } else {
-        print!("{out}");
+        crate::sim::emit(&out)?;
     }
     Ok(())
+}
+
+/// A figure for the listing: whole numbers with thousands separators, others to two decimals.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        crate::inspect::thousands(v as u64)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }

@@ -180,7 +180,7 @@ fn plots_are_written_as_png_and_svg_with_their_labels() {
     let lat = svg("latency");
     assert!(lat.contains("latency (µs)") && lat.contains("stall (waiting for DRAM"));
     let en = svg("energy");
-    assert!(en.contains("energy (µJ)") && en.contains("DRAM"));
+    assert!(en.contains("energy (mJ)") && en.contains("DRAM: "));
     let roof = svg("roofline");
     assert!(roof.contains("arithmetic intensity") && roof.contains("performance (GOP/s)"));
 }
@@ -517,4 +517,20 @@ fn the_table_gives_totals_latency_fps_and_the_energy_breakdown() {
         o
     };
     assert!(out.contains(&format!("{with_commas} cycles")), "{out}");
+}
+
+#[test]
+fn mac_energy_is_horowitz_per_operation_figure_times_the_macs() {
+    // Horowitz, ISSCC 2014 (45 nm): an int8 multiply 0.2 pJ + a 32-bit add 0.1 pJ; a 16-bit float
+    // multiply 1.1 pJ + add 0.4 pJ
+    for (hw, pj_per_mac) in [(WS16, 0.3), ("examples/hw/os-8x8-fp16.ron", 1.5)] {
+        let d = json(&["sim", DIGITS, "--hw", hw, "--json"]);
+        let macs = d["macs"].as_u64().unwrap();
+        assert_eq!(macs, 84_224, "digits_cnn's MACs (REFERENCE.tsv)");
+        let mac = d["energy_breakdown"]["mac"].as_f64().unwrap();
+        assert!(
+            (mac - macs as f64 * pj_per_mac).abs() < 1e-6 * mac,
+            "{hw}: {mac} pJ for {macs} MACs"
+        );
+    }
 }

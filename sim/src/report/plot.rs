@@ -91,7 +91,13 @@ where
     DB::ErrorType: 'static,
 {
     let us = |c: u64| c as f64 / r.clock_mhz;
-    let layers: Vec<_> = r.layers.iter().filter(|l| l.cycles > 0).collect();
+    // layers that take time, with their index in the report (JSON `layers[i]`, CSV data row i + 1)
+    let (index, layers): (Vec<usize>, Vec<_>) = r
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.cycles > 0)
+        .unzip();
     let n = layers.len().max(1);
     let ymax = layers
         .iter()
@@ -112,22 +118,23 @@ where
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..ymax)?;
-    let names: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_desc("layer, in execution order (index; names in the CSV report)")
+        .x_desc("layer i, in execution order (JSON layers[i], CSV data row i + 1; layers that take no time left out)")
         .y_desc("latency (µs)")
-        .x_labels(n.min(20))
+        // every bar labelled while they fit (about 45 across the width), then evenly spaced ones
+        .x_labels(n.min(45))
+        .y_label_formatter(&|y| sig(*y))
         .x_label_formatter(&|x| {
             let k = x.round();
-            if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < names.len() {
-                format!("{}", k as usize)
+            if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < index.len() {
+                format!("{}", index[k as usize])
             } else {
                 String::new()
             }
         })
-        .label_style(("sans-serif", 16))
+        .label_style(("sans-serif", if n > 30 { 13 } else { 16 }))
         .axis_desc_style(("sans-serif", 18))
         .draw()?;
     let compute = RGBColor(46, 110, 180);
@@ -169,7 +176,8 @@ where
     let e = r.energy();
     let parts = e.parts();
     let total = e.total().max(1e-12);
-    let uj = |pj: f64| pj / 1e6;
+    let (scale, unit) = energy_unit(parts.iter().map(|p| p.1).fold(0.0, f64::max));
+    let uj = |pj: f64| pj / scale;
     let ymax = parts.iter().map(|p| uj(p.1)).fold(0.0, f64::max).max(1e-9) * 1.2;
     let labels = [
         "MAC",
@@ -182,8 +190,9 @@ where
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!(
-                "Energy per inference by component: {:.3} µJ in all",
-                uj(total)
+                "Energy per inference by component: {} in all ({})",
+                super::energy_text(total).replace("uJ", "µJ"),
+                r.accelerator
             ),
             ("sans-serif", 26),
         )
@@ -204,7 +213,8 @@ where
             }
         })
         .x_desc("component")
-        .y_desc("energy (µJ)")
+        .y_desc(format!("energy ({unit})"))
+        .y_label_formatter(&|y| sig(*y))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()?;
@@ -250,19 +260,20 @@ where
     DB::ErrorType: 'static,
 {
     // ops = 2 per MAC; intensity = ops per DRAM byte; performance in GOP/s
-    let pts: Vec<(f64, f64)> = r
+    // a layer with no DRAM traffic (all its data on chip) has no place on the intensity axis
+    let array: Vec<_> = r
         .layers
         .iter()
         .filter(|l| l.macs > 0 && l.cycles > 0)
+        .collect();
+    let on_chip = array.iter().filter(|l| l.dram_bytes() == 0).count();
+    let pts: Vec<(f64, f64)> = array
+        .iter()
+        .filter(|l| l.dram_bytes() > 0)
         .map(|l| {
             let ops = 2.0 * l.macs as f64;
             let secs = l.cycles as f64 / (r.clock_mhz * 1e6);
-            let intensity = if l.dram_bytes() > 0 {
-                ops / l.dram_bytes() as f64
-            } else {
-                1e5
-            };
-            (intensity, ops / secs / 1e9)
+            (ops / l.dram_bytes() as f64, ops / secs / 1e9)
         })
         .collect();
     let ridge = roof.peak_gops / roof.bandwidth_gbs;
@@ -291,8 +302,8 @@ where
         .configure_mesh()
         .x_desc("arithmetic intensity (ops per DRAM byte, 2 ops per MAC)")
         .y_desc("performance (GOP/s)")
-        .x_label_formatter(&|x| format!("{x:.3}"))
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        .x_label_formatter(&|x| sig(*x))
+        .y_label_formatter(&|y| sig(*y))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()?;
@@ -309,7 +320,11 @@ where
     let col = RGBColor(220, 90, 60);
     chart
         .draw_series(pts.iter().map(|&p| Circle::new(p, 5, col.filled())))?
-        .label("array layers (measured by the simulator)")
+        .label(if on_chip > 0 {
+            format!("array layers (simulated); {on_chip} with no DRAM traffic not shown")
+        } else {
+            "array layers (simulated)".to_string()
+        })
         .legend(move |(x, y)| Circle::new((x + 10, y), 5, col.filled()));
     chart
         .configure_series_labels()
@@ -319,4 +334,31 @@ where
         .label_font(("sans-serif", 18))
         .draw()?;
     Ok(())
+}
+
+/// A unit for energies up to `max_pj`: (pJ per unit, name).
+fn energy_unit(max_pj: f64) -> (f64, &'static str) {
+    if max_pj >= 1e9 {
+        (1e9, "mJ")
+    } else if max_pj >= 1e6 {
+        (1e6, "µJ")
+    } else if max_pj >= 1e3 {
+        (1e3, "nJ")
+    } else {
+        (1.0, "pJ")
+    }
+}
+
+/// A tick label with at most three significant digits and no trailing zeros.
+fn sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
