@@ -46,7 +46,7 @@ fn case(rng: &mut Rng) -> Case {
     let (kh, kw) = (rng.range(1, 3), rng.range(1, 3));
     let (sh, sw) = (rng.range(1, 2), rng.range(1, 2));
     let (dh, dw) = (rng.range(1, 2), rng.range(1, 2));
-    let extent = |n: usize, k: usize, d: usize| d * (k - 1) + 1 <= n;
+    let extent = |n: usize, k: usize, d: usize| d * (k - 1) < n;
     let (dh, dw) = (
         if extent(h, kh, dh) { dh } else { 1 },
         if extent(w, kw, dw) { dw } else { 1 },
