@@ -221,3 +221,35 @@ fn element_pruning_gates_multiplies() {
         );
     }
 }
+
+#[test]
+fn quantized_graphs_run_as_the_integer_datapath() {
+    // QDQ is notation: weights are stored as codes (their DequantizeLinear is folded), the
+    // activations' QuantizeLinear/DequantizeLinear pairs are the array's requantization
+    let hw = "examples/hw/ws-16x16-int8.ron";
+    let float = sim(hw, None);
+    let int8 = sim(hw, Some(&format!("quant(bits=8,per=channel,{CALIB})")));
+    for l in int8["layers"].as_array().unwrap() {
+        let op = l["op"].as_str().unwrap();
+        if op == "QuantizeLinear" || op == "DequantizeLinear" {
+            assert!(
+                l["unit"] == "fused" || l["unit"] == "free",
+                "{}: {}",
+                l["name"],
+                l["unit"]
+            );
+            assert_eq!(l["cycles"], 0);
+        }
+    }
+    // the same layers on the array, the same traffic: the logits still go out to DRAM
+    let (fa, ia) = (array_layers(&float), array_layers(&int8));
+    assert_eq!(fa.len(), ia.len());
+    for (f, i) in fa.iter().zip(&ia) {
+        assert_eq!(f["compute_cycles"], i["compute_cycles"], "{}", f["name"]);
+    }
+    assert_eq!(
+        fa.last().unwrap()["dram_bytes"],
+        ia.last().unwrap()["dram_bytes"]
+    );
+    assert!(f(&int8, "total_cycles") <= f(&float, "total_cycles"));
+}

@@ -332,11 +332,22 @@ pub fn simulate(
             *readers.entry(i.as_str()).or_default() += 1;
         }
     }
+    // values that leave the accelerator: the graph's outputs, and what a fused or layout-only
+    // layer passes on to one (a Gemm's result under a final DequantizeLinear, ReLU or Reshape)
+    let mut leaving: std::collections::HashSet<&str> =
+        graph_outputs.iter().map(|o| o.as_str()).collect();
+    for l in layers.iter().rev() {
+        if matches!(l.work, Work::Fused | Work::Free) && leaving.contains(l.output.as_str()) {
+            if let Some(i) = l.inputs.first() {
+                leaving.insert(i.as_str());
+            }
+        }
+    }
     let mut results = Vec::with_capacity(layers.len());
     for (li, layer) in layers.iter().enumerate() {
         let act_bits = layer.spec.act_bits;
         let out_bytes = bytes(layer.output_elems, act_bits);
-        let is_output = graph_outputs.iter().any(|o| o == &layer.output);
+        let is_output = leaving.contains(layer.output.as_str());
         let inputs_resident =
             !layer.inputs.is_empty() && layer.inputs.iter().all(|i| resident.has(i));
         // the output stays on chip when it fits and someone reads it

@@ -126,12 +126,11 @@ pub fn extract(
     let g = &model.graph;
     // weights: initializers, constants, and the graph inputs a shape-only model-zoo text names as
     // weights (`weights_stripped_to_inputs`), which carry a shape but no values
-    let stripped: std::collections::HashSet<String> = etch_ir::weights::shape_only_weights(model)
-        .map(|w| w.into_iter().map(|w| w.name).collect())
-        .unwrap_or_default();
-    let is_weight = |name: &str| {
-        g.initializer(name).is_some() || info.consts.contains_key(name) || stripped.contains(name)
-    };
+    // (and, as the nodes go by, the values computed from weights alone)
+    let mut weights: std::collections::HashSet<String> =
+        etch_ir::weights::shape_only_weights(model)
+            .map(|w| w.into_iter().map(|w| w.name).collect())
+            .unwrap_or_default();
     let batch = batch.max(1);
     let order = g.node_order();
     let mut layers = Vec::with_capacity(order.len());
@@ -140,6 +139,18 @@ pub fn extract(
     for &idx in &order {
         let n = &g.nodes[idx];
         let name = n.display_name();
+        let is_weight = |name: &str| {
+            g.initializer(name).is_some()
+                || info.consts.contains_key(name)
+                || weights.contains(name)
+        };
+        // a node that reads weights only computes a weight (the DequantizeLinear of stored codes,
+        // a scale applied to binary weights): folded before the accelerator runs
+        let weight_only = n.inputs.iter().any(|i| !i.is_empty())
+            && n.inputs
+                .iter()
+                .filter(|i| !i.is_empty())
+                .all(|i| is_weight(i));
         let err = |message: String| MapError::Layer {
             layer: name.clone(),
             op: n.op_type.clone(),
@@ -162,6 +173,11 @@ pub fn extract(
                 * batch
         };
         let work = match &n.op {
+            _ if weight_only => Work::Free,
+            // QDQ is how the graph writes the integer datapath: activations move as codes and the
+            // requantization is the producing layer's output path, so these take no step of their
+            // own
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => Work::Fused,
             Op::Conv { window, group } => {
                 let x = n
                     .inputs
@@ -394,6 +410,9 @@ pub fn extract(
             output: out_name,
             output_elems: out_elems,
         });
+        if weight_only {
+            weights.extend(n.outputs.iter().cloned());
+        }
     }
     Ok(layers)
 }
