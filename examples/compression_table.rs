@@ -7,6 +7,7 @@
 
 use etch_ir::passes::{run_spec, PassContext, PassError, RunOptions};
 use etch_ir::stats::model_stats;
+use etch_ir::stats::thousands;
 use etch_sim::reference::calibrate::{read_samples, single_input, CsvCalibrator};
 use etch_sim::reference::cpu::Plan;
 use etch_sim::reference::{Array, Value};
@@ -44,19 +45,6 @@ fn configs() -> Vec<(&'static str, String)> {
             format!("binarize(acts=true,keep=[first,last],calib=\"{CALIB}\"),{q8}"),
         ),
     ]
-}
-
-/// `84224` as `84,224`.
-fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Top-1 accuracy of a verified model on the test CSV.

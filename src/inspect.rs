@@ -4,6 +4,7 @@ use etch_ir::stats::{model_stats, ModelStats};
 use etch_ir::weights::shape_only_weights;
 
 use crate::load::{self, CliError, Prepare};
+pub use etch_ir::stats::thousands;
 
 /// Prints the per-layer table (or JSON) of a model, after the passes if any are given.
 pub fn run(
@@ -76,19 +77,6 @@ pub fn summary(stats: &ModelStats) -> String {
         stats.compression,
         if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
     )
-}
-
-/// Formats a count with thousands separators, for tables people read.
-pub fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn shape_text(shape: &Option<Vec<serde_json::Value>>) -> String {

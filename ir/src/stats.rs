@@ -335,3 +335,16 @@ fn weight_facts(g: &crate::graph::Graph, n: &crate::graph::Node, params: u64) ->
         nm,
     }
 }
+
+/// `84224` as `84,224`: counts in the tables people read (inspect, passes, sim, synth).
+pub fn thousands(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (k, c) in s.chars().enumerate() {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -7,18 +7,7 @@ pub mod trace;
 use serde_json::{json, Value};
 
 use crate::cycle::SimResult;
-
-fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+use etch_ir::stats::thousands;
 
 /// A quantity of energy in readable units.
 pub fn energy_text(pj: f64) -> String {
