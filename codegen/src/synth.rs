@@ -196,61 +196,64 @@ pub fn parse_stat(text: &str, flow: &str) -> Result<SynthReport, CodegenError> {
     Ok(r)
 }
 
-/// Synthesizes `files` with `flow` (top module `top`, or the one Yosys finds) in `workdir`, which
-/// keeps `yosys.log` and `stat.txt`.
+/// Synthesizes `files` with `flow` (top module `top`, or the one Yosys finds); `workdir` keeps
+/// `yosys.log` and `stat.txt`. Yosys runs in the first file's folder, so memory images a design
+/// loads with `$readmemh("name.hex")` are found there, as the simulators find them.
 pub fn synth(
     files: &[PathBuf],
     top: Option<&str>,
     flow: Flow,
     workdir: &Path,
 ) -> Result<SynthReport, CodegenError> {
-    if files.is_empty() {
+    let io = |p: &Path, e: std::io::Error| CodegenError::Io {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(workdir).map_err(|e| io(workdir, e))?;
+    let workdir = std::fs::canonicalize(workdir).map_err(|e| io(workdir, e))?;
+    let mut script = String::new();
+    let mut cwd = None;
+    for f in files {
+        let abs = std::fs::canonicalize(f).map_err(|e| io(f, e))?;
+        cwd.get_or_insert_with(|| abs.parent().map(Path::to_path_buf).unwrap_or_default());
+        script.push_str(&format!("read_verilog \"{}\"; ", abs.display()));
+    }
+    let Some(cwd) = cwd else {
         return Err(CodegenError::Unsupported(
             "no Verilog files to synthesize".into(),
         ));
-    }
-    std::fs::create_dir_all(workdir).map_err(|e| CodegenError::Io {
-        path: workdir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let mut script = String::new();
-    for f in files {
-        let abs = std::fs::canonicalize(f).map_err(|e| CodegenError::Io {
-            path: f.display().to_string(),
-            message: e.to_string(),
-        })?;
-        script.push_str(&format!("read_verilog \"{}\"; ", abs.display()));
-    }
+    };
     let command = flow.command(top);
     if top.is_none() {
         script.push_str("hierarchy -auto-top; ");
     }
-    script.push_str(&format!("{command}; tee -q -o stat.txt {}", flow.stat()));
+    let (log, stat_path) = (workdir.join("yosys.log"), workdir.join("stat.txt"));
+    script.push_str(&format!(
+        "{command}; tee -q -o {} {}",
+        stat_path.display(),
+        flow.stat()
+    ));
     let args = vec![
         "-q".to_string(),
         "-l".to_string(),
-        "yosys.log".to_string(),
+        log.display().to_string(),
         "-p".to_string(),
         script,
     ];
     let ran = run(
         "yosys",
         &args,
-        workdir,
+        &cwd,
         "install it with `apt-get install yosys` (etch is tested with Yosys 0.23)",
     )?;
     if ran.code != Some(0) {
         return Err(CodegenError::ToolFailed {
             tool: "yosys".into(),
-            stage: format!("{command} (log: {})", workdir.join("yosys.log").display()),
+            stage: format!("{command} (log: {})", log.display()),
             output: tail(&ran.output(), 30),
         });
     }
-    let stat_path = workdir.join("stat.txt");
-    let stat = std::fs::read_to_string(&stat_path).map_err(|e| CodegenError::Io {
-        path: stat_path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let stat = std::fs::read_to_string(&stat_path).map_err(|e| io(&stat_path, e))?;
     parse_stat(&stat, &command)
 }
 

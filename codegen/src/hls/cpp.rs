@@ -135,6 +135,16 @@ pub struct File {
     pub items: Vec<Item>,
 }
 
+impl Item {
+    /// `#include <path>` (system) or `#include "path"`.
+    pub fn include(path: &str, system: bool) -> Item {
+        Item::Include {
+            path: path.into(),
+            system,
+        }
+    }
+}
+
 const INDENT: &str = "    ";
 /// Constant-array rows wrap at this many characters.
 const WIDTH: usize = 100;

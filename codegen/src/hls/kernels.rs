@@ -35,13 +35,6 @@ fn ident(i: usize, name: &str) -> String {
     s.trim_end_matches('_').to_string()
 }
 
-fn include(path: &str, system: bool) -> Item {
-    Item::Include {
-        path: path.into(),
-        system,
-    }
-}
-
 fn ints(v: impl IntoIterator<Item = i64>) -> Vec<ArrayValue> {
     v.into_iter().map(ArrayValue::Int).collect()
 }
@@ -482,7 +475,7 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
             "Weights and requantization constants of {}, as etch's integer datapath holds them.",
             opts.model
         )]),
-        include("cstdint", true),
+        Item::include("cstdint", true),
     ];
     let mut functions = Vec::new();
     // (function, input type, output type, output codes) of every step that computes
@@ -578,8 +571,8 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
                 "{} as HLS C++, written by etch (`etch compile --emit hls`).",
                 opts.model
             )]),
-            include("cstdint", true),
-            include("hls_stream.h", false),
+            Item::include("cstdint", true),
+            Item::include("hls_stream.h", false),
             Item::Alias {
                 name: "etch_in_t".into(),
                 ty: in_t.into(),
@@ -603,10 +596,10 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
         ],
     };
     let mut items = vec![
-        include("cstdint", true),
-        include("etch_top.h", false),
-        include("etch_int.h", false),
-        include("etch_weights.h", false),
+        Item::include("cstdint", true),
+        Item::include("etch_top.h", false),
+        Item::include("etch_int.h", false),
+        Item::include("etch_weights.h", false),
     ];
     items.extend(functions.into_iter().map(Item::Function));
     items.push(Item::Function(top_fn));

@@ -23,13 +23,6 @@ pub(super) fn vector_file<'a>(
     s
 }
 
-fn include(path: &str, system: bool) -> Item {
-    Item::Include {
-        path: path.into(),
-        system,
-    }
-}
-
 fn read_vectors() -> Function {
     let fail = |msg: &str, args: &str| {
         vec![
@@ -222,10 +215,10 @@ pub(super) fn testbench(p: &IntProgram) -> File {
                 "C-simulation testbench: every output code of `{}` against the CPU executor's.",
                 p.output
             )]),
-            include("cstdio", true),
-            include("string", true),
-            include("vector", true),
-            include("etch_top.h", false),
+            Item::include("cstdio", true),
+            Item::include("string", true),
+            Item::include("vector", true),
+            Item::include("etch_top.h", false),
             Item::Array(ConstArray {
                 doc: vec![format!("The dims of {} on one sample.", p.output)],
                 ty: "int",
