@@ -73,6 +73,19 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
         return Err("error: give a MODEL (ONNX text), or --topology FILE.csv with --scalesim-config FILE.cfg".into());
     };
     let acc = accelerator(a.hw, a.target)?;
+    // what the accelerator takes of the target (the check above has passed)
+    let usage = match a.target {
+        Some(t) => {
+            let target = etch_targets::get(t).map_err(|e| format!("error: {e}"))?;
+            Some((
+                t,
+                fit::check(&acc, &target)
+                    .map_err(|e| format!("error: {e}"))?
+                    .usage,
+            ))
+        }
+        None => None,
+    };
     let (loaded, _) = load::prepare(
         path,
         Prepare {
@@ -88,12 +101,33 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
     let r = simulate_model(&loaded.model, &loaded.info, &acc, a.batch, &opts)
         .map_err(|e| format!("error: {path}: {e}"))?;
     if a.json {
+        let mut doc = report::json(&r);
+        if let (Some((t, usage)), Some(obj)) = (&usage, doc.as_object_mut()) {
+            obj.insert(
+                "target".into(),
+                serde_json::json!({"name": t, "usage": usage}),
+            );
+        }
         emit(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&report::json(&r)).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
         ))?;
     } else {
         let mut text = report::table(&r);
+        if let Some((t, usage)) = &usage {
+            let parts: Vec<String> = usage
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}/{} {}",
+                        crate::targets::num(u.used),
+                        crate::targets::num(u.available),
+                        u.resource.split(" (").next().unwrap_or("")
+                    )
+                })
+                .collect();
+            text.push_str(&format!("fits {t}: {}\n", parts.join(", ")));
+        }
         if a.batch > 1 {
             text.push_str(&format!(
                 "batch {}: figures are per batch of {} inputs\n",
@@ -127,6 +161,18 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
 
 /// SCALE-Sim mode.
 fn scalesim(a: &SimArgs) -> Result<(), CliError> {
+    let other = [
+        ("a MODEL", a.model.is_some()),
+        ("--hw", a.hw.is_some()),
+        ("--target", a.target.is_some()),
+        ("--passes", a.passes.is_some()),
+        ("--plot", a.plot.is_some()),
+        ("--trace", a.trace.is_some()),
+        ("--batch", a.batch != 1),
+    ];
+    if let Some((flag, _)) = other.iter().find(|o| o.1) {
+        return Err(format!("error: SCALE-Sim mode (--topology, --scalesim-config) takes its array from the config file and has no use for {flag}; it takes --json and --csv"));
+    }
     let (Some(topo), Some(cfg)) = (a.topology, a.scalesim_config) else {
         return Err(
             "error: SCALE-Sim mode needs both --topology FILE.csv and --scalesim-config FILE.cfg"

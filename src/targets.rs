@@ -60,7 +60,7 @@ pub fn run(json: bool) -> Result<(), CliError> {
 }
 
 /// A figure for the listing: whole numbers with thousands separators, others to two decimals.
-fn num(v: f64) -> String {
+pub fn num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         crate::inspect::thousands(v as u64)
     } else if v >= 100.0 {

@@ -291,6 +291,18 @@ fn scalesim_mode_reproduces_a_recorded_run() {
         let sum: u64 = layers.iter().map(|l| l["cycles"].as_u64().unwrap()).sum();
         assert_eq!(d["total_cycles"].as_u64(), Some(sum));
     }
+    // the options of the cycle-level simulator have no meaning there
+    let out = etch(&[
+        "sim",
+        "--topology",
+        &format!("{f}/alexnet_conv.csv"),
+        "--scalesim-config",
+        &format!("{f}/a32x32_os.cfg"),
+        "--plot",
+        "plots",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no use for --plot"));
     // one of the two files alone is an error
     let out = etch(&["sim", "--topology", &format!("{f}/alexnet_conv.csv")]);
     assert!(!out.status.success());
@@ -319,6 +331,13 @@ fn targets_are_listed_and_each_alone_is_enough() {
             .unwrap()["default_accelerator"]["name"]
             .clone();
         assert_eq!(d["accelerator"], want, "{t}");
+        // what it takes of the target, within the target's resources
+        assert_eq!(d["target"]["name"], t);
+        let usage = d["target"]["usage"].as_array().unwrap();
+        assert!(usage.len() >= 3, "{t}");
+        for u in usage {
+            assert!(u["used"].as_f64() <= u["available"].as_f64(), "{t}: {u}");
+        }
     }
 }
 
@@ -486,6 +505,11 @@ fn the_same_inputs_give_the_same_numbers() {
 
 #[test]
 fn the_table_gives_totals_latency_fps_and_the_energy_breakdown() {
+    let fits = String::from_utf8(ok(&["sim", DIGITS, "--target", "ice40-up5k"]).stdout).unwrap();
+    assert!(
+        fits.contains("fits ice40-up5k: 24/48 MHz of clock") && fits.contains("/8 SB_MAC16"),
+        "{fits}"
+    );
     let out = String::from_utf8(ok(&["sim", DIGITS, "--hw", WS16]).stdout).unwrap();
     let d = json(&["sim", DIGITS, "--hw", WS16, "--json"]);
     for want in [

@@ -291,7 +291,7 @@ pub enum HwError {
     },
     #[error("buffers.banks is {0}; it must be at least 1")]
     NoBanks(u32),
-    #[error("dram.bytes_per_cycle is {0}; it must be a positive number")]
+    #[error("dram.bytes_per_cycle is {0}; it must be at least 0.001 (one byte per 1,000 cycles)")]
     BadDram(f64),
     #[error("vector.lanes is 0; the vector unit needs at least one lane")]
     NoLanes,
@@ -385,7 +385,7 @@ impl Accelerator {
         if b.banks == 0 {
             return Err(HwError::NoBanks(b.banks));
         }
-        if !(self.dram.bytes_per_cycle.is_finite() && self.dram.bytes_per_cycle > 0.0) {
+        if !(self.dram.bytes_per_cycle.is_finite() && self.dram.bytes_per_cycle >= 1e-3) {
             return Err(HwError::BadDram(self.dram.bytes_per_cycle));
         }
         if self.vector.lanes == 0 {

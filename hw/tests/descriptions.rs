@@ -128,6 +128,12 @@ fn other_validation_errors() {
             .to_string()
             .contains("bytes_per_cycle is 0")
     );
+    // a DRAM so slow that the cycle counts would overflow
+    assert!(
+        err(&BASE.replace("bytes_per_cycle: 16.0", "bytes_per_cycle: 1e-12"))
+            .to_string()
+            .contains("it must be at least 0.001")
+    );
     assert!(err(&BASE.replace("clock_mhz: 200.0", "clock_mhz: -1.0"))
         .to_string()
         .contains("clock_mhz is -1"));
