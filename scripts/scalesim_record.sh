@@ -17,4 +17,8 @@ for shape in a32x32 a16x64 a32x32_tinyofmap a8x16; do
         for t in $topos; do pairs+=("$F/$t.csv:$F/${shape}_$df.cfg"); done
     done
 done
+# ResNet-50's convolutions (written from examples/models/resnet50.onnx.txt by
+# scripts/scalesim_topology.py) on a 128x128 weight-stationary array: the input of the speed
+# comparison in examples/sim_bench.rs (about 210 CPU-s and 9 GB of memory in SCALE-Sim)
+pairs+=("$F/resnet50_conv.csv:$F/a128x128_ws.cfg")
 "$PY" scripts/scalesim_record.py "$F" "${pairs[@]}" 2>&1 | grep -v 'custom_layout'

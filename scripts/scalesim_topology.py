@@ -1,4 +1,6 @@
-# SCALE-Sim topology of a model's convolutions (padding folded into the ifmap sizes), from ONNX text.
+# SCALE-Sim topology of a model's convolutions, from ONNX text: padding folded into the ifmap sizes
+# (SCALE-Sim has none), one stride for both axes, ungrouped convolutions only.
+# Usage (Python with onnx): python scripts/scalesim_topology.py MODEL.onnx.txt > TOPOLOGY.csv
 import sys, onnx, onnx.parser, onnx.shape_inference
 src = open(sys.argv[1]).read()
 m = onnx.parser.parse_model(src)

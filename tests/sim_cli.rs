@@ -558,3 +558,36 @@ fn mac_energy_is_horowitz_per_operation_figure_times_the_macs() {
         );
     }
 }
+
+#[test]
+fn the_array_does_every_mac_of_reference_tsv_and_batch_multiplies_them() {
+    // the mapper lowers every convolution (padding, stride, dilation, groups, depthwise) and
+    // Gemm/MatMul: its MACs are REFERENCE.tsv's for every shipped model
+    let reference = std::fs::read_to_string(format!("{ROOT}/examples/data/REFERENCE.tsv")).unwrap();
+    let mut lines = reference.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let mut checked = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let model = format!("examples/models/{}.onnx.txt", f[col("name")]);
+        let d = json(&["sim", &model, "--hw", WS16, "--json"]);
+        assert_eq!(d["macs"].to_string(), f[col("macs")], "{model}");
+        let per_layer: u64 = d["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["macs"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per_layer.to_string(), f[col("macs")], "{model}");
+        checked += 1;
+    }
+    assert!(checked >= 7);
+    let one = json(&["sim", DIGITS, "--hw", WS16, "--json"]);
+    let four = json(&["sim", DIGITS, "--hw", WS16, "--json", "--batch", "4"]);
+    assert_eq!(
+        four["macs"].as_u64(),
+        Some(4 * one["macs"].as_u64().unwrap())
+    );
+    assert!(four["total_cycles"].as_u64() > one["total_cycles"].as_u64());
+}

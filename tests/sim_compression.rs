@@ -86,6 +86,14 @@ fn nm_on_nm_hardware_skips_the_zeros() {
             notes(s)
         );
     }
+    // utilization counts the MACs the array performs: at most one per PE and cycle
+    for l in sparse["layers"].as_array().unwrap() {
+        let u = l["utilization"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&u), "{}: {u}", l["name"]);
+        assert!(l["macs_performed"].as_u64() <= l["macs"].as_u64());
+    }
+    assert!(sparse["macs_performed"].as_u64() < dense["macs_performed"].as_u64());
+    assert_eq!(sparse["macs"], dense["macs"]);
     // conv2's reduction of 16 x 3 x 3 = 144 halves
     let conv2 = array_layers(&sparse)
         .into_iter()

@@ -81,9 +81,13 @@ pub struct LayerResult {
     pub cycles: u64,
     pub compute_cycles: u64,
     pub stall_cycles: u64,
-    /// MACs over cycles x PEs (array layers).
+    /// MACs the array performs over cycles x PEs (array layers).
     pub utilization: f64,
+    /// The layer's MACs (dense, as the model states them).
     pub macs: u64,
+    /// The MACs the array performs: fewer when N:M hardware skips zeros or pruned output channels
+    /// are dropped.
+    pub macs_performed: u64,
     pub dram_read_bytes: u64,
     pub dram_write_bytes: u64,
     pub folds: u64,
@@ -124,6 +128,18 @@ impl SimResult {
     }
     pub fn macs(&self) -> u64 {
         self.layers.iter().map(|l| l.macs).sum()
+    }
+    /// MACs the array performs (after N:M skipping and dropped channels).
+    pub fn macs_performed(&self) -> u64 {
+        self.layers.iter().map(|l| l.macs_performed).sum()
+    }
+    /// Performed MACs over total cycles x PEs.
+    pub fn utilization(&self) -> f64 {
+        if self.total_cycles > 0 {
+            self.macs_performed() as f64 / (self.total_cycles as f64 * self.pes as f64)
+        } else {
+            0.0
+        }
     }
 }
 
@@ -410,8 +426,12 @@ pub fn simulate(
         let read: u64 = steps.iter().map(|s| s.load).sum();
         let write: u64 = steps.iter().map(|s| s.store).sum();
         let cycles = end - start;
-        let utilization = if cycles > 0 && macs > 0 {
-            macs as f64 / (cycles as f64 * acc.pes() as f64)
+        let macs_performed = match (&layer.work, &mapping) {
+            (Work::Array(g), Some(m)) => g.m * m.k_eff * m.n_eff * g.groups,
+            _ => macs,
+        };
+        let utilization = if cycles > 0 && macs_performed > 0 {
+            macs_performed as f64 / (cycles as f64 * acc.pes() as f64)
         } else {
             0.0
         };
@@ -432,6 +452,7 @@ pub fn simulate(
             stall_cycles: cycles - compute,
             utilization,
             macs,
+            macs_performed,
             dram_read_bytes: read,
             dram_write_bytes: write,
             folds,

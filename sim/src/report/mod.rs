@@ -50,6 +50,8 @@ pub fn json(r: &SimResult) -> Value {
         "energy_pj": e.total(),
         "energy_breakdown": breakdown,
         "macs": r.macs(),
+        "macs_performed": r.macs_performed(),
+        "utilization": r.utilization(),
         "dram_bytes": r.layers.iter().map(|l| l.dram_bytes()).sum::<u64>(),
         "layers": r.layers.iter().map(|l| json!({
             "name": l.name,
@@ -62,6 +64,7 @@ pub fn json(r: &SimResult) -> Value {
             "dram_bytes": l.dram_bytes(),
             "energy_pj": l.energy.total(),
             "macs": l.macs,
+            "macs_performed": l.macs_performed,
             "folds": l.folds,
             "notes": l.notes,
         })).collect::<Vec<_>>(),
@@ -102,11 +105,7 @@ pub fn csv(r: &SimResult) -> String {
     }
     let e = r.energy();
     let compute: u64 = r.layers.iter().map(|l| l.compute_cycles).sum();
-    let util = if r.total_cycles > 0 {
-        r.macs() as f64 / (r.total_cycles as f64 * r.pes as f64)
-    } else {
-        0.0
-    };
+    let util = r.utilization();
     out.push_str(&format!(
         "total,,,{},{},{},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
         r.total_cycles,
@@ -156,11 +155,7 @@ pub fn table(r: &SimResult) -> String {
         .collect();
     let e = r.energy();
     let compute: u64 = r.layers.iter().map(|l| l.compute_cycles).sum();
-    let util = if r.total_cycles > 0 {
-        r.macs() as f64 / (r.total_cycles as f64 * r.pes as f64)
-    } else {
-        0.0
-    };
+    let util = r.utilization();
     let total = [
         "total".to_string(),
         String::new(),

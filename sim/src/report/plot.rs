@@ -264,14 +264,14 @@ where
     let array: Vec<_> = r
         .layers
         .iter()
-        .filter(|l| l.macs > 0 && l.cycles > 0)
+        .filter(|l| l.macs_performed > 0 && l.cycles > 0)
         .collect();
     let on_chip = array.iter().filter(|l| l.dram_bytes() == 0).count();
     let pts: Vec<(f64, f64)> = array
         .iter()
         .filter(|l| l.dram_bytes() > 0)
         .map(|l| {
-            let ops = 2.0 * l.macs as f64;
+            let ops = 2.0 * l.macs_performed as f64;
             let secs = l.cycles as f64 / (r.clock_mhz * 1e6);
             (ops / l.dram_bytes() as f64, ops / secs / 1e9)
         })
