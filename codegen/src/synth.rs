@@ -216,7 +216,9 @@ pub fn synth(
     for f in files {
         let abs = std::fs::canonicalize(f).map_err(|e| io(f, e))?;
         cwd.get_or_insert_with(|| abs.parent().map(Path::to_path_buf).unwrap_or_default());
-        script.push_str(&format!("read_verilog \"{}\"; ", abs.display()));
+        // -defer: modules are elaborated with their parameters by `hierarchy`, so a memory's
+        // `$readmemh(FILE)` opens the file the instance names, not the parameter's default
+        script.push_str(&format!("read_verilog -defer \"{}\"; ", abs.display()));
     }
     let Some(cwd) = cwd else {
         return Err(CodegenError::Unsupported(
