@@ -572,7 +572,7 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
                 opts.model
             )]),
             Item::include("cstdint", true),
-            Item::include("hls_stream.h", false),
+            Item::include("etch_stream.h", false),
             Item::Alias {
                 name: "etch_in_t".into(),
                 ty: in_t.into(),

@@ -7,7 +7,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `hls_stream.h` | a minimal `hls::stream` for g++ (Vitis HLS brings its own) |
+//! | `etch_stream.h` | `hls::stream`: Xilinx's `<hls_stream.h>` where it exists, else a minimal one for g++ |
 //! | `etch_int.h` | wrap-around accumulation, popcount and requantization (= `etch_sim`'s `int`) |
 //! | `etch_weights.h` | every layer's weights, biases, multipliers, shifts, thresholds |
 //! | `etch_top.h` / `etch_top.cpp` | the layer functions and the dataflow top `etch_top` |
@@ -26,7 +26,7 @@ use crate::CodegenError;
 use cpp::File;
 
 /// The C++ support headers, copied beside the generated files.
-pub const HLS_STREAM_H: &str = include_str!("support/hls_stream.h");
+pub const ETCH_STREAM_H: &str = include_str!("support/etch_stream.h");
 pub const ETCH_INT_H: &str = include_str!("support/etch_int.h");
 
 /// The testbench's source file; `etch verify` compiles it.
@@ -123,8 +123,8 @@ pub fn emit(
     ];
     let mut out: Vec<OutFile> = vec![
         OutFile {
-            name: "hls_stream.h".into(),
-            text: HLS_STREAM_H.into(),
+            name: "etch_stream.h".into(),
+            text: ETCH_STREAM_H.into(),
         },
         OutFile {
             name: "etch_int.h".into(),

@@ -1,8 +1,12 @@
-// hls_stream.h: the part of Vitis HLS's hls::stream that etch's emitted C++ uses (read, write,
-// empty, size), written for plain g++ C simulation. Vitis HLS brings its own hls_stream.h; this
-// file is only on the include path of the C simulation that `etch verify` builds.
-#ifndef ETCH_HLS_STREAM_H
-#define ETCH_HLS_STREAM_H
+// etch_stream.h: hls::stream. Under Vitis HLS (or wherever Xilinx's <hls_stream.h> is on the
+// include path) it is Xilinx's own, which synthesizes to FIFOs; elsewhere it is the part of it that
+// etch's emitted C++ uses (read, write, empty, size) for a plain g++ C simulation.
+#ifndef ETCH_STREAM_H
+#define ETCH_STREAM_H
+
+#if __has_include(<hls_stream.h>)
+#include <hls_stream.h>
+#else
 
 #include <cstddef>
 #include <cstdio>
@@ -44,4 +48,6 @@ private:
 
 } // namespace hls
 
-#endif // ETCH_HLS_STREAM_H
+#endif // __has_include(<hls_stream.h>)
+
+#endif // ETCH_STREAM_H
