@@ -121,3 +121,19 @@ fn a_missing_golden_file_is_an_error() {
     let e = gxx::csim(&dir).unwrap_err().to_string();
     assert!(e.contains("cannot open vector file"), "{e}");
 }
+
+/// C++ that does not compile is a g++ error with its message, not a verdict.
+#[test]
+fn a_compile_error_is_reported_with_the_compiler_output() {
+    let (case, spec) = common::specs("digits_mlp").remove(0);
+    let dir = emit("digits_mlp", &format!("{case}-broken"), &spec);
+    let src = dir.join(hls::TOP_SOURCE);
+    let mut text = std::fs::read_to_string(&src).unwrap();
+    text.push_str("\nint unused_and_broken(int x) { int y; return x; }\n");
+    std::fs::write(&src, text).unwrap();
+    let e = gxx::csim(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("g++ failed") && e.contains("unused variable"),
+        "{e}"
+    );
+}
