@@ -248,6 +248,32 @@ fn activations_stay_on_chip_when_they_fit() {
 }
 
 #[test]
+fn values_no_layer_reads_again_are_not_written_back() {
+    // three 16 x 16 x 4 int8 activations (1 KiB each) and room for one on chip (1.5 KiB)
+    let m = conv_chain(16, &[4, 4, 4, 4]);
+    let acc = Accelerator::from_ron(
+        "t.ron",
+        "Accelerator(name: \"t\", clock_mhz: 200.0,
+            array: Systolic(rows: 64, cols: 64, dataflow: WeightStationary),
+            pe: IntMac(weight_bits: 8, act_bits: 8, acc_bits: 32),
+            buffers: (ifmap_kib: 3, filter_kib: 64, ofmap_kib: 64, banks: 1, double_buffered: true),
+            dram: (bytes_per_cycle: 16.0, latency_cycles: 10))",
+    )
+    .unwrap();
+    let r = sim(&m, &acc);
+    // each layer's output is read by the next one only: it never goes out, and only the model's
+    // output is written to DRAM
+    let writes: Vec<u64> = r.layers.iter().map(|l| l.dram_write_bytes).collect();
+    assert_eq!(writes, [0, 0, 1024]);
+    let reads: Vec<u64> = r.layers.iter().map(|l| l.dram_read_bytes).collect();
+    assert_eq!(
+        reads,
+        [1024 + 144, 144, 144],
+        "the input, then the 4 x 4 x 3 x 3 weights"
+    );
+}
+
+#[test]
 fn every_dram_byte_and_mac_is_in_the_energy() {
     for name in ["resnet18", "digits_cnn", "squeezenet1_1"] {
         let m = model(name);

@@ -288,31 +288,39 @@ fn bytes(elems: u64, bits: u32) -> u64 {
     (elems as u128 * bits as u128).div_ceil(8) as u64
 }
 
-/// On-chip activations: value name → bytes, oldest first.
+/// On-chip activations, oldest first: each is a block of bytes and the names it goes by (a
+/// layout-only or fused layer gives the same bytes another name).
 struct Resident {
     capacity: u64,
-    values: Vec<(String, u64)>,
+    values: Vec<(Vec<String>, u64)>,
 }
 
 impl Resident {
     fn has(&self, v: &str) -> bool {
-        self.values.iter().any(|(n, _)| n == v)
+        self.values.iter().any(|(n, _)| n.iter().any(|n| n == v))
     }
-    /// Makes room for and keeps `v`; returns the bytes of evicted values (written back to DRAM).
-    fn keep(&mut self, v: &str, b: u64) -> u64 {
+    /// Makes room for and keeps `v`: values no layer reads any more are dropped (free), then live
+    /// ones are evicted oldest first; returns the bytes evicted (written back to DRAM).
+    fn keep(&mut self, v: &str, b: u64, live: impl Fn(&str) -> bool) -> u64 {
+        self.values
+            .retain(|(names, _)| names.iter().any(|n| live(n)));
         let mut evicted = 0;
         while self.values.iter().map(|(_, x)| x).sum::<u64>() + b > self.capacity {
-            match self.values.first() {
-                Some(_) => evicted += self.values.remove(0).1,
-                None => break,
+            if self.values.is_empty() {
+                break;
             }
+            evicted += self.values.remove(0).1;
         }
-        self.values.push((v.to_string(), b));
+        self.values.push((vec![v.to_string()], b));
         evicted
     }
     fn alias(&mut self, from: &str, to: &str) {
-        if let Some(b) = self.values.iter().find(|(n, _)| n == from).map(|x| x.1) {
-            self.values.push((to.to_string(), b));
+        if let Some((names, _)) = self
+            .values
+            .iter_mut()
+            .find(|(n, _)| n.iter().any(|n| n == from))
+        {
+            names.push(to.to_string());
         }
     }
 }
@@ -407,9 +415,17 @@ pub fn simulate(
             }
         };
         let mut steps = steps;
+        // this layer reads its inputs: one it is the last to read need not be kept
+        for i in &layer.inputs {
+            if let Some(n) = readers.get_mut(i.as_str()) {
+                *n = n.saturating_sub(1);
+            }
+        }
         // make room on chip for this output: evicted activations are written back now
         if keep_output && !matches!(layer.work, Work::Free | Work::Fused) {
-            let evicted = resident.keep(&layer.output, out_bytes);
+            let evicted = resident.keep(&layer.output, out_bytes, |v| {
+                readers.get(v).copied().unwrap_or(0) > 0
+            });
             if evicted > 0 {
                 if let Some(last) = steps.last_mut() {
                     last.store += evicted;
