@@ -303,6 +303,23 @@ fn scalesim_mode_reproduces_a_recorded_run() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no use for --plot"));
+    // a topology without layers
+    let dir = scratch("scalesim");
+    let empty = dir.join("empty.csv");
+    std::fs::write(
+        &empty,
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n",
+    )
+    .unwrap();
+    let out = etch(&[
+        "sim",
+        "--topology",
+        empty.to_str().unwrap(),
+        "--scalesim-config",
+        &format!("{f}/a32x32_os.cfg"),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no layers"));
     // one of the two files alone is an error
     let out = etch(&["sim", "--topology", &format!("{f}/alexnet_conv.csv")]);
     assert!(!out.status.success());

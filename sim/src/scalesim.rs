@@ -160,6 +160,12 @@ pub fn parse_topology(path: &str, text: &str) -> Result<Vec<TopoLayer>, ScaleSim
             layers.push(layer);
         }
     }
+    if layers.is_empty() {
+        return Err(err(
+            text.lines().count().max(1),
+            "no layers: after the header line, one row per layer".into(),
+        ));
+    }
     Ok(layers)
 }
 

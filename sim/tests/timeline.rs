@@ -402,3 +402,33 @@ fn compute_cycles_equal_scalesim() {
     assert!(checked >= 100, "only {checked} layers compared");
     eprintln!("{checked} layers: compute cycles equal to SCALE-Sim's");
 }
+
+#[test]
+fn a_description_at_another_node_scales_on_chip_energy_and_not_dram() {
+    let m = model("digits_cnn");
+    let text = std::fs::read_to_string(format!("{ROOT}/examples/hw/ws-16x16-int8.ron")).unwrap();
+    let at45 = Accelerator::from_ron("t.ron", &text).unwrap();
+    let at90 = Accelerator::from_ron(
+        "t.ron",
+        &text.replace(
+            "energy: \"horowitz-45nm\",",
+            "energy: \"horowitz-45nm\",\n    node_nm: Some(90.0),",
+        ),
+    )
+    .unwrap();
+    assert_eq!(at90.node_nm, Some(90.0));
+    let (a, b) = (sim(&m, &at45).energy(), sim(&m, &at90).energy());
+    for (x, y) in a.parts().iter().zip(b.parts()) {
+        if x.0 == "dram" {
+            assert_eq!(x.1, y.1);
+        } else {
+            assert!(
+                (y.1 - 2.0 * x.1).abs() <= 1e-9 * y.1,
+                "{}: {} vs {}",
+                x.0,
+                x.1,
+                y.1
+            );
+        }
+    }
+}
