@@ -21,4 +21,9 @@ done
 # scripts/scalesim_topology.py) on a 128x128 weight-stationary array: the input of the speed
 # comparison in examples/sim_bench.rs (about 210 CPU-s and 9 GB of memory in SCALE-Sim)
 pairs+=("$F/resnet50_conv.csv:$F/a128x128_ws.cfg")
+# small layers of every shape etch reads (1x1, 1x7 on a non-square ifmap, stride 2 with a remainder,
+# SCALE-Sim's per-channel depthwise "DP" layers, a filter as large as the ifmap)
+for c in a32x32_tinyofmap_ws a32x32_tinyofmap_os a32x32_tinyofmap_is a8x16_os a8x16_is; do
+    pairs+=("$F/mixed_small.csv:$F/$c.cfg")
+done
 "$PY" scripts/scalesim_record.py "$F" "${pairs[@]}" 2>&1 | grep -v 'custom_layout'
