@@ -7,8 +7,10 @@ pub mod design;
 pub mod gxx;
 pub mod hls;
 pub mod program;
+pub mod run;
 pub mod synth;
 mod tool;
+pub mod verilog;
 
 /// What can go wrong while emitting a design or running a tool on it.
 #[derive(Debug, thiserror::Error)]

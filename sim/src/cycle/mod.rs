@@ -13,6 +13,7 @@
 //! write and read back through DRAM); when it has to make room it is written out then.
 
 pub mod energy;
+pub mod rtl;
 
 use std::collections::HashMap;
 
