@@ -59,9 +59,28 @@ pub fn golden(
     rows: usize,
 ) -> Result<Vec<SampleGolden>, GoldenError> {
     let plan = Plan::new(model, info).map_err(|e| GoldenError::Exec(e.to_string()))?;
-    let (input, shape) = single_input(&plan).map_err(GoldenError::Data)?;
+    let (_, shape) = single_input(&plan).map_err(GoldenError::Data)?;
     let per: usize = shape.iter().product();
     let samples = read_samples(csv, per, rows).map_err(GoldenError::Data)?;
+    golden_of(model, info, program, samples)
+}
+
+/// The values per sample a model's single input takes (the product of its shape).
+pub fn input_len(model: &Model, info: &GraphInfo) -> Result<usize, GoldenError> {
+    let plan = Plan::new(model, info).map_err(|e| GoldenError::Exec(e.to_string()))?;
+    let (_, shape) = single_input(&plan).map_err(GoldenError::Data)?;
+    Ok(shape.iter().product())
+}
+
+/// Golden codes for given float inputs `(label, values)`.
+pub fn golden_of(
+    model: &Model,
+    info: &GraphInfo,
+    program: &IntProgram,
+    samples: Vec<(usize, Vec<f32>)>,
+) -> Result<Vec<SampleGolden>, GoldenError> {
+    let plan = Plan::new(model, info).map_err(|e| GoldenError::Exec(e.to_string()))?;
+    let (input, shape) = single_input(&plan).map_err(GoldenError::Data)?;
     let mut watch = vec![program.input.clone()];
     watch.extend(program.steps.iter().map(|s| s.output.clone()));
     let mut out = Vec::with_capacity(samples.len());

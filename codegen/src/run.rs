@@ -65,7 +65,11 @@ pub enum RunError {
     },
 }
 
-fn tool(cmd: &mut Command, name: &str, pkg: &'static str) -> Result<std::process::Output, RunError> {
+fn tool(
+    cmd: &mut Command,
+    name: &str,
+    pkg: &'static str,
+) -> Result<std::process::Output, RunError> {
     cmd.output().map_err(|err| RunError::Missing {
         tool: name.into(),
         pkg,
@@ -103,7 +107,9 @@ pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
                 });
             }
             tool(
-                Command::new("vvp").current_dir(dir).args(["-n", "etch_tb.vvp"]),
+                Command::new("vvp")
+                    .current_dir(dir)
+                    .args(["-n", "etch_tb.vvp"]),
                 "vvp",
                 "iverilog",
             )?
@@ -170,7 +176,9 @@ pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
                 sample: kv(line, "sample").and_then(|v| v.parse().ok()).unwrap_or(0),
                 index: kv(line, "index").and_then(|v| v.parse().ok()).unwrap_or(0),
                 got: kv(line, "got").and_then(|v| v.parse().ok()),
-                expected: kv(line, "expected").and_then(|v| v.parse().ok()).unwrap_or(0),
+                expected: kv(line, "expected")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
             });
         } else if line.starts_with("ETCH ERROR") && run.error.is_none() {
             run.error = Some(line.trim_start_matches("ETCH ERROR ").to_string());
@@ -195,11 +203,19 @@ pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
 /// `verilator --lint-only -Wall` on the design file; returns the warnings (empty when clean).
 pub fn lint(dir: &Path) -> Result<String, RunError> {
     let o = tool(
-        Command::new("verilator")
-            .current_dir(dir)
-            .args(["--lint-only", "-Wall", "--top-module", "etch_accel", super::verilog::DESIGN]),
+        Command::new("verilator").current_dir(dir).args([
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            "etch_accel",
+            super::verilog::DESIGN,
+        ]),
         "verilator",
         "verilator",
     )?;
-    Ok(if o.status.success() { String::new() } else { text(&o) })
+    Ok(if o.status.success() {
+        String::new()
+    } else {
+        text(&o)
+    })
 }

@@ -68,7 +68,13 @@ fn pe_module(l: &Layout) -> Module {
         .output_reg_signed("p_out", 32);
     m.wire_signed("prod", 32);
     m.wire_signed("x32", 32);
-    m.assign("x32", concat(vec![repl(32 - XW, id("x_in").at(n(XW as i128 - 1))), id("x_in")]));
+    m.assign(
+        "x32",
+        concat(vec![
+            repl(32 - XW, id("x_in").at(n(XW as i128 - 1))),
+            id("x_in"),
+        ]),
+    );
     // each kind the model does not need is left out of the hardware
     let mac = if l.has_mac {
         signed(concat(vec![repl(24, id("w_out").at(n(7))), id("w_out")])).mul(id("x32"))
@@ -133,6 +139,10 @@ fn array_module(l: &Layout) -> Module {
         .input("w_in", (c * 8) as u32)
         .input("x", (r * XW as usize) as u32)
         .output("y", (c * 32) as u32);
+    m.waive(
+        "UNUSEDSIGNAL",
+        "the activations leaving the last column and the weights leaving the bottom row are the systolic array's edges: nothing reads them",
+    );
     for i in 0..r {
         // skew: row i delayed by i registers
         let xin = format!("xs_{i}_0");
@@ -143,7 +153,10 @@ fn array_module(l: &Layout) -> Module {
             for d in 0..i {
                 m.reg_signed(&format!("sk_{i}_{d}"), XW);
             }
-            let mut body = vec![nb(format!("sk_{i}_0").as_str(), id("x").part(n((i * XW as usize) as i128), XW))];
+            let mut body = vec![nb(
+                format!("sk_{i}_0").as_str(),
+                id("x").part(n((i * XW as usize) as i128), XW),
+            )];
             for d in 1..i {
                 body.push(nb(
                     format!("sk_{i}_{d}").as_str(),
@@ -203,7 +216,10 @@ fn array_module(l: &Layout) -> Module {
             }
             let mut body = vec![nb(format!("ds_{j}_0").as_str(), bottom)];
             for d in 1..delay {
-                body.push(nb(format!("ds_{j}_{d}").as_str(), id(format!("ds_{j}_{}", d - 1))));
+                body.push(nb(
+                    format!("ds_{j}_{d}").as_str(),
+                    id(format!("ds_{j}_{}", d - 1)),
+                ));
             }
             m.always_ff("clk", body);
             m.assign(
@@ -276,7 +292,11 @@ fn actbuf_module(l: &Layout) -> Module {
         m.instance(
             "etch_ram",
             &format!("bank{b}"),
-            vec![("W", n(CODE as i128)), ("DEPTH", n(rows as i128)), ("AW", n(rw as i128))],
+            vec![
+                ("W", n(CODE as i128)),
+                ("DEPTH", n(rows as i128)),
+                ("AW", n(rw as i128)),
+            ],
             vec![
                 ("clk", id("clk")),
                 ("we", id("dma_wr").lor(id("wr_en").land(bank_hit))),
@@ -361,18 +381,20 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         .input("dram_wready", 1)
         .output_reg("dram_wvalid", 1)
         .output("dram_wdata", nbits);
+    m.waive(
+        "UNUSEDSIGNAL",
+        "schedule fields are 16 bits wide and a narrow one (a mode, a buffer select) uses its low bits only; addresses are computed in 32 bits and truncated to each memory's address width; the buffer the output is not stored from never uses its DMA read port",
+    );
     for (name, v) in [
-        ("R", r),
-        ("C", c),
-        ("NSTEPS", nsteps as i128),
-        ("IN_BYTES", l.in_bytes as i128),
-        ("OUT_BYTES", l.out_bytes as i128),
         ("IN_BEATS", l.in_bytes.div_ceil(l.nb) as i128),
         ("OUT_BEATS", l.out_bytes.div_ceil(l.nb) as i128),
     ] {
         m.localparam(name, n(v));
     }
-    m.reg("state", 4).reg("step", saw).reg("cur", 512).reg("cnt", 32);
+    m.reg("state", 4)
+        .reg("step", saw)
+        .reg("cur", 512)
+        .reg("cnt", 32);
     m.wire("sched_rd", 512);
     m.instance(
         "etch_rom",
@@ -383,7 +405,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
             ("AW", n(saw as i128)),
             ("FILE", s("sched.hex")),
         ],
-        vec![("clk", id("clk")), ("ra", id("step")), ("rd", id("sched_rd"))],
+        vec![
+            ("clk", id("clk")),
+            ("ra", id("step")),
+            ("rd", id("sched_rd")),
+        ],
     );
     for (k, name) in super::layout::FIELDS.iter().enumerate() {
         m.wire(&format!("f_{name}"), 16);
@@ -391,13 +417,17 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     }
     let _ = field("kind");
     // fold and phase counters
-    for name in ["fc", "fr", "kb", "gr", "gt", "ac", "aki", "akj", "aoh", "aow", "rt", "rc", "beat"] {
+    for name in [
+        "fc", "fr", "kb", "gr", "gt", "ac", "aki", "akj", "aoh", "aow", "rt", "rc", "beat",
+    ] {
         m.reg(name, 16);
     }
     m.reg("wptr", waw);
     // ---- shared address unit (gather and pool) ----
     m.comment("address unit: input row/column of tap (ki, kj) of output pixel (oh, ow), and whether it is inside");
-    m.wire_signed("a_ii", 32).wire_signed("a_jj", 32).wire_signed("a_lin", 32);
+    m.wire_signed("a_ii", 32)
+        .wire_signed("a_jj", 32)
+        .wire_signed("a_lin", 32);
     m.wire("a_in", 1);
     m.assign(
         "a_ii",
@@ -430,8 +460,14 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     );
     // gather: row gr of the fold is reduction index kb + gr
     m.wire("g_k", 17).wire("g_valid", 1);
-    m.assign("g_k", concat(vec![lit(1, 0), id("kb")]).add(concat(vec![lit(1, 0), id("gr")])));
-    m.assign("g_valid", id("a_in").land(id("g_k").lt(concat(vec![lit(1, 0), f("k")]))));
+    m.assign(
+        "g_k",
+        concat(vec![lit(1, 0), id("kb")]).add(concat(vec![lit(1, 0), id("gr")])),
+    );
+    m.assign(
+        "g_valid",
+        id("a_in").land(id("g_k").lt(concat(vec![lit(1, 0), f("k")]))),
+    );
     // ---- activation buffers ----
     m.wire("act_raddr", aw)
         .wire("act_waddr", aw)
@@ -483,18 +519,21 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         );
         let _ = is_src;
     }
-    m.assign(
-        "act_rdata",
-        cond(f("src").at(n(0)), id("rd1"), id("rd0")),
-    );
+    m.assign("act_rdata", cond(f("src").at(n(0)), id("rd1"), id("rd0")));
     m.assign(
         "dram_wdata",
-        id(if l.final_buf == 0 { "dma_rd0" } else { "dma_rd1" }),
+        id(if l.final_buf == 0 {
+            "dma_rd0"
+        } else {
+            "dma_rd1"
+        }),
     );
     // ---- thresholds, weights, params ----
     m.wire("thr_addr", 16);
     m.assign("thr_addr", f("tbase").add(id("ac")));
-    m.wire("thr_rd", 10).wire("w_rd", (l.cols * 8) as u32).wire("p_rd", 72);
+    m.wire("thr_rd", 10)
+        .wire("w_rd", (l.cols * 8) as u32)
+        .wire("p_rd", 72);
     m.instance(
         "etch_rom",
         "thr",
@@ -544,10 +583,19 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         ],
     );
     // ---- gather pipeline: decode the code read last cycle into the row's stage buffer ----
-    m.reg("g_v", 1).reg("g_in", 1).reg("g_row", 16).reg("g_t", 16);
+    m.reg("g_v", 1)
+        .reg("g_in", 1)
+        .reg("g_row", 16)
+        .reg("g_t", 16);
     m.wire_signed("g_x", XW);
     m.wire_signed("g_code", XW);
-    m.assign("g_code", concat(vec![id("act_rdata").at(n(CODE as i128 - 1)), id("act_rdata")]));
+    m.assign(
+        "g_code",
+        concat(vec![
+            id("act_rdata").at(n(CODE as i128 - 1)),
+            id("act_rdata"),
+        ]),
+    );
     m.assign(
         "g_x",
         cond(
@@ -571,7 +619,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         m.instance(
             "etch_ram",
             &format!("stage{i}"),
-            vec![("W", n(XW as i128)), ("DEPTH", n(l.tmax as i128)), ("AW", n(taw as i128))],
+            vec![
+                ("W", n(XW as i128)),
+                ("DEPTH", n(l.tmax as i128)),
+                ("AW", n(taw as i128)),
+            ],
             vec![
                 ("clk", id("clk")),
                 ("we", id("g_v").land(id("g_row").eq(lit(16, i as i128)))),
@@ -585,7 +637,9 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     }
     xcat.reverse();
     // ---- array and accumulators ----
-    m.wire("arr_y", (l.cols * 32) as u32).wire("acc_rd", (l.cols * 32) as u32).wire("acc_wd", (l.cols * 32) as u32);
+    m.wire("arr_y", (l.cols * 32) as u32)
+        .wire("acc_rd", (l.cols * 32) as u32)
+        .wire("acc_wd", (l.cols * 32) as u32);
     m.wire("acc_we", 1).wire("acc_ra", 32).wire("acc_wa", 32);
     m.instance(
         "etch_array",
@@ -594,7 +648,10 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         vec![
             ("clk", id("clk")),
             ("mode", f("mode").slice(1, 0)),
-            ("wsh", id("state").eq(st(S_PRELOAD)).land(id("cnt").ne(n(0)))),
+            (
+                "wsh",
+                id("state").eq(st(S_PRELOAD)).land(id("cnt").ne(n(0))),
+            ),
             ("w_in", id("w_rd")),
             ("x", concat(xcat)),
             ("y", id("arr_y")),
@@ -602,7 +659,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     );
     m.assign(
         "acc_ra",
-        cond(id("state").eq(st(S_STREAM)), id("cnt").sub(n(r + c - 1)), concat(vec![lit(16, 0), id("rt")])),
+        cond(
+            id("state").eq(st(S_STREAM)),
+            id("cnt").sub(n(r + c - 1)),
+            concat(vec![lit(16, 0), id("rt")]),
+        ),
     );
     m.assign("acc_wa", id("cnt").sub(n(r + c)));
     m.assign(
@@ -622,7 +683,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     m.instance(
         "etch_ram",
         "acc",
-        vec![("W", n((l.cols * 32) as i128)), ("DEPTH", n(l.tmax as i128)), ("AW", n(taw as i128))],
+        vec![
+            ("W", n((l.cols * 32) as i128)),
+            ("DEPTH", n(l.tmax as i128)),
+            ("AW", n(taw as i128)),
+        ],
         vec![
             ("clk", id("clk")),
             ("we", id("acc_we")),
@@ -635,30 +700,80 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     // ---- requantization pipeline ----
     m.comment("requantization: acc + bias; x multiplier (64-bit); round half away from zero and shift; + zero point; clamp");
     m.reg("q0_v", 1).reg("q0_c", 16).reg("q0_a", 32);
-    m.reg("q1_v", 1).reg_signed("q1_s", 32).reg_signed("q1_m", 32).reg("q1_sh", 6).reg("q1_a", 32);
-    m.reg("q2_v", 1).reg_signed("q2_p", 64).reg("q2_sh", 6).reg("q2_a", 32);
-    m.reg("q3_v", 1).reg("q3_neg", 1).reg("q3_mag", 64).reg("q3_a", 32);
-    m.wire_signed("q_lane", 32).wire("q_abs", 64).wire_signed("q_r", 64).wire_signed("q_v", 64).wire("q_code", CODE);
-    m.assign("q_lane", id("acc_rd").part(concat(vec![id("q0_c"), lit(5, 0)]), 32));
-    m.assign("q_abs", cond(id("q2_p").lt(n(0)), unsigned(neg(id("q2_p"))), unsigned(id("q2_p"))));
-    m.assign("q_r", cond(id("q3_neg"), neg(signed(id("q3_mag"))), signed(id("q3_mag"))));
+    m.reg("q1_v", 1)
+        .reg_signed("q1_s", 32)
+        .reg_signed("q1_m", 32)
+        .reg("q1_sh", 6)
+        .reg("q1_a", 32);
+    m.reg("q2_v", 1)
+        .reg_signed("q2_p", 64)
+        .reg("q2_sh", 6)
+        .reg("q2_a", 32);
+    m.reg("q3_v", 1)
+        .reg("q3_neg", 1)
+        .reg("q3_mag", 64)
+        .reg("q3_a", 32);
+    m.wire_signed("q_lane", 32)
+        .wire("q_abs", 64)
+        .wire_signed("q_r", 64)
+        .wire_signed("q_v", 64)
+        .wire("q_code", CODE);
+    let lane_base = if l.cols == 1 {
+        lit(5, 0)
+    } else {
+        concat(vec![id("q0_c").slice(addr_bits(l.cols) - 1, 0), lit(5, 0)])
+    };
+    m.assign("q_lane", id("acc_rd").part(lane_base, 32));
+    m.assign(
+        "q_abs",
+        cond(
+            id("q2_p").lt(n(0)),
+            unsigned(neg(id("q2_p"))),
+            unsigned(id("q2_p")),
+        ),
+    );
+    m.assign(
+        "q_r",
+        cond(
+            id("q3_neg"),
+            neg(signed(id("q3_mag"))),
+            signed(id("q3_mag")),
+        ),
+    );
     m.assign(
         "q_v",
-        id("q_r").add(signed(concat(vec![repl(48, f("zp_out").at(n(15))), f("zp_out")]))),
+        id("q_r").add(signed(concat(vec![
+            repl(48, f("zp_out").at(n(15))),
+            f("zp_out"),
+        ]))),
     );
     m.wire_signed("q_min", 64).wire_signed("q_max", 64);
-    m.assign("q_min", signed(concat(vec![repl(48, f("qmin").at(n(15))), f("qmin")])));
-    m.assign("q_max", signed(concat(vec![repl(48, f("qmax").at(n(15))), f("qmax")])));
+    m.assign(
+        "q_min",
+        signed(concat(vec![repl(48, f("qmin").at(n(15))), f("qmin")])),
+    );
+    m.assign(
+        "q_max",
+        signed(concat(vec![repl(48, f("qmax").at(n(15))), f("qmax")])),
+    );
     m.assign(
         "q_code",
         cond(
             id("q_v").lt(id("q_min")),
             id("q_min").slice(CODE - 1, 0),
-            cond(id("q_v").gt(id("q_max")), id("q_max").slice(CODE - 1, 0), id("q_v").slice(CODE - 1, 0)),
+            cond(
+                id("q_v").gt(id("q_max")),
+                id("q_max").slice(CODE - 1, 0),
+                id("q_v").slice(CODE - 1, 0),
+            ),
         ),
     );
     // ---- pool pipeline ----
-    m.reg("m_v", 1).reg("m_in", 1).reg("m_first", 1).reg("m_last", 1).reg("m_a", 32);
+    m.reg("m_v", 1)
+        .reg("m_in", 1)
+        .reg("m_first", 1)
+        .reg("m_last", 1)
+        .reg("m_a", 32);
     m.reg_signed("m_best", CODE);
     m.wire_signed("m_new", CODE);
     m.assign(
@@ -677,20 +792,39 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     m.assign(
         "act_we",
         id("state").eq(st(S_REQUANT)).land(id("q3_v")).lor(
-            id("state").eq(st(S_POOL)).land(id("m_v")).land(id("m_last")),
+            id("state")
+                .eq(st(S_POOL))
+                .land(id("m_v"))
+                .land(id("m_last")),
         ),
     );
     m.wire("act_wlin", 32);
-    m.assign("act_wlin", cond(id("state").eq(st(S_POOL)), id("m_a"), id("q3_a")));
+    m.assign(
+        "act_wlin",
+        cond(id("state").eq(st(S_POOL)), id("m_a"), id("q3_a")),
+    );
     m.assign("act_waddr", id("act_wlin").slice(aw - 1, 0));
-    m.assign("act_wdata", cond(id("state").eq(st(S_POOL)), id("m_new"), id("q_code")));
+    m.assign(
+        "act_wdata",
+        cond(id("state").eq(st(S_POOL)), id("m_new"), id("q_code")),
+    );
     // ---- counters' limits ----
-    m.wire("cols_now", 16).wire("rq_n", 32).wire("g_n", 32).wire("pool_n", 32);
+    m.wire("cols_now", 16)
+        .wire("rq_n", 32)
+        .wire("g_n", 32)
+        .wire("pool_n", 32);
     m.assign(
         "cols_now",
-        cond(id("fc").add(lit(16, 1)).eq(f("fc")), f("lastcols"), lit(16, c)),
+        cond(
+            id("fc").add(lit(16, 1)).eq(f("fc")),
+            f("lastcols"),
+            lit(16, c),
+        ),
     );
-    m.assign("rq_n", concat(vec![lit(16, 0), id("cols_now")]).mul(concat(vec![lit(16, 0), f("p")])));
+    m.assign(
+        "rq_n",
+        concat(vec![lit(16, 0), id("cols_now")]).mul(concat(vec![lit(16, 0), f("p")])),
+    );
     m.assign("g_n", n(r).mul(concat(vec![lit(16, 0), f("p")])));
     m.assign(
         "pool_n",
@@ -743,8 +877,14 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     )];
     let fetch = vec![nb("state", st(S_DISPATCH))];
     m.wire("rd_kind", 16).wire("rd_wbase", 16);
-    m.assign("rd_kind", id("sched_rd").part(n((16 * field("kind")) as i128), 16));
-    m.assign("rd_wbase", id("sched_rd").part(n((16 * field("wbase")) as i128), 16));
+    m.assign(
+        "rd_kind",
+        id("sched_rd").part(n((16 * field("kind")) as i128), 16),
+    );
+    m.assign(
+        "rd_wbase",
+        id("sched_rd").part(n((16 * field("wbase")) as i128), 16),
+    );
     let kind_of_rd = id("rd_kind");
     let wbase_of_rd = id("rd_wbase");
     let mut dispatch = vec![nb("cur", "sched_rd"), nb("cnt", lit(32, 0))];
@@ -794,7 +934,10 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         ),
     ];
     let preload = vec![
-        if_(id("cnt").lt(n(r)), vec![nb("wptr", id("wptr").add(lit(waw, 1)))]),
+        if_(
+            id("cnt").lt(n(r)),
+            vec![nb("wptr", id("wptr").add(lit(waw, 1)))],
+        ),
         if_else(
             id("cnt").eq(n(r)),
             vec![nb("cnt", lit(32, 0)), nb("state", st(S_STREAM))],
@@ -810,7 +953,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
             nb("gt", zero16.clone()),
             if_else(
                 id("fr").add(lit(16, 1)).eq(f("fr")),
-                vec![nb("state", st(S_REQUANT)), nb("rt", zero16.clone()), nb("rc", zero16.clone())],
+                vec![
+                    nb("state", st(S_REQUANT)),
+                    nb("rt", zero16.clone()),
+                    nb("rc", zero16.clone()),
+                ],
                 vec![
                     inc("fr"),
                     nb("kb", id("kb").add(lit(16, r))),
@@ -847,7 +994,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
                     id("fc").add(lit(16, 1)).eq(f("fc")),
                     vec![nb("state", st(S_NEXT))],
                     {
-                        let mut v = vec![inc("fc"), nb("fr", zero16.clone()), nb("state", st(S_GATHER))];
+                        let mut v = vec![
+                            inc("fc"),
+                            nb("fr", zero16.clone()),
+                            nb("state", st(S_GATHER)),
+                        ];
                         v.extend(reset_k.clone());
                         v.extend(reset_px.clone());
                         v
@@ -861,10 +1012,16 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
     let pool = vec![
         nb("m_v", id("cnt").lt(id("pool_n"))),
         nb("m_in", "a_in"),
-        nb("m_first", id("aki").eq(lit(16, 0)).land(id("akj").eq(lit(16, 0)))),
+        nb(
+            "m_first",
+            id("aki").eq(lit(16, 0)).land(id("akj").eq(lit(16, 0))),
+        ),
         nb(
             "m_last",
-            id("aki").add(lit(16, 1)).eq(f("kh")).land(id("akj").add(lit(16, 1)).eq(f("kw"))),
+            id("aki")
+                .add(lit(16, 1))
+                .eq(f("kh"))
+                .land(id("akj").add(lit(16, 1)).eq(f("kw"))),
         ),
         nb(
             "m_a",
@@ -917,7 +1074,10 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
             nb("dram_len", n(l.out_bytes as i128)),
             nb("beat", zero16.clone()),
         ],
-        vec![nb("step", id("step").add(lit(saw, 1))), nb("state", st(S_FETCH))],
+        vec![
+            nb("step", id("step").add(lit(saw, 1))),
+            nb("state", st(S_FETCH)),
+        ],
     )];
     // store: a granted beat reads its row now and is sent the next cycle
     let store = vec![
@@ -957,8 +1117,9 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         nb("q2_v", "q1_v"),
         nb(
             "q2_p",
-            signed(concat(vec![repl(32, id("q1_s").at(n(31))), id("q1_s")]))
-                .mul(signed(concat(vec![repl(32, id("q1_m").at(n(31))), id("q1_m")]))),
+            signed(concat(vec![repl(32, id("q1_s").at(n(31))), id("q1_s")])).mul(signed(concat(
+                vec![repl(32, id("q1_m").at(n(31))), id("q1_m")],
+            ))),
         ),
         nb("q2_sh", "q1_sh"),
         nb("q2_a", "q1_a"),
@@ -971,7 +1132,10 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
                 .shr(id("q2_sh")),
         ),
         nb("q3_a", "q2_a"),
-        if_(id("state").eq(st(S_POOL)).land(id("m_v")), vec![nb("m_best", "m_new")]),
+        if_(
+            id("state").eq(st(S_POOL)).land(id("m_v")),
+            vec![nb("m_best", "m_new")],
+        ),
     ];
     let mut body = vec![nb("dram_req", lit(1, 0)), nb("dram_wvalid", lit(1, 0))];
     body.push(fsm);
@@ -1008,6 +1172,12 @@ pub fn modules(l: &Layout) -> Vec<Module> {
         actbuf_module(l),
         pe_module(l),
         array_module(l),
-        top_module(l, nsteps, l.weights.len().max(1), l.params.len().max(1), l.thresholds.len()),
+        top_module(
+            l,
+            nsteps,
+            l.weights.len().max(1),
+            l.params.len().max(1),
+            l.thresholds.len(),
+        ),
     ]
 }

@@ -11,7 +11,10 @@ use std::fmt::{self, Write};
 pub enum Expr {
     Id(String),
     /// A sized literal `W'dV` (negative values print as `-W'dV`), or an unsized decimal if `width` is 0.
-    Num { width: u32, value: i128 },
+    Num {
+        width: u32,
+        value: i128,
+    },
     Str(String),
     Bin(&'static str, Box<Expr>, Box<Expr>),
     Un(&'static str, Box<Expr>),
@@ -69,7 +72,11 @@ pub fn red_xor(e: Expr) -> Expr {
     Expr::Un("^", Box::new(e))
 }
 
-macro_rules! binops {
+// builder methods named after the Verilog operators they build (not the arithmetic traits)
+#[allow(clippy::should_implement_trait)]
+mod ops {
+    use super::Expr;
+    macro_rules! binops {
     ($($name:ident => $op:literal),* $(,)?) => {
         impl Expr {
             $(pub fn $name(self, o: impl Into<Expr>) -> Expr {
@@ -78,10 +85,11 @@ macro_rules! binops {
         }
     };
 }
-binops! {
-    add => "+", sub => "-", mul => "*", and => "&", or => "|", xor => "^", xnor => "~^",
-    land => "&&", lor => "||", eq => "==", ne => "!=", lt => "<", le => "<=", gt => ">", ge => ">=",
-    shl => "<<", shr => ">>", ashr => ">>>", case_eq => "===", case_ne => "!==",
+    binops! {
+        add => "+", sub => "-", mul => "*", and => "&", or => "|", xor => "^", xnor => "~^",
+        land => "&&", lor => "||", eq => "==", ne => "!=", lt => "<", le => "<=", gt => ">", ge => ">=",
+        shl => "<<", shr => ">>", ashr => ">>>", case_eq => "===", case_ne => "!==",
+    }
 }
 
 impl Expr {
@@ -186,10 +194,22 @@ impl From<&str> for Width {
 /// A module item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Wire { name: String, width: Width, signed: bool },
-    Reg { name: String, width: Width, signed: bool },
+    Wire {
+        name: String,
+        width: Width,
+        signed: bool,
+    },
+    Reg {
+        name: String,
+        width: Width,
+        signed: bool,
+    },
     /// `reg [w-1:0] name [0:depth-1];`
-    Memory { name: String, width: Width, depth: Width },
+    Memory {
+        name: String,
+        width: Width,
+        depth: Width,
+    },
     Integer(String),
     Localparam(String, Expr),
     Assign(Expr, Expr),
@@ -202,6 +222,13 @@ pub enum Item {
         conns: Vec<(String, Expr)>,
     },
     Comment(String),
+    /// A lint waiver for Verilator (`lint_off RULE` / `lint_on RULE`), with the reason printed
+    /// above it.
+    Lint {
+        off: bool,
+        rule: &'static str,
+        why: String,
+    },
     Blank,
 }
 
@@ -291,7 +318,12 @@ impl Module {
         });
         self
     }
-    pub fn memory(&mut self, name: &str, width: impl Into<Width>, depth: impl Into<Width>) -> &mut Self {
+    pub fn memory(
+        &mut self,
+        name: &str,
+        width: impl Into<Width>,
+        depth: impl Into<Width>,
+    ) -> &mut Self {
         self.items.push(Item::Memory {
             name: name.into(),
             width: width.into(),
@@ -308,11 +340,28 @@ impl Module {
         self
     }
     pub fn always_ff(&mut self, clk: &str, body: Vec<Stmt>) -> &mut Self {
-        self.items.push(Item::Always(Sens::Posedge(clk.into()), body));
+        self.items
+            .push(Item::Always(Sens::Posedge(clk.into()), body));
         self
     }
     pub fn always_comb(&mut self, body: Vec<Stmt>) -> &mut Self {
         self.items.push(Item::Always(Sens::Star, body));
+        self
+    }
+    pub fn waive(&mut self, rule: &'static str, why: &str) -> &mut Self {
+        self.items.push(Item::Lint {
+            off: true,
+            rule,
+            why: why.into(),
+        });
+        self
+    }
+    pub fn unwaive(&mut self, rule: &'static str) -> &mut Self {
+        self.items.push(Item::Lint {
+            off: false,
+            rule,
+            why: String::new(),
+        });
         self
     }
     pub fn comment(&mut self, text: &str) -> &mut Self {
@@ -345,6 +394,8 @@ impl Module {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct File {
     pub header: Vec<String>,
+    /// File-wide lint waivers, each with its reason.
+    pub waivers: Vec<(&'static str, String)>,
     pub modules: Vec<Module>,
 }
 
@@ -504,21 +555,39 @@ impl Module {
             let kind = if p.reg { "reg" } else { "wire" };
             let sg = if p.signed { "signed " } else { "" };
             let sep = if k + 1 < self.ports.len() { "," } else { "" };
-            let _ = writeln!(out, "  {dir} {kind} {sg}{}{}{sep}", width_decl(&p.width), p.name);
+            let _ = writeln!(
+                out,
+                "  {dir} {kind} {sg}{}{}{sep}",
+                width_decl(&p.width),
+                p.name
+            );
         }
         out.push_str(");\n");
         for it in &self.items {
             match it {
-                Item::Wire { name, width, signed } => {
+                Item::Wire {
+                    name,
+                    width,
+                    signed,
+                } => {
                     let sg = if *signed { "signed " } else { "" };
                     let _ = writeln!(out, "  wire {sg}{}{name};", width_decl(width));
                 }
-                Item::Reg { name, width, signed } => {
+                Item::Reg {
+                    name,
+                    width,
+                    signed,
+                } => {
                     let sg = if *signed { "signed " } else { "" };
                     let _ = writeln!(out, "  reg {sg}{}{name};", width_decl(width));
                 }
                 Item::Memory { name, width, depth } => {
-                    let _ = writeln!(out, "  reg {}{name} {};", width_decl(width), depth_decl(depth));
+                    let _ = writeln!(
+                        out,
+                        "  reg {}{name} {};",
+                        width_decl(width),
+                        depth_decl(depth)
+                    );
                 }
                 Item::Integer(name) => {
                     let _ = writeln!(out, "  integer {name};");
@@ -552,7 +621,8 @@ impl Module {
                 } => {
                     let _ = write!(out, "  {module}");
                     if !params.is_empty() {
-                        let p: Vec<String> = params.iter().map(|(k, v)| format!(".{k}({v})")).collect();
+                        let p: Vec<String> =
+                            params.iter().map(|(k, v)| format!(".{k}({v})")).collect();
                         let _ = write!(out, " #({})", p.join(", "));
                     }
                     let _ = writeln!(out, " {name} (");
@@ -564,6 +634,16 @@ impl Module {
                 }
                 Item::Comment(c) => {
                     let _ = writeln!(out, "  // {c}");
+                }
+                Item::Lint { off, rule, why } => {
+                    if !why.is_empty() {
+                        let _ = writeln!(out, "  // waiver: {why}");
+                    }
+                    let _ = writeln!(
+                        out,
+                        "  /* verilator lint_{} {rule} */",
+                        if *off { "off" } else { "on" }
+                    );
                 }
                 Item::Blank => out.push('\n'),
             }
@@ -577,6 +657,10 @@ impl File {
         let mut out = String::new();
         for h in &self.header {
             let _ = writeln!(out, "// {h}");
+        }
+        for (rule, why) in &self.waivers {
+            let _ = writeln!(out, "// waiver: {why}");
+            let _ = writeln!(out, "/* verilator lint_off {rule} */");
         }
         out.push_str("`timescale 1ns/1ps\n\n");
         for m in &self.modules {
@@ -607,10 +691,14 @@ mod tests {
         );
         let f = File {
             header: vec![],
+            waivers: vec![],
             modules: vec![m],
         };
         let text = f.print();
-        assert!(text.contains("module counter #(\n  parameter W = 8\n) ("), "{text}");
+        assert!(
+            text.contains("module counter #(\n  parameter W = 8\n) ("),
+            "{text}"
+        );
         assert!(text.contains("output reg [W-1:0] q"), "{text}");
         assert!(text.contains("q <= (q + 8'd1);"), "{text}");
     }

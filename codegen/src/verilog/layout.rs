@@ -10,9 +10,9 @@ use crate::program::{InputCode, IntOp, IntProgram, WeightCodes};
 
 /// Schedule fields, 16 bits each, in entry order.
 pub const FIELDS: [&str; 32] = [
-    "kind", "mode", "src", "dst", "bin_in", "zp_in", "cin", "h", "w", "kh", "kw", "sh", "sw",
-    "ph", "pw", "dh", "dw", "oh", "ow", "p", "k", "n", "fr", "fc", "lastcols", "wbase", "pbase",
-    "tbase", "zp_out", "qmin", "qmax", "hw",
+    "kind", "mode", "src", "dst", "bin_in", "zp_in", "cin", "h", "w", "kh", "kw", "sh", "sw", "ph",
+    "pw", "dh", "dw", "oh", "ow", "p", "k", "n", "fr", "fc", "lastcols", "wbase", "pbase", "tbase",
+    "zp_out", "qmin", "qmax", "hw",
 ];
 
 pub fn field(name: &str) -> usize {
@@ -268,7 +268,9 @@ pub fn layout(p: &IntProgram, acc: &Accelerator, in_signed: bool) -> Result<Layo
         cur = 1 - cur;
     }
     if l.sched.is_empty() {
-        return Err(LayoutError::Hardware("the program has no step that does work".into()));
+        return Err(LayoutError::Hardware(
+            "the program has no step that does work".into(),
+        ));
     }
     l.final_buf = cur;
     // at least two rows, so that a code address always has row bits above the bank bits

@@ -36,30 +36,68 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         m.localparam(k, n(v));
     }
     m.reg("clk", 1).reg("rst", 1).reg("start", 1);
-    m.wire("done", 1).wire("dram_req", 1).wire("dram_we", 1).wire("dram_len", 32);
-    m.reg("dram_rvalid", 1).reg("dram_rbeat", 32).reg("dram_rdata", nbits).reg("dram_wready", 1);
+    m.wire("done", 1)
+        .wire("dram_req", 1)
+        .wire("dram_we", 1)
+        .wire("dram_len", 32);
+    m.reg("dram_rvalid", 1)
+        .reg("dram_rbeat", 32)
+        .reg("dram_rdata", nbits)
+        .reg("dram_wready", 1);
     m.wire("dram_wvalid", 1).wire("dram_wdata", nbits);
     m.instance(
         "etch_accel",
         "dut",
         vec![],
         [
-            "clk", "rst", "start", "done", "dram_req", "dram_we", "dram_len", "dram_rvalid",
-            "dram_rbeat", "dram_rdata", "dram_wready", "dram_wvalid", "dram_wdata",
+            "clk",
+            "rst",
+            "start",
+            "done",
+            "dram_req",
+            "dram_we",
+            "dram_len",
+            "dram_rvalid",
+            "dram_rbeat",
+            "dram_rdata",
+            "dram_wready",
+            "dram_wvalid",
+            "dram_wdata",
         ]
         .iter()
         .map(|p| (*p, id(*p)))
         .collect(),
     );
-    m.memory("inputs", 8u32, Width::Bits((samples as u32 * inb as u32).max(1)));
-    m.memory("golden", 8u32, Width::Bits((samples as u32 * outb as u32).max(1)));
+    m.memory(
+        "inputs",
+        8u32,
+        Width::Bits((samples as u32 * inb as u32).max(1)),
+    );
+    m.memory(
+        "golden",
+        8u32,
+        Width::Bits((samples as u32 * outb as u32).max(1)),
+    );
     let pad = |b: i128| ((b + nbk - 1) / nbk * nbk) as u32;
     m.memory("dram_in", 8u32, Width::Bits(pad(inb)));
     m.memory("dram_out", 8u32, Width::Bits(pad(outb)));
     for r in ["busy", "we_q"] {
         m.reg(r, 1);
     }
-    for r in ["len_q", "wait_q", "credit", "beat_q", "pend_beat", "need", "cycles", "first", "fd", "smp", "i", "b"] {
+    for r in [
+        "len_q",
+        "wait_q",
+        "credit",
+        "beat_q",
+        "pend_beat",
+        "need",
+        "cycles",
+        "first",
+        "fd",
+        "smp",
+        "i",
+        "b",
+    ] {
         m.item(Item::Integer(r.into()));
     }
     m.comment("clock: period 10 time units");
@@ -82,7 +120,10 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
     let mut write_beat = Vec::new();
     for k in 0..l.nb {
         write_beat.push(if_(
-            id("pend_beat").mul(n(nbk)).add(n(k as i128)).lt(id("len_q")),
+            id("pend_beat")
+                .mul(n(nbk))
+                .add(n(k as i128))
+                .lt(id("len_q")),
             vec![nb(
                 id("dram_out").at(id("pend_beat").mul(n(nbk)).add(n(k as i128))),
                 id("dram_wdata").part(n((k * 8) as i128), 8),
@@ -123,11 +164,17 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
                                 ),
                             ),
                             if_(
-                                id("credit").add(id("MILLI")).mul(n(1)).ge(id("need").mul(n(1000))),
+                                id("credit")
+                                    .add(id("MILLI"))
+                                    .mul(n(1))
+                                    .ge(id("need").mul(n(1000))),
                                 vec![
                                     if_else(
                                         id("we_q"),
-                                        vec![nb("dram_wready", lit(1, 1)), nb("pend_beat", "beat_q")],
+                                        vec![
+                                            nb("dram_wready", lit(1, 1)),
+                                            nb("pend_beat", "beat_q"),
+                                        ],
                                         grant_read,
                                     ),
                                     nb("beat_q", id("beat_q").add(n(1))),
@@ -150,7 +197,10 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         body.push(if_(
             id("fd").eq(n(0)),
             vec![
-                Stmt::Task("$display", vec![s(format!("ETCH ERROR missing memory image {f}"))]),
+                Stmt::Task(
+                    "$display",
+                    vec![s(format!("ETCH ERROR missing memory image {f}"))],
+                ),
                 Stmt::Task("$fflush", vec![]),
                 Stmt::Task("$fatal", vec![n(1), s(format!("missing memory image {f}"))]),
             ],
@@ -175,7 +225,10 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         "i".into(),
         n(0),
         id("IN"),
-        vec![bl(id("dram_in").at(id("i")), id("inputs").at(id("smp").mul(id("IN")).add(id("i"))))],
+        vec![bl(
+            id("dram_in").at(id("i")),
+            id("inputs").at(id("smp").mul(id("IN")).add(id("i"))),
+        )],
     ));
     per.extend([
         Stmt::WaitPosedge("clk".into()),
@@ -185,7 +238,9 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         Stmt::Delay(1),
         bl("start", lit(1, 0)),
         bl("cycles", n(1)),
-        Stmt::Comment("count the cycles from the edge that took start to the edge that raised done".into()),
+        Stmt::Comment(
+            "count the cycles from the edge that took start to the edge that raised done".into(),
+        ),
     ]);
     // while loop as a bounded for with an early exit: for (i = 0; i < MAXC; i = i + 1) if (!done) ...
     per.push(Stmt::For(
@@ -204,19 +259,34 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
     per.push(if_(
         id("done").case_ne(lit(1, 1)),
         vec![
-            Stmt::Task("$display", vec![s("ETCH ERROR no done after %0d cycles"), id("MAXC")]),
+            Stmt::Task(
+                "$display",
+                vec![s("ETCH ERROR no done after %0d cycles"), id("MAXC")],
+            ),
             Stmt::Task("$fflush", vec![]),
             Stmt::Task("$fatal", vec![n(1), s("timeout")]),
         ],
     ));
     per.push(Stmt::Task(
         "$display",
-        vec![s("ETCH CYCLES sample=%0d cycles=%0d"), id("smp"), id("cycles")],
+        vec![
+            s("ETCH CYCLES sample=%0d cycles=%0d"),
+            id("smp"),
+            id("cycles"),
+        ],
     ));
     per.push(if_(
         id("first").ge(n(0)).land(id("first").ne(id("cycles"))),
         vec![
-            Stmt::Task("$display", vec![s("ETCH ERROR sample %0d took %0d cycles, sample 0 took %0d"), id("smp"), id("cycles"), id("first")]),
+            Stmt::Task(
+                "$display",
+                vec![
+                    s("ETCH ERROR sample %0d took %0d cycles, sample 0 took %0d"),
+                    id("smp"),
+                    id("cycles"),
+                    id("first"),
+                ],
+            ),
             Stmt::Task("$fflush", vec![]),
             Stmt::Task("$fatal", vec![n(1), s("cycle counts differ")]),
         ],
@@ -231,7 +301,15 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
             if_(
                 red_xor(id("dram_out").at(id("i"))).case_eq(id("1'bx")),
                 vec![
-                    Stmt::Task("$display", vec![s("ETCH MISMATCH sample=%0d index=%0d got=x expected=%0d"), id("smp"), id("i"), golden_at.clone()]),
+                    Stmt::Task(
+                        "$display",
+                        vec![
+                            s("ETCH MISMATCH sample=%0d index=%0d got=x expected=%0d"),
+                            id("smp"),
+                            id("i"),
+                            golden_at.clone(),
+                        ],
+                    ),
                     Stmt::Task("$fflush", vec![]),
                     Stmt::Task("$fatal", vec![n(1), s("output is X")]),
                 ],
@@ -239,7 +317,16 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
             if_(
                 id("dram_out").at(id("i")).ne(golden_at.clone()),
                 vec![
-                    Stmt::Task("$display", vec![s("ETCH MISMATCH sample=%0d index=%0d got=%0d expected=%0d"), id("smp"), id("i"), id("dram_out").at(id("i")), golden_at.clone()]),
+                    Stmt::Task(
+                        "$display",
+                        vec![
+                            s("ETCH MISMATCH sample=%0d index=%0d got=%0d expected=%0d"),
+                            id("smp"),
+                            id("i"),
+                            id("dram_out").at(id("i")),
+                            golden_at.clone(),
+                        ],
+                    ),
                     Stmt::Task("$fflush", vec![]),
                     Stmt::Task("$fatal", vec![n(1), s("output differs from golden")]),
                 ],
@@ -247,7 +334,10 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         ],
     ));
     body.push(Stmt::For("smp".into(), n(0), id("NS"), per));
-    body.push(Stmt::Task("$display", vec![s("ETCH PASS samples=%0d cycles=%0d"), id("NS"), id("first")]));
+    body.push(Stmt::Task(
+        "$display",
+        vec![s("ETCH PASS samples=%0d cycles=%0d"), id("NS"), id("first")],
+    ));
     body.push(Stmt::Task("$fflush", vec![]));
     body.push(Stmt::Task("$finish", vec![]));
     m.items.push(Item::Initial(body));

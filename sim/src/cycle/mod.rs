@@ -11,6 +11,13 @@
 //! initial fill) included. A layer starts when the previous one has finished and its writes have
 //! drained. An activation that fits the ifmap buffer stays on chip for the layers that read it (no
 //! write and read back through DRAM); when it has to make room it is written out then.
+//!
+//! A quantized model whose layers all run in integers (`crate::program` lowers it), batch 1, on a
+//! weight-stationary description, is timed instead as the accelerator `etch compile --emit verilog`
+//! emits for it (`rtl`): a sequential controller, DMA load of the input codes, per layer the
+//! gather / preload / stream folds and the requantization pass, MaxPool one tap a cycle, DMA store
+//! of the output codes. `etch verify` checks that the RTL takes exactly these cycles. Energy per
+//! layer stays the analytical model's. SCALE-Sim mode (`crate::scalesim`) is untouched by this.
 
 pub mod energy;
 pub mod rtl;
@@ -760,5 +767,151 @@ pub fn simulate_model(
     let specs = crate::map::specs_from_graph(model, info, acc);
     let layers = crate::map::extract(model, info, batch, acc, &specs).map_err(|e| e.to_string())?;
     let outputs: Vec<String> = model.graph.outputs.iter().map(|o| o.name.clone()).collect();
-    simulate(&layers, acc, &outputs, opts).map_err(|e| e.to_string())
+    let analytical = simulate(&layers, acc, &outputs, opts).map_err(|e| e.to_string())?;
+    // a model the code generator can emit, on hardware it emits, is timed as that hardware
+    if batch <= 1 && rtl::unsupported(acc).is_none() {
+        if let Ok(p) = crate::program::lower(model, info) {
+            return Ok(emitted_timeline(&p, acc, &analytical, opts));
+        }
+    }
+    Ok(analytical)
+}
+
+/// The timeline of the accelerator `etch compile --emit verilog` writes for an integer program
+/// (`rtl`): one entry for the input's DMA load, one per program step, one for the output's store.
+/// Cycles are the RTL's exactly; energy per layer is the analytical model's for the same layer.
+fn emitted_timeline(
+    p: &crate::program::IntProgram,
+    acc: &Accelerator,
+    analytical: &SimResult,
+    opts: &SimOptions,
+) -> SimResult {
+    use crate::program::IntOp;
+    let (rows, cols) = (acc.rows() as u64, acc.cols() as u64);
+    let (load, step_cycles, store, total) = rtl::timeline(p, acc);
+    let (inb, outb) = rtl::io_bytes(p);
+    let mut layers = Vec::new();
+    let mut events = Vec::new();
+    let mut t = 0u64;
+    let mut push = |name: String,
+                    op: String,
+                    unit: &'static str,
+                    cycles: u64,
+                    macs: u64,
+                    folds: u64,
+                    (read, write): (u64, u64),
+                    layers: &mut Vec<LayerResult>| {
+        let energy = analytical
+            .layers
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.energy)
+            .unwrap_or_default();
+        let dma = unit == "dma";
+        let phase = match unit {
+            "dma" if write > 0 => Phase::Store,
+            "dma" => Phase::Load,
+            "vector" => Phase::Vector,
+            _ => Phase::Stream,
+        };
+        if opts.trace && cycles > 0 {
+            events.push(Event {
+                layer: layers.len(),
+                phase,
+                start: t,
+                end: t + cycles,
+                bytes: read + write,
+                step: 0,
+            });
+        }
+        layers.push(LayerResult {
+            name,
+            op,
+            unit,
+            start: t,
+            end: t + cycles,
+            cycles,
+            compute_cycles: if dma { 0 } else { cycles },
+            stall_cycles: if dma { cycles } else { 0 },
+            utilization: if cycles > 0 && macs > 0 {
+                macs as f64 / (cycles as f64 * acc.pes() as f64)
+            } else {
+                0.0
+            },
+            macs,
+            dram_read_bytes: read,
+            dram_write_bytes: write,
+            folds,
+            energy,
+            mapping: None,
+            notes: vec!["timeline of the emitted RTL (etch compile --emit verilog)".into()],
+        });
+        t += cycles;
+    };
+    push(
+        format!("{} (dma load)", p.input),
+        "Load".into(),
+        "dma",
+        load,
+        0,
+        0,
+        (inb, 0),
+        &mut layers,
+    );
+    for (s, &c) in p.steps.iter().zip(&step_cycles) {
+        let g = rtl::step_geom(s, rows, cols);
+        let (unit, op, macs, folds) = match (&s.op, g) {
+            (
+                IntOp::Conv { .. } | IntOp::Gemm { .. },
+                rtl::StepGeom::Array {
+                    p: px,
+                    k,
+                    n,
+                    row_folds,
+                    col_folds,
+                    ..
+                },
+            ) => (
+                "array",
+                if matches!(s.op, IntOp::Conv { .. }) {
+                    "Conv"
+                } else {
+                    "Gemm"
+                },
+                px * k * n,
+                row_folds * col_folds,
+            ),
+            (IntOp::MaxPool { .. }, _) => ("vector", "MaxPool", 0, 0),
+            _ => ("free", "Reshape", 0, 0),
+        };
+        push(
+            s.name.clone(),
+            op.into(),
+            unit,
+            c,
+            macs,
+            folds,
+            (0, 0),
+            &mut layers,
+        );
+    }
+    push(
+        format!("{} (dma store)", p.output),
+        "Store".into(),
+        "dma",
+        store,
+        0,
+        0,
+        (0, outb),
+        &mut layers,
+    );
+    debug_assert_eq!(t, total);
+    SimResult {
+        accelerator: acc.name.clone(),
+        clock_mhz: acc.clock_mhz,
+        pes: acc.pes(),
+        total_cycles: total,
+        layers,
+        events,
+    }
 }

@@ -68,10 +68,15 @@ pub fn step_geom(step: &IntStep, rows: u64, cols: u64) -> StepGeom {
             let p = (window.out[0] * window.out[1]) as u64;
             array_geom(p, layer.reduction as u64, layer.outs as u64, rows, cols)
         }
-        IntOp::Gemm { layer } => array_geom(1, layer.reduction as u64, layer.outs as u64, rows, cols),
+        IntOp::Gemm { layer } => {
+            array_geom(1, layer.reduction as u64, layer.outs as u64, rows, cols)
+        }
         IntOp::MaxPool { window } => StepGeom::Pool {
-            taps: (step.output_chw[0] * window.out[0] * window.out[1] * window.kernel[0] * window.kernel[1])
-                as u64,
+            taps: (step.output_chw[0]
+                * window.out[0]
+                * window.out[1]
+                * window.kernel[0]
+                * window.kernel[1]) as u64,
         },
         IntOp::Reshape => StepGeom::Free,
     }
@@ -166,7 +171,11 @@ pub fn io_bytes(p: &IntProgram) -> (u64, u64) {
 /// Per-step cycles and the total of one inference: (input load, steps, output store, total).
 pub fn timeline(p: &IntProgram, acc: &Accelerator) -> (u64, Vec<u64>, u64, u64) {
     let (rows, cols) = (acc.rows() as u64, acc.cols() as u64);
-    let (nb, milli, lat) = (beat_bytes(acc), milli_bytes_per_cycle(acc), acc.dram.latency_cycles as u64);
+    let (nb, milli, lat) = (
+        beat_bytes(acc),
+        milli_bytes_per_cycle(acc),
+        acc.dram.latency_cycles as u64,
+    );
     let (inb, outb) = io_bytes(p);
     let load = START_CYCLES + dram_cycles(inb, nb, milli, lat);
     let steps: Vec<u64> = p
