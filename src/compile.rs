@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use etch_codegen::design::{Manifest, ACCELERATOR, HLS_DIR, MANIFEST};
-use etch_codegen::{hls, program};
+use etch_codegen::design::{Manifest, VerilogPart, ACCELERATOR, HLS_DIR, MANIFEST, VERILOG_DIR};
+use etch_codegen::{hls, program, verilog};
 
 use crate::load::{self, CliError, Prepare};
 
@@ -49,9 +49,6 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         return Err(
             "error: say what to emit: --emit hls, --emit verilog or --emit verilog,hls".into(),
         );
-    }
-    if a.emit.contains(&Emit::Verilog) {
-        return Err("error: --emit verilog is not in this build of etch yet; --emit hls writes the design as HLS C++".into());
     }
     let acc = crate::sim::accelerator(a.hw, a.target)?;
     let ron = accelerator_ron(a.hw, a.target)?;
@@ -108,6 +105,61 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             layers.join(", ")
         ));
     }
+    let elem = |v: &str| info.ty(v).map(|t| t.elem);
+    let mut verilog_part = None;
+    let mut sim_cycles = None;
+    if a.emit.contains(&Emit::Verilog) {
+        // the simulator's prediction for the hardware emitted below, which verify checks
+        let sim = etch_sim::cycle::simulate_model(
+            model,
+            info,
+            &acc,
+            1,
+            &etch_sim::cycle::SimOptions {
+                trace: false,
+                rtl: true,
+            },
+        )
+        .map_err(|e| format!("error: {}: {e}", a.model))?;
+        let vdir = dir.join(VERILOG_DIR);
+        std::fs::create_dir_all(&vdir)
+            .map_err(|e| format!("error: cannot create `{}`: {e}", vdir.display()))?;
+        let in_signed = elem(&prog.input) == Some(etch_ir::tensor::ElemType::I8);
+        // an inference 8 times longer than predicted (and 100k cycles) is a hang
+        let max_cycles = (sim.total_cycles * 8).max(100_000);
+        let (layout, _) = verilog::emit(
+            &vdir,
+            &model_name,
+            &prog,
+            &golden,
+            &acc,
+            in_signed,
+            max_cycles,
+        )
+        .map_err(|e| format!("error: {}: {e}", a.model))?;
+        let kinds: Vec<&str> = [
+            layout.has_mac.then_some("int MAC"),
+            layout.has_shift.then_some("shift-add"),
+            layout.has_xnor.then_some("XNOR"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        wrote.push(format!(
+            "{}/{VERILOG_DIR}: Verilog, {}x{} weight-stationary array with {} PEs, testbench and memory images; etch sim --rtl predicts {} cycles per inference",
+            a.output,
+            layout.rows,
+            layout.cols,
+            kinds.join(" + "),
+            sim.total_cycles
+        ));
+        sim_cycles = Some(sim.total_cycles);
+        verilog_part = Some(VerilogPart {
+            sources: vec![verilog::DESIGN.to_string()],
+            top: "etch_accel".into(),
+            testbench: vec![verilog::TESTBENCH.to_string()],
+        });
+    }
     std::fs::write(dir.join(ACCELERATOR), &ron)
         .map_err(|e| format!("error: cannot write `{}/{ACCELERATOR}`: {e}", a.output))?;
     Manifest {
@@ -120,7 +172,10 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         output: prog.output.clone(),
         samples: golden.len(),
         hls: a.emit.contains(&Emit::Hls),
-        verilog: None,
+        verilog: verilog_part,
+        sim_cycles,
+        output_shape: prog.output_shape.clone(),
+        output_signed: elem(&prog.output) == Some(etch_ir::tensor::ElemType::I8),
     }
     .write(dir)
     .map_err(|e| format!("error: {e}"))?;

@@ -145,6 +145,10 @@ enum Command {
         /// SCALE-Sim config file (SCALE-Sim mode).
         #[arg(long = "scalesim-config")]
         scalesim_config: Option<String>,
+        /// Time the accelerator `etch compile --emit verilog` emits, cycle for cycle (what
+        /// `etch verify` checks the RTL against), instead of the analytical model.
+        #[arg(long)]
+        rtl: bool,
         /// Seed for the values of shape-only weights (when passes need them).
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
@@ -184,6 +188,10 @@ enum Command {
     Verify {
         /// A folder `etch compile -o` wrote.
         dir: String,
+        /// verilator or iverilog (the Verilog; verilator by default when the design has it), or
+        /// g++ (the HLS C simulation).
+        #[arg(long)]
+        simulator: Option<String>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -314,6 +322,7 @@ fn main() -> ExitCode {
             scalesim_config,
             seed,
             passes,
+            rtl,
         } => sim::run(sim::SimArgs {
             model: model.as_deref(),
             hw: hw.as_deref(),
@@ -328,6 +337,7 @@ fn main() -> ExitCode {
             passes: passes.spec.as_deref(),
             verify_each: passes.verify_each,
             seed,
+            rtl,
         }),
         Command::Compile {
             model,
@@ -351,7 +361,11 @@ fn main() -> ExitCode {
             verify_each: passes.verify_each,
             seed,
         }),
-        Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Verify {
+            dir,
+            simulator,
+            json,
+        } => verify::run(&dir, simulator.as_deref(), json),
         Command::Synth { dir, target, json } => synth::run(&dir, &target, json),
         Command::Targets { json } => targets::run(json),
     };

@@ -26,6 +26,8 @@ pub struct SimArgs<'a> {
     pub passes: Option<&'a str>,
     pub verify_each: bool,
     pub seed: u64,
+    /// Time the emitted Verilog accelerator exactly (`SimOptions::rtl`).
+    pub rtl: bool,
 }
 
 fn write(path: &str, text: &str) -> Result<(), CliError> {
@@ -97,6 +99,7 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
     )?;
     let opts = SimOptions {
         trace: a.trace.is_some(),
+        rtl: a.rtl,
     };
     let r = simulate_model(&loaded.model, &loaded.info, &acc, a.batch, &opts)
         .map_err(|e| format!("error: {path}: {e}"))?;

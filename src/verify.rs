@@ -1,11 +1,13 @@
 //! `etch verify DIR`: builds and runs the testbenches of a design `etch compile` wrote and says
-//! whether it computes the CPU executor's codes bit for bit. The HLS part compiles the C
-//! simulation with g++ (`-Wall -Wextra -Werror`) and runs it.
+//! whether it computes the CPU executor's codes bit for bit. The Verilog part runs under Verilator
+//! or Icarus and must also take exactly the cycles `etch sim --rtl` predicts; the HLS part
+//! compiles the C simulation with g++ (`-Wall -Wextra -Werror`) and runs it.
 
 use std::path::Path;
 
-use etch_codegen::design::{Manifest, HLS_DIR};
+use etch_codegen::design::{Manifest, HLS_DIR, VERILOG_DIR};
 use etch_codegen::gxx;
+use etch_codegen::run::{simulate, Simulator};
 use serde::Serialize;
 
 use crate::load::CliError;
@@ -25,12 +27,125 @@ struct VerifyReport {
 /// The simulator name of the HLS C simulation.
 const CSIM: &str = "g++ (HLS C simulation)";
 
-/// Runs `etch verify`.
-pub fn run(dir: &str, json: bool) -> Result<(), CliError> {
+/// The output element `index` of a tensor of `shape`, as `name[i,j,…]`.
+fn element(name: &str, shape: &[usize], index: usize) -> String {
+    let mut rest = index;
+    let mut idx = vec![0; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        if d > 0 {
+            idx[k] = rest % d;
+            rest /= d;
+        }
+    }
+    let s: Vec<String> = idx.iter().map(|i| i.to_string()).collect();
+    format!("{name}[{}]", s.join(","))
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// The Verilog part: the testbench under Verilator or Icarus, bit for bit against the golden
+/// codes and cycle for cycle against `etch sim --rtl`.
+fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(), CliError> {
+    let vdir = Path::new(dir).join(VERILOG_DIR);
+    let sim_cycles = m.sim_cycles.ok_or_else(|| {
+        format!("error: {dir}/etch-design.json has no sim_cycles; compile the design again")
+    })?;
+    let run = simulate(&vdir, sim).map_err(|e| format!("error: {e}"))?;
+    let code = |b: u8| {
+        if m.output_signed {
+            (b as i8) as i64
+        } else {
+            b as i64
+        }
+    };
+    let first_mismatch = run.mismatch.as_ref().map(|mm| {
+        format!(
+            "sample {}, {}: rtl {}, golden {}",
+            mm.sample,
+            element(&m.output, &m.output_shape, mm.index),
+            mm.got.map_or("x".to_string(), |g| code(g).to_string()),
+            code(mm.expected)
+        )
+    });
+    let bit_exact = run.passed && run.mismatch.is_none() && run.error.is_none();
+    let cycles_equal = run.cycles == Some(sim_cycles);
+    let outputs = m.output_shape.iter().product::<usize>() * m.samples;
+    if json {
+        let report = VerifyReport {
+            bit_exact,
+            rtl_cycles: run.cycles,
+            sim_cycles: Some(sim_cycles),
+            simulator: sim.name().into(),
+            first_mismatch: first_mismatch.clone(),
+            samples: m.samples,
+            outputs,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        println!(
+            "{}: {} on {} samples ({} output codes); RTL {} cycles per inference, etch sim --rtl {}{}",
+            sim.name(),
+            if bit_exact { "bit-exact" } else { "NOT bit-exact" },
+            m.samples,
+            outputs,
+            run.cycles.map_or("?".to_string(), |c| c.to_string()),
+            sim_cycles,
+            if cycles_equal { " (equal)" } else { " (DIFFERENT)" }
+        );
+    }
+    if let Some(fm) = &first_mismatch {
+        return Err(format!(
+            "error: {dir}: the RTL's output differs from the CPU executor's: first mismatch at {fm}"
+        ));
+    }
+    if let Some(e) = &run.error {
+        return Err(format!(
+            "error: {dir}: the testbench failed: {e}\n{}",
+            tail(&run.log)
+        ));
+    }
+    if !cycles_equal {
+        return Err(format!(
+            "error: {dir}: the RTL took {} cycles per inference but etch sim --rtl predicts {sim_cycles}",
+            run.cycles.map_or("?".to_string(), |c| c.to_string())
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `etch verify`: the Verilog under `simulator` (verilator or iverilog; the default when the
+/// design has Verilog), or the HLS C simulation (`g++`; the default for an HLS-only design).
+pub fn run(dir: &str, simulator: Option<&str>, json: bool) -> Result<(), CliError> {
     let path = Path::new(dir);
     let manifest = Manifest::read(path).map_err(|e| format!("error: {e}"))?;
+    let which = simulator.unwrap_or(if manifest.verilog.is_some() {
+        "verilator"
+    } else {
+        "g++"
+    });
+    if let Some(sim) = Simulator::parse(which) {
+        if manifest.verilog.is_none() {
+            return Err(format!(
+                "error: {dir} holds no Verilog design for {which}; compile with --emit verilog"
+            ));
+        }
+        return verify_rtl(dir, &manifest, sim, json);
+    }
+    if which != "g++" && which != "gxx" {
+        return Err(format!(
+            "error: --simulator `{which}`: choose verilator or iverilog (the Verilog), or g++ (the HLS C simulation)"
+        ));
+    }
     if !manifest.hls {
-        return Err(format!("error: {dir} holds no HLS design, and this build of etch verifies HLS designs only; compile with --emit hls"));
+        return Err(format!(
+            "error: {dir} holds no HLS design for g++; compile with --emit hls"
+        ));
     }
     let r = gxx::csim(&path.join(HLS_DIR)).map_err(|e| format!("error: {e}"))?;
     let report = VerifyReport {

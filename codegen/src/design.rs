@@ -54,6 +54,15 @@ pub struct Manifest {
     pub hls: bool,
     /// The Verilog part, when emitted.
     pub verilog: Option<VerilogPart>,
+    /// `etch sim --rtl`'s cycles per inference for the same model, passes and description: what
+    /// `etch verify` checks the RTL's count against (Verilog designs).
+    #[serde(default)]
+    pub sim_cycles: Option<u64>,
+    /// The output codes' shape and whether they are int8 (else uint8), to name a mismatch.
+    #[serde(default)]
+    pub output_shape: Vec<usize>,
+    #[serde(default)]
+    pub output_signed: bool,
 }
 
 impl Manifest {

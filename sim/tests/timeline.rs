@@ -62,7 +62,17 @@ fn ws(rows: u32, kib: u32, double: bool, bytes_per_cycle: f64, latency: u32) -> 
 
 fn sim(m: &Model, acc: &Accelerator) -> SimResult {
     let info = etch_ir::verify::verify(m).unwrap();
-    simulate_model(m, &info, acc, 1, &SimOptions { trace: true }).unwrap()
+    simulate_model(
+        m,
+        &info,
+        acc,
+        1,
+        &SimOptions {
+            trace: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn model(name: &str) -> Model {

@@ -12,9 +12,9 @@
 //! drained. An activation that fits the ifmap buffer stays on chip for the layers that read it (no
 //! write and read back through DRAM); when it has to make room it is written out then.
 //!
-//! A quantized model whose layers all run in integers (`crate::program` lowers it), batch 1, on a
-//! weight-stationary description, is timed instead as the accelerator `etch compile --emit verilog`
-//! emits for it (`rtl`): a sequential controller, DMA load of the input codes, per layer the
+//! With `SimOptions::rtl` (`etch sim --rtl`), a quantized model whose layers all run in integers
+//! (`crate::program` lowers it), batch 1, on a weight-stationary description, is timed instead as
+//! the accelerator `etch compile --emit verilog` emits for it (`rtl`): a sequential controller, DMA load of the input codes, per layer the
 //! gather / preload / stream folds and the requantization pass, MaxPool one tap a cycle, DMA store
 //! of the output codes. `etch verify` checks that the RTL takes exactly these cycles. Energy per
 //! layer stays the analytical model's. SCALE-Sim mode (`crate::scalesim`) is untouched by this.
@@ -156,6 +156,9 @@ impl SimResult {
 pub struct SimOptions {
     /// Keep every event (for `--trace`).
     pub trace: bool,
+    /// Time the model as the accelerator `etch compile --emit verilog` emits for it (`rtl`),
+    /// cycle for cycle, instead of the analytical model (`etch sim --rtl`).
+    pub rtl: bool,
 }
 
 /// A run that cannot be done.
@@ -768,11 +771,17 @@ pub fn simulate_model(
     let layers = crate::map::extract(model, info, batch, acc, &specs).map_err(|e| e.to_string())?;
     let outputs: Vec<String> = model.graph.outputs.iter().map(|o| o.name.clone()).collect();
     let analytical = simulate(&layers, acc, &outputs, opts).map_err(|e| e.to_string())?;
-    // a model the code generator can emit, on hardware it emits, is timed as that hardware
-    if batch <= 1 && rtl::unsupported(acc).is_none() {
-        if let Ok(p) = crate::program::lower(model, info) {
-            return Ok(emitted_timeline(&p, acc, &analytical, opts));
+    if opts.rtl {
+        if batch > 1 {
+            return Err(
+                "the emitted accelerator runs one sample at a time; --rtl takes batch 1".into(),
+            );
         }
+        if let Some(why) = rtl::unsupported(acc) {
+            return Err(why);
+        }
+        let p = crate::program::lower(model, info).map_err(|e| e.to_string())?;
+        return Ok(emitted_timeline(&p, acc, &analytical, opts));
     }
     Ok(analytical)
 }
@@ -797,7 +806,7 @@ fn emitted_timeline(
                     op: String,
                     unit: &'static str,
                     cycles: u64,
-                    macs: u64,
+                    (macs, performed): (u64, u64),
                     folds: u64,
                     (read, write): (u64, u64),
                     layers: &mut Vec<LayerResult>| {
@@ -839,6 +848,7 @@ fn emitted_timeline(
                 0.0
             },
             macs,
+            macs_performed: performed,
             dram_read_bytes: read,
             dram_write_bytes: write,
             folds,
@@ -853,7 +863,7 @@ fn emitted_timeline(
         "Load".into(),
         "dma",
         load,
-        0,
+        (0, 0),
         0,
         (inb, 0),
         &mut layers,
@@ -878,11 +888,11 @@ fn emitted_timeline(
                 } else {
                     "Gemm"
                 },
-                px * k * n,
+                (px * k * n, row_folds * col_folds * rows * cols * px),
                 row_folds * col_folds,
             ),
-            (IntOp::MaxPool { .. }, _) => ("vector", "MaxPool", 0, 0),
-            _ => ("free", "Reshape", 0, 0),
+            (IntOp::MaxPool { .. }, _) => ("vector", "MaxPool", (0, 0), 0),
+            _ => ("free", "Reshape", (0, 0), 0),
         };
         push(
             s.name.clone(),
@@ -900,7 +910,7 @@ fn emitted_timeline(
         "Store".into(),
         "dma",
         store,
-        0,
+        (0, 0),
         0,
         (0, outb),
         &mut layers,

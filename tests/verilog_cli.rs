@@ -1,0 +1,139 @@
+//! The CLI around the Verilog flow: `etch compile --emit verilog` then `etch verify` under Icarus
+//! and Verilator (bit-exact, RTL cycles equal to `etch sim --rtl`'s, `--json` fields), a flipped
+//! weight bit failing with the first differing output named, and the clear refusals (a dataflow
+//! the emitted hardware lacks, a float model). These need iverilog and verilator (scripts/test.sh
+//! installs them) and fail without them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn etch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+const QUANT: &str = "quant(bits=8,per=channel,calib=\"examples/data/digits_train.csv\")";
+const MLP: &str = "examples/models/digits_mlp.onnx.txt";
+
+fn compile(dir: &str, hw: &[&str], passes: &str) -> Output {
+    let mut args = vec!["compile", MLP];
+    args.extend_from_slice(hw);
+    args.extend_from_slice(&[
+        "--passes",
+        passes,
+        "--emit",
+        "verilog",
+        "--data",
+        "examples/data/digits_test.csv",
+        "--samples",
+        "3",
+        "-o",
+        dir,
+    ]);
+    etch(&args)
+}
+
+#[test]
+fn compile_verilog_then_verify_under_both_simulators_and_catch_a_flipped_weight() {
+    let dir = tmp("cli-verilog-mlp");
+    let d = dir.to_str().unwrap();
+    let out = compile(d, &["--hw", "examples/hw/ws-16x16-int8.ron"], QUANT);
+    assert!(out.status.success(), "{}", text(&out));
+    let sim = etch(&[
+        "sim",
+        MLP,
+        "--hw",
+        "examples/hw/ws-16x16-int8.ron",
+        "--passes",
+        QUANT,
+        "--rtl",
+        "--json",
+    ]);
+    assert!(sim.status.success(), "{}", text(&sim));
+    let sim: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    let predicted = sim["total_cycles"].as_u64().unwrap();
+    for simulator in ["iverilog", "verilator"] {
+        let v = etch(&["verify", d, "--simulator", simulator, "--json"]);
+        assert!(v.status.success(), "{}", text(&v));
+        let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert_eq!(j["bit_exact"], true);
+        assert_eq!(j["simulator"], simulator);
+        assert_eq!(j["rtl_cycles"].as_u64(), Some(predicted), "{j}");
+        assert_eq!(j["sim_cycles"].as_u64(), Some(predicted), "{j}");
+        assert!(j["first_mismatch"].is_null());
+    }
+    // flip the sign bit of every weight of the first word of the last layer's first row fold: a
+    // whole output channel changes, and verify names the first differing output
+    let w = dir.join("verilog/weights.hex");
+    let mut lines: Vec<String> = std::fs::read_to_string(&w)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // digits_mlp on 16x16: fc1 is 64x64 = 4 row folds x 4 column folds of 16 words; fc2 starts
+    // at word 256, and its word 15 holds reduction index 0 of outputs 0..9
+    let line = &lines[256 + 15];
+    let last = line.len() - 2;
+    let b = u8::from_str_radix(&line[last..], 16).unwrap() ^ 0x40;
+    lines[256 + 15] = format!("{}{b:02x}", &line[..last]);
+    std::fs::write(&w, lines.join("\n") + "\n").unwrap();
+    let v = etch(&["verify", d, "--simulator", "iverilog"]);
+    let t = text(&v);
+    assert!(!v.status.success(), "{t}");
+    assert!(
+        t.contains("first mismatch at sample") && t.contains("logits_quantized[0,"),
+        "{t}"
+    );
+    let v = etch(&["verify", d, "--simulator", "iverilog", "--json"]);
+    assert!(!v.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(j["bit_exact"], false);
+    assert!(j["first_mismatch"]
+        .as_str()
+        .unwrap()
+        .contains("logits_quantized[0,"));
+}
+
+#[test]
+fn what_the_hardware_cannot_take_is_refused_clearly() {
+    let dir = tmp("cli-verilog-refused");
+    let d = dir.to_str().unwrap();
+    let out = compile(d, &["--hw", "examples/hw/os-8x8-fp16.ron"], QUANT);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("weight-stationary dataflow only"),
+        "{}",
+        text(&out)
+    );
+    let out = etch(&[
+        "compile",
+        MLP,
+        "--target",
+        "pynq-z2",
+        "--emit",
+        "verilog",
+        "--data",
+        "examples/data/digits_test.csv",
+        "-o",
+        d,
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("quantize it first"), "{}", text(&out));
+}
