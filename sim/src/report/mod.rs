@@ -135,7 +135,7 @@ pub fn table(r: &SimResult) -> String {
     let rows: Vec<[String; 8]> = r
         .layers
         .iter()
-        .filter(|l| l.unit != "free")
+        .filter(|l| l.unit != "free" && l.unit != "fused")
         .map(|l| {
             [
                 l.name.clone(),
@@ -197,6 +197,16 @@ pub fn table(r: &SimResult) -> String {
     }
     out.push_str(&rule);
     out.push_str(&line(&total));
+    let hidden = r
+        .layers
+        .iter()
+        .filter(|l| l.unit == "free" || l.unit == "fused")
+        .count();
+    if hidden > 0 {
+        out.push_str(&format!(
+            "({hidden} layers with no step of their own, layout ops and fused activations or (de)quantization, are in --json and --csv)\n"
+        ));
+    }
     let lat = r.latency_s();
     out.push_str(&format!(
         "\n{} on {} at {} MHz: {} cycles = {:.3} ms per inference, {:.1} inferences/s; {} MACs\n",
