@@ -263,18 +263,11 @@ fn actbuf_module(l: &Layout) -> Module {
         unreachable!("the buffer holds at least one row");
     }
     let in_signed = l.in_signed;
-    m.reg("sel_q", l.lnb.max(1));
-    m.always_ff(
-        "clk",
-        vec![nb(
-            "sel_q",
-            if l.lnb == 0 {
-                lit(1, 0)
-            } else {
-                id("rd_addr").slice(l.lnb - 1, 0)
-            },
-        )],
-    );
+    // the bank of the code read last cycle picks the read data (one bank: nothing to pick)
+    if l.lnb > 0 {
+        m.reg("sel_q", l.lnb);
+        m.always_ff("clk", vec![nb("sel_q", id("rd_addr").slice(l.lnb - 1, 0))]);
+    }
     let mut rd_mux = id("b0_rd");
     for b in 0..nbk {
         let bank_hit = if l.lnb == 0 {

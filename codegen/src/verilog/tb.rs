@@ -117,7 +117,8 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
             })
             .collect()
     };
-    let mut write_beat = Vec::new();
+    // the accelerator sends the granted beats in order, one cycle after each grant
+    let mut write_beat = vec![nb("pend_beat", id("pend_beat").add(n(1)))];
     for k in 0..l.nb {
         write_beat.push(if_(
             id("pend_beat")
@@ -147,6 +148,7 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
                     nb("wait_q", "LAT"),
                     nb("credit", n(0)),
                     nb("beat_q", n(0)),
+                    nb("pend_beat", n(0)),
                 ],
                 vec![if_(
                     id("busy"),
@@ -171,10 +173,7 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
                                 vec![
                                     if_else(
                                         id("we_q"),
-                                        vec![
-                                            nb("dram_wready", lit(1, 1)),
-                                            nb("pend_beat", "beat_q"),
-                                        ],
+                                        vec![nb("dram_wready", lit(1, 1))],
                                         grant_read,
                                     ),
                                     nb("beat_q", id("beat_q").add(n(1))),
