@@ -88,6 +88,10 @@ fn text(o: &std::process::Output) -> String {
 /// Builds and runs the testbench in `dir` (the simulator's working folder, where the memory
 /// images are).
 pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
+    // the built simulation is run by its absolute path (a relative one would be resolved against
+    // either working folder, depending on the platform)
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = abs.as_path();
     let files = [super::verilog::DESIGN, super::verilog::TESTBENCH];
     let out = match sim {
         Simulator::Icarus => {
