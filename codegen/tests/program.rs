@@ -68,3 +68,54 @@ fn binarizing_both_layers_of_the_mlp_is_refused_by_the_pass() {
     .unwrap_err();
     assert!(e.to_string().contains("nothing is left to binarize"), "{e}");
 }
+
+#[test]
+fn a_float_op_between_integer_layers_is_named() {
+    // Conv → Sigmoid → Flatten → Gemm: quant makes both layers integer, the Sigmoid stays float
+    let text = r#"<
+   ir_version: 8,
+   opset_import: ["" : 17]
+>
+g (float[1,1,4,4] x) => (float[1,3] y)
+   <float[2,1,3,3] w1 = {0.1,-0.2,0.3,0.4,-0.5,0.6,0.7,-0.8,0.9,-0.1,0.2,-0.3,0.4,0.5,-0.6,0.7,0.8,-0.9}, float[2] b1 = {0.1,-0.1}, float[3,8] w2 = {0.1,0.2,-0.3,0.4,0.5,-0.6,0.7,0.8,-0.1,0.2,0.3,-0.4,0.5,0.6,-0.7,0.8,0.1,-0.2,0.3,0.4,-0.5,0.6,0.7,-0.8}, float[3] b2 = {0.0,0.1,-0.1}>
+{
+   c1 = Conv <kernel_shape: ints = [3, 3], pads: ints = [0, 0, 0, 0], strides: ints = [1, 1]> (x, w1, b1)
+   s1 = Sigmoid (c1)
+   f1 = Flatten <axis: int = 1> (s1)
+   y = Gemm <alpha: float = 1, beta: float = 1, transB: int = 1> (f1, w2, b2)
+}
+"#;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let csv = dir.join("float-middle.csv");
+    let rows: String = (0..8)
+        .map(|r| {
+            let v: Vec<String> = (0..16)
+                .map(|k| format!("{:.3}", ((r * 7 + k * 3) % 11) as f32 / 10.0))
+                .collect();
+            format!("0,{}\n", v.join(","))
+        })
+        .collect();
+    std::fs::write(&csv, rows).unwrap();
+    let mut model = etch_ir::parse_model(text.as_bytes()).unwrap();
+    etch_ir::verify::verify(&model).unwrap();
+    let calib = etch_sim::reference::calibrate::CsvCalibrator;
+    let run = etch_ir::passes::RunOptions {
+        verify_each: false,
+        cx: etch_ir::passes::PassContext {
+            calibrator: Some(&calib),
+        },
+    };
+    etch_ir::passes::run_spec(
+        &mut model,
+        &format!("quant(bits=8,per=channel,calib=\"{}\")", csv.display()),
+        &run,
+    )
+    .unwrap();
+    let info = etch_ir::verify::verify(&model).unwrap();
+    let e = lower(&model, &info).unwrap_err();
+    assert!(
+        matches!(&e, ProgramError::FloatInMiddle { node, op, .. } if op == "Sigmoid" && node == "s1"),
+        "{e}"
+    );
+    eprintln!("{e}");
+}

@@ -178,9 +178,20 @@ pub fn lower_plan(
             st.op_type.clone()
         };
         if !st.on_codes {
+            // name the op that forced float (not the Dequantize/Quantize around it)
+            let culprit = plan.steps[k..=last]
+                .iter()
+                .take_while(|s| !s.on_codes)
+                .find(|s| {
+                    !matches!(
+                        s.op,
+                        Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. }
+                    )
+                })
+                .unwrap_or(st);
             return Err(ProgramError::FloatInMiddle {
-                node: st.name.clone(),
-                op: st.op_type.clone(),
+                node: culprit.name.clone(),
+                op: culprit.op_type.clone(),
                 why: "only quantized Conv/Gemm/MatMul layers, and MaxPool/Flatten/Reshape between equal quantizers, run on codes".into(),
             });
         }
