@@ -198,3 +198,59 @@ fn synth_refuses_an_asic_target() {
     assert!(!out.status.success());
     assert!(text(&out).contains("ASIC"), "{}", text(&out));
 }
+
+/// digits_mlp (int8) on the small 4 x 2 description, emitted as Verilog and HLS together, then
+/// synthesized for `target`: the HLS half passes its C simulation and Yosys reports the emitted
+/// accelerator's resources beside the area model's.
+fn synth_emitted(target: &str) -> serde_json::Value {
+    let dir = tmp(&format!("cli-synth-emitted-{target}"));
+    let d = dir.to_str().unwrap();
+    let out = etch(&[
+        "compile",
+        "examples/models/digits_mlp.onnx.txt",
+        "--hw",
+        "examples/hw/ws-4x2-int8.ron",
+        "--target",
+        target,
+        "--passes",
+        QUANT,
+        "--emit",
+        "verilog,hls",
+        "--data",
+        "examples/data/digits_test.csv",
+        "--samples",
+        "2",
+        "-o",
+        d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = etch(&["verify", d, "--simulator", "g++"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("bit-exact"), "{}", text(&out));
+    let out = etch(&["synth", d, "--target", target, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["top"], "etch_accel");
+    assert_eq!(v["accelerator"], "ws-4x2-int8");
+    // the area model's figures for this description, whatever Yosys finds
+    let (dsps, est, _) = resource(&v, "DSPs");
+    assert_eq!(est, Some(8.0), "{v}");
+    // at least the 4 x 2 PEs' multipliers are hard blocks
+    assert!(dsps >= 8.0, "{v}");
+    assert!(resource(&v, "LUTs").0 > 100.0, "{v}");
+    assert!(resource(&v, "FFs").0 > 100.0, "{v}");
+    v
+}
+
+#[test]
+fn synth_an_emitted_design_on_ice40_up5k() {
+    let v = synth_emitted("ice40-up5k");
+    assert!(resource(&v, "EBR").0 >= 1.0, "{v}");
+}
+
+#[test]
+fn synth_an_emitted_design_on_pynq_z2() {
+    let v = synth_emitted("pynq-z2");
+    assert!(v["flow"].as_str().unwrap().contains("-family xc7"), "{v}");
+    assert!(resource(&v, "BRAM36").0 >= 0.5, "{v}");
+}
