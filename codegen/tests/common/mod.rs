@@ -1,5 +1,8 @@
-//! Shared by the codegen tests: the digits models with their pass specs.
+//! Shared by the codegen tests: the digits models with their pass specs, and (`random`) the
+//! random small models of the property tests.
 #![allow(dead_code)]
+
+pub mod random;
 
 use etch_ir::infer::GraphInfo;
 use etch_ir::Model;
@@ -34,7 +37,13 @@ pub fn specs(name: &str) -> Vec<(&'static str, String)> {
 pub fn model(name: &str, spec: &str) -> (Model, GraphInfo) {
     let path = format!("{}/examples/models/{name}.onnx.txt", root());
     let src = std::fs::read(&path).unwrap();
-    let mut model = etch_ir::parse_model(&src).unwrap();
+    passes(&src, spec).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Parses ONNX text, verifies it, runs `spec` (calibrating on the CSVs it names) and verifies
+/// the result.
+pub fn passes(src: &[u8], spec: &str) -> Result<(Model, GraphInfo), String> {
+    let mut model = etch_ir::parse_model(src).map_err(|e| format!("{e:?}"))?;
     let csv = etch_sim::reference::calibrate::CsvCalibrator;
     let run = etch_ir::passes::RunOptions {
         verify_each: false,
@@ -42,10 +51,10 @@ pub fn model(name: &str, spec: &str) -> (Model, GraphInfo) {
             calibrator: Some(&csv),
         },
     };
-    etch_ir::verify::verify(&model).unwrap();
-    etch_ir::passes::run_spec(&mut model, spec, &run).unwrap();
-    let info = etch_ir::verify::verify(&model).unwrap();
-    (model, info)
+    etch_ir::verify::verify(&model).map_err(|e| e.to_string())?;
+    etch_ir::passes::run_spec(&mut model, spec, &run).map_err(|e| e.to_string())?;
+    let info = etch_ir::verify::verify(&model).map_err(|e| e.to_string())?;
+    Ok((model, info))
 }
 
 pub fn test_csv() -> String {
