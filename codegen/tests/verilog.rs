@@ -1,5 +1,5 @@
 //! The emitted Verilog, run: the digits models in their three compressions are bit-exact under
-//! Icarus and Verilator and take exactly the cycles `etch sim` predicts; a flipped weight bit is
+//! Icarus and Verilator and take exactly the cycles `etch sim --rtl` predicts; a flipped weight bit is
 //! caught and named; a missing memory image fails loudly; the design is lint-clean.
 
 mod common;
@@ -17,7 +17,11 @@ fn compile(model: &str, what: &str, spec: &str, samples: usize) -> (PathBuf, Lay
     let p = lower(&m, &info).unwrap();
     let g = golden(&m, &info, &p, &common::test_csv(), samples).unwrap();
     let (_, acc) = etch_hw::Accelerator::for_target("pynq-z2").unwrap();
-    let sim = etch_sim::cycle::simulate_model(&m, &info, &acc, 1, &Default::default()).unwrap();
+    let opts = etch_sim::cycle::SimOptions {
+        trace: false,
+        rtl: true,
+    };
+    let sim = etch_sim::cycle::simulate_model(&m, &info, &acc, 1, &opts).unwrap();
     let dir = std::env::temp_dir().join(format!("etch-rtl-{model}-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -31,8 +31,10 @@ use etch_hw::{Accelerator, Dataflow};
 
 use crate::program::{IntOp, IntProgram, IntStep};
 
-/// Fixed cycles outside the phases: from the cycle `start` is seen to the DMA request, and from
-/// the last beat of the output store to `done`.
+/// Fixed cycles outside the phases, the register stages of the handshakes (counted from the RTL):
+/// at the start, the controller registers the DMA request and the DRAM model registers it; at the
+/// end, the DRAM model registers the last grant, the controller reads the beat's row and sends it,
+/// moves to its DONE state and raises the `done` register the testbench waits for.
 pub const START_CYCLES: u64 = 2;
 pub const END_CYCLES: u64 = 5;
 /// Cycles of a schedule-entry fetch, and of moving to the next step.
