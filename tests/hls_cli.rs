@@ -149,7 +149,7 @@ fn resource(v: &serde_json::Value, prefix: &str) -> (f64, Option<f64>, Option<f6
 }
 
 #[test]
-fn synth_reports_yosys_resources_on_ice40_and_xc7() {
+fn synth_reports_yosys_resources_on_ice40_xc7_and_ultrascale_plus() {
     // iCE40: the four 8x8 multipliers in SB_MAC16s, the 512 x 16 RAM in two 4 Kb EBRs
     let dir = fixture_design("ice40-up5k");
     let out = etch(&[
@@ -189,6 +189,21 @@ fn synth_reports_yosys_resources_on_ice40_and_xc7() {
     assert_eq!(row("BRAM36")[2], "0.5", "{t}");
     assert_eq!(row("LUTs")[3], "53,200", "{t}");
     assert!(row("LUTs")[1] != "0", "{t}");
+
+    // Zynq UltraScale+ (ultra96-v2): the xcup flow, DSP48E2s
+    let dir = fixture_design("ultra96-v2");
+    let out = etch(&[
+        "synth",
+        dir.to_str().unwrap(),
+        "--target",
+        "ultra96-v2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["flow"].as_str().unwrap().contains("-family xcup"), "{v}");
+    assert_eq!(resource(&v, "DSPs (DSP48E2)").0, 4.0, "{v}");
+    assert!(resource(&v, "BRAM36").0 > 0.0, "{v}");
 }
 
 #[test]
