@@ -137,3 +137,47 @@ fn a_compile_error_is_reported_with_the_compiler_output() {
         "{e}"
     );
 }
+
+/// The emitted C++ of two designs, compared with the files in `codegen/tests/snapshots/hls/`
+/// (`ETCH_BLESS=1` rewrites them): any change to the emitter shows in review as a diff of the C++
+/// it writes. digits_cnn binarized has every kernel but shift-add (int MAC and XNOR convolutions,
+/// MaxPool, Gemm) and its header and testbench; digits_mlp pow2 has the shift-add Gemms. The
+/// weights header is left out.
+#[test]
+fn emitted_cpp_matches_the_snapshots() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/hls");
+    let bless = std::env::var_os("ETCH_BLESS").is_some();
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "digits_cnn",
+            "binary",
+            &["etch_top.cpp", "etch_top.h", "etch_tb.cpp"],
+        ),
+        ("digits_mlp", "pow2", &["etch_top.cpp"]),
+    ];
+    for (name, case, files) in cases {
+        let spec = common::specs(name)
+            .into_iter()
+            .find(|(c, _)| *c == case)
+            .unwrap()
+            .1;
+        let dir = emit(name, &format!("{case}-snapshot"), &spec);
+        for file in files {
+            let got = std::fs::read_to_string(dir.join(file)).unwrap();
+            let path = root.join(format!("{name}-{case}")).join(file);
+            if bless {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &got).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (ETCH_BLESS=1 writes it)", path.display()));
+            assert!(
+                got == want,
+                "{} differs from the emitted file in {} (ETCH_BLESS=1 rewrites the snapshot)",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+}
