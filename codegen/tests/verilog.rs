@@ -117,3 +117,40 @@ fn a_flipped_weight_bit_is_caught_and_named() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The emitted Verilog of a small design (digits_mlp binarized, int MAC and XNOR PEs, on
+/// ice40-up5k's 4x2 array) and its schedule image, compared with `codegen/tests/snapshots/verilog/`
+/// (`ETCH_BLESS=1` rewrites them): a change to the emitter shows in review as a diff of the RTL.
+#[test]
+fn emitted_verilog_matches_the_snapshots() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/verilog");
+    let bless = std::env::var_os("ETCH_BLESS").is_some();
+    let spec = &common::specs("digits_mlp")[2].1;
+    let (m, info) = common::model("digits_mlp", spec);
+    let p = lower(&m, &info).unwrap();
+    let g = golden(&m, &info, &p, &common::test_csv(), 1).unwrap();
+    let (_, acc) = etch_hw::Accelerator::for_target("ice40-up5k").unwrap();
+    let dir = std::env::temp_dir().join(format!("etch-rtl-snapshot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let signed = info.ty(&p.input).unwrap().elem == etch_ir::tensor::ElemType::I8;
+    emit(&dir, "digits_mlp", &p, &g, &acc, signed, 1_000_000).unwrap();
+    for f in ["etch_accel.v", "etch_tb.v", "sched.hex"] {
+        let got = std::fs::read_to_string(dir.join(f)).unwrap();
+        let path = root.join(format!("digits_mlp_binary_ice40_{f}"));
+        if bless {
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (ETCH_BLESS=1 writes it)", path.display()));
+        assert!(
+            got == want,
+            "{} differs from the emitted file in {} (ETCH_BLESS=1 rewrites the snapshot)",
+            path.display(),
+            dir.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
