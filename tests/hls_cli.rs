@@ -269,3 +269,51 @@ fn synth_an_emitted_design_on_pynq_z2() {
     assert!(v["flow"].as_str().unwrap().contains("-family xc7"), "{v}");
     assert!(resource(&v, "BRAM36").0 >= 0.5, "{v}");
 }
+
+/// Without yosys or g++ on PATH, synth and verify say which tool is missing and how to install it.
+#[test]
+fn a_missing_tool_is_named_with_its_install_command() {
+    let dir = fixture_design("ice40-up5k");
+    let out = Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args(["synth", dir.to_str().unwrap(), "--target", "ice40-up5k"])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("`yosys` is not installed") && t.contains("apt-get install yosys"),
+        "{t}"
+    );
+
+    let dir = tmp("cli-hls-no-gxx");
+    let d = dir.to_str().unwrap();
+    let out = etch(&[
+        "compile",
+        "examples/models/digits_mlp.onnx.txt",
+        "--target",
+        "pynq-z2",
+        "--passes",
+        QUANT,
+        "--emit",
+        "hls",
+        "--data",
+        "examples/data/digits_test.csv",
+        "--samples",
+        "1",
+        "-o",
+        d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args(["verify", d])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("`g++` is not installed") && t.contains("apt-get install g++"),
+        "{t}"
+    );
+}
