@@ -27,7 +27,7 @@ fn read_vectors() -> Function {
     let fail = |msg: &str, args: &str| {
         vec![
             Stmt::expr(format!("std::fprintf(stderr, \"{msg}\\n\"{args})")),
-            Stmt::expr("if (f) std::fclose(f)"),
+            Stmt::expr("std::fclose(f)"),
             Stmt::expr("return false"),
         ]
     };
@@ -47,7 +47,15 @@ fn read_vectors() -> Function {
         ],
         body: vec![
             Stmt::expr("std::FILE *f = std::fopen(path, \"r\")"),
-            Stmt::if_("!f", fail("error: cannot open vector file %s", ", path")),
+            Stmt::if_(
+                "!f",
+                vec![
+                    Stmt::expr(
+                        "std::fprintf(stderr, \"error: cannot open vector file %s\\n\", path)",
+                    ),
+                    Stmt::expr("return false"),
+                ],
+            ),
             Stmt::expr("int file_per = 0"),
             Stmt::if_(
                 "std::fscanf(f, \"%d %d\", &samples, &file_per) != 2 || samples < 0",

@@ -16,25 +16,24 @@ static bool read_vectors(const char *path, int per, std::vector<long long> &code
     std::FILE *f = std::fopen(path, "r");
     if (!f) {
         std::fprintf(stderr, "error: cannot open vector file %s\n", path);
-        if (f) std::fclose(f);
         return false;
     }
     int file_per = 0;
     if (std::fscanf(f, "%d %d", &samples, &file_per) != 2 || samples < 0) {
         std::fprintf(stderr, "error: %s: the first line must be `samples codes_per_sample`\n", path);
-        if (f) std::fclose(f);
+        std::fclose(f);
         return false;
     }
     if (file_per != per) {
         std::fprintf(stderr, "error: %s holds %d codes per sample; the design has %d\n", path, file_per, per);
-        if (f) std::fclose(f);
+        std::fclose(f);
         return false;
     }
     codes.resize((size_t)samples * (size_t)per);
     for (size_t i = 0; i < codes.size(); ++i) {
         if (std::fscanf(f, "%lld", &codes[i]) != 1) {
             std::fprintf(stderr, "error: %s ends or is malformed at code %zu of %zu\n", path, i, codes.size());
-            if (f) std::fclose(f);
+            std::fclose(f);
             return false;
         }
     }
