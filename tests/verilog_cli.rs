@@ -4,30 +4,10 @@
 //! the emitted hardware lacks, a float model). These need iverilog and verilator (scripts/test.sh
 //! installs them) and fail without them.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn etch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etch"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+mod common;
+use common::{etch, text, tmp};
 
 const QUANT: &str = "quant(bits=8,per=channel,calib=\"examples/data/digits_train.csv\")";
 const MLP: &str = "examples/models/digits_mlp.onnx.txt";

@@ -93,15 +93,7 @@ fn channel_medians(values: &[f32], dims: &[i64]) -> Vec<f32> {
 
 impl Pass for Binarize {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model)
-            .map(|w| !w.is_empty())
-            .unwrap_or(false)
-        {
-            return Err(
-                "the model has shape-only weights; fill them first (`etch convert --seed N`)"
-                    .into(),
-            );
-        }
+        super::require_weight_values(model)?;
         let (picked, n) = self.layers(&model.graph);
         if picked.is_empty() {
             return Err(if n == 0 {

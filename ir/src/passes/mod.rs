@@ -185,6 +185,16 @@ pub const PASSES: &[PassDef] = &[
     binarize::DEF,
 ];
 
+/// The precondition of every pass that reads weight values: a shape-only model text has none yet.
+pub(crate) fn require_weight_values(model: &Model) -> Result<(), String> {
+    if crate::weights::shape_only_weights(model).is_ok_and(|w| !w.is_empty()) {
+        return Err(
+            "the model has shape-only weights; fill them first (`etch convert --seed N`)".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Looks a pass up by name.
 pub fn find(name: &str) -> Option<&'static PassDef> {
     PASSES.iter().find(|p| p.name == name)

@@ -61,15 +61,7 @@ pub fn satisfies_codes(codes: &[i8], outs: usize, reduction: usize, n: usize, m:
 
 impl Pass for Nm {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model)
-            .map(|w| !w.is_empty())
-            .unwrap_or(false)
-        {
-            return Err(
-                "the model has shape-only weights; fill them first (`etch convert --seed N`)"
-                    .into(),
-            );
-        }
+        super::require_weight_values(model)?;
         if weight_views(&model.graph).is_empty() {
             return Err("no Conv, Gemm or MatMul has a float weight initializer".into());
         }

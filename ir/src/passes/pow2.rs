@@ -25,15 +25,7 @@ struct Pow2 {
 
 impl Pass for Pow2 {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model)
-            .map(|w| !w.is_empty())
-            .unwrap_or(false)
-        {
-            return Err(
-                "the model has shape-only weights; fill them first (`etch convert --seed N`)"
-                    .into(),
-            );
-        }
+        super::require_weight_values(model)?;
         if weight_views(&model.graph).is_empty() {
             return Err("no Conv, Gemm or MatMul has a float weight initializer".into());
         }

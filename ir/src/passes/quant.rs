@@ -175,15 +175,7 @@ fn inherited(
 
 impl Pass for Quant {
     fn precondition(&self, model: &Model) -> Result<(), String> {
-        if crate::weights::shape_only_weights(model)
-            .map(|w| !w.is_empty())
-            .unwrap_or(false)
-        {
-            return Err(
-                "the model has shape-only weights; fill them first (`etch convert --seed N`)"
-                    .into(),
-            );
-        }
+        super::require_weight_values(model)?;
         if self.act_bits < 8 && model.default_opset().unwrap_or(17) < 11 {
             return Err("act_bits below 8 puts a Clip with min/max inputs in front of each QuantizeLinear, which needs opset 11 or later; this model imports an older opset".into());
         }
