@@ -156,6 +156,13 @@ pub fn extract(
             op: n.op_type.clone(),
             message,
         };
+        // input k's dims, which the mapping cannot do without
+        let known_dims = |k: usize, what: &str| {
+            n.inputs
+                .get(k)
+                .and_then(|i| dims_of(info, i))
+                .ok_or_else(|| err(format!("{what}'s shape is unknown")))
+        };
         let out_name = n.outputs.first().cloned().unwrap_or_default();
         let out_dims = dims_of(info, &out_name).unwrap_or_default();
         let out_elems = numel(&out_dims) * batch;
@@ -179,16 +186,8 @@ pub fn extract(
             // own
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => Work::Fused,
             Op::Conv { window, group } => {
-                let x = n
-                    .inputs
-                    .first()
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("the input's shape is unknown".into()))?;
-                let w = n
-                    .inputs
-                    .get(1)
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("the weight's shape is unknown".into()))?;
+                let x = known_dims(0, "the input")?;
+                let w = known_dims(1, "the weight")?;
                 if x.len() < 3 || w.len() != x.len() {
                     return Err(err(format!(
                         "input rank {} and weight rank {} do not make a convolution",
@@ -230,16 +229,8 @@ pub fn extract(
             Op::Gemm {
                 trans_a, trans_b, ..
             } => {
-                let a = n
-                    .inputs
-                    .first()
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("input A's shape is unknown".into()))?;
-                let b = n
-                    .inputs
-                    .get(1)
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("input B's shape is unknown".into()))?;
+                let a = known_dims(0, "input A")?;
+                let b = known_dims(1, "input B")?;
                 if a.len() != 2 || b.len() != 2 {
                     return Err(err("Gemm takes 2-D inputs".into()));
                 }
@@ -259,16 +250,8 @@ pub fn extract(
                 })
             }
             Op::MatMul => {
-                let a = n
-                    .inputs
-                    .first()
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("input A's shape is unknown".into()))?;
-                let b = n
-                    .inputs
-                    .get(1)
-                    .and_then(|i| dims_of(info, i))
-                    .ok_or_else(|| err("input B's shape is unknown".into()))?;
+                let a = known_dims(0, "input A")?;
+                let b = known_dims(1, "input B")?;
                 if a.is_empty() || b.is_empty() {
                     return Err(err("MatMul of scalars".into()));
                 }
