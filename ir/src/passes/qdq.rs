@@ -84,19 +84,7 @@ pub(crate) fn set_weight_dq(
     scales: &[f32],
     axis: i64,
 ) -> Result<(), String> {
-    let base = g.nodes[node].inputs[k].clone();
-    let q = add_init(g, &format!("{base}_quantized"), i8_tensor(dims, codes));
-    let s = add_init(g, &format!("{base}_scale"), scale_tensor(scales));
-    let out = g.fresh_name(&format!("{base}_dequantized"));
-    g.nodes[node].inputs[k] = out.clone();
-    add_node(
-        g,
-        "DequantizeLinear",
-        axis_attr(axis),
-        vec![q, s],
-        vec![out],
-    )?;
-    Ok(())
+    set_dq(g, node, k, i8_tensor(dims, codes), scales, axis)
 }
 
 /// Makes input `k` of `node` read `DequantizeLinear(values (int32), scales, axis)`.
@@ -109,8 +97,20 @@ pub(crate) fn set_bias_dq(
     scales: &[f32],
     axis: i64,
 ) -> Result<(), String> {
+    set_dq(g, node, k, i32_tensor(dims, values), scales, axis)
+}
+
+/// Makes input `k` of `node` read `DequantizeLinear(codes, scales, axis)` of a new initializer.
+fn set_dq(
+    g: &mut Graph,
+    node: NodeIndex,
+    k: usize,
+    codes: Tensor,
+    scales: &[f32],
+    axis: i64,
+) -> Result<(), String> {
     let base = g.nodes[node].inputs[k].clone();
-    let q = add_init(g, &format!("{base}_quantized"), i32_tensor(dims, values));
+    let q = add_init(g, &format!("{base}_quantized"), codes);
     let s = add_init(g, &format!("{base}_scale"), scale_tensor(scales));
     let out = g.fresh_name(&format!("{base}_dequantized"));
     g.nodes[node].inputs[k] = out.clone();

@@ -8,6 +8,7 @@ use etch_ir::tensor::ElemType;
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::int::dot::WeightCodes;
+use super::super::cpu::int::qdq::{axis_layout, zero_points};
 use super::super::cpu::int::{InputCode, IntLayer};
 use super::super::Value;
 use super::device::Kernel;
@@ -194,42 +195,22 @@ impl Recorder<'_> {
         let Some(Value::F32(scale)) = host(1) else {
             return Err("the scale must be a float constant".into());
         };
-        let zp: Vec<i64> = match host(2) {
-            None => vec![0; scale.data.len()],
-            Some(Value::I64(z)) => z.data.clone(),
+        let zp = match host(2) {
+            None => zero_points(scale.data.len(), &[])?,
+            Some(Value::I64(z)) => zero_points(scale.data.len(), &z.data)?,
             Some(_) => return Err("the zero point must be an integer constant".into()),
         };
-        if zp.len() != scale.data.len() {
-            return Err(format!("{} scales but {} zero points", scale.data.len(), zp.len()).into());
-        }
         for &z in &zp {
             check_exact("the zero point", z)?;
         }
-        let (len, inner) = if scale.data.len() == 1 {
-            (1, 1)
-        } else {
-            let r = x.shape.len() as i64;
-            let a = if axis < 0 { axis + r } else { axis };
-            if a < 0 || a >= r || x.shape[a as usize] != scale.data.len() {
-                return Err(format!(
-                    "the scale has {} values but axis {axis} of the input {:?} does not",
-                    scale.data.len(),
-                    x.shape
-                )
-                .into());
-            }
-            (
-                scale.data.len(),
-                x.shape[a as usize + 1..].iter().product::<usize>(),
-            )
-        };
+        let (len, inner) = axis_layout(scale.data.len(), &x.shape, axis, "scale")?;
         let (qmin, qmax) = out_elem.unwrap_or(ElemType::U8).int_range();
         let (qmin, qmax) = (
             qmin.max(-EXACT as i128 + 1) as i64,
             qmax.min(EXACT as i128 - 1) as i64,
         );
         let mut y = self.alloc(x.shape.clone())?;
-        let p = [y.numel(), usize::from(!quantize), len, inner.max(1)]
+        let p = [y.numel(), usize::from(!quantize), len, inner]
             .map(|v| v as u32)
             .into_iter()
             .chain([qmin as i32 as u32, qmax as i32 as u32])

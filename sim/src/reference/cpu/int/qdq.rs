@@ -9,6 +9,23 @@ use super::super::Res;
 use crate::reference::value::{Array, Value};
 use etch_ir::op::Window;
 
+/// How `n` quantization parameters spread over a tensor of `shape`: `(len, inner)` such that
+/// element `k` takes parameter `(k / inner) % len` (one for the tensor, or one per index along
+/// `axis`). The GPU kernels index the same way.
+pub(crate) fn axis_layout(n: usize, shape: &[usize], axis: i64, what: &str) -> Res<(usize, usize)> {
+    if n == 1 {
+        return Ok((1, 1));
+    }
+    let r = shape.len() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r || shape[a as usize] != n {
+        return Err(format!(
+            "the {what} has {n} values but axis {axis} of the input {shape:?} does not"
+        ));
+    }
+    Ok((n, shape[a as usize + 1..].iter().product::<usize>().max(1)))
+}
+
 /// Scale (and zero point) for each element of `shape`: one, or one per index along `axis`.
 fn per_axis<'a, T: Copy>(
     params: &'a [T],
@@ -16,23 +33,22 @@ fn per_axis<'a, T: Copy>(
     axis: i64,
     what: &str,
 ) -> Res<impl Fn(usize) -> T + use<'a, T>> {
-    let r = shape.len() as i64;
-    let (len, inner) = if params.len() == 1 {
-        (1, 1)
-    } else {
-        let a = if axis < 0 { axis + r } else { axis };
-        if a < 0 || a >= r || shape[a as usize] != params.len() {
-            return Err(format!(
-                "the {what} has {} values but axis {axis} of the input {shape:?} does not",
-                params.len()
-            ));
-        }
-        (
-            params.len(),
-            shape[a as usize + 1..].iter().product::<usize>(),
-        )
-    };
-    Ok(move |k: usize| params[(k / inner.max(1)) % len])
+    let (len, inner) = axis_layout(params.len(), shape, axis, what)?;
+    Ok(move |k: usize| params[(k / inner) % len])
+}
+
+/// The zero points of `scales` scales: as given, or all 0 when the input is absent.
+pub(crate) fn zero_points(scales: usize, zero_point: &[i64]) -> Res<Vec<i64>> {
+    if zero_point.is_empty() {
+        return Ok(vec![0; scales]);
+    }
+    if zero_point.len() != scales {
+        return Err(format!(
+            "{scales} scales but {} zero points",
+            zero_point.len()
+        ));
+    }
+    Ok(zero_point.to_vec())
 }
 
 /// `y = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)`, `[qmin, qmax]` the output type's range.
@@ -43,18 +59,7 @@ pub fn quantize_linear(
     axis: i64,
     (qmin, qmax): (i64, i64),
 ) -> Res<Array<i64>> {
-    let zp: Vec<i64> = if zero_point.is_empty() {
-        vec![0; scale.len()]
-    } else {
-        zero_point.to_vec()
-    };
-    if zp.len() != scale.len() {
-        return Err(format!(
-            "{} scales but {} zero points",
-            scale.len(),
-            zp.len()
-        ));
-    }
+    let zp = zero_points(scale.len(), zero_point)?;
     let s = per_axis(scale, &x.shape, axis, "scale")?;
     let z = per_axis(&zp, &x.shape, axis, "zero point")?;
     let data = x
@@ -75,18 +80,7 @@ pub fn dequantize_linear(
     zero_point: &[i64],
     axis: i64,
 ) -> Res<Array<f32>> {
-    let zp: Vec<i64> = if zero_point.is_empty() {
-        vec![0; scale.len()]
-    } else {
-        zero_point.to_vec()
-    };
-    if zp.len() != scale.len() {
-        return Err(format!(
-            "{} scales but {} zero points",
-            scale.len(),
-            zp.len()
-        ));
-    }
+    let zp = zero_points(scale.len(), zero_point)?;
     let s = per_axis(scale, &x.shape, axis, "scale")?;
     let z = per_axis(&zp, &x.shape, axis, "zero point")?;
     Ok(Array::new(
