@@ -5,11 +5,10 @@
 # Usage: scripts/onnx_check.sh ETCH_BINARY [MODEL ...]
 #        scripts/onnx_check.sh --setup     only create or update the virtualenv, print its python
 #
-# The Python packages live in a virtualenv at .venv/ in the repository root (gitignored), made on
-# first use and reused afterwards; onnx is pinned to the version whose syntax etch follows.
+# The Python packages live in a virtualenv at .venv/ in the repository root (gitignored), installed
+# from the lock file scripts/locks/test.txt (exact versions and hashes; scripts/lock_python.py writes
+# it) and remade whenever the lock changes.
 set -euo pipefail
-
-ONNX_VERSION=1.23.2
 
 usage() {
     echo "usage: $0 ETCH_BINARY [MODEL ...]  |  $0 --setup" >&2
@@ -32,18 +31,16 @@ fi
 cd "$(dirname "$0")/.."
 venv=.venv
 py="$venv/bin/python"
+lock=scripts/locks/test.txt
+stamp="$venv/etch-lock.sha256"
+want="$(sha256sum "$lock" | cut -d' ' -f1)"
 
-if [ ! -x "$py" ]; then
+if [ ! -x "$py" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "onnx_check: installing $lock into $venv" >&2
+    rm -rf "$venv"
     python3 -m venv "$venv"
-fi
-if ! "$py" - "$ONNX_VERSION" >/dev/null 2>&1 <<'EOF'
-import sys
-import numpy, onnx, onnxruntime
-sys.exit(onnx.__version__ != sys.argv[1])
-EOF
-then
-    echo "onnx_check: installing onnx==$ONNX_VERSION, onnxruntime and numpy into $venv" >&2
-    "$py" -m pip install --quiet --disable-pip-version-check "onnx==$ONNX_VERSION" onnxruntime numpy
+    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r "$lock" >&2
+    echo "$want" >"$stamp"
 fi
 
 if [ -z "$etch" ]; then

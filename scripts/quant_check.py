@@ -9,16 +9,20 @@ pass onnx's parser and full checker. Then on every row of examples/data/digits_t
 
   etch   `etch run` (the CPU executor: the quantized layers in int32 with fixed-point requantization,
          MaxPool/Flatten on the int8 codes), and `etch eval --json` for top-1;
-  ort    onnxruntime with its default graph optimizations (it fuses the QDQ patterns into
-         QLinearConv / QGemm-like integer kernels where it can);
   qdq    onnxruntime with graph optimizations disabled: every QuantizeLinear/DequantizeLinear and
-         layer computed in float as written, the reference semantics.
+         layer computed in float as written, the reference semantics;
+  ort    onnxruntime with its default graph optimizations, for information only: it fuses the QDQ
+         patterns into integer kernels whose results depend on the onnxruntime version and on the
+         CPU's instruction set (without VNNI they saturate 16-bit intermediates), so it is no
+         criterion.
 
 The outputs are int8 codes dequantized by the graph's last DequantizeLinear, so a difference is a
-whole number of output steps (its scale). Required, per model and quantization: every output within
-one step of both onnxruntime runs, and the same top-1 accuracy (argmax, first of equal scores) from
-`etch eval`, `etch run` and onnxruntime. One line per case; the last line is `N passed, M failed`;
-exit status 1 if any failed.
+whole number of output steps (its scale). Required, per model and quantization, against qdq: no
+output more than one step away and at most MAX_OFF_FRACTION of them one step away (the reference
+computes in float, so an exact rounding tie may fall either way with the CPU's FMA use), and top-1
+accuracy (argmax, first of equal scores) equal between `etch eval` and `etch run` and within one
+sample of qdq's. One line per case; the last line is `N passed, M failed`; exit status 1 if any
+failed.
 """
 
 import json
@@ -48,6 +52,9 @@ CASES = [
     ("digits_mlp", "pow2 4-bit weights", f"pow2(bits=4),{Q8}"),
     ("digits_cnn", "binarized (xnor), first/last int8", f'binarize(keep=[first,last],calib="{CALIB}"),{Q8}'),
 ]
+
+
+MAX_OFF_FRACTION = 0.01
 
 
 def session(model, optimize):
@@ -103,11 +110,16 @@ def check(etch, tmp, name, label, spec):
     ev = subprocess.run([etch, "eval", str(qpath), "--data", str(TEST), "--json"], check=True, capture_output=True, text=True, cwd=REPO)
     eval_right = round(json.loads(ev.stdout)["top1"] * len(labels))
     n_out = len(labels) * int(np.prod(y["etch"].shape))
-    ok = worst["ort"] <= 1.0 + 1e-3 and worst["qdq"] <= 1.0 + 1e-3 and eval_right == right["etch"] == right["ort"] == right["qdq"]
+    ok = (
+        worst["qdq"] <= 1.0 + 1e-3
+        and off["qdq"] <= MAX_OFF_FRACTION * n_out
+        and eval_right == right["etch"]
+        and abs(right["etch"] - right["qdq"]) <= 1
+    )
     print(
-        f"{'ok  ' if ok else 'FAIL'} {name:10} {label:34} outputs off by one step: {off['ort']}/{n_out} vs ort, {off['qdq']}/{n_out} vs qdq "
-        f"(max {worst['ort']:.2f} and {worst['qdq']:.2f} steps of {step:.4g}); top-1 etch eval {eval_right}, etch run {right['etch']}, "
-        f"ort {right['ort']}, qdq {right['qdq']} of {len(labels)}"
+        f"{'ok  ' if ok else 'FAIL'} {name:10} {label:34} vs qdq: {off['qdq']}/{n_out} outputs off (max {worst['qdq']:.2f} steps of {step:.4g}); "
+        f"top-1 etch eval {eval_right}, etch run {right['etch']}, qdq {right['qdq']} of {len(labels)}; "
+        f"info, ort fused kernels: {off['ort']}/{n_out} off (max {worst['ort']:.2f} steps), top-1 {right['ort']}"
     )
     return ok
 

@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage prints its wall time, and the total at the end.
+started=$SECONDS
+stage() {
+    local name="$1" t0=$SECONDS
+    shift
+    echo "== $name" >&2
+    "$@"
+    echo "== $name: $((SECONDS - t0)) s (total $((SECONDS - started)) s)" >&2
+}
+
 # System packages the tests need.
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
@@ -18,7 +28,7 @@ command -v yosys >/dev/null || need_apt+=(yosys)
 # adapter they fail, they do not skip
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  stage "apt-get install ${need_apt[*]}" bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"' _ "${need_apt[@]}"
 fi
 # Mesa's Vulkan driver prints "XDG_RUNTIME_DIR is invalid or not set" without one: give it a private one
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
@@ -27,10 +37,13 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
   trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 fi
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+# Python packages: exact versions and hashes from scripts/locks/test.txt
+stage "python venv (scripts/locks/test.txt)" scripts/onnx_check.sh --setup >/dev/null
+stage "cargo fmt" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "cargo test" cargo test --workspace --locked
 # `cargo test` built target/debug/etch for the CLI tests: the scripts use that one (one build)
-scripts/onnx_check.sh target/debug/etch
-scripts/ort_check.sh target/debug/etch
-scripts/quant_check.sh target/debug/etch
+stage "onnx_check" scripts/onnx_check.sh target/debug/etch
+stage "ort_check" scripts/ort_check.sh target/debug/etch
+stage "quant_check" scripts/quant_check.sh target/debug/etch
+echo "== all stages passed in $((SECONDS - started)) s" >&2
