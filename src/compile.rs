@@ -50,6 +50,11 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             "error: say what to emit: --emit hls, --emit verilog or --emit verilog,hls".into(),
         );
     }
+    if a.output.trim().is_empty() {
+        return Err(
+            "error: -o names no folder; say where to write the design, e.g. -o design/".into(),
+        );
+    }
     let acc = crate::sim::accelerator(a.hw, a.target)?;
     let ron = accelerator_ron(a.hw, a.target)?;
     let Some(data) = a.data else {
@@ -76,6 +81,8 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         .file_name()
         .map_or(a.model.to_string(), |f| f.to_string_lossy().into_owned());
     let mut wrote = Vec::new();
+    // every file written, relative to DIR: the manifest records their hashes
+    let mut written: Vec<String> = Vec::new();
     if a.emit.contains(&Emit::Hls) {
         let files = hls::emit(
             &prog,
@@ -87,6 +94,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         )
         .map_err(|e| format!("error: {}: {e}", a.model))?;
         hls::write(&dir.join(HLS_DIR), &files).map_err(|e| format!("error: {e}"))?;
+        written.extend(files.iter().map(|f| format!("{HLS_DIR}/{}", f.name)));
         let layers: Vec<String> = prog
             .layers()
             .map(|(s, l)| {
@@ -127,7 +135,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         let in_signed = elem(&prog.input) == Some(etch_ir::tensor::ElemType::I8);
         // an inference 8 times longer than predicted (and 100k cycles) is a hang
         let max_cycles = (sim.total_cycles * 8).max(100_000);
-        let (layout, _) = verilog::emit(
+        let (layout, vfiles) = verilog::emit(
             &vdir,
             &model_name,
             &prog,
@@ -137,6 +145,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             max_cycles,
         )
         .map_err(|e| format!("error: {}: {e}", a.model))?;
+        written.extend(vfiles.iter().map(|f| format!("{VERILOG_DIR}/{f}")));
         let kinds: Vec<&str> = [
             layout.has_mac.then_some("int MAC"),
             layout.has_shift.then_some("shift-add"),
@@ -162,7 +171,8 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     }
     std::fs::write(dir.join(ACCELERATOR), &ron)
         .map_err(|e| format!("error: cannot write `{}/{ACCELERATOR}`: {e}", a.output))?;
-    Manifest {
+    written.push(ACCELERATOR.to_string());
+    let mut manifest = Manifest {
         model: a.model.to_string(),
         passes: a.passes.map(str::to_string),
         target: a.target.map(str::to_string),
@@ -176,9 +186,12 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         sim_cycles,
         output_shape: prog.output_shape.clone(),
         output_signed: elem(&prog.output) == Some(etch_ir::tensor::ElemType::I8),
-    }
-    .write(dir)
-    .map_err(|e| format!("error: {e}"))?;
+        files: Default::default(),
+    };
+    manifest
+        .record_files(dir, written.iter().map(String::as_str))
+        .map_err(|e| format!("error: {e}"))?;
+    manifest.write(dir).map_err(|e| format!("error: {e}"))?;
     for w in &wrote {
         println!("wrote {w}");
     }

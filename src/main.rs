@@ -195,6 +195,9 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// Run the design even when its files differ from what `etch compile` wrote.
+        #[arg(long)]
+        allow_modified: bool,
     },
     /// Synthesize a compiled design's Verilog with Yosys and compare its resources with the area
     /// model's estimate and the target's capacity.
@@ -207,6 +210,9 @@ enum Command {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// Synthesize the design even when its files differ from what `etch compile` wrote.
+        #[arg(long)]
+        allow_modified: bool,
     },
     /// The built-in targets: resources, clock, memory bandwidth and default accelerator.
     Targets {
@@ -365,14 +371,21 @@ fn main() -> ExitCode {
             dir,
             simulator,
             json,
-        } => verify::run(&dir, simulator.as_deref(), json),
-        Command::Synth { dir, target, json } => synth::run(&dir, &target, json),
+            allow_modified,
+        } => verify::run(&dir, simulator.as_deref(), json, allow_modified),
+        Command::Synth {
+            dir,
+            target,
+            json,
+            allow_modified,
+        } => synth::run(&dir, &target, json, allow_modified),
         Command::Targets { json } => targets::run(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            // names from models and files are in the message: no escape sequence reaches the terminal
+            eprintln!("{}", etch_ir::safe_text::terminal_text(&e));
             ExitCode::FAILURE
         }
     }

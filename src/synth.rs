@@ -46,9 +46,16 @@ fn fmt(v: f64) -> String {
 }
 
 /// Runs `etch synth`.
-pub fn run(dir: &str, target: &str, json: bool) -> Result<(), CliError> {
+/// A design folder's files are checked against the hashes `etch compile` recorded unless
+/// `allow_modified`; every source must be one of them.
+pub fn run(dir: &str, target: &str, json: bool, allow_modified: bool) -> Result<(), CliError> {
     let path = Path::new(dir);
     let manifest = Manifest::read(path).map_err(|e| format!("error: {e}"))?;
+    if !allow_modified {
+        manifest
+            .check_files(path)
+            .map_err(|e| format!("error: {e}"))?;
+    }
     let Some(v) = &manifest.verilog else {
         return Err(format!(
             "error: {dir} holds no Verilog to synthesize; compile it with --emit verilog"
@@ -66,8 +73,16 @@ pub fn run(dir: &str, target: &str, json: bool) -> Result<(), CliError> {
         .map_err(|e| format!("error: {e}"))?;
     let est = etch_hw::area::fpga_resources(&acc, fpga);
 
-    let vdir = path.join(VERILOG_DIR);
-    let files: Vec<PathBuf> = v.sources.iter().map(|s| vdir.join(s)).collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for source in &v.sources {
+        let rel = format!("{VERILOG_DIR}/{source}");
+        if !allow_modified && !manifest.files.contains_key(&rel) {
+            return Err(format!(
+                "error: {dir}: the source `{source}` is not one of the files `etch compile` wrote"
+            ));
+        }
+        files.push(Manifest::inside(path, &rel).map_err(|e| format!("error: {e}"))?);
+    }
     let work = path.join(format!("synth-{target}"));
     let start = Instant::now();
     let r = synth::synth(&files, Some(&v.top), flow, &work).map_err(|e| format!("error: {e}"))?;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use etch_codegen::design::{Manifest, HLS_DIR, VERILOG_DIR};
 use etch_codegen::gxx;
-use etch_codegen::run::{simulate, Simulator};
+use etch_codegen::run::{simulate, OutputSpec, Simulator};
 use serde::Serialize;
 
 use crate::load::CliError;
@@ -27,20 +27,6 @@ struct VerifyReport {
 /// The simulator name of the HLS C simulation.
 const CSIM: &str = "g++ (HLS C simulation)";
 
-/// The output element `index` of a tensor of `shape`, as `name[i,j,…]`.
-fn element(name: &str, shape: &[usize], index: usize) -> String {
-    let mut rest = index;
-    let mut idx = vec![0; shape.len()];
-    for (k, &d) in shape.iter().enumerate().rev() {
-        if d > 0 {
-            idx[k] = rest % d;
-            rest /= d;
-        }
-    }
-    let s: Vec<String> = idx.iter().map(|i| i.to_string()).collect();
-    format!("{name}[{}]", s.join(","))
-}
-
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
@@ -53,26 +39,21 @@ fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(),
     let sim_cycles = m.sim_cycles.ok_or_else(|| {
         format!("error: {dir}/etch-design.json has no sim_cycles; compile the design again")
     })?;
-    let run = simulate(&vdir, sim).map_err(|e| format!("error: {e}"))?;
-    let code = |b: u8| {
-        if m.output_signed {
-            (b as i8) as i64
-        } else {
-            b as i64
-        }
-    };
-    let first_mismatch = run.mismatch.as_ref().map(|mm| {
-        format!(
-            "sample {}, {}: rtl {}, golden {}",
-            mm.sample,
-            element(&m.output, &m.output_shape, mm.index),
-            mm.got.map_or("x".to_string(), |g| code(g).to_string()),
-            code(mm.expected)
-        )
-    });
-    let bit_exact = run.passed && run.mismatch.is_none() && run.error.is_none();
+    let run = simulate(
+        &vdir,
+        sim,
+        &OutputSpec {
+            name: &m.output,
+            shape: &m.output_shape,
+            signed: m.output_signed,
+        },
+    )
+    .map_err(|e| format!("error: {e}"))?;
+    let v = &run.verdict;
+    let first_mismatch = v.first_mismatch.as_ref().map(|mm| mm.message.clone());
+    let bit_exact = v.bit_exact && run.error.is_none();
     let cycles_equal = run.cycles == Some(sim_cycles);
-    let outputs = m.output_shape.iter().product::<usize>() * m.samples;
+    let outputs = v.outputs;
     if json {
         let report = VerifyReport {
             bit_exact,
@@ -80,7 +61,7 @@ fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(),
             sim_cycles: Some(sim_cycles),
             simulator: sim.name().into(),
             first_mismatch: first_mismatch.clone(),
-            samples: m.samples,
+            samples: v.samples,
             outputs,
         };
         println!(
@@ -92,7 +73,7 @@ fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(),
             "{}: {} on {} samples ({} output codes); RTL {} cycles per inference, etch sim --rtl {}{}",
             sim.name(),
             if bit_exact { "bit-exact" } else { "NOT bit-exact" },
-            m.samples,
+            v.samples,
             outputs,
             run.cycles.map_or("?".to_string(), |c| c.to_string()),
             sim_cycles,
@@ -121,9 +102,21 @@ fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(),
 
 /// Runs `etch verify`: the Verilog under `simulator` (verilator or iverilog; the default when the
 /// design has Verilog), or the HLS C simulation (`g++`; the default for an HLS-only design).
-pub fn run(dir: &str, simulator: Option<&str>, json: bool) -> Result<(), CliError> {
+/// A design folder's files are checked against the hashes `etch compile` recorded unless
+/// `allow_modified`.
+pub fn run(
+    dir: &str,
+    simulator: Option<&str>,
+    json: bool,
+    allow_modified: bool,
+) -> Result<(), CliError> {
     let path = Path::new(dir);
     let manifest = Manifest::read(path).map_err(|e| format!("error: {e}"))?;
+    if !allow_modified {
+        manifest
+            .check_files(path)
+            .map_err(|e| format!("error: {e}"))?;
+    }
     let which = simulator.unwrap_or(if manifest.verilog.is_some() {
         "verilator"
     } else {
@@ -147,29 +140,35 @@ pub fn run(dir: &str, simulator: Option<&str>, json: bool) -> Result<(), CliErro
             "error: {dir} holds no HLS design for g++; compile with --emit hls"
         ));
     }
-    let r = gxx::csim(&path.join(HLS_DIR)).map_err(|e| format!("error: {e}"))?;
+    let r = gxx::csim(
+        &path.join(HLS_DIR),
+        &manifest.output,
+        &manifest.output_shape,
+    )
+    .map_err(|e| format!("error: {e}"))?;
+    let v = &r.verdict;
     let report = VerifyReport {
-        bit_exact: r.bit_exact,
+        bit_exact: v.bit_exact,
         rtl_cycles: None,
         sim_cycles: None,
         simulator: CSIM.into(),
-        first_mismatch: r.first_mismatch.as_ref().map(|m| m.message.clone()),
-        samples: r.samples,
-        outputs: r.outputs,
+        first_mismatch: v.first_mismatch.as_ref().map(|m| m.message.clone()),
+        samples: v.samples,
+        outputs: v.outputs,
     };
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("the report serializes")
         );
-    } else if r.bit_exact {
+    } else if v.bit_exact {
         println!(
             "{CSIM}: bit-exact, {} samples, {} output codes equal to the CPU executor's",
-            r.samples, r.outputs
+            v.samples, v.outputs
         );
         println!("  built with: {}", r.command);
     }
-    match r.first_mismatch {
+    match &v.first_mismatch {
         None => Ok(()),
         Some(m) => Err(format!(
             "error: {dir}: the HLS C simulation differs from the CPU executor: {}",

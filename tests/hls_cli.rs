@@ -59,13 +59,18 @@ fn compile_hls_then_verify_and_catch_a_wrong_golden_code() {
         .collect::<Vec<_>>()
         .join(" ");
     std::fs::write(&golden, lines.join("\n") + "\n").unwrap();
+    // the folder changed since compile: refused, naming the file
     let out = etch(&["verify", d]);
     assert!(!out.status.success());
     let msg = text(&out);
     assert!(
-        msg.contains("sample 2, output logits_quantized[0, 5]"),
+        msg.contains("changed since") && msg.contains("hls/tb_golden.txt"),
         "{msg}"
     );
+    let out = etch(&["verify", d, "--allow-modified"]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(msg.contains("sample 2, logits_quantized[0,5]"), "{msg}");
 }
 
 #[test]
@@ -105,11 +110,13 @@ fn fixture_design(target: &str) -> PathBuf {
         etch_targets::built_in(target).unwrap().accelerator_ron,
     )
     .unwrap();
+    let hash = |f: &str| etch_codegen::design::sha256_file(&dir.join(f)).unwrap();
     let manifest = serde_json::json!({
         "model": "codegen/tests/fixtures/mac_array.v",
         "passes": null, "target": target, "hw": null, "accelerator": "fixture",
         "input": "x", "output": "y", "samples": 0, "hls": false,
-        "verilog": {"sources": ["mac_array.v"], "top": "mac_array", "testbench": []}
+        "verilog": {"sources": ["mac_array.v"], "top": "mac_array", "testbench": []},
+        "files": {"verilog/mac_array.v": hash("verilog/mac_array.v"), "accelerator.ron": hash("accelerator.ron")}
     });
     std::fs::write(dir.join("etch-design.json"), manifest.to_string()).unwrap();
     dir

@@ -75,13 +75,27 @@ fn compile_verilog_then_verify_under_both_simulators_and_catch_a_flipped_weight(
     lines[256 + 15] = format!("{}{b:02x}", &line[..last]);
     std::fs::write(&w, lines.join("\n") + "\n").unwrap();
     let v = etch(&["verify", d, "--simulator", "iverilog"]);
+    assert!(!v.status.success());
+    assert!(
+        text(&v).contains("changed since") && text(&v).contains("verilog/weights.hex"),
+        "{}",
+        text(&v)
+    );
+    let v = etch(&["verify", d, "--simulator", "iverilog", "--allow-modified"]);
     let t = text(&v);
     assert!(!v.status.success(), "{t}");
     assert!(
         t.contains("first mismatch at sample") && t.contains("logits_quantized[0,"),
         "{t}"
     );
-    let v = etch(&["verify", d, "--simulator", "iverilog", "--json"]);
+    let v = etch(&[
+        "verify",
+        d,
+        "--simulator",
+        "iverilog",
+        "--json",
+        "--allow-modified",
+    ]);
     assert!(!v.status.success());
     let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     assert_eq!(j["bit_exact"], false);

@@ -7,10 +7,16 @@
 //! DIR/hls/               --emit hls: the HLS C++ and its C-simulation testbench (`hls` module)
 //! DIR/verilog/           --emit verilog: the RTL, its memory images and testbench
 //! ```
+//!
+//! The manifest records the SHA-256 of every file `etch compile` wrote; `etch verify` and `etch
+//! synth` refuse a folder whose files changed since (`Manifest::check_files`), and every path the
+//! manifest names must stay inside the folder (`Manifest::inside`).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::CodegenError;
 
@@ -63,20 +69,113 @@ pub struct Manifest {
     pub output_shape: Vec<usize>,
     #[serde(default)]
     pub output_signed: bool,
+    /// SHA-256 (hex) of every file `etch compile` wrote, by its path relative to DIR.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+/// The largest manifest etch reads.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// The SHA-256 of a file, in hex.
+pub fn sha256_file(path: &Path) -> Result<String, CodegenError> {
+    let bytes = std::fs::read(path).map_err(|e| CodegenError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 impl Manifest {
     /// Reads `DIR/etch-design.json`.
     pub fn read(dir: &Path) -> Result<Manifest, CodegenError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|e| CodegenError::Io {
+        let io = |message: String| CodegenError::Io {
             path: path.display().to_string(),
-            message: format!("{e} (is this a folder `etch compile -o` wrote?)"),
-        })?;
+            message,
+        };
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| io(format!("{e} (is this a folder `etch compile -o` wrote?)")))?;
+        if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
+            return Err(io(format!(
+                "not a regular file of at most {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| io(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| CodegenError::Io {
             path: path.display().to_string(),
             message: e.to_string(),
         })
+    }
+
+    /// `DIR/rel` for a path the manifest names: relative, without `..`, and (once it exists)
+    /// not leaving DIR through a symbolic link.
+    pub fn inside(dir: &Path, rel: &str) -> Result<PathBuf, CodegenError> {
+        let refuse = |why: &str| CodegenError::UnsafePath {
+            path: etch_ir::safe_text::terminal_name(rel),
+            why: why.into(),
+        };
+        let p = Path::new(rel);
+        if rel.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(refuse(
+                "a design folder's manifest may name only relative paths inside the folder, without `..`",
+            ));
+        }
+        let joined = dir.join(p);
+        if let (Ok(root), Ok(real)) = (std::fs::canonicalize(dir), std::fs::canonicalize(&joined)) {
+            if !real.starts_with(&root) {
+                return Err(refuse(
+                    "it leaves the design folder through a symbolic link",
+                ));
+            }
+        }
+        Ok(joined)
+    }
+
+    /// Records the SHA-256 of each file (paths relative to DIR) that `etch compile` wrote.
+    pub fn record_files<'a>(
+        &mut self,
+        dir: &Path,
+        files: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), CodegenError> {
+        for f in files {
+            let hash = sha256_file(&dir.join(f))?;
+            self.files.insert(f.to_string(), hash);
+        }
+        Ok(())
+    }
+
+    /// Checks every recorded file against its SHA-256: the files missing or changed since
+    /// `etch compile` wrote them, as an error naming them (`CodegenError::Modified`).
+    pub fn check_files(&self, dir: &Path) -> Result<(), CodegenError> {
+        if self.files.is_empty() {
+            return Err(CodegenError::Modified {
+                dir: dir.display().to_string(),
+                files: vec![
+                    "(the manifest records no file hashes: compile the design again)".into(),
+                ],
+            });
+        }
+        let mut changed = Vec::new();
+        for (rel, want) in &self.files {
+            let path = Manifest::inside(dir, rel)?;
+            let ok = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+                && sha256_file(&path).is_ok_and(|h| &h == want);
+            if !ok {
+                changed.push(etch_ir::safe_text::terminal_name(rel));
+            }
+        }
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(CodegenError::Modified {
+                dir: dir.display().to_string(),
+                files: changed,
+            })
+        }
     }
 
     /// Writes `DIR/etch-design.json`.

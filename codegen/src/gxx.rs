@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::hls::{TESTBENCH, TOP_SOURCE};
+use crate::hls::{GOLDEN_FILE, OUTPUT_FILE, TESTBENCH, TOP_SOURCE};
 use crate::tool::{run, tail};
+use crate::verdict::{compare, read_vector_samples, Verdict};
 use crate::CodegenError;
 
 /// The compiler and its flags: C++17, every warning an error, except the two a Vitis HLS source
@@ -24,70 +25,18 @@ pub const FLAGS: &[&str] = &[
 /// The simulation binary, written beside the sources.
 pub const BINARY: &str = "etch_csim";
 
-/// The first output code the design got wrong.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Mismatch {
-    pub sample: usize,
-    /// The element of the output (flat, C order); None when the design wrote the wrong number of codes.
-    pub index: Option<usize>,
-    pub got: i64,
-    pub expected: i64,
-    /// The testbench's line naming the output element, e.g.
-    /// `MISMATCH: sample 0, output logits_quantized[0, 7] (element 7 of 10): got 12, expected 13`.
-    pub message: String,
-}
-
 /// The verdict of one C simulation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Csim {
-    pub bit_exact: bool,
-    pub samples: usize,
-    /// Output codes compared (all samples).
-    pub outputs: usize,
-    pub first_mismatch: Option<Mismatch>,
+    /// etch's comparison of the codes the testbench wrote with the golden codes.
+    pub verdict: Verdict,
     /// The g++ command line.
     pub command: String,
 }
 
-fn field<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|v| v.parse().ok())
-}
-
-/// Reads the testbench's verdict from what it printed (the `etch-csim:` line; the `MISMATCH:`
-/// line before it names the element).
-pub fn parse_verdict(stdout: &str) -> Option<(bool, usize, usize, Option<Mismatch>)> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("etch-csim: "))?;
-    if line.starts_with("etch-csim: pass") {
-        let samples: usize = field(line, "samples")?;
-        let outputs: usize = field(line, "outputs")?;
-        return Some((true, samples, outputs, None));
-    }
-    if line.starts_with("etch-csim: mismatch") {
-        let index: i64 = field(line, "index")?;
-        let m = Mismatch {
-            sample: field(line, "sample")?,
-            index: (index >= 0).then_some(index as usize),
-            got: field(line, "got")?,
-            expected: field(line, "expected")?,
-            message: stdout
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("MISMATCH: "))
-                .unwrap_or(line)
-                .to_string(),
-        };
-        return Some((false, m.sample, 0, Some(m)));
-    }
-    None
-}
-
-/// Compiles and runs the C simulation of the HLS design in `dir`.
-pub fn csim(dir: &Path) -> Result<Csim, CodegenError> {
+/// Compiles and runs the C simulation of the HLS design in `dir`, then compares the output codes
+/// it wrote with the golden ones (`output` and `shape` name a differing element).
+pub fn csim(dir: &Path, output: &str, shape: &[usize]) -> Result<Csim, CodegenError> {
     for f in [TOP_SOURCE, TESTBENCH] {
         if !dir.join(f).is_file() {
             return Err(CodegenError::Io {
@@ -112,53 +61,31 @@ pub fn csim(dir: &Path) -> Result<Csim, CodegenError> {
         });
     }
     let exe = format!("./{BINARY}");
+    // a stale output file must not stand in for this run's
+    let _ = std::fs::remove_file(dir.join(OUTPUT_FILE));
     let ran = run(&exe, &[], dir, "the C simulation binary was not written")?;
-    match (ran.code, parse_verdict(&ran.stdout)) {
-        (Some(0), Some((true, samples, outputs, None))) => Ok(Csim {
-            bit_exact: true,
-            samples,
-            outputs,
-            first_mismatch: None,
-            command,
-        }),
-        (Some(1), Some((false, samples, _, Some(m)))) => Ok(Csim {
-            bit_exact: false,
-            samples,
-            outputs: 0,
-            first_mismatch: Some(m),
-            command,
-        }),
-        (code, _) => Err(CodegenError::ToolFailed {
-            tool: "the C simulation".into(),
-            stage: format!(
-                "{}/{BINARY} exited with {}",
-                dir.display(),
-                code.map_or("a signal".to_string(), |c| format!("code {c}"))
-            ),
-            output: tail(&ran.output(), 40),
-        }),
+    let failed = |why: String| CodegenError::ToolFailed {
+        tool: "the C simulation".into(),
+        stage: format!("{}/{BINARY} {why}", dir.display()),
+        output: tail(&ran.output(), 40),
+    };
+    if !matches!(ran.code, Some(0) | Some(1)) {
+        return Err(failed(format!(
+            "exited with {}",
+            ran.code
+                .map_or("a signal".to_string(), |c| format!("code {c}"))
+        )));
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_both_verdicts() {
-        assert_eq!(
-            parse_verdict("PASS: ...\netch-csim: pass samples=3 outputs=30\n"),
-            Some((true, 3, 30, None))
-        );
-        let (ok, s, _, m) = parse_verdict(
-            "MISMATCH: sample 2, output y[0, 7] (element 7 of 10): got 1, expected -3\netch-csim: mismatch sample=2 index=7 got=1 expected=-3\n",
-        )
-        .unwrap();
-        assert!(!ok);
-        assert_eq!(s, 2);
-        let m = m.unwrap();
-        assert_eq!((m.index, m.got, m.expected), (Some(7), 1, -3));
-        assert!(m.message.contains("y[0, 7]"));
-        assert_eq!(parse_verdict("nothing"), None);
+    let golden = read_vector_samples(&dir.join(GOLDEN_FILE), true)?;
+    let got: Vec<Vec<Option<i64>>> = read_vector_samples(&dir.join(OUTPUT_FILE), false)?
+        .into_iter()
+        .map(|s| s.into_iter().map(Some).collect())
+        .collect();
+    let verdict = compare(&golden, &got, output, shape);
+    if verdict.bit_exact && ran.code != Some(0) {
+        return Err(failed(
+            "reported a failure although the codes it wrote equal the golden ones".into(),
+        ));
     }
+    Ok(Csim { verdict, command })
 }

@@ -10,6 +10,7 @@ pub mod program;
 pub mod run;
 pub mod synth;
 mod tool;
+pub mod verdict;
 pub mod verilog;
 
 /// What can go wrong while emitting a design or running a tool on it.
@@ -21,6 +22,10 @@ pub enum CodegenError {
     Io { path: String, message: String },
     #[error("`{tool}` is not installed or not on PATH ({hint})")]
     ToolMissing { tool: String, hint: String },
+    #[error("`{path}`: {why}")]
+    UnsafePath { path: String, why: String },
+    #[error("{dir}: these files changed since `etch compile` wrote them: {}; compile the design again, or pass --allow-modified to use them as they are", files.join(", "))]
+    Modified { dir: String, files: Vec<String> },
     #[error("{tool} failed ({stage}):\n{output}")]
     ToolFailed {
         tool: String,

@@ -1,7 +1,18 @@
-//! Runs an emitted design's testbench under Icarus Verilog or Verilator and reads its verdict.
+//! Runs an emitted design's testbench under Icarus Verilog or Verilator and judges what it wrote.
 
 use std::path::Path;
 use std::process::Command;
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::tensor::ElemType;
+
+use crate::program::IntProgram;
+use crate::verdict::{compare, read_hex_samples, Verdict};
+use crate::verilog::tb::OUTPUTS;
+use crate::CodegenError;
+
+/// The golden output codes `etch compile` wrote beside the testbench.
+const GOLDEN: &str = "golden.hex";
 
 /// A simulator etch can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,26 +37,38 @@ impl Simulator {
     }
 }
 
-/// The first output that differs from the golden codes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    pub sample: usize,
-    pub index: usize,
-    /// The RTL's byte (None for X) and the golden byte.
-    pub got: Option<u8>,
-    pub expected: u8,
-}
-
-/// What the testbench said.
+/// What a testbench run showed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimRun {
-    pub passed: bool,
-    /// Cycles of one inference (equal for every sample, or the testbench fails).
+    /// etch's comparison of the codes the testbench wrote (`rtl_outputs.hex`) with `golden.hex`.
+    pub verdict: Verdict,
+    /// Cycles of one inference: equal for every sample, or `error` says they differ.
     pub cycles: Option<u64>,
-    pub mismatch: Option<Mismatch>,
-    /// A testbench error (missing image, timeout, unequal cycle counts) or a tool failure.
+    /// A testbench error (missing image, timeout, unequal cycle counts) or a run that exited
+    /// with a failure etch's comparison does not explain.
     pub error: Option<String>,
     pub log: String,
+}
+
+/// What `simulate` needs to know of the design's output to judge it.
+#[derive(Debug, Clone)]
+pub struct OutputSpec<'a> {
+    /// The output tensor's name and shape on one sample (to name a differing element).
+    pub name: &'a str,
+    pub shape: &'a [usize],
+    /// Whether its codes are int8 (else uint8).
+    pub signed: bool,
+}
+
+impl<'a> OutputSpec<'a> {
+    /// The output of an integer program.
+    pub fn of(p: &'a IntProgram, info: &GraphInfo) -> OutputSpec<'a> {
+        OutputSpec {
+            name: &p.output,
+            shape: &p.output_shape,
+            signed: info.ty(&p.output).map(|t| t.elem) == Some(ElemType::I8),
+        }
+    }
 }
 
 /// Why a simulator could not be run at all.
@@ -57,6 +80,8 @@ pub enum RunError {
         pkg: &'static str,
         err: std::io::Error,
     },
+    #[error("cannot read the testbench's results: {0}")]
+    Result(CodegenError),
     #[error("`{tool}` failed to build the design (exit {code:?}):\n{log}")]
     Build {
         tool: String,
@@ -86,14 +111,16 @@ fn text(o: &std::process::Output) -> String {
 }
 
 /// Builds and runs the testbench in `dir` (the simulator's working folder, where the memory
-/// images are).
-pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
+/// images are), then compares the output codes it wrote with `golden.hex`.
+pub fn simulate(dir: &Path, sim: Simulator, out: &OutputSpec) -> Result<SimRun, RunError> {
     // the built simulation is run by its absolute path (a relative one would be resolved against
     // either working folder, depending on the platform)
     let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let dir = abs.as_path();
     let files = [super::verilog::DESIGN, super::verilog::TESTBENCH];
-    let out = match sim {
+    // a stale output file must not stand in for this run's
+    let _ = std::fs::remove_file(dir.join(OUTPUTS));
+    let ran = match sim {
         Simulator::Icarus => {
             let b = tool(
                 Command::new("iverilog")
@@ -160,48 +187,50 @@ pub fn simulate(dir: &Path, sim: Simulator) -> Result<SimRun, RunError> {
             )?
         }
     };
-    let log = text(&out);
-    let mut run = SimRun {
-        passed: false,
-        cycles: None,
-        mismatch: None,
-        error: None,
-        log: log.clone(),
-    };
-    let kv = |line: &str, key: &str| -> Option<String> {
+    let log = text(&ran);
+    let mut error = None;
+    let mut cycles: Vec<u64> = Vec::new();
+    let kv = |line: &str, key: &str| -> Option<u64> {
         line.split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string))
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
     };
     for line in log.lines() {
         if line.starts_with("ETCH CYCLES") {
-            run.cycles = kv(line, "cycles").and_then(|v| v.parse().ok());
-        } else if line.starts_with("ETCH MISMATCH") && run.mismatch.is_none() {
-            run.mismatch = Some(Mismatch {
-                sample: kv(line, "sample").and_then(|v| v.parse().ok()).unwrap_or(0),
-                index: kv(line, "index").and_then(|v| v.parse().ok()).unwrap_or(0),
-                got: kv(line, "got").and_then(|v| v.parse().ok()),
-                expected: kv(line, "expected")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            });
-        } else if line.starts_with("ETCH ERROR") && run.error.is_none() {
-            run.error = Some(line.trim_start_matches("ETCH ERROR ").to_string());
-        } else if line.starts_with("ETCH PASS") {
-            run.passed = true;
+            cycles.extend(kv(line, "cycles"));
+        } else if line.starts_with("ETCH ERROR") && error.is_none() {
+            error = Some(line.trim_start_matches("ETCH ERROR ").to_string());
         }
     }
-    if !out.status.success() {
-        run.passed = false;
-        if run.error.is_none() && run.mismatch.is_none() {
-            run.error = Some(format!(
-                "the simulation exited with {:?} without a verdict",
-                out.status.code()
-            ));
-        }
-    } else if !run.passed && run.error.is_none() && run.mismatch.is_none() {
-        run.error = Some("the testbench ended without a verdict".into());
+    let per: usize = out.shape.iter().product();
+    let golden: Vec<Vec<i64>> = read_hex_samples(&dir.join(GOLDEN), per, out.signed)
+        .map_err(RunError::Result)?
+        .into_iter()
+        .map(|s| s.into_iter().map(|c| c.unwrap_or(0)).collect())
+        .collect();
+    let got = if dir.join(OUTPUTS).exists() {
+        read_hex_samples(&dir.join(OUTPUTS), per, out.signed).map_err(RunError::Result)?
+    } else {
+        Vec::new()
+    };
+    let verdict = compare(&golden, &got, out.name, out.shape);
+    if cycles.iter().any(|&c| c != cycles[0]) && error.is_none() {
+        error = Some(format!(
+            "the inferences took different cycle counts: {cycles:?}"
+        ));
     }
-    Ok(run)
+    if !ran.status.success() && verdict.bit_exact && error.is_none() {
+        error = Some(format!(
+            "the simulation exited with {:?} although the codes it wrote equal the golden ones",
+            ran.status.code()
+        ));
+    }
+    Ok(SimRun {
+        verdict,
+        cycles: cycles.first().copied(),
+        error,
+        log,
+    })
 }
 
 /// `verilator --lint-only -Wall` on the design file; returns the warnings (empty when clean).

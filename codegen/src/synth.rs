@@ -196,6 +196,35 @@ pub fn parse_stat(text: &str, flow: &str) -> Result<SynthReport, CodegenError> {
     Ok(r)
 }
 
+/// Whether `name` is a plain Verilog identifier, the only kind of top-module name etch puts into a
+/// Yosys script.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && name.len() <= 256
+}
+
+/// A path as a word of a Yosys script (double-quoted when `quoted`; `tee -o` takes no quotes, so
+/// there a space is refused too): refused when it holds a character the script syntax could read
+/// as anything but part of the name (quotes, `;`, a backslash, control characters), so no path
+/// can add a command.
+fn script_path(p: &Path, quoted: bool) -> Result<String, CodegenError> {
+    let text = p.display().to_string();
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || "/._-+@,=~".contains(c) || (quoted && c == ' ');
+    if text.chars().all(plain) {
+        Ok(if quoted { format!("\"{text}\"") } else { text })
+    } else {
+        Err(CodegenError::UnsafePath {
+            path: etch_ir::safe_text::terminal_name(&text),
+            why: "etch passes paths to Yosys only when they hold letters, digits, spaces and `/._-+@,=~`; rename or move the folder".into(),
+        })
+    }
+}
+
 /// Synthesizes `files` with `flow` (top module `top`, or the one Yosys finds); `workdir` keeps
 /// `yosys.log` and `stat.txt`. Yosys runs in the first file's folder, so memory images a design
 /// loads with `$readmemh("name.hex")` are found there, as the simulators find them.
@@ -209,6 +238,13 @@ pub fn synth(
         path: p.display().to_string(),
         message: e.to_string(),
     };
+    if let Some(t) = top.filter(|t| !is_identifier(t)) {
+        return Err(CodegenError::UnsafePath {
+            path: etch_ir::safe_text::terminal_name(t),
+            why: "the top module must be a plain Verilog identifier (letters, digits, `_`, `$`)"
+                .into(),
+        });
+    }
     std::fs::create_dir_all(workdir).map_err(|e| io(workdir, e))?;
     let workdir = std::fs::canonicalize(workdir).map_err(|e| io(workdir, e))?;
     let mut script = String::new();
@@ -218,7 +254,10 @@ pub fn synth(
         cwd.get_or_insert_with(|| abs.parent().map(Path::to_path_buf).unwrap_or_default());
         // -defer: modules are elaborated with their parameters by `hierarchy`, so a memory's
         // `$readmemh(FILE)` opens the file the instance names, not the parameter's default
-        script.push_str(&format!("read_verilog -defer \"{}\"; ", abs.display()));
+        script.push_str(&format!(
+            "read_verilog -defer {}; ",
+            script_path(&abs, true)?
+        ));
     }
     let Some(cwd) = cwd else {
         return Err(CodegenError::Unsupported(
@@ -232,7 +271,7 @@ pub fn synth(
     let (log, stat_path) = (workdir.join("yosys.log"), workdir.join("stat.txt"));
     script.push_str(&format!(
         "{command}; tee -q -o {} {}",
-        stat_path.display(),
+        script_path(&stat_path, false)?,
         flow.stat()
     ));
     let args = vec![
@@ -278,6 +317,32 @@ mod tests {
         let r = parse_stat(XC7, "synth_xilinx").unwrap();
         assert_eq!((r.luts, r.lut_ram, r.ffs, r.dsps), (13, 2, 40, 1));
         assert_eq!(r.memories, vec![("BRAM36".to_string(), 2.5)]);
+    }
+
+    #[test]
+    fn nothing_but_names_reaches_the_script() {
+        assert!(is_identifier("etch_accel"));
+        for bad in ["etch_accel; exec -- touch x;", "", "1top", "a b", "a\"b"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+        assert!(script_path(Path::new("/tmp/my design/etch_accel.v"), true).is_ok());
+        assert!(script_path(Path::new("/tmp/my design/stat.txt"), false).is_err());
+        for bad in [
+            "/tmp/a\"; exec -- touch x; \"",
+            "/tmp/a;b",
+            "/tmp/a\nb",
+            "/tmp/a\\b",
+        ] {
+            assert!(script_path(Path::new(bad), true).is_err(), "{bad}");
+        }
+        let err = synth(
+            &[PathBuf::from("x.v")],
+            Some("etch_accel; exec -- touch pwned;"),
+            Flow::Ice40,
+            Path::new("target/never"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, CodegenError::UnsafePath { .. }), "{err}");
     }
 
     #[test]

@@ -13,6 +13,17 @@ use etch_codegen::program::{golden, lower};
 /// Test rows of digits_test.csv run through each design.
 const ROWS: usize = 25;
 
+/// The C simulation of the design in `dir`, judged against the output of `name` under `spec`.
+fn csim(
+    dir: &std::path::Path,
+    name: &str,
+    spec: &str,
+) -> Result<gxx::Csim, etch_codegen::CodegenError> {
+    let (model, info) = common::model(name, spec);
+    let program = lower(&model, &info).unwrap();
+    gxx::csim(dir, &program.output, &program.output_shape)
+}
+
 fn emit(name: &str, case: &str, spec: &str) -> PathBuf {
     let (model, info) = common::model(name, spec);
     let program = lower(&model, &info).unwrap();
@@ -35,16 +46,16 @@ fn emit(name: &str, case: &str, spec: &str) -> PathBuf {
 fn csim_all(name: &str) {
     for (case, spec) in common::specs(name) {
         let dir = emit(name, case, &spec);
-        let r = gxx::csim(&dir).unwrap_or_else(|e| panic!("{name} {case}: {e}"));
+        let r = csim(&dir, name, &spec).unwrap_or_else(|e| panic!("{name} {case}: {e}"));
         assert!(
-            r.bit_exact,
+            r.verdict.bit_exact,
             "{name} {case}: {:?}",
-            r.first_mismatch.map(|m| m.message)
+            r.verdict.first_mismatch.map(|m| m.message)
         );
-        assert_eq!(r.samples, ROWS, "{name} {case}");
+        assert_eq!(r.verdict.samples, ROWS, "{name} {case}");
         eprintln!(
             "{name} {case}: {} samples, {} output codes bit-exact",
-            r.samples, r.outputs
+            r.verdict.samples, r.verdict.outputs
         );
     }
 }
@@ -99,14 +110,14 @@ fn a_flipped_weight_fails_naming_the_first_differing_output() {
     let faulty = format!("{}\n{}\n{}", &text[..start], body.join(", "), &text[end..]);
     std::fs::write(&path, faulty).unwrap();
 
-    let r = gxx::csim(&dir).unwrap();
-    assert!(!r.bit_exact, "a flipped weight went unnoticed");
-    let m = r.first_mismatch.unwrap();
+    let r = csim(&dir, name, &spec).unwrap();
+    assert!(!r.verdict.bit_exact, "a flipped weight went unnoticed");
+    let m = r.verdict.first_mismatch.unwrap();
     eprintln!("weight [0][{k}] {before} -> {}: {}", values[k], m.message);
     assert_eq!((m.sample, m.index), (0, Some(0)));
     assert_eq!(m.expected, gold[0].output[0]);
     assert!(
-        m.message.contains(&format!("{}[0, 0]", program.output)),
+        m.message.contains(&format!("{}[0,0]", program.output)),
         "{}",
         m.message
     );
@@ -118,7 +129,7 @@ fn a_missing_golden_file_is_an_error() {
     let (case, spec) = common::specs("digits_mlp").remove(0);
     let dir = emit("digits_mlp", &format!("{case}-missing"), &spec);
     std::fs::remove_file(dir.join(hls::GOLDEN_FILE)).unwrap();
-    let e = gxx::csim(&dir).unwrap_err().to_string();
+    let e = csim(&dir, "digits_mlp", &spec).unwrap_err().to_string();
     assert!(e.contains("cannot open vector file"), "{e}");
 }
 
@@ -131,7 +142,7 @@ fn a_compile_error_is_reported_with_the_compiler_output() {
     let mut text = std::fs::read_to_string(&src).unwrap();
     text.push_str("\nint unused_and_broken(int x) { int y; return x; }\n");
     std::fs::write(&src, text).unwrap();
-    let e = gxx::csim(&dir).unwrap_err().to_string();
+    let e = csim(&dir, "digits_mlp", &spec).unwrap_err().to_string();
     assert!(
         e.contains("g++ failed") && e.contains("unused variable"),
         "{e}"

@@ -34,11 +34,15 @@ fn random_conv_gemm_models_are_bit_exact_in_c_simulation() {
         )
         .unwrap_or_else(|e| panic!("{what}: {e}"));
         hls::write(&dir, &files).unwrap();
-        let r = gxx::csim(&dir).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let r = gxx::csim(&dir, &program.output, &program.output_shape)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(
-            r.bit_exact,
+            r.verdict.bit_exact,
             "{what}: {}",
-            r.first_mismatch.map(|m| m.message).unwrap_or_default()
+            r.verdict
+                .first_mismatch
+                .map(|m| m.message)
+                .unwrap_or_default()
         );
         let kinds: Vec<&str> = program
             .steps
@@ -58,7 +62,7 @@ fn random_conv_gemm_models_are_bit_exact_in_c_simulation() {
         assert!(kinds.contains(&want), "{what}: steps {kinds:?}");
         eprintln!(
             "{what}: {} output codes bit-exact, steps {kinds:?}",
-            r.outputs
+            r.verdict.outputs
         );
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use etch_codegen::program::{golden, lower};
-use etch_codegen::run::{lint, simulate, Simulator};
+use etch_codegen::run::{lint, simulate, OutputSpec, Simulator};
 use etch_codegen::verilog::{emit, Layout};
 
 /// Compiles `model` with `spec` for pynq-z2 into a fresh folder; returns it, the layout and the
@@ -15,6 +15,7 @@ use etch_codegen::verilog::{emit, Layout};
 fn compile(model: &str, what: &str, spec: &str, samples: usize) -> (PathBuf, Layout, u64) {
     let (m, info) = common::model(model, spec);
     let p = lower(&m, &info).unwrap();
+    let _ = OutputSpec::of(&p, &info);
     let g = golden(&m, &info, &p, &common::test_csv(), samples).unwrap();
     let (_, acc) = etch_hw::Accelerator::for_target("pynq-z2").unwrap();
     let opts = etch_sim::cycle::SimOptions {
@@ -33,21 +34,25 @@ fn compile(model: &str, what: &str, spec: &str, samples: usize) -> (PathBuf, Lay
 fn check(model: &str) {
     for (what, spec) in common::specs(model) {
         let (dir, _, predicted) = compile(model, what, &spec, 2);
+        let (m, info) = common::model(model, &spec);
+        let p = lower(&m, &info).unwrap();
+        let out = OutputSpec::of(&p, &info);
         assert!(
             lint(&dir).unwrap().is_empty(),
             "{model} {what}: {}",
             lint(&dir).unwrap()
         );
         for sim in [Simulator::Icarus, Simulator::Verilator] {
-            let r = simulate(&dir, sim).unwrap();
+            let r = simulate(&dir, sim, &out).unwrap();
             assert!(
-                r.passed && r.mismatch.is_none() && r.error.is_none(),
+                r.verdict.bit_exact && r.error.is_none(),
                 "{model} {what} {}: {:?} {:?}\n{}",
                 sim.name(),
-                r.mismatch,
+                r.verdict.first_mismatch,
                 r.error,
                 r.log
             );
+            assert_eq!(r.verdict.samples, 2);
             assert_eq!(r.cycles, Some(predicted), "{model} {what} {}", sim.name());
             eprintln!(
                 "{model} {what} {}: bit-exact, {predicted} cycles",
@@ -96,15 +101,26 @@ fn a_flipped_weight_bit_is_caught_and_named() {
     let b = u8::from_str_radix(&w[last..], 16).unwrap() ^ 0x40;
     lines[word] = format!("{}{b:02x}", &w[..last]);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let r = simulate(&dir, Simulator::Icarus).unwrap();
-    assert!(!r.passed);
-    let mm = r.mismatch.expect("a mismatch");
-    assert_eq!((mm.sample, mm.index), (0, 0), "{}", r.log);
+    let out = OutputSpec::of(&p, &info);
+    let r = simulate(&dir, Simulator::Icarus, &out).unwrap();
+    assert!(!r.verdict.bit_exact);
+    let mm = r.verdict.first_mismatch.expect("a mismatch");
+    assert_eq!((mm.sample, mm.index), (0, Some(0)), "{}", r.log);
+    // a testbench that prints the pass line but writes wrong codes does not pass: the verdict is
+    // etch's comparison of the codes it wrote
+    let tb = dir.join(etch_codegen::verilog::TESTBENCH);
+    let text = std::fs::read_to_string(&tb).unwrap();
+    let liar = text.replace("$fatal(1, \"output differs from golden\");", "");
+    assert_ne!(liar, text, "the testbench's mismatch branch changed");
+    std::fs::write(&tb, liar).unwrap();
+    let r = simulate(&dir, Simulator::Icarus, &out).unwrap();
+    assert!(r.log.contains("ETCH PASS"), "{}", r.log);
+    assert!(!r.verdict.bit_exact, "{}", r.log);
     // a missing memory image is an error, not a pass (Verilator would read zeros)
     std::fs::remove_file(dir.join("params.hex")).unwrap();
     for sim in [Simulator::Icarus, Simulator::Verilator] {
-        let r = simulate(&dir, sim).unwrap();
-        assert!(!r.passed, "{}", r.log);
+        let r = simulate(&dir, sim, &out).unwrap();
+        assert!(!r.verdict.bit_exact || r.error.is_some(), "{}", r.log);
         assert!(
             r.error
                 .as_deref()

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use common::random::{quantized, Rng};
 use etch_codegen::program::{golden, lower};
-use etch_codegen::run::{lint, simulate, Simulator};
+use etch_codegen::run::{lint, simulate, OutputSpec, Simulator};
 use etch_codegen::verilog::emit;
 use proptest::prelude::*;
 
@@ -49,11 +49,13 @@ fn run_case(seed: u64, rows: u32, cols: u32, dataflow: &str, bpc: f64, latency: 
     emitted.unwrap_or_else(|e| panic!("{what}: {e}"));
     let predicted = sim.unwrap_or_else(|e| panic!("{what}: {e}")).total_cycles;
     assert_eq!(lint(&dir).unwrap(), "", "{what}");
-    let r = simulate(&dir, Simulator::Icarus).unwrap();
+    let r = simulate(&dir, Simulator::Icarus, &OutputSpec::of(&p, &info)).unwrap();
     assert!(
-        r.passed,
+        r.verdict.bit_exact && r.error.is_none(),
         "{what}: {:?} {:?}\n{}",
-        r.mismatch, r.error, r.log
+        r.verdict.first_mismatch,
+        r.error,
+        r.log
     );
     assert_eq!(r.cycles, Some(predicted), "{what}");
     eprintln!("{what}: bit-exact, {predicted} cycles");

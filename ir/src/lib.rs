@@ -9,6 +9,7 @@ pub mod op;
 pub mod passes;
 pub mod print;
 pub mod quant;
+pub mod safe_text;
 pub mod stats;
 pub mod tensor;
 pub mod verify;

@@ -3,6 +3,7 @@
 //! indentation, braces, labels on their loop, pragmas at the top of the block they govern, and
 //! constant arrays wrapped to a fixed width.
 
+use etch_ir::safe_text::comment;
 use std::fmt::Write;
 
 /// A statement inside a function body.
@@ -188,7 +189,7 @@ impl File {
 
 fn print_doc(out: &mut String, doc: &[String]) {
     for line in doc {
-        let _ = writeln!(out, "// {line}");
+        let _ = writeln!(out, "// {}", comment(line));
     }
 }
 
@@ -256,7 +257,7 @@ fn print_stmt(out: &mut String, s: &Stmt, depth: usize) {
             let _ = writeln!(out, "{pad}#pragma HLS {p}");
         }
         Stmt::Comment(c) => {
-            let _ = writeln!(out, "{pad}// {c}");
+            let _ = writeln!(out, "{pad}// {}", comment(c));
         }
         Stmt::Block { label, head, body } => {
             let label = label

@@ -13,6 +13,7 @@
 //! | `etch_top.h` / `etch_top.cpp` | the layer functions and the dataflow top `etch_top` |
 //! | `etch_tb.cpp` | the C-simulation testbench |
 //! | `tb_input.txt` / `tb_golden.txt` | input codes and golden output codes, one sample per line |
+//! | `tb_output.txt` | written by the testbench: the codes the design produced, one sample per line |
 
 pub mod cpp;
 mod kernels;
@@ -36,6 +37,8 @@ pub const TOP_SOURCE: &str = "etch_top.cpp";
 /// Input and golden output codes for the testbench.
 pub const INPUT_FILE: &str = "tb_input.txt";
 pub const GOLDEN_FILE: &str = "tb_golden.txt";
+/// The output codes the testbench wrote, one sample a line, which `etch verify` compares.
+pub const OUTPUT_FILE: &str = "tb_output.txt";
 
 /// The range of a tensor's integer codes, which picks its C type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

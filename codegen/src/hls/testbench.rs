@@ -1,5 +1,7 @@
 //! The C-simulation testbench: reads the input codes and the golden output codes (written by
-//! etch from the CPU executor), runs `etch_top` once per sample, and compares every output code.
+//! etch from the CPU executor), runs `etch_top` once per sample, writes the codes the design
+//! produced to `tb_output.txt` (one sample a line; `etch verify` compares that file with the
+//! golden codes itself) and compares every output code.
 //! It stops at the first difference, naming the sample and the output element, and exits 1; it
 //! exits 2 when a vector file is missing or malformed. The last line it prints is for `etch
 //! verify`: `etch-csim: pass samples=S outputs=N` or
@@ -120,11 +122,7 @@ fn out_index(rank: usize) -> Function {
 
 fn main_fn(p: &IntProgram) -> Function {
     // the name goes into a printf format string
-    let out = p
-        .output
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('%', "%%");
+    let out = etch_ir::safe_text::c_format_literal(&p.output);
     let mismatch = vec![
         Stmt::expr(format!(
             "std::printf(\"MISMATCH: sample %d, output {out}%s (element %d of %d): got %lld, expected %lld\\n\", s, out_index(i).c_str(), i, ETCH_OUT_LEN, got, want)"
@@ -146,11 +144,27 @@ fn main_fn(p: &IntProgram) -> Function {
             )],
         ),
         Stmt::expr("etch_top(in, out)"),
+        Stmt::expr("std::vector<long long> got_codes"),
+        Stmt::Block {
+            label: None,
+            head: "while (!out.empty())".into(),
+            body: vec![Stmt::expr("got_codes.push_back((long long)out.read())")],
+        },
+        Stmt::comment("etch verify compares this file with the golden codes itself"),
+        Stmt::Block {
+            label: None,
+            head: "for (size_t i = 0; i < got_codes.size(); ++i)".into(),
+            body: vec![Stmt::expr(
+                "std::fprintf(outputs, i ? \" %lld\" : \"%lld\", got_codes[i])",
+            )],
+        },
+        Stmt::expr("std::fprintf(outputs, \"\\n\")"),
+        Stmt::expr("std::fflush(outputs)"),
         Stmt::if_(
-            "!in.empty() || out.size() != (size_t)ETCH_OUT_LEN",
+            "!in.empty() || got_codes.size() != (size_t)ETCH_OUT_LEN",
             vec![
-                Stmt::expr("std::printf(\"MISMATCH: sample %d: the design left %zu input codes unread and wrote %zu output codes (expected %d)\\n\", s, in.size(), out.size(), ETCH_OUT_LEN)"),
-                Stmt::expr("std::printf(\"etch-csim: mismatch sample=%d index=-1 got=%zu expected=%d\\n\", s, out.size(), ETCH_OUT_LEN)"),
+                Stmt::expr("std::printf(\"MISMATCH: sample %d: the design left %zu input codes unread and wrote %zu output codes (expected %d)\\n\", s, in.size(), got_codes.size(), ETCH_OUT_LEN)"),
+                Stmt::expr("std::printf(\"etch-csim: mismatch sample=%d index=-1 got=%zu expected=%d\\n\", s, got_codes.size(), ETCH_OUT_LEN)"),
                 Stmt::expr("return 1"),
             ],
         ),
@@ -159,7 +173,7 @@ fn main_fn(p: &IntProgram) -> Function {
             "i",
             numel(&p.output_shape),
             vec![
-                Stmt::expr("const long long got = (long long)out.read()"),
+                Stmt::expr("const long long got = got_codes[i]"),
                 Stmt::expr("const long long want = golden[(size_t)s * ETCH_OUT_LEN + i]"),
                 Stmt::if_("got != want", mismatch),
             ],
@@ -197,11 +211,26 @@ fn main_fn(p: &IntProgram) -> Function {
                     Stmt::expr("return 2"),
                 ],
             ),
+            Stmt::expr(format!(
+                "std::FILE *outputs = std::fopen(\"{}\", \"w\")",
+                super::OUTPUT_FILE
+            )),
+            Stmt::if_(
+                "!outputs",
+                vec![
+                    Stmt::expr(format!(
+                        "std::fprintf(stderr, \"error: cannot write {}\\n\")",
+                        super::OUTPUT_FILE
+                    )),
+                    Stmt::expr("return 2"),
+                ],
+            ),
             Stmt::Block {
                 label: None,
                 head: "for (int s = 0; s < n_in; ++s)".into(),
                 body: sample,
             },
+            Stmt::expr("std::fclose(outputs)"),
             Stmt::expr(
                 "std::printf(\"PASS: %d samples, %d output codes each, bit-exact\\n\", n_in, ETCH_OUT_LEN)",
             ),

@@ -4,6 +4,7 @@
 //! Everything emitted goes through these types; the printer owns layout and precedence
 //! (every binary expression is parenthesized).
 
+use etch_ir::safe_text::comment;
 use std::fmt::{self, Write};
 
 /// An expression.
@@ -41,6 +42,24 @@ pub fn n(v: i128) -> Expr {
 pub fn lit(width: u32, v: i128) -> Expr {
     Expr::Num { width, value: v }
 }
+/// The contents of a Verilog string literal: printable ASCII but `"` and `\\` as themselves, every
+/// other byte as a three-digit octal escape, so no text can end the literal or the line.
+fn verilog_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b' '..=b'~' => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out
+}
+
+/// A string literal.
 pub fn s(text: impl Into<String>) -> Expr {
     Expr::Str(text.into())
 }
@@ -421,7 +440,7 @@ impl fmt::Display for Expr {
             Expr::Num { width: 0, value } => write!(f, "{value}"),
             Expr::Num { width, value } if *value < 0 => write!(f, "-{width}'d{}", -value),
             Expr::Num { width, value } => write!(f, "{width}'d{value}"),
-            Expr::Str(s) => write!(f, "\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+            Expr::Str(s) => write!(f, "\"{}\"", verilog_string(s)),
             Expr::Bin(op, a, b) => write!(f, "({a} {op} {b})"),
             Expr::Un(op, a) => write!(f, "{op}({a})"),
             Expr::Index(a, i) => write!(f, "{a}[{i}]"),
@@ -526,7 +545,7 @@ fn print_stmt(out: &mut String, st: &Stmt, depth: usize) {
             let _ = writeln!(out, "#{d};");
         }
         Stmt::Comment(c) => {
-            let _ = writeln!(out, "// {c}");
+            let _ = writeln!(out, "// {}", comment(c));
         }
     }
 }
@@ -535,7 +554,7 @@ impl Module {
     /// Prints the module.
     pub fn print(&self, out: &mut String) {
         for c in &self.comment {
-            let _ = writeln!(out, "// {c}");
+            let _ = writeln!(out, "// {}", comment(c));
         }
         let _ = write!(out, "module {}", self.name);
         if !self.params.is_empty() {
@@ -633,11 +652,11 @@ impl Module {
                     out.push_str("  );\n");
                 }
                 Item::Comment(c) => {
-                    let _ = writeln!(out, "  // {c}");
+                    let _ = writeln!(out, "  // {}", comment(c));
                 }
                 Item::Lint { off, rule, why } => {
                     if !why.is_empty() {
-                        let _ = writeln!(out, "  // waiver: {why}");
+                        let _ = writeln!(out, "  // waiver: {}", comment(why));
                     }
                     let _ = writeln!(
                         out,
@@ -656,10 +675,10 @@ impl File {
     pub fn print(&self) -> String {
         let mut out = String::new();
         for h in &self.header {
-            let _ = writeln!(out, "// {h}");
+            let _ = writeln!(out, "// {}", comment(h));
         }
         for (rule, why) in &self.waivers {
-            let _ = writeln!(out, "// waiver: {why}");
+            let _ = writeln!(out, "// waiver: {}", comment(why));
             let _ = writeln!(out, "/* verilator lint_off {rule} */");
         }
         out.push_str("`timescale 1ns/1ps\n\n");

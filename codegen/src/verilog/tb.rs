@@ -1,9 +1,12 @@
 //! The self-checking testbench: a DRAM model with the description's bandwidth and latency (the
 //! rule of `etch_sim::cycle::rtl::dram_cycles`), the input codes of every golden sample loaded in
 //! turn, the cycle count of each inference, and every output code compared with the golden one.
-//! It fails loudly (`$fatal`, a non-zero exit in Icarus and Verilator) on a missing memory image,
-//! an X, a wrong bit, inferences of different lengths, or a hang; the lines it prints start with
-//! `ETCH` so `etch verify` can read them.
+//! Every output code it reads back from DRAM is written to [`OUTPUTS`] (two hex digits a line,
+//! `xx` for X) before it is compared: `etch verify` takes its verdict from comparing that file
+//! with `golden.hex` itself, not from what the testbench prints. It fails loudly (`$fatal`, a
+//! non-zero exit in Icarus and Verilator) on a missing memory image, an X, a wrong bit,
+//! inferences of different lengths, or a hang; the lines it prints start with `ETCH` (the cycle
+//! counts `etch verify` reads, and messages for the log).
 
 use super::ast::*;
 use super::layout::Layout;
@@ -18,6 +21,11 @@ pub const IMAGES: [&str; 6] = [
     "golden.hex",
 ];
 
+/// The output codes the testbench read back, one per line, in sample order.
+pub const OUTPUTS: &str = "rtl_outputs.hex";
+
+/// The testbench module `etch_tb` for `samples` golden samples; an inference longer than
+/// `max_cycles` is a hang.
 pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
     let nbk = l.nb as i128;
     let nbits = (l.nb * 8) as u32;
@@ -94,6 +102,7 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         "cycles",
         "first",
         "fd",
+        "ofd",
         "smp",
         "i",
         "b",
@@ -206,6 +215,7 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         ));
         body.push(Stmt::Task("$fclose", vec![id("fd")]));
     }
+    body.push(bl("ofd", Expr::Call("$fopen", vec![s(OUTPUTS), s("w")])));
     body.push(Stmt::Task("$readmemh", vec![s("inputs.hex"), id("inputs")]));
     body.push(Stmt::Task("$readmemh", vec![s("golden.hex"), id("golden")]));
     body.extend([
@@ -291,6 +301,16 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         ],
     ));
     per.push(bl("first", "cycles"));
+    per.push(Stmt::For(
+        "i".into(),
+        n(0),
+        id("OUT"),
+        vec![Stmt::Task(
+            "$fdisplay",
+            vec![id("ofd"), s("%h"), id("dram_out").at(id("i"))],
+        )],
+    ));
+    per.push(Stmt::Task("$fflush", vec![id("ofd")]));
     let golden_at = id("golden").at(id("smp").mul(id("OUT")).add(id("i")));
     per.push(Stmt::For(
         "i".into(),
@@ -337,6 +357,7 @@ pub fn testbench(l: &Layout, samples: usize, max_cycles: u64) -> Module {
         "$display",
         vec![s("ETCH PASS samples=%0d cycles=%0d"), id("NS"), id("first")],
     ));
+    body.push(Stmt::Task("$fclose", vec![id("ofd")]));
     body.push(Stmt::Task("$fflush", vec![]));
     body.push(Stmt::Task("$finish", vec![]));
     m.items.push(Item::Initial(body));

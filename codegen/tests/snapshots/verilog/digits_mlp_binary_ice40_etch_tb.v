@@ -54,6 +54,7 @@ module etch_tb (
   integer cycles;
   integer first;
   integer fd;
+  integer ofd;
   integer smp;
   integer i;
   integer b;
@@ -149,6 +150,7 @@ module etch_tb (
       $fatal(1, "missing memory image golden.hex");
     end
     $fclose(fd);
+    ofd = $fopen("rtl_outputs.hex", "w");
     $readmemh("inputs.hex", inputs);
     $readmemh("golden.hex", golden);
     rst = 1'd1;
@@ -192,6 +194,10 @@ module etch_tb (
       end
       first = cycles;
       for (i = 0; i < OUT; i = i + 1) begin
+        $fdisplay(ofd, "%h", dram_out[i]);
+      end
+      $fflush(ofd);
+      for (i = 0; i < OUT; i = i + 1) begin
         if ((^(dram_out[i]) === 1'bx)) begin
           $display("ETCH MISMATCH sample=%0d index=%0d got=x expected=%0d", smp, i, golden[((smp * OUT) + i)]);
           $fflush;
@@ -205,6 +211,7 @@ module etch_tb (
       end
     end
     $display("ETCH PASS samples=%0d cycles=%0d", NS, first);
+    $fclose(ofd);
     $fflush;
     $finish;
   end
