@@ -1,5 +1,6 @@
 //! `etch inspect`: what a model is and what it costs, layer by layer.
 
+use etch_ir::safe_text::terminal_name;
 use etch_ir::stats::{model_stats, ModelStats};
 use etch_ir::weights::shape_only_weights;
 
@@ -98,8 +99,9 @@ fn table(stats: &ModelStats) -> String {
         .iter()
         .map(|l| {
             [
-                l.name.clone(),
-                l.op.clone(),
+                // names come from the model: no control character reaches the terminal
+                terminal_name(&l.name),
+                terminal_name(&l.op),
                 shape_text(&l.output_shape),
                 thousands(l.params),
                 thousands(l.macs),

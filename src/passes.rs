@@ -55,7 +55,7 @@ pub fn run(
     for (k, r) in reports.iter().enumerate() {
         println!("{}. {}", k + 1, r.pass);
         for line in &r.changes {
-            println!("   {line}");
+            println!("   {}", etch_ir::safe_text::terminal_name(line));
         }
         println!(
             "   after: {} params, {} MACs; {}",

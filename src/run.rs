@@ -87,7 +87,11 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         return Ok(());
     }
     for (n, v) in &outputs {
-        println!("output `{n}`: shape {:?}", v.shape());
+        println!(
+            "output `{}`: shape {:?}",
+            etch_ir::safe_text::terminal_name(n),
+            v.shape()
+        );
         if let etch_sim::reference::Value::F32(arr) = v {
             let classes = arr.shape.last().copied().unwrap_or(0);
             if arr.data.len() == classes && classes > 1 {

@@ -73,15 +73,20 @@ pub fn run(dir: &str, target: &str, json: bool, allow_modified: bool) -> Result<
         .map_err(|e| format!("error: {e}"))?;
     let est = etch_hw::area::fpga_resources(&acc, fpga);
 
+    let vdir = path.join(VERILOG_DIR);
     let mut files: Vec<PathBuf> = Vec::new();
     for source in &v.sources {
-        let rel = format!("{VERILOG_DIR}/{source}");
-        if !allow_modified && !manifest.files.contains_key(&rel) {
+        let file = Manifest::inside(&vdir, source).map_err(|e| format!("error: {e}"))?;
+        if !allow_modified
+            && !manifest
+                .files
+                .contains_key(&format!("{VERILOG_DIR}/{source}"))
+        {
             return Err(format!(
                 "error: {dir}: the source `{source}` is not one of the files `etch compile` wrote"
             ));
         }
-        files.push(Manifest::inside(path, &rel).map_err(|e| format!("error: {e}"))?);
+        files.push(file);
     }
     let work = path.join(format!("synth-{target}"));
     let start = Instant::now();

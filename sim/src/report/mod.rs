@@ -138,8 +138,9 @@ pub fn table(r: &SimResult) -> String {
         .filter(|l| l.unit != "free" && l.unit != "fused")
         .map(|l| {
             [
-                l.name.clone(),
-                l.op.clone(),
+                // names come from the model: no control character reaches the terminal
+                etch_ir::safe_text::terminal_name(&l.name),
+                etch_ir::safe_text::terminal_name(&l.op),
                 l.unit.to_string(),
                 thousands(l.cycles),
                 thousands(l.stall_cycles),
