@@ -45,6 +45,9 @@ enum Content {
     Dir,
 }
 
+/// A check of what a successful case wrote in its folder.
+type Check = fn(&Path) -> Result<(), String>;
+
 /// One hostile input and the command that reads it.
 struct Case {
     name: &'static str,
@@ -55,7 +58,7 @@ struct Case {
     /// Runs external tools: the longer timeout.
     tools: bool,
     /// After a successful run: a check of what the case wrote (files in its folder).
-    check: Option<fn(&Path) -> Result<(), String>>,
+    check: Option<Check>,
 }
 
 fn case(name: &'static str, args: &[&str], expect: Expect) -> Case {
@@ -91,7 +94,7 @@ impl Case {
         self.tools = true;
         self
     }
-    fn check(mut self, f: fn(&Path) -> Result<(), String>) -> Case {
+    fn check(mut self, f: Check) -> Case {
         self.check = Some(f);
         self
     }
