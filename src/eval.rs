@@ -37,7 +37,7 @@ pub fn run(
     let bar = indicatif::ProgressBar::new(samples.len() as u64);
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut correct = 0;
-    for (label, x) in &samples {
+    for (k, (label, x)) in samples.iter().enumerate() {
         let out = plan
             .run(vec![(
                 input.name.clone(),
@@ -47,6 +47,14 @@ pub fn run(
         let Value::F32(y) = &out[0].1 else {
             return Err(format!("error: {model}: the output is not float scores"));
         };
+        if *label >= y.data.len() {
+            return Err(format!(
+                "error: {data}: sample {} has label {label}, but the model scores {} classes (0 to {}); check the data belongs to this model",
+                k + 1,
+                y.data.len(),
+                y.data.len().saturating_sub(1)
+            ));
+        }
         // the first of equal scores wins, as numpy's argmax (quantized scores can tie)
         let best = y
             .data

@@ -72,7 +72,8 @@ pub fn plan(
 
 /// Reads a `.npy` file of float32 or int64 values in C order.
 pub fn read_npy(path: &str) -> Result<Value, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read `{path}`: {e}"))?;
+    let bytes = etch_ir::limits::read_file(path, etch_ir::limits::FileKind::Data)
+        .map_err(|e| format!("error: {e}"))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| format!("error: `{path}` is not a .npy file: {e}"))?;
     if npy.order() == npyz::Order::Fortran {

@@ -26,6 +26,7 @@ pub fn run(
             },
         )?;
         let stats = model_stats(&loaded.model, &loaded.info, &[]);
+        check_overflow(path, &stats)?;
         if json {
             println!(
                 "{}",
@@ -43,6 +44,7 @@ pub fn run(
     let shape_only = shape_only_weights(&loaded.model)
         .map_err(|e| load::weight_error(path, &src, &loaded.model, &e))?;
     let stats = model_stats(&loaded.model, &loaded.info, &shape_only);
+    check_overflow(path, &stats)?;
     if json {
         println!(
             "{}",
@@ -60,6 +62,16 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// Figures that do not fit 64 bits are an error, never a wrapped or saturated number.
+fn check_overflow(path: &str, stats: &ModelStats) -> Result<(), CliError> {
+    match stats.overflowed() {
+        Some(what) => Err(format!(
+            "error: {path}: the MACs or parameters of {what} exceed 2^64; check the shapes"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// One line on size and work: sparsity, stored size, compression and MACs by kind.
@@ -109,7 +121,11 @@ fn table(stats: &ModelStats) -> String {
         })
         .collect();
     let total = [
-        "total".to_string(),
+        if stats.partial {
+            "total (partial)".to_string()
+        } else {
+            "total".to_string()
+        },
         String::new(),
         String::new(),
         thousands(stats.params),

@@ -1,5 +1,7 @@
 //! Reading a model file into a verified graph, with errors rendered against the source.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use etch_ir::infer::GraphInfo;
 use etch_ir::verify::Focus;
 use etch_ir::weights::{WeightError, STRIPPED_KEY};
@@ -16,9 +18,18 @@ pub struct Loaded {
 /// An error already rendered for the terminal.
 pub type CliError = String;
 
-/// Reads the file (an error names it), so later messages can quote its text.
+/// Reads the model file (an error names it), so later messages can quote its text: a regular
+/// file, at most the model-file limit (`--max-bytes`).
 pub fn read(path: &str) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| format!("error: cannot read model `{path}`: {e}"))
+    etch_ir::limits::read_file(path, etch_ir::limits::FileKind::Model)
+        .map_err(|e| format!("error: model: {e}"))
+}
+
+/// Reads any other input file as text (descriptions, CSV, SCALE-Sim files): a regular file, at
+/// most the data-file limit (`--max-bytes`).
+pub fn read_text(path: &str) -> Result<String, CliError> {
+    etch_ir::limits::read_text(path, etch_ir::limits::FileKind::Data)
+        .map_err(|e| format!("error: {e}"))
 }
 
 /// Whether a file is a binary ONNX protobuf rather than ONNX text: by its name, or by its first
@@ -50,10 +61,55 @@ pub fn parse(path: &str, src: &[u8]) -> Result<Model, CliError> {
     })
 }
 
-/// Verifies a parsed model and infers its shapes.
+/// Whether a model whose shapes cannot all be inferred is let through (`--allow-partial`), with a
+/// warning, rather than refused. Set once by `main`.
+static ALLOW_PARTIAL: AtomicBool = AtomicBool::new(false);
+
+/// Sets `--allow-partial` for this process.
+pub fn set_allow_partial(allow: bool) {
+    ALLOW_PARTIAL.store(allow, Ordering::Relaxed);
+}
+
+/// A model with a node whose output shape is unknown is an error naming that node (figures past
+/// it would be silently short), or a warning under `--allow-partial`.
+fn check_complete(path: &str, src: &[u8], model: &Model, info: &GraphInfo) -> Result<(), CliError> {
+    let Some((idx, why)) = etch_ir::infer::first_unknown(model, info) else {
+        return Ok(());
+    };
+    let n = &model.graph.nodes[idx];
+    if ALLOW_PARTIAL.load(Ordering::Relaxed) {
+        eprintln!(
+            "warning: {path}: node `{}` ({}): {why}; figures leave out what depends on it (partial)",
+            n.display_name(),
+            n.op_type
+        );
+        return Ok(());
+    }
+    let message = format!(
+        "node `{}` ({}): {why}. etch cannot size what depends on it, so its figures would be silently short; declare the shape in value_info, or pass --allow-partial to go on with partial figures",
+        n.display_name(),
+        n.op_type
+    );
+    if n.span.line > 0 {
+        return Err(render(&Located {
+            path,
+            src,
+            offset: n.span.offset,
+            len: first_line_len(src, n.span.offset, n.span.len),
+            message: &message,
+        }));
+    }
+    Err(format!("error: {path}: {message}"))
+}
+
+/// Verifies a parsed model and infers its shapes; every node's output shape must be known
+/// (unless `--allow-partial`).
 pub fn verify(path: &str, src: &[u8], model: Model) -> Result<Loaded, CliError> {
     match etch_ir::verify::verify(&model) {
-        Ok(info) => Ok(Loaded { model, info }),
+        Ok(info) => {
+            check_complete(path, src, &model, &info)?;
+            Ok(Loaded { model, info })
+        }
         Err(e) if e.span.line > 0 => {
             let msg = e.to_string();
             let (offset, len) = match e

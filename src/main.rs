@@ -25,6 +25,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Raise (or lower) every memory and file-size limit to this many bytes: one tensor, one
+    /// model's tensors together (filled weights, simulator state), and each file read. Without
+    /// it: 1 GiB per tensor, 2 GiB per model, 2 GiB per model file, 256 MiB per other file.
+    #[arg(long, global = true, value_name = "BYTES")]
+    max_bytes: Option<u64>,
+    /// Go on (with a warning, and totals marked partial) when some node's output shape cannot be
+    /// inferred, instead of stopping with an error naming it.
+    #[arg(long, global = true)]
+    allow_partial: bool,
 }
 
 #[derive(Subcommand)]
@@ -47,7 +56,7 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
         /// Write the transformed model (ONNX text).
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = path_arg)]
         output: Option<String>,
         /// Print one JSON document.
         #[arg(long)]
@@ -61,7 +70,7 @@ enum Command {
         /// Model in ONNX text.
         model: String,
         /// Output file (ONNX text).
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = path_arg)]
         output: String,
         /// Seed for the values of shape-only weights.
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
@@ -77,11 +86,11 @@ enum Command {
         #[arg(long)]
         input: String,
         /// Where to write the first output (.npy).
-        #[arg(long)]
+        #[arg(long, value_parser = path_arg)]
         output: Option<String>,
-        /// Timed runs after one warm-up; the median is reported.
-        #[arg(long, default_value_t = 1)]
-        repeat: usize,
+        /// Timed runs after one warm-up; the median is reported (1 to 1,000,000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        repeat: u32,
         /// Seed for the values of shape-only weights.
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
@@ -124,20 +133,20 @@ enum Command {
         /// Built-in target (`etch targets`): its default accelerator, or the fit check for --hw.
         #[arg(long)]
         target: Option<String>,
-        /// Inputs per inference.
-        #[arg(long, default_value_t = 1)]
+        /// Inputs per inference (1 to 1,000,000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         batch: u64,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
         /// Write the per-layer figures as CSV.
-        #[arg(long)]
+        #[arg(long, value_parser = path_arg)]
         csv: Option<String>,
         /// Write plots (PNG and SVG) into this folder.
-        #[arg(long)]
+        #[arg(long, value_parser = path_arg)]
         plot: Option<String>,
         /// Write the timeline in the Chrome trace-event format (open in Perfetto).
-        #[arg(long)]
+        #[arg(long, value_parser = path_arg)]
         trace: Option<String>,
         /// SCALE-Sim topology CSV (SCALE-Sim mode).
         #[arg(long)]
@@ -170,7 +179,7 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',', required = true)]
         emit: Vec<compile::Emit>,
         /// The design folder.
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = path_arg)]
         output: String,
         /// Test inputs for the testbench: CSV with a label, then the input values, per row.
         #[arg(long)]
@@ -233,8 +242,18 @@ struct PassArgs {
     verify_each: bool,
 }
 
+/// A path argument: an empty one would silently mean the current folder, so it is refused.
+fn path_arg(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the path is empty; give a file or folder name".to_string());
+    }
+    Ok(s.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    etch_ir::limits::set_max_bytes(cli.max_bytes);
+    load::set_allow_partial(cli.allow_partial);
     let result = match cli.command {
         Command::Inspect {
             model,
@@ -292,7 +311,7 @@ fn main() -> ExitCode {
             model: &model,
             input: &input,
             output: output.as_deref(),
-            repeat,
+            repeat: repeat as usize,
             seed,
             backend,
             json,

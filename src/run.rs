@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::execute::{plan, read_npy, write_npy, Backend};
 use crate::load::CliError;
+use etch_sim::reference::Value;
 
 #[derive(Serialize)]
 struct OutputInfo {
@@ -40,6 +41,16 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     let plan = plan(a.model, a.seed, a.backend, a.passes, a.verify_each)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let x = read_npy(a.input)?;
+    if let Value::F32(arr) = &x {
+        let bad = arr.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            eprintln!(
+                "warning: {}: {bad} of {} input values are NaN or infinite; the outputs will likely be NaN too",
+                a.input,
+                arr.data.len()
+            );
+        }
+    }
     let first = plan
         .inputs()
         .next()

@@ -182,12 +182,12 @@ fn scalesim(a: &SimArgs) -> Result<(), CliError> {
                 .into(),
         );
     };
-    let read =
-        |p: &str| std::fs::read_to_string(p).map_err(|e| format!("error: cannot read `{p}`: {e}"));
+    let read = crate::load::read_text;
     let layers = etch_sim::scalesim::parse_topology(topo, &read(topo)?)
         .map_err(|e| format!("error: {e}"))?;
     let config =
         etch_sim::scalesim::parse_config(cfg, &read(cfg)?).map_err(|e| format!("error: {e}"))?;
+    etch_sim::scalesim::check_work(&layers, &config).map_err(|e| format!("error: {topo}: {e}"))?;
     let res = etch_sim::scalesim::simulate(&layers, &config);
     let total: u64 = res.iter().map(|l| l.total_cycles).sum();
     if a.json {

@@ -171,3 +171,344 @@ fn malformed_inputs_are_rejected_with_their_expected_message() {
         failures.join("\n\n")
     );
 }
+
+// ---- bounded resources and no silent wrong results (issue 9, items 4 and 5) ----
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{etch, text, tmp};
+
+const HEAD: &str = "<ir_version: 8, opset_import: [\"\" : 17]>\n";
+
+/// Writes `body` (after the header) to a fresh file and returns its path.
+fn model(dir: &Path, name: &str, body: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{HEAD}{body}")).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// Fails (exit 1, or 2 for a usage error clap reports; no panic) and says `want`.
+fn refused(args: &[&str], want: &str) -> String {
+    let o = etch(args);
+    let t = text(&o);
+    assert!(matches!(o.status.code(), Some(1 | 2)), "{args:?}: {t}");
+    assert!(!t.contains("panicked"), "{args:?}: {t}");
+    assert!(t.contains(want), "{args:?}: expected `{want}` in: {t}");
+    t
+}
+
+/// A little-endian float32 .npy file of `values` with `shape`.
+fn npy(path: &Path, shape: &[usize], values: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for v in values {
+        out.extend(v.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn macs_past_u64_are_an_error_not_a_wrapped_number() {
+    let d = tmp("limits-macs");
+    let m = model(
+        &d,
+        "m.onnx.txt",
+        "g (float[1000000000000,1000000000000] a, float[1000000000000,1000000000000] b) => (float[1000000000000,1000000000000] y) { y = MatMul(a, b) }",
+    );
+    let t = refused(&["inspect", &m, "--json"], "exceed 2^64");
+    assert!(!t.contains("12919594847110692864"), "{t}");
+    // and sim refuses the simulator state before allocating it
+    refused(
+        &["sim", &m, "--hw", "examples/hw/ws-16x16-int8.ron"],
+        "--max-bytes",
+    );
+}
+
+#[test]
+fn pad_past_the_tensor_limit_is_refused_before_allocating() {
+    let d = tmp("limits-pad");
+    let m = model(
+        &d,
+        "pad.onnx.txt",
+        "g (float[1,4] x) => (float[1,2000000004] y) <int64[4] pads = {0, 0, 0, 2000000000}> { y = Pad(x, pads) }",
+    );
+    let x = d.join("x.npy");
+    npy(&x, &[1, 4], &[1.0, 2.0, 3.0, 4.0]);
+    refused(&["run", &m, "--input", x.to_str().unwrap()], "--max-bytes");
+}
+
+#[test]
+fn repeat_and_batch_are_bounded_and_zero_batch_is_an_error() {
+    let m = "examples/models/digits_mlp.onnx.txt";
+    refused(
+        &[
+            "run",
+            m,
+            "--input",
+            "x.npy",
+            "--repeat",
+            "18446744073709551615",
+        ],
+        "--repeat",
+    );
+    refused(
+        &["sim", m, "--target", "pynq-z2", "--batch", "0"],
+        "--batch",
+    );
+}
+
+#[test]
+fn empty_output_paths_are_errors() {
+    let m = "examples/models/digits_mlp.onnx.txt";
+    refused(&["convert", m, "-o", ""], "empty");
+    refused(&["passes", m, "--passes", "fold-bn", "-o", ""], "empty");
+    refused(
+        &[
+            "compile", m, "--target", "pynq-z2", "--emit", "hls", "-o", "",
+        ],
+        "empty",
+    );
+}
+
+#[test]
+fn shape_only_weights_have_a_total_cap() {
+    let d = tmp("limits-weights");
+    // four weights of 800 MB: each under the 1 GiB per-tensor limit, 3.2 GB together
+    std::fs::create_dir_all(&d).unwrap();
+    let m = d.join("w.onnx.txt");
+    std::fs::write(&m, "<ir_version: 8, opset_import: [\"\" : 17], metadata_props: [\"weights_stripped_to_inputs\": \"4\"]>\ng (float[1,200000000] x, float[200000000] a, float[200000000] b, float[200000000] c, float[200000000] e) => (float[1,200000000] y) { s = Add(a, b)\n t = Add(c, e)\n u = Add(s, t)\n y = Add(x, u) }").unwrap();
+    let m = m.to_str().unwrap().to_string();
+    refused(
+        &["convert", &m, "-o", d.join("o.onnx.txt").to_str().unwrap()],
+        "4 shape-only weights",
+    );
+}
+
+#[test]
+fn non_regular_files_are_refused() {
+    if !Path::new("/dev/zero").exists() {
+        return;
+    }
+    let z = "/dev/zero";
+    let m = "examples/models/digits_mlp.onnx.txt";
+    let nr = "not a regular file";
+    refused(&["inspect", z], nr);
+    refused(&["sim", m, "--hw", z], nr);
+    refused(&["eval", m, "--data", z], nr);
+    refused(&["run", m, "--input", z], nr);
+    refused(
+        &["passes", m, "--passes", "quant(bits=8,calib=\"/dev/zero\")"],
+        nr,
+    );
+    refused(&["sim", "--topology", z, "--scalesim-config", z], nr);
+}
+
+#[test]
+fn huge_arrays_and_topologies_are_refused() {
+    let d = tmp("limits-hw");
+    std::fs::create_dir_all(&d).unwrap();
+    let ron = std::fs::read_to_string("examples/hw/ws-16x16-int8.ron")
+        .unwrap()
+        .replace("rows: 16, cols: 16", "rows: 65536, cols: 65536");
+    let hw = d.join("huge.ron");
+    std::fs::write(&hw, ron).unwrap();
+    refused(
+        &[
+            "sim",
+            "examples/models/digits_mlp.onnx.txt",
+            "--hw",
+            hw.to_str().unwrap(),
+        ],
+        "PEs in all",
+    );
+    let topo = d.join("t.csv");
+    std::fs::write(
+        &topo,
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\nbig, 1000000, 1000000, 3, 3, 64, 64, 1,\n",
+    )
+    .unwrap();
+    let cfg = d.join("c.cfg");
+    std::fs::write(&cfg, "[general]\nrun_name = t\n\n[architecture_presets]\nArrayHeight: 32\nArrayWidth: 32\nIfmapSramSzkB: 64\nFilterSramSzkB: 64\nOfmapSramSzkB: 64\nIfmapOffset: 0\nFilterOffset: 10000000\nOfmapOffset: 20000000\nDataflow: ws\n\n[run_presets]\nInterfaceBandwidth: CALC\n").unwrap();
+    let t0 = Instant::now();
+    refused(
+        &[
+            "sim",
+            "--topology",
+            topo.to_str().unwrap(),
+            "--scalesim-config",
+            cfg.to_str().unwrap(),
+        ],
+        "steps",
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_million_node_chain_converts_and_passes_write_it() {
+    let d = tmp("limits-chain");
+    let n = 1_000_000;
+    let mut body = String::with_capacity(n * 24);
+    body.push_str("g (float[4] x0) => (float[4] y) {\n");
+    for k in 0..n {
+        body.push_str(&format!("x{} = Relu(x{k})\n", k + 1));
+    }
+    body.push_str(&format!("y = Relu(x{n})\n}}\n"));
+    let m = model(&d, "chain.onnx.txt", &body);
+    let out = d.join("out.onnx.txt");
+    let o = etch(&["convert", &m, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out2 = d.join("out2.onnx.txt");
+    let o = etch(&[
+        "passes",
+        &m,
+        "--passes",
+        "fold-bn",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read_to_string(out2)
+        .unwrap()
+        .contains("x1000000 = Relu"));
+}
+
+#[test]
+fn nested_pass_specs_are_an_error() {
+    let spec = format!(
+        "binarize(keep={}first{})",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    refused(
+        &[
+            "passes",
+            "examples/models/digits_mlp.onnx.txt",
+            "--passes",
+            &spec,
+        ],
+        "nest more than 64 levels",
+    );
+}
+
+#[test]
+fn unknown_shapes_are_an_error_unless_allowed_and_then_partial() {
+    let d = tmp("limits-partial");
+    let m = model(
+        &d,
+        "p.onnx.txt",
+        "g (float[1,8] x, float[8,8] w) => (float[1,8] y) {\n f = FrobnicateV9(x)\n y = MatMul(f, w) }",
+    );
+    refused(&["inspect", &m], "FrobnicateV9");
+    let o = etch(&["inspect", &m, "--allow-partial"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("total (partial)") && t.contains("warning"),
+        "{t}"
+    );
+    let o = etch(&["inspect", &m, "--allow-partial", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["partial"], true);
+    // with its shape declared, the model is complete, but sim has no cost for the op
+    let m = model(
+        &d,
+        "q.onnx.txt",
+        "g (float[1,8] x, float[8,8] w) => (float[1,8] y) <float[1,8] f> {\n f = FrobnicateV9(x)\n y = MatMul(f, w) }",
+    );
+    let t = refused(
+        &["sim", &m, "--hw", "examples/hw/ws-16x16-int8.ron"],
+        "no cost model",
+    );
+    assert!(t.contains("FrobnicateV9"), "{t}");
+}
+
+#[test]
+fn bad_data_rows_and_labels_are_errors_and_bad_inputs_warn() {
+    let d = tmp("limits-data");
+    std::fs::create_dir_all(&d).unwrap();
+    let m = "examples/models/digits_mlp.onnx.txt";
+    let row = |label: &str, v: &str| format!("{label},{}{v}\n", "0,".repeat(63));
+    for (name, bad, col) in [
+        ("nan", "nan", "column 65"),
+        ("inf", "inf", "column 65"),
+        ("huge", "1e30", "column 65"),
+    ] {
+        let f = d.join(format!("{name}.csv"));
+        std::fs::write(&f, format!("{}{}", row("1", "3"), row("2", bad))).unwrap();
+        let t = refused(&["eval", m, "--data", f.to_str().unwrap()], col);
+        assert!(t.contains(":2:"), "{t}");
+        refused(
+            &[
+                "passes",
+                m,
+                "--passes",
+                &format!("quant(bits=8,calib=\"{}\")", f.display()),
+            ],
+            col,
+        );
+    }
+    let f = d.join("label.csv");
+    std::fs::write(&f, row("10", "3")).unwrap();
+    refused(&["eval", m, "--data", f.to_str().unwrap()], "10 classes");
+    let x = d.join("x.npy");
+    let mut v = vec![0.0f32; 64];
+    v[3] = f32::NAN;
+    npy(&x, &[1, 64], &v);
+    let o = etch(&["run", m, "--input", x.to_str().unwrap()]);
+    assert!(
+        o.status.success() && text(&o).contains("warning"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_verifier_rejects_invalid_attributes() {
+    let d = tmp("limits-attrs");
+    let m = model(
+        &d,
+        "bn.onnx.txt",
+        "g (float[1,2,4,4] x) => (float[1,2,4,4] y) <float[2] s = {1, 1}, float[2] b = {0, 0}, float[2] mu = {0, 0}, float[2] var = {1, 1}> { y = BatchNormalization <epsilon: float = -1> (x, s, b, mu, var) }",
+    );
+    refused(&["inspect", &m], "epsilon is -1");
+    let m = model(
+        &d,
+        "q.onnx.txt",
+        "g (float[4] x) => (float[4] y) <float sc = {0}, int8 zp = {0}> { q = QuantizeLinear(x, sc, zp)\n y = DequantizeLinear(q, sc, zp) }",
+    );
+    refused(&["inspect", &m], "positive, finite");
+}
+
+#[test]
+fn quant_reads_a_bias_through_identity() {
+    let d = tmp("limits-identity");
+    let src = std::fs::read_to_string("examples/models/digits_mlp.onnx.txt").unwrap();
+    let gemm = "(\"/Div_output_0\", \"fc1.weight\", \"fc1.bias\")";
+    assert!(src.contains(gemm));
+    let src = src.replace(
+        gemm,
+        "(\"/Div_output_0\", \"fc1.weight\", \"fc1.bias_id\")\n   \"fc1.bias_id\" = Identity (\"fc1.bias\")",
+    );
+    std::fs::create_dir_all(&d).unwrap();
+    let m = d.join("id.onnx.txt");
+    std::fs::write(&m, src).unwrap();
+    let q = "quant(bits=8,per=channel,calib=\"examples/data/digits_train.csv\")";
+    let o = etch(&["passes", m.to_str().unwrap(), "--passes", q]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("stays float"), "{t}");
+    assert!(t.contains("2 int32 biases"), "{t}");
+}

@@ -256,6 +256,10 @@ impl Default for EnergySpec {
     }
 }
 
+/// The most PEs etch models in one array (1024 x 1024): every PE costs the simulator and the
+/// emitted design state, and a larger array is a typo rather than a design.
+pub const MAX_PES: u64 = 1 << 20;
+
 /// A description that cannot be read or used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HwError {
@@ -266,12 +270,17 @@ pub enum HwError {
         col: usize,
         message: String,
     },
-    #[error("cannot read `{path}`: {message}")]
+    /// `message` names the path (it is what the shared file reader says).
+    #[error("{message}")]
     Io { path: String, message: String },
     #[error("the array has {rows} rows and {cols} columns; both must be at least 1")]
     EmptyArray { rows: u32, cols: u32 },
-    #[error("the array has {rows} x {cols} PEs; etch models at most 65,536 rows or columns")]
+    #[error("the array has {rows} x {cols} PEs; etch models at most 65,536 rows or columns and {MAX_PES} PEs in all")]
     HugeArray { rows: u32, cols: u32 },
+    /// The buffers together are larger than the memory limit (what a simulator or an emitted
+    /// design would have to hold).
+    #[error("the buffers: {0}")]
+    HugeBuffers(etch_ir::limits::LimitError),
     #[error("clock_mhz is {0}; it must be a positive number")]
     BadClock(f64),
     #[error("the {pe} PE cannot take {what} of {bits} bits: {why}")]
@@ -318,10 +327,13 @@ impl Accelerator {
 
     /// Reads and validates a description file.
     pub fn from_file(path: &str) -> Result<Accelerator, HwError> {
-        let text = std::fs::read_to_string(path).map_err(|e| HwError::Io {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
+        let text =
+            etch_ir::limits::read_text(path, etch_ir::limits::FileKind::Data).map_err(|e| {
+                HwError::Io {
+                    path: path.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
         Accelerator::from_ron(path, &text)
     }
 
@@ -374,7 +386,7 @@ impl Accelerator {
         if rows == 0 || cols == 0 {
             return Err(HwError::EmptyArray { rows, cols });
         }
-        if rows > 65536 || cols > 65536 {
+        if rows > 65536 || cols > 65536 || rows as u64 * cols as u64 > MAX_PES {
             return Err(HwError::HugeArray { rows, cols });
         }
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
@@ -399,6 +411,13 @@ impl Accelerator {
                 return Err(HwError::NmOnXnor("XNOR-popcount"));
             }
         }
+        let kib = [b.ifmap_kib, b.filter_kib, b.ofmap_kib]
+            .iter()
+            .map(|&k| k as u64)
+            .sum::<u64>();
+        etch_ir::limits::Limits::current()
+            .model("ifmap, filter and ofmap buffers", Some(kib), 1024)
+            .map_err(HwError::HugeBuffers)?;
         // The smallest tile: one fold's stationary operand and one row of the streams.
         let half = if b.double_buffered { " per half" } else { "" };
         let (wb, ab, accb) = (

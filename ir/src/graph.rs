@@ -186,6 +186,25 @@ impl Graph {
         self.initializers.iter().find(|i| i.name == name)
     }
 
+    /// The initializer a value is, directly or read through a chain of `Identity` nodes (the
+    /// classic PyTorch exporter shares one zero bias among layers that way).
+    pub fn initializer_through_identity(&self, name: &str) -> Option<&Initializer> {
+        let mut name = name;
+        // each step moves to an earlier node, so at most one step per node
+        for _ in 0..=self.nodes.node_count() {
+            if let Some(init) = self.initializer(name) {
+                return Some(init);
+            }
+            let p = self.producer(name)?;
+            let n = &self.nodes[p];
+            if !matches!(n.op, crate::op::Op::Identity) {
+                return None;
+            }
+            name = n.inputs.first()?;
+        }
+        None
+    }
+
     /// The initializer with this name, for a pass to rewrite.
     pub fn initializer_mut(&mut self, name: &str) -> Option<&mut Initializer> {
         self.initializers.iter_mut().find(|i| i.name == name)

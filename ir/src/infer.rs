@@ -175,6 +175,35 @@ pub fn infer(model: &Model) -> Result<GraphInfo, (petgraph::stable_graph::NodeIn
     Ok(cx.info)
 }
 
+/// The first node, in graph order, with an output whose shape is not fully known, and why: an op
+/// etch does not know (and no declared type), an input of unknown type, or a dim inference could
+/// not work out. Figures computed past it (MACs, cycles, sizes) would be silently short.
+pub fn first_unknown(
+    model: &Model,
+    info: &GraphInfo,
+) -> Option<(petgraph::stable_graph::NodeIndex, String)> {
+    let g = &model.graph;
+    for idx in g.node_order() {
+        let node = &g.nodes[idx];
+        for out in node.outputs.iter().filter(|o| !o.is_empty()) {
+            let why = match info.ty(out).map(|t| t.shape.as_deref()) {
+                Some(Some(dims)) if !dims.iter().any(|d| matches!(d, Dim::Unknown)) => continue,
+                Some(Some(_)) => format!("some dims of output `{out}` could not be inferred"),
+                _ if matches!(node.op, Op::Other) => format!(
+                    "etch does not know the op `{}`, and the model declares no shape for its output `{out}` (value_info)",
+                    node.op_type
+                ),
+                _ => match node.inputs.iter().find(|i| !i.is_empty() && info.ty(i).is_none()) {
+                    Some(i) => format!("the type of its input `{i}` is unknown, so its output `{out}` is too"),
+                    None => format!("the shape of output `{out}` could not be inferred"),
+                },
+            };
+            return Some((idx, why));
+        }
+    }
+    None
+}
+
 /// A computed type must agree with what the model declares wherever both are known.
 fn check_declared(got: &TensorType, declared: &TensorType) -> Res<()> {
     let mismatch = || format!("is computed as {got} but the model declares it {declared}");

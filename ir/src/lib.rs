@@ -5,6 +5,7 @@ pub mod float_text;
 pub mod front;
 pub mod graph;
 pub mod infer;
+pub mod limits;
 pub mod op;
 pub mod passes;
 pub mod print;

@@ -345,7 +345,7 @@ impl Printer {
         // which reads back to the same nodes and edges. (`node_order` would move the cycle last;
         // where a value also has two producers, that changes which producer comes first and so the
         // edges of the graph read back.)
-        let order = if petgraph::algo::is_cyclic_directed(&g.nodes) {
+        let order = if petgraph::algo::toposort(&g.nodes, None).is_err() {
             g.nodes.node_indices().collect()
         } else {
             g.node_order()

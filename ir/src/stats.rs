@@ -50,6 +50,9 @@ pub struct ModelStats {
     pub compression: f64,
     /// MACs by kind (`float`, `int8`, `shift`, `xnor`, …).
     pub macs_by_kind: std::collections::BTreeMap<String, u64>,
+    /// True when some node's output shape is unknown (`infer::first_unknown`): then the totals
+    /// leave out work etch could not size, and are a lower bound.
+    pub partial: bool,
     pub layers: Vec<LayerStats>,
 }
 
@@ -133,20 +136,21 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 let p = *weights.get(i.as_str())?;
                 counted.insert(i.as_str()).then_some(p)
             })
-            .sum();
-        params += owned
+            .fold(0u64, u64::saturating_add);
+        params = owned
             .get(&idx)
             .into_iter()
             .flatten()
             .filter_map(|i| weights.get(i))
-            .sum::<u64>();
+            .fold(params, |a, &p| a.saturating_add(p));
         let out_type = n
             .outputs
             .first()
             .and_then(|o| info.ty(o))
             .and_then(|t| t.shape.clone());
         let out_shape = out_type.clone().unwrap_or_default();
-        let numel = |s: &[Dim]| s.iter().map(extent).product::<u64>();
+        // saturating: absurd declared shapes must not wrap round to small figures
+        let numel = |s: &[Dim]| s.iter().map(extent).fold(1u64, u64::saturating_mul);
         let shape = |k: usize| {
             n.inputs
                 .get(k)
@@ -159,16 +163,16 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             Op::Conv { .. } => {
                 let w = shape(1);
                 let per_out = w.get(1..).map_or(0, numel);
-                numel(&out_shape) * per_out
+                numel(&out_shape).saturating_mul(per_out)
             }
             Op::Gemm { trans_a, .. } => {
                 let a = shape(0);
                 let k = if *trans_a { a.first() } else { a.get(1) }.map_or(0, extent);
-                numel(&out_shape) * k
+                numel(&out_shape).saturating_mul(k)
             }
             Op::MatMul => {
                 let a = shape(0);
-                numel(&out_shape) * a.last().map_or(0, extent)
+                numel(&out_shape).saturating_mul(a.last().map_or(0, extent))
             }
             _ => 0,
         };
@@ -177,9 +181,10 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 let facts = quant_facts(l, params);
                 let bias = params.saturating_sub(l.weight.codes.len() as u64);
                 // codes at their bits (with N:M index metadata), biases at 32, scales at 32
-                let stored = facts.code_bits(l.weight.bits, l.weight.codes.len() as u64)
-                    + bias * 32
-                    + l.weight.scales.len() as u64 * 32;
+                let stored = facts
+                    .code_bits(l.weight.bits, l.weight.codes.len() as u64)
+                    .saturating_add(bias.saturating_mul(32))
+                    .saturating_add(l.weight.scales.len() as u64 * 32);
                 (facts, l.weight.bits, stored, l.mac_kind())
             }
             None => {
@@ -210,16 +215,19 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             mac_kind: if macs > 0 { mac_kind } else { String::new() },
         });
     }
-    let params: u64 = layers.iter().map(|l| l.params).sum();
-    let nonzero_params: u64 = layers.iter().map(|l| l.nonzero_params).sum();
-    let stored_bits: u64 = layers.iter().map(|l| l.stored_bits).sum();
+    let sum = |f: fn(&LayerStats) -> u64| layers.iter().map(f).fold(0u64, u64::saturating_add);
+    let params = sum(|l| l.params);
+    let nonzero_params = sum(|l| l.nonzero_params);
+    let stored_bits = sum(|l| l.stored_bits);
+    let macs = sum(|l| l.macs);
     let mut macs_by_kind = std::collections::BTreeMap::new();
     for l in layers.iter().filter(|l| l.macs > 0) {
-        *macs_by_kind.entry(l.mac_kind.clone()).or_insert(0) += l.macs;
+        let k: &mut u64 = macs_by_kind.entry(l.mac_kind.clone()).or_insert(0);
+        *k = k.saturating_add(l.macs);
     }
     ModelStats {
         params,
-        macs: layers.iter().map(|l| l.macs).sum(),
+        macs,
         nonzero_params,
         sparsity: if params > 0 {
             1.0 - nonzero_params as f64 / params as f64
@@ -228,12 +236,35 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
         },
         stored_bits,
         compression: if stored_bits > 0 {
-            (params * 32) as f64 / stored_bits as f64
+            params as f64 * 32.0 / stored_bits as f64
         } else {
             1.0
         },
         macs_by_kind,
+        partial: crate::infer::first_unknown(model, info).is_some(),
         layers,
+    }
+}
+
+impl ModelStats {
+    /// What does not fit 64 bits (figures saturate at `u64::MAX` rather than wrap): the first
+    /// such layer (name, op, output shape), or the totals. A report must say so rather than print
+    /// the saturated figure.
+    pub fn overflowed(&self) -> Option<String> {
+        let full = |v: u64| v == u64::MAX;
+        if let Some(l) = self.layers.iter().find(|l| full(l.macs) || full(l.params)) {
+            let shape = l.output_shape.as_ref().map_or("?".to_string(), |d| {
+                serde_json::Value::Array(d.clone()).to_string()
+            });
+            return Some(format!(
+                "node `{}` ({}, output shape {shape})",
+                l.name, l.op
+            ));
+        }
+        [self.macs, self.params, self.stored_bits]
+            .into_iter()
+            .any(full)
+            .then(|| "the model's totals".to_string())
     }
 }
 
@@ -271,17 +302,18 @@ impl WeightFacts {
     fn code_bits(&self, bits: u32, codes: u64) -> u64 {
         let zeros = self.params - self.nonzero;
         match self.nm {
-            Some((_, m)) => {
-                (codes - zeros.min(codes)) * (bits as u64 + (m as f64).log2().ceil() as u64)
-            }
-            None => codes * bits as u64,
+            Some((_, m)) => (codes - zeros.min(codes))
+                .saturating_mul(bits as u64 + (m as f64).log2().ceil() as u64),
+            None => codes.saturating_mul(bits as u64),
         }
     }
 
     fn stored_bits(&self, bits: u32) -> u64 {
         match self.nm {
-            Some((_, m)) => self.nonzero * (bits as u64 + (m as f64).log2().ceil() as u64),
-            None => self.params * bits as u64,
+            Some((_, m)) => self
+                .nonzero
+                .saturating_mul(bits as u64 + (m as f64).log2().ceil() as u64),
+            None => self.params.saturating_mul(bits as u64),
         }
     }
 }

@@ -326,7 +326,10 @@ pub struct Tensor {
 impl Tensor {
     /// Number of elements the dims describe (1 for a scalar).
     pub fn numel(&self) -> u64 {
-        self.dims.iter().map(|&d| d.max(0) as u64).product()
+        // saturating: a declared shape may be absurd
+        self.dims
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d.max(0) as u64))
     }
 
     /// An int64 tensor, for shapes and indices computed while folding constants.

@@ -84,7 +84,43 @@ pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
             }
         }
     }
-    infer(model).map_err(|(idx, message)| node_err(&model.graph.nodes[idx], message))
+    let info = infer(model).map_err(|(idx, message)| node_err(&model.graph.nodes[idx], message))?;
+    check_values(&model.graph, &info)?;
+    Ok(info)
+}
+
+/// Attributes and constant operands no executor can give a meaningful result for: a negative
+/// or NaN BatchNormalization epsilon, a zero, negative or non-finite quantization scale.
+fn check_values(g: &Graph, info: &GraphInfo) -> Result<(), VerifyError> {
+    use crate::op::Op;
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        match &n.op {
+            Op::BatchNormalization { epsilon } if !(*epsilon >= 0.0 && epsilon.is_finite()) => {
+                return Err(node_err(
+                    n,
+                    format!("epsilon is {epsilon}; it must be a non-negative number (it is added to the variance under a square root)"),
+                ));
+            }
+            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => {
+                let Some(scale) = n.inputs.get(1).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let Some(values) = info.consts.get(scale).and_then(|t| t.floats()) else {
+                    continue;
+                };
+                if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+                    return Err(node_err_at(
+                        n,
+                        Focus::Input(scale.clone()),
+                        format!("the scale `{scale}` holds {bad}; every scale must be a positive, finite number"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Definitions, uses and acyclicity of one graph; `outer` holds the names visible from enclosing graphs.

@@ -15,10 +15,6 @@ pub const STRIPPED_KEY: &str = "weights_stripped_to_inputs";
 /// The seed `etch` uses when none is given, so results repeat run to run.
 pub const DEFAULT_SEED: u64 = 0;
 
-/// The most elements etch will invent for one tensor (4 GiB of f32): a larger declared shape is
-/// almost certainly a typo, and allocating it would take the machine down.
-pub const MAX_FILL_ELEMENTS: u64 = 1 << 30;
-
 /// A shape-only weight that cannot be used or filled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WeightError {
@@ -30,8 +26,13 @@ pub enum WeightError {
     NoShape { name: String },
     #[error("weight `{name}` is {elem}; etch only invents values for float weights — give its values in the model")]
     NotFloat { name: String, elem: ElemType },
-    #[error("weight `{name}` declares {numel} elements, more than the {MAX_FILL_ELEMENTS} etch will allocate for one tensor; check its shape")]
-    TooLarge { name: String, numel: u64 },
+    #[error("weight `{name}`: {source}")]
+    TooLarge {
+        name: String,
+        source: crate::limits::LimitError,
+    },
+    #[error("{0}")]
+    TotalTooLarge(crate::limits::LimitError),
 }
 
 impl WeightError {
@@ -41,7 +42,9 @@ impl WeightError {
             WeightError::NoShape { name }
             | WeightError::NotFloat { name, .. }
             | WeightError::TooLarge { name, .. } => Some(name),
-            WeightError::BadCount(_) | WeightError::TooMany { .. } => None,
+            WeightError::BadCount(_)
+            | WeightError::TooMany { .. }
+            | WeightError::TotalTooLarge(_) => None,
         }
     }
 }
@@ -62,6 +65,11 @@ impl ShapeOnly {
         self.dims
             .iter()
             .fold(1u64, |a, &d| a.saturating_mul(d.max(0) as u64))
+    }
+
+    /// Element count, `None` when it overflows.
+    pub fn checked_numel(&self) -> Option<u64> {
+        crate::limits::product(self.dims.iter().map(|&d| d.max(0)))
     }
 }
 
@@ -122,6 +130,8 @@ pub fn shape_only_weights(model: &Model) -> Result<Vec<ShapeOnly>, WeightError> 
 /// metadata key. Returns what it filled, for the user to be told.
 pub fn fill_shape_only(model: &mut Model, seed: u64) -> Result<Vec<ShapeOnly>, WeightError> {
     let todo = shape_only_weights(model)?;
+    let limits = crate::limits::Limits::current();
+    let mut total: Option<u64> = Some(0);
     for w in &todo {
         if !matches!(w.elem, ElemType::F32 | ElemType::F64) {
             return Err(WeightError::NotFloat {
@@ -129,13 +139,23 @@ pub fn fill_shape_only(model: &mut Model, seed: u64) -> Result<Vec<ShapeOnly>, W
                 elem: w.elem,
             });
         }
-        if w.numel() > MAX_FILL_ELEMENTS {
-            return Err(WeightError::TooLarge {
+        let elem_bytes = if w.elem == ElemType::F64 { 8 } else { 4 };
+        let bytes = limits
+            .tensor("its values", w.checked_numel(), elem_bytes)
+            .map_err(|source| WeightError::TooLarge {
                 name: w.name.clone(),
-                numel: w.numel(),
-            });
-        }
+                source,
+            })?;
+        total = total.and_then(|t| t.checked_add(bytes));
     }
+    // all filled weights together, not only each one
+    limits
+        .model(
+            &format!("the values of {} shape-only weights", todo.len()),
+            total,
+            1,
+        )
+        .map_err(WeightError::TotalTooLarge)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let g = &mut model.graph;
     for w in &todo {

@@ -36,6 +36,8 @@ pub enum ScaleSimError {
     },
     #[error("{path}: {message}")]
     Config { path: String, message: String },
+    #[error("layer `{layer}`: simulating the topology up to it takes more than {max} steps; check its sizes")]
+    Work { layer: String, max: u64 },
 }
 
 /// One convolution layer as SCALE-Sim reads it.
@@ -118,6 +120,12 @@ pub fn parse_topology(path: &str, text: &str) -> Result<Vec<TopoLayer>, ScaleSim
                     format!("field {} (`{f}`) is not a non-negative integer", i + 2),
                 )
             })?;
+            if *slot > MAX_FIELD {
+                return Err(err(
+                    k + 1,
+                    format!("field {} ({f}) is larger than {MAX_FIELD}", i + 2),
+                ));
+            }
         }
         let [ih, iw, fh, fw, ch, nf, s] = v;
         if fh > ih || fw > iw {
@@ -149,6 +157,12 @@ pub fn parse_topology(path: &str, text: &str) -> Result<Vec<TopoLayer>, ScaleSim
             stride: s,
         };
         if name.contains("DP") {
+            if ch > (MAX_LAYERS - layers.len()) as u64 {
+                return Err(err(
+                    k + 1,
+                    format!("a depthwise layer of {ch} channels expands to more than {MAX_LAYERS} layers"),
+                ));
+            }
             for c in 0..ch {
                 layers.push(TopoLayer {
                     name: format!("{name}Channel_{c}"),
@@ -156,8 +170,10 @@ pub fn parse_topology(path: &str, text: &str) -> Result<Vec<TopoLayer>, ScaleSim
                     ..layer.clone()
                 });
             }
-        } else {
+        } else if layers.len() < MAX_LAYERS {
             layers.push(layer);
+        } else {
+            return Err(err(k + 1, format!("more than {MAX_LAYERS} layers")));
         }
     }
     if layers.is_empty() {
@@ -258,7 +274,64 @@ pub fn parse_config(path: &str, text: &str) -> Result<ScaleSimConfig, ScaleSimEr
             "OfmapSramSzkB is 0; SCALE-Sim's write buffer needs at least 1".into(),
         ));
     }
+    if cfg.rows > 65536 || cfg.cols > 65536 || cfg.rows * cfg.cols > etch_hw::MAX_PES {
+        return Err(err(format!(
+            "the array is {}x{}; etch models at most 65,536 rows or columns and {} PEs in all",
+            cfg.rows,
+            cfg.cols,
+            etch_hw::MAX_PES
+        )));
+    }
     Ok(cfg)
+}
+
+/// The largest size a topology field may give (2^32): anything larger is a typo.
+pub const MAX_FIELD: u64 = 1 << 32;
+
+/// The most steps (output lines of all folds of all layers) `simulate` takes on: about a
+/// few seconds of work; a larger topology is a typo (a 10^12-pixel ifmap) rather than a network.
+pub const MAX_STEPS: u64 = 1 << 30;
+
+/// The most layers a topology may expand to (depthwise rows become one layer per channel).
+pub const MAX_LAYERS: usize = 1 << 20;
+
+/// The steps `simulate_layer` takes for a layer, `None` when the count overflows 64 bits.
+pub fn layer_steps(layer: &TopoLayer, cfg: &ScaleSimConfig) -> Option<u64> {
+    let (r, c) = (cfg.rows, cfg.cols);
+    let (oh, ow) = layer.ofmap();
+    let px = oh.checked_mul(ow)?;
+    let window = layer
+        .filter_h
+        .checked_mul(layer.filter_w)?
+        .checked_mul(layer.channels)?;
+    let (sr, sc, t) = match cfg.dataflow {
+        Dataflow::WeightStationary => (window, layer.filters, px),
+        Dataflow::OutputStationary => (px, layer.filters, window),
+        Dataflow::InputStationary => (window, px, layer.filters),
+    };
+    // the MACs must fit too: they are reported
+    px.checked_mul(window)?.checked_mul(layer.filters)?;
+    let folds = sr.div_ceil(r).checked_mul(sc.div_ceil(c))?;
+    let lines = (2 * r + c).checked_add(t)?;
+    folds.checked_mul(lines)
+}
+
+/// Checks, before simulating, that a topology's work is bounded (`MAX_STEPS`): an error names the
+/// first layer past the bound.
+pub fn check_work(layers: &[TopoLayer], cfg: &ScaleSimConfig) -> Result<(), ScaleSimError> {
+    let mut total: u64 = 0;
+    for l in layers {
+        match layer_steps(l, cfg).and_then(|s| total.checked_add(s)) {
+            Some(t) if t <= MAX_STEPS => total = t,
+            _ => {
+                return Err(ScaleSimError::Work {
+                    layer: l.name.clone(),
+                    max: MAX_STEPS,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// SCALE-Sim's figures for one layer.

@@ -327,7 +327,7 @@ impl Pass for Quant {
             else {
                 continue;
             };
-            let Some(init) = g.initializer(b) else {
+            let Some(init) = g.initializer_through_identity(b) else {
                 lines.push(format!("`{}`: its bias is computed, not an initializer; it stays float, so the layer runs in float", n.display_name()));
                 continue;
             };

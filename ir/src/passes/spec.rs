@@ -129,6 +129,7 @@ fn value(i: In) -> IResult<In, SpecValue> {
 
 /// Parses a spec string. Positions in errors count from the start of `spec`.
 pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
+    check_nesting(spec)?;
     let at = |rest: &str| spec.len() - rest.len();
     let mut passes = Vec::new();
     let mut i = spec;
@@ -213,6 +214,32 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecPass>, SpecError> {
             }
         }
     }
+}
+
+/// Lists are parsed recursively: refuse nesting past `MAX_NESTING` before parsing, at the `[`
+/// that goes too deep (quoted strings are skipped).
+fn check_nesting(spec: &str) -> Result<(), SpecError> {
+    use crate::limits::MAX_NESTING;
+    let (mut depth, mut quoted) = (0usize, false);
+    for (at, c) in spec.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' if !quoted => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(SpecError {
+                        at,
+                        message: format!(
+                            "lists nest more than {MAX_NESTING} levels deep here; etch stops there"
+                        ),
+                    });
+                }
+            }
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn found(rest: &str) -> String {

@@ -767,6 +767,8 @@ pub fn simulate_model(
     batch: u64,
     opts: &SimOptions,
 ) -> Result<SimResult, String> {
+    // the simulator's state grows with the tensors: refuse absurd ones before building it
+    etch_ir::limits::check_values(model, info).map_err(|e| e.to_string())?;
     let specs = crate::map::specs_from_graph(model, info, acc);
     let layers = crate::map::extract(model, info, batch, acc, &specs).map_err(|e| e.to_string())?;
     let outputs: Vec<String> = model.graph.outputs.iter().map(|o| o.name.clone()).collect();

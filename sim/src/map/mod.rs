@@ -358,8 +358,14 @@ pub fn extract(
             | Op::Slice { .. }
             | Op::Transpose { .. }
             | Op::Pad { .. } => Work::Free,
+            Op::Other => {
+                return Err(err(format!(
+                    "etch has no cost model for `{}`, so it cannot time this model; replace the op, or remove it before simulating",
+                    n.op_type
+                )))
+            }
             _ => {
-                // an op etch has no specific cost model for (Op::Other, quantize/dequantize, …): one vector operation per output element
+                // an op etch knows but has no specific cost model for (quantize/dequantize, …): one vector operation per output element
                 Work::Vector(VectorWork {
                     ops: out_elems,
                     input_elems: (0..n.inputs.len())

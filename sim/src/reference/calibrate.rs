@@ -10,14 +10,19 @@ use etch_ir::Model;
 use super::cpu::{Plan, PlanInput};
 use super::value::{Array, Value};
 
+/// The largest input value a data row may hold: beyond it a value is a corrupt row, not data.
+pub const MAX_MAGNITUDE: f32 = 1e6;
+
 /// Reads up to `limit` labelled samples of `per_sample` values each from a CSV: a label, then
-/// the values, on every row.
+/// the values, on every row. A value that is NaN, infinite or beyond `MAX_MAGNITUDE` is an error
+/// naming its row and column.
 pub fn read_samples(
     path: &str,
     per_sample: usize,
     limit: usize,
 ) -> Result<Vec<(usize, Vec<f32>)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let text = etch_ir::limits::read_text(path, etch_ir::limits::FileKind::Data)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (line_no, line) in text
         .lines()
@@ -42,13 +47,21 @@ pub fn read_samples(
             .iter()
             .enumerate()
             .map(|(c, f)| {
-                f.parse::<f32>().map_err(|_| {
+                let bad = |what: &str| {
                     format!(
-                        "{path}:{}: column {} (`{f}`) is not a number",
+                        "{path}:{}: column {} (`{f}`) {what}",
                         line_no + 1,
                         c + 2
                     )
-                })
+                };
+                let v = f.parse::<f32>().map_err(|_| bad("is not a number"))?;
+                if !v.is_finite() {
+                    return Err(bad("is not a finite number; fix or drop the row"));
+                }
+                if v.abs() > MAX_MAGNITUDE {
+                    return Err(bad(&format!("is implausibly large (beyond ±{MAX_MAGNITUDE:e}); a stray value would skew every range calibrated from it: fix or drop the row")));
+                }
+                Ok(v)
             })
             .collect::<Result<Vec<_>, _>>()?;
         out.push((label, x));

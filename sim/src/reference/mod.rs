@@ -31,4 +31,7 @@ pub enum ExecError {
     NoAdapter(String),
     #[error("GPU: {0}")]
     Device(String),
+    /// A value would take more memory than the limits allow (checked before allocating).
+    #[error(transparent)]
+    Limit(#[from] etch_ir::limits::LimitError),
 }

@@ -49,9 +49,9 @@ impl<'s> Cx<'s> {
 
 type R<'a, T> = PResult<'a, T>;
 
-/// How deeply types and subgraphs may nest. Real models nest a handful of levels; the limit keeps
-/// hostile input from overflowing the stack.
-pub const MAX_NESTING: usize = 64;
+/// How deeply types and subgraphs may nest (the limit keeps hostile input from overflowing the
+/// stack): the one nesting limit of `crate::limits`.
+pub use crate::limits::MAX_NESTING;
 
 thread_local! {
     static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };

@@ -151,7 +151,12 @@ pub enum PadMode {
 /// Pads every axis by `(begin, end)` (negative values crop).
 pub fn pad<T: Copy>(x: &Array<T>, pads: &[(i64, i64)], mode: PadMode, value: T) -> Res<Array<T>> {
     let shape = padded_shape(&x.shape, pads, mode)?;
-    let n: usize = shape.iter().product();
+    // pads may come at run time: check the size before allocating it
+    let count = etch_ir::limits::product_u64(shape.iter().map(|&d| d as u64));
+    let bytes = etch_ir::limits::Limits::current()
+        .tensor("the padded output", count, std::mem::size_of::<T>() as u64)
+        .map_err(|e| e.to_string())?;
+    let n = (bytes / std::mem::size_of::<T>().max(1) as u64) as usize;
     let xs = x.strides();
     let os = strides(&shape);
     let data = (0..n)
@@ -190,14 +195,13 @@ pub(crate) fn padded_shape(x: &[usize], pads: &[(i64, i64)], mode: PadMode) -> R
     let shape: Vec<usize> = x
         .iter()
         .zip(pads)
-        .map(|(&d, &(b, e))| {
-            let v = d as i64 + b + e;
-            if v < 0 {
-                Err(format!("padding {b},{e} makes an axis of {d} negative"))
-            } else {
-                Ok(v as usize)
-            }
-        })
+        .map(
+            |(&d, &(b, e))| match (d as i64).checked_add(b).and_then(|v| v.checked_add(e)) {
+                Some(v) if v >= 0 => Ok(v as usize),
+                Some(_) => Err(format!("padding {b},{e} makes an axis of {d} negative")),
+                None => Err(format!("padding {b},{e} overflows an axis of {d}")),
+            },
+        )
         .collect::<Res<_>>()?;
     if mode != PadMode::Constant
         && x.iter()

@@ -103,6 +103,7 @@ impl Plan {
     }
 
     fn build(model: &Model, info: &GraphInfo, fuse_integer: bool) -> Result<Plan, ExecError> {
+        etch_ir::limits::check_values(model, info)?;
         let g = &model.graph;
         let order = g.node_order();
         // one slot per value name, in the order values appear
