@@ -33,9 +33,7 @@ pub struct CompileArgs<'a> {
 /// The accelerator description's RON text as given (a file, or the target's default).
 fn accelerator_ron(hw: Option<&str>, target: Option<&str>) -> Result<String, CliError> {
     match (hw, target) {
-        (Some(path), _) => {
-            std::fs::read_to_string(path).map_err(|e| format!("error: cannot read `{path}`: {e}"))
-        }
+        (Some(path), _) => load::read_text(path),
         (None, Some(t)) => etch_targets::built_in(t)
             .map(|b| b.accelerator_ron.to_string())
             .map_err(|e| format!("error: {e}")),

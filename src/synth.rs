@@ -67,8 +67,7 @@ pub fn run(dir: &str, target: &str, json: bool, allow_modified: bool) -> Result<
     };
     let flow = Flow::for_part(&fpga.part).map_err(|e| format!("error: {e}"))?;
     let acc_path = path.join(ACCELERATOR);
-    let acc_text = std::fs::read_to_string(&acc_path)
-        .map_err(|e| format!("error: cannot read `{}`: {e}", acc_path.display()))?;
+    let acc_text = crate::load::read_text(&acc_path.display().to_string())?;
     let acc = Accelerator::from_ron(&acc_path.display().to_string(), &acc_text)
         .map_err(|e| format!("error: {e}"))?;
     let est = etch_hw::area::fpga_resources(&acc, fpga);

@@ -74,15 +74,9 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
-/// The largest manifest etch reads.
-const MAX_MANIFEST_BYTES: u64 = 16 << 20;
-
 /// The SHA-256 of a file, in hex.
 pub fn sha256_file(path: &Path) -> Result<String, CodegenError> {
-    let bytes = std::fs::read(path).map_err(|e| CodegenError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let bytes = etch_ir::limits::read_file(path, etch_ir::limits::FileKind::Data)?;
     Ok(Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -93,18 +87,13 @@ impl Manifest {
     /// Reads `DIR/etch-design.json`.
     pub fn read(dir: &Path) -> Result<Manifest, CodegenError> {
         let path = dir.join(MANIFEST);
-        let io = |message: String| CodegenError::Io {
-            path: path.display().to_string(),
-            message,
-        };
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| io(format!("{e} (is this a folder `etch compile -o` wrote?)")))?;
-        if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
-            return Err(io(format!(
-                "not a regular file of at most {MAX_MANIFEST_BYTES} bytes"
-            )));
+        if !path.exists() {
+            return Err(CodegenError::Io {
+                path: path.display().to_string(),
+                message: "missing (is this a folder `etch compile -o` wrote?)".into(),
+            });
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| io(e.to_string()))?;
+        let text = etch_ir::limits::read_text(&path, etch_ir::limits::FileKind::Data)?;
         serde_json::from_str(&text).map_err(|e| CodegenError::Io {
             path: path.display().to_string(),
             message: e.to_string(),

@@ -22,6 +22,8 @@ pub enum CodegenError {
     Io { path: String, message: String },
     #[error("`{tool}` is not installed or not on PATH ({hint})")]
     ToolMissing { tool: String, hint: String },
+    #[error(transparent)]
+    File(#[from] etch_ir::limits::FileError),
     #[error("`{path}`: {why}")]
     UnsafePath { path: String, why: String },
     #[error("{dir}: these files changed since `etch compile` wrote them: {}; compile the design again, or pass --allow-modified to use them as they are", files.join(", "))]

@@ -142,27 +142,13 @@ pub fn compare(
     }
 }
 
-/// The largest vector or memory-image file etch reads back (a testbench's outputs, golden codes).
-pub const MAX_RESULT_BYTES: u64 = 256 << 20;
-
-/// Reads a file a testbench or `etch compile` wrote, refusing anything but a regular file of at
-/// most [`MAX_RESULT_BYTES`].
+/// Reads a file a testbench or `etch compile` wrote, through the one file reader (a regular file,
+/// under the data-file limit).
 pub fn read_result(path: &Path) -> Result<String, CodegenError> {
-    let io = |message: String| CodegenError::Io {
-        path: path.display().to_string(),
-        message,
-    };
-    let meta = std::fs::symlink_metadata(path).map_err(|e| io(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(io("not a regular file".into()));
-    }
-    if meta.len() > MAX_RESULT_BYTES {
-        return Err(io(format!(
-            "{} bytes, more than the {MAX_RESULT_BYTES} etch reads back",
-            meta.len()
-        )));
-    }
-    std::fs::read_to_string(path).map_err(|e| io(e.to_string()))
+    Ok(etch_ir::limits::read_text(
+        path,
+        etch_ir::limits::FileKind::Data,
+    )?)
 }
 
 /// Reads a one-byte-a-line hex image (`golden.hex`, or the testbench's `rtl_outputs.hex`, where

@@ -124,6 +124,15 @@ pub fn check_values(
     let limits = Limits::current();
     let g = &model.graph;
     let mut total: Option<u64> = Some(0);
+    // the graph's inputs (weights given as inputs included) are values the executor holds too
+    for input in &g.inputs {
+        let Some(shape) = info.ty(&input.name).and_then(|t| t.shape.as_ref()) else {
+            continue;
+        };
+        let count = product(shape.iter().map(|d| d.known().unwrap_or(1)));
+        let bytes = limits.tensor(&format!("graph input `{}`", input.name), count, 8)?;
+        total = total.and_then(|t| t.checked_add(bytes));
+    }
     for idx in g.node_order() {
         let n = &g.nodes[idx];
         for out in n.outputs.iter().filter(|o| !o.is_empty()) {

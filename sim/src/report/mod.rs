@@ -212,7 +212,7 @@ pub fn table(r: &SimResult) -> String {
     out.push_str(&format!(
         "\n{} on {} at {} MHz: {} cycles = {:.3} ms per inference, {:.1} inferences/s; {} MACs\n",
         "latency",
-        r.accelerator,
+        etch_ir::safe_text::terminal_name(&r.accelerator),
         r.clock_mhz,
         thousands(r.total_cycles),
         lat * 1e3,
