@@ -187,8 +187,9 @@ pub fn first_unknown(
         let node = &g.nodes[idx];
         for out in node.outputs.iter().filter(|o| !o.is_empty()) {
             let why = match info.ty(out).map(|t| t.shape.as_deref()) {
-                Some(Some(dims)) if !dims.iter().any(|d| matches!(d, Dim::Unknown)) => continue,
-                Some(Some(_)) => format!("some dims of output `{out}` could not be inferred"),
+                // a known rank is enough: a dim left unknown is how a symbolic batch (`N`)
+                // propagates through Flatten and Reshape, which the executors size at run time
+                Some(Some(_)) => continue,
                 _ if matches!(node.op, Op::Other) => format!(
                     "etch does not know the op `{}`, and the model declares no shape for its output `{out}` (value_info)",
                     node.op_type
