@@ -122,8 +122,8 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             &acc,
             1,
             &etch_sim::cycle::SimOptions {
-                trace: false,
                 rtl: true,
+                ..Default::default()
             },
         )
         .map_err(|e| format!("error: {}: {e}", a.model))?;

@@ -20,6 +20,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// etch: compress a neural network, predict its cost on an accelerator, and emit that accelerator.
+/// `etch sim --objective`: what the tiling search minimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ObjectiveArg {
+    /// Cycles.
+    Latency,
+    /// Energy.
+    Energy,
+    /// Energy x delay.
+    Edp,
+}
+
 #[derive(Parser)]
 #[command(name = "etch", version, about, long_about = None)]
 struct Cli {
@@ -155,9 +166,12 @@ enum Command {
         #[arg(long = "scalesim-config")]
         scalesim_config: Option<String>,
         /// Time the accelerator `etch compile --emit verilog` emits, cycle for cycle (what
-        /// `etch verify` checks the RTL against), instead of the analytical model.
+        /// `etch verify` checks the RTL against), instead of the accelerator program.
         #[arg(long)]
         rtl: bool,
+        /// What the compiler's tiling search minimizes for each layer.
+        #[arg(long, value_enum, default_value_t = ObjectiveArg::Latency)]
+        objective: ObjectiveArg,
         /// Seed for the values of shape-only weights (when passes need them).
         #[arg(long, default_value_t = etch_ir::weights::DEFAULT_SEED)]
         seed: u64,
@@ -348,6 +362,7 @@ fn main() -> ExitCode {
             seed,
             passes,
             rtl,
+            objective,
         } => sim::run(sim::SimArgs {
             model: model.as_deref(),
             hw: hw.as_deref(),
@@ -363,6 +378,11 @@ fn main() -> ExitCode {
             verify_each: passes.verify_each,
             seed,
             rtl,
+            objective: match objective {
+                ObjectiveArg::Latency => etch_program::tiling::Objective::Latency,
+                ObjectiveArg::Energy => etch_program::tiling::Objective::Energy,
+                ObjectiveArg::Edp => etch_program::tiling::Objective::Edp,
+            },
         }),
         Command::Compile {
             model,

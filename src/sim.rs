@@ -28,6 +28,8 @@ pub struct SimArgs<'a> {
     pub seed: u64,
     /// Time the emitted Verilog accelerator exactly (`SimOptions::rtl`).
     pub rtl: bool,
+    /// What the program's tiling search minimizes.
+    pub objective: etch_program::tiling::Objective,
 }
 
 fn write(path: &str, text: &str) -> Result<(), CliError> {
@@ -100,6 +102,7 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
     let opts = SimOptions {
         trace: a.trace.is_some(),
         rtl: a.rtl,
+        objective: a.objective,
     };
     let r = simulate_model(&loaded.model, &loaded.info, &acc, a.batch, &opts)
         .map_err(|e| format!("error: {path}: {e}"))?;
@@ -172,6 +175,11 @@ fn scalesim(a: &SimArgs) -> Result<(), CliError> {
         ("--plot", a.plot.is_some()),
         ("--trace", a.trace.is_some()),
         ("--batch", a.batch != 1),
+        (
+            "--objective",
+            a.objective != etch_program::tiling::Objective::Latency,
+        ),
+        ("--rtl", a.rtl),
     ];
     if let Some((flag, _)) = other.iter().find(|o| o.1) {
         return Err(format!("error: SCALE-Sim mode (--topology, --scalesim-config) takes its array from the config file and has no use for {flag}; it takes --json and --csv"));

@@ -47,7 +47,7 @@ fn fmt(v: f64) -> String {
 
 /// Runs `etch synth`.
 /// A design folder's files are checked against the hashes `etch compile` recorded unless
-/// `allow_modified`; every source must be one of them.
+/// `allow_modified` (`Manifest::check_files` also requires every source to be one of them).
 pub fn run(dir: &str, target: &str, json: bool, allow_modified: bool) -> Result<(), CliError> {
     let path = Path::new(dir);
     let manifest = Manifest::read(path).map_err(|e| format!("error: {e}"))?;
@@ -75,17 +75,7 @@ pub fn run(dir: &str, target: &str, json: bool, allow_modified: bool) -> Result<
     let vdir = path.join(VERILOG_DIR);
     let mut files: Vec<PathBuf> = Vec::new();
     for source in &v.sources {
-        let file = Manifest::inside(&vdir, source).map_err(|e| format!("error: {e}"))?;
-        if !allow_modified
-            && !manifest
-                .files
-                .contains_key(&format!("{VERILOG_DIR}/{source}"))
-        {
-            return Err(format!(
-                "error: {dir}: the source `{source}` is not one of the files `etch compile` wrote"
-            ));
-        }
-        files.push(file);
+        files.push(Manifest::inside(&vdir, source).map_err(|e| format!("error: {e}"))?);
     }
     let work = path.join(format!("synth-{target}"));
     let start = Instant::now();

@@ -457,11 +457,20 @@ fn cases() -> Vec<Case> {
             case(
                 "synth-source-not-compiled",
                 &["synth", "design", "--target", "pynq-z2"],
-                Error(&["not one of the files `etch compile` wrote"]),
+                Error(&["verilog/extra.v (not recorded)", "--allow-modified"]),
             ),
             |m| m["verilog"]["sources"] = serde_json::json!(["extra.v"]),
         )
         .file("design/verilog/extra.v", "module extra; endmodule\n"),
+        design_with(
+            case(
+                "verify-testbench-not-compiled",
+                &["verify", "design", "--simulator", "iverilog"],
+                Error(&["verilog/extra_tb.v (not recorded)"]),
+            ),
+            |m| m["verilog"]["testbench"] = serde_json::json!(["extra_tb.v"]),
+        )
+        .file("design/verilog/extra_tb.v", "module etch_tb; endmodule\n"),
         design_with(
             case(
                 "synth-source-links-out",
@@ -648,9 +657,9 @@ fn cases() -> Vec<Case> {
         case("hw-empty", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["a.ron"])).file("a.ron", ""),
         case("hw-array-65536-squared", &["compile", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron", "--passes", QUANT, "--emit", "verilog", "--data", "@ROOT/examples/data/digits_test.csv", "-o", "d"], Error(&["1048576 PEs"]))
             .file("a.ron", hw_with("rows: 4, cols: 2", "rows: 65536, cols: 65536")),
-        case("hw-array-zero-rows", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["must be at least 1"]))
+        case("hw-array-zero-rows", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["a.ron: ", "must be at least 1"]))
             .file("a.ron", hw_with("rows: 4", "rows: 0")),
-        case("hw-clock-negative", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["clock_mhz"]))
+        case("hw-clock-negative", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["a.ron: clock_mhz"]))
             .file("a.ron", hw_with("clock_mhz: 24.0", "clock_mhz: -24.0")),
         case("hw-clock-nan", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["clock_mhz"]))
             .file("a.ron", hw_with("clock_mhz: 24.0", "clock_mhz: NaN")),

@@ -137,7 +137,8 @@ impl Manifest {
         Ok(())
     }
 
-    /// Checks every recorded file against its SHA-256: the files missing or changed since
+    /// Checks every recorded file against its SHA-256, and that every Verilog source is recorded:
+    /// the files missing, changed or unrecorded since
     /// `etch compile` wrote them, as an error naming them (`CodegenError::Modified`).
     pub fn check_files(&self, dir: &Path) -> Result<(), CodegenError> {
         if self.files.is_empty() {
@@ -149,6 +150,18 @@ impl Manifest {
             });
         }
         let mut changed = Vec::new();
+        // a source the manifest builds from must be one whose hash it records
+        if let Some(v) = &self.verilog {
+            for src in v.sources.iter().chain(&v.testbench) {
+                let rel = format!("{VERILOG_DIR}/{src}");
+                if !self.files.contains_key(&rel) {
+                    changed.push(format!(
+                        "{} (not recorded)",
+                        etch_ir::safe_text::terminal_name(&rel)
+                    ));
+                }
+            }
+        }
         for (rel, want) in &self.files {
             let path = Manifest::inside(dir, rel)?;
             let ok = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())

@@ -21,6 +21,7 @@ fn compile(model: &str, what: &str, spec: &str, samples: usize) -> (PathBuf, Lay
     let opts = etch_sim::cycle::SimOptions {
         trace: false,
         rtl: true,
+        ..Default::default()
     };
     let sim = etch_sim::cycle::simulate_model(&m, &info, &acc, 1, &opts).unwrap();
     let dir = std::env::temp_dir().join(format!("etch-rtl-{model}-{what}-{}", std::process::id()));

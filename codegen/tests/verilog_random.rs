@@ -36,6 +36,7 @@ fn run_case(seed: u64, rows: u32, cols: u32, dataflow: &str, bpc: f64, latency: 
     let opts = etch_sim::cycle::SimOptions {
         trace: false,
         rtl: true,
+        ..Default::default()
     };
     let sim = etch_sim::cycle::simulate_model(&model, &info, &acc, 1, &opts);
     let signed = info.ty(&p.input).unwrap().elem == etch_ir::tensor::ElemType::I8;

@@ -215,6 +215,42 @@ impl EnergyTable {
     }
 }
 
+/// Energy by component, pJ: what the simulators report per layer and in total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EnergyBreakdown {
+    pub mac: f64,
+    pub register_file: f64,
+    pub pe_to_pe: f64,
+    pub sram: f64,
+    pub dram: f64,
+    pub vector: f64,
+}
+
+impl EnergyBreakdown {
+    pub fn total(&self) -> f64 {
+        self.mac + self.register_file + self.pe_to_pe + self.sram + self.dram + self.vector
+    }
+    pub fn add(&mut self, o: &EnergyBreakdown) {
+        self.mac += o.mac;
+        self.register_file += o.register_file;
+        self.pe_to_pe += o.pe_to_pe;
+        self.sram += o.sram;
+        self.dram += o.dram;
+        self.vector += o.vector;
+    }
+    /// (name, pJ) pairs, in report order.
+    pub fn parts(&self) -> [(&'static str, f64); 6] {
+        [
+            ("mac", self.mac),
+            ("register_file", self.register_file),
+            ("pe_to_pe", self.pe_to_pe),
+            ("sram", self.sram),
+            ("dram", self.dram),
+            ("vector", self.vector),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

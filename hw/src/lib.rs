@@ -23,7 +23,7 @@ pub mod fit;
 
 use serde::{Deserialize, Serialize};
 
-pub use energy::EnergyTable;
+pub use energy::{EnergyBreakdown, EnergyTable};
 
 /// An accelerator description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +273,9 @@ pub enum HwError {
     /// `message` names the path (it is what the shared file reader says).
     #[error("{message}")]
     Io { path: String, message: String },
+    /// A description that reads but is invalid: the file, then what is wrong with it.
+    #[error("{path}: {error}")]
+    Invalid { path: String, error: Box<HwError> },
     #[error("the array has {rows} rows and {cols} columns; both must be at least 1")]
     EmptyArray { rows: u32, cols: u32 },
     #[error("the array has {rows} x {cols} PEs; etch models at most 65,536 rows or columns and {MAX_PES} PEs in all")]
@@ -321,7 +324,10 @@ impl Accelerator {
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(text)
             .map_err(|e| ron_error(path, &e))?;
-        acc.validate()?;
+        acc.validate().map_err(|error| HwError::Invalid {
+            path: path.to_string(),
+            error: Box::new(error),
+        })?;
         Ok(acc)
     }
 

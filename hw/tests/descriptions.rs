@@ -56,8 +56,24 @@ fn every_target_default_fits_its_target() {
     }
 }
 
+/// What is wrong with a description, without the file name every validation error starts with.
 fn err(text: &str) -> HwError {
-    Accelerator::from_ron("t.ron", text).unwrap_err()
+    match Accelerator::from_ron("t.ron", text).unwrap_err() {
+        HwError::Invalid { path, error } => {
+            assert_eq!(path, "t.ron");
+            *error
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn validation_errors_name_the_file() {
+    let e = Accelerator::from_ron("t.ron", &BASE.replace("rows: 16", "rows: 0")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.ron: the array has 0 rows and 16 columns; both must be at least 1"
+    );
 }
 
 #[test]

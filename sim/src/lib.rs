@@ -2,7 +2,8 @@
 //! path is checked against).
 
 pub mod cycle;
-pub mod map;
+/// The lowering of a graph to layers moved to `etch_program::lower`; the analytical model reads it here.
+pub use etch_program::lower as map;
 pub mod program;
 pub mod reference;
 pub mod report;

@@ -131,8 +131,19 @@ fn channel_pruning_equals_zeroed_consumers_on_every_example_model() {
         etch_ir::weights::fill_shape_only(&mut m, 3).unwrap();
         let info = etch_ir::verify::verify(&m).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let removed = etch_ir::passes::prune::planned_removals(&m, 0.25, false)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let removed = match etch_ir::passes::prune::planned_removals(&m, 0.25, false) {
+            Ok(r) => r,
+            // grouped convolutions are not rewritten; a model whose every channel reaches one
+            // is refused with a reason
+            Err(e) if text.contains("group: int = 2") => {
+                assert!(
+                    e.to_string().contains("channel pruning cannot rewrite"),
+                    "{name}: {e}"
+                );
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
         let channels: usize = removed.values().map(BTreeSet::len).sum();
         let mut pruned = m.clone();
         let reports = run_spec(

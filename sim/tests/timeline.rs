@@ -6,7 +6,7 @@
 
 use etch_hw::Accelerator;
 use etch_ir::{parse_model_str, Model};
-use etch_sim::cycle::{simulate_model, Phase, SimOptions, SimResult};
+use etch_sim::cycle::{simulate_analytical, Phase, SimOptions, SimResult};
 use etch_sim::scalesim::{parse_config, parse_topology};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -62,7 +62,7 @@ fn ws(rows: u32, kib: u32, double: bool, bytes_per_cycle: f64, latency: u32) -> 
 
 fn sim(m: &Model, acc: &Accelerator) -> SimResult {
     let info = etch_ir::verify::verify(m).unwrap();
-    simulate_model(
+    simulate_analytical(
         m,
         &info,
         acc,

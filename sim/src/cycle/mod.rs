@@ -20,6 +20,7 @@
 //! layer stays the analytical model's. SCALE-Sim mode (`crate::scalesim`) is untouched by this.
 
 pub mod energy;
+pub mod program;
 pub mod rtl;
 
 use std::collections::HashMap;
@@ -101,6 +102,11 @@ pub struct LayerResult {
     pub folds: u64,
     pub energy: EnergyBreakdown,
     pub mapping: Option<Mapping>,
+    /// The accelerator program's tiling of the layer (array and depthwise layers).
+    pub tiling: Option<etch_program::tiling::Tiling>,
+    /// Cycles the compute unit waited inside the layer, by cause (`dram`, `buffer`,
+    /// `dependency`); empty for the analytical and RTL timelines.
+    pub stalls: std::collections::BTreeMap<&'static str, u64>,
     /// Why the numbers are what they are (compression effects, spills), for the report.
     pub notes: Vec<String>,
 }
@@ -157,8 +163,10 @@ pub struct SimOptions {
     /// Keep every event (for `--trace`).
     pub trace: bool,
     /// Time the model as the accelerator `etch compile --emit verilog` emits for it (`rtl`),
-    /// cycle for cycle, instead of the analytical model (`etch sim --rtl`).
+    /// cycle for cycle, instead of the accelerator program (`etch sim --rtl`).
     pub rtl: bool,
+    /// What the program's tiling search minimizes (`etch sim --objective`).
+    pub objective: etch_program::tiling::Objective,
 }
 
 /// A run that cannot be done.
@@ -485,6 +493,8 @@ pub fn simulate(
             folds,
             energy,
             mapping,
+            tiling: None,
+            stalls: Default::default(),
             notes,
         });
     }
@@ -663,44 +673,12 @@ fn array_steps(
     let dram: u64 = steps.iter().map(|s| s.load + s.store).sum();
     e.dram_bytes(dram);
     e.macs(g, m);
-    if nm_used {
-        notes.push(format!(
-            "N:M {}:{} on N:M hardware: reduction {} -> {} per output",
-            spec.nm.map_or(0, |x| x.0),
-            spec.nm.map_or(0, |x| x.1),
-            g.k,
-            m.k_eff
-        ));
-    } else if spec.nm.is_some() {
-        notes.push("N:M weights on hardware without N:M support: zeros gated, not skipped".into());
-    }
-    if m.n_eff < g.n {
-        notes.push(format!(
-            "pruned channels skipped: {} of {} output channels computed",
-            m.n_eff, g.n
-        ));
-    }
-    if spec.density < 1.0 {
-        notes.push(format!(
-            "{:.0}% of weights are zero: their multiplies are gated",
-            (1.0 - spec.density) * 100.0
-        ));
-    }
-    if spec.kind != acc.pe.kind() {
-        notes.push(format!(
-            "{} layer ({}-bit weights) on the {} PE: costed as that PE's arithmetic at these widths",
-            spec.kind.name(),
-            spec.weight_bits,
-            acc.pe.kind().name()
-        ));
-    } else if spec.source == "graph" {
-        notes.push(format!(
-            "{} with {}-bit weights and {}-bit activations, as the compressed graph has them",
-            spec.kind.name(),
-            spec.weight_bits,
-            spec.act_bits
-        ));
-    }
+    notes.extend(crate::map::spec::compression_notes(
+        spec,
+        acc,
+        (g.k, if nm_used { m.k_eff } else { g.k }),
+        (g.n, m.n_eff),
+    ));
     if m.groups_per_pass > 1 {
         notes.push(format!("{} groups packed per pass", m.groups_per_pass));
     }
@@ -759,8 +737,37 @@ fn vector_steps(
     (steps, e)
 }
 
-/// A verified model on an accelerator: its layers (with specs read from the graph) simulated.
+/// A verified model on an accelerator: the accelerator program compiled for it and run exactly
+/// (`program`), or with `SimOptions::rtl` the emitted design's timeline.
 pub fn simulate_model(
+    model: &etch_ir::Model,
+    info: &etch_ir::infer::GraphInfo,
+    acc: &Accelerator,
+    batch: u64,
+    opts: &SimOptions,
+) -> Result<SimResult, String> {
+    if !opts.rtl {
+        return program::simulate(model, info, acc, batch, opts.objective, opts.trace)
+            .map(|r| r.2)
+            .map_err(|e| e.to_string());
+    }
+    let analytical = simulate_analytical(model, info, acc, batch, opts)?;
+    if batch > 1 {
+        return Err(
+            "the emitted accelerator runs one sample at a time; --rtl takes batch 1".into(),
+        );
+    }
+    if let Some(why) = rtl::unsupported(acc) {
+        return Err(why);
+    }
+    let p = crate::program::lower(model, info).map_err(|e| e.to_string())?;
+    Ok(emitted_timeline(&p, acc, &analytical, opts))
+}
+
+/// The analytical model (one fixed loop order per dataflow, activations kept on chip when they
+/// fit): what `etch sim` reported before the accelerator program, kept as the energy of
+/// `--rtl`'s layers until the emitted design runs the program (and retired with it).
+pub fn simulate_analytical(
     model: &etch_ir::Model,
     info: &etch_ir::infer::GraphInfo,
     acc: &Accelerator,
@@ -772,20 +779,7 @@ pub fn simulate_model(
     let specs = crate::map::specs_from_graph(model, info, acc);
     let layers = crate::map::extract(model, info, batch, acc, &specs).map_err(|e| e.to_string())?;
     let outputs: Vec<String> = model.graph.outputs.iter().map(|o| o.name.clone()).collect();
-    let analytical = simulate(&layers, acc, &outputs, opts).map_err(|e| e.to_string())?;
-    if opts.rtl {
-        if batch > 1 {
-            return Err(
-                "the emitted accelerator runs one sample at a time; --rtl takes batch 1".into(),
-            );
-        }
-        if let Some(why) = rtl::unsupported(acc) {
-            return Err(why);
-        }
-        let p = crate::program::lower(model, info).map_err(|e| e.to_string())?;
-        return Ok(emitted_timeline(&p, acc, &analytical, opts));
-    }
-    Ok(analytical)
+    simulate(&layers, acc, &outputs, opts).map_err(|e| e.to_string())
 }
 
 /// The timeline of the accelerator `etch compile --emit verilog` writes for an integer program
@@ -856,6 +850,8 @@ fn emitted_timeline(
             folds,
             energy,
             mapping: None,
+            tiling: None,
+            stalls: Default::default(),
             notes: vec!["timeline of the emitted RTL (etch compile --emit verilog)".into()],
         });
         t += cycles;

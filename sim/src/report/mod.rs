@@ -66,6 +66,9 @@ pub fn json(r: &SimResult) -> Value {
             "macs": l.macs,
             "macs_performed": l.macs_performed,
             "folds": l.folds,
+            "stalls": l.stalls,
+            "tiling": l.tiling,
+            "energy_breakdown": l.energy.parts().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "notes": l.notes,
         })).collect::<Vec<_>>(),
     })
@@ -73,7 +76,7 @@ pub fn json(r: &SimResult) -> Value {
 
 /// CSV, one row per layer, then a total row.
 pub fn csv(r: &SimResult) -> String {
-    let mut out = String::from("layer,op,unit,cycles,compute_cycles,stall_cycles,utilization,macs,dram_bytes,energy_pj,mac_pj,register_file_pj,pe_to_pe_pj,sram_pj,dram_pj,vector_pj\n");
+    let mut out = String::from("layer,op,unit,cycles,compute_cycles,stall_cycles,utilization,macs,dram_bytes,energy_pj,mac_pj,register_file_pj,pe_to_pe_pj,sram_pj,dram_pj,vector_pj,stall_dram,stall_buffer,stall_dependency\n");
     let quote = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -81,10 +84,12 @@ pub fn csv(r: &SimResult) -> String {
             s.to_string()
         }
     };
+    let stall =
+        |l: &crate::cycle::LayerResult, cause: &str| l.stalls.get(cause).copied().unwrap_or(0);
     for l in &r.layers {
         let e = &l.energy;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+            "{},{},{},{},{},{},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{}\n",
             quote(&l.name),
             quote(&l.op),
             l.unit,
@@ -100,14 +105,18 @@ pub fn csv(r: &SimResult) -> String {
             e.pe_to_pe,
             e.sram,
             e.dram,
-            e.vector
+            e.vector,
+            stall(l, "dram"),
+            stall(l, "buffer"),
+            stall(l, "dependency"),
         ));
     }
     let e = r.energy();
     let compute: u64 = r.layers.iter().map(|l| l.compute_cycles).sum();
     let util = r.utilization();
+    let total_stall = |cause: &str| r.layers.iter().map(|l| stall(l, cause)).sum::<u64>();
     out.push_str(&format!(
-        "total,,,{},{},{},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}\n",
+        "total,,,{},{},{},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{}\n",
         r.total_cycles,
         compute,
         r.total_cycles - compute.min(r.total_cycles),
@@ -120,7 +129,10 @@ pub fn csv(r: &SimResult) -> String {
         e.pe_to_pe,
         e.sram,
         e.dram,
-        e.vector
+        e.vector,
+        total_stall("dram"),
+        total_stall("buffer"),
+        total_stall("dependency"),
     ));
     out
 }

@@ -147,7 +147,7 @@ where
                 compute.filled(),
             )
         }))?
-        .label("compute (folds: preload, skew, stream, drain)")
+        .label("compute (GEMM tiles, vector operations)")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], compute.filled()));
     chart
         .draw_series(layers.iter().enumerate().map(|(k, l)| {
@@ -157,7 +157,7 @@ where
                 stall.filled(),
             )
         }))?
-        .label("stall (waiting for DRAM, incl. initial fill)")
+        .label("stall (waiting for DRAM, a buffer slot or the previous layer)")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], stall.filled()));
     chart
         .configure_series_labels()

@@ -33,6 +33,9 @@ pub enum MapError {
 /// Convolution geometry, per spatial axis, as the mapper resolved it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConvGeom {
+    /// The input's spatial extents (unpadded) and channels (all groups together).
+    pub input: Vec<i64>,
+    pub in_channels: u64,
     pub kernel: Vec<i64>,
     pub stride: Vec<i64>,
     pub dilation: Vec<i64>,
@@ -76,6 +79,8 @@ pub struct VectorWork {
 
 /// Where a layer runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+// one per graph node, built once: the size difference costs nothing worth a Box
+#[allow(clippy::large_enum_variant)]
 pub enum Work {
     Array(GemmWork),
     Vector(VectorWork),
@@ -206,6 +211,8 @@ pub fn extract(
                 let out_px: u64 = axes.iter().map(|a| a.out.max(0) as u64).product();
                 let kernel: u64 = w[2..].iter().map(|&k| k as u64).product();
                 let geom = ConvGeom {
+                    input: x[2..].to_vec(),
+                    in_channels: x[1] as u64,
                     kernel: axes.iter().map(|a| a.kernel).collect(),
                     stride: axes.iter().map(|a| a.stride).collect(),
                     dilation: axes.iter().map(|a| a.dilation).collect(),

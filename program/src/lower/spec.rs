@@ -175,3 +175,50 @@ fn channel_density(model: &Model, info: &GraphInfo, n: &etch_ir::Node) -> Option
         .count();
     Some(live as f64 / outs as f64)
 }
+
+/// What compression does to a layer on this hardware, in words for the report: N:M skipped or
+/// gated, pruned channels skipped, zero weights gated, and the arithmetic the PE runs. `k` and
+/// `n` are the layer's reduction and output channels, `k_run` and `n_run` what the array runs.
+pub fn compression_notes(
+    spec: &LayerSpec,
+    acc: &Accelerator,
+    (k, k_run): (u64, u64),
+    (n, n_run): (u64, u64),
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    match spec.nm {
+        Some((nn, m)) if k_run < k => notes.push(format!(
+            "N:M {nn}:{m} on N:M hardware: reduction {k} -> {k_run} per output"
+        )),
+        Some(_) => notes
+            .push("N:M weights on hardware without N:M support: zeros gated, not skipped".into()),
+        None => {}
+    }
+    if n_run < n {
+        notes.push(format!(
+            "pruned channels skipped: {n_run} of {n} output channels computed"
+        ));
+    }
+    if spec.density < 1.0 {
+        notes.push(format!(
+            "{:.0}% of weights are zero: their multiplies are gated",
+            (1.0 - spec.density) * 100.0
+        ));
+    }
+    if spec.kind != acc.pe.kind() {
+        notes.push(format!(
+            "{} layer ({}-bit weights) on the {} PE: costed as that PE's arithmetic at these widths",
+            spec.kind.name(),
+            spec.weight_bits,
+            acc.pe.kind().name()
+        ));
+    } else if spec.source == "graph" {
+        notes.push(format!(
+            "{} with {}-bit weights and {}-bit activations, as the compressed graph has them",
+            spec.kind.name(),
+            spec.weight_bits,
+            spec.act_bits
+        ));
+    }
+    notes
+}

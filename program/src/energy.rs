@@ -1,0 +1,107 @@
+//! Energy of a program from its real accesses: every MAC the array performs (zero weights
+//! gated), the PE register and PE-to-PE traffic of the dataflow, every read and write of each
+//! buffer (by its bank size), and every DRAM byte moved. Counted per instruction, so the search,
+//! the report and a trace all see the same figures.
+
+use etch_hw::{Accelerator, Dataflow, EnergyBreakdown, EnergyTable};
+
+use crate::isa::{Buffer, Insn, Kind, VectorOp};
+use crate::machine::Machine;
+use crate::tiling::Arith;
+
+/// Per-access energies of one description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Costs {
+    table: EnergyTable,
+    /// pJ per byte of each buffer's access (input, weight, output).
+    sram_byte: [f64; 3],
+    dram_byte: f64,
+}
+
+impl Costs {
+    pub fn of(acc: &Accelerator, table: &EnergyTable) -> Costs {
+        let bank = |kib: u32| kib as f64 / acc.buffers.banks.max(1) as f64;
+        let b = &acc.buffers;
+        let per_byte = |kib: u32| table.sram_access(bank(kib), 64) / 8.0;
+        Costs {
+            table: table.clone(),
+            sram_byte: [
+                per_byte(b.ifmap_kib),
+                per_byte(b.filter_kib),
+                per_byte(b.ofmap_kib),
+            ],
+            dram_byte: table.dram_per_byte(),
+        }
+    }
+
+    fn sram(&self, buf: Buffer, bytes: f64) -> f64 {
+        let i = match buf {
+            Buffer::Input => 0,
+            Buffer::Weight => 1,
+            Buffer::Output => 2,
+        };
+        self.sram_byte[i] * bytes
+    }
+
+    /// The energy of one instruction of a layer with arithmetic `a`.
+    pub fn insn(&self, insn: &Insn, a: &Arith, m: &Machine) -> EnergyBreakdown {
+        let mut e = EnergyBreakdown::default();
+        let t = &self.table;
+        let (wb, ab, accb) = (a.weight_bits as f64, a.act_bits as f64, a.acc_bits as f64);
+        match &insn.kind {
+            Kind::Load(d) | Kind::Store(d) => {
+                e.dram = d.bytes() as f64 * self.dram_byte;
+                e.sram = self.sram(d.buffer, d.bytes() as f64);
+            }
+            Kind::Gemm(g) => {
+                let macs = (g.m * g.k * g.n) as f64;
+                e.mac =
+                    macs * a.density * t.mac(a.kind, a.weight_bits, a.act_bits, a.acc_bits.min(64));
+                let (r, c) = (m.rows, m.cols);
+                let (fr_k, fc_n) = (g.k.div_ceil(r) as f64, g.n.div_ceil(c) as f64);
+                let (fr_m, fc_m) = (g.m.div_ceil(r) as f64, g.m.div_ceil(c) as f64);
+                let (mm, k, n) = (g.m as f64, g.k as f64, g.n as f64);
+                // (activation reads, weight reads, psum writes) of the buffers, in elements
+                let (act_reads, w_reads, psum_writes, stationary_bits, moving_bits) =
+                    match m.dataflow {
+                        Dataflow::WeightStationary => (mm * k * fc_n, k * n, mm * n * fr_k, wb, ab),
+                        Dataflow::OutputStationary => {
+                            (mm * k * fc_n, k * n * fr_m, mm * n, accb, ab + wb)
+                        }
+                        Dataflow::InputStationary => (k * mm, k * n * fc_m, mm * n * fr_k, ab, wb),
+                    };
+                let psum_reads = psum_writes - if g.accumulate { 0.0 } else { mm * n };
+                e.register_file = macs * t.rf_access(stationary_bits.round() as u32);
+                e.pe_to_pe = macs * (t.hop(moving_bits.round() as u32) + t.hop(a.acc_bits));
+                e.sram = self.sram(Buffer::Input, act_reads * ab / 8.0)
+                    + self.sram(Buffer::Weight, w_reads * wb / 8.0)
+                    + self.sram(
+                        Buffer::Output,
+                        (psum_writes + psum_reads.max(0.0)) * accb / 8.0,
+                    );
+            }
+            Kind::Vector(v) => {
+                let lane_op = t.int_add(a.acc_bits);
+                e.vector = v.ops as f64 * lane_op;
+                let el = v.elements as f64;
+                match v.op {
+                    VectorOp::Requantize => {
+                        e.vector += el * t.int_mult(32, 32);
+                        e.sram = self.sram(Buffer::Output, el * (accb + ab) / 8.0);
+                    }
+                    VectorOp::Depthwise => {
+                        e.vector = v.ops as f64 * t.mac(a.kind, a.weight_bits, a.act_bits, 32);
+                        e.sram = self.sram(Buffer::Input, v.ops as f64 * ab / 8.0)
+                            + self.sram(Buffer::Weight, v.ops as f64 * wb / 8.0)
+                            + self.sram(Buffer::Output, el * accb / 8.0);
+                    }
+                    _ => {
+                        e.sram = self.sram(Buffer::Input, v.ops as f64 * ab / 8.0)
+                            + self.sram(Buffer::Output, el * ab / 8.0);
+                    }
+                }
+            }
+        }
+        e
+    }
+}

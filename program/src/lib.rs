@@ -1,0 +1,548 @@
+//! etch's accelerator program: the one model of the hardware. A model becomes typed instructions
+//! for a decoupled load / compute / store machine (`isa`); the compiler lowers the graph to
+//! layers (`lower`), tiles each under the description's buffers (`tiling`) and emits the
+//! instruction stream with its dependency tokens (`schedule`); `machine` times it exactly and
+//! `energy` counts its accesses. `etch sim` reports this program, and the emitted RTL runs it.
+//! `docs/accelerator.md` is the instruction set and its timing rules, written down.
+
+pub mod energy;
+pub mod isa;
+pub mod lower;
+pub mod machine;
+pub mod schedule;
+pub mod tiling;
+
+use std::collections::HashMap;
+
+use etch_hw::{Accelerator, EnergyBreakdown, HwError};
+use etch_ir::infer::GraphInfo;
+use etch_ir::Model;
+use serde::Serialize;
+
+use crate::isa::{Insn, Kind, Unit, VectorOp};
+use crate::lower::{Layer, Work};
+use crate::machine::{Machine, Stall, Timing};
+use crate::schedule::{Addrs, Emitter, VectorWork};
+use crate::tiling::{Arith, ConvShape, Objective, SlotBytes, Tiling};
+
+/// Why a model cannot become a program for a description.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProgramError {
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    Lower(#[from] lower::MapError),
+    #[error("{0}")]
+    Hw(#[from] HwError),
+    #[error("layer `{layer}` ({op}): {message}")]
+    Layer {
+        layer: String,
+        op: String,
+        message: String,
+    },
+    #[error("layer `{layer}` cannot be mapped onto `{hw}`: {message}")]
+    Impossible {
+        layer: String,
+        hw: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Deadlock(#[from] machine::Deadlock),
+}
+
+/// What the program does for one graph node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgramLayer {
+    pub name: String,
+    pub op: String,
+    /// "array", "vector", "fused" (into the previous layer's requantization) or "free" (layout
+    /// only: addressing).
+    pub unit: &'static str,
+    pub arith: Arith,
+    /// The layer's MACs as the model states them, and those the array performs.
+    pub macs: u64,
+    pub macs_performed: u64,
+    pub tiling: Option<Tiling>,
+    /// Folds the array runs (array layers).
+    pub folds: u64,
+    pub notes: Vec<String>,
+}
+
+/// A compiled model: the layers and the instruction stream (program order; each unit runs its
+/// own instructions in this order).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Program {
+    pub machine: Machine,
+    pub objective: Objective,
+    pub layers: Vec<ProgramLayer>,
+    pub insns: Vec<Insn>,
+}
+
+/// A layer's arithmetic on a description: the spec's widths and kinds, with what the hardware
+/// makes of N:M sparsity and pruned channels.
+pub fn arith_of(layer: &Layer, acc: &Accelerator) -> Arith {
+    let spec = &layer.spec;
+    let k_ratio = match (spec.nm, acc.sparse) {
+        (Some((n, m)), Some(hw)) if m == hw.m && n <= hw.n => n as f64 / m as f64,
+        _ => 1.0,
+    };
+    let idx_bits = |m: u32| 32 - (m.max(2) - 1).leading_zeros();
+    let store = match (spec.nm, acc.sparse) {
+        (Some((n, m)), Some(hw)) if m == hw.m && n <= hw.n => {
+            n as f64 / m as f64 * (spec.weight_bits + idx_bits(m)) as f64 / spec.weight_bits as f64
+        }
+        // unstructured zeros: values with 8-bit relative indices when that is smaller
+        _ if spec.density < 0.5 => {
+            (spec.density * (spec.weight_bits + 8) as f64 / spec.weight_bits as f64).min(1.0)
+        }
+        _ => 1.0,
+    };
+    Arith {
+        kind: spec.kind,
+        weight_bits: spec.weight_bits,
+        act_bits: spec.act_bits,
+        acc_bits: acc.pe.acc_bits(),
+        k_ratio,
+        n_ratio: spec.channel_density.clamp(0.0, 1.0),
+        weight_store_ratio: store,
+        density: spec.density,
+    }
+}
+
+/// The tiler's view of an array layer (`None` for any other).
+pub fn conv_shape(layer: &Layer) -> Option<ConvShape> {
+    let Work::Array(g) = &layer.work else {
+        return None;
+    };
+    let groups = g.groups.max(1);
+    Some(match &g.conv {
+        Some(c) => {
+            let nd = c.out.len().max(1);
+            let prod = |v: &[i64]| v.iter().map(|&x| x.max(1) as u64).product::<u64>();
+            let (out_h, out_w) = (prod(&c.out[..nd - 1]), c.out[nd - 1].max(1) as u64);
+            let (in_h, in_w) = (
+                prod(&c.input[..nd.min(c.input.len()).saturating_sub(1)]),
+                c.input.last().copied().unwrap_or(1).max(1) as u64,
+            );
+            let images = g.m / (out_h * out_w).max(1);
+            ConvShape {
+                groups: if c.depthwise { 1 } else { groups },
+                images: images.max(1),
+                out_h,
+                out_w,
+                in_h,
+                in_w,
+                kernel_h: prod(&c.kernel[..nd - 1]),
+                kernel_area: prod(&c.kernel),
+                stride_h: c.stride.first().copied().unwrap_or(1).max(1) as u64,
+                dilation_h: c.dilation.first().copied().unwrap_or(1).max(1) as u64,
+                // depthwise: each output channel reads its own input channel
+                cin: if c.depthwise {
+                    1
+                } else {
+                    c.in_channels / groups
+                },
+                cout: if c.depthwise { groups } else { g.n },
+                depthwise: c.depthwise,
+                weights_are_activations: false,
+            }
+        }
+        None => ConvShape {
+            groups,
+            images: g.m.max(1),
+            out_h: 1,
+            out_w: 1,
+            in_h: 1,
+            in_w: 1,
+            kernel_h: 1,
+            kernel_area: 1,
+            stride_h: 1,
+            dilation_h: 1,
+            cin: g.k.max(1),
+            cout: g.n.max(1),
+            depthwise: false,
+            weights_are_activations: g.weights_are_activations,
+        },
+    })
+}
+
+/// The most candidates the search times exactly for one layer: a guard on compile time for
+/// layers where many tilings are equally good (the bound then rarely prunes), never reached on
+/// the shipped models.
+const MAX_EXACT: usize = 512;
+
+/// The most tiles a vector layer's candidate sizes are cut into (besides the largest size that
+/// fits): each candidate is timed exactly.
+const MAX_VECTOR_TILES: u64 = 1024;
+
+/// The compile context of one model on one description.
+struct Compiler {
+    machine: Machine,
+    slot: SlotBytes,
+    table: etch_hw::EnergyTable,
+    costs: energy::Costs,
+    objective: Objective,
+}
+
+/// A tiling timed exactly: the objective's score, then DRAM bytes and cycles break ties, then
+/// the tiling itself (so the choice never depends on the order candidates were made in).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Timed {
+    score: f64,
+    bytes: u64,
+    cycles: u64,
+    tiling: Tiling,
+}
+
+impl Timed {
+    fn better_than(&self, o: &Timed) -> bool {
+        self.score
+            .total_cmp(&o.score)
+            .then(self.bytes.cmp(&o.bytes))
+            .then(self.cycles.cmp(&o.cycles))
+            .then(self.tiling.cmp(&o.tiling))
+            .is_lt()
+    }
+}
+
+impl Compiler {
+    /// One layer's instructions with a tiling, as the program will hold them.
+    fn emit(&self, s: &ConvShape, a: &Arith, t: &Tiling) -> Vec<Insn> {
+        let mut em = Emitter::new(&self.machine);
+        em.begin_layer(0);
+        em.conv(s, a, t, Addrs::default());
+        em.end_layer();
+        em.insns
+    }
+
+    /// A tiling's exact cycles (the layer alone: layers do not overlap), energy and DRAM bytes.
+    fn time(&self, s: &ConvShape, a: &Arith, t: &Tiling) -> Result<Timed, machine::Deadlock> {
+        let insns = self.emit(s, a, t);
+        let run = machine::run(&self.machine, &insns)?;
+        let mut energy = 0.0;
+        let mut bytes = 0;
+        for i in &insns {
+            energy += self.costs.insn(i, a, &self.machine).total();
+            if let Kind::Load(d) | Kind::Store(d) = &i.kind {
+                bytes += d.bytes();
+            }
+        }
+        Ok(Timed {
+            score: self.objective.score(run.total, energy),
+            bytes,
+            cycles: run.total,
+            tiling: *t,
+        })
+    }
+
+    /// The best tile size of vector work by the objective, timed exactly: every size that fits
+    /// the slots among even splits (up to 32 tiles), powers of two (up to `MAX_VECTOR_TILES`
+    /// tiles) and the largest that fits, the same sizes on any
+    /// description, more with larger buffers. `Err(None)`: not even one element fits.
+    fn vector_tile(&self, w: &VectorWork, a: &Arith) -> Result<u64, Option<machine::Deadlock>> {
+        let e = w.elements;
+        let fits = |t: u64| {
+            a.act_bytes((t * w.input.0).div_ceil(w.input.1.max(1))) <= self.slot.input
+                && a.act_bytes(t) <= self.slot.output
+        };
+        // the largest size that fits (the slot sizes are monotone in it)
+        let (mut lo, mut hi) = (0u64, e);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let largest = lo;
+        let mut sizes: Vec<u64> = (1..=32).map(|j| e.div_ceil(j)).collect();
+        let mut p = 1;
+        while p < e {
+            if p.saturating_mul(MAX_VECTOR_TILES) >= e {
+                sizes.push(p);
+            }
+            p *= 2;
+        }
+        sizes.push(largest);
+        sizes.retain(|&t| t > 0 && t <= largest);
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut best: Option<(f64, u64, u64)> = None;
+        for t in sizes {
+            let mut em = Emitter::new(&self.machine);
+            em.begin_layer(0);
+            em.vector(w, t, a, Addrs::default());
+            em.end_layer();
+            let run = machine::run(&self.machine, &em.insns).map_err(Some)?;
+            let energy: f64 = em
+                .insns
+                .iter()
+                .map(|i| self.costs.insn(i, a, &self.machine).total())
+                .sum();
+            let key = (self.objective.score(run.total, energy), run.total, t);
+            if best.is_none_or(|b| {
+                key.0
+                    .total_cmp(&b.0)
+                    .then((key.1, key.2).cmp(&(b.1, b.2)))
+                    .is_lt()
+            }) {
+                best = Some(key);
+            }
+        }
+        best.map(|b| b.2).ok_or(None)
+    }
+
+    /// The best tiling of an array layer by the objective: candidates in the order of their
+    /// bound, timed exactly until the bound passes the best exact score.
+    fn tile(&self, layer: &Layer, s: &ConvShape, a: &Arith) -> Result<Tiling, ProgramError> {
+        let cands = tiling::candidates(s, a, &self.slot);
+        if cands.is_empty() {
+            let t = Tiling {
+                images: 1,
+                rows: 1,
+                in_channels: 1,
+                out_channels: 1,
+                order: tiling::LoopOrder::WeightsOuter,
+                whole_weights: false,
+                whole_inputs: false,
+            };
+            let b = t.bytes(s, a);
+            return Err(ProgramError::Layer {
+                layer: layer.name.clone(),
+                op: layer.op.clone(),
+                message: format!(
+                    "even its smallest tile (one output row, one channel) needs {} bytes of input, {} of weights and {} of output buffer, but a slot holds {}, {} and {}; give the description larger buffers",
+                    b.input, b.weight, b.output, self.slot.input, self.slot.weight, self.slot.output
+                ),
+            });
+        }
+        let bound = tiling::EnergyBound::of(&self.table, s, a);
+        let mut ranked: Vec<(f64, Tiling)> = cands
+            .into_iter()
+            .map(|t| {
+                let x = tiling::tally(&t, s, a, &self.machine);
+                (
+                    self.objective
+                        .score(x.cycles_bound(self.machine.latency), bound.energy(&x)),
+                    t,
+                )
+            })
+            .collect();
+        ranked.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let mut best: Option<Timed> = None;
+        for (k, &(lower, t)) in ranked.iter().enumerate() {
+            if k >= MAX_EXACT || best.is_some_and(|b| lower > b.score) {
+                break;
+            }
+            let timed = self.time(s, a, &t)?;
+            if best.is_none_or(|b| timed.better_than(&b)) {
+                best = Some(timed);
+            }
+        }
+        Ok(best.expect("at least one candidate").tiling)
+    }
+}
+
+/// Compiles a verified model for a description: lowers every node, tiles every array layer by
+/// the objective, and emits the instruction stream.
+pub fn compile(
+    model: &Model,
+    info: &GraphInfo,
+    acc: &Accelerator,
+    batch: u64,
+    objective: Objective,
+) -> Result<Program, ProgramError> {
+    etch_ir::limits::check_values(model, info).map_err(|e| ProgramError::Limit(e.to_string()))?;
+    let specs = lower::specs_from_graph(model, info, acc);
+    let layers = lower::extract(model, info, batch, acc, &specs)?;
+    let table = acc.energy_table()?;
+    let c = Compiler {
+        machine: Machine::of(acc),
+        slot: SlotBytes::of(acc),
+        costs: energy::Costs::of(acc, &table),
+        table,
+        objective,
+    };
+    let mut em = Emitter::new(&c.machine);
+    let mut out = Vec::with_capacity(layers.len());
+    // DRAM: every activation and weight tensor has its own region
+    let mut addr: HashMap<&str, u64> = HashMap::new();
+    let mut next = 0u64;
+    let mut alloc = |bytes: u64| {
+        let a = next;
+        next += bytes.div_ceil(64) * 64;
+        a
+    };
+    for (li, layer) in layers.iter().enumerate() {
+        let a = arith_of(layer, acc);
+        let err = |message: String| ProgramError::Layer {
+            layer: layer.name.clone(),
+            op: layer.op.clone(),
+            message,
+        };
+        let input = layer
+            .inputs
+            .first()
+            .and_then(|i| addr.get(i.as_str()).copied())
+            .unwrap_or_else(|| alloc(a.act_bytes(layer.output_elems)));
+        let mut pl = ProgramLayer {
+            name: layer.name.clone(),
+            op: layer.op.clone(),
+            unit: "free",
+            arith: a,
+            macs: 0,
+            macs_performed: 0,
+            tiling: None,
+            folds: 0,
+            notes: Vec::new(),
+        };
+        let first = em.insns.len();
+        em.begin_layer(li as u32);
+        match &layer.work {
+            Work::Array(_) => {
+                layer
+                    .spec
+                    .check(acc)
+                    .map_err(|message| ProgramError::Impossible {
+                        layer: layer.name.clone(),
+                        hw: acc.name.clone(),
+                        message,
+                    })?;
+                let s = conv_shape(layer).expect("an array layer");
+                let t = c.tile(layer, &s, &a)?;
+                let at = Addrs {
+                    input,
+                    weight: alloc(a.weight_bytes(s.groups * s.cout * s.cin * s.kernel_area)),
+                    output: alloc(a.act_bytes(layer.output_elems)),
+                };
+                em.conv(&s, &a, &t, at);
+                pl.unit = if s.depthwise { "vector" } else { "array" };
+                pl.macs = s.macs();
+                pl.tiling = Some(t);
+                addr.insert(layer.output.as_str(), at.output);
+            }
+            Work::Vector(v) => {
+                let op = match layer.op.as_str() {
+                    "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool"
+                    | "ReduceMean" => VectorOp::Pool,
+                    "Add" | "Sub" | "Mul" | "Div" | "BatchNormalization" => VectorOp::Elementwise,
+                    _ => VectorOp::Table,
+                };
+                let out_elems = v.output_elems.max(1);
+                let work = VectorWork {
+                    op,
+                    elements: out_elems,
+                    input: (v.input_elems.max(1), out_elems),
+                    ops: (v.ops.max(1), out_elems),
+                };
+                let tile = c.vector_tile(&work, &a).map_err(|e| match e {
+                    Some(d) => ProgramError::Deadlock(d),
+                    None => err(format!(
+                        "one output element needs {} bytes of input, more than an input slot's {}",
+                        a.act_bytes(v.input_elems.max(1).div_ceil(out_elems)),
+                        c.slot.input
+                    )),
+                })?;
+                let at = Addrs {
+                    input,
+                    weight: 0,
+                    output: alloc(a.act_bytes(out_elems)),
+                };
+                em.vector(&work, tile, &a, at);
+                pl.unit = "vector";
+                addr.insert(layer.output.as_str(), at.output);
+            }
+            Work::Fused => {
+                pl.unit = "fused";
+                addr.insert(layer.output.as_str(), input);
+            }
+            Work::Free => {
+                addr.insert(layer.output.as_str(), input);
+            }
+        }
+        em.end_layer();
+        for i in &em.insns[first..] {
+            if let Kind::Gemm(g) = &i.kind {
+                pl.macs_performed += g.m * g.k * g.n;
+                pl.folds += g.k.div_ceil(c.machine.rows) * g.n.div_ceil(c.machine.cols);
+            }
+            if let Kind::Vector(v) = &i.kind {
+                if v.op == VectorOp::Depthwise {
+                    pl.macs_performed += v.ops;
+                }
+            }
+        }
+        if let Some(s) = conv_shape(layer).filter(|s| !s.depthwise) {
+            let k = s.cin * s.kernel_area;
+            pl.notes = lower::spec::compression_notes(
+                &layer.spec,
+                acc,
+                (k, a.k_run(k)),
+                (s.cout, a.n_run(s.cout)),
+            );
+        }
+        out.push(pl);
+    }
+    Ok(Program {
+        machine: c.machine,
+        objective,
+        layers: out,
+        insns: em.insns,
+    })
+}
+
+/// One layer's share of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LayerTiming {
+    /// First instruction's start and last instruction's end (0, 0 for a layer with none).
+    pub start: u64,
+    pub end: u64,
+    /// Cycles the compute unit was busy with the layer.
+    pub compute_cycles: u64,
+    /// Cycles the compute unit waited inside the layer, by cause.
+    pub stalls: HashMap<&'static str, u64>,
+    pub dram_read_bytes: u64,
+    pub dram_write_bytes: u64,
+    pub energy: EnergyBreakdown,
+}
+
+/// The exact run of a program: the timing of every instruction and each layer's share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub timing: Timing,
+    pub layers: Vec<LayerTiming>,
+}
+
+/// Times the program and counts its energy.
+pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
+    let timing = machine::run(&p.machine, &p.insns)?;
+    let costs = energy::Costs::of(acc, &acc.energy_table()?);
+    let mut layers = vec![LayerTiming::default(); p.layers.len()];
+    let mut seen = vec![false; p.layers.len()];
+    for (i, insn) in p.insns.iter().enumerate() {
+        let l = &mut layers[insn.layer as usize];
+        let (s, e) = (timing.start[i], timing.done[i]);
+        if !seen[insn.layer as usize] {
+            seen[insn.layer as usize] = true;
+            l.start = s;
+        }
+        l.start = l.start.min(s);
+        l.end = l.end.max(e);
+        let en = costs.insn(insn, &p.layers[insn.layer as usize].arith, &p.machine);
+        l.energy.add(&en);
+        match &insn.kind {
+            Kind::Load(d) => l.dram_read_bytes += d.bytes(),
+            Kind::Store(d) => l.dram_write_bytes += d.bytes(),
+            _ => {
+                l.compute_cycles += timing.end[i] - timing.start[i];
+                if timing.wait[i] > 0 {
+                    let cause = timing.cause[i].unwrap_or(Stall::Dependency);
+                    *l.stalls.entry(cause.name()).or_default() += timing.wait[i];
+                }
+            }
+        }
+        debug_assert!(insn.kind.unit() != Unit::Compute || timing.end[i] >= timing.start[i]);
+    }
+    Ok(Run { timing, layers })
+}

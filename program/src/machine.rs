@@ -1,0 +1,241 @@
+//! The exact timing of a program: an event-level simulation of the three in-order units, the
+//! counting semaphores between them, and the one DRAM channel they share. Every rule here is
+//! written down in `docs/accelerator.md`; the RTL implements the same rules.
+//!
+//! - A unit runs its instructions in program order, one at a time. An instruction starts when
+//!   its unit is free and every token it pops is available (a semaphore's tokens are taken in
+//!   the order they were given).
+//! - The DRAM channel moves `bytes_per_cycle` (in thousandths of a byte, exactly) and serves
+//!   requests in the order they are ready (load before store on a tie). A transfer of B bytes
+//!   holds the channel for `ceil(1000·B / milli_bytes_per_cycle)` cycles; the issuing unit is busy
+//!   for that long and the transfer completes `latency` cycles later (requests are pipelined
+//!   under the latency), which is when its tokens are given.
+//! - A GEMM tile on an R×C array runs fold by fold (`gemm_cycles`); a vector instruction takes
+//!   `ceil(ops / lanes)` cycles; both give their tokens when they end.
+
+use std::collections::VecDeque;
+
+use etch_hw::{Accelerator, Dataflow};
+use serde::Serialize;
+
+use crate::isa::{Insn, Kind, Token, Unit};
+
+/// The parameters of a description that the timing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Machine {
+    pub rows: u64,
+    pub cols: u64,
+    pub dataflow: Dataflow,
+    pub lanes: u64,
+    /// DRAM bandwidth in thousandths of a byte per cycle.
+    pub milli_bytes_per_cycle: u64,
+    pub latency: u64,
+    /// Slots per buffer: 2 when double-buffered, else 1.
+    pub slots: u32,
+}
+
+impl Machine {
+    pub fn of(acc: &Accelerator) -> Machine {
+        Machine {
+            rows: acc.rows() as u64,
+            cols: acc.cols() as u64,
+            dataflow: acc.dataflow(),
+            lanes: acc.vector.lanes.max(1) as u64,
+            milli_bytes_per_cycle: ((acc.dram.bytes_per_cycle * 1000.0).round() as u64).max(1),
+            latency: acc.dram.latency_cycles as u64,
+            slots: if acc.buffers.double_buffered { 2 } else { 1 },
+        }
+    }
+
+    /// Cycles the channel is held by a transfer of `bytes`.
+    pub fn transfer_cycles(&self, bytes: u64) -> u64 {
+        bytes
+            .saturating_mul(1000)
+            .div_ceil(self.milli_bytes_per_cycle)
+    }
+
+    /// Cycles of an `m × k` by `k × n` tile on the array, fold by fold. A fold uses `kf ≤ R` rows
+    /// and `nf ≤ C` columns (weight-stationary; output-stationary folds `m` over the rows,
+    /// input-stationary folds `k` over the rows and `m` over the columns):
+    /// - weight-stationary: preload `kf`, skew `kf − 1`, stream `m`, drain `nf − 1`;
+    /// - output-stationary: skew `mf − 1`, stream `k`, drain `nf − 1` (`mf + k + nf − 2`);
+    /// - input-stationary: preload `kf`, skew `kf − 1`, stream `n`, drain `mf − 1`.
+    pub fn gemm_cycles(&self, m: u64, k: u64, n: u64) -> u64 {
+        let (r, c) = (self.rows, self.cols);
+        // (spatial on rows, spatial on columns, streamed, preload of the row extent?)
+        let (sr, sc, t, preload) = match self.dataflow {
+            Dataflow::WeightStationary => (k, n, m, true),
+            Dataflow::OutputStationary => (m, n, k, false),
+            Dataflow::InputStationary => (k, m, n, true),
+        };
+        if sr == 0 || sc == 0 || t == 0 {
+            return 0;
+        }
+        let (fr, fc) = (sr.div_ceil(r), sc.div_ceil(c));
+        // Σ over folds of (rows used) = sr·fc, of (columns used) = sc·fr
+        let rows_sum = sr * fc;
+        let cols_sum = sc * fr;
+        let folds = fr * fc;
+        let per_row = if preload { 2 } else { 1 };
+        per_row * rows_sum + cols_sum + folds * t - 2 * folds
+    }
+
+    /// Cycles of a vector instruction.
+    pub fn vector_cycles(&self, ops: u64) -> u64 {
+        ops.div_ceil(self.lanes)
+    }
+}
+
+/// Why the compute unit waited before an instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Stall {
+    /// Its input or weights were still coming from DRAM.
+    Dram,
+    /// Its output slot was still being stored (or, for a load, its slot still in use).
+    Buffer,
+    /// The previous layer's output was not yet in DRAM.
+    Dependency,
+}
+
+impl Stall {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stall::Dram => "dram",
+            Stall::Buffer => "buffer",
+            Stall::Dependency => "dependency",
+        }
+    }
+}
+
+/// When each instruction ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timing {
+    /// Per instruction (program order): start and end on its unit, and when its tokens were
+    /// given (a transfer's completion).
+    pub start: Vec<u64>,
+    pub end: Vec<u64>,
+    pub done: Vec<u64>,
+    /// Per instruction: cycles its unit sat idle waiting for its tokens, and why.
+    pub wait: Vec<u64>,
+    pub cause: Vec<Option<Stall>>,
+    /// The cycle the last instruction is done.
+    pub total: u64,
+}
+
+/// A program that cannot run: a unit waits for a token nobody will give.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the program deadlocks: the {unit} unit waits at instruction {insn} for a {token:?} token that no instruction gives")]
+pub struct Deadlock {
+    pub unit: &'static str,
+    pub insn: usize,
+    pub token: Token,
+}
+
+/// The cycles one instruction holds its unit (and, for transfers, the channel).
+pub fn busy_cycles(m: &Machine, insn: &Insn) -> u64 {
+    match &insn.kind {
+        Kind::Load(d) | Kind::Store(d) => m.transfer_cycles(d.bytes()),
+        Kind::Gemm(g) => m.gemm_cycles(g.m, g.k, g.n),
+        Kind::Vector(v) => m.vector_cycles(v.ops),
+    }
+}
+
+/// Runs the program on the machine.
+pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
+    let n = insns.len();
+    let mut queues: [Vec<usize>; 3] = Default::default();
+    for (i, insn) in insns.iter().enumerate() {
+        queues[insn.kind.unit() as usize].push(i);
+    }
+    let mut heads = [0usize; 3];
+    let mut unit_free = [0u64; 3];
+    // every semaphore: the times its tokens became available, and where the token came from
+    let mut sems: Vec<VecDeque<(u64, Option<Stall>)>> = Token::ALL
+        .iter()
+        .map(|t| (0..t.initial(m.slots)).map(|_| (0, None)).collect())
+        .collect();
+    let mut channel_free = 0u64;
+    let mut t = Timing {
+        start: vec![0; n],
+        end: vec![0; n],
+        done: vec![0; n],
+        wait: vec![0; n],
+        cause: vec![None; n],
+        total: 0,
+    };
+    loop {
+        // the unit whose next instruction is ready first
+        let mut best: Option<(u64, usize)> = None;
+        let mut blocked = None;
+        for u in 0..3 {
+            let Some(&i) = queues[u].get(heads[u]) else {
+                continue;
+            };
+            let mut ready = unit_free[u];
+            let mut ok = true;
+            for tok in insns[i].pop.iter() {
+                match sems[tok.index()].front() {
+                    Some(&(at, _)) => ready = ready.max(at),
+                    None => {
+                        ok = false;
+                        blocked.get_or_insert((u, i, tok));
+                    }
+                }
+            }
+            if ok && best.is_none_or(|(r, _)| ready < r) {
+                best = Some((ready, u));
+            }
+        }
+        let Some((ready, u)) = best else {
+            return match blocked {
+                None => Ok(t),
+                Some((u, i, token)) => Err(Deadlock {
+                    unit: Unit::ALL[u].name(),
+                    insn: i,
+                    token,
+                }),
+            };
+        };
+        let i = queues[u][heads[u]];
+        heads[u] += 1;
+        let insn = &insns[i];
+        // the binding token says why the unit waited
+        let mut cause = None;
+        let mut latest = unit_free[u];
+        for tok in insn.pop.iter() {
+            let (at, origin) = sems[tok.index()].pop_front().expect("checked above");
+            if at > latest {
+                latest = at;
+                cause = Some(origin.unwrap_or(match tok {
+                    Token::InputFull | Token::WeightFull => Stall::Dram,
+                    Token::Stored => Stall::Dependency,
+                    _ => Stall::Buffer,
+                }));
+            }
+        }
+        let busy = busy_cycles(m, insn);
+        let (start, end, done) = match insn.kind {
+            Kind::Load(_) | Kind::Store(_) => {
+                let start = ready.max(channel_free);
+                channel_free = start + busy;
+                (start, start + busy, start + busy + m.latency)
+            }
+            _ => (ready, ready + busy, ready + busy),
+        };
+        t.wait[i] = ready - unit_free[u];
+        unit_free[u] = end;
+        t.start[i] = start;
+        t.end[i] = end;
+        t.done[i] = done;
+        t.cause[i] = cause;
+        t.total = t.total.max(done);
+        // a load that waited on the previous layer passes that on to what it feeds
+        let origin = match (insn.kind, cause) {
+            (Kind::Load(_), Some(Stall::Dependency)) => Some(Stall::Dependency),
+            _ => None,
+        };
+        for tok in insn.push.iter() {
+            sems[tok.index()].push_back((done, origin));
+        }
+    }
+}

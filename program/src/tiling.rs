@@ -1,0 +1,522 @@
+//! The compiler's tiling search: for each array layer, the tile sizes and loop order that the
+//! cost model likes best under the description's buffer sizes. A tile is `images × rows` output
+//! rows (all columns), `in_channels` of the reduction and `out_channels` of the outputs; the
+//! reduction loop is always innermost, so a tile's partial sums stay in the output slot until
+//! they are requantized and stored once.
+//!
+//! The search is exact: every tiling that fits is a candidate (the same candidates on any array,
+//! and more of them with larger buffers); each has a closed-form tally of its compute cycles and
+//! DRAM bytes (equal to what its instructions do, `tests/program.rs` checks), which bounds its
+//! cycles and energy from below; candidates are emitted and timed exactly (`crate::machine`) in
+//! the order of that bound until the bound passes the best exact score. So the chosen tiling is
+//! the best of all candidates by the objective, and more hardware is never worse by it.
+
+use etch_hw::{Accelerator, EnergyTable, MacKind};
+use serde::Serialize;
+
+use crate::machine::Machine;
+
+/// What the search minimizes (`etch sim --objective`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Objective {
+    #[default]
+    Latency,
+    Energy,
+    /// Energy × delay.
+    Edp,
+}
+
+impl Objective {
+    pub fn parse(s: &str) -> Option<Objective> {
+        match s {
+            "latency" => Some(Objective::Latency),
+            "energy" => Some(Objective::Energy),
+            "edp" => Some(Objective::Edp),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Latency => "latency",
+            Objective::Energy => "energy",
+            Objective::Edp => "edp",
+        }
+    }
+    /// The score of a (cycles, energy) pair; lower is better.
+    pub fn score(self, cycles: u64, energy_pj: f64) -> f64 {
+        match self {
+            Objective::Latency => cycles as f64,
+            Objective::Energy => energy_pj,
+            Objective::Edp => cycles as f64 * energy_pj,
+        }
+    }
+}
+
+/// A layer's arithmetic as the machine runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Arith {
+    pub kind: MacKind,
+    pub weight_bits: u32,
+    pub act_bits: u32,
+    pub acc_bits: u32,
+    /// Reduction the array runs per stated reduction element (N:M compression), ≤ 1.
+    pub k_ratio: f64,
+    /// Output channels the array runs per stated channel (pruned channels dropped), ≤ 1.
+    pub n_ratio: f64,
+    /// Stored weight bytes per dense weight byte (N:M indices, sparse encodings), any.
+    pub weight_store_ratio: f64,
+    /// Fraction of nonzero weights (zero products are gated).
+    pub density: f64,
+}
+
+impl Arith {
+    pub fn act_bytes(&self, elems: u64) -> u64 {
+        (elems * self.act_bits as u64).div_ceil(8)
+    }
+    pub fn acc_bytes(&self, elems: u64) -> u64 {
+        (elems * self.acc_bits as u64).div_ceil(8)
+    }
+    pub fn weight_bytes(&self, elems: u64) -> u64 {
+        ((elems * self.weight_bits as u64) as f64 / 8.0 * self.weight_store_ratio).ceil() as u64
+    }
+    /// The reduction and output channels the array runs for `k` and `n` stated ones.
+    pub fn k_run(&self, k: u64) -> u64 {
+        ((k as f64 * self.k_ratio).ceil() as u64).clamp(1, k.max(1))
+    }
+    pub fn n_run(&self, n: u64) -> u64 {
+        ((n as f64 * self.n_ratio).ceil() as u64).clamp(1, n.max(1))
+    }
+}
+
+/// Bytes of bias and requantization parameters per output channel (int32 bias, int32
+/// multiplier, shift and zero point packed in 32 bits).
+pub const PARAM_BYTES: u64 = 12;
+
+/// The array work of one layer as the tiler walks it: `groups` independent convolutions of
+/// `images` inputs (a Gemm is a 1×1 convolution of `images` = rows). A depthwise convolution
+/// runs on the vector unit with `cin` = 1 (each output channel reads its own input channel) and
+/// `cout` its channels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ConvShape {
+    pub groups: u64,
+    pub images: u64,
+    pub out_h: u64,
+    pub out_w: u64,
+    pub in_h: u64,
+    pub in_w: u64,
+    pub kernel_h: u64,
+    /// Kernel elements per input channel (kh·kw).
+    pub kernel_area: u64,
+    pub stride_h: u64,
+    pub dilation_h: u64,
+    /// Per group: the reduction's input channels and the output channels.
+    pub cin: u64,
+    pub cout: u64,
+    pub depthwise: bool,
+    /// The second operand is an activation (MatMul of two activations), loaded after the
+    /// previous layer's output is in DRAM.
+    pub weights_are_activations: bool,
+}
+
+impl ConvShape {
+    /// Input rows (of one image) that `rows` output rows read.
+    pub fn in_rows(&self, rows: u64) -> u64 {
+        let need = (rows.max(1) - 1) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1;
+        need.min(self.in_h)
+    }
+    /// The stated MACs of an `m`-pixel tile of `c` reduction and `co` output channels.
+    pub fn tile_macs(&self, m: u64, c: u64, co: u64) -> u64 {
+        m * c * self.kernel_area * co
+    }
+    pub fn macs(&self) -> u64 {
+        self.groups * self.tile_macs(self.images * self.out_h * self.out_w, self.cin, self.cout)
+    }
+    /// Weight bytes of a `co × c` tile (with the channels' parameters when `params`).
+    pub fn weight_bytes(&self, a: &Arith, co: u64, c: u64, params: bool) -> u64 {
+        let elems = co * c * self.kernel_area;
+        if self.weights_are_activations {
+            a.act_bytes(elems)
+        } else {
+            a.weight_bytes(elems) + if params { co * PARAM_BYTES } else { 0 }
+        }
+    }
+    /// Input bytes of `images × rows` output rows over `channels` input channels, as the load
+    /// moves them (one run of rows per channel and image).
+    pub fn input_bytes(&self, a: &Arith, images: u64, rows: u64, channels: u64) -> u64 {
+        images * channels * a.act_bytes(self.in_rows(rows) * self.in_w)
+    }
+    /// Output code bytes of `images × rows` output rows over `channels`, as the store moves them.
+    pub fn output_bytes(&self, a: &Arith, images: u64, rows: u64, channels: u64) -> u64 {
+        images * channels * a.act_bytes(rows * self.out_w)
+    }
+}
+
+/// The order of the tile loops, outermost first (the reduction is always innermost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum LoopOrder {
+    /// Output channels, then output rows: a weight tile stays while the rows stream past it.
+    WeightsOuter,
+    /// Output rows, then output channels: an input tile stays while the channels pass over it.
+    InputsOuter,
+}
+
+/// One layer's tiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Tiling {
+    /// Whole images per tile (more than one only when `rows` is the whole output height).
+    pub images: u64,
+    pub rows: u64,
+    pub in_channels: u64,
+    pub out_channels: u64,
+    pub order: LoopOrder,
+    /// The weight slot holds the output channels' whole reduction (every input-channel tile), so
+    /// the weights stay while the reduction tiles pass; likewise the input slot for its rows.
+    pub whole_weights: bool,
+    pub whole_inputs: bool,
+}
+
+/// The bytes one tile needs in each slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileBytes {
+    pub input: u64,
+    pub weight: u64,
+    pub output: u64,
+}
+
+/// The bytes of one slot of each buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlotBytes {
+    pub input: u64,
+    pub weight: u64,
+    pub output: u64,
+}
+
+impl SlotBytes {
+    pub fn of(acc: &Accelerator) -> SlotBytes {
+        let b = &acc.buffers;
+        SlotBytes {
+            input: b.working_bytes(b.ifmap_kib),
+            weight: b.working_bytes(b.filter_kib),
+            output: b.working_bytes(b.ofmap_kib),
+        }
+    }
+}
+
+/// Tiles of `tile` along a loop of `total`: `(size, count)` for the full ones, then the
+/// remainder.
+pub fn split(total: u64, tile: u64) -> Vec<(u64, u64)> {
+    let tile = tile.clamp(1, total.max(1));
+    let (full, rem) = (total / tile, total % tile);
+    let mut v = Vec::with_capacity(2);
+    if full > 0 {
+        v.push((tile, full));
+    }
+    if rem > 0 {
+        v.push((rem, 1));
+    }
+    v
+}
+
+impl Tiling {
+    /// The reduction channels a weight slot and an input slot hold for a reduction tile of `c`.
+    pub fn reduction_held(&self, s: &ConvShape, c: u64) -> (u64, u64) {
+        (
+            if self.whole_weights { s.cin } else { c },
+            if self.whole_inputs { s.cin } else { c },
+        )
+    }
+
+    /// The largest tile's needs.
+    pub fn bytes(&self, s: &ConvShape, a: &Arith) -> TileBytes {
+        let (c, co) = (self.in_channels.min(s.cin), self.out_channels.min(s.cout));
+        let (wc, ic) = self.reduction_held(s, c);
+        let rows = self.rows.min(s.out_h);
+        let m = self.images * rows * s.out_w;
+        TileBytes {
+            input: s.input_bytes(a, self.images, rows, if s.depthwise { co } else { ic }),
+            weight: s.weight_bytes(a, co, wc, true),
+            output: a.acc_bytes(m * co),
+        }
+    }
+
+    pub fn fits(&self, s: &ConvShape, a: &Arith, slot: &SlotBytes) -> bool {
+        let b = self.bytes(s, a);
+        b.input <= slot.input && b.weight <= slot.weight && b.output <= slot.output
+    }
+
+    /// The output-row tiles: `(images, rows, count)`.
+    pub fn m_tiles(&self, s: &ConvShape) -> Vec<(u64, u64, u64)> {
+        if self.rows >= s.out_h {
+            split(s.images, self.images)
+                .into_iter()
+                .map(|(b, n)| (b, s.out_h, n))
+                .collect()
+        } else {
+            split(s.out_h, self.rows)
+                .into_iter()
+                .map(|(r, n)| (1, r, n * s.images))
+                .collect()
+        }
+    }
+    pub fn c_tiles(&self, s: &ConvShape) -> Vec<(u64, u64)> {
+        split(s.cin, self.in_channels)
+    }
+    pub fn co_tiles(&self, s: &ConvShape) -> Vec<(u64, u64)> {
+        split(s.cout, self.out_channels)
+    }
+}
+
+/// Tile extents worth trying along a loop of `total`: powers of two and even splits
+/// (`ceil(total / j)`); the same on every array, so a larger array has the same candidates.
+fn extents(total: u64) -> Vec<u64> {
+    let total = total.max(1);
+    let mut v = Vec::new();
+    let mut x = 1;
+    while x < total {
+        v.push(x);
+        x *= 2;
+    }
+    for j in 1..=12 {
+        v.push(total.div_ceil(j));
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Every tiling of the layer that fits the slots.
+pub fn candidates(s: &ConvShape, a: &Arith, slot: &SlotBytes) -> Vec<Tiling> {
+    let mut m_opts: Vec<(u64, u64)> = extents(s.out_h).into_iter().map(|r| (1, r)).collect();
+    m_opts.extend(
+        extents(s.images)
+            .into_iter()
+            .filter(|&b| b > 1)
+            .map(|b| (b, s.out_h)),
+    );
+    let c_opts = extents(s.cin);
+    let co_opts = extents(s.cout);
+    let mut out = Vec::new();
+    for &(images, rows) in &m_opts {
+        for &c in &c_opts {
+            let whole: &[bool] = if c < s.cin && !s.depthwise {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &co in &co_opts {
+                for order in [LoopOrder::WeightsOuter, LoopOrder::InputsOuter] {
+                    for &whole_weights in whole {
+                        for &whole_inputs in whole {
+                            // a slot holding the whole reduction only saves loads when its
+                            // tile stays over the middle loop; elsewhere it only takes room
+                            let keeps_weights = order == LoopOrder::WeightsOuter || co >= s.cout;
+                            let keeps_inputs = order == LoopOrder::InputsOuter
+                                || (images >= s.images && rows >= s.out_h);
+                            if (whole_weights && !keeps_weights) || (whole_inputs && !keeps_inputs)
+                            {
+                                continue;
+                            }
+                            let t = Tiling {
+                                images,
+                                rows,
+                                in_channels: c,
+                                out_channels: co,
+                                order,
+                                whole_weights,
+                                whole_inputs,
+                            };
+                            if t.fits(s, a, slot) {
+                                out.push(t);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How many sweeps over its tiles the input and the weights are loaded in (per group), by the
+/// rule the emitter follows: a tile is loaded unless it is the one already in its buffer.
+pub fn load_repeats(t: &Tiling, s: &ConvShape) -> (u64, u64) {
+    let n_m: u64 = t.m_tiles(s).iter().map(|x| x.2).sum();
+    let n_c: u64 = t.c_tiles(s).iter().map(|x| x.1).sum();
+    let n_co: u64 = t.co_tiles(s).iter().map(|x| x.1).sum();
+    // a slot that holds every reduction tile is loaded once per tile of its other loops
+    let in_c = if t.whole_inputs { 1 } else { n_c };
+    let w_c = if t.whole_weights { 1 } else { n_c };
+    let weight = match t.order {
+        LoopOrder::WeightsOuter if w_c == 1 => 1,
+        LoopOrder::InputsOuter if n_co == 1 && w_c == 1 => 1,
+        _ => n_m,
+    };
+    let input = match t.order {
+        // a depthwise input tile belongs to one channel tile: each is loaded once
+        _ if s.depthwise => 1,
+        LoopOrder::WeightsOuter if n_m == 1 && in_c == 1 => 1,
+        LoopOrder::InputsOuter if in_c == 1 => 1,
+        _ => n_co,
+    };
+    (input, weight)
+}
+
+/// A tiling's exact compute cycles and DRAM bytes, in closed form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Cycles of the compute unit (GEMM or depthwise tiles and requantizations).
+    pub compute_cycles: u64,
+    pub load_bytes: u64,
+    pub store_bytes: u64,
+    /// Transfers and the channel cycles they hold (each transfer rounded up on its own).
+    pub transfers: u64,
+    pub channel_cycles: u64,
+    /// Cycles before the first tile can compute (its weights and input on the channel, then the
+    /// latency) and after the last one (its store and the latency).
+    pub head_cycles: u64,
+    pub tail_cycles: u64,
+    /// With one slot per buffer: cycles the compute unit must sit idle between tiles (every later
+    /// load, or every later store, waits for the slot, then its transfer and the latency).
+    pub gap_cycles: u64,
+}
+
+impl Tally {
+    pub fn dram_bytes(&self) -> u64 {
+        self.load_bytes + self.store_bytes
+    }
+    /// No run of the tiles can be shorter: the compute unit does all its work one thing at a
+    /// time between the first loads and the last store, and so does the channel.
+    pub fn cycles_bound(&self, latency: u64) -> u64 {
+        (self.head_cycles + self.compute_cycles + self.tail_cycles + self.gap_cycles)
+            .max(self.channel_cycles + latency)
+    }
+}
+
+/// The tally of a tiling (what its emitted instructions add up to).
+pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> Tally {
+    let (in_rep, w_rep) = load_repeats(t, s);
+    let (mt, ct, cot) = (t.m_tiles(s), t.c_tiles(s), t.co_tiles(s));
+    let n_c: u64 = ct.iter().map(|x| x.1).sum();
+    let mut compute = 0u64;
+    // (bytes, count) of every class of store and of load, per group
+    let mut stores: Vec<(u64, u64)> = Vec::new();
+    let mut loads: Vec<(u64, u64)> = Vec::new();
+    let mut requant = 0u64;
+    for &(b, r, nm) in &mt {
+        let pixels = b * r * s.out_w;
+        for &(co, nco) in &cot {
+            for &(c, nc) in &ct {
+                let cyc = if s.depthwise {
+                    m.vector_cycles(s.tile_macs(pixels, c, co))
+                } else {
+                    m.gemm_cycles(pixels, a.k_run(c * s.kernel_area), a.n_run(co))
+                };
+                compute += nm * nco * nc * cyc;
+            }
+            // the requantization of the output tile, and its store
+            requant += nm * nco * m.vector_cycles(pixels * co);
+            stores.push((s.output_bytes(a, b, r, co), nm * nco));
+            if s.depthwise {
+                loads.push((s.input_bytes(a, b, r, co), nm * nco));
+            }
+        }
+        if !s.depthwise {
+            if t.whole_inputs || n_c == 1 {
+                loads.push((s.input_bytes(a, b, r, s.cin), nm * in_rep));
+            } else {
+                for &(c, nc) in &ct {
+                    loads.push((s.input_bytes(a, b, r, c), nm * nc * in_rep));
+                }
+            }
+        }
+    }
+    let input_classes = loads.len();
+    for &(co, nco) in &cot {
+        if t.whole_weights || n_c == 1 {
+            loads.push((s.weight_bytes(a, co, s.cin, true), nco * w_rep));
+        } else {
+            // the parameters travel with the first reduction tile
+            for (k, &(c, nc)) in ct.iter().enumerate() {
+                let first = if k == 0 { 1 } else { 0 };
+                loads.push((s.weight_bytes(a, co, c, true), nco * w_rep * first));
+                loads.push((s.weight_bytes(a, co, c, false), nco * w_rep * (nc - first)));
+            }
+        }
+    }
+    // the first step's weight and input loads, and the last step's store
+    let (c0, co0, co_last) = (ct[0].0, cot[0].0, cot[cot.len() - 1].0);
+    let ((b0, r0, _), (bl, rl, _)) = (mt[0], mt[mt.len() - 1]);
+    let w0 = s.weight_bytes(a, co0, if t.whole_weights { s.cin } else { c0 }, true);
+    let in0 = s.input_bytes(
+        a,
+        b0,
+        r0,
+        if s.depthwise {
+            co0
+        } else if t.whole_inputs {
+            s.cin
+        } else {
+            c0
+        },
+    );
+    let head = m.transfer_cycles(w0) + m.transfer_cycles(in0) + m.latency;
+    let tail = m.transfer_cycles(s.output_bytes(a, bl, rl, co_last)) + m.latency;
+    let g = s.groups;
+    let bytes = |v: &[(u64, u64)]| g * v.iter().map(|&(b, n)| b * n).sum::<u64>();
+    let count = |v: &[(u64, u64)]| g * v.iter().map(|x| x.1).sum::<u64>();
+    let channel = |v: &[(u64, u64)]| {
+        g * v
+            .iter()
+            .map(|&(b, n)| n * m.transfer_cycles(b))
+            .sum::<u64>()
+    };
+    let gap_cycles = if m.slots == 1 {
+        let (ins, ws) = loads.split_at(input_classes);
+        let gaps = count(ins).max(count(ws)).saturating_sub(1) * m.latency
+            + (channel(ins) - m.transfer_cycles(in0)).max(channel(ws) - m.transfer_cycles(w0));
+        // a requantization may run while a later tile loads, never while an output is stored
+        let store_gaps = count(&stores).saturating_sub(1) * m.latency + channel(&stores)
+            - m.transfer_cycles(s.output_bytes(a, bl, rl, co_last));
+        gaps.saturating_sub(g * requant).max(store_gaps)
+    } else {
+        0
+    };
+    let all = || loads.iter().chain(&stores).filter(|x| x.1 > 0);
+    Tally {
+        compute_cycles: g * (compute + requant),
+        load_bytes: bytes(&loads),
+        store_bytes: bytes(&stores),
+        transfers: g * all().map(|x| x.1).sum::<u64>(),
+        channel_cycles: g * all().map(|&(b, n)| n * m.transfer_cycles(b)).sum::<u64>(),
+        head_cycles: head,
+        tail_cycles: tail,
+        gap_cycles,
+    }
+}
+
+/// What no tiling of a layer can spend less energy than, given its DRAM bytes: the bound the
+/// search prunes by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyBound {
+    pub dram_per_byte: f64,
+    /// The array MACs' own energy, the same for every tiling of the layer (0 for a depthwise
+    /// layer, whose MACs are the vector unit's).
+    pub macs_pj: f64,
+}
+
+impl EnergyBound {
+    pub fn of(t: &EnergyTable, s: &ConvShape, a: &Arith) -> EnergyBound {
+        let macs = if s.depthwise {
+            0.0
+        } else {
+            s.macs() as f64 * a.k_ratio * a.n_ratio * a.density
+        };
+        EnergyBound {
+            dram_per_byte: t.dram_per_byte(),
+            macs_pj: macs * t.mac(a.kind, a.weight_bits, a.act_bits, a.acc_bits.min(64)),
+        }
+    }
+    pub fn energy(&self, x: &Tally) -> f64 {
+        self.macs_pj + x.dram_bytes() as f64 * self.dram_per_byte
+    }
+}
