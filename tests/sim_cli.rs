@@ -222,7 +222,7 @@ fn trace_is_chrome_trace_event_json() {
                 last_end = last_end.max(ts + dur);
                 let track = &tracks[&e["tid"].as_u64().unwrap()];
                 match track.as_str() {
-                    "dram" => {
+                    "dram channel" => {
                         loads += 1;
                         assert!(e["args"]["bytes"].as_u64().unwrap() > 0);
                         let (s, en) = (
@@ -232,7 +232,7 @@ fn trace_is_chrome_trace_event_json() {
                         assert!((ts - s as f64 / clock).abs() < 1e-9);
                         assert!((dur - (en - s) as f64 / clock).abs() < 1e-9);
                     }
-                    "array" => array += 1,
+                    "compute unit" => array += 1,
                     "layers" => layers += 1,
                     _ => {}
                 }
@@ -242,7 +242,13 @@ fn trace_is_chrome_trace_event_json() {
     }
     assert_eq!(
         tracks.values().cloned().collect::<Vec<_>>(),
-        ["dram", "array", "vector unit", "layers"]
+        [
+            "load unit",
+            "compute unit",
+            "store unit",
+            "dram channel",
+            "layers"
+        ]
     );
     assert!(loads > 0 && array > 0);
     let busy = d["layers"]

@@ -55,6 +55,14 @@ impl Phase {
             Phase::Vector => "vector",
         }
     }
+    /// The unit of the load / compute / store machine that runs the event.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Phase::Load => "load unit",
+            Phase::Store => "store unit",
+            _ => "compute unit",
+        }
+    }
     /// The resource the event occupies.
     pub fn resource(self) -> &'static str {
         match self {
