@@ -7,7 +7,9 @@ use std::path::Path;
 use etch_codegen::design::{Manifest, VerilogPart, ACCELERATOR, HLS_DIR, MANIFEST, VERILOG_DIR};
 use etch_codegen::{hls, program, verilog};
 
-use crate::load::{self, CliError, Prepare};
+use etch_sim::pipeline::Pipeline;
+
+use crate::load::{self, CliError};
 
 /// What `--emit` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,9 +60,9 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     let Some(data) = a.data else {
         return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
     };
-    let (loaded, _) = load::prepare(
+    let loaded = load::prepare(
         a.model,
-        Prepare {
+        Pipeline {
             seed: a.seed,
             passes: a.passes,
             verify_each: a.verify_each,

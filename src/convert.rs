@@ -1,7 +1,9 @@
 //! `etch convert`: a model back to ONNX text, with shape-only weights filled from a seed and
 //! passes applied.
 
-use crate::load::{self, CliError, Prepare};
+use etch_sim::pipeline::Pipeline;
+
+use crate::load::{self, CliError};
 
 /// Reads, fills, runs the passes, verifies and writes a model.
 pub fn run(
@@ -11,9 +13,9 @@ pub fn run(
     passes: Option<&str>,
     verify_each: bool,
 ) -> Result<(), CliError> {
-    let (loaded, _) = load::prepare(
+    let loaded = load::prepare(
         path,
-        Prepare {
+        Pipeline {
             fill: true,
             seed,
             passes,

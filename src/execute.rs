@@ -49,9 +49,9 @@ pub fn plan(
     passes: Option<&str>,
     verify_each: bool,
 ) -> Result<Executor, CliError> {
-    let (loaded, _) = load::prepare(
+    let loaded = load::prepare(
         path,
-        load::Prepare {
+        etch_sim::pipeline::Pipeline {
             fill: true,
             seed,
             passes,

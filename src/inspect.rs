@@ -4,7 +4,9 @@ use etch_ir::safe_text::terminal_name;
 use etch_ir::stats::{model_stats, ModelStats};
 use etch_ir::weights::shape_only_weights;
 
-use crate::load::{self, CliError, Prepare};
+use etch_sim::pipeline::{Pipeline, PipelineError};
+
+use crate::load::{self, CliError};
 pub use etch_ir::stats::thousands;
 
 /// Prints the per-layer table (or JSON) of a model, after the passes if any are given.
@@ -16,9 +18,9 @@ pub fn run(
     verify_each: bool,
 ) -> Result<(), CliError> {
     if passes.is_some() {
-        let (loaded, _) = load::prepare(
+        let loaded = load::prepare(
             path,
-            Prepare {
+            Pipeline {
                 seed,
                 passes,
                 verify_each,
@@ -38,11 +40,10 @@ pub fn run(
         }
         return Ok(());
     }
-    let src = load::read(path)?;
-    let model = load::parse(path, &src)?;
-    let loaded = load::verify(path, &src, model)?;
+    let src = load::source(path)?;
+    let loaded = load::run(&src, Pipeline::default())?;
     let shape_only = shape_only_weights(&loaded.model)
-        .map_err(|e| load::weight_error(path, &src, &loaded.model, &e))?;
+        .map_err(|e| load::error(path, &src.bytes, &PipelineError::weights(&loaded.model, e)))?;
     let stats = model_stats(&loaded.model, &loaded.info, &shape_only);
     check_overflow(path, &stats)?;
     if json {

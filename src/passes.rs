@@ -1,7 +1,9 @@
 //! `etch passes`: runs a pass spec and reports what each pass changed.
 
+use etch_sim::pipeline::Pipeline;
+
 use crate::inspect::{summary, thousands};
-use crate::load::{self, CliError, Prepare};
+use crate::load::{self, CliError};
 
 /// Runs the passes, prints one block per pass, and writes the result if asked.
 pub fn run(
@@ -17,17 +19,17 @@ pub fn run(
                 .into(),
         );
     }
-    let (before, _) = load::prepare(
+    let before = load::prepare(
         path,
-        Prepare {
+        Pipeline {
             fill: true,
             ..Default::default()
         },
     )?;
     let before = etch_ir::stats::model_stats(&before.model, &before.info, &[]);
-    let (loaded, reports) = load::prepare(
+    let loaded = load::prepare(
         path,
-        Prepare {
+        Pipeline {
             passes: Some(spec),
             verify_each,
             ..Default::default()
@@ -39,7 +41,7 @@ pub fn run(
         eprintln!("wrote {out}");
     }
     if json {
-        let doc = serde_json::json!({ "before": before, "passes": reports });
+        let doc = serde_json::json!({ "before": before, "passes": loaded.reports });
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
@@ -52,7 +54,7 @@ pub fn run(
         thousands(before.macs),
         summary(&before)
     );
-    for (k, r) in reports.iter().enumerate() {
+    for (k, r) in loaded.reports.iter().enumerate() {
         println!("{}. {}", k + 1, r.pass);
         for line in &r.changes {
             println!("   {}", etch_ir::safe_text::terminal_name(line));

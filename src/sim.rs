@@ -9,7 +9,9 @@ use etch_hw::{fit, Accelerator};
 use etch_sim::cycle::{simulate_model, SimOptions};
 use etch_sim::report;
 
-use crate::load::{self, CliError, Prepare};
+use etch_sim::pipeline::Pipeline;
+
+use crate::load::{self, CliError};
 
 /// Everything `etch sim` takes.
 pub struct SimArgs<'a> {
@@ -90,9 +92,9 @@ pub fn run(a: SimArgs) -> Result<(), CliError> {
         }
         None => None,
     };
-    let (loaded, _) = load::prepare(
+    let loaded = load::prepare(
         path,
-        Prepare {
+        Pipeline {
             seed: a.seed,
             passes: a.passes,
             verify_each: a.verify_each,
