@@ -14,6 +14,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use etch_sim::pipeline::{Pipeline, Source};
 use etch_sim::reference::cpu::Plan;
 use etch_sim::reference::{Array, Value};
 
@@ -68,14 +69,14 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let src =
-        std::fs::read(&args.model).map_err(|e| format!("cannot read `{}`: {e}", args.model))?;
+    let src = Source::read(&args.model).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let model = etch_ir::parse_model(&src).map_err(|e| format!("{}: {e}", args.model))?;
-    let info = etch_ir::verify::verify(&model).map_err(|e| format!("{}: {e}", args.model))?;
-    let plan = Plan::new(&model, &info).map_err(|e| format!("{}: {e}", args.model))?;
+    let m = Pipeline::default()
+        .run(&src, &mut Vec::new())
+        .map_err(|e| format!("{}: {e}", args.model))?;
+    let plan = Plan::new(&m.model, &m.info).map_err(|e| format!("{}: {e}", args.model))?;
     let load_s = t0.elapsed().as_secs_f64();
-    drop((model, info, src));
+    drop((m, src));
 
     let first = plan
         .inputs()

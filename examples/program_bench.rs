@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use etch_hw::Accelerator;
 use etch_program::tiling::Objective;
+use etch_sim::pipeline::Pipeline;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -17,10 +18,9 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let text = std::fs::read_to_string(format!("{ROOT}/examples/models/resnet50.onnx.txt"))
-        .expect("resnet50 text");
-    let model = etch_ir::parse_model_str(&text).expect("parses");
-    let info = etch_ir::verify::verify(&model).expect("verifies");
+    let model = Pipeline::default()
+        .load(&format!("{ROOT}/examples/models/resnet50.onnx.txt"))
+        .unwrap_or_else(|e| panic!("resnet50: {e}"));
     for hw in [
         "tpu-like-128x128-ws-int8",
         "ws-16x16-int8",
@@ -32,8 +32,7 @@ fn main() {
         let mut last = None;
         for _ in 0..reps.max(1) {
             let t = Instant::now();
-            let p = etch_program::compile(&model, &info, &acc, 1, Objective::Latency)
-                .expect("compiles");
+            let p = model.lower(&acc, 1, Objective::Latency).expect("compiles");
             compile_ms.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let r = etch_program::simulate(&p, &acc).expect("runs");

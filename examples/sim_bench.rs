@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use etch_hw::Accelerator;
 use etch_sim::cycle::{simulate_model, SimOptions};
+use etch_sim::pipeline::{Pipeline, Source};
 use etch_sim::scalesim;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -45,15 +46,16 @@ fn main() {
 
     // the cycle-level simulator on the ONNX model
     let path = format!("{ROOT}/examples/models/resnet50.onnx.txt");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let src = Source::read(&path).unwrap();
     let t = Instant::now();
-    let model = etch_ir::parse_model_str(&text).unwrap();
-    let info = etch_ir::verify::verify(&model).unwrap();
+    let model = Pipeline::default()
+        .run(&src, &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let acc = Accelerator::from_file(&format!("{ROOT}/examples/hw/tpu-like-128x128-ws-int8.ron"))
         .unwrap();
     let (sim_ms, r) = time(reps, || {
-        simulate_model(&model, &info, &acc, 1, &SimOptions::default()).unwrap()
+        simulate_model(&model.model, &model.info, &acc, 1, &SimOptions::default()).unwrap()
     });
     let layers = r.layers.iter().filter(|l| l.unit != "free").count();
     println!(

@@ -4,27 +4,27 @@
 //! about as long, as the Eyeriss chip measured.
 
 use etch_hw::Accelerator;
-use etch_ir::{parse_model_str, Model};
 use etch_program::isa::Kind;
 use etch_program::tiling::Objective;
-use etch_program::{compile, simulate, Program, Run};
+use etch_program::{simulate, Program, Run};
+use etch_sim::pipeline::{Pipeline, Prepared};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-fn model(name: &str) -> (Model, etch_ir::infer::GraphInfo) {
+/// A shipped model, read and verified through the pipeline every front end uses.
+fn model(name: &str) -> Prepared {
     let path = format!("{ROOT}/examples/models/{name}.onnx.txt");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let m = parse_model_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let info = etch_ir::verify::verify(&m).unwrap_or_else(|e| panic!("{path}: {e}"));
-    (m, info)
+    Pipeline::default()
+        .load(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn hw(name: &str) -> Accelerator {
     Accelerator::from_file(&format!("{ROOT}/examples/hw/{name}.ron")).unwrap()
 }
 
-fn run(m: &(Model, etch_ir::infer::GraphInfo), acc: &Accelerator, batch: u64) -> (Program, Run) {
-    let p = compile(&m.0, &m.1, acc, batch, Objective::Latency).unwrap();
+fn run(m: &Prepared, acc: &Accelerator, batch: u64) -> (Program, Run) {
+    let p = m.lower(acc, batch, Objective::Latency).unwrap();
     let r = simulate(&p, acc).unwrap();
     (p, r)
 }
@@ -214,8 +214,8 @@ fn the_tally_is_what_the_instructions_do() {
         let m = model(name);
         let acc = hw(h);
         let mach = Machine::of(&acc);
-        let specs = etch_program::lower::specs_from_graph(&m.0, &m.1, &acc);
-        let layers = etch_program::lower::extract(&m.0, &m.1, 1, &acc, &specs).unwrap();
+        let specs = etch_program::lower::specs_from_graph(&m.model, &m.info, &acc);
+        let layers = etch_program::lower::extract(&m.model, &m.info, 1, &acc, &specs).unwrap();
         let mut checked = 0;
         for layer in &layers {
             let Some(s) = etch_program::conv_shape(layer) else {
@@ -285,7 +285,7 @@ fn alexnet_on_eyeriss_moves_and_takes_about_what_the_chip_did() {
     const CHIP_ACCESSES_PER_MAC: f64 = 0.0029;
     let m = model("alexnet_eyeriss_convs");
     let acc = hw("eyeriss-12x14-int16");
-    let p = compile(&m.0, &m.1, &acc, 1, Objective::Energy).unwrap();
+    let p = m.lower(&acc, 1, Objective::Energy).unwrap();
     let r = simulate(&p, &acc).unwrap();
     check_invariants("alexnet on eyeriss", &p, &r);
     let (mut macs, mut bytes) = (0, 0);
@@ -327,7 +327,7 @@ fn resnet18_on(side: u32, kib: (u32, u32, u32), objective: Objective) -> (u64, u
         acc.buffers.filter_kib,
         acc.buffers.ofmap_kib,
     ) = kib;
-    let p = compile(&m.0, &m.1, &acc, 1, objective).unwrap();
+    let p = m.lower(&acc, 1, objective).unwrap();
     let r = simulate(&p, &acc).unwrap();
     (r.timing.total, dram_bytes(&p))
 }
