@@ -3,6 +3,8 @@
 mod common;
 
 use etch_codegen::program::{golden, lower, IntOp, ProgramError};
+use etch_ir::passes::PassError;
+use etch_sim::pipeline::{Pipeline, PipelineError, Source};
 
 #[test]
 fn digits_models_lower_to_integer_programs() {
@@ -43,29 +45,31 @@ fn digits_models_lower_to_integer_programs() {
 #[test]
 fn a_float_model_is_refused() {
     let path = format!("{}/examples/models/digits_mlp.onnx.txt", common::root());
-    let model = etch_ir::parse_model(&std::fs::read(path).unwrap()).unwrap();
-    let info = etch_ir::verify::verify(&model).unwrap();
-    assert_eq!(lower(&model, &info), Err(ProgramError::NotQuantized));
+    let p = Pipeline::default().load(&path).unwrap();
+    assert_eq!(lower(&p.model, &p.info), Err(ProgramError::NotQuantized));
 }
 
 #[test]
 fn binarizing_both_layers_of_the_mlp_is_refused_by_the_pass() {
     let calib = format!("{}/examples/data/digits_train.csv", common::root());
     let path = format!("{}/examples/models/digits_mlp.onnx.txt", common::root());
-    let mut model = etch_ir::parse_model(&std::fs::read(path).unwrap()).unwrap();
-    let csv = etch_sim::reference::calibrate::CsvCalibrator;
-    let run = etch_ir::passes::RunOptions {
-        verify_each: false,
-        cx: etch_ir::passes::PassContext {
-            calibrator: Some(&csv),
-        },
-    };
-    let e = etch_ir::passes::run_spec(
-        &mut model,
-        &format!("binarize(acts=true,keep=[first,last],calib=\"{calib}\")"),
-        &run,
-    )
+    let spec = format!("binarize(acts=true,keep=[first,last],calib=\"{calib}\")");
+    let e = Pipeline {
+        passes: Some(&spec),
+        ..Default::default()
+    }
+    .load(&path)
     .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            PipelineError::Passes {
+                error: PassError::Precondition { .. } | PassError::Failed { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("nothing is left to binarize"), "{e}");
 }
 
@@ -96,23 +100,14 @@ g (float[1,1,4,4] x) => (float[1,3] y)
         })
         .collect();
     std::fs::write(&csv, rows).unwrap();
-    let mut model = etch_ir::parse_model(text.as_bytes()).unwrap();
-    etch_ir::verify::verify(&model).unwrap();
-    let calib = etch_sim::reference::calibrate::CsvCalibrator;
-    let run = etch_ir::passes::RunOptions {
-        verify_each: false,
-        cx: etch_ir::passes::PassContext {
-            calibrator: Some(&calib),
-        },
-    };
-    etch_ir::passes::run_spec(
-        &mut model,
-        &format!("quant(bits=8,per=channel,calib=\"{}\")", csv.display()),
-        &run,
-    )
+    let spec = format!("quant(bits=8,per=channel,calib=\"{}\")", csv.display());
+    let p = Pipeline {
+        passes: Some(&spec),
+        ..Default::default()
+    }
+    .run(&Source::new("float-middle.onnx.txt", text), &mut Vec::new())
     .unwrap();
-    let info = etch_ir::verify::verify(&model).unwrap();
-    let e = lower(&model, &info).unwrap_err();
+    let e = lower(&p.model, &p.info).unwrap_err();
     assert!(
         matches!(&e, ProgramError::FloatInMiddle { node, op, .. } if op == "Sigmoid" && node == "s1"),
         "{e}"

@@ -159,8 +159,8 @@ pub enum PipelineError {
     /// Shape-only weights cannot be listed or filled.
     #[error("{error}")]
     Weights {
-        /// What is wrong.
-        error: WeightError,
+        /// What is wrong (boxed: it is the largest error, and every stage returns this type).
+        error: Box<WeightError>,
         /// The declaration of the weight it is about, when it has one in the source (otherwise
         /// the error is about the metadata key that makes graph inputs weights).
         span: Option<Span>,
@@ -209,7 +209,10 @@ impl PipelineError {
                 .map(|vi| vi.span)
                 .or_else(|| g.initializer(name).map(|i| i.span))
         });
-        PipelineError::Weights { error, span }
+        PipelineError::Weights {
+            error: Box::new(error),
+            span,
+        }
     }
 }
 

@@ -33,11 +33,17 @@ pub fn specs(name: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Reads `examples/models/NAME.onnx.txt` and runs `spec`.
+/// Reads `examples/models/NAME.onnx.txt` and runs `spec` through the pipeline the CLI uses
+/// (calibrating on the CSVs it names).
 pub fn model(name: &str, spec: &str) -> (Model, GraphInfo) {
     let path = format!("{}/examples/models/{name}.onnx.txt", root());
-    let src = std::fs::read(&path).unwrap();
-    passes(&src, spec).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let p = etch_sim::pipeline::Pipeline {
+        passes: Some(spec),
+        ..Default::default()
+    }
+    .load(&path)
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    (p.model, p.info)
 }
 
 /// Parses ONNX text, verifies it, runs `spec` (calibrating on the CSVs it names) and verifies
