@@ -5,10 +5,11 @@
 //!
 //! `cargo run --release --example compression_table` prints the markdown table.
 
-use etch_ir::passes::{run_spec, PassContext, PassError, RunOptions};
+use etch_ir::passes::PassError;
 use etch_ir::stats::model_stats;
 use etch_ir::stats::thousands;
-use etch_sim::reference::calibrate::{read_samples, single_input, CsvCalibrator};
+use etch_sim::pipeline::{Pipeline, PipelineError, Source};
+use etch_sim::reference::calibrate::{read_samples, single_input};
 use etch_sim::reference::cpu::Plan;
 use etch_sim::reference::{Array, Value};
 
@@ -48,9 +49,8 @@ fn configs() -> Vec<(&'static str, String)> {
 }
 
 /// Top-1 accuracy of a verified model on the test CSV.
-fn accuracy(model: &etch_ir::Model) -> Result<f64, String> {
-    let info = etch_ir::verify::verify(model).map_err(|e| e.to_string())?;
-    let plan = Plan::new(model, &info).map_err(|e| e.to_string())?;
+fn accuracy(model: &etch_ir::Model, info: &etch_ir::infer::GraphInfo) -> Result<f64, String> {
+    let plan = Plan::new(model, info).map_err(|e| e.to_string())?;
     let (input, shape) = single_input(&plan)?;
     let rows = read_samples(TEST, shape.iter().product(), usize::MAX)?;
     let mut correct = 0;
@@ -77,32 +77,29 @@ fn accuracy(model: &etch_ir::Model) -> Result<f64, String> {
 }
 
 fn main() -> Result<(), String> {
-    let calibrator = CsvCalibrator;
     println!("| model | compression | top-1 | Δ top-1 | weights stored | smaller than float | sparsity | MACs by kind | passes |");
     println!("|---|---|---:|---:|---:|---:|---:|---|---|");
     for name in ["digits_cnn", "digits_mlp"] {
         let path = format!("examples/models/{name}.onnx.txt");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let base = etch_ir::parse_model_str(&text).map_err(|e| format!("{path}: {}", e.message))?;
+        let src = Source::read(&path).map_err(|e| e.to_string())?;
         let mut float_top1 = None;
         let mut float_bits = None;
         for (label, spec) in configs() {
-            let mut model = base.clone();
             let spec_cell = if spec.is_empty() {
                 "—".to_string()
             } else {
                 format!("`{}`", spec.replace(&format!("\"{CALIB}\""), "…"))
             };
-            if !spec.is_empty() {
-                let opts = RunOptions {
-                    verify_each: true,
-                    cx: PassContext {
-                        calibrator: Some(&calibrator),
-                    },
-                };
-                if let Err(e) = run_spec(&mut model, &spec, &opts) {
-                    // a compression that does not apply to this model is reported, not hidden
-                    let why = match e {
+            let pipeline = Pipeline {
+                passes: (!spec.is_empty()).then_some(spec.as_str()),
+                verify_each: true,
+                ..Default::default()
+            };
+            let p = match pipeline.run(&src, &mut Vec::new()) {
+                Ok(p) => p,
+                // a compression that does not apply to this model is reported, not hidden
+                Err(PipelineError::Passes { error, .. }) => {
+                    let why = match error {
                         PassError::Precondition { message, .. } => message,
                         e => e.to_string(),
                     };
@@ -112,10 +109,10 @@ fn main() -> Result<(), String> {
                     );
                     continue;
                 }
-            }
-            let info = etch_ir::verify::verify(&model).map_err(|e| e.to_string())?;
-            let stats = model_stats(&model, &info, &[]);
-            let top1 = accuracy(&model)?;
+                Err(e) => return Err(format!("{path}: {e}")),
+            };
+            let stats = model_stats(&p.model, &p.info, &[]);
+            let top1 = accuracy(&p.model, &p.info)?;
             let base_top1 = *float_top1.get_or_insert(top1);
             let base_bits = *float_bits.get_or_insert(stats.stored_bits);
             let kinds: Vec<String> = stats
