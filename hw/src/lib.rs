@@ -14,6 +14,7 @@
 //!     dram: (bytes_per_cycle: 16.0, latency_cycles: 100),
 //!     vector: (lanes: 16),
 //!     energy: "horowitz-45nm",             // or "eyeriss-65nm", or an inline EnergyTable(...)
+//!     static_mw: 150.0,                    // optional static power, charged per cycle
 //! )
 //! ```
 
@@ -46,6 +47,12 @@ pub struct Accelerator {
     /// The technology node the energy table is scaled to; `None` keeps the table's own node.
     #[serde(default)]
     pub node_nm: Option<f64>,
+    /// Static power in milliwatts (leakage, clock tree, I/O: what the design draws whether it
+    /// computes or not), charged for every cycle of a run; the energy tables hold only dynamic
+    /// access energies, so without it a slow design looks as cheap as a fast one. 0 when the
+    /// description gives none.
+    #[serde(default)]
+    pub static_mw: f64,
 }
 
 /// The compute array.
@@ -286,6 +293,8 @@ pub enum HwError {
     HugeBuffers(etch_ir::limits::LimitError),
     #[error("clock_mhz is {0}; it must be a positive number")]
     BadClock(f64),
+    #[error("static_mw is {0}; it must be a number of milliwatts, 0 or more")]
+    BadStaticPower(f64),
     #[error("the {pe} PE cannot take {what} of {bits} bits: {why}")]
     BadWidth {
         pe: &'static str,
@@ -371,6 +380,11 @@ impl Accelerator {
         self.rows() as u64 * self.cols() as u64
     }
 
+    /// The static energy of one clock cycle in pJ: `static_mw` over the clock (mW / MHz = nJ).
+    pub fn static_pj_per_cycle(&self) -> f64 {
+        self.static_mw / self.clock_mhz * 1e3
+    }
+
     /// The energy table this description uses, scaled to its node.
     pub fn energy_table(&self) -> Result<EnergyTable, HwError> {
         let table = match &self.energy {
@@ -397,6 +411,9 @@ impl Accelerator {
         }
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
             return Err(HwError::BadClock(self.clock_mhz));
+        }
+        if !(self.static_mw.is_finite() && self.static_mw >= 0.0) {
+            return Err(HwError::BadStaticPower(self.static_mw));
         }
         self.check_widths()?;
         let b = &self.buffers;

@@ -1,7 +1,7 @@
 //! Energy of a program from its real accesses: every MAC the array performs (zero weights
 //! gated), the PE register and PE-to-PE traffic of the dataflow, every read and write of each
 //! buffer (by its bank size), and every DRAM byte moved. Counted per instruction, so the search,
-//! the report and a trace all see the same figures.
+//! the report and a trace all see the same figures; static power is charged per cycle of the run.
 
 use etch_hw::{Accelerator, Dataflow, EnergyBreakdown, EnergyTable};
 
@@ -16,6 +16,8 @@ pub struct Costs {
     /// pJ per byte of each buffer's access (input, weight, output).
     sram_byte: [f64; 3],
     dram_byte: f64,
+    /// Static energy of one cycle of the whole design (`Accelerator::static_pj_per_cycle`).
+    pub static_per_cycle: f64,
 }
 
 impl Costs {
@@ -31,6 +33,7 @@ impl Costs {
                 per_byte(b.ofmap_kib),
             ],
             dram_byte: table.dram_per_byte(),
+            static_per_cycle: acc.static_pj_per_cycle(),
         }
     }
 

@@ -206,6 +206,11 @@ impl Timed {
 }
 
 impl Compiler {
+    /// The static energy of `cycles` cycles.
+    fn static_energy(&self, cycles: u64) -> f64 {
+        self.costs.static_per_cycle * cycles as f64
+    }
+
     /// One layer's instructions with a tiling, as the program will hold them.
     fn emit(&self, s: &ConvShape, a: &Arith, t: &Tiling) -> Vec<Insn> {
         let mut em = Emitter::new(&self.machine);
@@ -228,7 +233,9 @@ impl Compiler {
             }
         }
         Ok(Timed {
-            score: self.objective.score(run.total, energy),
+            score: self
+                .objective
+                .score(run.total, energy + self.static_energy(run.total), bytes),
             bytes,
             cycles: run.total,
             tiling: *t,
@@ -275,12 +282,15 @@ impl Compiler {
             em.vector(w, t, a, Addrs::default());
             em.end_layer();
             let run = machine::run(&self.machine, &em.insns).map_err(Some)?;
-            let energy: f64 = em
-                .insns
-                .iter()
-                .map(|i| self.costs.insn(i, a, &self.machine).total())
-                .sum();
-            let key = (self.objective.score(run.total, energy), run.total, t);
+            let (mut energy, mut bytes) = (0.0, 0);
+            for i in &em.insns {
+                energy += self.costs.insn(i, a, &self.machine).total();
+                if let Kind::Load(d) | Kind::Store(d) = &i.kind {
+                    bytes += d.bytes();
+                }
+            }
+            energy += self.static_energy(run.total);
+            let key = (self.objective.score(run.total, energy, bytes), run.total, t);
             if best.is_none_or(|b| {
                 key.0
                     .total_cmp(&b.0)
@@ -323,8 +333,11 @@ impl Compiler {
             .map(|t| {
                 let x = tiling::tally(&t, s, a, &self.machine);
                 (
-                    self.objective
-                        .score(x.cycles_bound(self.machine.latency), bound.energy(&x)),
+                    self.objective.score(
+                        x.cycles_bound(self.machine.latency),
+                        bound.energy(&x) + self.static_energy(x.cycles_bound(self.machine.latency)),
+                        x.dram_bytes(),
+                    ),
                     t,
                 )
             })
@@ -543,6 +556,15 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
             }
         }
         debug_assert!(insn.kind.unit() != Unit::Compute || timing.end[i] >= timing.start[i]);
+    }
+    // static power: each cycle of the run belongs to the first layer still running at its end
+    // (a layer's early weight loads overlap the layer before), so the layers' shares add up to
+    // the whole run
+    let mut covered = 0;
+    for l in layers.iter_mut() {
+        let end = l.end.max(covered);
+        l.energy.static_power = costs.static_per_cycle * (end - covered) as f64;
+        covered = end;
     }
     Ok(Run { timing, layers })
 }

@@ -24,6 +24,8 @@ pub enum Objective {
     Energy,
     /// Energy × delay.
     Edp,
+    /// DRAM traffic (bytes loaded and stored; Timeloop's last-level accesses), then cycles.
+    Dram,
 }
 
 impl Objective {
@@ -32,6 +34,7 @@ impl Objective {
             "latency" => Some(Objective::Latency),
             "energy" => Some(Objective::Energy),
             "edp" => Some(Objective::Edp),
+            "dram" => Some(Objective::Dram),
             _ => None,
         }
     }
@@ -40,14 +43,16 @@ impl Objective {
             Objective::Latency => "latency",
             Objective::Energy => "energy",
             Objective::Edp => "edp",
+            Objective::Dram => "dram",
         }
     }
-    /// The score of a (cycles, energy) pair; lower is better.
-    pub fn score(self, cycles: u64, energy_pj: f64) -> f64 {
+    /// The score of a run's cycles, energy and DRAM bytes; lower is better.
+    pub fn score(self, cycles: u64, energy_pj: f64, dram_bytes: u64) -> f64 {
         match self {
             Objective::Latency => cycles as f64,
             Objective::Energy => energy_pj,
             Objective::Edp => cycles as f64 * energy_pj,
+            Objective::Dram => dram_bytes as f64,
         }
     }
 }
