@@ -29,6 +29,8 @@ enum ObjectiveArg {
     Energy,
     /// Energy x delay.
     Edp,
+    /// DRAM traffic, then cycles.
+    Dram,
 }
 
 #[derive(Parser)]
@@ -382,6 +384,7 @@ fn main() -> ExitCode {
                 ObjectiveArg::Latency => etch_program::tiling::Objective::Latency,
                 ObjectiveArg::Energy => etch_program::tiling::Objective::Energy,
                 ObjectiveArg::Edp => etch_program::tiling::Objective::Edp,
+                ObjectiveArg::Dram => etch_program::tiling::Objective::Dram,
             },
         }),
         Command::Compile {

@@ -663,6 +663,8 @@ fn cases() -> Vec<Case> {
             .file("a.ron", hw_with("clock_mhz: 24.0", "clock_mhz: -24.0")),
         case("hw-clock-nan", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["clock_mhz"]))
             .file("a.ron", hw_with("clock_mhz: 24.0", "clock_mhz: NaN")),
+        case("hw-static-power-negative", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["a.ron: static_mw is -5"]))
+            .file("a.ron", hw_with("clock_mhz: 24.0", "clock_mhz: 24.0, static_mw: -5.0")),
         case("hw-dram-zero-bandwidth", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["bytes_per_cycle"]))
             .file("a.ron", hw_with("bytes_per_cycle: 0.5", "bytes_per_cycle: 0.0")),
         case("hw-huge-buffers", &["sim", "@ROOT/examples/models/digits_mlp.onnx.txt", "--hw", "a.ron"], Error(&["a.ron"]))

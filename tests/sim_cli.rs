@@ -90,7 +90,15 @@ fn json_has_the_contract_fields_and_they_add_up() {
             total as f64 / (clock * 1e6)
         ));
         let breakdown = d["energy_breakdown"].as_object().unwrap();
-        for part in ["mac", "register_file", "pe_to_pe", "sram", "dram", "vector"] {
+        for part in [
+            "mac",
+            "register_file",
+            "pe_to_pe",
+            "sram",
+            "dram",
+            "vector",
+            "static",
+        ] {
             assert!(breakdown[part].as_f64().unwrap() >= 0.0, "{part}");
         }
         let energy = d["energy_pj"].as_f64().unwrap();

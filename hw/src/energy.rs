@@ -224,11 +224,19 @@ pub struct EnergyBreakdown {
     pub sram: f64,
     pub dram: f64,
     pub vector: f64,
+    /// Static power × time.
+    pub static_power: f64,
 }
 
 impl EnergyBreakdown {
     pub fn total(&self) -> f64 {
-        self.mac + self.register_file + self.pe_to_pe + self.sram + self.dram + self.vector
+        self.mac
+            + self.register_file
+            + self.pe_to_pe
+            + self.sram
+            + self.dram
+            + self.vector
+            + self.static_power
     }
     pub fn add(&mut self, o: &EnergyBreakdown) {
         self.mac += o.mac;
@@ -237,9 +245,10 @@ impl EnergyBreakdown {
         self.sram += o.sram;
         self.dram += o.dram;
         self.vector += o.vector;
+        self.static_power += o.static_power;
     }
     /// (name, pJ) pairs, in report order.
-    pub fn parts(&self) -> [(&'static str, f64); 6] {
+    pub fn parts(&self) -> [(&'static str, f64); 7] {
         [
             ("mac", self.mac),
             ("register_file", self.register_file),
@@ -247,6 +256,7 @@ impl EnergyBreakdown {
             ("sram", self.sram),
             ("dram", self.dram),
             ("vector", self.vector),
+            ("static", self.static_power),
         ]
     }
 }

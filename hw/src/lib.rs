@@ -10,10 +10,13 @@
 //!     array: Systolic(rows: 16, cols: 16, dataflow: WeightStationary),
 //!     pe: IntMac(weight_bits: 8, act_bits: 8, acc_bits: 32),
 //!     sparse: Some((n: 2, m: 4)),          // optional N:M support
-//!     buffers: (ifmap_kib: 64, filter_kib: 64, ofmap_kib: 64, banks: 1, double_buffered: true),
+//!     buffers: (ifmap_kib: 64, filter_kib: 64, ofmap_kib: 64, banks: 1, double_buffered: true,
+//!               // optional: activations stay on chip between layers when they fit
+//!               global: Some((kib: 512, bytes_per_cycle: 64.0, latency_cycles: 2))),
 //!     dram: (bytes_per_cycle: 16.0, latency_cycles: 100),
 //!     vector: (lanes: 16),
 //!     energy: "horowitz-45nm",             // or "eyeriss-65nm", or an inline EnergyTable(...)
+//!     static_mw: 150.0,                    // optional static power, charged per cycle
 //! )
 //! ```
 
@@ -46,6 +49,12 @@ pub struct Accelerator {
     /// The technology node the energy table is scaled to; `None` keeps the table's own node.
     #[serde(default)]
     pub node_nm: Option<f64>,
+    /// Static power in milliwatts (leakage, clock tree, I/O: what the design draws whether it
+    /// computes or not), charged for every cycle of a run; the energy tables hold only dynamic
+    /// access energies, so without it a slow design looks as cheap as a fast one. 0 when the
+    /// description gives none.
+    #[serde(default)]
+    pub static_mw: f64,
 }
 
 /// The compute array.
@@ -177,6 +186,21 @@ pub struct Buffers {
     pub banks: u32,
     /// Each buffer is split in two halves: one feeds the array while the other fills from DRAM.
     pub double_buffered: bool,
+    /// A global buffer: on-chip memory where an activation stays between the layer that makes it
+    /// and the layers that read it, instead of going to DRAM and back, when it fits.
+    #[serde(default)]
+    pub global: Option<GlobalBuffer>,
+}
+
+/// The global buffer: its size, and the channel the load and store units reach it by (the same
+/// rule as DRAM's, with its own bandwidth and latency).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalBuffer {
+    pub kib: u32,
+    pub bytes_per_cycle: f64,
+    #[serde(default)]
+    pub latency_cycles: u32,
 }
 
 fn one() -> u32 {
@@ -286,6 +310,8 @@ pub enum HwError {
     HugeBuffers(etch_ir::limits::LimitError),
     #[error("clock_mhz is {0}; it must be a positive number")]
     BadClock(f64),
+    #[error("static_mw is {0}; it must be a number of milliwatts, 0 or more")]
+    BadStaticPower(f64),
     #[error("the {pe} PE cannot take {what} of {bits} bits: {why}")]
     BadWidth {
         pe: &'static str,
@@ -305,6 +331,8 @@ pub enum HwError {
     NoBanks(u32),
     #[error("dram.bytes_per_cycle is {0}; it must be at least 0.001 (one byte per 1,000 cycles)")]
     BadDram(f64),
+    #[error("buffers.global.bytes_per_cycle is {0}; it must be at least 0.001")]
+    BadGlobal(f64),
     #[error("vector.lanes is 0; the vector unit needs at least one lane")]
     NoLanes,
     #[error("N:M support {n}:{m} is invalid: need 1 <= n < m <= 64")]
@@ -371,6 +399,11 @@ impl Accelerator {
         self.rows() as u64 * self.cols() as u64
     }
 
+    /// The static energy of one clock cycle in pJ: `static_mw` over the clock (mW / MHz = nJ).
+    pub fn static_pj_per_cycle(&self) -> f64 {
+        self.static_mw / self.clock_mhz * 1e3
+    }
+
     /// The energy table this description uses, scaled to its node.
     pub fn energy_table(&self) -> Result<EnergyTable, HwError> {
         let table = match &self.energy {
@@ -398,6 +431,9 @@ impl Accelerator {
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
             return Err(HwError::BadClock(self.clock_mhz));
         }
+        if !(self.static_mw.is_finite() && self.static_mw >= 0.0) {
+            return Err(HwError::BadStaticPower(self.static_mw));
+        }
         self.check_widths()?;
         let b = &self.buffers;
         if b.banks == 0 {
@@ -417,12 +453,18 @@ impl Accelerator {
                 return Err(HwError::NmOnXnor("XNOR-popcount"));
             }
         }
-        let kib = [b.ifmap_kib, b.filter_kib, b.ofmap_kib]
+        if let Some(g) = b.global {
+            if !(g.bytes_per_cycle.is_finite() && g.bytes_per_cycle >= 1e-3) {
+                return Err(HwError::BadGlobal(g.bytes_per_cycle));
+            }
+        }
+        let global_kib = b.global.map_or(0, |g| g.kib);
+        let kib = [b.ifmap_kib, b.filter_kib, b.ofmap_kib, global_kib]
             .iter()
             .map(|&k| k as u64)
             .sum::<u64>();
         etch_ir::limits::Limits::current()
-            .model("ifmap, filter and ofmap buffers", Some(kib), 1024)
+            .model("ifmap, filter, ofmap and global buffers", Some(kib), 1024)
             .map_err(HwError::HugeBuffers)?;
         // The smallest tile: one fold's stationary operand and one row of the streams.
         let half = if b.double_buffered { " per half" } else { "" };

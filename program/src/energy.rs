@@ -1,7 +1,7 @@
 //! Energy of a program from its real accesses: every MAC the array performs (zero weights
 //! gated), the PE register and PE-to-PE traffic of the dataflow, every read and write of each
-//! buffer (by its bank size), and every DRAM byte moved. Counted per instruction, so the search,
-//! the report and a trace all see the same figures.
+//! buffer (by its bank size; the global buffer's too), and every DRAM byte moved. Counted per instruction, so the search,
+//! the report and a trace all see the same figures; static power is charged per cycle of the run.
 
 use etch_hw::{Accelerator, Dataflow, EnergyBreakdown, EnergyTable};
 
@@ -16,6 +16,10 @@ pub struct Costs {
     /// pJ per byte of each buffer's access (input, weight, output).
     sram_byte: [f64; 3],
     dram_byte: f64,
+    /// pJ per byte of the global buffer's access (0 when there is none).
+    global_byte: f64,
+    /// Static energy of one cycle of the whole design (`Accelerator::static_pj_per_cycle`).
+    pub static_per_cycle: f64,
 }
 
 impl Costs {
@@ -31,6 +35,8 @@ impl Costs {
                 per_byte(b.ofmap_kib),
             ],
             dram_byte: table.dram_per_byte(),
+            global_byte: b.global.map_or(0.0, |g| per_byte(g.kib)),
+            static_per_cycle: acc.static_pj_per_cycle(),
         }
     }
 
@@ -50,8 +56,9 @@ impl Costs {
         let (wb, ab, accb) = (a.weight_bits as f64, a.act_bits as f64, a.acc_bits as f64);
         match &insn.kind {
             Kind::Load(d) | Kind::Store(d) => {
-                e.dram = d.bytes() as f64 * self.dram_byte;
-                e.sram = self.sram(d.buffer, d.bytes() as f64);
+                e.dram = d.dram_bytes() as f64 * self.dram_byte;
+                e.sram = self.sram(d.buffer, d.bytes() as f64)
+                    + (d.bytes() - d.dram_bytes()) as f64 * self.global_byte;
             }
             Kind::Gemm(g) => {
                 let macs = (g.m * g.k * g.n) as f64;

@@ -117,14 +117,33 @@ impl Tokens {
     }
 }
 
-/// A DMA transfer between DRAM and a buffer slot: `rows` runs of `row_bytes` contiguous bytes,
-/// `stride` bytes apart in DRAM (a 2-D strided copy: a tile of a tensor, a channel slice of a
-/// Concat, a window of rows with its halo).
+/// Where a tensor lives between layers: DRAM, or the description's global buffer (on chip).
+/// Each has its own channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum Space {
+    #[default]
+    Dram,
+    Global,
+}
+
+impl Space {
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Dram => "dram",
+            Space::Global => "global",
+        }
+    }
+}
+
+/// A DMA transfer between memory (`space`) and a buffer slot: `rows` runs of `row_bytes`
+/// contiguous bytes, `stride` bytes apart in memory (a 2-D strided copy: a tile of a tensor, a
+/// channel slice of a Concat, a window of rows with its halo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Dma {
     pub buffer: Buffer,
     pub slot: u32,
-    pub dram_addr: u64,
+    pub space: Space,
+    pub addr: u64,
     pub rows: u64,
     pub row_bytes: u64,
     pub stride: u64,
@@ -133,6 +152,13 @@ pub struct Dma {
 impl Dma {
     pub fn bytes(&self) -> u64 {
         self.rows * self.row_bytes
+    }
+    /// The bytes it moves to or from DRAM (0 for the global buffer).
+    pub fn dram_bytes(&self) -> u64 {
+        match self.space {
+            Space::Dram => self.bytes(),
+            Space::Global => 0,
+        }
     }
 }
 
@@ -195,9 +221,9 @@ pub struct Vector {
 /// What an instruction does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Kind {
-    /// DRAM → buffer (load unit).
+    /// Memory → buffer (load unit).
     Load(Dma),
-    /// Buffer → DRAM (store unit).
+    /// Buffer → memory (store unit).
     Store(Dma),
     /// A tile on the array (compute unit).
     Gemm(Gemm),

@@ -9,10 +9,11 @@ pub mod energy;
 pub mod isa;
 pub mod lower;
 pub mod machine;
+pub mod place;
 pub mod schedule;
 pub mod tiling;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use etch_hw::{Accelerator, EnergyBreakdown, HwError};
 use etch_ir::infer::GraphInfo;
@@ -23,7 +24,7 @@ use crate::isa::{Insn, Kind, Unit, VectorOp};
 use crate::lower::{Layer, Work};
 use crate::machine::{Machine, Stall, Timing};
 use crate::schedule::{Addrs, Emitter, VectorWork};
-use crate::tiling::{Arith, ConvShape, Objective, SlotBytes, Tiling};
+use crate::tiling::{Arith, ConvShape, Objective, SlotBytes, Spaces, Tiling};
 
 /// Why a model cannot become a program for a description.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -206,29 +207,50 @@ impl Timed {
 }
 
 impl Compiler {
+    /// The static energy of `cycles` cycles.
+    fn static_energy(&self, cycles: u64) -> f64 {
+        self.costs.static_per_cycle * cycles as f64
+    }
+
     /// One layer's instructions with a tiling, as the program will hold them.
-    fn emit(&self, s: &ConvShape, a: &Arith, t: &Tiling) -> Vec<Insn> {
+    fn emit(&self, s: &ConvShape, a: &Arith, t: &Tiling, spaces: Spaces) -> Vec<Insn> {
         let mut em = Emitter::new(&self.machine);
         em.begin_layer(0);
-        em.conv(s, a, t, Addrs::default());
+        em.conv(
+            s,
+            a,
+            t,
+            Addrs {
+                spaces,
+                ..Addrs::default()
+            },
+        );
         em.end_layer();
         em.insns
     }
 
     /// A tiling's exact cycles (the layer alone: layers do not overlap), energy and DRAM bytes.
-    fn time(&self, s: &ConvShape, a: &Arith, t: &Tiling) -> Result<Timed, machine::Deadlock> {
-        let insns = self.emit(s, a, t);
+    fn time(
+        &self,
+        s: &ConvShape,
+        a: &Arith,
+        t: &Tiling,
+        spaces: Spaces,
+    ) -> Result<Timed, machine::Deadlock> {
+        let insns = self.emit(s, a, t, spaces);
         let run = machine::run(&self.machine, &insns)?;
         let mut energy = 0.0;
         let mut bytes = 0;
         for i in &insns {
             energy += self.costs.insn(i, a, &self.machine).total();
             if let Kind::Load(d) | Kind::Store(d) = &i.kind {
-                bytes += d.bytes();
+                bytes += d.dram_bytes();
             }
         }
         Ok(Timed {
-            score: self.objective.score(run.total, energy),
+            score: self
+                .objective
+                .score(run.total, energy + self.static_energy(run.total), bytes),
             bytes,
             cycles: run.total,
             tiling: *t,
@@ -239,7 +261,12 @@ impl Compiler {
     /// the slots among even splits (up to 32 tiles), powers of two (up to `MAX_VECTOR_TILES`
     /// tiles) and the largest that fits, the same sizes on any
     /// description, more with larger buffers. `Err(None)`: not even one element fits.
-    fn vector_tile(&self, w: &VectorWork, a: &Arith) -> Result<u64, Option<machine::Deadlock>> {
+    fn vector_tile(
+        &self,
+        w: &VectorWork,
+        a: &Arith,
+        spaces: Spaces,
+    ) -> Result<u64, Option<machine::Deadlock>> {
         let e = w.elements;
         let fits = |t: u64| {
             a.act_bytes((t * w.input.0).div_ceil(w.input.1.max(1))) <= self.slot.input
@@ -272,15 +299,26 @@ impl Compiler {
         for t in sizes {
             let mut em = Emitter::new(&self.machine);
             em.begin_layer(0);
-            em.vector(w, t, a, Addrs::default());
+            em.vector(
+                w,
+                t,
+                a,
+                Addrs {
+                    spaces,
+                    ..Addrs::default()
+                },
+            );
             em.end_layer();
             let run = machine::run(&self.machine, &em.insns).map_err(Some)?;
-            let energy: f64 = em
-                .insns
-                .iter()
-                .map(|i| self.costs.insn(i, a, &self.machine).total())
-                .sum();
-            let key = (self.objective.score(run.total, energy), run.total, t);
+            let (mut energy, mut bytes) = (0.0, 0);
+            for i in &em.insns {
+                energy += self.costs.insn(i, a, &self.machine).total();
+                if let Kind::Load(d) | Kind::Store(d) = &i.kind {
+                    bytes += d.dram_bytes();
+                }
+            }
+            energy += self.static_energy(run.total);
+            let key = (self.objective.score(run.total, energy, bytes), run.total, t);
             if best.is_none_or(|b| {
                 key.0
                     .total_cmp(&b.0)
@@ -295,7 +333,13 @@ impl Compiler {
 
     /// The best tiling of an array layer by the objective: candidates in the order of their
     /// bound, timed exactly until the bound passes the best exact score.
-    fn tile(&self, layer: &Layer, s: &ConvShape, a: &Arith) -> Result<Tiling, ProgramError> {
+    fn tile(
+        &self,
+        layer: &Layer,
+        s: &ConvShape,
+        a: &Arith,
+        spaces: Spaces,
+    ) -> Result<Tiling, ProgramError> {
         let cands = tiling::candidates(s, a, &self.slot);
         if cands.is_empty() {
             let t = Tiling {
@@ -321,10 +365,13 @@ impl Compiler {
         let mut ranked: Vec<(f64, Tiling)> = cands
             .into_iter()
             .map(|t| {
-                let x = tiling::tally(&t, s, a, &self.machine);
+                let x = tiling::tally(&t, s, a, &self.machine, spaces);
                 (
-                    self.objective
-                        .score(x.cycles_bound(self.machine.latency), bound.energy(&x)),
+                    self.objective.score(
+                        x.cycles_bound(),
+                        bound.energy(&x) + self.static_energy(x.cycles_bound()),
+                        x.dram_bytes(),
+                    ),
                     t,
                 )
             })
@@ -335,7 +382,7 @@ impl Compiler {
             if k >= MAX_EXACT || best.is_some_and(|b| lower > b.score) {
                 break;
             }
-            let timed = self.time(s, a, &t)?;
+            let timed = self.time(s, a, &t, spaces)?;
             if best.is_none_or(|b| timed.better_than(&b)) {
                 best = Some(timed);
             }
@@ -366,26 +413,57 @@ pub fn compile(
     };
     let mut em = Emitter::new(&c.machine);
     let mut out = Vec::with_capacity(layers.len());
-    // DRAM: every activation and weight tensor has its own region
-    let mut addr: HashMap<&str, u64> = HashMap::new();
-    let mut next = 0u64;
-    let mut alloc = |bytes: u64| {
-        let a = next;
-        next += bytes.div_ceil(64) * 64;
+    // activations in the global buffer or DRAM; weights in DRAM after them, each its own region
+    let ariths: Vec<Arith> = layers.iter().map(|l| arith_of(l, acc)).collect();
+    let graph_outputs: HashSet<&str> = model
+        .graph
+        .outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    let placement = place::place(
+        &layers,
+        |i| ariths[i].act_bytes(layers[i].output_elems),
+        |i| {
+            let elems = match &layers[i].work {
+                Work::Array(g) => g.input_elems,
+                Work::Vector(v) => v.input_elems,
+                _ => layers[i].output_elems,
+            };
+            ariths[i].act_bytes(elems)
+        },
+        &graph_outputs,
+        c.machine.global_bytes,
+    );
+    let mut next_weight = placement.dram_end;
+    let mut alloc_weights = |bytes: u64| {
+        let a = next_weight;
+        next_weight += place::aligned(bytes);
         a
     };
+    let place_of = |name: &str| placement.of(name).expect("every activation is placed");
     for (li, layer) in layers.iter().enumerate() {
-        let a = arith_of(layer, acc);
+        let a = ariths[li];
         let err = |message: String| ProgramError::Layer {
             layer: layer.name.clone(),
             op: layer.op.clone(),
             message,
         };
-        let input = layer
-            .inputs
-            .first()
-            .and_then(|i| addr.get(i.as_str()).copied())
-            .unwrap_or_else(|| alloc(a.act_bytes(layer.output_elems)));
+        let (input, output) = (
+            layer
+                .inputs
+                .first()
+                .map(|i| place_of(i))
+                .unwrap_or(place::Place {
+                    space: isa::Space::Dram,
+                    addr: 0,
+                }),
+            place_of(&layer.output),
+        );
+        let spaces = Spaces {
+            input: input.space,
+            output: output.space,
+        };
         let mut pl = ProgramLayer {
             name: layer.name.clone(),
             op: layer.op.clone(),
@@ -410,17 +488,19 @@ pub fn compile(
                         message,
                     })?;
                 let s = conv_shape(layer).expect("an array layer");
-                let t = c.tile(layer, &s, &a)?;
+                let t = c.tile(layer, &s, &a, spaces)?;
                 let at = Addrs {
-                    input,
-                    weight: alloc(a.weight_bytes(s.groups * s.cout * s.cin * s.kernel_area)),
-                    output: alloc(a.act_bytes(layer.output_elems)),
+                    input: input.addr,
+                    weight: alloc_weights(
+                        a.weight_bytes(s.groups * s.cout * s.cin * s.kernel_area),
+                    ),
+                    output: output.addr,
+                    spaces,
                 };
                 em.conv(&s, &a, &t, at);
                 pl.unit = if s.depthwise { "vector" } else { "array" };
                 pl.macs = s.macs();
                 pl.tiling = Some(t);
-                addr.insert(layer.output.as_str(), at.output);
             }
             Work::Vector(v) => {
                 let op = match layer.op.as_str() {
@@ -436,7 +516,7 @@ pub fn compile(
                     input: (v.input_elems.max(1), out_elems),
                     ops: (v.ops.max(1), out_elems),
                 };
-                let tile = c.vector_tile(&work, &a).map_err(|e| match e {
+                let tile = c.vector_tile(&work, &a, spaces).map_err(|e| match e {
                     Some(d) => ProgramError::Deadlock(d),
                     None => err(format!(
                         "one output element needs {} bytes of input, more than an input slot's {}",
@@ -445,21 +525,16 @@ pub fn compile(
                     )),
                 })?;
                 let at = Addrs {
-                    input,
+                    input: input.addr,
                     weight: 0,
-                    output: alloc(a.act_bytes(out_elems)),
+                    output: output.addr,
+                    spaces,
                 };
                 em.vector(&work, tile, &a, at);
                 pl.unit = "vector";
-                addr.insert(layer.output.as_str(), at.output);
             }
-            Work::Fused => {
-                pl.unit = "fused";
-                addr.insert(layer.output.as_str(), input);
-            }
-            Work::Free => {
-                addr.insert(layer.output.as_str(), input);
-            }
+            Work::Fused => pl.unit = "fused",
+            Work::Free => {}
         }
         em.end_layer();
         for i in &em.insns[first..] {
@@ -504,6 +579,8 @@ pub struct LayerTiming {
     pub stalls: HashMap<&'static str, u64>,
     pub dram_read_bytes: u64,
     pub dram_write_bytes: u64,
+    /// Bytes the layer's activations moved to and from the global buffer instead of DRAM.
+    pub global_bytes: u64,
     pub energy: EnergyBreakdown,
 }
 
@@ -532,8 +609,14 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
         let en = costs.insn(insn, &p.layers[insn.layer as usize].arith, &p.machine);
         l.energy.add(&en);
         match &insn.kind {
-            Kind::Load(d) => l.dram_read_bytes += d.bytes(),
-            Kind::Store(d) => l.dram_write_bytes += d.bytes(),
+            Kind::Load(d) => {
+                l.dram_read_bytes += d.dram_bytes();
+                l.global_bytes += d.bytes() - d.dram_bytes();
+            }
+            Kind::Store(d) => {
+                l.dram_write_bytes += d.dram_bytes();
+                l.global_bytes += d.bytes() - d.dram_bytes();
+            }
             _ => {
                 l.compute_cycles += timing.end[i] - timing.start[i];
                 if timing.wait[i] > 0 {
@@ -543,6 +626,15 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
             }
         }
         debug_assert!(insn.kind.unit() != Unit::Compute || timing.end[i] >= timing.start[i]);
+    }
+    // static power: each cycle of the run belongs to the first layer still running at its end
+    // (a layer's early weight loads overlap the layer before), so the layers' shares add up to
+    // the whole run
+    let mut covered = 0;
+    for l in layers.iter_mut() {
+        let end = l.end.max(covered);
+        l.energy.static_power = costs.static_per_cycle * (end - covered) as f64;
+        covered = end;
     }
     Ok(Run { timing, layers })
 }

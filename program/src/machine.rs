@@ -1,14 +1,15 @@
 //! The exact timing of a program: an event-level simulation of the three in-order units, the
-//! counting semaphores between them, and the one DRAM channel they share. Every rule here is
-//! written down in `docs/accelerator.md`; the RTL implements the same rules.
+//! counting semaphores between them, and the DRAM channel they share (and the global buffer's,
+//! when the description has one: the same rule, its own bandwidth and latency). Every rule here
+//! is written down in `docs/accelerator.md`; the RTL implements the same rules.
 //!
 //! - A unit runs its instructions in program order, one at a time. An instruction starts when
 //!   its unit is free and every token it pops is available (a semaphore's tokens are taken in
 //!   the order they were given).
-//! - The DRAM channel moves `bytes_per_cycle` (in thousandths of a byte, exactly) and serves
-//!   requests in the order they are ready (load before store on a tie). A transfer of B bytes
-//!   holds the channel for `ceil(1000·B / milli_bytes_per_cycle)` cycles; the issuing unit is busy
-//!   for that long and the transfer completes `latency` cycles later (requests are pipelined
+//! - A channel moves `bytes_per_cycle` (in thousandths of a byte, exactly) and serves requests
+//!   in the order they are ready (load before store on a tie). A transfer of B bytes holds its
+//!   channel for `ceil(1000·B / milli_bytes_per_cycle)` cycles; the issuing unit is busy for that
+//!   long and the transfer completes the channel's `latency` cycles later (requests are pipelined
 //!   under the latency), which is when its tokens are given.
 //! - A GEMM tile on an R×C array runs fold by fold (`gemm_cycles`); a vector instruction takes
 //!   `ceil(ops / lanes)` cycles; both give their tokens when they end.
@@ -18,7 +19,23 @@ use std::collections::VecDeque;
 use etch_hw::{Accelerator, Dataflow};
 use serde::Serialize;
 
-use crate::isa::{Insn, Kind, Token, Unit};
+use crate::isa::{Insn, Kind, Space, Token, Unit};
+
+/// A memory channel: its bandwidth in thousandths of a byte per cycle, and its latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Channel {
+    pub milli_bytes_per_cycle: u64,
+    pub latency: u64,
+}
+
+impl Channel {
+    fn of(bytes_per_cycle: f64, latency_cycles: u32) -> Channel {
+        Channel {
+            milli_bytes_per_cycle: ((bytes_per_cycle * 1000.0).round() as u64).max(1),
+            latency: latency_cycles as u64,
+        }
+    }
+}
 
 /// The parameters of a description that the timing reads.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -27,31 +44,49 @@ pub struct Machine {
     pub cols: u64,
     pub dataflow: Dataflow,
     pub lanes: u64,
-    /// DRAM bandwidth in thousandths of a byte per cycle.
-    pub milli_bytes_per_cycle: u64,
-    pub latency: u64,
+    /// The DRAM channel and the global buffer's (DRAM's again when there is none: unused).
+    pub dram: Channel,
+    pub global: Channel,
+    /// The global buffer's bytes (0: none).
+    pub global_bytes: u64,
     /// Slots per buffer: 2 when double-buffered, else 1.
     pub slots: u32,
 }
 
 impl Machine {
     pub fn of(acc: &Accelerator) -> Machine {
+        let dram = Channel::of(acc.dram.bytes_per_cycle, acc.dram.latency_cycles);
+        let g = acc.buffers.global;
         Machine {
             rows: acc.rows() as u64,
             cols: acc.cols() as u64,
             dataflow: acc.dataflow(),
             lanes: acc.vector.lanes.max(1) as u64,
-            milli_bytes_per_cycle: ((acc.dram.bytes_per_cycle * 1000.0).round() as u64).max(1),
-            latency: acc.dram.latency_cycles as u64,
+            dram,
+            global: g.map_or(dram, |g| Channel::of(g.bytes_per_cycle, g.latency_cycles)),
+            global_bytes: g.map_or(0, |g| g.kib as u64 * 1024),
             slots: if acc.buffers.double_buffered { 2 } else { 1 },
         }
     }
 
-    /// Cycles the channel is held by a transfer of `bytes`.
-    pub fn transfer_cycles(&self, bytes: u64) -> u64 {
+    /// The channel of a memory space.
+    pub fn channel(&self, space: Space) -> Channel {
+        match space {
+            Space::Dram => self.dram,
+            Space::Global => self.global,
+        }
+    }
+
+    /// Cycles its channel is held by a transfer of `bytes` to or from `space`.
+    pub fn transfer_cycles(&self, space: Space, bytes: u64) -> u64 {
         bytes
             .saturating_mul(1000)
-            .div_ceil(self.milli_bytes_per_cycle)
+            .div_ceil(self.channel(space).milli_bytes_per_cycle)
+    }
+
+    /// The latency of `space`'s channel.
+    pub fn latency(&self, space: Space) -> u64 {
+        self.channel(space).latency
     }
 
     /// Cycles of an `m × k` by `k × n` tile on the array, fold by fold. A fold uses `kf ≤ R` rows
@@ -134,7 +169,7 @@ pub struct Deadlock {
 /// The cycles one instruction holds its unit (and, for transfers, the channel).
 pub fn busy_cycles(m: &Machine, insn: &Insn) -> u64 {
     match &insn.kind {
-        Kind::Load(d) | Kind::Store(d) => m.transfer_cycles(d.bytes()),
+        Kind::Load(d) | Kind::Store(d) => m.transfer_cycles(d.space, d.bytes()),
         Kind::Gemm(g) => m.gemm_cycles(g.m, g.k, g.n),
         Kind::Vector(v) => m.vector_cycles(v.ops),
     }
@@ -154,7 +189,8 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
         .iter()
         .map(|t| (0..t.initial(m.slots)).map(|_| (0, None)).collect())
         .collect();
-    let mut channel_free = 0u64;
+    // when each channel (DRAM, global buffer) is next free
+    let mut channel_free = [0u64; 2];
     let mut t = Timing {
         start: vec![0; n],
         end: vec![0; n],
@@ -215,10 +251,11 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
         }
         let busy = busy_cycles(m, insn);
         let (start, end, done) = match insn.kind {
-            Kind::Load(_) | Kind::Store(_) => {
-                let start = ready.max(channel_free);
-                channel_free = start + busy;
-                (start, start + busy, start + busy + m.latency)
+            Kind::Load(d) | Kind::Store(d) => {
+                let c = d.space as usize;
+                let start = ready.max(channel_free[c]);
+                channel_free[c] = start + busy;
+                (start, start + busy, start + busy + m.latency(d.space))
             }
             _ => (ready, ready + busy, ready + busy),
         };

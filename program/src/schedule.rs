@@ -9,9 +9,9 @@
 //!   layers do not overlap, so a layer takes exactly the cycles it takes alone, which is what the
 //!   tiling search measures.
 
-use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Token, Tokens, Vector, VectorOp};
+use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Token, Tokens, Vector, VectorOp};
 use crate::machine::Machine;
-use crate::tiling::{Arith, ConvShape, LoopOrder, Tiling};
+use crate::tiling::{Arith, ConvShape, LoopOrder, Spaces, Tiling};
 
 /// Work for the vector unit: `elements` outputs, each reading `input.0 / input.1` input
 /// elements (both operands of an element-wise op) and taking `ops.0 / ops.1` lane operations.
@@ -23,12 +23,14 @@ pub struct VectorWork {
     pub ops: (u64, u64),
 }
 
-/// Where a layer's tensors live in DRAM.
+/// Where a layer's tensors live: their addresses, and the spaces of its activations (weights
+/// are in DRAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Addrs {
     pub input: u64,
     pub weight: u64,
     pub output: u64,
+    pub spaces: Spaces,
 }
 
 /// Builds the instruction stream, layer after layer.
@@ -221,7 +223,8 @@ impl Emitter {
                         Dma {
                             buffer: Buffer::Weight,
                             slot: 0,
-                            dram_addr: at.weight
+                            space: Space::Dram,
+                            addr: at.weight
                                 + a.weight_bytes((g * s.cout + co0) * s.cin * s.kernel_area),
                             rows: 1,
                             row_bytes: w_bytes,
@@ -246,7 +249,8 @@ impl Emitter {
                         Dma {
                             buffer: Buffer::Input,
                             slot: 0,
-                            dram_addr: at.input
+                            space: at.spaces.input,
+                            addr: at.input
                                 + in_plane * (img * in_channels + first_channel)
                                 + a.act_bytes(in_row0 * s.in_w),
                             rows: b * ich,
@@ -308,7 +312,8 @@ impl Emitter {
                     Dma {
                         buffer: Buffer::Output,
                         slot: 0,
-                        dram_addr: at.output
+                        space: at.spaces.output,
+                        addr: at.output
                             + out_plane * (img * out_channels + first_out)
                             + a.act_bytes(r0 * s.out_w),
                         rows: b * co,
@@ -334,7 +339,8 @@ impl Emitter {
                 Dma {
                     buffer: Buffer::Input,
                     slot: 0,
-                    dram_addr: at.input + a.act_bytes((e0 * in_per_out.0) / in_per_out.1.max(1)),
+                    space: at.spaces.input,
+                    addr: at.input + a.act_bytes((e0 * in_per_out.0) / in_per_out.1.max(1)),
                     rows: 1,
                     row_bytes: in_bytes,
                     stride: in_bytes,
@@ -359,7 +365,8 @@ impl Emitter {
                 Dma {
                     buffer: Buffer::Output,
                     slot: 0,
-                    dram_addr: at.output + a.act_bytes(e0),
+                    space: at.spaces.output,
+                    addr: at.output + a.act_bytes(e0),
                     rows: 1,
                     row_bytes: out_bytes,
                     stride: out_bytes,

@@ -14,6 +14,7 @@
 use etch_hw::{Accelerator, EnergyTable, MacKind};
 use serde::Serialize;
 
+use crate::isa::Space;
 use crate::machine::Machine;
 
 /// What the search minimizes (`etch sim --objective`).
@@ -24,6 +25,8 @@ pub enum Objective {
     Energy,
     /// Energy × delay.
     Edp,
+    /// DRAM traffic (bytes loaded and stored; Timeloop's last-level accesses), then cycles.
+    Dram,
 }
 
 impl Objective {
@@ -32,6 +35,7 @@ impl Objective {
             "latency" => Some(Objective::Latency),
             "energy" => Some(Objective::Energy),
             "edp" => Some(Objective::Edp),
+            "dram" => Some(Objective::Dram),
             _ => None,
         }
     }
@@ -40,14 +44,16 @@ impl Objective {
             Objective::Latency => "latency",
             Objective::Energy => "energy",
             Objective::Edp => "edp",
+            Objective::Dram => "dram",
         }
     }
-    /// The score of a (cycles, energy) pair; lower is better.
-    pub fn score(self, cycles: u64, energy_pj: f64) -> f64 {
+    /// The score of a run's cycles, energy and DRAM bytes; lower is better.
+    pub fn score(self, cycles: u64, energy_pj: f64, dram_bytes: u64) -> f64 {
         match self {
             Objective::Latency => cycles as f64,
             Objective::Energy => energy_pj,
             Objective::Edp => cycles as f64 * energy_pj,
+            Objective::Dram => dram_bytes as f64,
         }
     }
 }
@@ -361,18 +367,31 @@ pub fn load_repeats(t: &Tiling, s: &ConvShape) -> (u64, u64) {
     (input, weight)
 }
 
-/// A tiling's exact compute cycles and DRAM bytes, in closed form.
+/// Where a layer's input activations come from and its output goes (weights are always in
+/// DRAM): DRAM, or the global buffer when the compiler keeps the tensor on chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Spaces {
+    pub input: Space,
+    pub output: Space,
+}
+
+/// A tiling's exact compute cycles and memory traffic, in closed form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Tally {
     /// Cycles of the compute unit (GEMM or depthwise tiles and requantizations).
     pub compute_cycles: u64,
     pub load_bytes: u64,
     pub store_bytes: u64,
-    /// Transfers and the channel cycles they hold (each transfer rounded up on its own).
+    /// The bytes that go to or from DRAM (the rest is the global buffer's).
+    pub dram_bytes: u64,
+    /// Transfers, and the cycles they hold each channel (DRAM, global buffer; each transfer
+    /// rounded up on its own).
     pub transfers: u64,
-    pub channel_cycles: u64,
-    /// Cycles before the first tile can compute (its weights and input on the channel, then the
-    /// latency) and after the last one (its store and the latency).
+    pub channel_cycles: [u64; 2],
+    /// The latency of each channel.
+    pub latency: [u64; 2],
+    /// Cycles before the first tile can compute (its weights and input on their channels, then
+    /// the latency) and after the last one (its store and the latency).
     pub head_cycles: u64,
     pub tail_cycles: u64,
     /// With one slot per buffer: cycles the compute unit must sit idle between tiles (every later
@@ -382,18 +401,24 @@ pub struct Tally {
 
 impl Tally {
     pub fn dram_bytes(&self) -> u64 {
-        self.load_bytes + self.store_bytes
+        self.dram_bytes
+    }
+    /// The bytes that go to or from the global buffer.
+    pub fn global_bytes(&self) -> u64 {
+        self.load_bytes + self.store_bytes - self.dram_bytes
     }
     /// No run of the tiles can be shorter: the compute unit does all its work one thing at a
-    /// time between the first loads and the last store, and so does the channel.
-    pub fn cycles_bound(&self, latency: u64) -> u64 {
+    /// time between the first loads and the last store, and so does each channel.
+    pub fn cycles_bound(&self) -> u64 {
         (self.head_cycles + self.compute_cycles + self.tail_cycles + self.gap_cycles)
-            .max(self.channel_cycles + latency)
+            .max(self.channel_cycles[0] + self.latency[0])
+            .max(self.channel_cycles[1] + self.latency[1])
     }
 }
 
-/// The tally of a tiling (what its emitted instructions add up to).
-pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> Tally {
+/// The tally of a tiling (what its emitted instructions add up to), with the layer's
+/// activations in `spaces`.
+pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine, spaces: Spaces) -> Tally {
     let (in_rep, w_rep) = load_repeats(t, s);
     let (mt, ct, cot) = (t.m_tiles(s), t.c_tiles(s), t.co_tiles(s));
     let n_c: u64 = ct.iter().map(|x| x.1).sum();
@@ -459,35 +484,47 @@ pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> Tally {
             c0
         },
     );
-    let head = m.transfer_cycles(w0) + m.transfer_cycles(in0) + m.latency;
-    let tail = m.transfer_cycles(s.output_bytes(a, bl, rl, co_last)) + m.latency;
+    let (ins, ws) = loads.split_at(input_classes);
+    let (sin, sout, sw) = (spaces.input, spaces.output, Space::Dram);
+    let tc = |space, bytes| m.transfer_cycles(space, bytes);
+    // the weights load first, then the input; the first tile computes when both are done
+    let head = (tc(sw, w0) + m.latency(sw)).max(tc(sw, w0) + tc(sin, in0) + m.latency(sin));
+    let tail = tc(sout, s.output_bytes(a, bl, rl, co_last)) + m.latency(sout);
     let g = s.groups;
     let bytes = |v: &[(u64, u64)]| g * v.iter().map(|&(b, n)| b * n).sum::<u64>();
     let count = |v: &[(u64, u64)]| g * v.iter().map(|x| x.1).sum::<u64>();
-    let channel = |v: &[(u64, u64)]| {
+    let channel = |v: &[(u64, u64)], space| {
         g * v
             .iter()
-            .map(|&(b, n)| n * m.transfer_cycles(b))
+            .map(|&(b, n)| n * m.transfer_cycles(space, b))
             .sum::<u64>()
     };
     let gap_cycles = if m.slots == 1 {
-        let (ins, ws) = loads.split_at(input_classes);
-        let gaps = count(ins).max(count(ws)).saturating_sub(1) * m.latency
-            + (channel(ins) - m.transfer_cycles(in0)).max(channel(ws) - m.transfer_cycles(w0));
+        let gaps = (count(ins).saturating_sub(1) * m.latency(sin) + channel(ins, sin)
+            - tc(sin, in0))
+        .max(count(ws).saturating_sub(1) * m.latency(sw) + channel(ws, sw) - tc(sw, w0));
         // a requantization may run while a later tile loads, never while an output is stored
-        let store_gaps = count(&stores).saturating_sub(1) * m.latency + channel(&stores)
-            - m.transfer_cycles(s.output_bytes(a, bl, rl, co_last));
+        let store_gaps = count(&stores).saturating_sub(1) * m.latency(sout)
+            + channel(&stores, sout)
+            - tc(sout, s.output_bytes(a, bl, rl, co_last));
         gaps.saturating_sub(g * requant).max(store_gaps)
     } else {
         0
     };
+    let mut channel_cycles = [0u64; 2];
+    channel_cycles[sin as usize] += channel(ins, sin);
+    channel_cycles[sw as usize] += channel(ws, sw);
+    channel_cycles[sout as usize] += channel(&stores, sout);
+    let on = |space: Space, b: u64| if space == Space::Dram { b } else { 0 };
     let all = || loads.iter().chain(&stores).filter(|x| x.1 > 0);
     Tally {
         compute_cycles: g * (compute + requant),
         load_bytes: bytes(&loads),
         store_bytes: bytes(&stores),
+        dram_bytes: on(sin, bytes(ins)) + bytes(ws) + on(sout, bytes(&stores)),
         transfers: g * all().map(|x| x.1).sum::<u64>(),
-        channel_cycles: g * all().map(|&(b, n)| n * m.transfer_cycles(b)).sum::<u64>(),
+        channel_cycles,
+        latency: [m.dram.latency, m.global.latency],
         head_cycles: head,
         tail_cycles: tail,
         gap_cycles,

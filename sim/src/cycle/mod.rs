@@ -36,6 +36,9 @@ pub use energy::EnergyBreakdown;
 pub enum Phase {
     Load,
     Store,
+    /// Activations to and from the global buffer (on chip) instead of DRAM.
+    GlobalLoad,
+    GlobalStore,
     Preload,
     Fill,
     Stream,
@@ -48,6 +51,8 @@ impl Phase {
         match self {
             Phase::Load => "dram load",
             Phase::Store => "dram store",
+            Phase::GlobalLoad => "global load",
+            Phase::GlobalStore => "global store",
             Phase::Preload => "preload",
             Phase::Fill => "fill (skew)",
             Phase::Stream => "stream",
@@ -58,8 +63,8 @@ impl Phase {
     /// The unit of the load / compute / store machine that runs the event.
     pub fn unit(self) -> &'static str {
         match self {
-            Phase::Load => "load unit",
-            Phase::Store => "store unit",
+            Phase::Load | Phase::GlobalLoad => "load unit",
+            Phase::Store | Phase::GlobalStore => "store unit",
             _ => "compute unit",
         }
     }
@@ -67,6 +72,7 @@ impl Phase {
     pub fn resource(self) -> &'static str {
         match self {
             Phase::Load | Phase::Store => "dram",
+            Phase::GlobalLoad | Phase::GlobalStore => "global buffer",
             Phase::Vector => "vector unit",
             _ => "array",
         }

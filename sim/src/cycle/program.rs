@@ -3,7 +3,7 @@
 //! DRAM bytes, energy, and the timeline of the DRAM channel, the array and the vector unit).
 
 use etch_hw::Accelerator;
-use etch_program::isa::{Kind, VectorOp};
+use etch_program::isa::{Kind, Space, VectorOp};
 use etch_program::{Program, ProgramError, Run};
 
 use super::{Event, LayerResult, Phase, SimResult};
@@ -83,6 +83,8 @@ pub fn result(p: &Program, run: &Run, acc: &Accelerator, trace: bool) -> SimResu
     if trace {
         for (i, insn) in p.insns.iter().enumerate() {
             let (phase, bytes) = match &insn.kind {
+                Kind::Load(d) if d.space == Space::Global => (Phase::GlobalLoad, d.bytes()),
+                Kind::Store(d) if d.space == Space::Global => (Phase::GlobalStore, d.bytes()),
                 Kind::Load(d) => (Phase::Load, d.bytes()),
                 Kind::Store(d) => (Phase::Store, d.bytes()),
                 Kind::Gemm(_) => (Phase::Stream, 0),

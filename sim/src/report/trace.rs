@@ -1,6 +1,6 @@
 //! The timeline in the Chrome trace-event format (open it in Perfetto or chrome://tracing): one
 //! track per unit of the load / compute / store machine, one for the DRAM channel the load and
-//! store units share, and one with a bar per layer; one complete ("X") event per interval, times
+//! store units share (and one for the global buffer's), and one with a bar per layer; one complete ("X") event per interval, times
 //! in microseconds at the accelerator's clock.
 
 use serde_json::{json, Value};
@@ -11,7 +11,13 @@ use crate::cycle::SimResult;
 pub fn chrome_trace(r: &SimResult) -> Value {
     let us = |cycles: u64| cycles as f64 / r.clock_mhz;
     // the three units, and the DRAM channel that the load and store units share
-    let tracks = ["load unit", "compute unit", "store unit", "dram channel"];
+    let tracks = [
+        "load unit",
+        "compute unit",
+        "store unit",
+        "dram channel",
+        "global buffer channel",
+    ];
     let mut events: Vec<Value> =
         vec![json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": r.accelerator}})];
     for (k, t) in tracks.iter().enumerate() {
@@ -33,11 +39,12 @@ pub fn chrome_trace(r: &SimResult) -> Value {
     let tid = |name: &str| tracks.iter().position(|t| *t == name).unwrap_or(0) + 1;
     for e in r.events.iter().filter(|e| e.end > e.start) {
         let layer = r.layers.get(e.layer).map_or("", |l| l.name.as_str());
-        let on_channel = e.phase.resource() == "dram";
-        let places = [
-            Some(tid(e.phase.unit())),
-            on_channel.then(|| tid("dram channel")),
-        ];
+        let channel = match e.phase.resource() {
+            "dram" => Some(tid("dram channel")),
+            "global buffer" => Some(tid("global buffer channel")),
+            _ => None,
+        };
+        let places = [Some(tid(e.phase.unit())), channel];
         for t in places.into_iter().flatten() {
             events.push(json!({
                 "name": e.phase.name(),
