@@ -255,6 +255,7 @@ fn trace_is_chrome_trace_event_json() {
             "compute unit",
             "store unit",
             "dram channel",
+            "global buffer channel",
             "layers"
         ]
     );
