@@ -29,22 +29,10 @@ if [ "$1" != "--setup" ]; then
 fi
 
 cd "$(dirname "$0")/.."
-venv=.venv
-py="$venv/bin/python"
-lock=scripts/locks/test.txt
-stamp="$venv/etch-lock.sha256"
-want="$(sha256sum "$lock" | cut -d' ' -f1)"
-
-if [ ! -x "$py" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "onnx_check: installing $lock into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r "$lock" >&2
-    echo "$want" >"$stamp"
-fi
+py="$(scripts/venv_from_lock.sh .venv scripts/locks/test.txt)"
 
 if [ -z "$etch" ]; then
-    echo "$(pwd)/$py"
+    echo "$py"
     exit 0
 fi
 exec "$py" scripts/onnx_check.py "$etch" "${models[@]}"

@@ -19,9 +19,9 @@ pub struct Bank {
     pub count: u32,
 }
 
-/// The banks of the three buffers. Port widths: the ifmap buffer feeds one activation per array
-/// row per cycle, the filter buffer one weight per column, the ofmap buffer takes one partial sum
-/// per column.
+/// The banks of the three buffers (and the global buffer's). Port widths: the ifmap buffer feeds
+/// one activation per array row per cycle, the filter buffer one weight per column, the ofmap
+/// buffer takes one partial sum per column; the global buffer is as wide as its channel.
 pub fn banks(acc: &Accelerator) -> Vec<Bank> {
     let b = &acc.buffers;
     let halves = if b.double_buffered { 2 } else { 1 };
@@ -31,7 +31,8 @@ pub fn banks(acc: &Accelerator) -> Vec<Bank> {
         ("filter", b.filter_kib, c * acc.pe.weight_bits()),
         ("ofmap", b.ofmap_kib, c * acc.pe.acc_bits()),
     ];
-    port.iter()
+    let mut banks: Vec<Bank> = port
+        .iter()
         .filter(|(_, kib, _)| *kib > 0)
         .map(|&(buffer, kib, width)| Bank {
             buffer,
@@ -39,7 +40,17 @@ pub fn banks(acc: &Accelerator) -> Vec<Bank> {
             width_bits: width.div_ceil(b.banks).max(1),
             count: b.banks * halves,
         })
-        .collect()
+        .collect();
+    if let Some(g) = b.global.filter(|g| g.kib > 0) {
+        let width = (g.bytes_per_cycle.ceil() as u32).saturating_mul(8);
+        banks.push(Bank {
+            buffer: "global",
+            kib: g.kib as f64 / b.banks as f64,
+            width_bits: width.div_ceil(b.banks).max(1),
+            count: b.banks,
+        });
+    }
+    banks
 }
 
 /// FPGA resources a description takes.
@@ -233,7 +244,8 @@ pub fn asic_area(acc: &Accelerator, node_nm: f64) -> AsicArea {
         }
     };
     let b = &acc.buffers;
-    let bits = (b.ifmap_kib + b.filter_kib + b.ofmap_kib) as f64 * 8192.0;
+    let global_kib = b.global.map_or(0, |g| g.kib);
+    let bits = (b.ifmap_kib + b.filter_kib + b.ofmap_kib + global_kib) as f64 * 8192.0;
     let s = (node_nm / 45.0).powi(2);
     let pe_mm2 = pe_um2 * acc.pes() as f64 * 1e-6 * s;
     let sram_mm2 = bits * SRAM_BIT * 1e-6 * s;
