@@ -11,6 +11,7 @@ mod load;
 mod passes;
 mod run;
 mod sim;
+mod sweep;
 mod synth;
 mod targets;
 mod verify;
@@ -245,6 +246,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sweep models x pass specs x accelerator descriptions through the simulator into SQLite
+    /// (resumable, shardable); `merge` joins shards, `pareto` prints the non-dominated points.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        /// The sweep spec (TOML), e.g. examples/sweep/resnet18.toml.
+        spec: Option<String>,
+        /// The results file (SQLite); points already in it are skipped.
+        #[arg(short, long, value_parser = path_arg)]
+        output: Option<String>,
+        /// Points simulated at once (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Run every N-th point from the I-th (1-based), so N machines split a sweep.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepAction {
+    /// Join results files (shards of one spec) into OUT; a point already in OUT is kept.
+    Merge {
+        #[arg(value_parser = path_arg)]
+        out: String,
+        #[arg(required = true)]
+        inputs: Vec<String>,
+    },
+    /// The points no other point beats on every objective, among those that ran.
+    Pareto {
+        results: String,
+        /// Comma-separated, each minimized: latency, energy, area, dram, cycles.
+        #[arg(long, default_value = "latency,energy")]
+        objectives: String,
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The options every command that transforms a model shares.
@@ -422,6 +462,21 @@ fn main() -> ExitCode {
             allow_modified,
         } => synth::run(&dir, &target, json, allow_modified),
         Command::Targets { json } => targets::run(json),
+        Command::Sweep {
+            action,
+            spec,
+            output,
+            jobs,
+            shard,
+        } => match action {
+            Some(SweepAction::Merge { out, inputs }) => sweep::merge(&out, &inputs),
+            Some(SweepAction::Pareto {
+                results,
+                objectives,
+                json,
+            }) => sweep::pareto(&results, &objectives, json),
+            None => sweep::run(spec.as_deref(), output.as_deref(), jobs, shard.as_deref()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

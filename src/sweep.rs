@@ -1,0 +1,99 @@
+//! `etch sweep`: runs a sweep spec into SQLite with a progress bar, joins shards, and prints the
+//! Pareto front (the work is `etch_sweep`'s; this is the terminal side).
+
+use etch_sweep::{pareto, Shard, Spec};
+
+use crate::load::CliError;
+use crate::sim::emit;
+
+/// `etch sweep SPEC -o OUT [--jobs N] [--shard I/N]`.
+pub fn run(
+    spec: Option<&str>,
+    output: Option<&str>,
+    jobs: usize,
+    shard: Option<&str>,
+) -> Result<(), CliError> {
+    let (Some(path), Some(out)) = (spec, output) else {
+        return Err("error: give a sweep spec and the results file: etch sweep SPEC.toml -o RESULTS.sqlite (or etch sweep merge / etch sweep pareto)".into());
+    };
+    let text = crate::load::read_text(path)?;
+    let spec = Spec::parse(path, &text).map_err(|e| format!("error: {e}"))?;
+    let shard = match shard {
+        Some(s) => Shard::parse(s).map_err(|e| format!("error: {e}"))?,
+        None => Shard::ALL,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} points, {per_sec}, eta {eta}",
+        )
+        .expect("a valid template"),
+    );
+    let s = etch_sweep::run(&spec, out, shard, jobs, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .map_err(|e| format!("error: {e}"))?;
+    bar.finish_and_clear();
+    emit(&format!(
+        "{} points in shard {}/{}: {} already in {out}, {} run now ({} failed)\n",
+        s.points, shard.index, shard.count, s.skipped, s.ran, s.failed
+    ))
+}
+
+/// `etch sweep merge OUT IN...`.
+pub fn merge(out: &str, inputs: &[String]) -> Result<(), CliError> {
+    let added = etch_sweep::store::merge(out, inputs).map_err(|e| format!("error: {e}"))?;
+    emit(&format!("{added} points added to {out}\n"))
+}
+
+/// `etch sweep pareto RESULTS [--objectives ...] [--json]`.
+pub fn pareto(results: &str, objectives: &str, json: bool) -> Result<(), CliError> {
+    let objectives: Vec<String> = objectives
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let f = pareto::front(results, &objectives).map_err(|e| format!("error: {e}"))?;
+    if json {
+        let doc = serde_json::json!({"objectives": f.objectives, "points": f.points});
+        return emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        ));
+    }
+    // the table: the point's model, passes, varied fields, then the objectives' columns
+    let shown: Vec<&String> = f
+        .columns
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.as_str(),
+                "key" | "idx" | "status" | "error" | "accelerator"
+            )
+        })
+        .collect();
+    let mut text = format!(
+        "{} of {} points are on the front over {}\n",
+        f.points.len(),
+        f.candidates,
+        objectives.join(", ")
+    );
+    let header: Vec<&str> = shown.iter().map(|c| c.as_str()).collect();
+    text.push_str(&etch_ir::safe_text::terminal_text(&header.join("\t")));
+    text.push('\n');
+    for p in &f.points {
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|c| match &p[c.as_str()] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                v => v.to_string(),
+            })
+            .collect();
+        // names from specs and models: no escape sequence reaches the terminal
+        text.push_str(&etch_ir::safe_text::terminal_text(&cells.join("\t")));
+        text.push('\n');
+    }
+    emit(&text)
+}
