@@ -36,37 +36,26 @@ pub fn run(
         .map_err(|e| format!("error: {e}"))?;
     let bar = indicatif::ProgressBar::new(samples.len() as u64);
     bar.enable_steady_tick(Duration::from_millis(200));
-    let mut correct = 0;
-    for (k, (label, x)) in samples.iter().enumerate() {
-        let out = plan
-            .run(vec![(
-                input.name.clone(),
-                Value::F32(Array::new(shape.clone(), x.clone())),
-            )])
-            .map_err(|e| format!("error: {model}: {e}"))?;
-        let Value::F32(y) = &out[0].1 else {
-            return Err(format!("error: {model}: the output is not float scores"));
-        };
-        if *label >= y.data.len() {
-            return Err(format!(
-                "error: {data}: sample {} has label {label}, but the model scores {} classes (0 to {}); check the data belongs to this model",
-                k + 1,
-                y.data.len(),
-                y.data.len().saturating_sub(1)
-            ));
+    let name = input.name.clone();
+    let correct = etch_sim::reference::accuracy::top1(
+        &shape,
+        &samples,
+        |x| {
+            let out = plan.run(vec![(name.clone(), x)])?;
+            Ok(out
+                .into_iter()
+                .next()
+                .map(|o| o.1)
+                .unwrap_or(Value::F32(Array::new(vec![0], vec![]))))
+        },
+        || bar.inc(1),
+    )
+    .map_err(|e| match e {
+        e @ etch_sim::reference::accuracy::AccuracyError::Label { .. } => {
+            format!("error: {data}: {e}")
         }
-        // the first of equal scores wins, as numpy's argmax (quantized scores can tie)
-        let best = y
-            .data
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-            .map(|(i, _)| i);
-        if best == Some(*label) {
-            correct += 1;
-        }
-        bar.inc(1);
-    }
+        e => format!("error: {model}: {e}"),
+    })?;
     bar.finish_and_clear();
     let top1 = correct as f64 / samples.len() as f64;
     if json {

@@ -76,8 +76,36 @@ pub struct Summary {
     pub failed: u64,
 }
 
-/// A model after its passes (or why it could not be had), shared by the points that use it.
-type SharedModel = std::sync::Arc<Result<Prepared, String>>;
+/// A model after its passes and its top-1 accuracy on the spec's data (or why the model could
+/// not be had), shared by the points that use it.
+type SharedModel = std::sync::Arc<Result<(Prepared, Option<f64>), String>>;
+
+/// Top-1 accuracy of a model on a labelled CSV with the CPU executor; `None` where the model does
+/// not take the data's rows (no runtime input, another sample size, values it cannot run).
+fn accuracy(m: &Prepared, data: &str) -> Option<f64> {
+    use etch_sim::reference::calibrate::{read_samples, sample_shape};
+    let plan = etch_sim::reference::cpu::Plan::new(&m.model, &m.info).ok()?;
+    let input = plan.inputs().next()?.clone();
+    let shape = sample_shape(&input).ok()?;
+    let samples = read_samples(data, shape.iter().product(), usize::MAX).ok()?;
+    let correct = etch_sim::reference::accuracy::top1(
+        &shape,
+        &samples,
+        |x| {
+            let out = plan.run(vec![(input.name.clone(), x)])?;
+            Ok(out
+                .into_iter()
+                .next()
+                .map(|o| o.1)
+                .unwrap_or(etch_sim::reference::Value::F32(
+                    etch_sim::reference::Array::new(vec![0], vec![]),
+                )))
+        },
+        || {},
+    )
+    .ok()?;
+    Some(correct as f64 / samples.len().max(1) as f64)
+}
 
 /// The base description, and the target it must fit (when the spec names one).
 fn base(spec: &Spec) -> Result<(Accelerator, Option<etch_targets::Target>), SweepError> {
@@ -101,7 +129,7 @@ fn base(spec: &Spec) -> Result<(Accelerator, Option<etch_targets::Target>), Swee
 
 /// The figures of one point on its description, as `etch sim --json` has them.
 fn evaluate(
-    model: &Result<Prepared, String>,
+    model: &Result<(Prepared, Option<f64>), String>,
     acc: &Result<Accelerator, String>,
     target: Option<&etch_targets::Target>,
 ) -> Result<Vec<rusqlite::types::Value>, (String, String)> {
@@ -123,7 +151,7 @@ fn evaluate(
             memories = S::Integer(r.memories.iter().map(|m| m.1 as i64).sum());
         }
     }
-    let m = model.as_ref().map_err(|e| fail(e.clone()))?;
+    let (m, top1) = model.as_ref().map_err(|e| fail(e.clone()))?;
     let r = simulate_model(&m.model, &m.info, acc, 1, &SimOptions::default()).map_err(fail)?;
     let doc = etch_sim::report::json(&r);
     let num = |k: &str| store::sql_value(&doc[k]);
@@ -138,6 +166,7 @@ fn evaluate(
         luts,
         dsps,
         memories,
+        top1.map_or(S::Null, S::Real),
         S::Text("ok".into()),
         S::Null,
     ])
@@ -192,7 +221,10 @@ pub fn run(
             passes: (!p.passes.is_empty()).then_some(p.passes.as_str()),
             ..Default::default()
         };
-        let m = std::sync::Arc::new(pipeline.load(&p.model).map_err(|e| e.to_string()));
+        let m = std::sync::Arc::new(pipeline.load(&p.model).map_err(|e| e.to_string()).map(|m| {
+            let top1 = spec.data.as_deref().and_then(|d| accuracy(&m, d));
+            (m, top1)
+        }));
         prepared
             .lock()
             .expect("not poisoned")

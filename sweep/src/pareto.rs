@@ -1,5 +1,5 @@
 //! The Pareto front of a results file: the points no other point beats on every objective named
-//! (lower latency, energy, area, DRAM traffic), among those that ran.
+//! (lower latency, energy, area, DRAM traffic, cycles; higher accuracy), among those that ran.
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -7,13 +7,14 @@ use serde_json::Value;
 use crate::store::columns;
 use crate::SweepError;
 
-/// An objective: its name and the column it reads (every one is minimized).
-pub const OBJECTIVES: [(&str, &str); 5] = [
+/// An objective: its name and the column it reads (every one is minimized but `accuracy`).
+pub const OBJECTIVES: [(&str, &str); 6] = [
     ("latency", "latency_s"),
     ("energy", "energy_pj"),
     ("area", "area_mm2"),
     ("dram", "dram_bytes"),
     ("cycles", "total_cycles"),
+    ("accuracy", "top1"),
 ];
 
 /// The front: the objectives, the columns, and the non-dominated rows (every column, in the
@@ -77,11 +78,17 @@ pub fn front(path: &str, objectives: &[String]) -> Result<Front, SweepError> {
         .iter()
         .map(|c| cols.iter().position(|x| x == c).expect("a figures column"))
         .collect();
+    // accuracy is maximized: scored by its negation; a point without a figure is worst
+    let sign: Vec<f64> = cols_of
+        .iter()
+        .map(|c| if *c == "top1" { -1.0 } else { 1.0 })
+        .collect();
     let score = |r: &[rusqlite::types::Value]| -> Vec<f64> {
         at.iter()
-            .map(|&i| match &r[i] {
-                rusqlite::types::Value::Integer(v) => *v as f64,
-                rusqlite::types::Value::Real(v) => *v,
+            .zip(&sign)
+            .map(|(&i, s)| match &r[i] {
+                rusqlite::types::Value::Integer(v) => s * *v as f64,
+                rusqlite::types::Value::Real(v) => s * *v,
                 _ => f64::INFINITY,
             })
             .collect()

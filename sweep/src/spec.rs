@@ -4,6 +4,7 @@
 //! ```toml
 //! models = ["examples/models/resnet18.onnx.txt"]
 //! passes = ["", "nm(n=2,m=4)"]
+//! data = "examples/data/digits_test.csv"    # optional: top-1 per point
 //! [hw]
 //! base = "examples/hw/ws-16x16-int8.ron"      # or: target = "zcu104"
 //! [hw.vary]
@@ -31,6 +32,10 @@ pub struct Spec {
     /// Pass specs, `""` for none; default: none.
     #[serde(default = "no_passes")]
     pub passes: Vec<String>,
+    /// A labelled CSV (`etch eval`'s format): top-1 accuracy per model and passes, where the
+    /// model takes its rows.
+    #[serde(default)]
+    pub data: Option<String>,
     pub hw: HwSpec,
 }
 

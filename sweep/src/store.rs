@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::SweepError;
 
 /// The figures of a point, in column order after the varied fields.
-pub const FIGURES: [&str; 12] = [
+pub const FIGURES: [&str; 13] = [
     "accelerator",
     "total_cycles",
     "latency_s",
@@ -20,6 +20,7 @@ pub const FIGURES: [&str; 12] = [
     "luts",
     "dsps",
     "block_memories",
+    "top1",
     "status",
     "error",
 ];

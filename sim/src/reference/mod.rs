@@ -1,6 +1,7 @@
 //! The reference executors: run a verified graph on real inputs, on the CPU (`cpu`, the golden
 //! model) or on a GPU through wgpu (`gpu`).
 
+pub mod accuracy;
 pub mod calibrate;
 pub mod cpu;
 pub mod gpu;
