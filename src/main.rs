@@ -284,6 +284,9 @@ enum SweepAction {
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
+        /// Draw the points and the front over the two objectives named (an SVG file).
+        #[arg(long, value_parser = path_arg)]
+        plot: Option<String>,
     },
 }
 
@@ -474,7 +477,8 @@ fn main() -> ExitCode {
                 results,
                 objectives,
                 json,
-            }) => sweep::pareto(&results, &objectives, json),
+                plot,
+            }) => sweep::pareto(&results, &objectives, json, plot.as_deref()),
             None => sweep::run(spec.as_deref(), output.as_deref(), jobs, shard.as_deref()),
         },
     };

@@ -47,14 +47,44 @@ pub fn merge(out: &str, inputs: &[String]) -> Result<(), CliError> {
     emit(&format!("{added} points added to {out}\n"))
 }
 
-/// `etch sweep pareto RESULTS [--objectives ...] [--json]`.
-pub fn pareto(results: &str, objectives: &str, json: bool) -> Result<(), CliError> {
+/// `etch sweep pareto RESULTS [--objectives ...] [--json] [--plot FILE.svg]`.
+pub fn pareto(
+    results: &str,
+    objectives: &str,
+    json: bool,
+    plot: Option<&str>,
+) -> Result<(), CliError> {
     let objectives: Vec<String> = objectives
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
+    if plot.is_some() && objectives.len() != 2 {
+        return Err(format!(
+            "error: --plot draws two objectives, but {} are named; give --objectives A,B",
+            objectives.len()
+        ));
+    }
     let f = pareto::front(results, &objectives).map_err(|e| format!("error: {e}"))?;
+    if let Some(path) = plot {
+        let pair = |v: &Vec<f64>| (v[0], v[1]);
+        let all: Vec<(f64, f64)> = f.values.iter().map(pair).collect();
+        let front: Vec<(f64, f64)> = f.on_front.iter().map(|&i| pair(&f.values[i])).collect();
+        let label = |o: &str| {
+            pareto::OBJECTIVES
+                .iter()
+                .find(|x| x.0 == o)
+                .map_or(o.to_string(), |x| format!("{o} ({})", x.1))
+        };
+        etch_sim::report::plot::pareto_svg(
+            std::path::Path::new(path),
+            &label(&objectives[0]),
+            &label(&objectives[1]),
+            &all,
+            &front,
+        )
+        .map_err(|e| format!("error: {e}"))?;
+    }
     if json {
         let doc = serde_json::json!({"objectives": f.objectives, "points": f.points});
         return emit(&format!(

@@ -232,7 +232,34 @@ fn a_sweep_resumes_shards_merge_and_points_equal_etch_sim() {
             .collect();
         assert_eq!(front, want, "{objectives}");
         assert!(!front.is_empty() && front.len() < 108, "{objectives}");
+        if objectives == "latency,energy" {
+            let svg = d.join("front.svg");
+            sweep(&[
+                "sweep",
+                "pareto",
+                whole.to_str().unwrap(),
+                "--objectives",
+                objectives,
+                "--plot",
+                svg.to_str().unwrap(),
+            ]);
+            let text = std::fs::read_to_string(&svg).unwrap();
+            assert!(
+                text.contains(&format!("Pareto front: {} of 108 points", front.len())),
+                "{svg:?}"
+            );
+        }
     }
+    let o = etch(&[
+        "sweep",
+        "pareto",
+        whole.to_str().unwrap(),
+        "--objectives",
+        "latency,energy,area",
+        "--plot",
+        d.join("x.svg").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("--plot draws two objectives"));
 }
 
 /// A description that fails its checks is a row with its error; a varied field's name (from the

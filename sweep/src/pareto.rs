@@ -26,6 +26,10 @@ pub struct Front {
     pub points: Vec<Value>,
     /// Points that ran, of which these are the front.
     pub candidates: usize,
+    /// Every candidate's objective values (as stored: accuracy not negated), and which
+    /// candidates are on the front (for plots).
+    pub values: Vec<Vec<f64>>,
+    pub on_front: Vec<usize>,
 }
 
 /// Whether `a` dominates `b`: no worse on every objective, better on one.
@@ -121,5 +125,10 @@ pub fn front(path: &str, objectives: &[String]) -> Result<Front, SweepError> {
         columns: cols,
         points,
         candidates: rows.len(),
+        values: scores
+            .iter()
+            .map(|s| s.iter().zip(&sign).map(|(v, g)| v * g).collect())
+            .collect(),
+        on_front,
     })
 }

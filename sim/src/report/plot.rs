@@ -362,3 +362,69 @@ fn sig(v: f64) -> String {
         s
     }
 }
+
+/// Writes an SVG scatter of `points` over two objectives (`x`, `y`: their names), the ones on
+/// the Pareto front in red and joined in x order, the others grey: `etch sweep pareto --plot`.
+pub fn pareto_svg(
+    path: &Path,
+    x: &str,
+    y: &str,
+    points: &[(f64, f64)],
+    front: &[(f64, f64)],
+) -> Result<(), PlotError> {
+    register_font();
+    let fail = |e: Box<dyn std::error::Error>| PlotError {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let draw = || -> DrawResult {
+        let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let finite = |v: &f64| v.is_finite();
+        let span = |get: fn(&(f64, f64)) -> f64| {
+            let vs: Vec<f64> = points.iter().map(get).filter(finite).collect();
+            let (lo, hi) = vs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
+            if lo.is_finite() {
+                let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-12);
+                (lo - pad)..(hi + pad)
+            } else {
+                0.0..1.0
+            }
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Pareto front: {} of {} points", front.len(), points.len()),
+                ("sans-serif", 26),
+            )
+            .margin(16)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(span(|p| p.0), span(|p| p.1))?;
+        chart
+            .configure_mesh()
+            .x_desc(x)
+            .y_desc(y)
+            .x_label_formatter(&|v| sig(*v))
+            .y_label_formatter(&|v| sig(*v))
+            .draw()?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&(a, b)| Circle::new((a, b), 3, RGBColor(150, 150, 150).filled())),
+        )?;
+        let mut line: Vec<(f64, f64)> = front.to_vec();
+        line.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.total_cmp(&q.1)));
+        chart.draw_series(LineSeries::new(line.iter().copied(), &RED))?;
+        chart.draw_series(
+            line.iter()
+                .map(|&(a, b)| Circle::new((a, b), 5, RED.filled())),
+        )?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(fail)
+}
