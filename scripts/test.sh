@@ -27,6 +27,9 @@ command -v yosys >/dev/null || need_apt+=(yosys)
 # the GPU tests run on Mesa's lavapipe (Vulkan on the CPU) where there is no GPU; without an
 # adapter they fail, they do not skip
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
+# etch sweep's Slurm test starts a real single-node Slurm (scripts/slurm_local.sh)
+command -v slurmctld >/dev/null || need_apt+=(slurm-wlm)
+command -v munged >/dev/null || need_apt+=(munge)
 if [ ${#need_apt[@]} -gt 0 ]; then
   stage "apt-get install ${need_apt[*]}" bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"' _ "${need_apt[@]}"
 fi

@@ -288,6 +288,25 @@ enum SweepAction {
         #[arg(long, value_parser = path_arg)]
         plot: Option<String>,
     },
+    /// Write a Slurm job array (task I runs shard I/N) and a merge job that waits for it.
+    Slurm {
+        /// The sweep spec (TOML).
+        spec: String,
+        /// The folder for the scripts, the shard files, the logs and results.sqlite.
+        #[arg(short, long, value_parser = path_arg)]
+        output: String,
+        /// Array tasks (shards).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        tasks: u64,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, in Slurm's format (e.g. 1:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// Submit both jobs with sbatch (the merge depending on the array).
+        #[arg(long)]
+        submit: bool,
+    },
 }
 
 /// The options every command that transforms a model shares.
@@ -479,6 +498,14 @@ fn main() -> ExitCode {
                 json,
                 plot,
             }) => sweep::pareto(&results, &objectives, json, plot.as_deref()),
+            Some(SweepAction::Slurm {
+                spec,
+                output,
+                tasks,
+                partition,
+                time,
+                submit,
+            }) => sweep::slurm(&spec, &output, tasks, partition, time, submit),
             None => sweep::run(spec.as_deref(), output.as_deref(), jobs, shard.as_deref()),
         },
     };

@@ -127,3 +127,50 @@ pub fn pareto(
     }
     emit(&text)
 }
+
+/// `etch sweep slurm SPEC -o DIR [--tasks N] [--partition P] [--time T] [--submit]`.
+pub fn slurm(
+    spec: &str,
+    dir: &str,
+    tasks: u64,
+    partition: Option<String>,
+    time: Option<String>,
+    submit: bool,
+) -> Result<(), CliError> {
+    // the spec must parse here, not fail in every task
+    Spec::parse(spec, &crate::load::read_text(spec)?).map_err(|e| format!("error: {e}"))?;
+    let abs = |p: &str| -> Result<std::path::PathBuf, CliError> {
+        std::path::absolute(p).map_err(|e| format!("error: {p}: {e}"))
+    };
+    let job = etch_sweep::slurm::Job {
+        etch: std::env::current_exe().map_err(|e| format!("error: the etch binary: {e}"))?,
+        spec: abs(spec)?,
+        dir: abs(dir)?,
+        workdir: std::env::current_dir().map_err(|e| format!("error: the working folder: {e}"))?,
+        tasks,
+        partition,
+        time,
+    };
+    let (array, merge) = job.write().map_err(|e| format!("error: {e}"))?;
+    let mut text = format!(
+        "wrote {} ({tasks} tasks) and {}\n",
+        array.display(),
+        merge.display()
+    );
+    if submit {
+        let (a, m) = job
+            .submit(&array, &merge)
+            .map_err(|e| format!("error: {e}"))?;
+        text.push_str(&format!(
+            "submitted job array {a} and merge job {m} (after it); the result will be {}\n",
+            job.merged_file().display()
+        ));
+    } else {
+        text.push_str(&format!(
+            "submit: jobid=$(sbatch --parsable {}) && sbatch --dependency=afterok:$jobid {}\n",
+            etch_sweep::slurm::quote(&array.display().to_string()),
+            etch_sweep::slurm::quote(&merge.display().to_string())
+        ));
+    }
+    emit(&etch_ir::safe_text::terminal_text(&text))
+}

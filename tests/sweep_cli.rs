@@ -412,3 +412,78 @@ fn points_carry_the_accuracy_etch_eval_measures() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!doc["points"].as_array().unwrap().is_empty());
 }
+
+/// A real single-node Slurm (munge, slurmctld, slurmd from Debian's packages, started by
+/// `scripts/slurm_local.sh`; the test command installs them): `etch sweep slurm --submit` runs
+/// the shards as a job array and merges them after it, and the result equals a local run. A
+/// missing Slurm fails this test; it does not skip.
+#[test]
+fn a_sweep_runs_through_slurm() {
+    struct Daemons(std::path::PathBuf);
+    impl Drop for Daemons {
+        fn drop(&mut self) {
+            let _ = Command::new("scripts/slurm_local.sh")
+                .args(["stop", self.0.to_str().unwrap()])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status();
+        }
+    }
+    let d = tmp("sweep-slurm");
+    std::fs::create_dir_all(&d).unwrap();
+    let slurm = Daemons(d.join("slurm"));
+    let o = Command::new("scripts/slurm_local.sh")
+        .args(["start", slurm.0.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "a local Slurm must start (run as root, with slurm-wlm and munge installed): {}",
+        text(&o)
+    );
+    let conf = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let spec = d.join("s.toml");
+    std::fs::write(
+        &spec,
+        "models = [\"examples/models/digits_cnn.onnx.txt\"]\npasses = [\"\", \"prune(sparsity=0.5,granularity=channel)\"]\n[hw]\nbase = \"examples/hw/ws-4x2-int8.ron\"\n[hw.vary]\n\"array.rows\" = [2, 4]\n\"dram.bytes_per_cycle\" = [0.5, 2.0]\n",
+    )
+    .unwrap();
+    let local = d.join("local.sqlite");
+    sweep(&[
+        "sweep",
+        spec.to_str().unwrap(),
+        "-o",
+        local.to_str().unwrap(),
+    ]);
+    let jobs = d.join("jobs");
+    let o = Command::new(env!("CARGO_BIN_EXE_etch"))
+        .args([
+            "sweep",
+            "slurm",
+            spec.to_str().unwrap(),
+            "-o",
+            jobs.to_str().unwrap(),
+            "--tasks",
+            "3",
+            "--time",
+            "10:00",
+            "--submit",
+        ])
+        .env("SLURM_CONF", &conf)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("submitted job array"), "{}", text(&o));
+    let log = jobs.join("merge.log");
+    let t = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("points added"))
+        && t.elapsed() < Duration::from_secs(300)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let merged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(merged.contains("8 points added"), "merge job: {merged:?}");
+    assert_eq!(rows(&jobs.join("results.sqlite")), rows(&local));
+    drop(slurm);
+}

@@ -5,6 +5,7 @@
 //! non-dominated points.
 
 pub mod pareto;
+pub mod slurm;
 pub mod spec;
 pub mod store;
 
@@ -33,6 +34,8 @@ pub enum SweepError {
     Shard(String),
     #[error("the thread pool: {0}")]
     Threads(String),
+    #[error("slurm: {0}")]
+    Slurm(String),
 }
 
 /// Which points this run takes: every `count`-th from the `index`-th (1-based).
