@@ -1,0 +1,46 @@
+//! How many sweep points a minute this machine simulates: the README's 108-point ResNet-18 spec
+//! (`examples/sweep/resnet18.toml`: three compressions × 36 descriptions) run whole into a fresh
+//! results file, every core busy, the way `etch sweep` runs it (each model and pass spec prepared
+//! once, each point compiled and simulated).
+//!
+//! Usage: `cargo run --release --example sweep_bench [REPEATS]` (default 3; the best run printed).
+
+use std::time::Instant;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn main() {
+    let reps: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3);
+    std::env::set_current_dir(ROOT).expect("the repository root");
+    let path = "examples/sweep/resnet18.toml";
+    let spec = etch_sweep::Spec::parse(path, &std::fs::read_to_string(path).expect("the spec"))
+        .expect("a valid spec");
+    let dir = std::env::temp_dir().join(format!("etch-sweep-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let mut best = f64::INFINITY;
+    let mut points = 0;
+    for r in 0..reps.max(1) {
+        let out = dir.join(format!("run{r}.sqlite"));
+        let t = Instant::now();
+        let s = etch_sweep::run(
+            &spec,
+            out.to_str().expect("a UTF-8 path"),
+            etch_sweep::Shard::ALL,
+            0,
+            &|_, _| {},
+        )
+        .expect("the sweep runs");
+        best = best.min(t.elapsed().as_secs_f64());
+        points = s.ran;
+        assert_eq!(s.failed, 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{points} ResNet-18 points in {best:.2} s on {} threads: {:.0} points a minute (best of {reps})",
+        rayon::current_num_threads(),
+        points as f64 / best * 60.0
+    );
+}
