@@ -178,6 +178,9 @@ const MAX_VECTOR_TILES: u64 = 1024;
 
 /// The compile context of one model on one description.
 struct Compiler {
+    /// Tilings already chosen, by the layer's shape, arithmetic and spaces: a network repeats
+    /// its layers (ResNet's blocks), and the search's answer depends on nothing else.
+    chosen: std::cell::RefCell<HashMap<(ConvShape, tiling::ArithKey, Spaces), Tiling>>,
     machine: Machine,
     slot: SlotBytes,
     table: etch_hw::EnergyTable,
@@ -340,6 +343,23 @@ impl Compiler {
         a: &Arith,
         spaces: Spaces,
     ) -> Result<Tiling, ProgramError> {
+        let key = (*s, a.key(), spaces);
+        if let Some(t) = self.chosen.borrow().get(&key) {
+            return Ok(*t);
+        }
+        let t = self.search(layer, s, a, spaces)?;
+        self.chosen.borrow_mut().insert(key, t);
+        Ok(t)
+    }
+
+    /// The search behind `tile`.
+    fn search(
+        &self,
+        layer: &Layer,
+        s: &ConvShape,
+        a: &Arith,
+        spaces: Spaces,
+    ) -> Result<Tiling, ProgramError> {
         let cands = tiling::candidates(s, a, &self.slot);
         if cands.is_empty() {
             let t = Tiling {
@@ -405,6 +425,7 @@ pub fn compile(
     let layers = lower::extract(model, info, batch, acc, &specs)?;
     let table = acc.energy_table()?;
     let c = Compiler {
+        chosen: Default::default(),
         machine: Machine::of(acc),
         slot: SlotBytes::of(acc),
         costs: energy::Costs::of(acc, &table),

@@ -75,7 +75,25 @@ pub struct Arith {
     pub density: f64,
 }
 
+/// An `Arith` as a hash key (its ratios by their bits): equal keys, equal arithmetic.
+pub type ArithKey = (MacKind, u32, u32, u32, [u64; 4]);
+
 impl Arith {
+    /// The arithmetic as a hash key.
+    pub fn key(&self) -> ArithKey {
+        (
+            self.kind,
+            self.weight_bits,
+            self.act_bits,
+            self.acc_bits,
+            [
+                self.k_ratio.to_bits(),
+                self.n_ratio.to_bits(),
+                self.weight_store_ratio.to_bits(),
+                self.density.to_bits(),
+            ],
+        )
+    }
     pub fn act_bytes(&self, elems: u64) -> u64 {
         (elems * self.act_bits as u64).div_ceil(8)
     }
@@ -102,7 +120,7 @@ pub const PARAM_BYTES: u64 = 12;
 /// `images` inputs (a Gemm is a 1×1 convolution of `images` = rows). A depthwise convolution
 /// runs on the vector unit with `cin` = 1 (each output channel reads its own input channel) and
 /// `cout` its channels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct ConvShape {
     pub groups: u64,
     pub images: u64,
@@ -369,7 +387,7 @@ pub fn load_repeats(t: &Tiling, s: &ConvShape) -> (u64, u64) {
 
 /// Where a layer's input activations come from and its output goes (weights are always in
 /// DRAM): DRAM, or the global buffer when the compiler keeps the tensor on chip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct Spaces {
     pub input: Space,
     pub output: Space,
