@@ -24,7 +24,7 @@ mem="$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)"
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
 cat >"$conf" <<CONF
 ClusterName=etch
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -45,7 +45,7 @@ SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
 SlurmctldPort=6817
 SlurmdPort=6818
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=etch Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 # munge: its own key and socket, so a system munged (if any) is left alone
