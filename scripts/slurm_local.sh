@@ -53,7 +53,7 @@ if [ ! -f "$dir/munge/munge.key" ]; then
     dd if=/dev/urandom of="$dir/munge/munge.key" bs=1 count=1024 status=none
     chmod 600 "$dir/munge/munge.key"
 fi
-munged --force --key-file="$dir/munge/munge.key" \
+munged --force --key-file="$dir/munge/munge.key" --pid-file="$dir/munge/munged.pid" \
     --socket="$dir/munge/munge.socket" --log-file="$dir/munged.log" --seed-file="$dir/munge/seed"
 export SLURM_CONF="$conf"
 slurmctld -f "$conf"
