@@ -8,6 +8,7 @@ use etch_ir::tensor::ElemType;
 
 use crate::program::IntProgram;
 use crate::verdict::{compare, read_hex_samples, Verdict};
+use crate::verilog::core;
 use crate::verilog::tb::OUTPUTS;
 use crate::CodegenError;
 
@@ -117,76 +118,14 @@ pub fn simulate(dir: &Path, sim: Simulator, out: &OutputSpec) -> Result<SimRun, 
     // either working folder, depending on the platform)
     let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let dir = abs.as_path();
-    let files = [super::verilog::DESIGN, super::verilog::TESTBENCH];
     // a stale output file must not stand in for this run's
     let _ = std::fs::remove_file(dir.join(OUTPUTS));
-    let ran = match sim {
-        Simulator::Icarus => {
-            let b = tool(
-                Command::new("iverilog")
-                    .current_dir(dir)
-                    .args(["-g2005", "-Wall", "-o", "etch_tb.vvp", "-s", "etch_tb"])
-                    .args(files),
-                "iverilog",
-                "iverilog",
-            )?;
-            if !b.status.success() {
-                return Err(RunError::Build {
-                    tool: "iverilog".into(),
-                    code: b.status.code(),
-                    log: text(&b),
-                });
-            }
-            tool(
-                Command::new("vvp")
-                    .current_dir(dir)
-                    .args(["-n", "etch_tb.vvp"]),
-                "vvp",
-                "iverilog",
-            )?
-        }
-        Simulator::Verilator => {
-            // the testbench is behavioural (delays, blocking assignments in initial blocks); the
-            // design itself is linted with -Wall separately (`lint`)
-            let b = tool(
-                Command::new("verilator")
-                    .current_dir(dir)
-                    .args([
-                        "--binary",
-                        "-j",
-                        "2",
-                        "-Wno-fatal",
-                        "-Wno-lint",
-                        "-Wno-style",
-                        "--x-assign",
-                        "unique",
-                        "--x-initial",
-                        "unique",
-                        "-MAKEFLAGS",
-                        "OPT_FAST=-O1",
-                        "--Mdir",
-                        "obj_dir",
-                        "--top-module",
-                        "etch_tb",
-                    ])
-                    .args(files),
-                "verilator",
-                "verilator",
-            )?;
-            if !b.status.success() {
-                return Err(RunError::Build {
-                    tool: "verilator".into(),
-                    code: b.status.code(),
-                    log: text(&b),
-                });
-            }
-            tool(
-                Command::new(dir.join("obj_dir").join("Vetch_tb")).current_dir(dir),
-                "Vetch_tb",
-                "verilator",
-            )?
-        }
-    };
+    let ran = run_testbench(
+        dir,
+        sim,
+        &[super::verilog::DESIGN, super::verilog::TESTBENCH],
+        "etch_tb",
+    )?;
     let log = text(&ran);
     let mut error = None;
     let mut cycles: Vec<u64> = Vec::new();
@@ -233,15 +172,99 @@ pub fn simulate(dir: &Path, sim: Simulator, out: &OutputSpec) -> Result<SimRun, 
     })
 }
 
+/// Builds the testbench `top` from `files` in `dir` under `sim` and runs it there.
+pub fn run_testbench(
+    dir: &Path,
+    sim: Simulator,
+    files: &[&str],
+    top: &str,
+) -> Result<std::process::Output, RunError> {
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = abs.as_path();
+    Ok(match sim {
+        Simulator::Icarus => {
+            let b = tool(
+                Command::new("iverilog")
+                    .current_dir(dir)
+                    .args(["-g2005", "-Wall", "-o", "etch_tb.vvp", "-s", top])
+                    .args(files),
+                "iverilog",
+                "iverilog",
+            )?;
+            if !b.status.success() {
+                return Err(RunError::Build {
+                    tool: "iverilog".into(),
+                    code: b.status.code(),
+                    log: text(&b),
+                });
+            }
+            tool(
+                Command::new("vvp")
+                    .current_dir(dir)
+                    .args(["-n", "etch_tb.vvp"]),
+                "vvp",
+                "iverilog",
+            )?
+        }
+        Simulator::Verilator => {
+            // the testbench is behavioural (delays, blocking assignments in initial blocks); the
+            // design itself is linted with -Wall separately (`lint`)
+            let b = tool(
+                Command::new("verilator")
+                    .current_dir(dir)
+                    .args([
+                        "--binary",
+                        "-j",
+                        "2",
+                        "-Wno-fatal",
+                        "-Wno-lint",
+                        "-Wno-style",
+                        "--x-assign",
+                        "unique",
+                        "--x-initial",
+                        "unique",
+                        "-MAKEFLAGS",
+                        "OPT_FAST=-O1",
+                        "--Mdir",
+                        "obj_dir",
+                        "--top-module",
+                        top,
+                    ])
+                    .args(files),
+                "verilator",
+                "verilator",
+            )?;
+            if !b.status.success() {
+                return Err(RunError::Build {
+                    tool: "verilator".into(),
+                    code: b.status.code(),
+                    log: text(&b),
+                });
+            }
+            tool(
+                Command::new(dir.join("obj_dir").join(format!("V{top}"))).current_dir(dir),
+                &format!("V{top}"),
+                "verilator",
+            )?
+        }
+    })
+}
+
 /// `verilator --lint-only -Wall` on the design file; returns the warnings (empty when clean).
 pub fn lint(dir: &Path) -> Result<String, RunError> {
+    lint_file(dir, super::verilog::DESIGN, "etch_accel")
+}
+
+/// `verilator --lint-only -Wall` on one design file with its top module; returns the warnings
+/// (empty when clean).
+pub fn lint_file(dir: &Path, file: &str, top: &str) -> Result<String, RunError> {
     let o = tool(
         Command::new("verilator").current_dir(dir).args([
             "--lint-only",
             "-Wall",
             "--top-module",
-            "etch_accel",
-            super::verilog::DESIGN,
+            top,
+            file,
         ]),
         "verilator",
         "verilator",
@@ -250,5 +273,46 @@ pub fn lint(dir: &Path) -> Result<String, RunError> {
         String::new()
     } else {
         text(&o)
+    })
+}
+
+/// What a run of the core's testbench showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoreRun {
+    /// The cycle the last instruction was done, as the testbench printed it.
+    pub cycles: Option<u64>,
+    /// A testbench error (missing image, timeout) or a failed exit.
+    pub error: Option<String>,
+    /// Every instruction's start, end and done, from the trace.
+    pub events: Vec<core::Event>,
+    pub log: String,
+}
+
+/// Builds and runs the core's testbench in `dir` (where `core::emit` wrote it).
+pub fn simulate_core(dir: &Path, sim: Simulator) -> Result<CoreRun, RunError> {
+    let _ = std::fs::remove_file(dir.join(core::TRACE));
+    let ran = run_testbench(dir, sim, &[core::CORE, core::CORE_TB], "etch_core_tb")?;
+    let log = text(&ran);
+    let mut cycles = None;
+    let mut error = None;
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("ETCH CYCLES cycles=") {
+            cycles = rest.trim().parse().ok();
+        } else if let Some(rest) = line.strip_prefix("ETCH ERROR ") {
+            error.get_or_insert_with(|| rest.to_string());
+        }
+    }
+    if !ran.status.success() && error.is_none() {
+        error = Some(format!(
+            "the simulation exited with {:?}",
+            ran.status.code()
+        ));
+    }
+    let trace = std::fs::read_to_string(dir.join(core::TRACE)).unwrap_or_default();
+    Ok(CoreRun {
+        cycles,
+        error,
+        events: core::read_trace(&trace),
+        log,
     })
 }

@@ -5,6 +5,7 @@
 //! `energy` counts its accesses. `etch sim` reports this program, and the emitted RTL runs it.
 //! `docs/accelerator.md` is the instruction set and its timing rules, written down.
 
+pub mod encode;
 pub mod energy;
 pub mod isa;
 pub mod lower;

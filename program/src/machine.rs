@@ -89,35 +89,95 @@ impl Machine {
         self.channel(space).latency
     }
 
-    /// Cycles of an `m × k` by `k × n` tile on the array, fold by fold. A fold uses `kf ≤ R` rows
-    /// and `nf ≤ C` columns (weight-stationary; output-stationary folds `m` over the rows,
-    /// input-stationary folds `k` over the rows and `m` over the columns):
-    /// - weight-stationary: preload `kf`, skew `kf − 1`, stream `m`, drain `nf − 1`;
-    /// - output-stationary: skew `mf − 1`, stream `k`, drain `nf − 1` (`mf + k + nf − 2`);
-    /// - input-stationary: preload `kf`, skew `kf − 1`, stream `n`, drain `mf − 1`.
+    /// How this machine's dataflow folds a GEMM tile onto the array.
+    pub fn folding(&self) -> Folding {
+        Folding::of(self.dataflow)
+    }
+
+    /// Cycles of an `m × k` by `k × n` tile on the array: the sum of `Folding::fold_cycles` over
+    /// its folds, in closed form.
     pub fn gemm_cycles(&self, m: u64, k: u64, n: u64) -> u64 {
-        let (r, c) = (self.rows, self.cols);
-        // (spatial on rows, spatial on columns, streamed, preload of the row extent?)
-        let (sr, sc, t, preload) = match self.dataflow {
-            Dataflow::WeightStationary => (k, n, m, true),
-            Dataflow::OutputStationary => (m, n, k, false),
-            Dataflow::InputStationary => (k, m, n, true),
-        };
+        let f = self.folding();
+        let [sr, sc, t] = [f.rows, f.cols, f.stream].map(|d| d.of(m, k, n));
         if sr == 0 || sc == 0 || t == 0 {
             return 0;
         }
-        let (fr, fc) = (sr.div_ceil(r), sc.div_ceil(c));
+        let (fr, fc) = (sr.div_ceil(self.rows), sc.div_ceil(self.cols));
         // Σ over folds of (rows used) = sr·fc, of (columns used) = sc·fr
         let rows_sum = sr * fc;
         let cols_sum = sc * fr;
         let folds = fr * fc;
-        let per_row = if preload { 2 } else { 1 };
-        per_row * rows_sum + cols_sum + folds * t - 2 * folds
+        f.per_row() * rows_sum + cols_sum + folds * t - 2 * folds
     }
 
     /// Cycles of a vector instruction.
     pub fn vector_cycles(&self, ops: u64) -> u64 {
         ops.div_ceil(self.lanes)
+    }
+}
+
+/// A dimension of a GEMM tile (`m × k` by `k × n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Dim {
+    M,
+    K,
+    N,
+}
+
+impl Dim {
+    /// Its extent in an `m × k` by `k × n` tile.
+    pub fn of(self, m: u64, k: u64, n: u64) -> u64 {
+        match self {
+            Dim::M => m,
+            Dim::K => k,
+            Dim::N => n,
+        }
+    }
+}
+
+/// How a dataflow runs a GEMM tile on an R×C array, as data: the dimension laid along the rows,
+/// the one along the columns, the one streamed, and whether each fold first preloads its row
+/// extent. The tile runs fold by fold (`ceil(rows dim / R) × ceil(cols dim / C)` folds), each
+/// fold using `rf ≤ R` rows and `cf ≤ C` columns for `fold_cycles(rf, cf, t)` cycles. The
+/// simulator sums it in closed form (`Machine::gemm_cycles`); the RTL's fold sequencer is built
+/// from the same values, fold by fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Folding {
+    pub rows: Dim,
+    pub cols: Dim,
+    pub stream: Dim,
+    pub preload: bool,
+}
+
+impl Folding {
+    /// Weight-stationary: `k` on the rows, `n` on the columns, `m` streamed, weights preloaded.
+    /// Output-stationary: `m` on the rows, `n` on the columns, `k` streamed.
+    /// Input-stationary: `k` on the rows, `m` on the columns, `n` streamed, inputs preloaded.
+    pub fn of(d: Dataflow) -> Folding {
+        let (rows, cols, stream, preload) = match d {
+            Dataflow::WeightStationary => (Dim::K, Dim::N, Dim::M, true),
+            Dataflow::OutputStationary => (Dim::M, Dim::N, Dim::K, false),
+            Dataflow::InputStationary => (Dim::K, Dim::M, Dim::N, true),
+        };
+        Folding {
+            rows,
+            cols,
+            stream,
+            preload,
+        }
+    }
+    /// Cycles per row of a fold: preload (when there is one) and skew.
+    pub fn per_row(&self) -> u64 {
+        if self.preload {
+            2
+        } else {
+            1
+        }
+    }
+    /// Cycles of one fold on `rf` rows and `cf` columns streaming `t`: preload `rf` (when the
+    /// dataflow preloads), skew `rf − 1`, stream `t`, drain `cf − 1`.
+    pub fn fold_cycles(&self, rf: u64, cf: u64, t: u64) -> u64 {
+        self.per_row() * rf + cf + t - 2
     }
 }
 
@@ -275,4 +335,48 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
             sems[tok.index()].push_back((done, origin));
         }
     }
+}
+
+/// Why hardware counting semaphores would not reproduce a program's timing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CountingError {
+    #[error("instruction {insn} takes no cycles; the RTL spends at least one cycle on every instruction")]
+    Empty { insn: usize },
+    #[error("instruction {insn} gives its {token:?} token at cycle {at}, before instruction {earlier} gave the {token:?} token it pushed first (cycle {earlier_at}); counting semaphores would hand them out of order")]
+    OutOfOrder {
+        insn: usize,
+        token: Token,
+        at: u64,
+        earlier: usize,
+        earlier_at: u64,
+    },
+}
+
+/// Checks that the RTL's counting semaphores give exactly this timing. The rules above take a
+/// semaphore's tokens in the order they were pushed; hardware counts them, so the two agree when
+/// every semaphore's tokens become available in push order (transfers through the two channels
+/// could otherwise finish out of order), and when no instruction takes zero cycles (the RTL
+/// starts at most one instruction a cycle on each unit).
+pub fn check_counting(m: &Machine, insns: &[Insn], t: &Timing) -> Result<(), CountingError> {
+    let mut last: [Option<(usize, u64)>; 7] = [None; 7];
+    for (i, insn) in insns.iter().enumerate() {
+        if busy_cycles(m, insn) == 0 {
+            return Err(CountingError::Empty { insn: i });
+        }
+        for tok in insn.push.iter() {
+            if let Some((earlier, earlier_at)) = last[tok.index()] {
+                if t.done[i] < earlier_at {
+                    return Err(CountingError::OutOfOrder {
+                        insn: i,
+                        token: tok,
+                        at: t.done[i],
+                        earlier,
+                        earlier_at,
+                    });
+                }
+            }
+            last[tok.index()] = Some((i, t.done[i]));
+        }
+    }
+    Ok(())
 }

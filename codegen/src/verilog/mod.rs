@@ -3,6 +3,7 @@
 
 pub mod accel;
 pub mod ast;
+pub mod core;
 pub mod layout;
 pub mod tb;
 

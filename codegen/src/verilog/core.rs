@@ -1,0 +1,1089 @@
+//! The control core of the program's accelerator: the load, compute and store units running
+//! their instruction streams, the seven counting semaphores between them, the channel timers and
+//! the arbitration of the two DMA units, as RTL. It is built from the same data the simulator
+//! times: the instruction words of `etch_program::encode` (the decoder reads its field table),
+//! the fold plan of `etch_program::machine::Folding` (the GEMM sequencer walks its folds) and the
+//! channel rule of `docs/accelerator.md` (one `etch_channel_*` module per channel, DRAM's in the
+//! testbench as the memory model). The testbench logs when every instruction starts, ends and is
+//! done; `compare` holds that log against `etch_program::machine::run`, instruction by
+//! instruction. The datapath (the array, the buffers, the vector unit) is not here yet: this core
+//! proves the cycles, not the values.
+
+use std::path::Path;
+
+use etch_program::encode::{self, Field, Word};
+use etch_program::isa::{Insn, Kind, Unit};
+use etch_program::machine::{check_counting, Channel, CountingError, Dim, Machine, Timing};
+
+use super::ast::*;
+
+/// The core's design file, its testbench and the trace the testbench writes.
+pub const CORE: &str = "etch_core.v";
+pub const CORE_TB: &str = "etch_core_tb.v";
+pub const TRACE: &str = "core_trace.txt";
+
+/// The instruction image of each unit.
+pub fn image(u: Unit) -> &'static str {
+    match u {
+        Unit::Load => "load.hex",
+        Unit::Compute => "compute.hex",
+        Unit::Store => "store.hex",
+    }
+}
+
+/// Why a program's core could not be emitted.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Encode(#[from] encode::EncodeError),
+    #[error(transparent)]
+    Counting(#[from] CountingError),
+    #[error("cannot write `{path}`: {err}")]
+    Io { path: String, err: std::io::Error },
+}
+
+/// Bits of a cycle counter and of the byte counts the units hand the channels.
+const CYCLE_BITS: u32 = 48;
+const BYTES_BITS: u32 = 64;
+/// Thousandths of a byte: bytes × 1000 fits in 74 bits.
+const MILLI_BITS: u32 = 80;
+/// Cycles of one GEMM fold or elements of a vector instruction.
+const REM_BITS: u32 = 50;
+
+fn bits_for(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
+
+/// The sizes the emitted core is built for.
+struct Sizes {
+    /// Instructions of each unit.
+    count: [usize; 3],
+    /// Bits of each unit's program counter (it counts to the unit's instruction count), and
+    /// the widest of them (the tags and the trace carry that many).
+    unit_pc: [u32; 3],
+    pc: u32,
+    /// Bits of a semaphore's count.
+    sem: u32,
+}
+
+impl Sizes {
+    /// Bits of a channel tag: the store bit, the tokens to push, the unit's program counter.
+    fn tag(&self) -> u32 {
+        1 + 7 + self.pc
+    }
+}
+
+fn sizes(m: &Machine, insns: &[Insn]) -> Sizes {
+    let mut count = [0usize; 3];
+    for i in insns {
+        count[i.kind.unit() as usize] += 1;
+    }
+    let unit_pc = count.map(|c| bits_for(c as u64));
+    Sizes {
+        count,
+        unit_pc,
+        pc: *unit_pc.iter().max().unwrap_or(&1),
+        // a semaphore never holds more than its initial tokens plus every push
+        sem: bits_for(insns.len() as u64 + m.slots as u64),
+    }
+}
+
+fn field(word: &str, f: Field) -> Expr {
+    id(word).part(n(f.lsb as i128), f.width)
+}
+
+/// `e`, `from` bits wide, zero-extended to `to` bits.
+fn widen(e: Expr, from: u32, to: u32) -> Expr {
+    if from >= to {
+        e
+    } else {
+        concat(vec![lit(to - from, 0), e])
+    }
+}
+
+fn tok(e: Expr, t: usize) -> Expr {
+    e.at(n(t as i128))
+}
+
+/// `min(e, limit)` for a constant limit.
+fn min_c(e: Expr, limit: u64) -> Expr {
+    let l = n(limit as i128);
+    cond(e.clone().lt(l.clone()), e, l)
+}
+
+/// The module `etch_channel_<name>`: one memory channel's rule. A request is granted when the
+/// channel is free; it holds the channel `ceil(1000·bytes / bpc)` cycles (`last` marks the final
+/// one) and is done `latency` cycles later, when `done_valid` shows its tag.
+fn channel(name: &str, ch: Channel, tag_bits: u32) -> Module {
+    let bpc = ch.milli_bytes_per_cycle as i128;
+    let lat = ch.latency as u32;
+    let mut m = Module::new(&format!("etch_channel_{name}"));
+    m.doc(&format!(
+        "The {name} channel: {} thousandths of a byte a cycle, {} cycles of latency.",
+        bpc, lat
+    ));
+    m.input("clk", 1)
+        .input("rst", 1)
+        .input("req_valid", 1)
+        .input("req_bytes", BYTES_BITS)
+        .input("req_tag", tag_bits)
+        .output("grant", 1)
+        .output("last", 1)
+        .output("last_tag", tag_bits)
+        .output("done_valid", 1)
+        .output("done_tag", tag_bits);
+    m.reg("busy", 1)
+        .reg("rem", MILLI_BITS)
+        .reg("tag_r", tag_bits)
+        .wire("need", MILLI_BITS)
+        .wire("cur", MILLI_BITS);
+    m.assign(
+        "need",
+        concat(vec![lit(MILLI_BITS - BYTES_BITS, 0), id("req_bytes")]).mul(lit(MILLI_BITS, 1000)),
+    );
+    m.assign("grant", id("req_valid").land(not(id("busy"))));
+    m.assign("cur", cond(id("grant"), id("need"), id("rem")));
+    m.assign(
+        "last",
+        id("grant")
+            .lor(id("busy"))
+            .land(id("cur").le(lit(MILLI_BITS, bpc))),
+    );
+    m.assign("last_tag", cond(id("grant"), id("req_tag"), id("tag_r")));
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![nb("busy", lit(1, 0)), nb("rem", lit(MILLI_BITS, 0))],
+            vec![
+                if_(
+                    id("grant").lor(id("busy")),
+                    vec![
+                        nb("busy", not(id("last"))),
+                        nb("rem", id("cur").sub(lit(MILLI_BITS, bpc))),
+                    ],
+                ),
+                if_(id("grant"), vec![nb("tag_r", id("req_tag"))]),
+            ],
+        )],
+    );
+    let w = tag_bits + 1;
+    if lat == 0 {
+        m.assign("done_valid", id("last"));
+        m.assign("done_tag", id("last_tag"));
+    } else {
+        // the latency as a shift register of (last, tag) pairs
+        let total = w * lat;
+        m.reg("pipe", total);
+        let shifted = if lat == 1 {
+            concat(vec![id("last"), id("last_tag")])
+        } else {
+            concat(vec![
+                id("pipe").slice(total - w - 1, 0),
+                id("last"),
+                id("last_tag"),
+            ])
+        };
+        m.always_ff(
+            "clk",
+            vec![if_else(
+                id("rst"),
+                vec![nb("pipe", lit(total, 0))],
+                vec![nb("pipe", shifted)],
+            )],
+        );
+        m.assign("done_valid", id("pipe").at(n((total - 1) as i128)));
+        m.assign("done_tag", id("pipe").slice(total - 2, total - w));
+    }
+    m
+}
+
+/// Names of a unit's signals: `l`, `c`, `s`.
+fn p(u: Unit) -> &'static str {
+    match u {
+        Unit::Load => "l",
+        Unit::Compute => "c",
+        Unit::Store => "s",
+    }
+}
+
+/// A unit's instruction memory and its head word (the instruction at its program counter, read
+/// one cycle ahead so a unit starts its next instruction the cycle after the last one ends).
+fn fetch(m: &mut Module, u: Unit, count: usize, pcw: u32) {
+    let x = p(u);
+    let (pc, head, mem, issue) = (
+        format!("pc_{x}"),
+        format!("head_{x}"),
+        format!("imem_{x}"),
+        format!("issue_{x}"),
+    );
+    m.comment(&format!(
+        "{} unit: {count} instructions from {}",
+        u.name(),
+        image(u)
+    ));
+    m.reg(&pc, pcw);
+    m.waive(
+        "UNUSEDSIGNAL",
+        "the control core decodes only the fields that time an instruction; the datapath reads the rest",
+    );
+    m.reg(&head, encode::WORD_BITS);
+    m.unwaive("UNUSEDSIGNAL");
+    m.memory(&mem, encode::WORD_BITS, (count + 1) as u32)
+        .wire(&format!("valid_{x}"), 1)
+        .wire(&format!("pops_ok_{x}"), 1)
+        .wire(&issue, 1)
+        .wire(&format!("pc_next_{x}"), pcw);
+    m.item(Item::Initial(vec![Stmt::Task(
+        "$readmemh",
+        vec![s(image(u)), id(&mem)],
+    )]));
+    m.assign(
+        format!("valid_{x}").as_str(),
+        id(&pc).lt(lit(pcw, count as i128)),
+    );
+    m.assign(
+        format!("pops_ok_{x}").as_str(),
+        field(&head, encode::POP)
+            .and(inv(id("avail")))
+            .eq(lit(7, 0)),
+    );
+    m.assign(
+        format!("pc_next_{x}").as_str(),
+        cond(
+            id("rst"),
+            lit(pcw, 0),
+            cond(id(&issue), id(&pc).add(lit(pcw, 1)), id(&pc)),
+        ),
+    );
+    m.always_ff(
+        "clk",
+        vec![
+            nb(id(&pc), id(format!("pc_next_{x}"))),
+            nb(id(&head), id(&mem).at(id(format!("pc_next_{x}")))),
+        ],
+    );
+}
+
+/// A DMA unit (load or store): it takes its tokens, asks for the channel of its space, holds it
+/// while the transfer runs, and hands the tokens to push to the channel with the transfer.
+fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
+    let x = p(u);
+    let v = |s: &str| format!("{s}_{x}");
+    fetch(m, u, sz.count[u as usize], sz.unit_pc[u as usize]);
+    let pcw = sz.unit_pc[u as usize];
+    let head = v("head");
+    for (r, w) in [
+        ("wait", 1),
+        ("hold", 1),
+        ("space_r", 1),
+        ("bytes_r", BYTES_BITS),
+        ("at_r", CYCLE_BITS),
+        ("push_r", 7),
+        ("xpc", pcw),
+    ] {
+        m.reg(&v(r), w);
+    }
+    for (w, bits) in [
+        ("req", 1),
+        ("space", 1),
+        ("bytes", BYTES_BITS),
+        ("at", CYCLE_BITS),
+        ("push", 7),
+        ("cpc", pcw),
+        ("grant", 1),
+        ("last", 1),
+    ] {
+        m.wire(&v(w), bits);
+    }
+    let issue = id(v("issue"));
+    m.assign(
+        v("issue").as_str(),
+        id(v("valid"))
+            .land(not(id(v("wait"))))
+            .land(not(id(v("hold"))))
+            .land(id(v("pops_ok"))),
+    );
+    m.assign(v("req").as_str(), issue.clone().lor(id(v("wait"))));
+    m.assign(
+        v("space").as_str(),
+        cond(
+            issue.clone(),
+            field(&head, encode::DMA_SPACE),
+            id(v("space_r")),
+        ),
+    );
+    m.assign(
+        v("bytes").as_str(),
+        cond(
+            issue.clone(),
+            concat(vec![lit(32, 0), field(&head, encode::DMA_ROWS)]).mul(concat(vec![
+                lit(32, 0),
+                field(&head, encode::DMA_ROW_BYTES),
+            ])),
+            id(v("bytes_r")),
+        ),
+    );
+    m.assign(
+        v("at").as_str(),
+        cond(issue.clone(), id("now"), id(v("at_r"))),
+    );
+    m.assign(
+        v("push").as_str(),
+        cond(issue.clone(), field(&head, encode::PUSH), id(v("push_r"))),
+    );
+    m.assign(
+        v("cpc").as_str(),
+        cond(issue.clone(), id(v("pc")), id(v("xpc"))),
+    );
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![nb(id(v("wait")), lit(1, 0)), nb(id(v("hold")), lit(1, 0))],
+            vec![
+                if_(
+                    issue.clone(),
+                    vec![
+                        nb(id(v("space_r")), id(v("space"))),
+                        nb(id(v("bytes_r")), id(v("bytes"))),
+                        nb(id(v("at_r")), id("now")),
+                        nb(id(v("push_r")), id(v("push"))),
+                        nb(id(v("xpc")), id(v("pc"))),
+                    ],
+                ),
+                nb(id(v("wait")), id(v("req")).land(not(id(v("grant"))))),
+                nb(
+                    id(v("hold")),
+                    id(v("grant")).lor(id(v("hold"))).land(not(id(v("last")))),
+                ),
+            ],
+        )],
+    );
+}
+
+/// The extents of a GEMM word along the array's rows, its columns and in time.
+fn gemm_dims(m: &Machine, head: &str) -> [Expr; 3] {
+    let f = m.folding();
+    let dim = |d: Dim| match d {
+        Dim::M => field(head, encode::GEMM_M),
+        Dim::K => field(head, encode::GEMM_K),
+        Dim::N => field(head, encode::GEMM_N),
+    };
+    [dim(f.rows), dim(f.cols), dim(f.stream)].map(|e| concat(vec![lit(REM_BITS - 32, 0), e]))
+}
+
+/// Cycles of one fold on `rf` rows and `cf` columns streaming `t` (`Folding::fold_cycles`).
+fn fold_len(m: &Machine, rf: Expr, cf: Expr, t: Expr) -> Expr {
+    let f = m.folding();
+    rf.mul(lit(REM_BITS, f.per_row() as i128))
+        .add(cf)
+        .add(t)
+        .sub(lit(REM_BITS, 2))
+}
+
+/// The compute unit: a GEMM walks its folds (row folds outer, column folds inner), each fold
+/// `Folding::fold_cycles` long; a vector instruction takes `lanes` operations a cycle. It pushes
+/// its tokens in its last cycle.
+fn compute_unit(m: &mut Module, mach: &Machine, sz: &Sizes) {
+    let u = Unit::Compute;
+    let pcw = sz.unit_pc[u as usize];
+    fetch(m, u, sz.count[u as usize], pcw);
+    let (r, c, lanes) = (mach.rows, mach.cols, mach.lanes);
+    for (reg, w) in [
+        ("busy_c", 1),
+        ("vec_r", 1),
+        ("rows_r", REM_BITS),
+        ("cols_r", REM_BITS),
+        ("sc_r", REM_BITS),
+        ("t_r", REM_BITS),
+        ("rem_r", REM_BITS),
+        ("push_r_c", 7),
+        ("xpc_c", pcw),
+    ] {
+        m.reg(reg, w);
+    }
+    for (w, bits) in [
+        ("active_c", 1),
+        ("hvec_c", 1),
+        ("hsr_c", REM_BITS),
+        ("hsc_c", REM_BITS),
+        ("ht_c", REM_BITS),
+        ("vec_c", 1),
+        ("rl_c", REM_BITS),
+        ("cl_c", REM_BITS),
+        ("scv_c", REM_BITS),
+        ("tt_c", REM_BITS),
+        ("rem_c", REM_BITS),
+        ("more_cols_c", 1),
+        ("more_rows_c", 1),
+        ("last_c", 1),
+        ("push_c", 7),
+        ("cpc_c", pcw),
+    ] {
+        m.wire(w, bits);
+    }
+    let issue = id("issue_c");
+    m.assign(
+        "issue_c",
+        id("valid_c").land(not(id("busy_c"))).land(id("pops_ok_c")),
+    );
+    m.assign("active_c", issue.clone().lor(id("busy_c")));
+    m.assign(
+        "hvec_c",
+        field("head_c", encode::OPCODE).eq(lit(2, encode::OP_VECTOR as i128)),
+    );
+    let [hsr, hsc, ht] = gemm_dims(mach, "head_c");
+    m.assign("hsr_c", hsr);
+    m.assign("hsc_c", hsc);
+    m.assign("ht_c", ht);
+    let pick = |h: &str, reg: &str| cond(issue.clone(), id(h), id(reg));
+    m.assign("vec_c", pick("hvec_c", "vec_r"));
+    m.assign("rl_c", pick("hsr_c", "rows_r"));
+    m.assign("cl_c", pick("hsc_c", "cols_r"));
+    m.assign("scv_c", pick("hsc_c", "sc_r"));
+    m.assign("tt_c", pick("ht_c", "t_r"));
+    let first_fold = fold_len(
+        mach,
+        min_c(id("hsr_c"), r),
+        min_c(id("hsc_c"), c),
+        id("ht_c"),
+    );
+    m.assign(
+        "rem_c",
+        cond(
+            issue.clone(),
+            cond(
+                id("hvec_c"),
+                concat(vec![
+                    lit(REM_BITS - encode::VEC_OPS.width, 0),
+                    field("head_c", encode::VEC_OPS),
+                ]),
+                first_fold,
+            ),
+            id("rem_r"),
+        ),
+    );
+    m.assign("more_cols_c", id("cl_c").gt(lit(REM_BITS, c as i128)));
+    m.assign("more_rows_c", id("rl_c").gt(lit(REM_BITS, r as i128)));
+    m.assign(
+        "last_c",
+        id("active_c").land(cond(
+            id("vec_c"),
+            id("rem_c").le(lit(REM_BITS, lanes as i128)),
+            id("rem_c")
+                .eq(lit(REM_BITS, 1))
+                .land(not(id("more_cols_c")))
+                .land(not(id("more_rows_c"))),
+        )),
+    );
+    m.assign(
+        "push_c",
+        cond(issue.clone(), field("head_c", encode::PUSH), id("push_r_c")),
+    );
+    m.assign("cpc_c", cond(issue.clone(), id("pc_c"), id("xpc_c")));
+    let c_l = lit(REM_BITS, c as i128);
+    let r_l = lit(REM_BITS, r as i128);
+    let next_col = fold_len(
+        mach,
+        min_c(id("rl_c"), r),
+        min_c(id("cl_c").sub(c_l.clone()), c),
+        id("tt_c"),
+    );
+    let next_row = fold_len(
+        mach,
+        min_c(id("rl_c").sub(r_l.clone()), r),
+        min_c(id("scv_c"), c),
+        id("tt_c"),
+    );
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![nb("busy_c", lit(1, 0))],
+            vec![
+                if_(
+                    issue,
+                    vec![
+                        nb("vec_r", id("hvec_c")),
+                        nb("sc_r", id("hsc_c")),
+                        nb("t_r", id("ht_c")),
+                        nb("push_r_c", id("push_c")),
+                        nb("xpc_c", id("pc_c")),
+                    ],
+                ),
+                nb("busy_c", id("active_c").land(not(id("last_c")))),
+                if_(
+                    id("active_c"),
+                    vec![if_else(
+                        id("vec_c"),
+                        vec![nb("rem_r", id("rem_c").sub(lit(REM_BITS, lanes as i128)))],
+                        vec![if_else(
+                            id("rem_c").ne(lit(REM_BITS, 1)),
+                            vec![
+                                nb("rem_r", id("rem_c").sub(lit(REM_BITS, 1))),
+                                nb("rows_r", id("rl_c")),
+                                nb("cols_r", id("cl_c")),
+                            ],
+                            vec![if_else(
+                                id("more_cols_c"),
+                                vec![
+                                    nb("rows_r", id("rl_c")),
+                                    nb("cols_r", id("cl_c").sub(c_l)),
+                                    nb("rem_r", next_col),
+                                ],
+                                vec![
+                                    nb("rows_r", id("rl_c").sub(r_l)),
+                                    nb("cols_r", id("scv_c")),
+                                    nb("rem_r", next_row),
+                                ],
+                            )],
+                        )],
+                    )],
+                ),
+            ],
+        )],
+    );
+}
+
+/// The arbiter of one channel between the load and the store unit: the request that has waited
+/// longer goes first, the load's on a tie (`docs/accelerator.md`, rule 2). `space` is the
+/// channel's space code; `chan` prefixes its request wires.
+fn arbiter(m: &mut Module, space: u64, chan: &str, sz: &Sizes) {
+    let want =
+        |u: &str| id(format!("req_{u}")).land(id(format!("space_{u}")).eq(lit(1, space as i128)));
+    m.wire(&format!("{chan}_l"), 1)
+        .wire(&format!("{chan}_s"), 1)
+        .wire(&format!("{chan}_pick_s"), 1);
+    m.assign(format!("{chan}_l").as_str(), want("l"));
+    m.assign(format!("{chan}_s").as_str(), want("s"));
+    m.assign(
+        format!("{chan}_pick_s").as_str(),
+        id(format!("{chan}_s")).land(not(id(format!("{chan}_l"))).lor(id("at_s").lt(id("at_l")))),
+    );
+    let ps = id(format!("{chan}_pick_s"));
+    m.assign(
+        format!("{chan}_req_valid").as_str(),
+        id(format!("{chan}_l")).lor(id(format!("{chan}_s"))),
+    );
+    m.assign(
+        format!("{chan}_req_bytes").as_str(),
+        cond(ps.clone(), id("bytes_s"), id("bytes_l")),
+    );
+    let tag = |unit: Unit| {
+        let x = p(unit);
+        concat(vec![
+            lit(1, (unit == Unit::Store) as i128),
+            id(format!("push_{x}")),
+            widen(id(format!("cpc_{x}")), sz.unit_pc[unit as usize], sz.pc),
+        ])
+    };
+    m.assign(
+        format!("{chan}_req_tag").as_str(),
+        cond(ps, tag(Unit::Store), tag(Unit::Load)),
+    );
+}
+
+/// The core module `etch_core`.
+fn core(mach: &Machine, sz: &Sizes) -> Module {
+    let tw = sz.tag();
+    let pcw = sz.pc;
+    let global = mach.global_bytes > 0;
+    let mut m = Module::new("etch_core");
+    m.doc("The program's accelerator core: load, compute and store units, their semaphores and channels.");
+    m.input("clk", 1)
+        .input("rst", 1)
+        .output("dram_req_valid", 1)
+        .output("dram_req_bytes", BYTES_BITS)
+        .output("dram_req_tag", tw)
+        .input("dram_grant", 1)
+        .input("dram_last", 1)
+        .input("dram_last_store", 1)
+        .input("dram_done_valid", 1)
+        .input("dram_done_push", 7)
+        .output("trace_start", 3)
+        .output("trace_last", 3)
+        .output("trace_pc_l", pcw)
+        .output("trace_pc_c", pcw)
+        .output("trace_pc_s", pcw)
+        .output("trace_gdone_valid", 1)
+        .output("trace_gdone_tag", tw);
+    m.reg("now", CYCLE_BITS);
+    m.always_ff(
+        "clk",
+        vec![nb(
+            "now",
+            cond(
+                id("rst"),
+                lit(CYCLE_BITS, 0),
+                id("now").add(lit(CYCLE_BITS, 1)),
+            ),
+        )],
+    );
+    // semaphores
+    m.wire("avail", 7);
+    for u in Unit::ALL {
+        match u {
+            Unit::Compute => compute_unit(&mut m, mach, sz),
+            _ => dma_unit(&mut m, u, sz),
+        }
+    }
+    // the channels and who holds them
+    arbiter(&mut m, 0, "dram", sz);
+    if global {
+        m.wire("g_req_valid", 1)
+            .wire("g_req_bytes", BYTES_BITS)
+            .wire("g_req_tag", tw)
+            .wire("g_grant", 1)
+            .wire("g_last", 1);
+        m.waive(
+            "UNUSEDSIGNAL",
+            "a finished transfer's tag: the core reads which unit held the channel, the rest is the trace's",
+        );
+        m.wire("g_last_tag", tw);
+        m.unwaive("UNUSEDSIGNAL");
+        m.wire("g_done_valid", 1).wire("g_done_tag", tw);
+        m.wire("g_last_store", 1).wire("g_done_push", 7);
+        arbiter(&mut m, 1, "g", sz);
+        m.instance(
+            "etch_channel_global",
+            "global_channel",
+            vec![],
+            [
+                "clk",
+                "rst",
+                "req_valid",
+                "req_bytes",
+                "req_tag",
+                "grant",
+                "last",
+                "last_tag",
+                "done_valid",
+                "done_tag",
+            ]
+            .into_iter()
+            .map(|port| {
+                let sig = if port == "clk" || port == "rst" {
+                    port.to_string()
+                } else {
+                    format!("g_{port}")
+                };
+                (port, id(sig))
+            })
+            .collect(),
+        );
+        m.assign("g_last_store", id("g_last_tag").at(n((tw - 1) as i128)));
+        m.assign("g_done_push", id("g_done_tag").slice(pcw + 6, pcw));
+        m.assign("trace_gdone_valid", id("g_done_valid"));
+        m.assign("trace_gdone_tag", id("g_done_tag"));
+    } else {
+        m.assign("trace_gdone_valid", lit(1, 0));
+        m.assign("trace_gdone_tag", lit(tw, 0));
+    }
+    for (x, unit_bit) in [("l", 0), ("s", 1)] {
+        let granted = |chan: &str| {
+            let pick = id(format!("{chan}_pick_s"));
+            id(format!("{chan}_grant")).land(if unit_bit == 1 { pick } else { not(pick) })
+        };
+        let ends = |chan: &str| {
+            id(format!("{chan}_last")).land(id(format!("{chan}_last_store")).eq(lit(1, unit_bit)))
+        };
+        let (mut g, mut l) = (granted("dram"), ends("dram"));
+        if global {
+            g = g.lor(granted("g"));
+            l = l.lor(ends("g"));
+        }
+        m.assign(format!("grant_{x}").as_str(), g);
+        m.assign(format!("last_{x}").as_str(), l);
+    }
+    // the semaphores: pushed by the compute unit's last cycle and by finished transfers, popped
+    // when their consumer starts an instruction
+    let sem_bits = sz.sem;
+    for t in etch_program::isa::Token::ALL {
+        let k = t.index();
+        let name = format!("sem_{k}");
+        let (_, consumer) = t.route();
+        let cx = p(consumer);
+        m.reg(&name, sem_bits);
+        m.assign(id("avail").at(n(k as i128)), id(&name).ne(lit(sem_bits, 0)));
+        let one = |e: Expr| widen(e, 1, sem_bits);
+        let mut inc = one(id("last_c").land(tok(id("push_c"), k)));
+        for chan in if global {
+            &["dram", "g"][..]
+        } else {
+            &["dram"][..]
+        } {
+            inc = inc.add(one(
+                id(format!("{chan}_done_valid")).land(tok(id(format!("{chan}_done_push")), k))
+            ));
+        }
+        let dec =
+            one(id(format!("issue_{cx}")).land(tok(field(&format!("head_{cx}"), encode::POP), k)));
+        m.always_ff(
+            "clk",
+            vec![if_else(
+                id("rst"),
+                vec![nb(id(&name), lit(sem_bits, t.initial(mach.slots) as i128))],
+                vec![nb(id(&name), id(&name).add(inc).sub(dec))],
+            )],
+        );
+    }
+    // what the testbench logs
+    let start_l = id("grant_l");
+    let start_s = id("grant_s");
+    m.assign("trace_start", concat(vec![start_s, id("issue_c"), start_l]));
+    m.assign(
+        "trace_last",
+        concat(vec![id("last_s"), id("last_c"), id("last_l")]),
+    );
+    for u in Unit::ALL {
+        let x = p(u);
+        m.assign(
+            format!("trace_pc_{x}").as_str(),
+            widen(id(format!("cpc_{x}")), sz.unit_pc[u as usize], pcw),
+        );
+    }
+    m
+}
+
+/// The ports of a channel module, and of the core's DRAM side, in order.
+const CHANNEL_PORTS: [&str; 8] = [
+    "req_valid",
+    "req_bytes",
+    "req_tag",
+    "grant",
+    "last",
+    "last_tag",
+    "done_valid",
+    "done_tag",
+];
+
+/// The testbench `etch_core_tb`: the DRAM channel as the memory model, the core, and a log of
+/// every instruction's start, end and done cycle (cycle 0 is the first after reset). It stops
+/// when every instruction is done, printing `ETCH CYCLES cycles=…`, and fails loudly on a
+/// missing image or a run longer than `max_cycles`.
+fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
+    let tw = sz.tag();
+    let pcw = sz.pc;
+    let mut m = Module::new("etch_core_tb");
+    m.doc("Testbench of the core: the DRAM channel, the instruction log, the end of the run.");
+    m.reg("clk", 1)
+        .reg("rst", 1)
+        .reg("cyc", CYCLE_BITS)
+        .reg("finished", 32)
+        .reg("last_done", CYCLE_BITS);
+    m.item(Item::Integer("fd".into()));
+    let mut conns: Vec<(String, Expr)> = vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
+    for (port, bits) in CHANNEL_PORTS
+        .iter()
+        .zip([1, BYTES_BITS, tw, 1, 1, tw, 1, tw])
+    {
+        let w = format!("dram_{port}");
+        m.wire(&w, bits);
+        conns.push((port.to_string(), id(w)));
+    }
+    m.item(Item::Instance {
+        module: "etch_channel_dram".into(),
+        name: "dram".into(),
+        params: vec![],
+        conns,
+    });
+    let mut core_conns: Vec<(String, Expr)> =
+        vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
+    for port in [
+        "req_valid",
+        "req_bytes",
+        "req_tag",
+        "grant",
+        "last",
+        "done_valid",
+    ] {
+        core_conns.push((format!("dram_{port}"), id(format!("dram_{port}"))));
+    }
+    core_conns.push((
+        "dram_last_store".into(),
+        id("dram_last_tag").at(n((tw - 1) as i128)),
+    ));
+    core_conns.push((
+        "dram_done_push".into(),
+        id("dram_done_tag").slice(pcw + 6, pcw),
+    ));
+    for (w, bits) in [
+        ("trace_start", 3),
+        ("trace_last", 3),
+        ("trace_pc_l", pcw),
+        ("trace_pc_c", pcw),
+        ("trace_pc_s", pcw),
+        ("trace_gdone_valid", 1),
+        ("trace_gdone_tag", tw),
+    ] {
+        m.wire(w, bits);
+        core_conns.push((w.into(), id(w)));
+    }
+    m.item(Item::Instance {
+        module: "etch_core".into(),
+        name: "dut".into(),
+        params: vec![],
+        conns: core_conns,
+    });
+    m.item(Item::Always(
+        Sens::Free,
+        vec![Stmt::Delay(5), bl("clk", inv(id("clk")))],
+    ));
+    let mut init = vec![];
+    for u in Unit::ALL {
+        init.push(bl("fd", Expr::Call("$fopen", vec![s(image(u)), s("r")])));
+        init.push(if_(
+            id("fd").eq(n(0)),
+            vec![
+                Stmt::Task(
+                    "$display",
+                    vec![s(format!("ETCH ERROR missing memory image {}", image(u)))],
+                ),
+                Stmt::Task("$fatal", vec![n(1), s("missing memory image")]),
+            ],
+        ));
+        init.push(Stmt::Task("$fclose", vec![id("fd")]));
+    }
+    init.extend([
+        bl("fd", Expr::Call("$fopen", vec![s(TRACE), s("w")])),
+        bl("clk", lit(1, 0)),
+        bl("rst", lit(1, 1)),
+        bl("cyc", lit(CYCLE_BITS, 0)),
+        bl("finished", lit(32, 0)),
+        bl("last_done", lit(CYCLE_BITS, 0)),
+        Stmt::WaitPosedge("clk".into()),
+        Stmt::WaitPosedge("clk".into()),
+        Stmt::WaitPosedge("clk".into()),
+        nb("rst", lit(1, 0)),
+    ]);
+    m.item(Item::Initial(init));
+    let next = id("cyc").add(lit(CYCLE_BITS, 1));
+    let log = |kind: &str, unit: Expr, pc: Expr, at: Expr| {
+        Stmt::Task(
+            "$fdisplay",
+            vec![id("fd"), s(format!("{kind} %0d %0d %0d")), unit, pc, at],
+        )
+    };
+    let done = |at: Expr| {
+        vec![
+            bl("finished", id("finished").add(lit(32, 1))),
+            bl("last_done", at),
+        ]
+    };
+    let mut body = vec![];
+    for (k, x) in ["l", "c", "s"].iter().enumerate() {
+        let pc = id(format!("trace_pc_{x}"));
+        let u = lit(2, k as i128);
+        body.push(if_(
+            id("trace_start").at(n(k as i128)),
+            vec![log("S", u.clone(), pc.clone(), id("cyc"))],
+        ));
+        let mut on_last = vec![log("E", u.clone(), pc.clone(), next.clone())];
+        if *x == "c" {
+            on_last.extend(done(next.clone()));
+        }
+        body.push(if_(id("trace_last").at(n(k as i128)), on_last));
+    }
+    for (valid, tag) in [
+        ("dram_done_valid", "dram_done_tag"),
+        ("trace_gdone_valid", "trace_gdone_tag"),
+    ] {
+        // the tag's top bit is the store unit's
+        let unit = cond(id(tag).at(n((tw - 1) as i128)), lit(2, 2), lit(2, 0));
+        let mut v = vec![log("D", unit, id(tag).slice(pcw - 1, 0), next.clone())];
+        v.extend(done(next.clone()));
+        body.push(if_(id(valid), v));
+    }
+    body.push(if_(
+        id("finished").eq(lit(32, n_insns as i128)),
+        vec![
+            Stmt::Task(
+                "$display",
+                vec![s("ETCH CYCLES cycles=%0d"), id("last_done")],
+            ),
+            Stmt::Task("$fclose", vec![id("fd")]),
+            Stmt::Task("$finish", vec![]),
+        ],
+    ));
+    body.push(if_(
+        id("cyc").ge(lit(CYCLE_BITS, max_cycles as i128)),
+        vec![
+            Stmt::Task(
+                "$display",
+                vec![s(format!(
+                    "ETCH ERROR timeout: the core ran {max_cycles} cycles without finishing"
+                ))],
+            ),
+            Stmt::Task("$fclose", vec![id("fd")]),
+            Stmt::Task("$fatal", vec![n(1), s("timeout")]),
+        ],
+    ));
+    body.push(nb("cyc", next));
+    m.always_ff("clk", vec![if_(not(id("rst")), body)]);
+    m
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), CoreError> {
+    let p = dir.join(name);
+    std::fs::write(&p, text).map_err(|err| CoreError::Io {
+        path: p.display().to_string(),
+        err,
+    })
+}
+
+/// Writes the core of `insns` on machine `m` (its design, its testbench and the three
+/// instruction images) into `dir`; returns the file names. `timing` is the simulator's run of
+/// the same program: the core is only emitted when counting semaphores reproduce it
+/// (`check_counting`), and the testbench gives up at twice its length.
+pub fn emit(
+    dir: &Path,
+    model: &str,
+    mach: &Machine,
+    insns: &[Insn],
+    timing: &Timing,
+) -> Result<Vec<String>, CoreError> {
+    check_counting(mach, insns, timing)?;
+    let sz = sizes(mach, insns);
+    let mut images: [String; 3] = Default::default();
+    for (i, insn) in insns.iter().enumerate() {
+        let w = encode::encode(i, insn)?;
+        images[insn.kind.unit() as usize].push_str(&w.hex());
+        images[insn.kind.unit() as usize].push('\n');
+    }
+    let mut design = vec![];
+    if mach.global_bytes > 0 {
+        design.push(channel("global", mach.global, sz.tag()));
+    }
+    design.push(core(mach, &sz));
+    let file = File {
+        header: vec![
+            format!(
+                "etch accelerator core for {model}: {}x{} {:?} array, {} vector lanes, {} slots a buffer",
+                mach.rows, mach.cols, mach.dataflow, mach.lanes, mach.slots
+            ),
+            "Generated by etch. Verilog-2005. The control core: instruction streams, semaphores, channels.".into(),
+        ],
+        waivers: vec![(
+            "DECLFILENAME",
+            "one file holds every module of the core, so not every module name can match the file name".into(),
+        )],
+        modules: design,
+    };
+    write(dir, CORE, &file.print())?;
+    let tb = File {
+        header: vec![
+            "etch core testbench: the DRAM channel as the memory model. Verilog-2005 with delays."
+                .into(),
+        ],
+        waivers: vec![],
+        modules: vec![
+            channel("dram", mach.dram, sz.tag()),
+            testbench(
+                &sz,
+                insns.len(),
+                timing.total.saturating_mul(2).saturating_add(1000),
+            ),
+        ],
+    };
+    write(dir, CORE_TB, &tb.print())?;
+    let mut names = vec![CORE.to_string(), CORE_TB.to_string()];
+    for u in Unit::ALL {
+        let mut text = std::mem::take(&mut images[u as usize]);
+        // one word past the end, so the head register never reads outside the memory
+        text.push_str(&Word::default().hex());
+        text.push('\n');
+        write(dir, image(u), &text)?;
+        names.push(image(u).to_string());
+    }
+    Ok(names)
+}
+
+/// One line of the core's log: instruction `pc` of `unit` started, ended or was done at `cycle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub what: u8,
+    pub unit: Unit,
+    pub pc: usize,
+    pub cycle: u64,
+}
+
+/// Reads the log the testbench wrote.
+pub fn read_trace(text: &str) -> Vec<Event> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let what = w.next()?.bytes().next()?;
+            let unit = match w.next()? {
+                "0" => Unit::Load,
+                "1" => Unit::Compute,
+                "2" => Unit::Store,
+                _ => return None,
+            };
+            let pc = w.next()?.parse().ok()?;
+            let cycle = w.next()?.parse().ok()?;
+            Some(Event {
+                what,
+                unit,
+                pc,
+                cycle,
+            })
+        })
+        .collect()
+}
+
+/// Holds the core's log against the simulator's timing: every instruction must start, end and
+/// be done in exactly the cycles `machine::run` gives. Returns the first difference.
+pub fn compare(insns: &[Insn], timing: &Timing, events: &[Event]) -> Result<(), String> {
+    let mut index: [Vec<usize>; 3] = Default::default();
+    for (i, insn) in insns.iter().enumerate() {
+        index[insn.kind.unit() as usize].push(i);
+    }
+    let n = insns.len();
+    let mut got: [Vec<Option<u64>>; 3] = [vec![None; n], vec![None; n], vec![None; n]];
+    for e in events {
+        let Some(&i) = index[e.unit as usize].get(e.pc) else {
+            return Err(format!(
+                "the core logged instruction {} of the {} unit, which has only {}",
+                e.pc,
+                e.unit.name(),
+                index[e.unit as usize].len()
+            ));
+        };
+        let slot = match e.what {
+            b'S' => 0,
+            b'E' => 1,
+            _ => 2,
+        };
+        if let Some(first) = got[slot][i] {
+            return Err(format!(
+                "instruction {i} ({} unit) was logged twice ({} at cycles {first} and {})",
+                e.unit.name(),
+                e.what as char,
+                e.cycle
+            ));
+        }
+        got[slot][i] = Some(e.cycle);
+    }
+    for (i, insn) in insns.iter().enumerate() {
+        let done = match insn.kind {
+            Kind::Load(_) | Kind::Store(_) => got[2][i],
+            _ => got[1][i],
+        };
+        for (what, rtl, sim) in [
+            ("starts", got[0][i], timing.start[i]),
+            ("ends", got[1][i], timing.end[i]),
+            ("is done", done, timing.done[i]),
+        ] {
+            if rtl != Some(sim) {
+                return Err(format!(
+                    "instruction {i} ({} unit, {:?}) {what} at cycle {sim} in the simulator but {} in the RTL",
+                    insn.kind.unit().name(),
+                    insn.kind,
+                    rtl.map_or("never".to_string(), |c| c.to_string())
+                ));
+            }
+        }
+    }
+    Ok(())
+}

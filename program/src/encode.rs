@@ -1,0 +1,259 @@
+//! The binary form of an instruction: one 256-bit word, as the accelerator's instruction memories
+//! hold it. The field layout is data (`FIELDS`): `encode` writes it and the RTL emitter builds
+//! the decoder from the same table, so the two cannot disagree. A value too wide for its field
+//! is an error, never truncated.
+
+use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Tokens, Vector, VectorOp};
+
+/// Bits in an instruction word.
+pub const WORD_BITS: u32 = 256;
+
+/// A field of the word: where it sits and how wide it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub lsb: u32,
+    pub width: u32,
+}
+
+const fn f(name: &'static str, lsb: u32, width: u32) -> Field {
+    Field { name, lsb, width }
+}
+
+/// Which kind of instruction the word holds (`OPCODE`).
+pub const OP_LOAD: u64 = 0;
+pub const OP_STORE: u64 = 1;
+pub const OP_GEMM: u64 = 2;
+pub const OP_VECTOR: u64 = 3;
+
+// Fields every word has.
+pub const OPCODE: Field = f("opcode", 0, 2);
+pub const POP: Field = f("pop", 2, 7);
+pub const PUSH: Field = f("push", 9, 7);
+pub const LAYER: Field = f("layer", 16, 16);
+// LOAD / STORE
+pub const DMA_BUFFER: Field = f("buffer", 32, 2);
+pub const DMA_SLOT: Field = f("slot", 34, 2);
+pub const DMA_SPACE: Field = f("space", 36, 1);
+pub const DMA_ADDR: Field = f("addr", 40, 48);
+pub const DMA_ROWS: Field = f("rows", 88, 32);
+pub const DMA_ROW_BYTES: Field = f("row_bytes", 120, 32);
+pub const DMA_STRIDE: Field = f("stride", 152, 48);
+// GEMM
+pub const GEMM_INPUT_SLOT: Field = f("input_slot", 32, 2);
+pub const GEMM_WEIGHT_SLOT: Field = f("weight_slot", 34, 2);
+pub const GEMM_OUTPUT_SLOT: Field = f("output_slot", 36, 2);
+pub const GEMM_ACCUMULATE: Field = f("accumulate", 38, 1);
+pub const GEMM_M: Field = f("m", 40, 32);
+pub const GEMM_K: Field = f("k", 72, 32);
+pub const GEMM_N: Field = f("n", 104, 32);
+pub const GEMM_MACS: Field = f("macs", 136, 48);
+// VECTOR
+pub const VEC_OP: Field = f("vector_op", 32, 3);
+pub const VEC_INPUT_SLOT: Field = f("input_slot", 35, 2);
+pub const VEC_OUTPUT_SLOT: Field = f("output_slot", 37, 2);
+pub const VEC_ELEMENTS: Field = f("elements", 40, 48);
+pub const VEC_OPS: Field = f("ops", 88, 48);
+
+/// Every field, for the decoder and the documentation.
+pub const FIELDS: [Field; 24] = [
+    OPCODE,
+    POP,
+    PUSH,
+    LAYER,
+    DMA_BUFFER,
+    DMA_SLOT,
+    DMA_SPACE,
+    DMA_ADDR,
+    DMA_ROWS,
+    DMA_ROW_BYTES,
+    DMA_STRIDE,
+    GEMM_INPUT_SLOT,
+    GEMM_WEIGHT_SLOT,
+    GEMM_OUTPUT_SLOT,
+    GEMM_ACCUMULATE,
+    GEMM_M,
+    GEMM_K,
+    GEMM_N,
+    GEMM_MACS,
+    VEC_OP,
+    VEC_INPUT_SLOT,
+    VEC_OUTPUT_SLOT,
+    VEC_ELEMENTS,
+    VEC_OPS,
+];
+
+/// An instruction word, least significant 64-bit limb first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Word(pub [u64; 4]);
+
+impl Word {
+    fn set(&mut self, fld: Field, v: u64) {
+        for b in 0..fld.width {
+            if v >> b & 1 == 1 {
+                let at = fld.lsb + b;
+                self.0[(at / 64) as usize] |= 1 << (at % 64);
+            }
+        }
+    }
+    /// The value of a field.
+    pub fn get(&self, fld: Field) -> u64 {
+        (0..fld.width).fold(0, |v, b| {
+            let at = fld.lsb + b;
+            v | (self.0[(at / 64) as usize] >> (at % 64) & 1) << b
+        })
+    }
+    /// The word as hexadecimal digits, most significant first (a `$readmemh` line).
+    pub fn hex(&self) -> String {
+        self.0.iter().rev().map(|l| format!("{l:016x}")).collect()
+    }
+}
+
+/// An instruction a word cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("instruction {insn}: its {field} is {value}, wider than the instruction word's {width}-bit field; split the layer or use a smaller input")]
+pub struct EncodeError {
+    pub insn: usize,
+    pub field: &'static str,
+    pub value: u64,
+    pub width: u32,
+}
+
+fn put(w: &mut Word, i: usize, fld: Field, v: u64) -> Result<(), EncodeError> {
+    if fld.width < 64 && v >> fld.width != 0 {
+        return Err(EncodeError {
+            insn: i,
+            field: fld.name,
+            value: v,
+            width: fld.width,
+        });
+    }
+    w.set(fld, v);
+    Ok(())
+}
+
+fn buffer_code(b: Buffer) -> u64 {
+    match b {
+        Buffer::Input => 0,
+        Buffer::Weight => 1,
+        Buffer::Output => 2,
+    }
+}
+
+fn vector_code(op: VectorOp) -> u64 {
+    match op {
+        VectorOp::Requantize => 0,
+        VectorOp::Pool => 1,
+        VectorOp::Elementwise => 2,
+        VectorOp::Table => 3,
+        VectorOp::Depthwise => 4,
+    }
+}
+
+/// The word of instruction `i` of a program.
+pub fn encode(i: usize, insn: &Insn) -> Result<Word, EncodeError> {
+    let mut w = Word::default();
+    put(&mut w, i, POP, insn.pop.0 as u64)?;
+    put(&mut w, i, PUSH, insn.push.0 as u64)?;
+    put(&mut w, i, LAYER, insn.layer as u64)?;
+    match &insn.kind {
+        Kind::Load(d) | Kind::Store(d) => {
+            let op = if matches!(insn.kind, Kind::Load(_)) {
+                OP_LOAD
+            } else {
+                OP_STORE
+            };
+            put(&mut w, i, OPCODE, op)?;
+            put(&mut w, i, DMA_BUFFER, buffer_code(d.buffer))?;
+            put(&mut w, i, DMA_SLOT, d.slot as u64)?;
+            put(&mut w, i, DMA_SPACE, d.space as u64)?;
+            put(&mut w, i, DMA_ADDR, d.addr)?;
+            put(&mut w, i, DMA_ROWS, d.rows)?;
+            put(&mut w, i, DMA_ROW_BYTES, d.row_bytes)?;
+            put(&mut w, i, DMA_STRIDE, d.stride)?;
+        }
+        Kind::Gemm(g) => {
+            put(&mut w, i, OPCODE, OP_GEMM)?;
+            put(&mut w, i, GEMM_INPUT_SLOT, g.input_slot as u64)?;
+            put(&mut w, i, GEMM_WEIGHT_SLOT, g.weight_slot as u64)?;
+            put(&mut w, i, GEMM_OUTPUT_SLOT, g.output_slot as u64)?;
+            put(&mut w, i, GEMM_ACCUMULATE, g.accumulate as u64)?;
+            put(&mut w, i, GEMM_M, g.m)?;
+            put(&mut w, i, GEMM_K, g.k)?;
+            put(&mut w, i, GEMM_N, g.n)?;
+            put(&mut w, i, GEMM_MACS, g.macs)?;
+        }
+        Kind::Vector(v) => {
+            put(&mut w, i, OPCODE, OP_VECTOR)?;
+            put(&mut w, i, VEC_OP, vector_code(v.op))?;
+            put(&mut w, i, VEC_INPUT_SLOT, v.input_slot as u64)?;
+            put(&mut w, i, VEC_OUTPUT_SLOT, v.output_slot as u64)?;
+            put(&mut w, i, VEC_ELEMENTS, v.elements)?;
+            put(&mut w, i, VEC_OPS, v.ops)?;
+        }
+    }
+    Ok(w)
+}
+
+/// The instruction a word holds (the inverse of `encode`; `None` for a word no instruction
+/// encodes to).
+pub fn decode(w: &Word) -> Option<Insn> {
+    let slot = |f: Field| w.get(f) as u32;
+    let kind = match w.get(OPCODE) {
+        OP_LOAD | OP_STORE => {
+            let d = Dma {
+                buffer: match w.get(DMA_BUFFER) {
+                    0 => Buffer::Input,
+                    1 => Buffer::Weight,
+                    2 => Buffer::Output,
+                    _ => return None,
+                },
+                slot: slot(DMA_SLOT),
+                space: if w.get(DMA_SPACE) == 1 {
+                    Space::Global
+                } else {
+                    Space::Dram
+                },
+                addr: w.get(DMA_ADDR),
+                rows: w.get(DMA_ROWS),
+                row_bytes: w.get(DMA_ROW_BYTES),
+                stride: w.get(DMA_STRIDE),
+            };
+            if w.get(OPCODE) == OP_LOAD {
+                Kind::Load(d)
+            } else {
+                Kind::Store(d)
+            }
+        }
+        OP_GEMM => Kind::Gemm(Gemm {
+            input_slot: slot(GEMM_INPUT_SLOT),
+            weight_slot: slot(GEMM_WEIGHT_SLOT),
+            output_slot: slot(GEMM_OUTPUT_SLOT),
+            m: w.get(GEMM_M),
+            k: w.get(GEMM_K),
+            n: w.get(GEMM_N),
+            accumulate: w.get(GEMM_ACCUMULATE) == 1,
+            macs: w.get(GEMM_MACS),
+        }),
+        _ => Kind::Vector(Vector {
+            op: match w.get(VEC_OP) {
+                0 => VectorOp::Requantize,
+                1 => VectorOp::Pool,
+                2 => VectorOp::Elementwise,
+                3 => VectorOp::Table,
+                4 => VectorOp::Depthwise,
+                _ => return None,
+            },
+            input_slot: slot(VEC_INPUT_SLOT),
+            output_slot: slot(VEC_OUTPUT_SLOT),
+            elements: w.get(VEC_ELEMENTS),
+            ops: w.get(VEC_OPS),
+        }),
+    };
+    Some(Insn {
+        kind,
+        pop: Tokens(w.get(POP) as u8),
+        push: Tokens(w.get(PUSH) as u8),
+        layer: w.get(LAYER) as u32,
+    })
+}
