@@ -1,10 +1,13 @@
 //! `etch compile`: a quantized model on an accelerator, written as a design folder: HLS C++
 //! (`--emit hls`) and/or Verilog (`--emit verilog`), each with a testbench holding golden codes
-//! from the CPU executor, plus the manifest `etch verify` and `etch synth` read.
+//! from the CPU executor, and/or the accelerator program's control core (`--emit core`, any
+//! model: it proves cycles, not values), plus the manifest `etch verify` and `etch synth` read.
 
 use std::path::Path;
 
-use etch_codegen::design::{Manifest, VerilogPart, ACCELERATOR, HLS_DIR, MANIFEST, VERILOG_DIR};
+use etch_codegen::design::{
+    CorePart, Manifest, VerilogPart, ACCELERATOR, CORE_DIR, HLS_DIR, MANIFEST, VERILOG_DIR,
+};
 use etch_codegen::{hls, program, verilog};
 
 use etch_sim::pipeline::Pipeline;
@@ -16,6 +19,8 @@ use crate::load::{self, CliError};
 pub enum Emit {
     Verilog,
     Hls,
+    /// The accelerator program's control core (`etch_codegen::verilog::core`).
+    Core,
 }
 
 /// Everything `etch compile` takes.
@@ -47,7 +52,7 @@ fn accelerator_ron(hw: Option<&str>, target: Option<&str>) -> Result<String, Cli
 pub fn run(a: CompileArgs) -> Result<(), CliError> {
     if a.emit.is_empty() {
         return Err(
-            "error: say what to emit: --emit hls, --emit verilog or --emit verilog,hls".into(),
+            "error: say what to emit: --emit hls, --emit verilog, --emit core, or several (--emit verilog,hls)".into(),
         );
     }
     if a.output.trim().is_empty() {
@@ -57,9 +62,6 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     }
     let acc = crate::sim::accelerator(a.hw, a.target)?;
     let ron = accelerator_ron(a.hw, a.target)?;
-    let Some(data) = a.data else {
-        return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
-    };
     let loaded = load::prepare(
         a.model,
         Pipeline {
@@ -70,12 +72,22 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         },
     )?;
     let (model, info) = (&loaded.model, &loaded.info);
-    let prog = program::lower(model, info).map_err(|e| format!("error: {}: {e}", a.model))?;
-    let golden = program::golden(model, info, &prog, data, a.samples)
-        .map_err(|e| format!("error: {data}: {e}"))?;
-    if golden.is_empty() {
-        return Err(format!("error: {data} holds no samples"));
-    }
+    let values = a.emit.iter().any(|e| *e != Emit::Core);
+    // the integer program and its golden codes, for the designs that compute values
+    let checked = if values {
+        let Some(data) = a.data else {
+            return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
+        };
+        let prog = program::lower(model, info).map_err(|e| format!("error: {}: {e}", a.model))?;
+        let golden = program::golden(model, info, &prog, data, a.samples)
+            .map_err(|e| format!("error: {data}: {e}"))?;
+        if golden.is_empty() {
+            return Err(format!("error: {data} holds no samples"));
+        }
+        Some((prog, golden, data))
+    } else {
+        None
+    };
     let dir = Path::new(a.output);
     let model_name = Path::new(a.model)
         .file_name()
@@ -83,14 +95,14 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     let mut wrote = Vec::new();
     // every file written, relative to DIR: the manifest records their hashes
     let mut written: Vec<String> = Vec::new();
-    if a.emit.contains(&Emit::Hls) {
+    if let (true, Some((prog, golden, _))) = (a.emit.contains(&Emit::Hls), &checked) {
         let files = hls::emit(
-            &prog,
+            prog,
             &hls::Options {
                 model: model_name.clone(),
-                input_range: hls::input_range(info, &prog),
+                input_range: hls::input_range(info, prog),
             },
-            &golden,
+            golden,
         )
         .map_err(|e| format!("error: {}: {e}", a.model))?;
         hls::write(&dir.join(HLS_DIR), &files).map_err(|e| format!("error: {e}"))?;
@@ -116,7 +128,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     let elem = |v: &str| info.ty(v).map(|t| t.elem);
     let mut verilog_part = None;
     let mut sim_cycles = None;
-    if a.emit.contains(&Emit::Verilog) {
+    if let (true, Some((prog, golden, _))) = (a.emit.contains(&Emit::Verilog), &checked) {
         // the simulator's prediction for the hardware emitted below, which verify checks
         let sim = etch_sim::cycle::simulate_model(
             model,
@@ -138,8 +150,8 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         let (layout, vfiles) = verilog::emit(
             &vdir,
             &model_name,
-            &prog,
-            &golden,
+            prog,
+            golden,
             &acc,
             in_signed,
             max_cycles,
@@ -169,23 +181,57 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             testbench: vec![verilog::TESTBENCH.to_string()],
         });
     }
+    let mut core_part = None;
+    if a.emit.contains(&Emit::Core) {
+        let p = loaded
+            .lower(&acc, 1, etch_program::tiling::Objective::Latency)
+            .map_err(|e| format!("error: {}: {e}", a.model))?;
+        let timing = etch_program::machine::run(&p.machine, &p.insns)
+            .map_err(|e| format!("error: {}: {e}", a.model))?;
+        let cdir = dir.join(CORE_DIR);
+        std::fs::create_dir_all(&cdir)
+            .map_err(|e| format!("error: cannot create `{}`: {e}", cdir.display()))?;
+        let files = verilog::core::emit(&cdir, &model_name, &p.machine, &p.insns, &timing)
+            .map_err(|e| format!("error: {}: {e}", a.model))?;
+        written.extend(files.iter().map(|f| format!("{CORE_DIR}/{f}")));
+        wrote.push(format!(
+            "{}/{CORE_DIR}: Verilog control core of the accelerator program ({} instructions on a {}x{} {:?} array), its instruction images and testbench; etch sim predicts {} cycles",
+            a.output,
+            p.insns.len(),
+            p.machine.rows,
+            p.machine.cols,
+            p.machine.dataflow,
+            timing.total
+        ));
+        core_part = Some(CorePart {
+            rtl: VerilogPart {
+                sources: vec![verilog::core::CORE.to_string()],
+                top: "etch_core".into(),
+                testbench: vec![verilog::core::CORE_TB.to_string()],
+            },
+            instructions: p.insns.len(),
+            sim_cycles: timing.total,
+        });
+    }
     std::fs::write(dir.join(ACCELERATOR), &ron)
         .map_err(|e| format!("error: cannot write `{}/{ACCELERATOR}`: {e}", a.output))?;
     written.push(ACCELERATOR.to_string());
+    let prog = checked.as_ref().map(|(p, _, _)| p);
     let mut manifest = Manifest {
         model: a.model.to_string(),
         passes: a.passes.map(str::to_string),
         target: a.target.map(str::to_string),
         hw: a.hw.map(str::to_string),
         accelerator: acc.name.clone(),
-        input: prog.input.clone(),
-        output: prog.output.clone(),
-        samples: golden.len(),
+        input: prog.map_or(String::new(), |p| p.input.clone()),
+        output: prog.map_or(String::new(), |p| p.output.clone()),
+        samples: checked.as_ref().map_or(0, |(_, g, _)| g.len()),
         hls: a.emit.contains(&Emit::Hls),
         verilog: verilog_part,
+        core: core_part,
         sim_cycles,
-        output_shape: prog.output_shape.clone(),
-        output_signed: elem(&prog.output) == Some(etch_ir::tensor::ElemType::I8),
+        output_shape: prog.map_or(Vec::new(), |p| p.output_shape.clone()),
+        output_signed: prog.is_some_and(|p| elem(&p.output) == Some(etch_ir::tensor::ElemType::I8)),
         files: Default::default(),
     };
     manifest
@@ -195,13 +241,17 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     for w in &wrote {
         println!("wrote {w}");
     }
-    println!(
-        "{} golden samples from {data} (the CPU executor's codes of `{}` -> `{}`); {}/{MANIFEST} records the design",
-        golden.len(),
-        prog.input,
-        prog.output,
-        a.output
-    );
+    if let Some((prog, golden, data)) = &checked {
+        println!(
+            "{} golden samples from {data} (the CPU executor's codes of `{}` -> `{}`); {}/{MANIFEST} records the design",
+            golden.len(),
+            prog.input,
+            prog.output,
+            a.output
+        );
+    } else {
+        println!("{}/{MANIFEST} records the design", a.output);
+    }
     println!("check it with: etch verify {}", a.output);
     Ok(())
 }

@@ -181,8 +181,10 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
-    /// Write the accelerator for a quantized model as a design folder: HLS C++ (`--emit hls`)
-    /// with a C-simulation testbench holding the CPU executor's golden codes.
+    /// Write the accelerator for a model as a design folder: HLS C++ (`--emit hls`) or Verilog
+    /// (`--emit verilog`) of a quantized model with testbenches holding the CPU executor's golden
+    /// codes, or the accelerator program's control core (`--emit core`, any model) with the
+    /// cycles `etch sim` predicts for every instruction.
     Compile {
         /// Model in ONNX text (quantized by --passes, or already in QDQ form).
         model: String,
@@ -192,7 +194,7 @@ enum Command {
         /// Built-in target (`etch targets`): its default accelerator, or the fit check for --hw.
         #[arg(long)]
         target: Option<String>,
-        /// What to write, comma-separated: hls, verilog.
+        /// What to write, comma-separated: hls, verilog, core.
         #[arg(long, value_enum, value_delimiter = ',', required = true)]
         emit: Vec<compile::Emit>,
         /// The design folder.

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use etch_codegen::design::{Manifest, HLS_DIR, VERILOG_DIR};
+use etch_codegen::design::{Manifest, CORE_DIR, HLS_DIR, VERILOG_DIR};
 use etch_codegen::gxx;
-use etch_codegen::run::{simulate, OutputSpec, Simulator};
+use etch_codegen::run::{simulate, simulate_core, OutputSpec, Simulator};
+use etch_codegen::verilog::core;
 use serde::Serialize;
 
 use crate::load::CliError;
@@ -100,6 +101,78 @@ fn verify_rtl(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(),
     Ok(())
 }
 
+/// `verify --json` for the control core: no values, every instruction's cycles.
+#[derive(Serialize)]
+struct CoreReport {
+    part: &'static str,
+    cycle_exact: bool,
+    rtl_cycles: Option<u64>,
+    sim_cycles: u64,
+    instructions: usize,
+    simulator: String,
+    first_difference: Option<String>,
+}
+
+/// The control core: its testbench under Verilator or Icarus, every instruction's start, end and
+/// done cycle against the simulator's (`sim_timing.json`, written by `etch compile`).
+fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<(), CliError> {
+    let part = m.core.as_ref().expect("checked by the caller");
+    let cdir = Path::new(dir).join(CORE_DIR);
+    let timing_path = Manifest::inside(Path::new(dir), &format!("{CORE_DIR}/{}", core::SIM_TIMING))
+        .map_err(|e| format!("error: {e}"))?;
+    let text = etch_ir::limits::read_text(&timing_path, etch_ir::limits::FileKind::Data)
+        .map_err(|e| format!("error: {e}"))?;
+    let expected: Vec<core::Expected> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "error: {}: {e}; compile the design again",
+            timing_path.display()
+        )
+    })?;
+    let run = simulate_core(&cdir, sim).map_err(|e| format!("error: {e}"))?;
+    let difference = match &run.error {
+        Some(e) => Some(format!("the testbench failed: {e}")),
+        None => core::compare(&expected, &run.events).err(),
+    }
+    .or_else(|| {
+        (run.cycles != Some(part.sim_cycles)).then(|| {
+            format!(
+                "the core took {} cycles but etch sim predicts {}",
+                run.cycles.map_or("?".to_string(), |c| c.to_string()),
+                part.sim_cycles
+            )
+        })
+    });
+    if json {
+        let report = CoreReport {
+            part: "core",
+            cycle_exact: difference.is_none(),
+            rtl_cycles: run.cycles,
+            sim_cycles: part.sim_cycles,
+            instructions: part.instructions,
+            simulator: sim.name().into(),
+            first_difference: difference.clone(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else if difference.is_none() {
+        println!(
+            "{}: control core cycle-exact: each of {} instructions started, ended and was done in the cycle etch sim predicts; {} cycles",
+            sim.name(),
+            part.instructions,
+            part.sim_cycles
+        );
+    }
+    match difference {
+        None => Ok(()),
+        Some(d) => Err(format!(
+            "error: {dir}: the control core differs from etch sim: {d}\n{}",
+            tail(&run.log)
+        )),
+    }
+}
+
 /// Runs `etch verify`: the Verilog under `simulator` (verilator or iverilog; the default when the
 /// design has Verilog), or the HLS C simulation (`g++`; the default for an HLS-only design).
 /// A design folder's files are checked against the hashes `etch compile` recorded unless
@@ -117,18 +190,26 @@ pub fn run(
             .check_files(path)
             .map_err(|e| format!("error: {e}"))?;
     }
-    let which = simulator.unwrap_or(if manifest.verilog.is_some() {
+    let which = simulator.unwrap_or(if manifest.verilog.is_some() || manifest.core.is_some() {
         "verilator"
     } else {
         "g++"
     });
     if let Some(sim) = Simulator::parse(which) {
-        if manifest.verilog.is_none() {
-            return Err(format!(
-                "error: {dir} holds no Verilog design for {which}; compile with --emit verilog"
-            ));
-        }
-        return verify_rtl(dir, &manifest, sim, json);
+        return match (&manifest.verilog, &manifest.core) {
+            (Some(_), None) => verify_rtl(dir, &manifest, sim, json),
+            (None, Some(_)) => verify_core(dir, &manifest, sim, json),
+            (Some(_), Some(_)) if json => Err(format!(
+                "error: {dir} holds both a Verilog design and a control core; --json reports one: compile them into separate folders"
+            )),
+            (Some(_), Some(_)) => {
+                verify_rtl(dir, &manifest, sim, false)?;
+                verify_core(dir, &manifest, sim, false)
+            }
+            (None, None) => Err(format!(
+                "error: {dir} holds no Verilog design for {which}; compile with --emit verilog or --emit core"
+            )),
+        };
     }
     if which != "g++" && which != "gxx" {
         return Err(format!(

@@ -131,3 +131,49 @@ fn what_the_hardware_cannot_take_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(text(&out).contains("quantize it first"), "{}", text(&out));
 }
+
+/// `etch compile --emit core` (any model, no --data) then `etch verify`: every instruction in
+/// etch sim's cycles under both simulators, the total equal to plain `etch sim`'s; one flipped
+/// bit of the program image is caught and the instruction named.
+#[test]
+fn compile_core_then_verify_cycle_exact_and_catch_a_flipped_program_bit() {
+    use etch_program::encode::{Word, GEMM_M, OPCODE, OP_GEMM};
+    let dir = tmp("cli-core-cnn");
+    let d = dir.to_str().unwrap();
+    let model = "examples/models/digits_cnn.onnx.txt";
+    let hw = "examples/hw/ws-32x32-int8-global.ron";
+    let out = etch(&["compile", model, "--hw", hw, "--emit", "core", "-o", d]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("control core"), "{}", text(&out));
+    let sim = etch(&["sim", model, "--hw", hw, "--json"]);
+    let sim: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    let predicted = sim["total_cycles"].as_u64().unwrap();
+    for simulator in ["verilator", "iverilog"] {
+        let v = etch(&["verify", d, "--simulator", simulator, "--json"]);
+        assert!(v.status.success(), "{simulator}: {}", text(&v));
+        let r: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert_eq!(r["cycle_exact"], true, "{simulator}");
+        assert_eq!(r["rtl_cycles"].as_u64(), Some(predicted), "{simulator}");
+        assert_eq!(r["sim_cycles"].as_u64(), Some(predicted), "{simulator}");
+    }
+    // flip the lowest bit of the first GEMM's m: its tile streams one row more or less
+    let image = dir.join("core/compute.hex");
+    let text_in = std::fs::read_to_string(&image).unwrap();
+    let mut lines: Vec<String> = text_in.lines().map(str::to_string).collect();
+    let k = lines
+        .iter()
+        .position(|l| Word::from_hex(l).unwrap().get(OPCODE) == OP_GEMM)
+        .unwrap();
+    lines[k] = Word::from_hex(&lines[k]).unwrap().flip(GEMM_M.lsb).hex();
+    std::fs::write(&image, lines.join("\n") + "\n").unwrap();
+    let refused = etch(&["verify", d]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("compute.hex"), "{}", text(&refused));
+    let v = etch(&["verify", d, "--allow-modified"]);
+    assert!(!v.status.success(), "{}", text(&v));
+    let msg = text(&v);
+    assert!(
+        msg.contains("differs from etch sim") && msg.contains("compute unit"),
+        "{msg}"
+    );
+}

@@ -6,6 +6,8 @@
 //! DIR/accelerator.ron    the accelerator description the design was compiled for
 //! DIR/hls/               --emit hls: the HLS C++ and its C-simulation testbench (`hls` module)
 //! DIR/verilog/           --emit verilog: the RTL, its memory images and testbench
+//! DIR/core/              --emit core: the program's control core, its instruction images,
+//!                        testbench and the simulator's timing of every instruction
 //! ```
 //!
 //! The manifest records the SHA-256 of every file `etch compile` wrote; `etch verify` and `etch
@@ -27,6 +29,7 @@ pub const ACCELERATOR: &str = "accelerator.ron";
 /// Sub-folders of the two emitters.
 pub const HLS_DIR: &str = "hls";
 pub const VERILOG_DIR: &str = "verilog";
+pub const CORE_DIR: &str = "core";
 
 /// The Verilog part of a design: what Yosys reads and what a simulator runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +41,19 @@ pub struct VerilogPart {
     /// Testbench sources, relative to `DIR/verilog/` (not synthesized).
     #[serde(default)]
     pub testbench: Vec<String>,
+}
+
+/// The control core of the accelerator program (`verilog::core`): what a simulator runs, and
+/// what the simulator predicted for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorePart {
+    /// Sources, top module and testbench, relative to `DIR/core/`.
+    #[serde(flatten)]
+    pub rtl: VerilogPart,
+    /// Instructions in the program.
+    pub instructions: usize,
+    /// Plain `etch sim`'s `total_cycles` for the same model, passes and description.
+    pub sim_cycles: u64,
 }
 
 /// `etch-design.json`.
@@ -60,6 +76,9 @@ pub struct Manifest {
     pub hls: bool,
     /// The Verilog part, when emitted.
     pub verilog: Option<VerilogPart>,
+    /// The program's control core, when emitted.
+    #[serde(default)]
+    pub core: Option<CorePart>,
     /// `etch sim --rtl`'s cycles per inference for the same model, passes and description: what
     /// `etch verify` checks the RTL's count against (Verilog designs).
     #[serde(default)]
@@ -151,9 +170,13 @@ impl Manifest {
         }
         let mut changed = Vec::new();
         // a source the manifest builds from must be one whose hash it records
-        if let Some(v) = &self.verilog {
+        let parts = [
+            self.verilog.as_ref().map(|v| (VERILOG_DIR, v)),
+            self.core.as_ref().map(|c| (CORE_DIR, &c.rtl)),
+        ];
+        for (sub, v) in parts.into_iter().flatten() {
             for src in v.sources.iter().chain(&v.testbench) {
-                let rel = format!("{VERILOG_DIR}/{src}");
+                let rel = format!("{sub}/{src}");
                 if !self.files.contains_key(&rel) {
                     changed.push(format!(
                         "{} (not recorded)",

@@ -103,6 +103,23 @@ impl Word {
             v | (self.0[(at / 64) as usize] >> (at % 64) & 1) << b
         })
     }
+    /// A word from its `$readmemh` line (64 hexadecimal digits, most significant first).
+    pub fn from_hex(line: &str) -> Option<Word> {
+        let line = line.trim();
+        if line.len() != 64 || !line.is_ascii() {
+            return None;
+        }
+        let mut w = Word::default();
+        for (k, limb) in w.0.iter_mut().rev().enumerate() {
+            *limb = u64::from_str_radix(&line[k * 16..k * 16 + 16], 16).ok()?;
+        }
+        Some(w)
+    }
+    /// The word with one bit flipped.
+    pub fn flip(mut self, bit: u32) -> Word {
+        self.0[(bit / 64) as usize] ^= 1 << (bit % 64);
+        self
+    }
     /// The word as hexadecimal digits, most significant first (a `$readmemh` line).
     pub fn hex(&self) -> String {
         self.0.iter().rev().map(|l| format!("{l:016x}")).collect()
@@ -256,4 +273,124 @@ pub fn decode(w: &Word) -> Option<Insn> {
         push: Tokens(w.get(PUSH) as u8),
         layer: w.get(LAYER) as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Token;
+
+    fn kinds() -> Vec<Kind> {
+        let d = Dma {
+            buffer: Buffer::Weight,
+            slot: 1,
+            space: Space::Global,
+            addr: (1 << 47) + 5,
+            rows: u32::MAX as u64,
+            row_bytes: 7,
+            stride: (1 << 48) - 1,
+        };
+        vec![
+            Kind::Load(d),
+            Kind::Store(Dma {
+                buffer: Buffer::Output,
+                space: Space::Dram,
+                ..d
+            }),
+            Kind::Gemm(Gemm {
+                input_slot: 1,
+                weight_slot: 0,
+                output_slot: 1,
+                m: 3,
+                k: u32::MAX as u64,
+                n: 9,
+                accumulate: true,
+                macs: (1 << 48) - 1,
+            }),
+            Kind::Vector(Vector {
+                op: VectorOp::Depthwise,
+                input_slot: 1,
+                output_slot: 0,
+                elements: 12345,
+                ops: (1 << 48) - 1,
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_word_and_hex_line() {
+        for (i, kind) in kinds().into_iter().enumerate() {
+            let insn = Insn {
+                kind,
+                pop: Tokens::NONE.with(Token::InputFull).with(Token::Stored),
+                push: Tokens::NONE.with(Token::OutputFree),
+                layer: 65535,
+            };
+            let w = encode(i, &insn).unwrap();
+            assert_eq!(decode(&w), Some(insn));
+            assert_eq!(Word::from_hex(&w.hex()), Some(w));
+        }
+    }
+
+    #[test]
+    fn a_value_too_wide_for_its_field_is_an_error_naming_it() {
+        let mut g = kinds()[2];
+        if let Kind::Gemm(x) = &mut g {
+            x.m = 1 << 32;
+        }
+        let insn = Insn {
+            kind: g,
+            pop: Tokens::NONE,
+            push: Tokens::NONE,
+            layer: 0,
+        };
+        let e = encode(7, &insn).unwrap_err();
+        assert_eq!((e.insn, e.field, e.width), (7, "m", 32));
+    }
+
+    #[test]
+    fn the_fields_of_one_kind_do_not_overlap_and_fit_the_word() {
+        let common = [OPCODE, POP, PUSH, LAYER];
+        let kinds: [&[Field]; 3] = [
+            &[
+                DMA_BUFFER,
+                DMA_SLOT,
+                DMA_SPACE,
+                DMA_ADDR,
+                DMA_ROWS,
+                DMA_ROW_BYTES,
+                DMA_STRIDE,
+            ],
+            &[
+                GEMM_INPUT_SLOT,
+                GEMM_WEIGHT_SLOT,
+                GEMM_OUTPUT_SLOT,
+                GEMM_ACCUMULATE,
+                GEMM_M,
+                GEMM_K,
+                GEMM_N,
+                GEMM_MACS,
+            ],
+            &[
+                VEC_OP,
+                VEC_INPUT_SLOT,
+                VEC_OUTPUT_SLOT,
+                VEC_ELEMENTS,
+                VEC_OPS,
+            ],
+        ];
+        for k in kinds {
+            let mut used = [false; WORD_BITS as usize];
+            for f in common.iter().chain(k) {
+                for b in f.lsb..f.lsb + f.width {
+                    assert!(b < WORD_BITS && !used[b as usize], "{} overlaps", f.name);
+                    used[b as usize] = true;
+                }
+            }
+        }
+        assert_eq!(
+            FIELDS.len(),
+            4 + kinds.iter().map(|k| k.len()).sum::<usize>()
+        );
+    }
 }

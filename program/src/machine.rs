@@ -380,3 +380,145 @@ pub fn check_counting(m: &Machine, insns: &[Insn], t: &Timing) -> Result<(), Cou
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::{Buffer, Dma, Gemm, Tokens, Vector, VectorOp};
+
+    fn machine() -> Machine {
+        Machine {
+            rows: 4,
+            cols: 3,
+            dataflow: Dataflow::WeightStationary,
+            lanes: 2,
+            dram: Channel {
+                milli_bytes_per_cycle: 1000,
+                latency: 100,
+            },
+            global: Channel {
+                milli_bytes_per_cycle: 8000,
+                latency: 1,
+            },
+            global_bytes: 1 << 20,
+            slots: 2,
+        }
+    }
+
+    fn load(space: Space, push: Token) -> Insn {
+        Insn {
+            kind: Kind::Load(Dma {
+                buffer: Buffer::Input,
+                slot: 0,
+                space,
+                addr: 0,
+                rows: 1,
+                row_bytes: 16,
+                stride: 16,
+            }),
+            pop: Tokens::NONE,
+            push: Tokens::NONE.with(push),
+            layer: 0,
+        }
+    }
+
+    fn pool(pop: Token) -> Insn {
+        Insn {
+            kind: Kind::Vector(Vector {
+                op: VectorOp::Pool,
+                input_slot: 0,
+                output_slot: 0,
+                elements: 4,
+                ops: 4,
+            }),
+            pop: Tokens::NONE.with(pop),
+            push: Tokens::NONE,
+            layer: 0,
+        }
+    }
+
+    #[test]
+    fn gemm_cycles_are_the_sum_of_the_folds() {
+        for d in [
+            Dataflow::WeightStationary,
+            Dataflow::OutputStationary,
+            Dataflow::InputStationary,
+        ] {
+            let m = Machine {
+                dataflow: d,
+                ..machine()
+            };
+            let f = m.folding();
+            for (a, b, c) in [(1, 1, 1), (5, 9, 7), (4, 3, 12), (13, 1, 2)] {
+                let [sr, sc, t] = [f.rows, f.cols, f.stream].map(|x| x.of(a, b, c));
+                let mut sum = 0;
+                for i in (0..sr).step_by(m.rows as usize) {
+                    for j in (0..sc).step_by(m.cols as usize) {
+                        sum += f.fold_cycles((sr - i).min(m.rows), (sc - j).min(m.cols), t);
+                    }
+                }
+                assert_eq!(m.gemm_cycles(a, b, c), sum, "{d:?} {a} {b} {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_that_would_arrive_out_of_order_are_refused_for_the_rtl() {
+        let m = machine();
+        // a slow DRAM load, then a fast global-buffer load into the same semaphore
+        let insns = [
+            load(Space::Dram, Token::InputFull),
+            load(Space::Global, Token::InputFull),
+            pool(Token::InputFull),
+            pool(Token::InputFull),
+        ];
+        let t = run(&m, &insns).unwrap();
+        assert!(t.done[1] < t.done[0]);
+        let e = check_counting(&m, &insns, &t).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CountingError::OutOfOrder {
+                    insn: 1,
+                    earlier: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // in order, they are fine
+        let insns = [
+            load(Space::Global, Token::InputFull),
+            load(Space::Dram, Token::InputFull),
+            pool(Token::InputFull),
+            pool(Token::InputFull),
+        ];
+        let t = run(&m, &insns).unwrap();
+        check_counting(&m, &insns, &t).unwrap();
+    }
+
+    #[test]
+    fn an_instruction_of_no_cycles_is_refused_for_the_rtl() {
+        let m = machine();
+        let insns = [Insn {
+            kind: Kind::Gemm(Gemm {
+                input_slot: 0,
+                weight_slot: 0,
+                output_slot: 0,
+                m: 0,
+                k: 3,
+                n: 3,
+                accumulate: false,
+                macs: 0,
+            }),
+            pop: Tokens::NONE,
+            push: Tokens::NONE,
+            layer: 0,
+        }];
+        let t = run(&m, &insns).unwrap();
+        assert_eq!(
+            check_counting(&m, &insns, &t),
+            Err(CountingError::Empty { insn: 0 })
+        );
+    }
+}
