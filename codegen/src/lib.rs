@@ -3,6 +3,7 @@
 //! the CPU executor's golden outputs and, for the RTL, cycle for cycle against `etch_sim::cycle`.
 //! The runners drive the external tools: g++ for the HLS C simulation, Yosys for synthesis.
 
+pub mod datapath;
 pub mod design;
 pub mod gxx;
 pub mod hls;

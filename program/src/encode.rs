@@ -3,7 +3,7 @@
 //! the decoder from the same table, so the two cannot disagree. A value too wide for its field
 //! is an error, never truncated.
 
-use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Tokens, Vector, VectorOp};
+use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Tile, Tokens, Vector, VectorOp};
 
 /// Bits in an instruction word.
 pub const WORD_BITS: u32 = 256;
@@ -35,28 +35,37 @@ pub const LAYER: Field = f("layer", 16, 16);
 pub const DMA_BUFFER: Field = f("buffer", 32, 2);
 pub const DMA_SLOT: Field = f("slot", 34, 2);
 pub const DMA_SPACE: Field = f("space", 36, 1);
-pub const DMA_ADDR: Field = f("addr", 40, 48);
-pub const DMA_ROWS: Field = f("rows", 88, 32);
-pub const DMA_ROW_BYTES: Field = f("row_bytes", 120, 32);
-pub const DMA_STRIDE: Field = f("stride", 152, 48);
+pub const DMA_ADDR: Field = f("addr", 40, 40);
+pub const DMA_ROWS: Field = f("rows", 80, 24);
+pub const DMA_ROW_BYTES: Field = f("row_bytes", 104, 32);
+pub const DMA_STRIDE: Field = f("stride", 136, 40);
 // GEMM
 pub const GEMM_INPUT_SLOT: Field = f("input_slot", 32, 2);
 pub const GEMM_WEIGHT_SLOT: Field = f("weight_slot", 34, 2);
 pub const GEMM_OUTPUT_SLOT: Field = f("output_slot", 36, 2);
 pub const GEMM_ACCUMULATE: Field = f("accumulate", 38, 1);
-pub const GEMM_M: Field = f("m", 40, 32);
-pub const GEMM_K: Field = f("k", 72, 32);
-pub const GEMM_N: Field = f("n", 104, 32);
-pub const GEMM_MACS: Field = f("macs", 136, 48);
+pub const GEMM_M: Field = f("m", 40, 24);
+pub const GEMM_K: Field = f("k", 64, 24);
+pub const GEMM_N: Field = f("n", 88, 24);
+pub const GEMM_MACS: Field = f("macs", 112, 40);
 // VECTOR
 pub const VEC_OP: Field = f("vector_op", 32, 3);
 pub const VEC_INPUT_SLOT: Field = f("input_slot", 35, 2);
 pub const VEC_OUTPUT_SLOT: Field = f("output_slot", 37, 2);
 pub const VEC_ELEMENTS: Field = f("elements", 40, 48);
 pub const VEC_OPS: Field = f("ops", 88, 48);
+// the tile's coordinates, in the same place in every kind
+pub const TILE_GROUP: Field = f("group", 176, 16);
+pub const TILE_IMAGE: Field = f("image", 192, 16);
+pub const TILE_ROW0: Field = f("row0", 208, 16);
+pub const TILE_C0: Field = f("c0", 224, 16);
+pub const TILE_CO0: Field = f("co0", 240, 16);
+
+/// The tile fields.
+pub const TILE_FIELDS: [Field; 5] = [TILE_GROUP, TILE_IMAGE, TILE_ROW0, TILE_C0, TILE_CO0];
 
 /// Every field, for the decoder and the documentation.
-pub const FIELDS: [Field; 24] = [
+pub const FIELDS: [Field; 29] = [
     OPCODE,
     POP,
     PUSH,
@@ -81,6 +90,11 @@ pub const FIELDS: [Field; 24] = [
     VEC_OUTPUT_SLOT,
     VEC_ELEMENTS,
     VEC_OPS,
+    TILE_GROUP,
+    TILE_IMAGE,
+    TILE_ROW0,
+    TILE_C0,
+    TILE_CO0,
 ];
 
 /// An instruction word, least significant 64-bit limb first.
@@ -149,6 +163,25 @@ fn put(w: &mut Word, i: usize, fld: Field, v: u64) -> Result<(), EncodeError> {
     Ok(())
 }
 
+fn put_tile(w: &mut Word, i: usize, t: &Tile) -> Result<(), EncodeError> {
+    let values = [t.group, t.image, t.row0, t.c0, t.co0];
+    for (fld, v) in TILE_FIELDS.into_iter().zip(values) {
+        put(w, i, fld, v as u64)?;
+    }
+    Ok(())
+}
+
+fn get_tile(w: &Word) -> Tile {
+    let g = |f: Field| w.get(f) as u32;
+    Tile {
+        group: g(TILE_GROUP),
+        image: g(TILE_IMAGE),
+        row0: g(TILE_ROW0),
+        c0: g(TILE_C0),
+        co0: g(TILE_CO0),
+    }
+}
+
 fn buffer_code(b: Buffer) -> u64 {
     match b {
         Buffer::Input => 0,
@@ -188,6 +221,7 @@ pub fn encode(i: usize, insn: &Insn) -> Result<Word, EncodeError> {
             put(&mut w, i, DMA_ROWS, d.rows)?;
             put(&mut w, i, DMA_ROW_BYTES, d.row_bytes)?;
             put(&mut w, i, DMA_STRIDE, d.stride)?;
+            put_tile(&mut w, i, &d.tile)?;
         }
         Kind::Gemm(g) => {
             put(&mut w, i, OPCODE, OP_GEMM)?;
@@ -199,6 +233,7 @@ pub fn encode(i: usize, insn: &Insn) -> Result<Word, EncodeError> {
             put(&mut w, i, GEMM_K, g.k)?;
             put(&mut w, i, GEMM_N, g.n)?;
             put(&mut w, i, GEMM_MACS, g.macs)?;
+            put_tile(&mut w, i, &g.tile)?;
         }
         Kind::Vector(v) => {
             put(&mut w, i, OPCODE, OP_VECTOR)?;
@@ -207,6 +242,7 @@ pub fn encode(i: usize, insn: &Insn) -> Result<Word, EncodeError> {
             put(&mut w, i, VEC_OUTPUT_SLOT, v.output_slot as u64)?;
             put(&mut w, i, VEC_ELEMENTS, v.elements)?;
             put(&mut w, i, VEC_OPS, v.ops)?;
+            put_tile(&mut w, i, &v.tile)?;
         }
     }
     Ok(w)
@@ -235,6 +271,7 @@ pub fn decode(w: &Word) -> Option<Insn> {
                 rows: w.get(DMA_ROWS),
                 row_bytes: w.get(DMA_ROW_BYTES),
                 stride: w.get(DMA_STRIDE),
+                tile: get_tile(w),
             };
             if w.get(OPCODE) == OP_LOAD {
                 Kind::Load(d)
@@ -251,6 +288,7 @@ pub fn decode(w: &Word) -> Option<Insn> {
             n: w.get(GEMM_N),
             accumulate: w.get(GEMM_ACCUMULATE) == 1,
             macs: w.get(GEMM_MACS),
+            tile: get_tile(w),
         }),
         _ => Kind::Vector(Vector {
             op: match w.get(VEC_OP) {
@@ -265,6 +303,7 @@ pub fn decode(w: &Word) -> Option<Insn> {
             output_slot: slot(VEC_OUTPUT_SLOT),
             elements: w.get(VEC_ELEMENTS),
             ops: w.get(VEC_OPS),
+            tile: get_tile(w),
         }),
     };
     Some(Insn {
@@ -285,10 +324,17 @@ mod tests {
             buffer: Buffer::Weight,
             slot: 1,
             space: Space::Global,
-            addr: (1 << 47) + 5,
-            rows: u32::MAX as u64,
+            addr: (1 << 39) + 5,
+            rows: (1 << 24) - 1,
             row_bytes: 7,
-            stride: (1 << 48) - 1,
+            stride: (1 << 40) - 1,
+            tile: Tile {
+                group: 3,
+                image: 65535,
+                row0: 17,
+                c0: 1,
+                co0: 40000,
+            },
         };
         vec![
             Kind::Load(d),
@@ -302,10 +348,14 @@ mod tests {
                 weight_slot: 0,
                 output_slot: 1,
                 m: 3,
-                k: u32::MAX as u64,
+                k: (1 << 24) - 1,
                 n: 9,
                 accumulate: true,
-                macs: (1 << 48) - 1,
+                macs: (1 << 40) - 1,
+                tile: Tile {
+                    row0: 65535,
+                    ..d.tile
+                },
             }),
             Kind::Vector(Vector {
                 op: VectorOp::Depthwise,
@@ -313,6 +363,7 @@ mod tests {
                 output_slot: 0,
                 elements: 12345,
                 ops: (1 << 48) - 1,
+                tile: d.tile,
             }),
         ]
     }
@@ -336,7 +387,7 @@ mod tests {
     fn a_value_too_wide_for_its_field_is_an_error_naming_it() {
         let mut g = kinds()[2];
         if let Kind::Gemm(x) = &mut g {
-            x.m = 1 << 32;
+            x.m = 1 << 24;
         }
         let insn = Insn {
             kind: g,
@@ -345,7 +396,7 @@ mod tests {
             layer: 0,
         };
         let e = encode(7, &insn).unwrap_err();
-        assert_eq!((e.insn, e.field, e.width), (7, "m", 32));
+        assert_eq!((e.insn, e.field, e.width), (7, "m", 24));
     }
 
     #[test]
@@ -360,6 +411,11 @@ mod tests {
                 DMA_ROWS,
                 DMA_ROW_BYTES,
                 DMA_STRIDE,
+                TILE_GROUP,
+                TILE_IMAGE,
+                TILE_ROW0,
+                TILE_C0,
+                TILE_CO0,
             ],
             &[
                 GEMM_INPUT_SLOT,
@@ -370,6 +426,11 @@ mod tests {
                 GEMM_K,
                 GEMM_N,
                 GEMM_MACS,
+                TILE_GROUP,
+                TILE_IMAGE,
+                TILE_ROW0,
+                TILE_C0,
+                TILE_CO0,
             ],
             &[
                 VEC_OP,
@@ -377,6 +438,11 @@ mod tests {
                 VEC_OUTPUT_SLOT,
                 VEC_ELEMENTS,
                 VEC_OPS,
+                TILE_GROUP,
+                TILE_IMAGE,
+                TILE_ROW0,
+                TILE_C0,
+                TILE_CO0,
             ],
         ];
         for k in kinds {
@@ -389,7 +455,7 @@ mod tests {
             }
         }
         assert_eq!(
-            FIELDS.len(),
+            FIELDS.len() + 2 * TILE_FIELDS.len(),
             4 + kinds.iter().map(|k| k.len()).sum::<usize>()
         );
     }

@@ -135,6 +135,21 @@ impl Space {
     }
 }
 
+/// Where a tile sits in its layer, for the datapath's address generators (timing ignores it):
+/// the group, the first image and output row, the first reduction (input) channel and the first
+/// output channel, both within the group. A weight load names the weight tile it brings (`c0` is
+/// 0 when it holds the whole reduction), an input load the first channel and output row its rows
+/// serve, a compute instruction the tile it computes, a store the tile it writes. Vector work
+/// that is not a convolution's leaves it zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Tile {
+    pub group: u32,
+    pub image: u32,
+    pub row0: u32,
+    pub c0: u32,
+    pub co0: u32,
+}
+
 /// A DMA transfer between memory (`space`) and a buffer slot: `rows` runs of `row_bytes`
 /// contiguous bytes, `stride` bytes apart in memory (a 2-D strided copy: a tile of a tensor, a
 /// channel slice of a Concat, a window of rows with its halo).
@@ -147,6 +162,7 @@ pub struct Dma {
     pub rows: u64,
     pub row_bytes: u64,
     pub stride: u64,
+    pub tile: Tile,
 }
 
 impl Dma {
@@ -178,6 +194,7 @@ pub struct Gemm {
     pub accumulate: bool,
     /// MACs of the tile as the model states them (dense), for the report and the energy.
     pub macs: u64,
+    pub tile: Tile,
 }
 
 /// What the vector unit does.
@@ -216,6 +233,7 @@ pub struct Vector {
     pub output_slot: u32,
     pub elements: u64,
     pub ops: u64,
+    pub tile: Tile,
 }
 
 /// What an instruction does.

@@ -65,6 +65,10 @@ pub struct ProgramLayer {
     pub macs: u64,
     pub macs_performed: u64,
     pub tiling: Option<Tiling>,
+    /// The array layer's geometry as the tiler walks it.
+    pub shape: Option<ConvShape>,
+    /// Where its activations and weights are (array and vector layers).
+    pub addrs: Option<Addrs>,
     /// Folds the array runs (array layers).
     pub folds: u64,
     pub notes: Vec<String>,
@@ -138,6 +142,7 @@ pub fn conv_shape(layer: &Layer) -> Option<ConvShape> {
                 kernel_area: prod(&c.kernel),
                 stride_h: c.stride.first().copied().unwrap_or(1).max(1) as u64,
                 dilation_h: c.dilation.first().copied().unwrap_or(1).max(1) as u64,
+                pad_h: c.pads.first().map_or(0, |p| p.0.max(0) as u64),
                 // depthwise: each output channel reads its own input channel
                 cin: if c.depthwise {
                     1
@@ -160,6 +165,7 @@ pub fn conv_shape(layer: &Layer) -> Option<ConvShape> {
             kernel_area: 1,
             stride_h: 1,
             dilation_h: 1,
+            pad_h: 0,
             cin: g.k.max(1),
             cout: g.n.max(1),
             depthwise: false,
@@ -296,6 +302,10 @@ impl Compiler {
             p *= 2;
         }
         sizes.push(largest);
+        let largest = w.aligned(largest);
+        for t in sizes.iter_mut() {
+            *t = w.aligned(*t);
+        }
         sizes.retain(|&t| t > 0 && t <= largest);
         sizes.sort_unstable();
         sizes.dedup();
@@ -494,6 +504,8 @@ pub fn compile(
             macs: 0,
             macs_performed: 0,
             tiling: None,
+            shape: None,
+            addrs: None,
             folds: 0,
             notes: Vec::new(),
         };
@@ -513,9 +525,7 @@ pub fn compile(
                 let t = c.tile(layer, &s, &a, spaces)?;
                 let at = Addrs {
                     input: input.addr,
-                    weight: alloc_weights(
-                        a.weight_bytes(s.groups * s.cout * s.cin * s.kernel_area),
-                    ),
+                    weight: alloc_weights(s.weight_region_bytes(&a, &t)),
                     output: output.addr,
                     spaces,
                 };
@@ -523,6 +533,8 @@ pub fn compile(
                 pl.unit = if s.depthwise { "vector" } else { "array" };
                 pl.macs = s.macs();
                 pl.tiling = Some(t);
+                pl.shape = Some(s);
+                pl.addrs = Some(at);
             }
             Work::Vector(v) => {
                 let op = match layer.op.as_str() {
@@ -537,6 +549,7 @@ pub fn compile(
                     elements: out_elems,
                     input: (v.input_elems.max(1), out_elems),
                     ops: (v.ops.max(1), out_elems),
+                    rows: v.rows.filter(|_| op == VectorOp::Pool),
                 };
                 let tile = c.vector_tile(&work, &a, spaces).map_err(|e| match e {
                     Some(d) => ProgramError::Deadlock(d),
@@ -554,6 +567,7 @@ pub fn compile(
                 };
                 em.vector(&work, tile, &a, at);
                 pl.unit = "vector";
+                pl.addrs = Some(at);
             }
             Work::Fused => pl.unit = "fused",
             Work::Free => {}

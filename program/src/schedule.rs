@@ -9,7 +9,7 @@
 //!   layers do not overlap, so a layer takes exactly the cycles it takes alone, which is what the
 //!   tiling search measures.
 
-use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Token, Tokens, Vector, VectorOp};
+use crate::isa::{Buffer, Dma, Gemm, Insn, Kind, Space, Tile, Token, Tokens, Vector, VectorOp};
 use crate::machine::Machine;
 use crate::tiling::{Arith, ConvShape, LoopOrder, Spaces, Tiling};
 
@@ -21,11 +21,24 @@ pub struct VectorWork {
     pub elements: u64,
     pub input: (u64, u64),
     pub ops: (u64, u64),
+    /// Output planes of (height, width) made row by row from whole input rows
+    /// (`lower::VectorWork::rows`): tiles are whole output rows, and name their first.
+    pub rows: Option<(u64, u64)>,
+}
+
+impl VectorWork {
+    /// A tile size the work may take: whole output rows when it has them.
+    pub fn aligned(&self, tile: u64) -> u64 {
+        match self.rows {
+            Some((_, w)) if w > 0 && tile >= w => tile / w * w,
+            _ => tile,
+        }
+    }
 }
 
 /// Where a layer's tensors live: their addresses, and the spaces of its activations (weights
 /// are in DRAM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Addrs {
     pub input: u64,
     pub weight: u64,
@@ -208,11 +221,19 @@ impl Emitter {
         let in_plane = a.act_bytes(s.in_h * s.in_w);
         let out_plane = a.act_bytes(s.out_h * s.out_w);
         let slot_of = |loads: u64, slots: u32| ((loads + slots as u64 - 1) % slots as u64) as u32;
+        let u = |v: u64| v as u32;
         for g in 0..s.groups {
             for &(mi, coi) in &steps {
                 let (img, b, r0, r) = m_tiles[mi];
                 let (co0, co) = co_tiles[coi];
                 let m = b * r * s.out_w;
+                let tile = |c0: u64| Tile {
+                    group: u(g),
+                    image: u(img),
+                    row0: u(r0),
+                    c0: u(c0),
+                    co0: u(co0),
+                };
                 for (k, &(c0, c)) in c_tiles.iter().enumerate() {
                     // weights first; a slot holding the whole reduction loads with the first tile
                     let (wc, wc0) = if t.whole_weights { (s.cin, 0) } else { (c, c0) };
@@ -224,11 +245,15 @@ impl Emitter {
                             buffer: Buffer::Weight,
                             slot: 0,
                             space: Space::Dram,
-                            addr: at.weight
-                                + a.weight_bytes((g * s.cout + co0) * s.cin * s.kernel_area),
+                            addr: at.weight + s.weight_tile_offset(a, t, g, co0, wc0),
                             rows: 1,
                             row_bytes: w_bytes,
                             stride: w_bytes,
+                            tile: Tile {
+                                image: 0,
+                                row0: 0,
+                                ..tile(wc0)
+                            },
                         },
                     );
                     // the input channels this tile reads: its own channels (depthwise), the
@@ -241,7 +266,7 @@ impl Emitter {
                         (c, c0, [g, mi as u64, c0, 1])
                     };
                     let in_rows = s.in_rows(r);
-                    let in_row0 = (r0 * s.stride_h).min(s.in_h - in_rows);
+                    let in_row0 = s.in_row0(r0, r);
                     let first_channel = if s.depthwise { ich0 } else { g * s.cin + ich0 };
                     let new_in = self.load(
                         Buffer::Input,
@@ -256,6 +281,10 @@ impl Emitter {
                             rows: b * ich,
                             row_bytes: a.act_bytes(in_rows * s.in_w),
                             stride: in_plane,
+                            tile: Tile {
+                                co0: 0,
+                                ..tile(ich0)
+                            },
                         },
                     );
                     let mut pop = Tokens::NONE;
@@ -279,6 +308,7 @@ impl Emitter {
                             output_slot: self.output_slot(),
                             elements: m * co,
                             ops: s.tile_macs(m, c, co),
+                            tile: tile(c0),
                         })
                     } else {
                         Kind::Gemm(Gemm {
@@ -290,6 +320,7 @@ impl Emitter {
                             n: a.n_run(co),
                             accumulate: k > 0,
                             macs: s.tile_macs(m, c, co),
+                            tile: tile(c0),
                         })
                     };
                     let i = self.push(kind, pop, Tokens::NONE);
@@ -302,6 +333,7 @@ impl Emitter {
                         output_slot: self.output_slot(),
                         elements: m * co,
                         ops: m * co,
+                        tile: tile(0),
                     }),
                     Tokens::NONE,
                     Tokens::NONE,
@@ -319,6 +351,7 @@ impl Emitter {
                         rows: b * co,
                         row_bytes: a.act_bytes(r * s.out_w),
                         stride: out_plane,
+                        tile: tile(0),
                     },
                 );
             }
@@ -344,6 +377,7 @@ impl Emitter {
                     rows: 1,
                     row_bytes: in_bytes,
                     stride: in_bytes,
+                    tile: Tile::default(),
                 },
             );
             let v = self.push(
@@ -354,6 +388,14 @@ impl Emitter {
                     output_slot: self.output_slot(),
                     elements: e,
                     ops: (e * ops_per_out.0).div_ceil(ops_per_out.1.max(1)),
+                    tile: w.rows.map_or(Tile::default(), |(h, wd)| {
+                        let plane = (h * wd).max(1);
+                        Tile {
+                            c0: (e0 / plane) as u32,
+                            row0: (e0 % plane / wd.max(1)) as u32,
+                            ..Tile::default()
+                        }
+                    }),
                 }),
                 Tokens::NONE.with(Token::InputFull).with(Token::OutputFree),
                 Tokens::NONE,
@@ -370,6 +412,7 @@ impl Emitter {
                     rows: 1,
                     row_bytes: out_bytes,
                     stride: out_bytes,
+                    tile: Tile::default(),
                 },
             );
             e0 += e;

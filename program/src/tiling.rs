@@ -133,6 +133,8 @@ pub struct ConvShape {
     pub kernel_area: u64,
     pub stride_h: u64,
     pub dilation_h: u64,
+    /// Padding rows above the input (the first output row reads from `-pad_h`).
+    pub pad_h: u64,
     /// Per group: the reduction's input channels and the output channels.
     pub cin: u64,
     pub cout: u64,
@@ -147,6 +149,14 @@ impl ConvShape {
     pub fn in_rows(&self, rows: u64) -> u64 {
         let need = (rows.max(1) - 1) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1;
         need.min(self.in_h)
+    }
+    /// The first input row a load brings for `rows` output rows from `row0`: the first row they
+    /// read (after the top padding), moved up where the `in_rows(rows)` rows would pass the
+    /// bottom, so the window always holds every row the tile reads.
+    pub fn in_row0(&self, row0: u64, rows: u64) -> u64 {
+        (row0 * self.stride_h)
+            .saturating_sub(self.pad_h)
+            .min(self.in_h - self.in_rows(rows))
     }
     /// The stated MACs of an `m`-pixel tile of `c` reduction and `co` output channels.
     pub fn tile_macs(&self, m: u64, c: u64, co: u64) -> u64 {
@@ -163,6 +173,52 @@ impl ConvShape {
         } else {
             a.weight_bytes(elems) + if params { co * PARAM_BYTES } else { 0 }
         }
+    }
+    /// Where weight tile (`group`, `co0`, `c0`) starts in the layer's weight region, which holds
+    /// the tiles of `t` packed in the order group, output-channel tile, reduction tile, each as
+    /// its load moves it (the channels' parameters, then the codes): a weight load is one
+    /// contiguous run. `c0` is 0 when the slot holds the whole reduction.
+    pub fn weight_tile_offset(&self, a: &Arith, t: &Tiling, group: u64, co0: u64, c0: u64) -> u64 {
+        let (tco, tc) = (t.out_channels.max(1), t.in_channels.max(1));
+        // the bytes of every reduction tile of `co` output channels
+        let column = |co: u64| {
+            if t.whole_weights {
+                self.weight_bytes(a, co, self.cin, true)
+            } else {
+                self.reduction_offset(a, co, tc, self.cin.div_ceil(tc))
+            }
+        };
+        let full = self.cout / tco;
+        let rest = self.cout - full * tco;
+        let group_bytes = full * column(tco) + if rest > 0 { column(rest) } else { 0 };
+        let co = tco.min(self.cout - co0);
+        let within = if t.whole_weights {
+            0
+        } else {
+            self.reduction_offset(a, co, tc, c0 / tc)
+        };
+        group * group_bytes + (co0 / tco) * column(tco) + within
+    }
+    /// The bytes of the first `j` reduction tiles of `co` output channels: tiles of `tc`
+    /// channels, the last one shorter, the first carrying the channels' parameters.
+    fn reduction_offset(&self, a: &Arith, co: u64, tc: u64, j: u64) -> u64 {
+        if j == 0 {
+            return 0;
+        }
+        let tiles = self.cin.div_ceil(tc);
+        let short_last = j == tiles && tiles >= 2;
+        let full = j - 1 - short_last as u64;
+        self.weight_bytes(a, co, tc.min(self.cin), true)
+            + full * self.weight_bytes(a, co, tc, false)
+            + if short_last {
+                self.weight_bytes(a, co, self.cin - (tiles - 1) * tc, false)
+            } else {
+                0
+            }
+    }
+    /// The bytes of a layer's weight region for tiling `t`.
+    pub fn weight_region_bytes(&self, a: &Arith, t: &Tiling) -> u64 {
+        self.weight_tile_offset(a, t, self.groups, 0, 0)
     }
     /// Input bytes of `images × rows` output rows over `channels` input channels, as the load
     /// moves them (one run of rows per channel and image).

@@ -160,6 +160,7 @@ fn a_program_that_waits_for_a_token_nobody_gives_is_a_deadlock() {
             rows: 1,
             row_bytes: 64,
             stride: 64,
+            tile: Default::default(),
         }),
         pop: Tokens::NONE.with(Token::Stored),
         push: Tokens::NONE,
@@ -186,6 +187,7 @@ fn the_dram_channel_follows_its_rule() {
         rows: 2,
         row_bytes: 60,
         stride: 100,
+        tile: Default::default(),
     };
     // two loads back to back, then a store that waits for nothing
     let insns = [

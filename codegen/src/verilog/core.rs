@@ -319,8 +319,12 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
         v("bytes").as_str(),
         cond(
             issue.clone(),
-            concat(vec![lit(32, 0), field(&head, encode::DMA_ROWS)]).mul(concat(vec![
-                lit(32, 0),
+            concat(vec![
+                lit(64 - encode::DMA_ROWS.width, 0),
+                field(&head, encode::DMA_ROWS),
+            ])
+            .mul(concat(vec![
+                lit(64 - encode::DMA_ROW_BYTES.width, 0),
                 field(&head, encode::DMA_ROW_BYTES),
             ])),
             id(v("bytes_r")),
@@ -367,12 +371,15 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
 /// The extents of a GEMM word along the array's rows, its columns and in time.
 fn gemm_dims(m: &Machine, head: &str) -> [Expr; 3] {
     let f = m.folding();
-    let dim = |d: Dim| match d {
-        Dim::M => field(head, encode::GEMM_M),
-        Dim::K => field(head, encode::GEMM_K),
-        Dim::N => field(head, encode::GEMM_N),
+    let dim = |d: Dim| {
+        let fld = match d {
+            Dim::M => encode::GEMM_M,
+            Dim::K => encode::GEMM_K,
+            Dim::N => encode::GEMM_N,
+        };
+        concat(vec![lit(REM_BITS - fld.width, 0), field(head, fld)])
     };
-    [dim(f.rows), dim(f.cols), dim(f.stream)].map(|e| concat(vec![lit(REM_BITS - 32, 0), e]))
+    [dim(f.rows), dim(f.cols), dim(f.stream)]
 }
 
 /// Cycles of one fold on `rf` rows and `cf` columns streaming `t` (`Folding::fold_cycles`).

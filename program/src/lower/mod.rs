@@ -75,6 +75,26 @@ pub struct VectorWork {
     pub ops: u64,
     pub input_elems: u64,
     pub output_elems: u64,
+    /// A pooling whose windows tile its input exactly (kernel = stride, no padding or dilation,
+    /// the input a whole number of windows): its output planes' (height, width). Each output row
+    /// is made from whole input rows, so a tile of whole output rows reads one contiguous run.
+    pub rows: Option<(u64, u64)>,
+}
+
+/// The output planes of a pooling whose windows tile its `[N, C, H, W]` input exactly.
+fn tiling_windows(w: &etch_ir::op::Window, input: &[i64], output: &[i64]) -> Option<(u64, u64)> {
+    let k = w.kernel_shape.as_ref()?;
+    let two = |v: &Option<Vec<i64>>, d: i64| v.clone().unwrap_or_else(|| vec![d; 2]);
+    let (s, dil, pads) = (two(&w.strides, 1), two(&w.dilations, 1), w.pads.clone());
+    let exact = input.len() == 4
+        && output.len() == 4
+        && k.len() == 2
+        && *k == s
+        && dil.iter().all(|&d| d == 1)
+        && pads.is_none_or(|p| p.iter().all(|&x| x == 0))
+        && (w.auto_pad.is_empty() || w.auto_pad == "NOTSET" || w.auto_pad == "VALID")
+        && (0..2).all(|a| k[a] > 0 && input[2 + a] == output[2 + a] * k[a]);
+    exact.then(|| (output[2] as u64, output[3] as u64))
 }
 
 /// Where a layer runs.
@@ -330,6 +350,7 @@ pub fn extract(
                     ops: out_elems * per,
                     input_elems: ins,
                     output_elems: out_elems,
+                    rows: None,
                 })
             }
             Op::MaxPool { window } | Op::AveragePool { window, .. } => {
@@ -337,10 +358,12 @@ pub fn extract(
                     .kernel_shape
                     .as_ref()
                     .map_or(1, |k| k.iter().map(|&v| v.max(1) as u64).product());
+                let in_dims = n.inputs.first().and_then(|i| dims_of(info, i));
                 Work::Vector(VectorWork {
                     ops: out_elems * k,
                     input_elems: in_elems(0),
                     output_elems: out_elems,
+                    rows: in_dims.and_then(|d| tiling_windows(window, &d, &out_dims)),
                 })
             }
             Op::GlobalAveragePool | Op::GlobalMaxPool | Op::ReduceMean { .. } => {
@@ -348,6 +371,7 @@ pub fn extract(
                     ops: in_elems(0),
                     input_elems: in_elems(0),
                     output_elems: out_elems,
+                    rows: None,
                 })
             }
             Op::Flatten { .. }
@@ -380,6 +404,7 @@ pub fn extract(
                         .map(in_elems)
                         .sum(),
                     output_elems: out_elems,
+                    rows: None,
                 })
             }
         };

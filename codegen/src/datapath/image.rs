@@ -1,0 +1,379 @@
+//! The DRAM image of a compiled quantized model: each array layer's weight tiles packed where
+//! the program's weight loads read them (the output channels' parameters first, then the weight
+//! codes, `weight_bits` each, least significant bits first), and the regions where the input
+//! codes go and the output codes come back. The layout is the program's own: this module walks
+//! the weight loads and fills what each one reads, so it cannot disagree with the instructions.
+//!
+//! A tile's parameters are 12 bytes per output channel (`etch_program::tiling::PARAM_BYTES`):
+//! the int32 bias, the int32 requantization multiplier (both little-endian), then one byte each
+//! of shift, output zero point, lowest and highest output code (the codes as the layer's 8-bit
+//! output type holds them).
+
+use std::collections::HashMap;
+
+use etch_ir::infer::GraphInfo;
+use etch_ir::tensor::ElemType;
+use etch_program::isa::{Buffer, Dma, Kind, Space};
+use etch_program::tiling::{ConvShape, Tiling, PARAM_BYTES};
+use etch_program::{Program, ProgramLayer};
+
+use super::DatapathError;
+use crate::program::{InputCode, IntLayer, IntOp, IntProgram, WeightCodes, Window2};
+
+/// The most bytes an image may take.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+/// What the datapath needs of an array layer beyond its instructions and its DRAM image: the
+/// window as the reference resolved it and the codes' signedness and input zero point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerConsts {
+    /// Kernel, stride, dilation, padding and output extent per axis (height, width).
+    pub window: Window2,
+    /// The input plane's height and width.
+    pub input_hw: [usize; 2],
+    pub input_zero_point: i32,
+    /// Whether the input and output codes are int8 (else uint8).
+    pub input_signed: bool,
+    pub output_signed: bool,
+}
+
+/// Where a tensor of codes lives, and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub space: Space,
+    pub addr: u64,
+    pub bytes: u64,
+}
+
+/// A program's DRAM image and what its datapath needs to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// DRAM as the program starts: the weight regions filled, the rest zero.
+    pub dram: Vec<u8>,
+    /// Per program layer: the constants of a layer of the integer chain.
+    pub layers: Vec<Option<LayerConsts>>,
+    /// The program layers the chain spans (first and last); instructions of layers outside run
+    /// on the host (the input's float preparation, the output's reading).
+    pub first: usize,
+    pub last: usize,
+    pub input: Region,
+    pub output: Region,
+    pub input_signed: bool,
+    pub output_signed: bool,
+}
+
+/// The window of a GEMM: a 1×1 convolution of a 1×1 plane.
+fn gemm_window() -> Window2 {
+    Window2 {
+        kernel: [1, 1],
+        stride: [1, 1],
+        dilation: [1, 1],
+        pad: [0, 0],
+        out: [1, 1],
+    }
+}
+
+/// Checks that the program's tiler saw the layer the reference computes.
+fn check_geometry(pl: &ProgramLayer, s: &ConvShape, c: &LayerConsts) -> Result<(), DatapathError> {
+    let w = &c.window;
+    let program = [
+        s.groups,
+        s.in_h,
+        s.in_w,
+        s.out_h,
+        s.out_w,
+        s.kernel_h,
+        s.kernel_area,
+        s.stride_h,
+        s.dilation_h,
+        s.pad_h,
+    ];
+    let reference = [
+        1,
+        c.input_hw[0],
+        c.input_hw[1],
+        w.out[0],
+        w.out[1],
+        w.kernel[0],
+        w.kernel[0] * w.kernel[1],
+        w.stride[0],
+        w.dilation[0],
+        w.pad[0],
+    ]
+    .map(|v| v as u64);
+    if program != reference {
+        let names = "[groups, in_h, in_w, out_h, out_w, kernel_h, kernel_area, stride_h, dilation_h, pad_h]";
+        return Err(DatapathError::Geometry {
+            layer: pl.name.clone(),
+            program: format!("{names} = {program:?}"),
+            reference: format!("{reference:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses what the functional datapath does not run yet.
+fn check_arith(pl: &ProgramLayer, layer: &IntLayer) -> Result<(), DatapathError> {
+    let not_yet = |what: String| DatapathError::NotYet {
+        layer: pl.name.clone(),
+        what,
+    };
+    let a = &pl.arith;
+    if pl.unit != "array" {
+        return Err(not_yet(format!("a layer on the {} unit", pl.unit)));
+    }
+    if !matches!(layer.weights, WeightCodes::Mac(_)) {
+        return Err(not_yet("power-of-two or binary weights".into()));
+    }
+    if !matches!(layer.input, InputCode::Int { .. }) {
+        return Err(not_yet("binary activations".into()));
+    }
+    if a.act_bits != 8 {
+        return Err(not_yet(format!("{}-bit activations", a.act_bits)));
+    }
+    if !(1..=8).contains(&a.weight_bits) {
+        return Err(not_yet(format!("{}-bit weights", a.weight_bits)));
+    }
+    if a.k_ratio != 1.0 || a.n_ratio != 1.0 || a.weight_store_ratio != 1.0 {
+        return Err(not_yet(
+            "N:M, pruned-channel or sparse-encoded weights".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Appends `codes` packed `bits` each, least significant bits first, two's complement.
+fn pack(out: &mut Vec<u8>, codes: impl Iterator<Item = i32>, bits: u32) -> Result<(), String> {
+    let (mut acc, mut have) = (0u64, 0u32);
+    let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
+    for c in codes {
+        if !(lo..=hi).contains(&(c as i64)) {
+            return Err(format!("weight code {c} does not fit {bits} bits"));
+        }
+        acc |= (c as u64 & ((1 << bits) - 1)) << have;
+        have += bits;
+        while have >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if have > 0 {
+        out.push(acc as u8);
+    }
+    Ok(())
+}
+
+/// The bytes a weight load brings: tile (`co0`, `c0`) of `layer` under tiling `t`.
+fn weight_tile(
+    layer: &IntLayer,
+    s: &ConvShape,
+    t: &Tiling,
+    bits: u32,
+    d: &Dma,
+) -> Result<Vec<u8>, String> {
+    let WeightCodes::Mac(w) = &layer.weights else {
+        return Err("not integer weights".into());
+    };
+    let (co0, c0) = (d.tile.co0 as u64, d.tile.c0 as u64);
+    let co = t.out_channels.max(1).min(s.cout - co0);
+    let wc = if t.whole_weights {
+        s.cin
+    } else {
+        t.in_channels.max(1).min(s.cin - c0)
+    };
+    let mut out = Vec::new();
+    if c0 == 0 {
+        for o in co0..co0 + co {
+            let o = o as usize;
+            out.extend(layer.bias[o].to_le_bytes());
+            out.extend(layer.requant[o].multiplier.to_le_bytes());
+            out.push(layer.requant[o].shift as u8);
+            for v in [layer.zero_point, layer.qmin, layer.qmax] {
+                out.push(v as u8);
+            }
+        }
+    }
+    debug_assert_eq!(out.len() as u64, if c0 == 0 { co * PARAM_BYTES } else { 0 });
+    let ka = s.kernel_area as usize;
+    let codes = (co0..co0 + co).flat_map(|o| {
+        let row = o as usize * layer.reduction;
+        (c0 as usize * ka..(c0 + wc) as usize * ka).map(move |k| w[row + k])
+    });
+    pack(&mut out, codes, bits)?;
+    Ok(out)
+}
+
+/// Lays out `program`'s DRAM image for the integer chain `chain` of the same model.
+pub fn build(
+    program: &Program,
+    chain: &IntProgram,
+    info: &GraphInfo,
+) -> Result<Image, DatapathError> {
+    let index: HashMap<&str, usize> = program
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.as_str(), i))
+        .collect();
+    let mut layers: Vec<Option<LayerConsts>> = vec![None; program.layers.len()];
+    let mut int_layers: Vec<Option<&IntLayer>> = vec![None; program.layers.len()];
+    let mut signed = info.ty(&chain.input).map(|t| t.elem) == Some(ElemType::I8);
+    let input_signed = signed;
+    let mut span: Option<(usize, usize)> = None;
+    for step in &chain.steps {
+        let Some(&li) = index.get(step.name.as_str()) else {
+            continue;
+        };
+        let pl = &program.layers[li];
+        let (layer, window) = match &step.op {
+            IntOp::Conv { layer, window } => (layer, *window),
+            IntOp::Gemm { layer } => (layer, gemm_window()),
+            IntOp::MaxPool { window } => {
+                let w = window;
+                let exact = pl.unit == "vector"
+                    && pl.arith.act_bits == 8
+                    && w.kernel == w.stride
+                    && w.pad == [0, 0]
+                    && w.dilation == [1, 1]
+                    && (0..2).all(|a| step.input_chw[1 + a] == w.out[a] * w.kernel[a]);
+                if !exact {
+                    return Err(DatapathError::NotYet {
+                        layer: pl.name.clone(),
+                        what: "max pooling with overlapping, padded or partial windows".into(),
+                    });
+                }
+                layers[li] = Some(LayerConsts {
+                    window: *w,
+                    input_hw: [step.input_chw[1], step.input_chw[2]],
+                    input_zero_point: 0,
+                    input_signed: signed,
+                    output_signed: signed,
+                });
+                span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
+                continue;
+            }
+            IntOp::Reshape => continue,
+        };
+        check_arith(pl, layer)?;
+        let InputCode::Int { zero_point } = layer.input else {
+            unreachable!("checked by check_arith")
+        };
+        let consts = LayerConsts {
+            window,
+            input_hw: [step.input_chw[1], step.input_chw[2]],
+            input_zero_point: zero_point,
+            input_signed: signed,
+            output_signed: layer.qmin < 0,
+        };
+        let s = pl.shape.as_ref().expect("an array layer has its shape");
+        check_geometry(pl, s, &consts)?;
+        if layer.reduction as u64 != s.cin * s.kernel_area || layer.outs as u64 != s.cout {
+            return Err(DatapathError::Geometry {
+                layer: pl.name.clone(),
+                program: format!("{} outputs of {} reduction", s.cout, s.cin * s.kernel_area),
+                reference: format!("{} outputs of {}", layer.outs, layer.reduction),
+            });
+        }
+        signed = consts.output_signed;
+        layers[li] = Some(consts);
+        int_layers[li] = Some(layer);
+        span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
+    }
+    let Some((first, last)) = span else {
+        return Err(DatapathError::Program(
+            crate::program::ProgramError::NotQuantized,
+        ));
+    };
+    // every layer between the chain's ends either is in it or moves nothing
+    for (pl, consts) in program.layers[first..=last]
+        .iter()
+        .zip(&layers[first..=last])
+    {
+        if consts.is_none() && (pl.unit == "array" || pl.unit == "vector") {
+            return Err(DatapathError::NotYet {
+                layer: pl.name.clone(),
+                what: format!("a layer on the {} unit between integer layers", pl.unit),
+            });
+        }
+    }
+    let in_chain = |layer: u32| (first..=last).contains(&(layer as usize));
+    let addrs = |li: usize| {
+        program.layers[li]
+            .addrs
+            .expect("an array layer has its addresses")
+    };
+    let codes = |shape: &[usize]| shape.iter().product::<usize>() as u64;
+    let input = Region {
+        space: addrs(first).spaces.input,
+        addr: addrs(first).input,
+        bytes: codes(&chain.input_shape),
+    };
+    let output = Region {
+        space: addrs(last).spaces.output,
+        addr: addrs(last).output,
+        bytes: codes(&chain.output_shape),
+    };
+    // DRAM as far as the chain's transfers and the input and output reach
+    let mut end = 0u64;
+    for r in [input, output] {
+        if r.space == Space::Dram {
+            end = end.max(r.addr + r.bytes);
+        }
+    }
+    for insn in program.insns.iter().filter(|i| in_chain(i.layer)) {
+        if let Kind::Load(d) | Kind::Store(d) = &insn.kind {
+            if d.space == Space::Dram && d.rows > 0 {
+                end = end.max(d.addr + (d.rows - 1) * d.stride + d.row_bytes);
+            }
+        }
+    }
+    if end > MAX_IMAGE_BYTES {
+        return Err(DatapathError::TooLarge {
+            bytes: end,
+            limit: MAX_IMAGE_BYTES,
+        });
+    }
+    let mut dram = vec![0u8; end as usize];
+    for (i, insn) in program.insns.iter().enumerate() {
+        let Kind::Load(d) = &insn.kind else { continue };
+        let li = insn.layer as usize;
+        let (Some(layer), true) = (
+            int_layers.get(li).copied().flatten(),
+            d.buffer == Buffer::Weight,
+        ) else {
+            continue;
+        };
+        let pl = &program.layers[li];
+        let err = |message: String| DatapathError::Insn {
+            insn: i,
+            layer: pl.name.clone(),
+            message,
+        };
+        let (s, t) = (pl.shape.as_ref(), pl.tiling.as_ref());
+        let (Some(s), Some(t)) = (s, t) else {
+            return Err(err("a weight load of a layer without a tiling".into()));
+        };
+        let bytes = weight_tile(layer, s, t, pl.arith.weight_bits, d).map_err(&err)?;
+        if d.rows != 1 || bytes.len() as u64 != d.row_bytes || d.space != Space::Dram {
+            return Err(err(format!(
+                "the weight load moves {} × {} bytes from {}, but its tile is {} bytes in DRAM",
+                d.rows,
+                d.row_bytes,
+                d.space.name(),
+                bytes.len()
+            )));
+        }
+        dram[d.addr as usize..d.addr as usize + bytes.len()].copy_from_slice(&bytes);
+    }
+    Ok(Image {
+        dram,
+        layers,
+        first,
+        last,
+        input,
+        output,
+        input_signed,
+        output_signed: signed,
+    })
+}

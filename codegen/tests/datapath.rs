@@ -1,0 +1,266 @@
+//! The accelerator program computes the model: run instruction by instruction on its DRAM image
+//! (`etch_codegen::datapath`), its output codes equal the CPU executor's golden codes bit for
+//! bit, on the digits MLP and on random convolution chains, on descriptions of every dataflow
+//! and buffer sizes small enough to split every layer into many tiles and reduction tiles.
+
+mod common;
+
+use common::random::Rng;
+use etch_codegen::datapath::{build, execute, DatapathError};
+use etch_codegen::program::{golden, lower};
+use etch_hw::Accelerator;
+use etch_program::isa::Kind;
+use etch_program::tiling::Objective;
+use etch_sim::pipeline::{Pipeline, Prepared, Source};
+
+fn hw(name: &str) -> Accelerator {
+    Accelerator::from_file(&format!("{}/examples/hw/{name}.ron", common::root())).unwrap()
+}
+
+/// Compiles `p` for `acc`, runs its first `rows` samples of `csv` on the datapath and holds
+/// every output code against the executor's. Returns the program's instruction count.
+fn check(what: &str, p: &Prepared, acc: &Accelerator, csv: &str, rows: usize) -> usize {
+    let chain = lower(&p.model, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let program = p
+        .lower(acc, 1, Objective::Latency)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let image = build(&program, &chain, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let samples = golden(&p.model, &p.info, &chain, csv, rows).unwrap();
+    for (k, s) in samples.iter().enumerate() {
+        let got = execute(&program, &image, &s.input).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(got, s.output, "{what}: sample {k}");
+    }
+    program.insns.len()
+}
+
+/// A description with buffers of `kib` KiB each (single- or double-buffered).
+fn small(name: &str, kib: u32, double: bool) -> Accelerator {
+    let mut acc = hw(name);
+    acc.buffers.ifmap_kib = kib;
+    acc.buffers.filter_kib = kib;
+    acc.buffers.ofmap_kib = kib;
+    acc.buffers.double_buffered = double;
+    acc
+}
+
+fn output_stationary(acc: &mut Accelerator) {
+    let etch_hw::Array::Systolic { dataflow, .. } = &mut acc.array;
+    *dataflow = etch_hw::Dataflow::OutputStationary;
+}
+
+/// Integer descriptions of both dataflows, with and without a global buffer, and with buffers
+/// that split the layers.
+fn descriptions() -> Vec<(String, Accelerator)> {
+    let mut v: Vec<(String, Accelerator)> = [
+        "ws-4x2-int8",
+        "ws-16x16-int8",
+        "ws-32x32-int8-global",
+        "tpu-like-128x128-ws-int8",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), hw(n)))
+    .collect();
+    for (name, kib, double) in [("ws-4x2-int8", 1, true), ("ws-16x16-int8", 1, false)] {
+        v.push((
+            format!("{name} with {kib} KiB buffers"),
+            small(name, kib, double),
+        ));
+    }
+    let mut os = hw("ws-16x16-int8");
+    output_stationary(&mut os);
+    v.push(("ws-16x16-int8 as output-stationary".into(), os));
+    v
+}
+
+#[test]
+fn the_digits_models_compute_their_golden_codes_on_every_description() {
+    let calib = format!("{}/examples/data/digits_train.csv", common::root());
+    for model in ["digits_mlp", "digits_cnn"] {
+        for per in ["channel", "tensor"] {
+            let spec = format!("quant(bits=8,per={per},calib=\"{calib}\")");
+            let path = format!("{}/examples/models/{model}.onnx.txt", common::root());
+            let p = Pipeline {
+                passes: Some(&spec),
+                ..Default::default()
+            }
+            .load(&path)
+            .unwrap();
+            for (name, acc) in descriptions() {
+                let what = format!("{model} per-{per} on {name}");
+                let n = check(&what, &p, &acc, &common::test_csv(), 12);
+                eprintln!("{what}: {n} instructions, 12 samples bit-exact");
+            }
+        }
+    }
+}
+
+/// Conv → ReLU → [MaxPool] → Conv → ReLU → [MaxPool] → Flatten → Gemm with random channels,
+/// extents, kernels, strides, padding and dilation (a 2×2 pooling where the extents are even).
+fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
+    let (c, h, w) = (rng.range(1, 12), rng.range(4, 14), rng.range(4, 14));
+    let mut t = String::new();
+    let mut body = String::new();
+    let mut inits = Vec::new();
+    let mut what = format!("{c}x{h}x{w}");
+    let (mut ch, mut hh, mut ww) = (c, h, w);
+    let mut prev = "x".to_string();
+    for l in 1..=2 {
+        let m = rng.range(1, 20);
+        let (kh, kw) = (rng.range(1, 3.min(hh)), rng.range(1, 3.min(ww)));
+        let (sh, sw) = (rng.range(1, 2), rng.range(1, 2));
+        let d = |n: usize, k: usize, r: &mut Rng| {
+            if k > 1 && 2 * (k - 1) < n && r.range(0, 3) == 0 {
+                2
+            } else {
+                1
+            }
+        };
+        let (dh, dw) = (d(hh, kh, rng), d(ww, kw, rng));
+        let (ph, pw) = (rng.range(0, kh - 1), rng.range(0, kw - 1));
+        let out = |n: usize, k: usize, s: usize, p: usize, d: usize| {
+            (n + 2 * p - d * (k - 1) - 1) / s + 1
+        };
+        let (ho, wo) = (out(hh, kh, sh, ph, dh), out(ww, kw, sw, pw, dw));
+        inits.push(format!(
+            "float[{m},{ch},{kh},{kw}] w{l} = {{{}}}, float[{m}] b{l} = {{{}}}",
+            rng.floats(m * ch * kh * kw, 0.6),
+            rng.floats(m, 0.2)
+        ));
+        body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = 1, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = Relu (c{l})\n"));
+        what += &format!(" -> conv {m} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
+        prev = format!("r{l}");
+        (ch, hh, ww) = (m, ho, wo);
+        if ho % 2 == 0 && wo % 2 == 0 && rng.range(0, 1) == 1 {
+            body.push_str(&format!(
+                "   p{l} = MaxPool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (r{l})\n"
+            ));
+            what += " -> maxpool 2x2";
+            prev = format!("p{l}");
+            (hh, ww) = (ho / 2, wo / 2);
+        }
+    }
+    let (k, n) = (ch * hh * ww, rng.range(2, 10));
+    inits.push(format!(
+        "float[{n},{k}] w3 = {{{}}}, float[{n}] b3 = {{{}}}",
+        rng.floats(n * k, 0.4),
+        rng.floats(n, 0.2)
+    ));
+    body.push_str(&format!("   f = Flatten <axis: int = 1> ({prev})\n   y = Gemm <alpha: float = 1, beta: float = 1, transB: int = 1> (f, w3, b3)\n"));
+    what += &format!(" -> gemm {k} -> {n}");
+    t.push_str("<\n   ir_version: 8,\n   opset_import: [\"\" : 17]\n>\n");
+    t.push_str(&format!("g (float[1,{c},{h},{w}] x) => (float[1,{n}] y)\n"));
+    t.push_str(&format!("   <{}>\n{{\n{body}}}\n", inits.join(", ")));
+    (t, what, c * h * w)
+}
+
+#[test]
+fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("datapath");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(0x5eed_da7a_9a7b);
+    let names = ["ws-4x2-int8", "ws-16x16-int8", "ws-32x32-int8-global"];
+    for case in 0..32 {
+        let (text, what, inputs) = conv_chain(&mut rng);
+        let csv = dir.join(format!("case{case}.csv"));
+        let rows: String = (0..6)
+            .map(|_| {
+                let v: Vec<String> = (0..inputs).map(|_| format!("{:.4}", rng.float())).collect();
+                format!("0,{}\n", v.join(","))
+            })
+            .collect();
+        std::fs::write(&csv, rows).unwrap();
+        let spec = format!(
+            "quant(bits=8,per={},calib=\"{}\")",
+            ["channel", "tensor"][rng.range(0, 1)],
+            csv.display()
+        );
+        let p = Pipeline {
+            passes: Some(&spec),
+            ..Default::default()
+        }
+        .run(
+            &Source::new("chain.onnx.txt", text.as_str()),
+            &mut Vec::new(),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (name, kib) = (names[rng.range(0, names.len() - 1)], rng.range(1, 4) as u32);
+        let mut acc = small(name, kib, rng.range(0, 1) == 1);
+        if rng.range(0, 1) == 1 {
+            output_stationary(&mut acc);
+        }
+        acc.dram.bytes_per_cycle = [0.5, 3.0, 16.0][rng.range(0, 2)];
+        let label = format!(
+            "case {case}: {what} on {name}, {kib} KiB buffers, {:?}, {} B/cycle",
+            acc.dataflow(),
+            acc.dram.bytes_per_cycle
+        );
+        let n = check(&label, &p, &acc, &csv.display().to_string(), 6);
+        eprintln!("{label}: {n} instructions, bit-exact");
+    }
+}
+
+#[test]
+fn a_wrong_weight_byte_or_a_misplaced_tile_is_caught() {
+    let calib = format!("{}/examples/data/digits_train.csv", common::root());
+    let spec = format!("quant(bits=8,per=channel,calib=\"{calib}\")");
+    let path = format!("{}/examples/models/digits_mlp.onnx.txt", common::root());
+    let p = Pipeline {
+        passes: Some(&spec),
+        ..Default::default()
+    }
+    .load(&path)
+    .unwrap();
+    let chain = lower(&p.model, &p.info).unwrap();
+    let program = p
+        .lower(&small("ws-16x16-int8", 1, true), 1, Objective::Latency)
+        .unwrap();
+    let image = build(&program, &chain, &p.info).unwrap();
+    let samples = golden(&p.model, &p.info, &chain, &common::test_csv(), 8).unwrap();
+    // the sign bit of the first layer's weight on a central pixel (row 3, column 4) of the first
+    // output channel: some sample's output changes
+    let load = program
+        .insns
+        .iter()
+        .find_map(|i| match i.kind {
+            Kind::Load(d) if d.buffer == etch_program::isa::Buffer::Weight => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    let co = program
+        .insns
+        .iter()
+        .find_map(|i| match i.kind {
+            Kind::Gemm(g) => Some(g.n),
+            _ => None,
+        })
+        .unwrap();
+    let params = co * etch_program::tiling::PARAM_BYTES;
+    assert!(
+        load.row_bytes > params + 28,
+        "the first tile holds pixel 28"
+    );
+    let mut bad = image.clone();
+    bad.dram[(load.addr + params + 28) as usize] ^= 0x80;
+    let differs = samples
+        .iter()
+        .any(|s| execute(&program, &bad, &s.input).unwrap() != s.output);
+    assert!(differs, "a flipped weight bit changed no output");
+    // a GEMM told it computes another row tile than its slot holds is an error naming it
+    let mut moved = program.clone();
+    let (i, g) = moved
+        .insns
+        .iter_mut()
+        .enumerate()
+        .find_map(|(i, x)| match &mut x.kind {
+            Kind::Gemm(g) => Some((i, g)),
+            _ => None,
+        })
+        .unwrap();
+    g.tile.co0 += 1;
+    let e = execute(&moved, &image, &samples[0].input).unwrap_err();
+    assert!(
+        matches!(&e, DatapathError::Insn { insn, .. } if *insn == i),
+        "{e}"
+    );
+    eprintln!("{e}");
+}
