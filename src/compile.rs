@@ -182,6 +182,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         });
     }
     let mut core_part = None;
+    let mut values_line = None;
     if a.emit.contains(&Emit::Core) {
         let p = loaded
             .lower(&acc, 1, etch_program::tiling::Objective::Latency)
@@ -203,6 +204,9 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             p.machine.dataflow,
             timing.total
         ));
+        if let Some(data) = a.data {
+            values_line = Some(program_values(model, info, &p, data, a.samples, a.model)?);
+        }
         core_part = Some(CorePart {
             rtl: VerilogPart {
                 sources: vec![verilog::core::CORE.to_string()],
@@ -241,6 +245,9 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     for w in &wrote {
         println!("wrote {w}");
     }
+    if let Some(line) = &values_line {
+        println!("{line}");
+    }
     if let Some((prog, golden, data)) = &checked {
         println!(
             "{} golden samples from {data} (the CPU executor's codes of `{}` -> `{}`); {}/{MANIFEST} records the design",
@@ -254,4 +261,46 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     }
     println!("check it with: etch verify {}", a.output);
     Ok(())
+}
+
+/// The line `compile --emit core --data` prints about the program's values: its instructions run
+/// on the DRAM image (`etch_codegen::datapath`) against the CPU executor's golden codes of the
+/// first `samples` rows. A model the functional datapath does not run yet gets a line saying why;
+/// a wrong code is an error.
+fn program_values(
+    model: &etch_ir::Model,
+    info: &etch_ir::infer::GraphInfo,
+    p: &etch_program::Program,
+    data: &str,
+    samples: usize,
+    path: &str,
+) -> Result<String, String> {
+    use etch_codegen::datapath;
+    let chain = match program::lower(model, info) {
+        Ok(c) => c,
+        Err(e) => return Ok(format!("program values not checked: {e}")),
+    };
+    let image = match datapath::build(p, &chain, info) {
+        Ok(i) => i,
+        Err(e) => return Ok(format!("program values not checked: {e}")),
+    };
+    let golden = program::golden(model, info, &chain, data, samples)
+        .map_err(|e| format!("error: {data}: {e}"))?;
+    let mut codes = 0;
+    for (k, s) in golden.iter().enumerate() {
+        let got =
+            datapath::execute(p, &image, &s.input).map_err(|e| format!("error: {path}: {e}"))?;
+        if let Some(i) = (0..got.len()).find(|&i| got[i] != s.output[i]) {
+            return Err(format!(
+                "error: {path}: the accelerator program computes {} for output {i} of sample {k} of {data}, the CPU executor {}",
+                got[i], s.output[i]
+            ));
+        }
+        codes += got.len();
+    }
+    Ok(format!(
+        "program values: run on its {}-byte DRAM image, the instructions compute the CPU executor's codes bit for bit on {} samples of {data} ({codes} output codes)",
+        image.dram.len(),
+        golden.len()
+    ))
 }

@@ -177,3 +177,53 @@ fn compile_core_then_verify_cycle_exact_and_catch_a_flipped_program_bit() {
         "{msg}"
     );
 }
+
+#[test]
+fn compile_core_with_data_checks_the_programs_values() {
+    let calib = "examples/data/digits_train.csv";
+    let passes = format!("quant(bits=8,per=channel,calib=\"{calib}\")");
+    let dir = tmp("cli-core-values");
+    let d = dir.to_str().unwrap();
+    let out = etch(&[
+        "compile",
+        "examples/models/digits_cnn.onnx.txt",
+        "--hw",
+        "examples/hw/ws-4x2-int8.ron",
+        "--passes",
+        &passes,
+        "--emit",
+        "core",
+        "--data",
+        "examples/data/digits_test.csv",
+        "--samples",
+        "6",
+        "-o",
+        d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("bit for bit on 6 samples") && text(&out).contains("60 output codes"),
+        "{}",
+        text(&out)
+    );
+    // a float model still gets its core; its values are not checked, and the line says why
+    let dir = tmp("cli-core-values-float");
+    let out = etch(&[
+        "compile",
+        "examples/models/digits_mlp.onnx.txt",
+        "--target",
+        "zcu104",
+        "--emit",
+        "core",
+        "--data",
+        "examples/data/digits_test.csv",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("program values not checked") && text(&out).contains("quantize it"),
+        "{}",
+        text(&out)
+    );
+}
