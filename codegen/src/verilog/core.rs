@@ -658,28 +658,18 @@ fn core(mach: &Machine, sz: &Sizes) -> Module {
             "etch_channel_global",
             "global_channel",
             vec![],
-            [
-                "clk",
-                "rst",
-                "req_valid",
-                "req_bytes",
-                "req_tag",
-                "grant",
-                "last",
-                "last_tag",
-                "done_valid",
-                "done_tag",
-            ]
-            .into_iter()
-            .map(|port| {
-                let sig = if port == "clk" || port == "rst" {
-                    port.to_string()
-                } else {
-                    format!("g_{port}")
-                };
-                (port, id(sig))
-            })
-            .collect(),
+            ["clk", "rst"]
+                .into_iter()
+                .chain(CHANNEL_PORTS)
+                .map(|port| {
+                    let sig = if port == "clk" || port == "rst" {
+                        port.to_string()
+                    } else {
+                        format!("g_{port}")
+                    };
+                    (port, id(sig))
+                })
+                .collect(),
         );
         m.assign("g_last_store", id("g_last_tag").at(n((tw - 1) as i128)));
         m.assign("g_done_push", id("g_done_tag").slice(pcw + 6, pcw));
