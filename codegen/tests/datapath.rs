@@ -76,8 +76,16 @@ fn descriptions() -> Vec<(String, Accelerator)> {
 fn the_digits_models_compute_their_golden_codes_on_every_description() {
     let calib = format!("{}/examples/data/digits_train.csv", common::root());
     for model in ["digits_mlp", "digits_cnn"] {
-        for per in ["channel", "tensor"] {
-            let spec = format!("quant(bits=8,per={per},calib=\"{calib}\")");
+        let mut specs = common::specs(model);
+        specs.push((
+            "int4",
+            format!("quant(bits=4,per=channel,calib=\"{calib}\")"),
+        ));
+        specs.push((
+            "int8 per-tensor",
+            format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
+        ));
+        for (form, spec) in specs {
             let path = format!("{}/examples/models/{model}.onnx.txt", common::root());
             let p = Pipeline {
                 passes: Some(&spec),
@@ -86,7 +94,7 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
             .load(&path)
             .unwrap();
             for (name, acc) in descriptions() {
-                let what = format!("{model} per-{per} on {name}");
+                let what = format!("{model} {form} on {name}");
                 let n = check(&what, &p, &acc, &common::test_csv(), 12);
                 eprintln!("{what}: {n} instructions, 12 samples bit-exact");
             }
@@ -169,11 +177,23 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
             })
             .collect();
         std::fs::write(&csv, rows).unwrap();
-        let spec = format!(
-            "quant(bits=8,per={},calib=\"{}\")",
-            ["channel", "tensor"][rng.range(0, 1)],
-            csv.display()
-        );
+        let calib = csv.display().to_string();
+        let quant =
+            |bits: u32, per: &str| format!("quant(bits={bits},per={per},calib=\"{calib}\")");
+        let per = ["channel", "tensor"][rng.range(0, 1)];
+        let (form, spec) = match rng.range(0, 3) {
+            0 => ("int8", quant(8, per)),
+            1 => ("int4", quant(4, per)),
+            2 => ("pow2", format!("pow2(bits=4),{}", quant(8, per))),
+            _ => (
+                "binary middle conv",
+                format!(
+                    "binarize(acts=true,keep=[first,last],calib=\"{calib}\"),{}",
+                    quant(8, per)
+                ),
+            ),
+        };
+        let what = format!("{what} ({form}, per-{per})");
         let p = Pipeline {
             passes: Some(&spec),
             ..Default::default()

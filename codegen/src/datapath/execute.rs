@@ -14,7 +14,7 @@ use etch_program::tiling::{ConvShape, PARAM_BYTES};
 use etch_program::Program;
 use etch_sim::reference::cpu::int::requant::requantize;
 
-use super::image::{Image, LayerConsts};
+use super::image::{Image, LayerConsts, WeightForm};
 use super::DatapathError;
 use crate::program::Requant;
 
@@ -284,8 +284,26 @@ impl Datapath<'_> {
             for b in 0..bits as usize {
                 v |= ((bytes[(at + b) / 8] >> ((at + b) % 8)) & 1) as u32 * (1 << b);
             }
-            // sign-extend
-            ((v << (32 - bits)) as i32) >> (32 - bits)
+            match c.weights {
+                // sign-extend
+                WeightForm::Int => ((v << (32 - bits)) as i32) >> (32 - bits),
+                WeightForm::Shift => {
+                    let field = v & ((1 << (bits - 1)) - 1);
+                    let mag = if field == 0 { 0 } else { 1i32 << (field - 1) };
+                    if v >> (bits - 1) == 1 {
+                        -mag
+                    } else {
+                        mag
+                    }
+                }
+                WeightForm::Binary => {
+                    if v == 1 {
+                        1
+                    } else {
+                        -1
+                    }
+                }
+            }
         };
         let out = &mut self.output[g.output_slot as usize];
         let pixels = rows * out_w;
@@ -361,7 +379,7 @@ impl Datapath<'_> {
                                         islot.bytes[row + (ry - in_row0) * in_w + ix as usize],
                                         c.input_signed,
                                     );
-                                    let xd = q.wrapping_sub(c.input_zero_point);
+                                    let xd = c.input.value(q as i64, ci);
                                     let wv = weight(o, ci, ky * kw + kx);
                                     acc = acc.wrapping_add(xd.wrapping_mul(wv));
                                 }

@@ -23,15 +23,27 @@ use crate::program::{InputCode, IntLayer, IntOp, IntProgram, WeightCodes, Window
 /// The most bytes an image may take.
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
+/// How a layer's weight codes are held, `weight_bits` each: two's-complement integers;
+/// power-of-two codes as a sign bit over an exponent field (0 for the weight 0, else the
+/// exponent + 1); binary codes as one bit (1 for +1, 0 for −1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightForm {
+    Int,
+    Shift,
+    Binary,
+}
+
 /// What the datapath needs of an array layer beyond its instructions and its DRAM image: the
-/// window as the reference resolved it and the codes' signedness and input zero point.
+/// window as the reference resolved it, how it reads its input codes (zero point or binary
+/// thresholds), its weight codes' form and the codes' signedness.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerConsts {
     /// Kernel, stride, dilation, padding and output extent per axis (height, width).
     pub window: Window2,
     /// The input plane's height and width.
     pub input_hw: [usize; 2],
-    pub input_zero_point: i32,
+    pub input: InputCode,
+    pub weights: WeightForm,
     /// Whether the input and output codes are int8 (else uint8).
     pub input_signed: bool,
     pub output_signed: bool,
@@ -113,7 +125,7 @@ fn check_geometry(pl: &ProgramLayer, s: &ConvShape, c: &LayerConsts) -> Result<(
 }
 
 /// Refuses what the functional datapath does not run yet.
-fn check_arith(pl: &ProgramLayer, layer: &IntLayer) -> Result<(), DatapathError> {
+fn check_arith(pl: &ProgramLayer, layer: &IntLayer) -> Result<WeightForm, DatapathError> {
     let not_yet = |what: String| DatapathError::NotYet {
         layer: pl.name.clone(),
         what,
@@ -122,35 +134,33 @@ fn check_arith(pl: &ProgramLayer, layer: &IntLayer) -> Result<(), DatapathError>
     if pl.unit != "array" {
         return Err(not_yet(format!("a layer on the {} unit", pl.unit)));
     }
-    if !matches!(layer.weights, WeightCodes::Mac(_)) {
-        return Err(not_yet("power-of-two or binary weights".into()));
-    }
-    if !matches!(layer.input, InputCode::Int { .. }) {
-        return Err(not_yet("binary activations".into()));
-    }
     if a.act_bits != 8 {
         return Err(not_yet(format!("{}-bit activations", a.act_bits)));
-    }
-    if !(1..=8).contains(&a.weight_bits) {
-        return Err(not_yet(format!("{}-bit weights", a.weight_bits)));
     }
     if a.k_ratio != 1.0 || a.n_ratio != 1.0 || a.weight_store_ratio != 1.0 {
         return Err(not_yet(
             "N:M, pruned-channel or sparse-encoded weights".into(),
         ));
     }
-    Ok(())
+    let (form, least) = match layer.weights {
+        WeightCodes::Mac(_) => (WeightForm::Int, 2),
+        WeightCodes::Shift(_) => (WeightForm::Shift, 2),
+        WeightCodes::Xnor { .. } => (WeightForm::Binary, 1),
+    };
+    if !(least..=8).contains(&a.weight_bits) {
+        return Err(not_yet(format!(
+            "{}-bit weights of the {form:?} form",
+            a.weight_bits
+        )));
+    }
+    Ok(form)
 }
 
-/// Appends `codes` packed `bits` each, least significant bits first, two's complement.
-fn pack(out: &mut Vec<u8>, codes: impl Iterator<Item = i32>, bits: u32) -> Result<(), String> {
+/// Appends `fields` of `bits` bits each, least significant bits first.
+fn pack(out: &mut Vec<u8>, fields: impl Iterator<Item = u32>, bits: u32) {
     let (mut acc, mut have) = (0u64, 0u32);
-    let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
-    for c in codes {
-        if !(lo..=hi).contains(&(c as i64)) {
-            return Err(format!("weight code {c} does not fit {bits} bits"));
-        }
-        acc |= (c as u64 & ((1 << bits) - 1)) << have;
+    for f in fields {
+        acc |= (f as u64 & ((1 << bits) - 1)) << have;
         have += bits;
         while have >= 8 {
             out.push(acc as u8);
@@ -161,7 +171,40 @@ fn pack(out: &mut Vec<u8>, codes: impl Iterator<Item = i32>, bits: u32) -> Resul
     if have > 0 {
         out.push(acc as u8);
     }
-    Ok(())
+}
+
+/// Weight `k` of output channel `o` as its `bits`-bit field.
+fn weight_field(
+    w: &WeightCodes,
+    o: usize,
+    reduction: usize,
+    k: usize,
+    bits: u32,
+) -> Result<u32, String> {
+    match w {
+        WeightCodes::Mac(codes) => {
+            let c = codes[o * reduction + k];
+            let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
+            if !(lo..=hi).contains(&(c as i64)) {
+                return Err(format!("weight code {c} does not fit {bits} bits"));
+            }
+            Ok(c as u32)
+        }
+        WeightCodes::Shift(codes) => {
+            let c = codes[o * reduction + k];
+            let Some(e) = c.exp else { return Ok(0) };
+            if e as u32 + 1 >= 1 << (bits - 1) {
+                return Err(format!(
+                    "the power-of-two weight 2^{e} does not fit a {bits}-bit code"
+                ));
+            }
+            Ok((c.negative as u32) << (bits - 1) | (e as u32 + 1))
+        }
+        WeightCodes::Xnor {
+            bits: words_bits,
+            words,
+        } => Ok((words_bits[o * words + k / 64] >> (k % 64) & 1) as u32),
+    }
 }
 
 /// The bytes a weight load brings: tile (`co0`, `c0`) of `layer` under tiling `t`.
@@ -172,9 +215,6 @@ fn weight_tile(
     bits: u32,
     d: &Dma,
 ) -> Result<Vec<u8>, String> {
-    let WeightCodes::Mac(w) = &layer.weights else {
-        return Err("not integer weights".into());
-    };
     let (co0, c0) = (d.tile.co0 as u64, d.tile.c0 as u64);
     let co = t.out_channels.max(1).min(s.cout - co0);
     let wc = if t.whole_weights {
@@ -196,11 +236,13 @@ fn weight_tile(
     }
     debug_assert_eq!(out.len() as u64, if c0 == 0 { co * PARAM_BYTES } else { 0 });
     let ka = s.kernel_area as usize;
-    let codes = (co0..co0 + co).flat_map(|o| {
-        let row = o as usize * layer.reduction;
-        (c0 as usize * ka..(c0 + wc) as usize * ka).map(move |k| w[row + k])
-    });
-    pack(&mut out, codes, bits)?;
+    let mut fields = Vec::with_capacity((co * wc) as usize * ka);
+    for o in co0 as usize..(co0 + co) as usize {
+        for k in c0 as usize * ka..(c0 + wc) as usize * ka {
+            fields.push(weight_field(&layer.weights, o, layer.reduction, k, bits)?);
+        }
+    }
+    pack(&mut out, fields.into_iter(), bits);
     Ok(out)
 }
 
@@ -246,7 +288,8 @@ pub fn build(
                 layers[li] = Some(LayerConsts {
                     window: *w,
                     input_hw: [step.input_chw[1], step.input_chw[2]],
-                    input_zero_point: 0,
+                    input: InputCode::Int { zero_point: 0 },
+                    weights: WeightForm::Int,
                     input_signed: signed,
                     output_signed: signed,
                 });
@@ -255,14 +298,12 @@ pub fn build(
             }
             IntOp::Reshape => continue,
         };
-        check_arith(pl, layer)?;
-        let InputCode::Int { zero_point } = layer.input else {
-            unreachable!("checked by check_arith")
-        };
+        let form = check_arith(pl, layer)?;
         let consts = LayerConsts {
             window,
             input_hw: [step.input_chw[1], step.input_chw[2]],
-            input_zero_point: zero_point,
+            input: layer.input.clone(),
+            weights: form,
             input_signed: signed,
             output_signed: layer.qmin < 0,
         };

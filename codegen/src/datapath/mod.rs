@@ -8,16 +8,17 @@
 //! executor's golden codes bit for bit. The RTL datapath is held to the same image and the same
 //! values.
 //!
-//! Covered so far: the integer chain of `crate::program` whose layers are convolutions and GEMMs
-//! with integer (MAC) weights of any width up to 8 bits and 8-bit activations, with layout-only
-//! and fused layers between them. Anything else in the chain (pooling, power-of-two or binary
-//! weights, N:M or pruned-channel layers, sub-byte activations) is an error naming the layer.
+//! Covered so far: the integer chain of `crate::program` (group-1 convolutions and GEMMs with
+//! integer, power-of-two or binary weights, integer or binary activations held as 8-bit codes;
+//! max pooling whose windows tile its input; layout-only and fused layers between them).
+//! Anything else in the chain (N:M or pruned-channel layers, sub-byte activation storage,
+//! overlapping pooling) is an error naming the layer.
 
 pub mod execute;
 pub mod image;
 
 pub use execute::execute;
-pub use image::{build, Image, LayerConsts};
+pub use image::{build, Image, LayerConsts, WeightForm};
 
 /// Why a program cannot be run for its values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

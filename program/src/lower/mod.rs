@@ -210,6 +210,13 @@ pub fn extract(
             // requantization is the producing layer's output path, so these take no step of their
             // own
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => Work::Fused,
+            // a binary activation (`binarize(acts=true)`: `Where(x ≥ τ, 1, −1)` with constant
+            // thresholds and branches) is the threshold the consuming layer's input gather applies
+            // to the codes as it reads them: no step of its own
+            Op::GreaterOrEqual if n.inputs.get(1).is_some_and(|t| is_weight(t)) => Work::Fused,
+            Op::Where if n.inputs.len() == 3 && n.inputs[1..].iter().all(|b| is_weight(b)) => {
+                Work::Fused
+            }
             Op::Conv { window, group } => {
                 let x = known_dims(0, "the input")?;
                 let w = known_dims(1, "the weight")?;
