@@ -78,7 +78,9 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         let Some(data) = a.data else {
             return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
         };
-        let prog = program::lower(model, info).map_err(|e| format!("error: {}: {e}", a.model))?;
+        let prog = program::lower(model, info)
+            .and_then(|p| p.check_group_one().map(|()| p))
+            .map_err(|e| format!("error: {}: {e}", a.model))?;
         let golden = program::golden(model, info, &prog, data, a.samples)
             .map_err(|e| format!("error: {data}: {e}"))?;
         if golden.is_empty() {

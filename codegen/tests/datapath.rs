@@ -103,7 +103,8 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
 }
 
 /// Conv → ReLU → [MaxPool] → Conv → ReLU → [MaxPool] → Flatten → Gemm with random channels,
-/// extents, kernels, strides, padding and dilation (a 2×2 pooling where the extents are even).
+/// extents, kernels, strides, padding and dilation (a 2×2 pooling where the extents are even);
+/// the second convolution plain, grouped or depthwise.
 fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
     let (c, h, w) = (rng.range(1, 12), rng.range(4, 14), rng.range(4, 14));
     let mut t = String::new();
@@ -113,7 +114,19 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
     let (mut ch, mut hh, mut ww) = (c, h, w);
     let mut prev = "x".to_string();
     for l in 1..=2 {
-        let m = rng.range(1, 20);
+        // the second convolution: plain, grouped or depthwise
+        let (mut m, mut group) = (rng.range(1, 20), 1);
+        if l == 2 {
+            match rng.range(0, 2) {
+                0 => {}
+                1 => {
+                    let g = (2..=ch).find(|g| ch % g == 0).unwrap_or(1);
+                    group = g;
+                    m = g * rng.range(1, 3);
+                }
+                _ => (m, group) = (ch, ch),
+            }
+        }
         let (kh, kw) = (rng.range(1, 3.min(hh)), rng.range(1, 3.min(ww)));
         let (sh, sw) = (rng.range(1, 2), rng.range(1, 2));
         let d = |n: usize, k: usize, r: &mut Rng| {
@@ -129,13 +142,14 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
             (n + 2 * p - d * (k - 1) - 1) / s + 1
         };
         let (ho, wo) = (out(hh, kh, sh, ph, dh), out(ww, kw, sw, pw, dw));
+        let cg = ch / group;
         inits.push(format!(
-            "float[{m},{ch},{kh},{kw}] w{l} = {{{}}}, float[{m}] b{l} = {{{}}}",
-            rng.floats(m * ch * kh * kw, 0.6),
+            "float[{m},{cg},{kh},{kw}] w{l} = {{{}}}, float[{m}] b{l} = {{{}}}",
+            rng.floats(m * cg * kh * kw, 0.6),
             rng.floats(m, 0.2)
         ));
-        body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = 1, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = Relu (c{l})\n"));
-        what += &format!(" -> conv {m} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
+        body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = {group}, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = Relu (c{l})\n"));
+        what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
         prev = format!("r{l}");
         (ch, hh, ww) = (m, ho, wo);
         if ho % 2 == 0 && wo % 2 == 0 && rng.range(0, 1) == 1 {
@@ -167,7 +181,7 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng(0x5eed_da7a_9a7b);
     let names = ["ws-4x2-int8", "ws-16x16-int8", "ws-32x32-int8-global"];
-    for case in 0..32 {
+    for case in 0..40 {
         let (text, what, inputs) = conv_chain(&mut rng);
         let csv = dir.join(format!("case{case}.csv"));
         let rows: String = (0..6)

@@ -54,6 +54,7 @@ pub const VEC_INPUT_SLOT: Field = f("input_slot", 35, 2);
 pub const VEC_OUTPUT_SLOT: Field = f("output_slot", 37, 2);
 pub const VEC_ELEMENTS: Field = f("elements", 40, 48);
 pub const VEC_OPS: Field = f("ops", 88, 48);
+pub const VEC_WEIGHT_SLOT: Field = f("weight_slot", 136, 2);
 // the tile's coordinates, in the same place in every kind
 pub const TILE_GROUP: Field = f("group", 176, 16);
 pub const TILE_IMAGE: Field = f("image", 192, 16);
@@ -65,7 +66,7 @@ pub const TILE_CO0: Field = f("co0", 240, 16);
 pub const TILE_FIELDS: [Field; 5] = [TILE_GROUP, TILE_IMAGE, TILE_ROW0, TILE_C0, TILE_CO0];
 
 /// Every field, for the decoder and the documentation.
-pub const FIELDS: [Field; 29] = [
+pub const FIELDS: [Field; 30] = [
     OPCODE,
     POP,
     PUSH,
@@ -90,6 +91,7 @@ pub const FIELDS: [Field; 29] = [
     VEC_OUTPUT_SLOT,
     VEC_ELEMENTS,
     VEC_OPS,
+    VEC_WEIGHT_SLOT,
     TILE_GROUP,
     TILE_IMAGE,
     TILE_ROW0,
@@ -242,6 +244,7 @@ pub fn encode(i: usize, insn: &Insn) -> Result<Word, EncodeError> {
             put(&mut w, i, VEC_OUTPUT_SLOT, v.output_slot as u64)?;
             put(&mut w, i, VEC_ELEMENTS, v.elements)?;
             put(&mut w, i, VEC_OPS, v.ops)?;
+            put(&mut w, i, VEC_WEIGHT_SLOT, v.weight_slot as u64)?;
             put_tile(&mut w, i, &v.tile)?;
         }
     }
@@ -300,6 +303,7 @@ pub fn decode(w: &Word) -> Option<Insn> {
                 _ => return None,
             },
             input_slot: slot(VEC_INPUT_SLOT),
+            weight_slot: slot(VEC_WEIGHT_SLOT),
             output_slot: slot(VEC_OUTPUT_SLOT),
             elements: w.get(VEC_ELEMENTS),
             ops: w.get(VEC_OPS),
@@ -360,6 +364,7 @@ mod tests {
             Kind::Vector(Vector {
                 op: VectorOp::Depthwise,
                 input_slot: 1,
+                weight_slot: 1,
                 output_slot: 0,
                 elements: 12345,
                 ops: (1 << 48) - 1,
@@ -428,6 +433,7 @@ mod tests {
                 VEC_OUTPUT_SLOT,
                 VEC_ELEMENTS,
                 VEC_OPS,
+                VEC_WEIGHT_SLOT,
             ],
         ];
         for k in kinds {

@@ -230,6 +230,8 @@ impl VectorOp {
 pub struct Vector {
     pub op: VectorOp,
     pub input_slot: u32,
+    /// The weight slot a depthwise convolution reads (0 for the other ops).
+    pub weight_slot: u32,
     pub output_slot: u32,
     pub elements: u64,
     pub ops: u64,

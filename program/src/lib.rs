@@ -302,9 +302,14 @@ impl Compiler {
             p *= 2;
         }
         sizes.push(largest);
-        let largest = w.aligned(largest);
+        // a pooling that can take whole output rows takes nothing else
+        let align = match w.rows {
+            Some((_, row)) if row > 0 && largest >= row => row,
+            _ => 1,
+        };
+        let largest = largest / align * align;
         for t in sizes.iter_mut() {
-            *t = w.aligned(*t);
+            *t = *t / align * align;
         }
         sizes.retain(|&t| t > 0 && t <= largest);
         sizes.sort_unstable();

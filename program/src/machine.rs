@@ -428,6 +428,7 @@ mod tests {
             kind: Kind::Vector(Vector {
                 op: VectorOp::Pool,
                 input_slot: 0,
+                weight_slot: 0,
                 output_slot: 0,
                 elements: 4,
                 ops: 4,

@@ -26,16 +26,6 @@ pub struct VectorWork {
     pub rows: Option<(u64, u64)>,
 }
 
-impl VectorWork {
-    /// A tile size the work may take: whole output rows when it has them.
-    pub fn aligned(&self, tile: u64) -> u64 {
-        match self.rows {
-            Some((_, w)) if w > 0 && tile >= w => tile / w * w,
-            _ => tile,
-        }
-    }
-}
-
 /// Where a layer's tensors live: their addresses, and the spaces of its activations (weights
 /// are in DRAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -305,6 +295,7 @@ impl Emitter {
                         Kind::Vector(Vector {
                             op: VectorOp::Depthwise,
                             input_slot: in_slot,
+                            weight_slot: w_slot,
                             output_slot: self.output_slot(),
                             elements: m * co,
                             ops: s.tile_macs(m, c, co),
@@ -330,6 +321,7 @@ impl Emitter {
                     Kind::Vector(Vector {
                         op: VectorOp::Requantize,
                         input_slot: self.output_slot(),
+                        weight_slot: 0,
                         output_slot: self.output_slot(),
                         elements: m * co,
                         ops: m * co,
@@ -383,6 +375,7 @@ impl Emitter {
             let v = self.push(
                 Kind::Vector(Vector {
                     op,
+                    weight_slot: 0,
                     input_slot: ((self.loads[0] + self.slots as u64 - 1) % self.slots as u64)
                         as u32,
                     output_slot: self.output_slot(),

@@ -56,10 +56,12 @@ pub struct Window2 {
 /// What one integer step computes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IntOp {
-    /// A convolution on `[1, C, H, W]` codes (a 1-D one lifted to 2-D), group 1.
+    /// A convolution on `[1, C, H, W]` codes (a 1-D one lifted to 2-D), in `group` groups
+    /// (depthwise when every group has one input channel).
     Conv {
         layer: Arc<IntLayer>,
         window: Window2,
+        group: usize,
     },
     /// A GEMM of a `[1, K]` row of codes with the layer's `[N, K]` weights.
     Gemm { layer: Arc<IntLayer> },
@@ -108,6 +110,23 @@ pub struct IntProgram {
 }
 
 impl IntProgram {
+    /// Refuses a grouped convolution, which the layer-chain accelerator (`etch compile --emit
+    /// verilog`, `--emit hls`, `etch sim --rtl`) does not have.
+    pub fn check_group_one(&self) -> Result<(), ProgramError> {
+        for s in &self.steps {
+            if let IntOp::Conv { group, .. } = &s.op {
+                if *group != 1 {
+                    return Err(ProgramError::Unsupported {
+                        node: s.name.clone(),
+                        op: "Conv".into(),
+                        message: format!("grouped convolution (group {group}) is not supported by the emitted hardware"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The program's array layers (Conv, Gemm).
     pub fn layers(&self) -> impl Iterator<Item = (&IntStep, &IntLayer)> {
         self.steps
@@ -221,16 +240,13 @@ pub fn lower_plan(
         let op = if let Some(l) = &st.int {
             match &l.op {
                 Op::Conv { window, group } => {
-                    if *group != 1 {
-                        return Err(unsupported(format!(
-                            "grouped convolution (group {group}) is not supported by the emitted hardware"
-                        )));
-                    }
-                    let geom = ConvGeom::new(&input_shape, &l.weight_dims, None, window, 1)
+                    let group = (*group).max(1) as usize;
+                    let geom = ConvGeom::new(&input_shape, &l.weight_dims, None, window, group)
                         .map_err(unsupported)?;
                     IntOp::Conv {
                         layer: l.clone(),
                         window: window2(&geom.axes),
+                        group,
                     }
                 }
                 Op::Gemm { .. } | Op::MatMul => {

@@ -18,6 +18,19 @@ use super::image::{Image, LayerConsts, WeightForm};
 use super::DatapathError;
 use crate::program::Requant;
 
+/// A tile of a convolution as the array (GEMM) or the vector unit (depthwise) computes it.
+struct ConvTile {
+    input_slot: u32,
+    weight_slot: u32,
+    output_slot: u32,
+    m: usize,
+    channels: usize,
+    co: usize,
+    accumulate: bool,
+    tile: Tile,
+    depthwise: bool,
+}
+
 /// A buffer slot's bytes and the tile its load named.
 #[derive(Debug, Clone, Default)]
 struct Slot {
@@ -202,6 +215,62 @@ impl Datapath<'_> {
     }
 
     fn gemm(&mut self, g: &Gemm, layer: u32) -> Result<(), String> {
+        let ka = self.consts(layer)?.0.kernel_area as usize;
+        if !(g.k as usize).is_multiple_of(ka) {
+            return Err(format!("k = {} is not whole kernels of {ka}", g.k));
+        }
+        self.conv_tile(
+            &ConvTile {
+                input_slot: g.input_slot,
+                weight_slot: g.weight_slot,
+                output_slot: g.output_slot,
+                m: g.m as usize,
+                channels: g.k as usize / ka,
+                co: g.n as usize,
+                accumulate: g.accumulate,
+                tile: g.tile,
+                depthwise: false,
+            },
+            layer,
+        )
+    }
+
+    /// A depthwise tile: each output channel reads its own input channel.
+    fn depthwise(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
+        let pl = &self.program.layers[layer as usize];
+        let (s, t) = (pl.shape.as_ref(), pl.tiling.as_ref());
+        let (Some(s), Some(t)) = (s, t) else {
+            return Err("a depthwise tile of a layer without a tiling".into());
+        };
+        let co = t
+            .out_channels
+            .max(1)
+            .min(s.cout.saturating_sub(v.tile.co0 as u64)) as usize;
+        if co == 0 || !(v.elements as usize).is_multiple_of(co) {
+            return Err(format!(
+                "{} elements are not whole pixels of {co} channels",
+                v.elements
+            ));
+        }
+        self.conv_tile(
+            &ConvTile {
+                input_slot: v.input_slot,
+                weight_slot: v.weight_slot,
+                output_slot: v.output_slot,
+                m: v.elements as usize / co,
+                channels: 1,
+                co,
+                accumulate: false,
+                tile: v.tile,
+                depthwise: true,
+            },
+            layer,
+        )
+    }
+
+    /// One tile of a convolution: `m` output pixels (whole rows of `tile`'s images) of `co`
+    /// output channels from `tile.co0`, over `channels` reduction channels from `tile.c0`.
+    fn conv_tile(&mut self, g: &ConvTile, layer: u32) -> Result<(), String> {
         let (s, c, bits, whole_weights) = self.consts(layer)?;
         let (s, c) = (*s, c.clone());
         let t = g.tile;
@@ -210,46 +279,50 @@ impl Datapath<'_> {
         let ka = kh * kw;
         let (out_w, in_w) = (s.out_w as usize, s.in_w as usize);
         // the tile: images × rows output rows, channels c0.. and co0..
-        let rows_total = g.m as usize / out_w.max(1);
-        if rows_total * out_w != g.m as usize || !(g.k as usize).is_multiple_of(ka) {
-            return Err(format!(
-                "m = {} and k = {} do not make whole rows and kernels",
-                g.m, g.k
-            ));
+        let rows_total = g.m / out_w.max(1);
+        if rows_total * out_w != g.m {
+            return Err(format!("m = {} is not whole rows of {out_w}", g.m));
         }
         let (images, rows) = if t.row0 == 0 && rows_total > s.out_h as usize {
             (rows_total / s.out_h as usize, s.out_h as usize)
         } else {
             (1, rows_total)
         };
-        let (c0, cc, co0, co) = (
-            t.c0 as usize,
-            g.k as usize / ka,
-            t.co0 as usize,
-            g.n as usize,
-        );
+        let (c0, cc, co0, co) = (t.c0 as usize, g.channels, t.co0 as usize, g.co);
+        // the input channels the tile reads (within its group): its reduction channels, or a
+        // depthwise tile's own output channels
+        let (read0, reads) = if g.depthwise { (co0, co) } else { (c0, cc) };
+        let channels_in_memory = if g.depthwise {
+            s.cout
+        } else {
+            s.cin * s.groups
+        } as usize;
         // the input slot: rows of (image, channel) from channel `ic0`, input rows from `in_row0`
         let islot = &self.input[g.input_slot as usize];
-        if islot.layer != layer || islot.tile.image != t.image || islot.tile.row0 != t.row0 {
+        if islot.layer != layer
+            || islot.tile.image != t.image
+            || islot.tile.row0 != t.row0
+            || islot.tile.group != t.group
+        {
             return Err(format!(
-                "its input slot holds image {} row {} of layer {}, not image {} row {}",
-                islot.tile.image, islot.tile.row0, islot.layer, t.image, t.row0
+                "its input slot holds group {} image {} row {} of layer {}, not group {} image {} row {}",
+                islot.tile.group, islot.tile.image, islot.tile.row0, islot.layer, t.group, t.image, t.row0
             ));
         }
         let ic0 = islot.tile.c0 as usize;
         let ich = islot.rows as usize / images;
         let in_rows = islot.row_bytes as usize / in_w.max(1);
         let in_row0 = s.in_row0(t.row0 as u64, rows as u64) as usize;
-        if c0 < ic0 || c0 + cc > ic0 + ich || (images > 1 && ich != s.cin as usize) {
+        if read0 < ic0 || read0 + reads > ic0 + ich || (images > 1 && ich != channels_in_memory) {
             return Err(format!(
-                "it reads channels {c0}..{} but its input slot holds {ic0}..{} of {images} image(s)",
-                c0 + cc,
+                "it reads channels {read0}..{} but its input slot holds {ic0}..{} of {images} image(s)",
+                read0 + reads,
                 ic0 + ich
             ));
         }
         // the weight slot: parameters (on the tile holding reduction channel 0), then codes
         let wslot = &self.weight[g.weight_slot as usize];
-        if wslot.layer != layer || wslot.tile.co0 as usize != co0 {
+        if wslot.layer != layer || wslot.tile.co0 as usize != co0 || wslot.tile.group != t.group {
             return Err(format!(
                 "its weight slot holds output channels from {} of layer {}, not from {co0}",
                 wslot.tile.co0, wslot.layer
@@ -356,7 +429,10 @@ impl Datapath<'_> {
                     for o in 0..co {
                         let mut acc = out.acc[(img * co + o) * pixels + y * out_w + x];
                         for ci in c0..c0 + cc {
-                            let row = (img * ich + ci - ic0) * islot.row_bytes as usize;
+                            // the input channel within the group, and in the layer's input
+                            let ch = if g.depthwise { co0 + o } else { ci };
+                            let abs_ch = t.group as usize * s.cin as usize + ch;
+                            let row = (img * ich + ch - ic0) * islot.row_bytes as usize;
                             for ky in 0..kh {
                                 let iy =
                                     (t.row0 as usize + y) as isize * sh + ky as isize * dh - ph;
@@ -379,7 +455,7 @@ impl Datapath<'_> {
                                         islot.bytes[row + (ry - in_row0) * in_w + ix as usize],
                                         c.input_signed,
                                     );
-                                    let xd = c.input.value(q as i64, ci);
+                                    let xd = c.input.value(q as i64, abs_ch);
                                     let wv = weight(o, ci, ky * kw + kx);
                                     acc = acc.wrapping_add(xd.wrapping_mul(wv));
                                 }
@@ -421,6 +497,11 @@ impl Datapath<'_> {
                 e * kh * kw
             ));
         }
+        if !e.is_multiple_of(ow) {
+            return Err(format!(
+                "its tile of {e} outputs is not whole output rows of {ow}: an output row's windows do not fit the input slot"
+            ));
+        }
         let base = e0 * kh * kw;
         let codes = (e0..e0 + e)
             .map(|el| {
@@ -445,6 +526,9 @@ impl Datapath<'_> {
     fn vector(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
         if v.op == VectorOp::Pool {
             return self.pool(v, layer);
+        }
+        if v.op == VectorOp::Depthwise {
+            return self.depthwise(v, layer);
         }
         if v.op != VectorOp::Requantize {
             let name = &self.program.layers[layer as usize].name;

@@ -86,10 +86,16 @@ fn gemm_window() -> Window2 {
 }
 
 /// Checks that the program's tiler saw the layer the reference computes.
-fn check_geometry(pl: &ProgramLayer, s: &ConvShape, c: &LayerConsts) -> Result<(), DatapathError> {
+fn check_geometry(
+    pl: &ProgramLayer,
+    s: &ConvShape,
+    c: &LayerConsts,
+    group: usize,
+) -> Result<(), DatapathError> {
     let w = &c.window;
     let program = [
-        s.groups,
+        // a depthwise convolution runs as one group of single-channel reductions
+        if s.depthwise { s.cout } else { s.groups },
         s.in_h,
         s.in_w,
         s.out_h,
@@ -101,7 +107,7 @@ fn check_geometry(pl: &ProgramLayer, s: &ConvShape, c: &LayerConsts) -> Result<(
         s.pad_h,
     ];
     let reference = [
-        1,
+        group,
         c.input_hw[0],
         c.input_hw[1],
         w.out[0],
@@ -131,7 +137,8 @@ fn check_arith(pl: &ProgramLayer, layer: &IntLayer) -> Result<WeightForm, Datapa
         what,
     };
     let a = &pl.arith;
-    if pl.unit != "array" {
+    let depthwise = pl.shape.is_some_and(|s| s.depthwise);
+    if pl.unit != "array" && !(pl.unit == "vector" && depthwise) {
         return Err(not_yet(format!("a layer on the {} unit", pl.unit)));
     }
     if a.act_bits != 8 {
@@ -217,6 +224,8 @@ fn weight_tile(
 ) -> Result<Vec<u8>, String> {
     let (co0, c0) = (d.tile.co0 as u64, d.tile.c0 as u64);
     let co = t.out_channels.max(1).min(s.cout - co0);
+    // the layer's output channels: the group's first, then the tile's
+    let first = d.tile.group as u64 * s.cout + co0;
     let wc = if t.whole_weights {
         s.cin
     } else {
@@ -224,7 +233,7 @@ fn weight_tile(
     };
     let mut out = Vec::new();
     if c0 == 0 {
-        for o in co0..co0 + co {
+        for o in first..first + co {
             let o = o as usize;
             out.extend(layer.bias[o].to_le_bytes());
             out.extend(layer.requant[o].multiplier.to_le_bytes());
@@ -237,7 +246,7 @@ fn weight_tile(
     debug_assert_eq!(out.len() as u64, if c0 == 0 { co * PARAM_BYTES } else { 0 });
     let ka = s.kernel_area as usize;
     let mut fields = Vec::with_capacity((co * wc) as usize * ka);
-    for o in co0 as usize..(co0 + co) as usize {
+    for o in first as usize..(first + co) as usize {
         for k in c0 as usize * ka..(c0 + wc) as usize * ka {
             fields.push(weight_field(&layer.weights, o, layer.reduction, k, bits)?);
         }
@@ -268,9 +277,13 @@ pub fn build(
             continue;
         };
         let pl = &program.layers[li];
-        let (layer, window) = match &step.op {
-            IntOp::Conv { layer, window } => (layer, *window),
-            IntOp::Gemm { layer } => (layer, gemm_window()),
+        let (layer, window, group) = match &step.op {
+            IntOp::Conv {
+                layer,
+                window,
+                group,
+            } => (layer, *window, *group),
+            IntOp::Gemm { layer } => (layer, gemm_window(), 1),
             IntOp::MaxPool { window } => {
                 let w = window;
                 let exact = pl.unit == "vector"
@@ -308,8 +321,9 @@ pub fn build(
             output_signed: layer.qmin < 0,
         };
         let s = pl.shape.as_ref().expect("an array layer has its shape");
-        check_geometry(pl, s, &consts)?;
-        if layer.reduction as u64 != s.cin * s.kernel_area || layer.outs as u64 != s.cout {
+        check_geometry(pl, s, &consts, group)?;
+        if layer.reduction as u64 != s.cin * s.kernel_area || layer.outs as u64 != s.cout * s.groups
+        {
             return Err(DatapathError::Geometry {
                 layer: pl.name.clone(),
                 program: format!("{} outputs of {} reduction", s.cout, s.cin * s.kernel_area),

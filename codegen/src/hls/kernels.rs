@@ -496,7 +496,7 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
         };
         let f = match &step.op {
             IntOp::Reshape => continue,
-            IntOp::Conv { layer, window } => {
+            IntOp::Conv { layer, window, .. } => {
                 weights.extend(layer_arrays(&id, layer).into_iter().map(Item::Array));
                 dot_layer(&id, step, layer, Some(window), ty)?
             }

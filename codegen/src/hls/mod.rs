@@ -107,6 +107,9 @@ pub fn emit(
     options: &Options,
     golden: &[SampleGolden],
 ) -> Result<Vec<OutFile>, CodegenError> {
+    program
+        .check_group_one()
+        .map_err(|e| CodegenError::Unsupported(e.to_string()))?;
     let (n_in, n_out) = (numel(&program.input_shape), numel(&program.output_shape));
     for (i, g) in golden.iter().enumerate() {
         if g.input.len() != n_in || g.output.len() != n_out {

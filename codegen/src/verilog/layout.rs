@@ -82,6 +82,8 @@ pub fn layout(p: &IntProgram, acc: &Accelerator, in_signed: bool) -> Result<Layo
     if let Some(why) = rtl::unsupported(acc) {
         return Err(LayoutError::Hardware(why));
     }
+    p.check_group_one()
+        .map_err(|e| LayoutError::Hardware(e.to_string()))?;
     let (rows, cols) = (acc.rows() as usize, acc.cols() as usize);
     let nb = rtl::beat_bytes(acc) as usize;
     let (in_bytes, out_bytes) = rtl::io_bytes(p);

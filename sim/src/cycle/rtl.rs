@@ -66,7 +66,7 @@ pub enum StepGeom {
 /// How a step folds onto the array.
 pub fn step_geom(step: &IntStep, rows: u64, cols: u64) -> StepGeom {
     match &step.op {
-        IntOp::Conv { layer, window } => {
+        IntOp::Conv { layer, window, .. } => {
             let p = (window.out[0] * window.out[1]) as u64;
             array_geom(p, layer.reduction as u64, layer.outs as u64, rows, cols)
         }
