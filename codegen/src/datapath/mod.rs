@@ -8,11 +8,11 @@
 //! executor's golden codes bit for bit. The RTL datapath is held to the same image and the same
 //! values.
 //!
-//! Covered so far: the integer chain of `crate::program` (group-1 convolutions and GEMMs with
-//! integer, power-of-two or binary weights, integer or binary activations held as 8-bit codes;
-//! max pooling whose windows tile its input; layout-only and fused layers between them).
-//! Anything else in the chain (N:M or pruned-channel layers, sub-byte activation storage,
-//! overlapping pooling) is an error naming the layer.
+//! Covered so far: the integer chain of `crate::program` (convolutions of any groups, depthwise
+//! ones on the vector unit, and GEMMs, with integer, power-of-two or binary weights, integer or
+//! binary activations held as 8-bit codes; max pooling whose windows tile its input; layout-only
+//! and fused layers between them). Anything else in the chain (N:M or pruned-channel layers,
+//! sub-byte activation storage, overlapping pooling) is an error naming the layer.
 
 pub mod execute;
 pub mod image;
