@@ -86,13 +86,7 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
             format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
         ));
         for (form, spec) in specs {
-            let path = format!("{}/examples/models/{model}.onnx.txt", common::root());
-            let p = Pipeline {
-                passes: Some(&spec),
-                ..Default::default()
-            }
-            .load(&path)
-            .unwrap();
+            let p = common::prepared(model, &spec);
             for (name, acc) in descriptions() {
                 let what = format!("{model} {form} on {name}");
                 let n = check(&what, &p, &acc, &common::test_csv(), 12);
@@ -237,13 +231,7 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
 fn a_wrong_weight_byte_or_a_misplaced_tile_is_caught() {
     let calib = format!("{}/examples/data/digits_train.csv", common::root());
     let spec = format!("quant(bits=8,per=channel,calib=\"{calib}\")");
-    let path = format!("{}/examples/models/digits_mlp.onnx.txt", common::root());
-    let p = Pipeline {
-        passes: Some(&spec),
-        ..Default::default()
-    }
-    .load(&path)
-    .unwrap();
+    let p = common::prepared("digits_mlp", &spec);
     let chain = lower(&p.model, &p.info).unwrap();
     let program = p
         .lower(&small("ws-16x16-int8", 1, true), 1, Objective::Latency)

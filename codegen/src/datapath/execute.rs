@@ -105,9 +105,9 @@ pub fn execute(program: &Program, image: &Image, input: &[i64]) -> Result<Vec<i6
     let bytes: Vec<u8> = input.iter().map(|&c| c as u8).collect();
     let r = image.input;
     dp.memory(r.space, r.addr, r.bytes)
-        .map_err(|message| DatapathError::InputLength {
-            got: input.len(),
-            want: message.len(),
+        .map_err(|message| DatapathError::Region {
+            what: "input",
+            message,
         })?
         .copy_from_slice(&bytes);
     for (i, insn) in program.insns.iter().enumerate() {
@@ -124,9 +124,8 @@ pub fn execute(program: &Program, image: &Image, input: &[i64]) -> Result<Vec<i6
     let r = image.output;
     let out = dp
         .memory(r.space, r.addr, r.bytes)
-        .map_err(|message| DatapathError::Insn {
-            insn: program.insns.len(),
-            layer: program.layers[image.last].name.clone(),
+        .map_err(|message| DatapathError::Region {
+            what: "output",
             message,
         })?;
     Ok(out
@@ -349,9 +348,9 @@ impl Datapath<'_> {
                 wslot.bytes.len()
             ));
         }
-        // output channel `o` of the tile, reduction channel `ci` of the layer
-        let weight = |o: usize, ci: usize, kk: usize| -> i32 {
-            let at = ((o * wc + ci - wc0) * ka + kk) * bits as usize;
+        // the slot's weights decoded once: `[output channel][reduction channel][kernel]`
+        let decode = |i: usize| -> i32 {
+            let at = i * bits as usize;
             let bytes = &wslot.bytes[param_bytes..];
             let mut v = 0u32;
             for b in 0..bits as usize {
@@ -378,6 +377,9 @@ impl Datapath<'_> {
                 }
             }
         };
+        let weights: Vec<i32> = (0..co * wc * ka).map(decode).collect();
+        // output channel `o` of the tile, reduction channel `ci` of the layer
+        let weight = |o: usize, ci: usize, kk: usize| weights[(o * wc + ci - wc0) * ka + kk];
         let out = &mut self.output[g.output_slot as usize];
         let pixels = rows * out_w;
         if !g.accumulate {

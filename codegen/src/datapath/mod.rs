@@ -47,6 +47,9 @@ pub enum DatapathError {
     /// The input codes do not fit the program's input.
     #[error("the input has {got} codes; the program's first layer reads {want}")]
     InputLength { got: usize, want: usize },
+    /// The input or output region lies outside its memory (the image and the program disagree).
+    #[error("the {what} codes lie outside memory: {message}")]
+    Region { what: &'static str, message: String },
     /// The image would be larger than etch allocates.
     #[error("the DRAM image would take {bytes} bytes, more than the {limit} etch allocates")]
     TooLarge { bytes: u64, limit: u64 },

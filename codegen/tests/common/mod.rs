@@ -36,14 +36,19 @@ pub fn specs(name: &str) -> Vec<(&'static str, String)> {
 /// Reads `examples/models/NAME.onnx.txt` and runs `spec` through the pipeline the CLI uses
 /// (calibrating on the CSVs it names).
 pub fn model(name: &str, spec: &str) -> (Model, GraphInfo) {
+    let p = prepared(name, spec);
+    (p.model, p.info)
+}
+
+/// The same, as the pipeline's prepared model (which lowers to the accelerator program).
+pub fn prepared(name: &str, spec: &str) -> etch_sim::pipeline::Prepared {
     let path = format!("{}/examples/models/{name}.onnx.txt", root());
-    let p = etch_sim::pipeline::Pipeline {
+    etch_sim::pipeline::Pipeline {
         passes: Some(spec),
         ..Default::default()
     }
     .load(&path)
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    (p.model, p.info)
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Parses ONNX text, verifies it, runs `spec` (calibrating on the CSVs it names) and verifies
