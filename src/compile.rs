@@ -194,8 +194,28 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         let cdir = dir.join(CORE_DIR);
         std::fs::create_dir_all(&cdir)
             .map_err(|e| format!("error: cannot create `{}`: {e}", cdir.display()))?;
-        let files = verilog::core::emit(&cdir, &model_name, &p.machine, &p.insns, &timing)
-            .map_err(|e| format!("error: {}: {e}", a.model))?;
+        let mut rtl = None;
+        if let Some(data) = a.data {
+            let (line, r) = program_values(model, info, &p, &acc, data, a.samples, a.model)?;
+            values_line = Some(line);
+            rtl = r;
+        }
+        let values = rtl.as_ref().map(|r| verilog::core::Values {
+            program: &p,
+            plan: r.plan.clone(),
+            dram: &r.image.dram,
+            input: r.input.clone(),
+            expected: r.expected.clone(),
+        });
+        let files = verilog::core::emit(
+            &cdir,
+            &model_name,
+            &p.machine,
+            &p.insns,
+            &timing,
+            values.as_ref(),
+        )
+        .map_err(|e| format!("error: {}: {e}", a.model))?;
         written.extend(files.iter().map(|f| format!("{CORE_DIR}/{f}")));
         wrote.push(format!(
             "{}/{CORE_DIR}: Verilog control core of the accelerator program ({} instructions on a {}x{} {:?} array), its instruction images and testbench; etch sim predicts {} cycles",
@@ -206,9 +226,6 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             p.machine.dataflow,
             timing.total
         ));
-        if let Some(data) = a.data {
-            values_line = Some(program_values(model, info, &p, data, a.samples, a.model)?);
-        }
         core_part = Some(CorePart {
             rtl: VerilogPart {
                 sources: vec![verilog::core::CORE.to_string()],
@@ -217,6 +234,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             },
             instructions: p.insns.len(),
             sim_cycles: timing.total,
+            values: rtl.as_ref().map_or(0, |r| r.expected.len()),
         });
     }
     std::fs::write(dir.join(ACCELERATOR), &ron)
@@ -265,28 +283,39 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The line `compile --emit core --data` prints about the program's values: its instructions run
-/// on the DRAM image (`etch_codegen::datapath`) against the CPU executor's golden codes of the
-/// first `samples` rows. A model the functional datapath does not run yet gets a line saying why;
-/// a wrong code is an error.
+/// What the core's RTL datapath is loaded with: the program's DRAM image, its datapath plan, and
+/// the first sample's input codes with the CPU executor's output codes for them.
+struct RtlValues {
+    image: etch_codegen::datapath::Image,
+    plan: verilog::datapath::Plan,
+    input: Vec<u8>,
+    expected: Vec<i64>,
+}
+
+/// The lines `compile --emit core --data` prints about the program's values: its instructions
+/// run on the DRAM image (`etch_codegen::datapath`) against the CPU executor's golden codes of
+/// the first `samples` rows, and whether the core's RTL datapath is emitted (with the first
+/// sample, for `verify`). A model the functional datapath does not run yet gets a line saying
+/// why; a wrong code is an error.
 fn program_values(
     model: &etch_ir::Model,
     info: &etch_ir::infer::GraphInfo,
     p: &etch_program::Program,
+    acc: &etch_hw::Accelerator,
     data: &str,
     samples: usize,
     path: &str,
-) -> Result<String, String> {
+) -> Result<(String, Option<RtlValues>), String> {
     use etch_codegen::datapath;
     let chain = match program::lower(model, info) {
         Ok(c) => c,
-        Err(e) => return Ok(format!("program values not checked: {e}")),
+        Err(e) => return Ok((format!("program values not checked: {e}"), None)),
     };
     let image = match datapath::build(p, &chain, info) {
         Ok(i) => i,
-        Err(e) => return Ok(format!("program values not checked: {e}")),
+        Err(e) => return Ok((format!("program values not checked: {e}"), None)),
     };
-    let golden = program::golden(model, info, &chain, data, samples)
+    let golden = program::golden(model, info, &chain, data, samples.max(1))
         .map_err(|e| format!("error: {data}: {e}"))?;
     let mut codes = 0;
     for (k, s) in golden.iter().enumerate() {
@@ -300,9 +329,32 @@ fn program_values(
         }
         codes += got.len();
     }
-    Ok(format!(
-        "program values: run on its {}-byte DRAM image, the instructions compute the CPU executor's codes bit for bit on {} samples of {data} ({codes} output codes)",
-        image.dram.len(),
-        golden.len()
+    let slots = etch_program::tiling::SlotBytes::of(acc);
+    let (rtl_line, rtl) = match (
+        golden.first(),
+        verilog::datapath::plan(p, &image, &slots, acc.pe.acc_bits()),
+    ) {
+        (Some(first), Ok(plan)) => (
+            format!(
+                "RTL datapath: emitted with the first sample of {data}; etch verify holds its {} output codes against the CPU executor's",
+                first.output.len()
+            ),
+            Some(RtlValues {
+                input: first.input.iter().map(|&c| c as u8).collect(),
+                expected: first.output.clone(),
+                plan,
+                image: image.clone(),
+            }),
+        ),
+        (None, _) => (format!("RTL datapath not emitted: {data} holds no samples"), None),
+        (_, Err(e)) => (format!("RTL datapath not emitted (the core times the program without its values): {e}"), None),
+    };
+    Ok((
+        format!(
+            "program values: run on its {}-byte DRAM image, the instructions compute the CPU executor's codes bit for bit on {} samples of {data} ({codes} output codes)\n{rtl_line}",
+            image.dram.len(),
+            golden.len()
+        ),
+        rtl,
     ))
 }

@@ -109,8 +109,42 @@ struct CoreReport {
     rtl_cycles: Option<u64>,
     sim_cycles: u64,
     instructions: usize,
+    /// Output codes the RTL datapath computed and whether they equal the CPU executor's (absent
+    /// when the core was emitted without its datapath).
+    values: usize,
+    bit_exact: Option<bool>,
     simulator: String,
     first_difference: Option<String>,
+}
+
+/// The first output code where the RTL datapath's (`values.txt`) and the CPU executor's
+/// (`values_expected.txt`) differ, or a missing file; `None` when they are equal.
+fn compare_values(cdir: &Path, count: usize) -> Option<String> {
+    use etch_codegen::verilog::datapath::{EXPECTED_VALUES, VALUES};
+    let read = |name: &str| -> Result<Vec<String>, String> {
+        let text = etch_ir::limits::read_text(cdir.join(name), etch_ir::limits::FileKind::Data)
+            .map_err(|e| e.to_string())?;
+        Ok(text.lines().map(|l| l.trim().to_string()).collect())
+    };
+    let (got, want) = match (read(VALUES), read(EXPECTED_VALUES)) {
+        (Ok(g), Ok(w)) => (g, w),
+        (Err(e), _) => return Some(format!("the RTL wrote no output codes: {e}")),
+        (_, Err(e)) => return Some(format!("{e}; compile the design again")),
+    };
+    if want.len() != count {
+        return Some(format!(
+            "{EXPECTED_VALUES} holds {} codes, the manifest says {count}; compile the design again",
+            want.len()
+        ));
+    }
+    if let Some(i) = (0..count).find(|&i| got.get(i) != want.get(i)) {
+        return Some(format!(
+            "output {i}: the RTL computes {} but the CPU executor {}",
+            got.get(i).map_or("nothing", String::as_str),
+            want[i]
+        ));
+    }
+    None
 }
 
 /// The control core: its testbench under Verilator or Icarus, every instruction's start, end and
@@ -142,6 +176,11 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
             )
         })
     });
+    let value_difference = (part.values > 0 && run.error.is_none())
+        .then(|| compare_values(&cdir, part.values))
+        .flatten();
+    let bit_exact = (part.values > 0).then_some(run.error.is_none() && value_difference.is_none());
+    let difference = difference.or(value_difference);
     if json {
         let report = CoreReport {
             part: "core",
@@ -149,6 +188,8 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
             rtl_cycles: run.cycles,
             sim_cycles: part.sim_cycles,
             instructions: part.instructions,
+            values: part.values,
+            bit_exact,
             simulator: sim.name().into(),
             first_difference: difference.clone(),
         };
@@ -163,11 +204,18 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
             part.instructions,
             part.sim_cycles
         );
+        if part.values > 0 {
+            println!(
+                "{}: RTL datapath bit-exact: its {} output codes equal the CPU executor's",
+                sim.name(),
+                part.values
+            );
+        }
     }
     match difference {
         None => Ok(()),
         Some(d) => Err(format!(
-            "error: {dir}: the control core differs from etch sim: {d}\n{}",
+            "error: {dir}: the accelerator core differs from etch sim and the CPU executor: {d}\n{}",
             tail(&run.log)
         )),
     }

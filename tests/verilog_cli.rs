@@ -206,6 +206,51 @@ fn compile_core_with_data_checks_the_programs_values() {
         "{}",
         text(&out)
     );
+    // the core carries its RTL datapath: verify holds its values and its cycles
+    assert!(
+        text(&out).contains("RTL datapath: emitted"),
+        "{}",
+        text(&out)
+    );
+    let out = etch(&["verify", d]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("RTL datapath bit-exact: its 10 output codes"),
+        "{}",
+        text(&out)
+    );
+    // one flipped bit in the DRAM image (bit 30 of the bias of the last weight tile's first
+    // output channel, where the last weight load with parameters reads): verify names the
+    // first wrong output
+    use etch_program::encode::{self, Word};
+    let loads = std::fs::read_to_string(dir.join("core").join("load.hex")).unwrap();
+    let params_at = loads
+        .lines()
+        .filter_map(Word::from_hex)
+        .rfind(|w| {
+            w.get(encode::OPCODE) == encode::OP_LOAD
+                && w.get(encode::DMA_BUFFER) == etch_program::isa::Buffer::Weight as u64
+                && w.get(encode::TILE_C0) == 0
+                && w.get(encode::DMA_ROWS) > 0
+        })
+        .map(|w| w.get(encode::DMA_ADDR) as usize)
+        .unwrap();
+    let image = dir.join("core").join("dram.hex");
+    let mut bytes: Vec<String> = std::fs::read_to_string(&image)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let at = params_at + 3;
+    bytes[at] = format!("{:02x}", u8::from_str_radix(&bytes[at], 16).unwrap() ^ 0x40);
+    std::fs::write(&image, bytes.join("\n") + "\n").unwrap();
+    let out = etch(&["verify", d, "--allow-modified"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the RTL computes") && text(&out).contains("output "),
+        "{}",
+        text(&out)
+    );
     // a float model still gets its core; its values are not checked, and the line says why
     let dir = tmp("cli-core-values-float");
     let out = etch(&[

@@ -54,6 +54,10 @@ pub struct CorePart {
     pub instructions: usize,
     /// Plain `etch sim`'s `total_cycles` for the same model, passes and description.
     pub sim_cycles: u64,
+    /// Output codes the core's RTL datapath computes for one input (`verilog::datapath`), held
+    /// against the CPU executor's; 0 when the core was emitted without its datapath.
+    #[serde(default)]
+    pub values: usize,
 }
 
 /// `etch-design.json`.

@@ -30,7 +30,7 @@ fn check(name: &str, model: &str, acc: &Accelerator, sim: Simulator) -> u64 {
     let p = prepared.lower(acc, 1, Objective::Latency).unwrap();
     let timing = run(&p.machine, &p.insns).unwrap();
     let dir = out_dir(name);
-    core::emit(&dir, model, &p.machine, &p.insns, &timing).unwrap();
+    core::emit(&dir, model, &p.machine, &p.insns, &timing, None).unwrap();
     let r = simulate_core(&dir, sim).unwrap();
     assert_eq!(r.error, None, "{name}: {}", r.log);
     if let Err(e) = core::compare(&core::expected(&p.insns, &timing), &r.events) {
@@ -66,7 +66,7 @@ fn the_core_is_lint_clean() {
         .unwrap();
     let timing = run(&p.machine, &p.insns).unwrap();
     let dir = out_dir("lint");
-    core::emit(&dir, "digits_cnn", &p.machine, &p.insns, &timing).unwrap();
+    core::emit(&dir, "digits_cnn", &p.machine, &p.insns, &timing, None).unwrap();
     let warnings = lint_file(&dir, core::CORE, "etch_core").unwrap();
     assert!(warnings.is_empty(), "{warnings}");
 }
@@ -189,7 +189,7 @@ mod random {
             let timing = run(&p.machine, &p.insns).unwrap();
             prop_assume!(timing.total < 40_000_000);
             let dir = out_dir("random");
-            core::emit(&dir, model, &p.machine, &p.insns, &timing).unwrap_or_else(|e| panic!("{what}: {e}"));
+            core::emit(&dir, model, &p.machine, &p.insns, &timing, None).unwrap_or_else(|e| panic!("{what}: {e}"));
             let r = simulate_core(&dir, Simulator::Verilator).unwrap();
             prop_assert_eq!(r.error.as_deref(), None, "{}: {}", what, r.log);
             if let Err(e) = core::compare(&core::expected(&p.insns, &timing), &r.events) {

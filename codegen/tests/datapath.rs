@@ -33,6 +33,90 @@ fn check(what: &str, p: &Prepared, acc: &Accelerator, csv: &str, rows: usize) ->
     program.insns.len()
 }
 
+/// Emits the program's core with its RTL datapath for the first sample of `csv`, runs it under
+/// `sim` and holds its cycles against the simulator and its output codes against the CPU
+/// executor's. Returns the program's cycles.
+fn check_rtl(
+    what: &str,
+    p: &Prepared,
+    acc: &Accelerator,
+    csv: &str,
+    sim: etch_codegen::run::Simulator,
+) -> u64 {
+    use etch_codegen::verilog::{core, datapath};
+    let chain = lower(&p.model, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let program = p
+        .lower(acc, 1, Objective::Latency)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let image = build(&program, &chain, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let sample = golden(&p.model, &p.info, &chain, csv, 1).unwrap().remove(0);
+    let plan = datapath::plan(
+        &program,
+        &image,
+        &etch_program::tiling::SlotBytes::of(acc),
+        acc.pe.acc_bits(),
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let timing = etch_program::machine::run(&program.machine, &program.insns).unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("datapath_rtl")
+        .join(what.replace([' ', '/'], "_"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = core::Values {
+        program: &program,
+        plan,
+        dram: &image.dram,
+        input: sample.input.iter().map(|&c| c as u8).collect(),
+        expected: sample.output.clone(),
+    };
+    core::emit(
+        &dir,
+        what,
+        &program.machine,
+        &program.insns,
+        &timing,
+        Some(&values),
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let warnings = etch_codegen::run::lint_file(&dir, core::CORE, "etch_core").unwrap();
+    assert!(warnings.is_empty(), "{what}: {warnings}");
+    let r = etch_codegen::run::simulate_core(&dir, sim).unwrap();
+    assert_eq!(r.error, None, "{what}: {}", r.log);
+    if let Err(e) = core::compare(&core::expected(&program.insns, &timing), &r.events) {
+        panic!("{what}: {e}");
+    }
+    assert_eq!(r.cycles, Some(timing.total), "{what}");
+    let got: Vec<i64> = std::fs::read_to_string(dir.join(datapath::VALUES))
+        .unwrap_or_else(|e| panic!("{what}: no values: {e}"))
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(got, sample.output, "{what}: the RTL's output codes");
+    timing.total
+}
+
+/// The digits models in RTL on every description (Verilator), and on the first under Icarus.
+#[test]
+fn the_rtl_datapath_computes_the_digits_models() {
+    use etch_codegen::run::Simulator;
+    for model in ["digits_mlp", "digits_cnn"] {
+        let p = common::prepared(model, &common::specs(model)[0].1);
+        for (k, (name, acc)) in descriptions().into_iter().enumerate() {
+            let sims: &[Simulator] = if k == 0 {
+                &[Simulator::Verilator, Simulator::Icarus]
+            } else {
+                &[Simulator::Verilator]
+            };
+            for &sim in sims {
+                let what = format!("{model} int8 on {name} ({sim:?})");
+                let cycles = check_rtl(&what, &p, &acc, &common::test_csv(), sim);
+                eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
+            }
+        }
+    }
+}
+
 /// A description with buffers of `kib` KiB each (single- or double-buffered).
 fn small(name: &str, kib: u32, double: bool) -> Accelerator {
     let mut acc = hw(name);

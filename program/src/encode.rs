@@ -104,7 +104,8 @@ pub const FIELDS: [Field; 30] = [
 pub struct Word(pub [u64; 4]);
 
 impl Word {
-    fn set(&mut self, fld: Field, v: u64) {
+    /// Sets a field (its low `width` bits of `v`).
+    pub fn set(&mut self, fld: Field, v: u64) {
         for b in 0..fld.width {
             if v >> b & 1 == 1 {
                 let at = fld.lsb + b;

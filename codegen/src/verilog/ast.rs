@@ -108,6 +108,7 @@ mod ops {
         add => "+", sub => "-", mul => "*", and => "&", or => "|", xor => "^", xnor => "~^",
         land => "&&", lor => "||", eq => "==", ne => "!=", lt => "<", le => "<=", gt => ">", ge => ">=",
         shl => "<<", shr => ">>", ashr => ">>>", case_eq => "===", case_ne => "!==",
+        div => "/", rem => "%",
     }
 }
 

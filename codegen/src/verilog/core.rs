@@ -594,7 +594,7 @@ fn arbiter(m: &mut Module, space: u64, chan: &str, sz: &Sizes) {
 }
 
 /// The core module `etch_core`.
-fn core(mach: &Machine, sz: &Sizes) -> Module {
+fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     let tw = sz.tag();
     let pcw = sz.pc;
     let global = mach.global_bytes > 0;
@@ -616,7 +616,8 @@ fn core(mach: &Machine, sz: &Sizes) -> Module {
         .output("trace_pc_c", pcw)
         .output("trace_pc_s", pcw)
         .output("trace_gdone_valid", 1)
-        .output("trace_gdone_tag", tw);
+        .output("trace_gdone_tag", tw)
+        .output("trace_ready", 3);
     m.reg("now", CYCLE_BITS);
     m.always_ff(
         "clk",
@@ -727,6 +728,11 @@ fn core(mach: &Machine, sz: &Sizes) -> Module {
             )],
         );
     }
+    if dp {
+        datapath_instance(&mut m);
+    } else {
+        m.assign("trace_ready", lit(3, 7));
+    }
     // what the testbench logs
     let start_l = id("grant_l");
     let start_s = id("grant_s");
@@ -745,6 +751,38 @@ fn core(mach: &Machine, sz: &Sizes) -> Module {
     m
 }
 
+/// The datapath under the core: each engine starts with its unit's instruction (a transfer when
+/// the channel grants it), and tells the testbench whether it finishes by the end of this cycle.
+fn datapath_instance(m: &mut Module) {
+    let mut conns: Vec<(String, Expr)> = vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
+    for x in ["l", "s"] {
+        let word = format!("word_{x}");
+        let issue = id(format!("issue_{x}"));
+        m.reg(&word, encode::WORD_BITS);
+        m.always_ff(
+            "clk",
+            vec![if_(
+                issue.clone(),
+                vec![nb(id(&word), id(format!("head_{x}")))],
+            )],
+        );
+        conns.push((format!("{x}_go"), id(format!("grant_{x}"))));
+        conns.push((
+            format!("{x}_word"),
+            cond(issue, id(format!("head_{x}")), id(&word)),
+        ));
+    }
+    conns.push(("c_go".into(), id("issue_c")));
+    conns.push(("c_word".into(), id("head_c")));
+    conns.push(("ready".into(), id("trace_ready")));
+    m.item(Item::Instance {
+        module: "etch_datapath".into(),
+        name: "dp".into(),
+        params: vec![],
+        conns,
+    });
+}
+
 /// The ports of a channel module, and of the core's DRAM side, in order.
 const CHANNEL_PORTS: [&str; 8] = [
     "req_valid",
@@ -761,7 +799,12 @@ const CHANNEL_PORTS: [&str; 8] = [
 /// every instruction's start, end and done cycle (cycle 0 is the first after reset). It stops
 /// when every instruction is done, printing `ETCH CYCLES cycles=…`, and fails loudly on a
 /// missing image or a run longer than `max_cycles`.
-fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
+fn testbench(
+    sz: &Sizes,
+    n_insns: usize,
+    max_cycles: u64,
+    plan: Option<&super::datapath::Plan>,
+) -> Module {
     let tw = sz.tag();
     let pcw = sz.pc;
     let mut m = Module::new("etch_core_tb");
@@ -815,6 +858,7 @@ fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
         ("trace_pc_s", pcw),
         ("trace_gdone_valid", 1),
         ("trace_gdone_tag", tw),
+        ("trace_ready", 3),
     ] {
         m.wire(w, bits);
         core_conns.push((w.into(), id(w)));
@@ -830,14 +874,22 @@ fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
         vec![Stmt::Delay(5), bl("clk", inv(id("clk")))],
     ));
     let mut init = vec![];
-    for u in Unit::ALL {
-        init.push(bl("fd", Expr::Call("$fopen", vec![s(image(u)), s("r")])));
+    let mut files: Vec<&str> = Unit::ALL.iter().map(|&u| image(u)).collect();
+    if let Some(plan) = plan {
+        files.extend([super::datapath::DRAM_IMAGE, super::datapath::LAYER_TABLE]);
+        if plan.input.bytes > 0 {
+            files.push(super::datapath::INPUT_IMAGE);
+        }
+        m.item(Item::Integer("k".into()));
+    }
+    for f in files {
+        init.push(bl("fd", Expr::Call("$fopen", vec![s(f), s("r")])));
         init.push(if_(
             id("fd").eq(n(0)),
             vec![
                 Stmt::Task(
                     "$display",
-                    vec![s(format!("ETCH ERROR missing memory image {}", image(u)))],
+                    vec![s(format!("ETCH ERROR missing memory image {f}"))],
                 ),
                 Stmt::Task("$fatal", vec![n(1), s("missing memory image")]),
             ],
@@ -883,6 +935,25 @@ fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
             on_last.extend(done(next.clone()));
         }
         body.push(if_(id("trace_last").at(n(k as i128)), on_last));
+        body.push(if_(
+            id("trace_last")
+                .at(n(k as i128))
+                .land(not(id("trace_ready").at(n(k as i128)))),
+            vec![
+                Stmt::Task(
+                    "$display",
+                    vec![
+                        s(format!(
+                            "ETCH ERROR the datapath had not finished instruction %0d of the {} unit when the core ended it at cycle %0d",
+                            Unit::ALL[k].name()
+                        )),
+                        pc.clone(),
+                        next.clone(),
+                    ],
+                ),
+                Stmt::Task("$fatal", vec![n(1), s("datapath late")]),
+            ],
+        ));
     }
     for (valid, tag) in [
         ("dram_done_valid", "dram_done_tag"),
@@ -894,17 +965,20 @@ fn testbench(sz: &Sizes, n_insns: usize, max_cycles: u64) -> Module {
         v.extend(done(next.clone()));
         body.push(if_(id(valid), v));
     }
-    body.push(if_(
-        id("finished").eq(lit(32, n_insns as i128)),
-        vec![
-            Stmt::Task(
-                "$display",
-                vec![s("ETCH CYCLES cycles=%0d"), id("last_done")],
-            ),
-            Stmt::Task("$fclose", vec![id("fd")]),
-            Stmt::Task("$finish", vec![]),
-        ],
-    ));
+    let mut finish = vec![
+        Stmt::Task(
+            "$display",
+            vec![s("ETCH CYCLES cycles=%0d"), id("last_done")],
+        ),
+        Stmt::Task("$fclose", vec![id("fd")]),
+    ];
+    if let Some(plan) = plan {
+        // after the edge that moved the last bytes
+        finish.push(Stmt::Delay(1));
+        finish.extend(super::datapath::dump_values(plan, "fd", "k"));
+    }
+    finish.push(Stmt::Task("$finish", vec![]));
+    body.push(if_(id("finished").eq(lit(32, n_insns as i128)), finish));
     body.push(if_(
         id("cyc").ge(lit(CYCLE_BITS, max_cycles as i128)),
         vec![
@@ -941,6 +1015,7 @@ pub fn emit(
     mach: &Machine,
     insns: &[Insn],
     timing: &Timing,
+    values: Option<&Values>,
 ) -> Result<Vec<String>, CoreError> {
     check_counting(mach, insns, timing)?;
     let sz = sizes(mach, insns);
@@ -954,7 +1029,10 @@ pub fn emit(
     if mach.global_bytes > 0 {
         design.push(channel("global", mach.global, sz.tag()));
     }
-    design.push(core(mach, &sz));
+    design.push(core(mach, &sz, values.is_some()));
+    if let Some(v) = values {
+        design.push(super::datapath::module(v.program, &v.plan));
+    }
     let file = File {
         header: vec![
             format!(
@@ -982,6 +1060,7 @@ pub fn emit(
                 &sz,
                 insns.len(),
                 timing.total.saturating_mul(2).saturating_add(1000),
+                values.map(|v| &v.plan),
             ),
         ],
     };
@@ -994,6 +1073,19 @@ pub fn emit(
         CORE_TB.to_string(),
         SIM_TIMING.to_string(),
     ];
+    if let Some(v) = values {
+        use super::datapath::{bytes_hex, DRAM_IMAGE, EXPECTED_VALUES, INPUT_IMAGE, LAYER_TABLE};
+        let expected: String = v.expected.iter().map(|c| format!("{c}\n")).collect();
+        for (name, text) in [
+            (DRAM_IMAGE, bytes_hex(v.dram)),
+            (LAYER_TABLE, v.plan.table_hex()),
+            (INPUT_IMAGE, bytes_hex(&v.input)),
+            (EXPECTED_VALUES, expected),
+        ] {
+            write(dir, name, &text)?;
+            names.push(name.to_string());
+        }
+    }
     for u in Unit::ALL {
         let mut text = std::mem::take(&mut images[u as usize]);
         // one word past the end, so the head register never reads outside the memory
@@ -1003,6 +1095,16 @@ pub fn emit(
         names.push(image(u).to_string());
     }
     Ok(names)
+}
+
+/// What the core's datapath runs: the program's datapath plan, its DRAM image, one input's codes
+/// and the output codes the CPU executor computes for that input.
+pub struct Values<'a> {
+    pub program: &'a etch_program::Program,
+    pub plan: super::datapath::Plan,
+    pub dram: &'a [u8],
+    pub input: Vec<u8>,
+    pub expected: Vec<i64>,
 }
 
 /// When the simulator runs one instruction: its unit, and the cycles it starts, ends and is

@@ -4,6 +4,7 @@
 pub mod accel;
 pub mod ast;
 pub mod core;
+pub mod datapath;
 pub mod layout;
 pub mod tb;
 

@@ -1,0 +1,1160 @@
+//! The datapath of the program's accelerator as RTL: DRAM and the global buffer, the input,
+//! weight and output buffers (one region per slot), the DMA engines that move a transfer's bytes
+//! while the core's channel holds it, the R×C array computing a GEMM tile fold by fold in the
+//! description's dataflow, and the vector unit's requantization and max pooling. It does what
+//! `crate::datapath::execute` does, instruction by instruction, on the same DRAM image, and
+//! within each instruction's cycles: the core starts every engine when the instruction starts,
+//! and the testbench fails when the core ends an instruction its engine has not finished.
+//!
+//! The layers' geometry (kernel, stride, dilation, padding, planes, the codes' forms) is data:
+//! the host writes one 256-bit word per program layer into the layer table (`layers.hex`,
+//! fields in [`TABLE`]) before it starts the core, as it writes the instruction streams.
+//!
+//! Step 1 of the RTL datapath: it is behavioural (the array's R×C multiply-accumulates of a
+//! cycle, each lane's im2col address with 32-bit integer arithmetic), checked for values and
+//! cycles under Verilator and Icarus, not yet for synthesis. Depthwise tiles, per-channel binary
+//! thresholds and instructions of other vector operations are refused by [`plan`] with the layer
+//! named.
+
+use etch_program::encode::{self, Field, Word};
+use etch_program::isa::{Buffer, Kind, Space, VectorOp};
+use etch_program::machine::Dim;
+use etch_program::tiling::{SlotBytes, PARAM_BYTES};
+use etch_program::Program;
+
+use super::ast::*;
+use crate::datapath::{DatapathError, Image, WeightForm};
+use crate::program::InputCode;
+
+/// The host-written memory files of the datapath.
+pub const DRAM_IMAGE: &str = "dram.hex";
+pub const LAYER_TABLE: &str = "layers.hex";
+pub const INPUT_IMAGE: &str = "input.hex";
+/// The output codes the testbench reads back, and those the CPU executor computed.
+pub const VALUES: &str = "values.txt";
+pub const EXPECTED_VALUES: &str = "values_expected.txt";
+
+const fn fld(name: &'static str, lsb: u32, width: u32) -> Field {
+    Field { name, lsb, width }
+}
+
+// The layer table's fields.
+const T_CHAIN: Field = fld("in_chain", 0, 1);
+const T_CONSTS: Field = fld("has_consts", 1, 1);
+const T_IN_SIGNED: Field = fld("input_signed", 2, 1);
+const T_OUT_SIGNED: Field = fld("output_signed", 3, 1);
+const T_BINARY: Field = fld("binary_input", 4, 1);
+const T_WHOLE: Field = fld("whole_weights", 5, 1);
+const T_FORM: Field = fld("weight_form", 8, 2);
+const T_BITS: Field = fld("weight_bits", 12, 4);
+const T_KH: Field = fld("kernel_h", 16, 8);
+const T_KW: Field = fld("kernel_w", 24, 8);
+const T_SH: Field = fld("stride_h", 32, 8);
+const T_SW: Field = fld("stride_w", 40, 8);
+const T_DH: Field = fld("dilation_h", 48, 8);
+const T_DW: Field = fld("dilation_w", 56, 8);
+const T_PH: Field = fld("pad_h", 64, 8);
+const T_PW: Field = fld("pad_w", 72, 8);
+const T_IN_H: Field = fld("in_h", 80, 16);
+const T_IN_W: Field = fld("in_w", 96, 16);
+const T_OUT_H: Field = fld("out_h", 112, 16);
+const T_OUT_W: Field = fld("out_w", 128, 16);
+const T_CIN: Field = fld("cin", 144, 16);
+const T_ZP: Field = fld("input_zero_point", 160, 16);
+
+/// The layer table's fields, for the documentation.
+pub const TABLE: [Field; 22] = [
+    T_CHAIN,
+    T_CONSTS,
+    T_IN_SIGNED,
+    T_OUT_SIGNED,
+    T_BINARY,
+    T_WHOLE,
+    T_FORM,
+    T_BITS,
+    T_KH,
+    T_KW,
+    T_SH,
+    T_SW,
+    T_DH,
+    T_DW,
+    T_PH,
+    T_PW,
+    T_IN_H,
+    T_IN_W,
+    T_OUT_H,
+    T_OUT_W,
+    T_CIN,
+    T_ZP,
+];
+
+/// The most bytes a datapath memory may have (its addresses are 32-bit integers).
+const MAX_MEMORY: u64 = 1 << 30;
+
+/// What the RTL datapath of one program is built and loaded with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Bytes of DRAM, of the global buffer (0: none), of an input and a weight slot.
+    pub dram: u64,
+    pub global: u64,
+    pub input_slot: u64,
+    pub weight_slot: u64,
+    /// Accumulators (and codes) of an output slot.
+    pub output_slot: u64,
+    /// Bytes a DMA engine moves a cycle: at least the faster channel's rate.
+    pub dma_bytes: u64,
+    /// One word per program layer.
+    pub table: Vec<Word>,
+    pub input: crate::datapath::image::Region,
+    pub output: crate::datapath::image::Region,
+    pub output_signed: bool,
+}
+
+fn not_yet(program: &Program, layer: usize, what: &str) -> DatapathError {
+    DatapathError::NotYet {
+        layer: program.layers[layer].name.clone(),
+        what: format!("{what} (in the RTL datapath)"),
+    }
+}
+
+/// The datapath of `program` on its `image`, for buffers of `slots` bytes and accumulators of
+/// `acc_bits`; refuses what the RTL does not run yet, naming the layer.
+pub fn plan(
+    program: &Program,
+    image: &Image,
+    slots: &SlotBytes,
+    acc_bits: u32,
+) -> Result<Plan, DatapathError> {
+    let mut table = vec![Word::default(); program.layers.len()];
+    let chain = image.first..=image.last;
+    for (li, w) in table.iter_mut().enumerate() {
+        if !chain.contains(&li) {
+            continue;
+        }
+        w.set(T_CHAIN, 1);
+        let Some(c) = &image.layers[li] else {
+            continue;
+        };
+        let pl = &program.layers[li];
+        if pl.shape.is_some_and(|s| s.depthwise) {
+            return Err(not_yet(program, li, "a depthwise convolution"));
+        }
+        let (binary, zp) = match &c.input {
+            InputCode::Int { zero_point } => (0, *zero_point),
+            InputCode::Binary { thresholds } if thresholds.len() == 1 => (1, thresholds[0]),
+            InputCode::Binary { .. } => {
+                return Err(not_yet(program, li, "per-channel binary thresholds"))
+            }
+        };
+        let win = &c.window;
+        let cin = pl.shape.map_or(0, |s| s.cin);
+        let fields: [(Field, u64); 20] = [
+            (T_CONSTS, 1),
+            (T_IN_SIGNED, c.input_signed as u64),
+            (T_OUT_SIGNED, c.output_signed as u64),
+            (T_BINARY, binary),
+            (T_WHOLE, pl.tiling.is_some_and(|t| t.whole_weights) as u64),
+            (
+                T_FORM,
+                match c.weights {
+                    WeightForm::Int => 0,
+                    WeightForm::Shift => 1,
+                    WeightForm::Binary => 2,
+                },
+            ),
+            (T_BITS, pl.arith.weight_bits as u64),
+            (T_KH, win.kernel[0] as u64),
+            (T_KW, win.kernel[1] as u64),
+            (T_SH, win.stride[0] as u64),
+            (T_SW, win.stride[1] as u64),
+            (T_DH, win.dilation[0] as u64),
+            (T_DW, win.dilation[1] as u64),
+            (T_PH, win.pad[0] as u64),
+            (T_PW, win.pad[1] as u64),
+            (T_IN_H, c.input_hw[0] as u64),
+            (T_IN_W, c.input_hw[1] as u64),
+            (T_OUT_H, win.out[0] as u64),
+            (T_OUT_W, win.out[1] as u64),
+            (T_CIN, cin),
+        ];
+        for (f, v) in fields {
+            if v >> f.width != 0 {
+                return Err(not_yet(
+                    program,
+                    li,
+                    &format!(
+                        "a {} of {v}, wider than the layer table's {} bits",
+                        f.name, f.width
+                    ),
+                ));
+            }
+            w.set(f, v);
+        }
+        if !(-(1 << 15)..1 << 15).contains(&zp) {
+            return Err(not_yet(
+                program,
+                li,
+                &format!("an input zero point of {zp}"),
+            ));
+        }
+        w.set(T_ZP, zp as u16 as u64);
+    }
+    let output_slot = slots.output * 8 / acc_bits.max(1) as u64;
+    for insn in &program.insns {
+        let li = insn.layer as usize;
+        if !chain.contains(&li) {
+            continue;
+        }
+        let (need, cap, what) = match &insn.kind {
+            Kind::Load(d) => match d.buffer {
+                Buffer::Weight => (d.bytes(), slots.weight, "weight slot"),
+                _ => (d.bytes(), slots.input, "input slot"),
+            },
+            Kind::Store(d) => (d.bytes(), output_slot, "output slot"),
+            Kind::Gemm(g) => (g.m * g.n, output_slot, "output slot"),
+            Kind::Vector(v) => {
+                if !matches!(v.op, VectorOp::Requantize | VectorOp::Pool) {
+                    return Err(not_yet(
+                        program,
+                        li,
+                        &format!("a vector {} instruction", v.op.name()),
+                    ));
+                }
+                if v.ops < v.elements {
+                    return Err(not_yet(
+                        program,
+                        li,
+                        "a vector instruction of fewer operations than elements",
+                    ));
+                }
+                (v.elements, output_slot, "output slot")
+            }
+        };
+        if need > cap {
+            return Err(not_yet(
+                program,
+                li,
+                &format!("an instruction needing {need} of its {what}'s {cap}"),
+            ));
+        }
+    }
+    let m = &program.machine;
+    let plan = Plan {
+        dram: image.dram.len() as u64,
+        global: m.global_bytes,
+        input_slot: slots.input.max(1),
+        weight_slot: slots.weight.max(1),
+        output_slot: output_slot.max(1),
+        dma_bytes: [m.dram, m.global]
+            .iter()
+            .map(|c| c.milli_bytes_per_cycle.div_ceil(1000))
+            .max()
+            .unwrap_or(1)
+            .max(1),
+        table,
+        input: image.input,
+        output: image.output,
+        output_signed: image.output_signed,
+    };
+    for (what, bytes) in [
+        ("DRAM", plan.dram),
+        ("the global buffer", plan.global),
+        ("the input buffer", plan.input_slot * m.slots as u64),
+        ("the weight buffer", plan.weight_slot * m.slots as u64),
+        ("the output buffer", plan.output_slot * m.slots as u64 * 4),
+    ] {
+        if bytes > MAX_MEMORY {
+            return Err(DatapathError::TooLarge {
+                bytes,
+                limit: MAX_MEMORY,
+            });
+        }
+        let _ = what;
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// The layer table as `$readmemh` lines.
+    pub fn table_hex(&self) -> String {
+        let mut s = String::new();
+        for w in &self.table {
+            s.push_str(&w.hex());
+            s.push('\n');
+        }
+        // one word past the end: a word's layer field never indexes outside the memory
+        s.push_str(&Word::default().hex());
+        s.push('\n');
+        s
+    }
+}
+
+/// Bytes as `$readmemh` lines, one byte each.
+pub fn bytes_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}\n"));
+    }
+    s
+}
+
+/// A field of a word, zero-extended to a 32-bit integer.
+fn f32(word: &str, f: Field) -> Expr {
+    let e = id(word).part(n(f.lsb as i128), f.width);
+    if f.width >= 32 {
+        e
+    } else {
+        concat(vec![lit(32 - f.width, 0), e])
+    }
+}
+
+/// A byte of memory `mem` at `at` as a 32-bit code, sign-extended when `signed` (a 1-bit value).
+fn code(mem: &str, at: Expr, signed: Expr) -> Expr {
+    let b = id(mem).at(at);
+    cond(
+        signed,
+        concat(vec![repl(24, b.clone().at(n(7))), b.clone()]),
+        concat(vec![lit(24, 0), b]),
+    )
+}
+
+fn set(v: &str, e: Expr) -> Stmt {
+    bl(id(v), e)
+}
+
+/// `for (var = 0; var < limit; var = var + 1) body`
+fn for_(var: &str, limit: Expr, body: Vec<Stmt>) -> Stmt {
+    Stmt::For(var.into(), n(0), limit, body)
+}
+
+/// The DMA engine of a unit (`l`: loads into the input and weight slots, `s`: stores from the
+/// output slots): it starts when the core's channel grants the transfer and moves `dma_bytes`
+/// bytes a cycle, row by row as the word's rows, row bytes and stride say.
+fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
+    let v = |s: &str| format!("{x}_{s}");
+    for r in ["busy", "space"] {
+        m.reg(&v(r), 1);
+    }
+    m.reg(&v("buffer"), 2);
+    for i in [
+        "addr", "stride", "rows", "rb", "row", "col", "base", "src", "dst", "b",
+    ] {
+        m.item(Item::Integer(v(i)));
+    }
+    let word = v("word");
+    let go = id(v("go"));
+    let in_chain = id("ltab")
+        .at(f32(&word, encode::LAYER))
+        .at(n(T_CHAIN.lsb as i128));
+    let total = |w: &str| f32(w, encode::DMA_ROWS).mul(f32(w, encode::DMA_ROW_BYTES));
+    // bytes still to move before this cycle's (`left`: after the last edge, registered so the
+    // testbench reads this cycle's value whatever the order of the edge's blocks)
+    m.item(Item::Integer(v("left")));
+    m.wire(&v("pending"), 32);
+    m.assign(
+        v("pending").as_str(),
+        cond(
+            go.clone().land(in_chain.clone()),
+            total(&word),
+            id(v("left")),
+        ),
+    );
+    m.assign(
+        id("ready").at(n(if x == "l" { 0 } else { 2 })),
+        id(v("pending")).le(n(plan.dma_bytes as i128)),
+    );
+    let mem_at = |space: Expr, at: Expr| {
+        if global {
+            cond(space, id("gbuf").at(at.clone()), id("dram").at(at))
+        } else {
+            id("dram").at(at)
+        }
+    };
+    let src_addr = id(v("addr"))
+        .add(id(v("row")).mul(id(v("stride"))))
+        .add(id(v("col")));
+    let slot_off = id(v("row")).mul(id(v("rb"))).add(id(v("col")));
+    let mv = if x == "l" {
+        vec![
+            set(&v("src"), src_addr),
+            set(&v("dst"), id(v("base")).add(slot_off)),
+            if_else(
+                id(v("buffer")).eq(lit(2, Buffer::Weight as i128)),
+                vec![bl(
+                    id("wbuf").at(id(v("dst"))),
+                    mem_at(id(v("space")), id(v("src"))),
+                )],
+                vec![bl(
+                    id("ibuf").at(id(v("dst"))),
+                    mem_at(id(v("space")), id(v("src"))),
+                )],
+            ),
+        ]
+    } else {
+        let put = |space_global: bool| {
+            bl(
+                id(if space_global { "gbuf" } else { "dram" }).at(id(v("dst"))),
+                id("obuf").at(id(v("src"))),
+            )
+        };
+        vec![
+            set(&v("src"), id(v("base")).add(slot_off)),
+            set(&v("dst"), src_addr),
+            if global {
+                if_else(id(v("space")), vec![put(true)], vec![put(false)])
+            } else {
+                put(false)
+            },
+        ]
+    };
+    let mut step = mv;
+    step.push(set(&v("col"), id(v("col")).add(n(1))));
+    step.push(if_(
+        id(v("col")).eq(id(v("rb"))),
+        vec![set(&v("col"), n(0)), set(&v("row"), id(v("row")).add(n(1)))],
+    ));
+    let slot = f32(&word, encode::DMA_SLOT);
+    let mut start = vec![
+        bl(
+            id(v("space")),
+            id(&word).at(n(encode::DMA_SPACE.lsb as i128)),
+        ),
+        bl(
+            id(v("buffer")),
+            id(&word).part(n(encode::DMA_BUFFER.lsb as i128), 2),
+        ),
+        set(&v("addr"), f32(&word, encode::DMA_ADDR)),
+        set(&v("stride"), f32(&word, encode::DMA_STRIDE)),
+        set(&v("rows"), f32(&word, encode::DMA_ROWS)),
+        set(&v("rb"), f32(&word, encode::DMA_ROW_BYTES)),
+        set(&v("row"), n(0)),
+        set(&v("col"), n(0)),
+        bl(id(v("busy")), id(v("pending")).ne(n(0))),
+    ];
+    if x == "l" {
+        start.push(if_else(
+            id(&word)
+                .part(n(encode::DMA_BUFFER.lsb as i128), 2)
+                .eq(lit(2, Buffer::Weight as i128)),
+            vec![
+                set(&v("base"), slot.clone().mul(n(plan.weight_slot as i128))),
+                bl(id("wmeta_c0").at(slot.clone()), f32(&word, encode::TILE_C0)),
+            ],
+            vec![
+                set(&v("base"), slot.clone().mul(n(plan.input_slot as i128))),
+                bl(id("imeta_c0").at(slot.clone()), f32(&word, encode::TILE_C0)),
+                bl(
+                    id("imeta_rows").at(slot.clone()),
+                    f32(&word, encode::DMA_ROWS),
+                ),
+                bl(
+                    id("imeta_rb").at(slot.clone()),
+                    f32(&word, encode::DMA_ROW_BYTES),
+                ),
+            ],
+        ));
+    } else {
+        start.push(set(&v("base"), slot.mul(n(plan.output_slot as i128))));
+    }
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![bl(id(v("busy")), lit(1, 0)), nb(id(v("left")), n(0))],
+            vec![
+                if_(go.land(in_chain), start),
+                if_(
+                    id(v("busy")),
+                    vec![
+                        for_(
+                            &v("b"),
+                            n(plan.dma_bytes as i128),
+                            vec![if_(id(v("row")).lt(id(v("rows"))), step)],
+                        ),
+                        if_(
+                            id(v("row")).ge(id(v("rows"))),
+                            vec![bl(id(v("busy")), lit(1, 0))],
+                        ),
+                    ],
+                ),
+                nb(
+                    id(v("left")),
+                    cond(
+                        id(v("busy")),
+                        id(v("rows"))
+                            .sub(id(v("row")))
+                            .mul(id(v("rb")))
+                            .sub(id(v("col"))),
+                        n(0),
+                    ),
+                ),
+            ],
+        )],
+    );
+}
+
+/// The compute engine: a GEMM tile on the R×C array, one fold after another (rows of the fold
+/// over the folding's row dimension, columns over its column dimension, one step of the streamed
+/// dimension a cycle), or a vector instruction's `lanes` elements a cycle (requantization, max
+/// pooling). Each lane of a GEMM step is one multiply-accumulate of the im2col product: its input
+/// code read through the layer's window from the input slot, its weight decoded from the weight
+/// slot, its accumulator started at the bias by the tile's first reduction step.
+fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
+    let mach = &prog.machine;
+    let (rows, cols, lanes) = (mach.rows, mach.cols, mach.lanes);
+    let f = mach.folding();
+    m.reg("c_busy", 1).reg("c_gemm", 1).reg("c_pool", 1);
+    m.reg("c_acc", 1)
+        .reg("c_isg", 1)
+        .reg("c_osg", 1)
+        .reg("c_bin", 1);
+    m.reg("c_form", 2);
+    let ints = [
+        // GEMM geometry
+        "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
+        "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
+        "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
+        "g_irb", "g_ir0", "g_inr", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need",
+        // a lane's work
+        "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
+        "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
+        // vector work
+        "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "el", "best",
+    ];
+    for i in ints {
+        m.item(Item::Integer(i.into()));
+    }
+    m.reg_signed("prod", 64)
+        .reg_signed("mag", 64)
+        .reg_signed("val", 64);
+    m.reg("pair", 16);
+    let w = "c_word";
+    let row = id("ltab").at(f32(w, encode::LAYER));
+    m.wire("c_row", 256);
+    m.assign("c_row", row);
+    let lt = |fl: Field| f32("c_row", fl);
+    let go = id("c_go").land(id("c_row").at(n(T_CONSTS.lsb as i128)));
+    let is_gemm = f32(w, encode::OPCODE).eq(n(encode::OP_GEMM as i128));
+    let gdim = |d: Dim| match d {
+        Dim::M => f32(w, encode::GEMM_M),
+        Dim::K => f32(w, encode::GEMM_K),
+        Dim::N => f32(w, encode::GEMM_N),
+    };
+    // ready: nothing left after this cycle
+    m.wire("c_go_ready", 1).reg("c_now_ready", 1);
+    m.assign(
+        "c_go_ready",
+        cond(
+            is_gemm.clone(),
+            gdim(f.stream)
+                .le(n(1))
+                .land(gdim(f.rows).le(n(rows as i128)))
+                .land(gdim(f.cols).le(n(cols as i128))),
+            f32(w, encode::VEC_ELEMENTS).le(n(lanes as i128)),
+        ),
+    );
+    m.assign(
+        id("ready").at(n(1)),
+        cond(go.clone(), id("c_go_ready"), id("c_now_ready")),
+    );
+    // the GEMM's start: its geometry from the word, the layer table and the slots' metadata
+    let gstart = vec![
+        set("g_m", f32(w, encode::GEMM_M)),
+        set("g_k", f32(w, encode::GEMM_K)),
+        set("g_n", f32(w, encode::GEMM_N)),
+        set("g_sr", gdim(f.rows)),
+        set("g_sc", gdim(f.cols)),
+        set("g_t", gdim(f.stream)),
+        set("g_fr", n(0)),
+        set("g_fc", n(0)),
+        set("g_ts", n(0)),
+        set("g_is", f32(w, encode::GEMM_INPUT_SLOT)),
+        set("g_ws", f32(w, encode::GEMM_WEIGHT_SLOT)),
+        set("g_os", f32(w, encode::GEMM_OUTPUT_SLOT)),
+        bl(
+            id("c_acc"),
+            id(w).at(n(encode::GEMM_ACCUMULATE.lsb as i128)),
+        ),
+        bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
+        bl(id("c_bin"), id("c_row").at(n(T_BINARY.lsb as i128))),
+        bl(id("c_form"), id("c_row").part(n(T_FORM.lsb as i128), 2)),
+        set("g_kh", lt(T_KH)),
+        set("g_kw", lt(T_KW)),
+        set("g_ka", lt(T_KH).mul(lt(T_KW))),
+        set("g_sh", lt(T_SH)),
+        set("g_sw", lt(T_SW)),
+        set("g_dh", lt(T_DH)),
+        set("g_dw", lt(T_DW)),
+        set("g_ph", lt(T_PH)),
+        set("g_pw", lt(T_PW)),
+        set("g_ih", lt(T_IN_H)),
+        set("g_iw", lt(T_IN_W)),
+        set("g_oh", lt(T_OUT_H)),
+        set("g_ow", lt(T_OUT_W)),
+        set("g_bits", lt(T_BITS)),
+        set(
+            "g_zp",
+            concat(vec![
+                repl(16, id("c_row").at(n((T_ZP.lsb + 15) as i128))),
+                id("c_row").part(n(T_ZP.lsb as i128), 16),
+            ]),
+        ),
+        set("g_row0", f32(w, encode::TILE_ROW0)),
+        set("g_c0", f32(w, encode::TILE_C0)),
+        set("g_cc", id("g_k").div(id("g_ka"))),
+        // whole output rows: several images when the tile starts at row 0 and spans more rows
+        set("g_rows", id("g_m").div(id("g_ow"))),
+        set("g_imgs", n(1)),
+        if_(
+            id("g_row0").eq(n(0)).land(id("g_rows").gt(id("g_oh"))),
+            vec![
+                set("g_imgs", id("g_rows").div(id("g_oh"))),
+                set("g_rows", id("g_oh")),
+            ],
+        ),
+        set("g_px", id("g_rows").mul(id("g_ow"))),
+        set("g_ic0", id("imeta_c0").at(id("g_is"))),
+        set("g_ich", id("imeta_rows").at(id("g_is")).div(id("g_imgs"))),
+        set("g_irb", id("imeta_rb").at(id("g_is"))),
+        // the first input row the slot holds (`ConvShape::in_row0`)
+        set(
+            "g_need",
+            id("g_rows")
+                .sub(n(1))
+                .mul(id("g_sh"))
+                .add(id("g_kh").sub(n(1)).mul(id("g_dh")))
+                .add(n(1)),
+        ),
+        if_(id("g_need").gt(id("g_ih")), vec![set("g_need", id("g_ih"))]),
+        set("g_ir0", id("g_row0").mul(id("g_sh")).sub(id("g_ph"))),
+        if_(id("g_ir0").lt(n(0)), vec![set("g_ir0", n(0))]),
+        if_(
+            id("g_ir0").gt(id("g_ih").sub(id("g_need"))),
+            vec![set("g_ir0", id("g_ih").sub(id("g_need")))],
+        ),
+        set("g_wc0", id("wmeta_c0").at(id("g_ws"))),
+        set(
+            "g_wc",
+            cond(
+                id("c_row").at(n(T_WHOLE.lsb as i128)),
+                lt(T_CIN),
+                id("g_cc"),
+            ),
+        ),
+        set(
+            "g_pb",
+            cond(
+                id("g_wc0").eq(n(0)),
+                id("g_n").mul(n(PARAM_BYTES as i128)),
+                n(0),
+            ),
+        ),
+        bl(id("ometa_ch").at(id("g_os")), id("g_n")),
+        bl(id("ometa_px").at(id("g_os")), id("g_px")),
+        bl(id("c_gemm"), lit(1, 1)),
+        bl(id("c_pool"), lit(1, 0)),
+    ];
+    let (ws, is_, os) = (
+        plan.weight_slot as i128,
+        plan.input_slot as i128,
+        plan.output_slot as i128,
+    );
+    let byte4 = |mem: &str, at: Expr| {
+        concat(
+            (0..4)
+                .rev()
+                .map(|k| id(mem).at(at.clone().add(n(k))))
+                .collect(),
+        )
+    };
+    let lane_dim = |d: Dim| {
+        if d == f.rows {
+            id("g_fr").add(id("i"))
+        } else if d == f.cols {
+            id("g_fc").add(id("j"))
+        } else {
+            id("g_ts")
+        }
+    };
+    let mac = vec![
+        set("img", id("mi").div(id("g_px"))),
+        set("pix", id("mi").rem(id("g_px"))),
+        set("y", id("pix").div(id("g_ow"))),
+        set("x", id("pix").rem(id("g_ow"))),
+        set("ci", id("g_c0").add(id("ki").div(id("g_ka")))),
+        set("kk", id("ki").rem(id("g_ka"))),
+        set("ky", id("kk").div(id("g_kw"))),
+        set("kx", id("kk").rem(id("g_kw"))),
+        set(
+            "iy",
+            id("g_row0")
+                .add(id("y"))
+                .mul(id("g_sh"))
+                .add(id("ky").mul(id("g_dh")))
+                .sub(id("g_ph")),
+        ),
+        set(
+            "ix",
+            id("x")
+                .mul(id("g_sw"))
+                .add(id("kx").mul(id("g_dw")))
+                .sub(id("g_pw")),
+        ),
+        set(
+            "oi",
+            id("g_os").mul(n(os)).add(
+                id("img")
+                    .mul(id("g_n"))
+                    .add(id("ni"))
+                    .mul(id("g_px"))
+                    .add(id("pix")),
+            ),
+        ),
+        if_else(
+            id("ki").eq(n(0)).land(not(id("c_acc"))),
+            vec![
+                set(
+                    "pb",
+                    id("g_ws")
+                        .mul(n(ws))
+                        .add(id("ni").mul(n(PARAM_BYTES as i128))),
+                ),
+                set("cur", byte4("wbuf", id("pb"))),
+                if_(
+                    id("mi").eq(n(0)),
+                    vec![
+                        set("po", id("g_os").mul(n(os)).add(id("ni"))),
+                        bl(id("pmul").at(id("po")), byte4("wbuf", id("pb").add(n(4)))),
+                        bl(id("pshift").at(id("po")), id("wbuf").at(id("pb").add(n(8)))),
+                        bl(id("pzp").at(id("po")), id("wbuf").at(id("pb").add(n(9)))),
+                        bl(id("pmin").at(id("po")), id("wbuf").at(id("pb").add(n(10)))),
+                        bl(id("pmax").at(id("po")), id("wbuf").at(id("pb").add(n(11)))),
+                    ],
+                ),
+            ],
+            vec![set("cur", id("accs").at(id("oi")))],
+        ),
+        if_(
+            id("iy")
+                .ge(n(0))
+                .land(id("iy").lt(id("g_ih")))
+                .land(id("ix").ge(n(0)))
+                .land(id("ix").lt(id("g_iw"))),
+            vec![
+                set(
+                    "ia",
+                    id("g_is").mul(n(is_)).add(
+                        id("img")
+                            .mul(id("g_ich"))
+                            .add(id("ci"))
+                            .sub(id("g_ic0"))
+                            .mul(id("g_irb"))
+                            .add(id("iy").sub(id("g_ir0")).mul(id("g_iw")))
+                            .add(id("ix")),
+                    ),
+                ),
+                set("q", code("ibuf", id("ia"), id("c_isg"))),
+                set(
+                    "xd",
+                    cond(
+                        id("c_bin"),
+                        cond(id("q").ge(id("g_zp")), n(1), neg(n(1))),
+                        id("q").sub(id("g_zp")),
+                    ),
+                ),
+                set(
+                    "wi",
+                    id("ni")
+                        .mul(id("g_wc"))
+                        .add(id("ci"))
+                        .sub(id("g_wc0"))
+                        .mul(id("g_ka"))
+                        .add(id("kk"))
+                        .mul(id("g_bits")),
+                ),
+                set(
+                    "wa",
+                    id("g_ws")
+                        .mul(n(ws))
+                        .add(id("g_pb"))
+                        .add(id("wi").div(n(8))),
+                ),
+                bl(
+                    id("pair"),
+                    concat(vec![
+                        id("wbuf").at(id("wa").add(n(1))),
+                        id("wbuf").at(id("wa")),
+                    ])
+                    .shr(id("wi").rem(n(8))),
+                ),
+                set(
+                    "wf",
+                    concat(vec![lit(16, 0), id("pair")]).and(n(1).shl(id("g_bits")).sub(n(1))),
+                ),
+                Stmt::Case(
+                    id("c_form"),
+                    vec![
+                        (
+                            vec![lit(2, 1)],
+                            vec![
+                                // sign bit over an exponent field (0: the weight 0)
+                                set(
+                                    "wv",
+                                    cond(
+                                        id("wf")
+                                            .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
+                                            .eq(n(0)),
+                                        n(0),
+                                        n(1).shl(
+                                            id("wf")
+                                                .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
+                                                .sub(n(1)),
+                                        ),
+                                    ),
+                                ),
+                                if_(
+                                    id("wf").shr(id("g_bits").sub(n(1))).ne(n(0)),
+                                    vec![set("wv", neg(id("wv")))],
+                                ),
+                            ],
+                        ),
+                        (
+                            vec![lit(2, 2)],
+                            vec![set("wv", cond(id("wf").ne(n(0)), n(1), neg(n(1))))],
+                        ),
+                    ],
+                    // two's complement of `bits` bits
+                    vec![set(
+                        "wv",
+                        id("wf")
+                            .xor(n(1).shl(id("g_bits").sub(n(1))))
+                            .sub(n(1).shl(id("g_bits").sub(n(1)))),
+                    )],
+                ),
+                set("cur", id("cur").add(id("xd").mul(id("wv")))),
+            ],
+        ),
+        bl(id("accs").at(id("oi")), id("cur")),
+    ];
+    let lane = vec![
+        set("mi", lane_dim(Dim::M)),
+        set("ki", lane_dim(Dim::K)),
+        set("ni", lane_dim(Dim::N)),
+        if_(
+            id("mi")
+                .lt(id("g_m"))
+                .land(id("ki").lt(id("g_k")))
+                .land(id("ni").lt(id("g_n"))),
+            mac,
+        ),
+    ];
+    let gstep = vec![
+        for_("i", n(rows as i128), vec![for_("j", n(cols as i128), lane)]),
+        set("g_ts", id("g_ts").add(n(1))),
+        if_(
+            id("g_ts").ge(id("g_t")),
+            vec![
+                set("g_ts", n(0)),
+                set("g_fc", id("g_fc").add(n(cols as i128))),
+                if_(
+                    id("g_fc").ge(id("g_sc")),
+                    vec![
+                        set("g_fc", n(0)),
+                        set("g_fr", id("g_fr").add(n(rows as i128))),
+                        if_(id("g_fr").ge(id("g_sr")), vec![bl(id("c_busy"), lit(1, 0))]),
+                    ],
+                ),
+            ],
+        ),
+    ];
+    // vector instructions
+    let vstart = vec![
+        bl(id("c_gemm"), lit(1, 0)),
+        bl(
+            id("c_pool"),
+            f32(w, encode::VEC_OP).eq(n(VectorOp::Pool as i128)),
+        ),
+        bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
+        bl(id("c_osg"), id("c_row").at(n(T_OUT_SIGNED.lsb as i128))),
+        set("v_pos", n(0)),
+        set("v_n", f32(w, encode::VEC_ELEMENTS)),
+        set("v_is", f32(w, encode::VEC_INPUT_SLOT)),
+        set("v_os", f32(w, encode::VEC_OUTPUT_SLOT)),
+        set("g_kh", lt(T_KH)),
+        set("g_kw", lt(T_KW)),
+        set("g_oh", lt(T_OUT_H)),
+        set("g_ow", lt(T_OUT_W)),
+        set("g_iw", lt(T_IN_W)),
+        set("v_plane", id("g_oh").mul(id("g_ow"))),
+        set(
+            "v_e0",
+            f32(w, encode::TILE_C0)
+                .mul(id("v_plane"))
+                .add(f32(w, encode::TILE_ROW0).mul(id("g_ow"))),
+        ),
+        set("v_ch", id("ometa_ch").at(f32(w, encode::VEC_OUTPUT_SLOT))),
+        set("v_px", id("ometa_px").at(f32(w, encode::VEC_OUTPUT_SLOT))),
+    ];
+    // requantization (`Requant::scale`, then the zero point and the clamp)
+    let sext8 = |e: Expr, signed: Expr| {
+        cond(
+            signed,
+            concat(vec![repl(56, e.clone().at(n(7))), e.clone()]),
+            concat(vec![lit(56, 0), e]),
+        )
+    };
+    let requant = vec![
+        set(
+            "po",
+            id("v_os")
+                .mul(n(os))
+                .add(id("el").div(id("v_px")).rem(id("v_ch"))),
+        ),
+        bl(
+            id("prod"),
+            signed(id("accs").at(id("v_os").mul(n(os)).add(id("el"))))
+                .mul(signed(id("pmul").at(id("po")))),
+        ),
+        bl(
+            id("mag"),
+            cond(id("prod").at(n(63)), neg(id("prod")), id("prod"))
+                .add(signed(lit(64, 1)).shl(id("pshift").at(id("po")).sub(lit(8, 1)))),
+        ),
+        bl(id("mag"), id("mag").ashr(id("pshift").at(id("po")))),
+        bl(
+            id("val"),
+            cond(id("prod").at(n(63)), neg(id("mag")), id("mag")),
+        ),
+        if_(
+            id("val").gt(signed(lit(64, i32::MAX as i128))),
+            vec![bl(id("val"), signed(lit(64, i32::MAX as i128)))],
+        ),
+        if_(
+            id("val").lt(neg(signed(lit(64, 1i128 << 31)))),
+            vec![bl(id("val"), neg(signed(lit(64, 1i128 << 31))))],
+        ),
+        bl(
+            id("val"),
+            id("val").add(signed(sext8(id("pzp").at(id("po")), id("c_osg")))),
+        ),
+        if_(
+            id("val").lt(signed(sext8(id("pmin").at(id("po")), id("c_osg")))),
+            vec![bl(
+                id("val"),
+                signed(sext8(id("pmin").at(id("po")), id("c_osg"))),
+            )],
+        ),
+        if_(
+            id("val").gt(signed(sext8(id("pmax").at(id("po")), id("c_osg")))),
+            vec![bl(
+                id("val"),
+                signed(sext8(id("pmax").at(id("po")), id("c_osg"))),
+            )],
+        ),
+        bl(
+            id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
+            id("val").slice(7, 0),
+        ),
+    ];
+    // max pooling of whole output rows whose windows tile the input (`execute::pool`)
+    let pool = vec![
+        set("mi", id("v_e0").add(id("el"))),
+        set("img", id("mi").div(id("v_plane"))),
+        set("y", id("mi").rem(id("v_plane")).div(id("g_ow"))),
+        set("x", id("mi").rem(id("g_ow"))),
+        set("best", neg(n(1 << 30))),
+        for_(
+            "ky",
+            id("g_kh"),
+            vec![for_(
+                "kx",
+                id("g_kw"),
+                vec![
+                    set(
+                        "ia",
+                        id("img")
+                            .mul(id("v_plane"))
+                            .mul(id("g_kh"))
+                            .mul(id("g_kw"))
+                            .add(id("y").mul(id("g_kh")).add(id("ky")).mul(id("g_iw")))
+                            .add(id("x").mul(id("g_kw")))
+                            .add(id("kx"))
+                            .sub(id("v_e0").mul(id("g_kh")).mul(id("g_kw"))),
+                    ),
+                    set(
+                        "q",
+                        code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
+                    ),
+                    if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
+                ],
+            )],
+        ),
+        bl(
+            id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
+            id("best").slice(7, 0),
+        ),
+    ];
+    let vstep = vec![
+        for_(
+            "i",
+            n(lanes as i128),
+            vec![
+                set("el", id("v_pos").add(id("i"))),
+                if_(
+                    id("el").lt(id("v_n")),
+                    vec![if_else(id("c_pool"), pool, requant)],
+                ),
+            ],
+        ),
+        set("v_pos", id("v_pos").add(n(lanes as i128))),
+        if_(id("v_pos").ge(id("v_n")), vec![bl(id("c_busy"), lit(1, 0))]),
+    ];
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![
+                bl(id("c_busy"), lit(1, 0)),
+                nb(id("c_now_ready"), lit(1, 1)),
+            ],
+            vec![
+                if_(
+                    go,
+                    vec![
+                        if_else(is_gemm, gstart, vstart),
+                        bl(id("c_busy"), lit(1, 1)),
+                    ],
+                ),
+                if_(id("c_busy"), vec![if_else(id("c_gemm"), gstep, vstep)]),
+                // whether the next cycle's step is the instruction's last (registered, so the
+                // testbench reads this cycle's value whatever the order of the edge's blocks)
+                nb(
+                    id("c_now_ready"),
+                    not(id("c_busy")).lor(cond(
+                        id("c_gemm"),
+                        id("g_ts")
+                            .add(n(1))
+                            .ge(id("g_t"))
+                            .land(id("g_fc").add(n(cols as i128)).ge(id("g_sc")))
+                            .land(id("g_fr").add(n(rows as i128)).ge(id("g_sr"))),
+                        id("v_pos").add(n(lanes as i128)).ge(id("v_n")),
+                    )),
+                ),
+            ],
+        )],
+    );
+}
+
+/// The module `etch_datapath` of `prog` as `plan` builds it.
+pub fn module(prog: &Program, plan: &Plan) -> Module {
+    let slots = prog.machine.slots.max(1) as u64;
+    let global = plan.global > 0;
+    let mut m = Module::new("etch_datapath");
+    m.doc("The datapath: memories, buffers, DMA engines, the array and the vector unit.");
+    m.input("clk", 1).input("rst", 1);
+    for x in ["l", "c", "s"] {
+        m.input(&format!("{x}_go"), 1)
+            .input(&format!("{x}_word"), encode::WORD_BITS);
+    }
+    m.output("ready", 3);
+    m.waive(
+        "BLKSEQ",
+        "the engines' per-cycle work is written as loops over lanes with blocking temporaries",
+    );
+    m.waive(
+        "WIDTH",
+        "address and index arithmetic is 32-bit integer arithmetic over narrower fields",
+    );
+    m.waive(
+        "UNUSEDSIGNAL",
+        "each engine reads only its instruction kind's fields of a word",
+    );
+    m.wire("unused_words", 1);
+    m.assign(
+        "unused_words",
+        Expr::Un(
+            "&",
+            Box::new(concat(vec![
+                lit(1, 0),
+                id("l_word"),
+                id("c_word"),
+                id("s_word"),
+            ])),
+        ),
+    );
+    m.memory("dram", 8, plan.dram.max(1) as u32);
+    if global {
+        m.memory("gbuf", 8, plan.global as u32);
+    }
+    m.memory("ibuf", 8, (slots * plan.input_slot) as u32);
+    // one byte past the end: a weight decodes from a byte pair
+    m.memory("wbuf", 8, (slots * plan.weight_slot + 1) as u32);
+    let outs = (slots * plan.output_slot) as u32;
+    m.memory("accs", 32, outs)
+        .memory("obuf", 8, outs)
+        .memory("pmul", 32, outs);
+    for p in ["pshift", "pzp", "pmin", "pmax"] {
+        m.memory(p, 8, outs);
+    }
+    m.memory("ltab", 256, (plan.table.len() + 1) as u32);
+    for meta in [
+        "imeta_c0",
+        "imeta_rows",
+        "imeta_rb",
+        "wmeta_c0",
+        "ometa_ch",
+        "ometa_px",
+    ] {
+        m.memory(meta, 32, slots as u32);
+    }
+    let mut init = vec![
+        Stmt::Task("$readmemh", vec![s(DRAM_IMAGE), id("dram")]),
+        Stmt::Task("$readmemh", vec![s(LAYER_TABLE), id("ltab")]),
+    ];
+    let r = plan.input;
+    if r.bytes > 0 {
+        let mem = if r.space == Space::Global {
+            "gbuf"
+        } else {
+            "dram"
+        };
+        init.push(Stmt::Task(
+            "$readmemh",
+            vec![
+                s(INPUT_IMAGE),
+                id(mem),
+                n(r.addr as i128),
+                n((r.addr + r.bytes - 1) as i128),
+            ],
+        ));
+    }
+    m.item(Item::Initial(init));
+    dma_engine(&mut m, "l", plan, global);
+    dma_engine(&mut m, "s", plan, global);
+    compute_engine(&mut m, prog, plan);
+    m
+}
+
+/// The testbench statements that write the output region's codes to [`VALUES`], one a line.
+pub fn dump_values(plan: &Plan, fd: &str, at: &str) -> Vec<Stmt> {
+    let r = plan.output;
+    let mem = if r.space == Space::Global {
+        "dut.dp.gbuf"
+    } else {
+        "dut.dp.dram"
+    };
+    let mut v = vec![bl(fd, Expr::Call("$fopen", vec![s(VALUES), s("w")]))];
+    let byte = id(mem).at(id(at).add(n(r.addr as i128)));
+    let value = if plan.output_signed {
+        Expr::Call("$signed", vec![byte])
+    } else {
+        byte
+    };
+    v.push(for_(
+        at,
+        n(r.bytes as i128),
+        vec![Stmt::Task("$fdisplay", vec![id(fd), s("%0d"), value])],
+    ));
+    v.push(Stmt::Task("$fclose", vec![id(fd)]));
+    v
+}
