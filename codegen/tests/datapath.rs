@@ -96,24 +96,55 @@ fn check_rtl(
     timing.total
 }
 
-/// The digits models in RTL on every description (Verilator), and on the first under Icarus.
+/// The digits models in RTL: int8 on every description, the other compressions (int4,
+/// power-of-two, binarized, per-tensor) on a small and a split one; the first description under
+/// both simulators.
 #[test]
 fn the_rtl_datapath_computes_the_digits_models() {
     use etch_codegen::run::Simulator;
+    let calib = format!("{}/examples/data/digits_train.csv", common::root());
     for model in ["digits_mlp", "digits_cnn"] {
-        let p = common::prepared(model, &common::specs(model)[0].1);
-        for (k, (name, acc)) in descriptions().into_iter().enumerate() {
-            let sims: &[Simulator] = if k == 0 {
-                &[Simulator::Verilator, Simulator::Icarus]
-            } else {
-                &[Simulator::Verilator]
-            };
-            for &sim in sims {
-                let what = format!("{model} int8 on {name} ({sim:?})");
-                let cycles = check_rtl(&what, &p, &acc, &common::test_csv(), sim);
-                eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
+        let mut specs = common::specs(model);
+        specs.push((
+            "int4",
+            format!("quant(bits=4,per=channel,calib=\"{calib}\")"),
+        ));
+        specs.push((
+            "int8 per-tensor",
+            format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
+        ));
+        for (form, spec) in specs {
+            let p = common::prepared(model, &spec);
+            for (k, (name, acc)) in descriptions().into_iter().enumerate() {
+                if form != "int8" && k != 0 && k != 5 {
+                    continue;
+                }
+                let sims = if k == 0 && form == "int8" {
+                    vec![Simulator::Verilator, Simulator::Icarus]
+                } else {
+                    vec![simulator_for(&p, &acc)]
+                };
+                for sim in sims {
+                    let what = format!("{model} {form} on {name} ({sim:?})");
+                    let cycles = check_rtl(&what, &p, &acc, &common::test_csv(), sim);
+                    eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
+                }
             }
         }
+    }
+}
+
+/// Icarus where the array's work is small (it compiles at once), else Verilator (which compiles
+/// longer but runs faster).
+fn simulator_for(p: &Prepared, acc: &Accelerator) -> etch_codegen::run::Simulator {
+    let program = p.lower(acc, 1, Objective::Latency).unwrap();
+    let cycles = etch_program::machine::run(&program.machine, &program.insns)
+        .unwrap()
+        .total;
+    if cycles * acc.pes() < 3_000_000 {
+        etch_codegen::run::Simulator::Icarus
+    } else {
+        etch_codegen::run::Simulator::Verilator
     }
 }
 
@@ -307,7 +338,12 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
             acc.dram.bytes_per_cycle
         );
         let n = check(&label, &p, &acc, &csv.display().to_string(), 6);
-        eprintln!("{label}: {n} instructions, bit-exact");
+        // the RTL datapath on the first sample
+        let sim = simulator_for(&p, &acc);
+        let cycles = check_rtl(&label, &p, &acc, &csv.display().to_string(), sim);
+        eprintln!(
+            "{label}: {n} instructions, bit-exact; RTL ({sim:?}): {cycles} cycles, bit-exact"
+        );
     }
 }
 

@@ -876,7 +876,11 @@ fn testbench(
     let mut init = vec![];
     let mut files: Vec<&str> = Unit::ALL.iter().map(|&u| image(u)).collect();
     if let Some(plan) = plan {
-        files.extend([super::datapath::DRAM_IMAGE, super::datapath::LAYER_TABLE]);
+        files.extend([
+            super::datapath::DRAM_IMAGE,
+            super::datapath::LAYER_TABLE,
+            super::datapath::THRESHOLDS,
+        ]);
         if plan.input.bytes > 0 {
             files.push(super::datapath::INPUT_IMAGE);
         }
@@ -1074,11 +1078,14 @@ pub fn emit(
         SIM_TIMING.to_string(),
     ];
     if let Some(v) = values {
-        use super::datapath::{bytes_hex, DRAM_IMAGE, EXPECTED_VALUES, INPUT_IMAGE, LAYER_TABLE};
+        use super::datapath::{
+            bytes_hex, DRAM_IMAGE, EXPECTED_VALUES, INPUT_IMAGE, LAYER_TABLE, THRESHOLDS,
+        };
         let expected: String = v.expected.iter().map(|c| format!("{c}\n")).collect();
         for (name, text) in [
             (DRAM_IMAGE, bytes_hex(v.dram)),
             (LAYER_TABLE, v.plan.table_hex()),
+            (THRESHOLDS, v.plan.thresholds_hex()),
             (INPUT_IMAGE, bytes_hex(&v.input)),
             (EXPECTED_VALUES, expected),
         ] {

@@ -30,6 +30,7 @@ use crate::program::InputCode;
 pub const DRAM_IMAGE: &str = "dram.hex";
 pub const LAYER_TABLE: &str = "layers.hex";
 pub const INPUT_IMAGE: &str = "input.hex";
+pub const THRESHOLDS: &str = "thresholds.hex";
 /// The output codes the testbench reads back, and those the CPU executor computed.
 pub const VALUES: &str = "values.txt";
 pub const EXPECTED_VALUES: &str = "values_expected.txt";
@@ -45,6 +46,8 @@ const T_IN_SIGNED: Field = fld("input_signed", 2, 1);
 const T_OUT_SIGNED: Field = fld("output_signed", 3, 1);
 const T_BINARY: Field = fld("binary_input", 4, 1);
 const T_WHOLE: Field = fld("whole_weights", 5, 1);
+/// Binary inputs with one threshold per input channel, from `T_THR_BASE` in the threshold memory.
+const T_PER_CHANNEL: Field = fld("per_channel_thresholds", 6, 1);
 const T_FORM: Field = fld("weight_form", 8, 2);
 const T_BITS: Field = fld("weight_bits", 12, 4);
 const T_KH: Field = fld("kernel_h", 16, 8);
@@ -61,15 +64,20 @@ const T_OUT_H: Field = fld("out_h", 112, 16);
 const T_OUT_W: Field = fld("out_w", 128, 16);
 const T_CIN: Field = fld("cin", 144, 16);
 const T_ZP: Field = fld("input_zero_point", 160, 16);
+const T_COUT: Field = fld("cout", 176, 16);
+/// A depthwise layer's output channels per tile (the tiling's).
+const T_TILE_CO: Field = fld("tile_out_channels", 192, 16);
+const T_THR_BASE: Field = fld("threshold_base", 208, 32);
 
 /// The layer table's fields, for the documentation.
-pub const TABLE: [Field; 22] = [
+pub const TABLE: [Field; 26] = [
     T_CHAIN,
     T_CONSTS,
     T_IN_SIGNED,
     T_OUT_SIGNED,
     T_BINARY,
     T_WHOLE,
+    T_PER_CHANNEL,
     T_FORM,
     T_BITS,
     T_KH,
@@ -86,6 +94,9 @@ pub const TABLE: [Field; 22] = [
     T_OUT_W,
     T_CIN,
     T_ZP,
+    T_COUT,
+    T_TILE_CO,
+    T_THR_BASE,
 ];
 
 /// The most bytes a datapath memory may have (its addresses are 32-bit integers).
@@ -105,6 +116,8 @@ pub struct Plan {
     pub dma_bytes: u64,
     /// One word per program layer.
     pub table: Vec<Word>,
+    /// The binary layers' per-channel input thresholds, each layer's from its table word's base.
+    pub thresholds: Vec<i32>,
     pub input: crate::datapath::image::Region,
     pub output: crate::datapath::image::Region,
     pub output_signed: bool,
@@ -126,6 +139,7 @@ pub fn plan(
     acc_bits: u32,
 ) -> Result<Plan, DatapathError> {
     let mut table = vec![Word::default(); program.layers.len()];
+    let mut thresholds = Vec::new();
     let chain = image.first..=image.last;
     for (li, w) in table.iter_mut().enumerate() {
         if !chain.contains(&li) {
@@ -136,19 +150,21 @@ pub fn plan(
             continue;
         };
         let pl = &program.layers[li];
-        if pl.shape.is_some_and(|s| s.depthwise) {
-            return Err(not_yet(program, li, "a depthwise convolution"));
-        }
         let (binary, zp) = match &c.input {
             InputCode::Int { zero_point } => (0, *zero_point),
-            InputCode::Binary { thresholds } if thresholds.len() == 1 => (1, thresholds[0]),
-            InputCode::Binary { .. } => {
-                return Err(not_yet(program, li, "per-channel binary thresholds"))
+            InputCode::Binary { thresholds: t } if t.len() == 1 => (1, t[0]),
+            InputCode::Binary { thresholds: t } => {
+                w.set(T_PER_CHANNEL, 1);
+                w.set(T_THR_BASE, thresholds.len() as u64);
+                thresholds.extend_from_slice(t);
+                (1, 0)
             }
         };
         let win = &c.window;
         let cin = pl.shape.map_or(0, |s| s.cin);
-        let fields: [(Field, u64); 20] = [
+        let cout = pl.shape.map_or(0, |s| s.cout);
+        let tile_co = pl.tiling.map_or(0, |t| t.out_channels);
+        let fields: [(Field, u64); 22] = [
             (T_CONSTS, 1),
             (T_IN_SIGNED, c.input_signed as u64),
             (T_OUT_SIGNED, c.output_signed as u64),
@@ -176,6 +192,8 @@ pub fn plan(
             (T_OUT_H, win.out[0] as u64),
             (T_OUT_W, win.out[1] as u64),
             (T_CIN, cin),
+            (T_COUT, cout),
+            (T_TILE_CO, tile_co),
         ];
         for (f, v) in fields {
             if v >> f.width != 0 {
@@ -213,18 +231,30 @@ pub fn plan(
             Kind::Store(d) => (d.bytes(), output_slot, "output slot"),
             Kind::Gemm(g) => (g.m * g.n, output_slot, "output slot"),
             Kind::Vector(v) => {
-                if !matches!(v.op, VectorOp::Requantize | VectorOp::Pool) {
+                if !matches!(
+                    v.op,
+                    VectorOp::Requantize | VectorOp::Pool | VectorOp::Depthwise
+                ) {
                     return Err(not_yet(
                         program,
                         li,
                         &format!("a vector {} instruction", v.op.name()),
                     ));
                 }
-                if v.ops < v.elements {
+                let ops = match v.op {
+                    VectorOp::Depthwise => {
+                        let ka = image.layers[li]
+                            .as_ref()
+                            .map_or(1, |c| (c.window.kernel[0] * c.window.kernel[1]) as u64);
+                        v.elements * ka
+                    }
+                    _ => v.elements,
+                };
+                if v.ops < ops {
                     return Err(not_yet(
                         program,
                         li,
-                        "a vector instruction of fewer operations than elements",
+                        "a vector instruction of fewer operations than its elements' work",
                     ));
                 }
                 (v.elements, output_slot, "output slot")
@@ -252,6 +282,7 @@ pub fn plan(
             .unwrap_or(1)
             .max(1),
         table,
+        thresholds,
         input: image.input,
         output: image.output,
         output_signed: image.output_signed,
@@ -275,6 +306,15 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The threshold memory as `$readmemh` lines (one unused word when no layer has any).
+    pub fn thresholds_hex(&self) -> String {
+        let mut s = String::new();
+        for t in self.thresholds.iter().chain(std::iter::once(&0)) {
+            s.push_str(&format!("{:08x}\n", *t as u32));
+        }
+        s
+    }
+
     /// The layer table as `$readmemh` lines.
     pub fn table_hex(&self) -> String {
         let mut s = String::new();
@@ -503,7 +543,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     let mach = &prog.machine;
     let (rows, cols, lanes) = (mach.rows, mach.cols, mach.lanes);
     let f = mach.folding();
-    m.reg("c_busy", 1).reg("c_gemm", 1).reg("c_pool", 1);
+    m.reg("c_busy", 1)
+        .reg("c_perch", 1)
+        .reg("c_gemm", 1)
+        .reg("c_pool", 1)
+        .reg("c_dw", 1);
     m.reg("c_acc", 1)
         .reg("c_isg", 1)
         .reg("c_osg", 1)
@@ -514,8 +558,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
         "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
         "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
-        "g_irb", "g_ir0", "g_inr", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need",
-        // a lane's work
+        "g_irb", "g_ir0", "g_inr", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0",
+        "g_thr", "g_grp", "g_cin", "ch", // a lane's work
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
@@ -550,7 +594,14 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 .le(n(1))
                 .land(gdim(f.rows).le(n(rows as i128)))
                 .land(gdim(f.cols).le(n(cols as i128))),
-            f32(w, encode::VEC_ELEMENTS).le(n(lanes as i128)),
+            cond(
+                f32(w, encode::VEC_OP).eq(n(VectorOp::Depthwise as i128)),
+                f32(w, encode::VEC_ELEMENTS)
+                    .mul(lt(T_KH))
+                    .mul(lt(T_KW))
+                    .le(n(lanes as i128)),
+                f32(w, encode::VEC_ELEMENTS).le(n(lanes as i128)),
+            ),
         ),
     );
     m.assign(
@@ -558,7 +609,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         cond(go.clone(), id("c_go_ready"), id("c_now_ready")),
     );
     // the GEMM's start: its geometry from the word, the layer table and the slots' metadata
-    let gstart = vec![
+    let mut gstart = vec![
         set("g_m", f32(w, encode::GEMM_M)),
         set("g_k", f32(w, encode::GEMM_K)),
         set("g_n", f32(w, encode::GEMM_N)),
@@ -575,8 +626,39 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("c_acc"),
             id(w).at(n(encode::GEMM_ACCUMULATE.lsb as i128)),
         ),
+        bl(id("c_gemm"), lit(1, 1)),
+        bl(id("c_pool"), lit(1, 0)),
+        bl(id("c_dw"), lit(1, 0)),
+    ];
+    // a depthwise tile on the vector unit: `co` channels of `elements / co` pixels each, one
+    // kernel window a channel (`execute::depthwise`)
+    let mut dstart = vec![
+        set("g_co0", f32(w, encode::TILE_CO0)),
+        set("g_n", lt(T_TILE_CO)),
+        if_(id("g_n").lt(n(1)), vec![set("g_n", n(1))]),
+        if_(
+            id("g_n").gt(lt(T_COUT).sub(id("g_co0"))),
+            vec![set("g_n", lt(T_COUT).sub(id("g_co0")))],
+        ),
+        set("g_m", f32(w, encode::VEC_ELEMENTS).div(id("g_n"))),
+        set("g_k", lt(T_KH).mul(lt(T_KW))),
+        set("g_is", f32(w, encode::VEC_INPUT_SLOT)),
+        set("g_ws", f32(w, encode::VEC_WEIGHT_SLOT)),
+        set("g_os", f32(w, encode::VEC_OUTPUT_SLOT)),
+        bl(id("c_acc"), lit(1, 0)),
+        bl(id("c_gemm"), lit(1, 0)),
+        bl(id("c_pool"), lit(1, 0)),
+        bl(id("c_dw"), lit(1, 1)),
+        set("v_pos", n(0)),
+        set("v_n", id("g_m").mul(id("g_n")).mul(id("g_k"))),
+    ];
+    let common = vec![
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
         bl(id("c_bin"), id("c_row").at(n(T_BINARY.lsb as i128))),
+        bl(id("c_perch"), id("c_row").at(n(T_PER_CHANNEL.lsb as i128))),
+        set("g_thr", lt(T_THR_BASE)),
+        set("g_grp", f32(w, encode::TILE_GROUP)),
+        set("g_cin", lt(T_CIN)),
         bl(id("c_form"), id("c_row").part(n(T_FORM.lsb as i128), 2)),
         set("g_kh", lt(T_KH)),
         set("g_kw", lt(T_KW)),
@@ -651,9 +733,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl(id("ometa_ch").at(id("g_os")), id("g_n")),
         bl(id("ometa_px").at(id("g_os")), id("g_px")),
-        bl(id("c_gemm"), lit(1, 1)),
-        bl(id("c_pool"), lit(1, 0)),
     ];
+    gstart.extend(common.clone());
+    dstart.extend(common);
     let (ws, is_, os) = (
         plan.weight_slot as i128,
         plan.input_slot as i128,
@@ -685,6 +767,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         set("kk", id("ki").rem(id("g_ka"))),
         set("ky", id("kk").div(id("g_kw"))),
         set("kx", id("kk").rem(id("g_kw"))),
+        // the input channel: the reduction's, or a depthwise tile's own output channel
+        set("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))),
         set(
             "iy",
             id("g_row0")
@@ -746,7 +830,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     id("g_is").mul(n(is_)).add(
                         id("img")
                             .mul(id("g_ich"))
-                            .add(id("ci"))
+                            .add(id("ch"))
                             .sub(id("g_ic0"))
                             .mul(id("g_irb"))
                             .add(id("iy").sub(id("g_ir0")).mul(id("g_iw")))
@@ -758,7 +842,18 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     "xd",
                     cond(
                         id("c_bin"),
-                        cond(id("q").ge(id("g_zp")), n(1), neg(n(1))),
+                        cond(
+                            id("q").ge(cond(
+                                id("c_perch"),
+                                // the layer's input channel: the group's first, then this one
+                                signed(id("thr").at(
+                                    id("g_thr").add(id("g_grp").mul(id("g_cin"))).add(id("ch")),
+                                )),
+                                id("g_zp"),
+                            )),
+                            n(1),
+                            neg(n(1)),
+                        ),
                         id("q").sub(id("g_zp")),
                     ),
                 ),
@@ -836,6 +931,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl(id("accs").at(id("oi")), id("cur")),
     ];
+    // a depthwise lane: the kernel position fastest, then the pixel, then the channel
+    let dw_lane = vec![
+        set("ki", id("el").rem(id("g_k"))),
+        set("mi", id("el").div(id("g_k")).rem(id("g_m"))),
+        set("ni", id("el").div(id("g_k")).div(id("g_m"))),
+    ]
+    .into_iter()
+    .chain(mac.clone())
+    .collect::<Vec<_>>();
     let lane = vec![
         set("mi", lane_dim(Dim::M)),
         set("ki", lane_dim(Dim::K)),
@@ -870,6 +974,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     // vector instructions
     let vstart = vec![
         bl(id("c_gemm"), lit(1, 0)),
+        bl(id("c_dw"), lit(1, 0)),
         bl(
             id("c_pool"),
             f32(w, encode::VEC_OP).eq(n(VectorOp::Pool as i128)),
@@ -1002,7 +1107,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 set("el", id("v_pos").add(id("i"))),
                 if_(
                     id("el").lt(id("v_n")),
-                    vec![if_else(id("c_pool"), pool, requant)],
+                    vec![if_else(
+                        id("c_dw"),
+                        dw_lane,
+                        vec![if_else(id("c_pool"), pool, requant)],
+                    )],
                 ),
             ],
         ),
@@ -1021,7 +1130,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 if_(
                     go,
                     vec![
-                        if_else(is_gemm, gstart, vstart),
+                        if_else(
+                            is_gemm,
+                            gstart,
+                            vec![if_else(
+                                f32(w, encode::VEC_OP).eq(n(VectorOp::Depthwise as i128)),
+                                dstart,
+                                vstart,
+                            )],
+                        ),
                         bl(id("c_busy"), lit(1, 1)),
                     ],
                 ),
@@ -1097,6 +1214,7 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
         m.memory(p, 8, outs);
     }
     m.memory("ltab", 256, (plan.table.len() + 1) as u32);
+    m.memory("thr", 32, (plan.thresholds.len() + 1) as u32);
     for meta in [
         "imeta_c0",
         "imeta_rows",
@@ -1110,6 +1228,7 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     let mut init = vec![
         Stmt::Task("$readmemh", vec![s(DRAM_IMAGE), id("dram")]),
         Stmt::Task("$readmemh", vec![s(LAYER_TABLE), id("ltab")]),
+        Stmt::Task("$readmemh", vec![s(THRESHOLDS), id("thr")]),
     ];
     let r = plan.input;
     if r.bytes > 0 {
