@@ -235,6 +235,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             instructions: p.insns.len(),
             sim_cycles: timing.total,
             values: rtl.as_ref().map_or(0, |r| r.expected.len()),
+            value_samples: rtl.as_ref().map_or(0, |r| r.samples),
         });
     }
     std::fs::write(dir.join(ACCELERATOR), &ron)
@@ -284,18 +285,19 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
 }
 
 /// What the core's RTL datapath is loaded with: the program's DRAM image, its datapath plan, and
-/// the first sample's input codes with the CPU executor's output codes for them.
+/// the samples' input codes with the CPU executor's output codes for them (one after another).
 struct RtlValues {
     image: etch_codegen::datapath::Image,
     plan: verilog::datapath::Plan,
     input: Vec<u8>,
     expected: Vec<i64>,
+    samples: usize,
 }
 
 /// The lines `compile --emit core --data` prints about the program's values: its instructions
 /// run on the DRAM image (`etch_codegen::datapath`) against the CPU executor's golden codes of
-/// the first `samples` rows, and whether the core's RTL datapath is emitted (with the first
-/// sample, for `verify`). A model the functional datapath does not run yet gets a line saying
+/// the first `samples` rows, and whether the core's RTL datapath is emitted (with the same
+/// samples, for `verify`). A model the functional datapath does not run yet gets a line saying
 /// why; a wrong code is an error.
 fn program_values(
     model: &etch_ir::Model,
@@ -330,24 +332,36 @@ fn program_values(
         codes += got.len();
     }
     let slots = etch_program::tiling::SlotBytes::of(acc);
-    let (rtl_line, rtl) = match (
-        golden.first(),
-        verilog::datapath::plan(p, &image, &slots, acc.pe.acc_bits()),
-    ) {
-        (Some(first), Ok(plan)) => (
-            format!(
-                "RTL datapath: emitted with the first sample of {data}; etch verify holds its {} output codes against the CPU executor's",
-                first.output.len()
-            ),
-            Some(RtlValues {
-                input: first.input.iter().map(|&c| c as u8).collect(),
-                expected: first.output.clone(),
-                plan,
-                image: image.clone(),
-            }),
+    let (rtl_line, rtl) = match verilog::datapath::plan(p, &image, &slots, acc.pe.acc_bits()) {
+        Ok(mut plan) if !golden.is_empty() => {
+            plan.samples = golden.len();
+            (
+                format!(
+                    "RTL datapath: emitted with {} samples of {data}; etch verify holds its {codes} output codes against the CPU executor's",
+                    golden.len()
+                ),
+                Some(RtlValues {
+                    input: golden
+                        .iter()
+                        .flat_map(|s| s.input.iter().map(|&c| c as u8))
+                        .collect(),
+                    expected: golden.iter().flat_map(|s| s.output.clone()).collect(),
+                    samples: golden.len(),
+                    plan,
+                    image: image.clone(),
+                }),
+            )
+        }
+        Ok(_) => (
+            format!("RTL datapath not emitted: {data} holds no samples"),
+            None,
         ),
-        (None, _) => (format!("RTL datapath not emitted: {data} holds no samples"), None),
-        (_, Err(e)) => (format!("RTL datapath not emitted (the core times the program without its values): {e}"), None),
+        Err(e) => (
+            format!(
+                "RTL datapath not emitted (the core times the program without its values): {e}"
+            ),
+            None,
+        ),
     };
     Ok((
         format!(

@@ -119,7 +119,7 @@ struct CoreReport {
 
 /// The first output code where the RTL datapath's (`values.txt`) and the CPU executor's
 /// (`values_expected.txt`) differ, or a missing file; `None` when they are equal.
-fn compare_values(cdir: &Path, count: usize) -> Option<String> {
+fn compare_values(cdir: &Path, count: usize, samples: usize) -> Option<String> {
     use etch_codegen::verilog::datapath::{EXPECTED_VALUES, VALUES};
     let read = |name: &str| -> Result<Vec<String>, String> {
         let text = etch_ir::limits::read_text(cdir.join(name), etch_ir::limits::FileKind::Data)
@@ -138,8 +138,11 @@ fn compare_values(cdir: &Path, count: usize) -> Option<String> {
         ));
     }
     if let Some(i) = (0..count).find(|&i| got.get(i) != want.get(i)) {
+        let per = count / samples.max(1);
         return Some(format!(
-            "output {i}: the RTL computes {} but the CPU executor {}",
+            "sample {}, output {}: the RTL computes {} but the CPU executor {}",
+            i / per.max(1),
+            i % per.max(1),
             got.get(i).map_or("nothing", String::as_str),
             want[i]
         ));
@@ -177,7 +180,7 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
         })
     });
     let value_difference = (part.values > 0 && run.error.is_none())
-        .then(|| compare_values(&cdir, part.values))
+        .then(|| compare_values(&cdir, part.values, part.value_samples))
         .flatten();
     let bit_exact = (part.values > 0).then_some(run.error.is_none() && value_difference.is_none());
     let difference = difference.or(value_difference);
@@ -206,9 +209,10 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
         );
         if part.values > 0 {
             println!(
-                "{}: RTL datapath bit-exact: its {} output codes equal the CPU executor's",
+                "{}: RTL datapath bit-exact: its {} output codes of {} samples equal the CPU executor's, each sample in the same cycles",
                 sim.name(),
-                part.values
+                part.values,
+                part.value_samples
             );
         }
     }

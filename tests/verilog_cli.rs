@@ -215,7 +215,7 @@ fn compile_core_with_data_checks_the_programs_values() {
     let out = etch(&["verify", d]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("RTL datapath bit-exact: its 10 output codes"),
+        text(&out).contains("RTL datapath bit-exact: its 60 output codes of 6 samples"),
         "{}",
         text(&out)
     );

@@ -58,6 +58,9 @@ pub struct CorePart {
     /// against the CPU executor's; 0 when the core was emitted without its datapath.
     #[serde(default)]
     pub values: usize,
+    /// The samples those codes are of (each run by the testbench in turn).
+    #[serde(default)]
+    pub value_samples: usize,
 }
 
 /// `etch-design.json`.

@@ -33,7 +33,7 @@ fn check(what: &str, p: &Prepared, acc: &Accelerator, csv: &str, rows: usize) ->
     program.insns.len()
 }
 
-/// Emits the program's core with its RTL datapath for the first sample of `csv`, runs it under
+/// Emits the program's core with its RTL datapath for the first three samples of `csv`, runs it under
 /// `sim` and holds its cycles against the simulator and its output codes against the CPU
 /// executor's. Returns the program's cycles.
 fn check_rtl(
@@ -49,14 +49,15 @@ fn check_rtl(
         .lower(acc, 1, Objective::Latency)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let image = build(&program, &chain, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let sample = golden(&p.model, &p.info, &chain, csv, 1).unwrap().remove(0);
-    let plan = datapath::plan(
+    let samples = golden(&p.model, &p.info, &chain, csv, 3).unwrap();
+    let mut plan = datapath::plan(
         &program,
         &image,
         &etch_program::tiling::SlotBytes::of(acc),
         acc.pe.acc_bits(),
     )
     .unwrap_or_else(|e| panic!("{what}: {e}"));
+    plan.samples = samples.len();
     let timing = etch_program::machine::run(&program.machine, &program.insns).unwrap();
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("datapath_rtl")
@@ -67,8 +68,11 @@ fn check_rtl(
         program: &program,
         plan,
         dram: &image.dram,
-        input: sample.input.iter().map(|&c| c as u8).collect(),
-        expected: sample.output.clone(),
+        input: samples
+            .iter()
+            .flat_map(|s| s.input.iter().map(|&c| c as u8))
+            .collect(),
+        expected: samples.iter().flat_map(|s| s.output.clone()).collect(),
     };
     core::emit(
         &dir,
@@ -92,7 +96,13 @@ fn check_rtl(
         .lines()
         .map(|l| l.trim().parse().unwrap())
         .collect();
-    assert_eq!(got, sample.output, "{what}: the RTL's output codes");
+    let want: Vec<i64> = samples.iter().flat_map(|s| s.output.clone()).collect();
+    assert_eq!(
+        got,
+        want,
+        "{what}: the RTL's output codes of {} samples",
+        samples.len()
+    );
     timing.total
 }
 

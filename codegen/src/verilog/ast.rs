@@ -150,6 +150,8 @@ pub enum Stmt {
     Task(&'static str, Vec<Expr>),
     /// `@(posedge clk);` inside a testbench's initial block.
     WaitPosedge(String),
+    /// `wait (e);`
+    Wait(Expr),
     /// `#delay;`
     Delay(u32),
     Comment(String),
@@ -541,6 +543,9 @@ fn print_stmt(out: &mut String, st: &Stmt, depth: usize) {
         }
         Stmt::WaitPosedge(clk) => {
             let _ = writeln!(out, "@(posedge {clk});");
+        }
+        Stmt::Wait(e) => {
+            let _ = writeln!(out, "wait ({e});");
         }
         Stmt::Delay(d) => {
             let _ = writeln!(out, "#{d};");

@@ -900,24 +900,69 @@ fn testbench(
         ));
         init.push(Stmt::Task("$fclose", vec![id("fd")]));
     }
+    // one run of the program per sample (one without a datapath): reset, the sample's input
+    // codes written where the program reads them, run until every instruction is done, its
+    // output codes read back
+    m.item(Item::Integer("sample".into()))
+        .reg("run_done", 1)
+        .reg("first_cycles", CYCLE_BITS);
+    let samples = plan.map_or(1, |p| p.samples.max(1));
     init.extend([
         bl("fd", Expr::Call("$fopen", vec![s(TRACE), s("w")])),
         bl("clk", lit(1, 0)),
+    ]);
+    let mut run = vec![
         bl("rst", lit(1, 1)),
+        bl("run_done", lit(1, 0)),
         bl("cyc", lit(CYCLE_BITS, 0)),
         bl("finished", lit(32, 0)),
         bl("last_done", lit(CYCLE_BITS, 0)),
+    ];
+    if let Some(plan) = plan {
+        m.memory(
+            "inputs",
+            8,
+            (plan.input.bytes.max(1) * samples as u64) as u32,
+        );
+        m.item(Item::Integer("fv".into()));
+        init.push(Stmt::Task(
+            "$readmemh",
+            vec![s(super::datapath::INPUT_IMAGE), id("inputs")],
+        ));
+        init.push(bl(
+            "fv",
+            Expr::Call("$fopen", vec![s(super::datapath::VALUES), s("w")]),
+        ));
+        run.extend(super::datapath::write_input(plan, "inputs", "sample", "k"));
+    }
+    run.extend([
         Stmt::WaitPosedge("clk".into()),
         Stmt::WaitPosedge("clk".into()),
         Stmt::WaitPosedge("clk".into()),
         nb("rst", lit(1, 0)),
+        Stmt::Wait(id("run_done")),
     ]);
+    if let Some(plan) = plan {
+        // after the edge that moved the last bytes
+        run.push(Stmt::Delay(1));
+        run.extend(super::datapath::dump_values(plan, "fv", "k"));
+    }
+    init.push(Stmt::For("sample".into(), n(0), n(samples as i128), run));
+    init.push(Stmt::Task("$fclose", vec![id("fd")]));
+    if plan.is_some() {
+        init.push(Stmt::Task("$fclose", vec![id("fv")]));
+    }
+    init.push(Stmt::Task("$finish", vec![]));
     m.item(Item::Initial(init));
     let next = id("cyc").add(lit(CYCLE_BITS, 1));
+    // the trace is the first run's (every run takes the same cycles)
     let log = |kind: &str, unit: Expr, pc: Expr, at: Expr| {
-        Stmt::Task(
-            "$fdisplay",
-            vec![id("fd"), s(format!("{kind} %0d %0d %0d")), unit, pc, at],
+        if_(
+            id("sample").eq(n(0)),
+            vec![Stmt::Task(
+                "$fdisplay",
+                vec![id("fd"), s(format!("{kind} %0d %0d %0d")), unit, pc, at],
+            )],
         )
     };
     let done = |at: Expr| {
@@ -969,20 +1014,40 @@ fn testbench(
         v.extend(done(next.clone()));
         body.push(if_(id(valid), v));
     }
-    let mut finish = vec![
-        Stmt::Task(
-            "$display",
-            vec![s("ETCH CYCLES cycles=%0d"), id("last_done")],
+    let finish = vec![
+        if_else(
+            id("sample").eq(n(0)),
+            vec![
+                Stmt::Task(
+                    "$display",
+                    vec![s("ETCH CYCLES cycles=%0d"), id("last_done")],
+                ),
+                bl("first_cycles", id("last_done")),
+            ],
+            vec![if_(
+                id("last_done").ne(id("first_cycles")),
+                vec![
+                    Stmt::Task(
+                        "$display",
+                        vec![
+                            s("ETCH ERROR sample %0d took %0d cycles, sample 0 %0d"),
+                            id("sample"),
+                            id("last_done"),
+                            id("first_cycles"),
+                        ],
+                    ),
+                    Stmt::Task("$fatal", vec![n(1), s("cycles differ")]),
+                ],
+            )],
         ),
-        Stmt::Task("$fclose", vec![id("fd")]),
+        bl("run_done", lit(1, 1)),
     ];
-    if let Some(plan) = plan {
-        // after the edge that moved the last bytes
-        finish.push(Stmt::Delay(1));
-        finish.extend(super::datapath::dump_values(plan, "fd", "k"));
-    }
-    finish.push(Stmt::Task("$finish", vec![]));
-    body.push(if_(id("finished").eq(lit(32, n_insns as i128)), finish));
+    body.push(if_(
+        id("finished")
+            .eq(lit(32, n_insns as i128))
+            .land(not(id("run_done"))),
+        finish,
+    ));
     body.push(if_(
         id("cyc").ge(lit(CYCLE_BITS, max_cycles as i128)),
         vec![
@@ -1104,8 +1169,9 @@ pub fn emit(
     Ok(names)
 }
 
-/// What the core's datapath runs: the program's datapath plan, its DRAM image, one input's codes
-/// and the output codes the CPU executor computes for that input.
+/// What the core's datapath runs: the program's datapath plan (`plan.samples` runs), its DRAM
+/// image, the samples' input codes one after another and the output codes the CPU executor
+/// computes for them, in the same order.
 pub struct Values<'a> {
     pub program: &'a etch_program::Program,
     pub plan: super::datapath::Plan,

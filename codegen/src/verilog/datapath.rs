@@ -121,6 +121,8 @@ pub struct Plan {
     pub input: crate::datapath::image::Region,
     pub output: crate::datapath::image::Region,
     pub output_signed: bool,
+    /// Samples the testbench runs, one after another.
+    pub samples: usize,
 }
 
 fn not_yet(program: &Program, layer: usize, what: &str) -> DatapathError {
@@ -286,6 +288,7 @@ pub fn plan(
         input: image.input,
         output: image.output,
         output_signed: image.output_signed,
+        samples: 1,
     };
     for (what, bytes) in [
         ("DRAM", plan.dram),
@@ -1225,28 +1228,11 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     ] {
         m.memory(meta, 32, slots as u32);
     }
-    let mut init = vec![
+    let init = vec![
         Stmt::Task("$readmemh", vec![s(DRAM_IMAGE), id("dram")]),
         Stmt::Task("$readmemh", vec![s(LAYER_TABLE), id("ltab")]),
         Stmt::Task("$readmemh", vec![s(THRESHOLDS), id("thr")]),
     ];
-    let r = plan.input;
-    if r.bytes > 0 {
-        let mem = if r.space == Space::Global {
-            "gbuf"
-        } else {
-            "dram"
-        };
-        init.push(Stmt::Task(
-            "$readmemh",
-            vec![
-                s(INPUT_IMAGE),
-                id(mem),
-                n(r.addr as i128),
-                n((r.addr + r.bytes - 1) as i128),
-            ],
-        ));
-    }
     m.item(Item::Initial(init));
     dma_engine(&mut m, "l", plan, global);
     dma_engine(&mut m, "s", plan, global);
@@ -1254,26 +1240,46 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     m
 }
 
-/// The testbench statements that write the output region's codes to [`VALUES`], one a line.
-pub fn dump_values(plan: &Plan, fd: &str, at: &str) -> Vec<Stmt> {
-    let r = plan.output;
-    let mem = if r.space == Space::Global {
+/// The memory (in the design under the testbench) that holds a region's codes.
+fn region_memory(space: Space) -> &'static str {
+    if space == Space::Global {
         "dut.dp.gbuf"
     } else {
         "dut.dp.dram"
-    };
-    let mut v = vec![bl(fd, Expr::Call("$fopen", vec![s(VALUES), s("w")]))];
-    let byte = id(mem).at(id(at).add(n(r.addr as i128)));
+    }
+}
+
+/// The testbench statements that write sample `sample`'s input codes (from the testbench's
+/// memory `inputs`, the samples one after another) where the program reads them, as the host
+/// does before it starts the core.
+pub fn write_input(plan: &Plan, inputs: &str, sample: &str, at: &str) -> Vec<Stmt> {
+    let r = plan.input;
+    if r.bytes == 0 {
+        return vec![];
+    }
+    vec![for_(
+        at,
+        n(r.bytes as i128),
+        vec![bl(
+            id(region_memory(r.space)).at(id(at).add(n(r.addr as i128))),
+            id(inputs).at(id(sample).mul(n(r.bytes as i128)).add(id(at))),
+        )],
+    )]
+}
+
+/// The testbench statements that write the output region's codes to the open file `fd` (the
+/// run's codes after the previous runs', one a line).
+pub fn dump_values(plan: &Plan, fd: &str, at: &str) -> Vec<Stmt> {
+    let r = plan.output;
+    let byte = id(region_memory(r.space)).at(id(at).add(n(r.addr as i128)));
     let value = if plan.output_signed {
         Expr::Call("$signed", vec![byte])
     } else {
         byte
     };
-    v.push(for_(
+    vec![for_(
         at,
         n(r.bytes as i128),
         vec![Stmt::Task("$fdisplay", vec![id(fd), s("%0d"), value])],
-    ));
-    v.push(Stmt::Task("$fclose", vec![id(fd)]));
-    v
+    )]
 }
