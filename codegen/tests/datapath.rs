@@ -33,6 +33,28 @@ fn check(what: &str, p: &Prepared, acc: &Accelerator, csv: &str, rows: usize) ->
     program.insns.len()
 }
 
+/// The trained digits models: an MLP, a CNN, and a depthwise-separable CNN with BatchNorm
+/// (`scripts/train_digits.py`).
+const DIGITS: [&str; 3] = ["digits_mlp", "digits_cnn", "digits_ds"];
+
+/// The compressions of a digits model: the done-when three, int4 and per-tensor int8; BatchNorm
+/// folded first.
+fn digits_specs(model: &str, calib: &str) -> Vec<(&'static str, String)> {
+    let mut specs = common::specs(model);
+    specs.push((
+        "int4",
+        format!("quant(bits=4,per=channel,calib=\"{calib}\")"),
+    ));
+    specs.push((
+        "int8 per-tensor",
+        format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
+    ));
+    specs
+        .into_iter()
+        .map(|(form, spec)| (form, format!("fold-bn,{spec}")))
+        .collect()
+}
+
 /// Emits the program's core with its RTL datapath for the first three samples of `csv`, runs it under
 /// `sim` and holds its cycles against the simulator and its output codes against the CPU
 /// executor's. Returns the program's cycles.
@@ -113,17 +135,8 @@ fn check_rtl(
 fn the_rtl_datapath_computes_the_digits_models() {
     use etch_codegen::run::Simulator;
     let calib = format!("{}/examples/data/digits_train.csv", common::root());
-    for model in ["digits_mlp", "digits_cnn"] {
-        let mut specs = common::specs(model);
-        specs.push((
-            "int4",
-            format!("quant(bits=4,per=channel,calib=\"{calib}\")"),
-        ));
-        specs.push((
-            "int8 per-tensor",
-            format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
-        ));
-        for (form, spec) in specs {
+    for model in DIGITS {
+        for (form, spec) in digits_specs(model, &calib) {
             let p = common::prepared(model, &spec);
             for (k, (name, acc)) in descriptions().into_iter().enumerate() {
                 if form != "int8" && k != 0 && k != 5 {
@@ -200,17 +213,8 @@ fn descriptions() -> Vec<(String, Accelerator)> {
 #[test]
 fn the_digits_models_compute_their_golden_codes_on_every_description() {
     let calib = format!("{}/examples/data/digits_train.csv", common::root());
-    for model in ["digits_mlp", "digits_cnn"] {
-        let mut specs = common::specs(model);
-        specs.push((
-            "int4",
-            format!("quant(bits=4,per=channel,calib=\"{calib}\")"),
-        ));
-        specs.push((
-            "int8 per-tensor",
-            format!("quant(bits=8,per=tensor,calib=\"{calib}\")"),
-        ));
-        for (form, spec) in specs {
+    for model in DIGITS {
+        for (form, spec) in digits_specs(model, &calib) {
             let p = common::prepared(model, &spec);
             for (name, acc) in descriptions() {
                 let what = format!("{model} {form} on {name}");
