@@ -226,7 +226,8 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
 }
 
 /// Conv → ReLU → [MaxPool] → Conv → ReLU → [MaxPool] → Flatten → Gemm with random channels,
-/// extents, kernels, strides, padding and dilation (a 2×2 pooling where the extents are even);
+/// extents, kernels, strides, padding and dilation (poolings that tile their input, and
+/// overlapping, padded ones);
 /// the second convolution plain, grouped or depthwise.
 fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
     let (c, h, w) = (rng.range(1, 12), rng.range(4, 14), rng.range(4, 14));
@@ -275,13 +276,20 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
         what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
         prev = format!("r{l}");
         (ch, hh, ww) = (m, ho, wo);
-        if ho % 2 == 0 && wo % 2 == 0 && rng.range(0, 1) == 1 {
-            body.push_str(&format!(
-                "   p{l} = MaxPool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (r{l})\n"
-            ));
-            what += " -> maxpool 2x2";
-            prev = format!("p{l}");
-            (hh, ww) = (ho / 2, wo / 2);
+        // a max pooling: windows that tile the input, or overlapping, strided, padded ones (as
+        // ResNet's and AlexNet's)
+        let (pk, ps, pp) = [(2, 2, 0), (3, 2, 1), (3, 2, 0), (2, 1, 0), (3, 1, 1)][rng.range(0, 4)];
+        let pooled = |n: usize| (n + 2 * pp).checked_sub(pk).map(|v| v / ps + 1);
+        let exact = pk == ps && pp == 0 && ho % pk == 0 && wo % pk == 0;
+        if let (Some(ph), Some(pw), 1) = (pooled(ho), pooled(wo), rng.range(0, 1)) {
+            if pk != ps || pp != 0 || exact {
+                body.push_str(&format!(
+                    "   p{l} = MaxPool <kernel_shape: ints = [{pk}, {pk}], pads: ints = [{pp}, {pp}, {pp}, {pp}], strides: ints = [{ps}, {ps}]> (r{l})\n"
+                ));
+                what += &format!(" -> maxpool {pk}x{pk} s{ps} p{pp}");
+                prev = format!("p{l}");
+                (hh, ww) = (ph, pw);
+            }
         }
     }
     let (k, n) = (ch * hh * ww, rng.range(2, 10));

@@ -279,8 +279,11 @@ impl Compiler {
     ) -> Result<u64, Option<machine::Deadlock>> {
         let e = w.elements;
         let fits = |t: u64| {
-            a.act_bytes((t * w.input.0).div_ceil(w.input.1.max(1))) <= self.slot.input
-                && a.act_bytes(t) <= self.slot.output
+            let input = match w.rows {
+                Some(r) => r.input_bound(t),
+                None => (t * w.input.0).div_ceil(w.input.1.max(1)),
+            };
+            a.act_bytes(input) <= self.slot.input && a.act_bytes(t) <= self.slot.output
         };
         // the largest size that fits (the slot sizes are monotone in it)
         let (mut lo, mut hi) = (0u64, e);
@@ -302,9 +305,11 @@ impl Compiler {
             p *= 2;
         }
         sizes.push(largest);
-        // a pooling that can take whole output rows takes nothing else
+        // a pooling takes whole output planes when one fits (windows that do not tile the
+        // input), else whole output rows when one fits
         let align = match w.rows {
-            Some((_, row)) if row > 0 && largest >= row => row,
+            Some(r) if !r.exact && largest >= r.out_plane() => r.out_plane(),
+            Some(r) if r.out_w > 0 && largest >= r.out_w => r.out_w,
             _ => 1,
         };
         let largest = largest / align * align;

@@ -21,9 +21,9 @@ pub struct VectorWork {
     pub elements: u64,
     pub input: (u64, u64),
     pub ops: (u64, u64),
-    /// Output planes of (height, width) made row by row from whole input rows
-    /// (`lower::VectorWork::rows`): tiles are whole output rows, and name their first.
-    pub rows: Option<(u64, u64)>,
+    /// A pooling's rows (`lower::VectorWork::rows`): tiles are whole output rows or planes, read
+    /// the input rows their windows cover, and name their first.
+    pub rows: Option<crate::lower::PoolRows>,
 }
 
 /// Where a layer's tensors live: their addresses, and the spaces of its activations (weights
@@ -356,8 +356,22 @@ impl Emitter {
         let mut e0 = 0;
         let mut n = 0u64;
         while e0 < elements {
-            let e = tile.max(1).min(elements - e0);
-            let in_bytes = a.act_bytes((e * in_per_out.0).div_ceil(in_per_out.1.max(1)));
+            let mut e = tile.max(1).min(elements - e0);
+            // the input run the tile reads: a pooling's rows, else its share of the input
+            let (first, count) = match w.rows {
+                Some(r) => {
+                    let plane = r.out_plane().max(1);
+                    if !r.exact && e < plane {
+                        e = e.min(plane - e0 % plane);
+                    }
+                    r.input_span(e0, e)
+                }
+                None => (
+                    (e0 * in_per_out.0) / in_per_out.1.max(1),
+                    (e * in_per_out.0).div_ceil(in_per_out.1.max(1)),
+                ),
+            };
+            let in_bytes = a.act_bytes(count);
             self.load(
                 Buffer::Input,
                 [u64::MAX, n, 0, 2],
@@ -365,7 +379,7 @@ impl Emitter {
                     buffer: Buffer::Input,
                     slot: 0,
                     space: at.spaces.input,
-                    addr: at.input + a.act_bytes((e0 * in_per_out.0) / in_per_out.1.max(1)),
+                    addr: at.input + a.act_bytes(first),
                     rows: 1,
                     row_bytes: in_bytes,
                     stride: in_bytes,
@@ -381,11 +395,11 @@ impl Emitter {
                     output_slot: self.output_slot(),
                     elements: e,
                     ops: (e * ops_per_out.0).div_ceil(ops_per_out.1.max(1)),
-                    tile: w.rows.map_or(Tile::default(), |(h, wd)| {
-                        let plane = (h * wd).max(1);
+                    tile: w.rows.map_or(Tile::default(), |r| {
+                        let plane = r.out_plane().max(1);
                         Tile {
                             c0: (e0 / plane) as u32,
-                            row0: (e0 % plane / wd.max(1)) as u32,
+                            row0: (e0 % plane / r.out_w.max(1)) as u32,
                             ..Tile::default()
                         }
                     }),

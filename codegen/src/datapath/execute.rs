@@ -471,15 +471,17 @@ impl Datapath<'_> {
         Ok(())
     }
 
-    /// Max pooling of whole output rows whose windows tile the input: the input slot holds
-    /// the input rows of the tile's output rows, one contiguous run.
+    /// Max pooling of whole output rows (or planes): the input slot holds the input rows their
+    /// windows read, one contiguous run from the first row the tile's first output row reads
+    /// (`lower::PoolRows::input_span`); padding takes no part in a maximum.
     fn pool(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
         let c = self.image.layers[layer as usize]
             .as_ref()
             .ok_or("the layer is not in the integer chain")?;
         let w = &c.window;
         let (kh, kw, oh, ow) = (w.kernel[0], w.kernel[1], w.out[0], w.out[1]);
-        let (plane, in_w) = (oh * ow, c.input_hw[1]);
+        let [in_h, in_w] = c.input_hw;
+        let (plane, in_plane) = (oh * ow, in_h * in_w);
         let e0 = v.tile.c0 as usize * plane + v.tile.row0 as usize * ow;
         let expected = &mut self.next_element[layer as usize];
         if e0 as u64 != *expected {
@@ -491,12 +493,10 @@ impl Datapath<'_> {
         *expected += v.elements;
         let islot = &self.input[v.input_slot as usize];
         let e = v.elements as usize;
-        if islot.layer != layer || islot.bytes.len() != e * kh * kw {
+        if islot.layer != layer {
             return Err(format!(
-                "its input slot holds {} bytes of layer {}, not the {} its windows read",
-                islot.bytes.len(),
-                islot.layer,
-                e * kh * kw
+                "its input slot holds layer {}, not this one",
+                islot.layer
             ));
         }
         if !e.is_multiple_of(ow) {
@@ -504,20 +504,39 @@ impl Datapath<'_> {
                 "its tile of {e} outputs is not whole output rows of {ow}: an output row's windows do not fit the input slot"
             ));
         }
-        let base = e0 * kh * kw;
-        let codes = (e0..e0 + e)
-            .map(|el| {
-                let (p, y, x) = (el / plane, el % plane / ow, el % ow);
-                let mut best = i32::MIN;
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let at = p * plane * kh * kw + (y * kh + ky) * in_w + x * kw + kx - base;
-                        best = best.max(code(islot.bytes[at], c.input_signed));
-                    }
+        // the first input element the slot holds: the first row the tile's first output row reads
+        let lo = (v.tile.row0 as usize * w.stride[0])
+            .saturating_sub(w.pad[0])
+            .min(in_h);
+        let first = v.tile.c0 as usize * in_plane + lo * in_w;
+        let mut codes = Vec::with_capacity(e);
+        for el in e0..e0 + e {
+            let (p, y, x) = (el / plane, el % plane / ow, el % ow);
+            let mut best = i32::MIN;
+            for ky in 0..kh {
+                let iy = (y * w.stride[0] + ky * w.dilation[0]) as isize - w.pad[0] as isize;
+                if iy < 0 || iy >= in_h as isize {
+                    continue;
                 }
-                best as u8
-            })
-            .collect();
+                for kx in 0..kw {
+                    let ix = (x * w.stride[1] + kx * w.dilation[1]) as isize - w.pad[1] as isize;
+                    if ix < 0 || ix >= in_w as isize {
+                        continue;
+                    }
+                    let at = (p * in_plane + iy as usize * in_w + ix as usize)
+                        .checked_sub(first)
+                        .filter(|&a| a < islot.bytes.len())
+                        .ok_or_else(|| {
+                            format!(
+                                "output ({p}, {y}, {x}) reads input row {iy} of plane {p}, outside the {} bytes its slot holds from element {first}",
+                                islot.bytes.len()
+                            )
+                        })?;
+                    best = best.max(code(islot.bytes[at], c.input_signed));
+                }
+            }
+            codes.push(best as u8);
+        }
         self.output[v.output_slot as usize] = OutSlot {
             codes,
             ..OutSlot::default()

@@ -219,7 +219,8 @@ pub fn plan(
         }
         w.set(T_ZP, zp as u16 as u64);
     }
-    let output_slot = slots.output * 8 / acc_bits.max(1) as u64;
+    // an output slot holds accumulators (`acc_bits` each) or a vector instruction's 8-bit codes
+    let output_slot = (slots.output * 8 / acc_bits.max(1) as u64).max(slots.output);
     for insn in &program.insns {
         let li = insn.layer as usize;
         if !chain.contains(&li) {
@@ -566,7 +567,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
-        "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "el", "best",
+        "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "v_first", "el", "best",
     ];
     for i in ints {
         m.item(Item::Integer(i.into()));
@@ -993,12 +994,33 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         set("g_oh", lt(T_OUT_H)),
         set("g_ow", lt(T_OUT_W)),
         set("g_iw", lt(T_IN_W)),
+        set("g_ih", lt(T_IN_H)),
+        set("g_sh", lt(T_SH)),
+        set("g_sw", lt(T_SW)),
+        set("g_dh", lt(T_DH)),
+        set("g_dw", lt(T_DW)),
+        set("g_ph", lt(T_PH)),
+        set("g_pw", lt(T_PW)),
         set("v_plane", id("g_oh").mul(id("g_ow"))),
         set(
             "v_e0",
             f32(w, encode::TILE_C0)
                 .mul(id("v_plane"))
                 .add(f32(w, encode::TILE_ROW0).mul(id("g_ow"))),
+        ),
+        // the first input element a pooling tile's slot holds (`execute::pool`)
+        set(
+            "g_ir0",
+            f32(w, encode::TILE_ROW0).mul(id("g_sh")).sub(id("g_ph")),
+        ),
+        if_(id("g_ir0").lt(n(0)), vec![set("g_ir0", n(0))]),
+        if_(id("g_ir0").gt(id("g_ih")), vec![set("g_ir0", id("g_ih"))]),
+        set(
+            "v_first",
+            f32(w, encode::TILE_C0)
+                .mul(id("g_ih"))
+                .mul(id("g_iw"))
+                .add(id("g_ir0").mul(id("g_iw"))),
         ),
         set("v_ch", id("ometa_ch").at(f32(w, encode::VEC_OUTPUT_SLOT))),
         set("v_px", id("ometa_px").at(f32(w, encode::VEC_OUTPUT_SLOT))),
@@ -1064,7 +1086,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("val").slice(7, 0),
         ),
     ];
-    // max pooling of whole output rows whose windows tile the input (`execute::pool`)
+    // max pooling of whole output rows or planes (`execute::pool`): the slot holds the input
+    // from element `v_first`; padding takes no part
     let pool = vec![
         set("mi", id("v_e0").add(id("el"))),
         set("img", id("mi").div(id("v_plane"))),
@@ -1079,21 +1102,42 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 id("g_kw"),
                 vec![
                     set(
-                        "ia",
-                        id("img")
-                            .mul(id("v_plane"))
-                            .mul(id("g_kh"))
-                            .mul(id("g_kw"))
-                            .add(id("y").mul(id("g_kh")).add(id("ky")).mul(id("g_iw")))
-                            .add(id("x").mul(id("g_kw")))
-                            .add(id("kx"))
-                            .sub(id("v_e0").mul(id("g_kh")).mul(id("g_kw"))),
+                        "iy",
+                        id("y")
+                            .mul(id("g_sh"))
+                            .add(id("ky").mul(id("g_dh")))
+                            .sub(id("g_ph")),
                     ),
                     set(
-                        "q",
-                        code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
+                        "ix",
+                        id("x")
+                            .mul(id("g_sw"))
+                            .add(id("kx").mul(id("g_dw")))
+                            .sub(id("g_pw")),
                     ),
-                    if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
+                    if_(
+                        id("iy")
+                            .ge(n(0))
+                            .land(id("iy").lt(id("g_ih")))
+                            .land(id("ix").ge(n(0)))
+                            .land(id("ix").lt(id("g_iw"))),
+                        vec![
+                            set(
+                                "ia",
+                                id("img")
+                                    .mul(id("g_ih"))
+                                    .mul(id("g_iw"))
+                                    .add(id("iy").mul(id("g_iw")))
+                                    .add(id("ix"))
+                                    .sub(id("v_first")),
+                            ),
+                            set(
+                                "q",
+                                code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
+                            ),
+                            if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
+                        ],
+                    ),
                 ],
             )],
         ),

@@ -75,26 +75,110 @@ pub struct VectorWork {
     pub ops: u64,
     pub input_elems: u64,
     pub output_elems: u64,
-    /// A pooling whose windows tile its input exactly (kernel = stride, no padding or dilation,
-    /// the input a whole number of windows): its output planes' (height, width). Each output row
-    /// is made from whole input rows, so a tile of whole output rows reads one contiguous run.
-    pub rows: Option<(u64, u64)>,
+    /// A 2-D pooling over `[N, C, H, W]` planes: its rows, so that a tile of whole output rows
+    /// (or whole planes) reads one contiguous run of input rows.
+    pub rows: Option<PoolRows>,
 }
 
-/// The output planes of a pooling whose windows tile its `[N, C, H, W]` input exactly.
-fn tiling_windows(w: &etch_ir::op::Window, input: &[i64], output: &[i64]) -> Option<(u64, u64)> {
+/// The rows of a 2-D pooling: output row `y` of a plane reads input rows `y·stride − pad +
+/// k·dilation` for `k < kernel`, those inside the plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolRows {
+    pub out_h: u64,
+    pub out_w: u64,
+    pub in_h: u64,
+    pub in_w: u64,
+    pub kernel: u64,
+    pub stride: u64,
+    pub dilation: u64,
+    pub pad: u64,
+    /// The windows tile the input exactly (kernel = stride, no padding or dilation): any run of
+    /// whole output rows, across planes too, reads one contiguous run.
+    pub exact: bool,
+}
+
+impl PoolRows {
+    pub fn out_plane(&self) -> u64 {
+        self.out_h * self.out_w
+    }
+    pub fn in_plane(&self) -> u64 {
+        self.in_h * self.in_w
+    }
+    /// The input rows `[lo, hi)` of a plane that output rows `[y0, y0 + rows)` read.
+    pub fn input_rows(&self, y0: u64, rows: u64) -> (u64, u64) {
+        let lo = (y0 * self.stride).saturating_sub(self.pad).min(self.in_h);
+        let last = (y0 + rows.max(1) - 1) * self.stride + (self.kernel.max(1) - 1) * self.dilation;
+        let hi = (last + 1).saturating_sub(self.pad).min(self.in_h);
+        (lo, hi.max(lo))
+    }
+    /// The input elements a tile of `e` output elements from `e0` reads, `(first, count)`: whole
+    /// planes, or (tiles within a plane) the rows its output rows read; an exact pooling's run
+    /// of rows may cross planes.
+    pub fn input_span(&self, e0: u64, e: u64) -> (u64, u64) {
+        let (op, w) = (self.out_plane().max(1), self.out_w.max(1));
+        if self.exact {
+            let r = self.in_plane() / op;
+            return (e0 * r, e * r);
+        }
+        let (p, y0) = (e0 / op, e0 % op / w);
+        if y0 == 0 && e0 % op == 0 && e.is_multiple_of(op) {
+            return (p * self.in_plane(), e / op * self.in_plane());
+        }
+        let (lo, hi) = self.input_rows(y0, (e0 % w + e).div_ceil(w));
+        (p * self.in_plane() + lo * self.in_w, (hi - lo) * self.in_w)
+    }
+
+    /// The most input elements a tile of `t` output elements reads (`input_span` of its worst
+    /// placement).
+    pub fn input_bound(&self, t: u64) -> u64 {
+        let (op, w) = (self.out_plane().max(1), self.out_w.max(1));
+        if self.exact {
+            return t * (self.in_plane() / op);
+        }
+        if t >= op {
+            return t.div_ceil(op) * self.in_plane();
+        }
+        // a run that starts mid-row touches one row more
+        let rows = t.div_ceil(w) + 1;
+        let span = (rows - 1) * self.stride + (self.kernel.max(1) - 1) * self.dilation + 1;
+        span.min(self.in_h) * self.in_w
+    }
+}
+
+/// The rows of a 2-D pooling over `[N, C, H, W]` (explicit padding or none).
+fn pool_rows(w: &etch_ir::op::Window, input: &[i64], output: &[i64]) -> Option<PoolRows> {
     let k = w.kernel_shape.as_ref()?;
     let two = |v: &Option<Vec<i64>>, d: i64| v.clone().unwrap_or_else(|| vec![d; 2]);
-    let (s, dil, pads) = (two(&w.strides, 1), two(&w.dilations, 1), w.pads.clone());
-    let exact = input.len() == 4
+    let (s, dil) = (two(&w.strides, 1), two(&w.dilations, 1));
+    let pads = w.pads.clone().unwrap_or_else(|| vec![0; 4]);
+    let ok = input.len() == 4
         && output.len() == 4
         && k.len() == 2
-        && *k == s
-        && dil.iter().all(|&d| d == 1)
-        && pads.is_none_or(|p| p.iter().all(|&x| x == 0))
+        && s.len() == 2
+        && dil.len() == 2
+        && pads.len() == 4
+        && pads.iter().all(|&p| p >= 0)
         && (w.auto_pad.is_empty() || w.auto_pad == "NOTSET" || w.auto_pad == "VALID")
-        && (0..2).all(|a| k[a] > 0 && input[2 + a] == output[2 + a] * k[a]);
-    exact.then(|| (output[2] as u64, output[3] as u64))
+        && k.iter().chain(&s).chain(&dil).all(|&v| v > 0)
+        && input[2..].iter().chain(&output[2..]).all(|&v| v > 0);
+    if !ok {
+        return None;
+    }
+    let exact = *k == s
+        && dil.iter().all(|&d| d == 1)
+        && pads.iter().all(|&p| p == 0)
+        && (0..2).all(|a| input[2 + a] == output[2 + a] * k[a]);
+    Some(PoolRows {
+        out_h: output[2] as u64,
+        out_w: output[3] as u64,
+        in_h: input[2] as u64,
+        in_w: input[3] as u64,
+        kernel: k[0] as u64,
+        stride: s[0] as u64,
+        dilation: dil[0] as u64,
+        pad: pads[0] as u64,
+        exact,
+    })
 }
 
 /// Where a layer runs.
@@ -370,7 +454,7 @@ pub fn extract(
                     ops: out_elems * k,
                     input_elems: in_elems(0),
                     output_elems: out_elems,
-                    rows: in_dims.and_then(|d| tiling_windows(window, &d, &out_dims)),
+                    rows: in_dims.and_then(|d| pool_rows(window, &d, &out_dims)),
                 })
             }
             Op::GlobalAveragePool | Op::GlobalMaxPool | Op::ReduceMean { .. } => {
