@@ -121,7 +121,7 @@ impl PoolRows {
             return (e0 * r, e * r);
         }
         let (p, y0) = (e0 / op, e0 % op / w);
-        if y0 == 0 && e0 % op == 0 && e.is_multiple_of(op) {
+        if y0 == 0 && e0.is_multiple_of(op) && e.is_multiple_of(op) {
             return (p * self.in_plane(), e / op * self.in_plane());
         }
         let (lo, hi) = self.input_rows(y0, (e0 % w + e).div_ceil(w));
