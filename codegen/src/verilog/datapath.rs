@@ -366,6 +366,23 @@ fn set(v: &str, e: Expr) -> Stmt {
     bl(id(v), e)
 }
 
+/// The input row (`axis` 'h') or column ('w') that output position `out` reads at kernel offset
+/// `k`: `out · stride + k · dilation − pad`, from the layer's registers.
+fn window_at(out: Expr, k: &str, axis: char) -> Expr {
+    out.mul(id(format!("g_s{axis}")))
+        .add(id(k).mul(id(format!("g_d{axis}"))))
+        .sub(id(format!("g_p{axis}")))
+}
+
+/// Whether `(iy, ix)` lies inside the input plane (else it is padding).
+fn inside_input() -> Expr {
+    id("iy")
+        .ge(n(0))
+        .land(id("iy").lt(id("g_ih")))
+        .land(id("ix").ge(n(0)))
+        .land(id("ix").lt(id("g_iw")))
+}
+
 /// `for (var = 0; var < limit; var = var + 1) body`
 fn for_(var: &str, limit: Expr, body: Vec<Stmt>) -> Stmt {
     Stmt::For(var.into(), n(0), limit, body)
@@ -773,21 +790,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         set("kx", id("kk").rem(id("g_kw"))),
         // the input channel: the reduction's, or a depthwise tile's own output channel
         set("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))),
-        set(
-            "iy",
-            id("g_row0")
-                .add(id("y"))
-                .mul(id("g_sh"))
-                .add(id("ky").mul(id("g_dh")))
-                .sub(id("g_ph")),
-        ),
-        set(
-            "ix",
-            id("x")
-                .mul(id("g_sw"))
-                .add(id("kx").mul(id("g_dw")))
-                .sub(id("g_pw")),
-        ),
+        set("iy", window_at(id("g_row0").add(id("y")), "ky", 'h')),
+        set("ix", window_at(id("x"), "kx", 'w')),
         set(
             "oi",
             id("g_os").mul(n(os)).add(
@@ -823,11 +827,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             vec![set("cur", id("accs").at(id("oi")))],
         ),
         if_(
-            id("iy")
-                .ge(n(0))
-                .land(id("iy").lt(id("g_ih")))
-                .land(id("ix").ge(n(0)))
-                .land(id("ix").lt(id("g_iw"))),
+            inside_input(),
             vec![
                 set(
                     "ia",
@@ -1101,26 +1101,10 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 "kx",
                 id("g_kw"),
                 vec![
-                    set(
-                        "iy",
-                        id("y")
-                            .mul(id("g_sh"))
-                            .add(id("ky").mul(id("g_dh")))
-                            .sub(id("g_ph")),
-                    ),
-                    set(
-                        "ix",
-                        id("x")
-                            .mul(id("g_sw"))
-                            .add(id("kx").mul(id("g_dw")))
-                            .sub(id("g_pw")),
-                    ),
+                    set("iy", window_at(id("y"), "ky", 'h')),
+                    set("ix", window_at(id("x"), "kx", 'w')),
                     if_(
-                        id("iy")
-                            .ge(n(0))
-                            .land(id("iy").lt(id("g_ih")))
-                            .land(id("ix").ge(n(0)))
-                            .land(id("ix").lt(id("g_iw"))),
+                        inside_input(),
                         vec![
                             set(
                                 "ia",
