@@ -109,11 +109,15 @@ struct CoreReport {
     rtl_cycles: Option<u64>,
     sim_cycles: u64,
     instructions: usize,
-    /// Output codes the RTL datapath computed and whether they equal the CPU executor's (absent
-    /// when the core was emitted without its datapath).
-    values: usize,
+    /// Whether the RTL datapath's output codes equal the CPU executor's, on how many samples and
+    /// codes (absent and 0 when the core was emitted without its datapath), and the first that
+    /// differs (as `verify --json` of the layer-chain design).
     bit_exact: Option<bool>,
+    samples: usize,
+    outputs: usize,
+    first_mismatch: Option<String>,
     simulator: String,
+    /// The first difference of any kind: a cycle, a testbench error or an output code.
     first_difference: Option<String>,
 }
 
@@ -183,7 +187,7 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
         .then(|| compare_values(&cdir, part.values, part.value_samples))
         .flatten();
     let bit_exact = (part.values > 0).then_some(run.error.is_none() && value_difference.is_none());
-    let difference = difference.or(value_difference);
+    let difference = difference.or(value_difference.clone());
     if json {
         let report = CoreReport {
             part: "core",
@@ -191,8 +195,10 @@ fn verify_core(dir: &str, m: &Manifest, sim: Simulator, json: bool) -> Result<()
             rtl_cycles: run.cycles,
             sim_cycles: part.sim_cycles,
             instructions: part.instructions,
-            values: part.values,
             bit_exact,
+            samples: part.value_samples,
+            outputs: part.values,
+            first_mismatch: value_difference,
             simulator: sim.name().into(),
             first_difference: difference.clone(),
         };
