@@ -224,7 +224,10 @@ fn compile_core_with_data_checks_the_programs_values() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["bit_exact"], true, "{report}");
     assert_eq!(report["cycle_exact"], true, "{report}");
-    assert_eq!((report["samples"].clone(), report["outputs"].clone()), (6.into(), 60.into()));
+    assert_eq!(
+        (report["samples"].clone(), report["outputs"].clone()),
+        (6.into(), 60.into())
+    );
     // one flipped bit in the DRAM image (bit 30 of the bias of the last weight tile's first
     // output channel, where the last weight load with parameters reads): verify names the
     // first wrong output
