@@ -441,8 +441,28 @@ pub fn compile(
     batch: u64,
     objective: Objective,
 ) -> Result<Program, ProgramError> {
+    compile_with(
+        model,
+        info,
+        &lower::GraphFacts::of(model, info),
+        acc,
+        batch,
+        objective,
+    )
+}
+
+/// `compile` with the graph's facts read beforehand (`GraphFacts::of` the same model): a sweep
+/// reads them once for many descriptions.
+pub fn compile_with(
+    model: &Model,
+    info: &GraphInfo,
+    facts: &lower::GraphFacts,
+    acc: &Accelerator,
+    batch: u64,
+    objective: Objective,
+) -> Result<Program, ProgramError> {
     etch_ir::limits::check_values(model, info).map_err(|e| ProgramError::Limit(e.to_string()))?;
-    let specs = lower::specs_from_graph(model, info, acc);
+    let specs = facts.specs(acc);
     let layers = lower::extract(model, info, batch, acc, &specs)?;
     let table = acc.energy_table()?;
     let c = Compiler {

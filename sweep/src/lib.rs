@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use etch_hw::{area, fit, Accelerator};
-use etch_sim::cycle::{simulate_model, SimOptions};
+use etch_program::lower::GraphFacts;
+use etch_sim::cycle::SimOptions;
 use etch_sim::pipeline::{Pipeline, Prepared};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -79,9 +80,9 @@ pub struct Summary {
     pub failed: u64,
 }
 
-/// A model after its passes and its top-1 accuracy on the spec's data (or why the model could
-/// not be had), shared by the points that use it.
-type SharedModel = std::sync::Arc<Result<(Prepared, Option<f64>), String>>;
+/// A model after its passes, its top-1 accuracy on the spec's data and its graph's facts (or why
+/// the model could not be had), shared by the points that use it.
+type SharedModel = std::sync::Arc<Result<(Prepared, Option<f64>, GraphFacts), String>>;
 
 /// Top-1 accuracy of a model on a labelled CSV with the CPU executor; `None` where the model does
 /// not take the data's rows (no runtime input, another sample size, values it cannot run).
@@ -132,7 +133,7 @@ fn base(spec: &Spec) -> Result<(Accelerator, Option<etch_targets::Target>), Swee
 
 /// The figures of one point on its description, as `etch sim --json` has them.
 fn evaluate(
-    model: &Result<(Prepared, Option<f64>), String>,
+    model: &Result<(Prepared, Option<f64>, GraphFacts), String>,
     acc: &Result<Accelerator, String>,
     target: Option<&etch_targets::Target>,
 ) -> Result<Vec<rusqlite::types::Value>, (String, String)> {
@@ -154,8 +155,19 @@ fn evaluate(
             memories = S::Integer(r.memories.iter().map(|m| m.1 as i64).sum());
         }
     }
-    let (m, top1) = model.as_ref().map_err(|e| fail(e.clone()))?;
-    let r = simulate_model(&m.model, &m.info, acc, 1, &SimOptions::default()).map_err(fail)?;
+    let (m, top1, facts) = model.as_ref().map_err(|e| fail(e.clone()))?;
+    // as `etch sim` simulates it (`simulate_model` without `--rtl`), the graph's facts read once
+    let opts = SimOptions::default();
+    let (_, _, r) = etch_sim::cycle::program::simulate_with(
+        &m.model,
+        &m.info,
+        facts,
+        acc,
+        1,
+        opts.objective,
+        opts.trace,
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let doc = etch_sim::report::json(&r);
     let num = |k: &str| store::sql_value(&doc[k]);
     Ok(vec![
@@ -226,7 +238,8 @@ pub fn run(
         };
         let m = std::sync::Arc::new(pipeline.load(&p.model).map_err(|e| e.to_string()).map(|m| {
             let top1 = spec.data.as_deref().and_then(|d| accuracy(&m, d));
-            (m, top1)
+            let facts = GraphFacts::of(&m.model, &m.info);
+            (m, top1, facts)
         }));
         prepared
             .lock()

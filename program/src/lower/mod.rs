@@ -17,7 +17,7 @@ use etch_ir::infer::GraphInfo;
 use etch_ir::{Model, Op};
 use serde::Serialize;
 
-pub use spec::{specs_from_graph, LayerSpec};
+pub use spec::{specs_from_graph, GraphFacts, LayerSpec};
 
 /// A model etch cannot map.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -79,67 +79,110 @@ impl LayerSpec {
     }
 }
 
-/// Specs of the layers whose graph says more than the hardware default: integer or power-of-two
-/// or binary weights (`etch_ir::stats`' `mac_kind` and `weight_bits`), zeros (`nonzero_params`),
-/// N:M patterns, and all-zero output channels (read from the weight values).
+/// What the graph says of one weight layer, whatever the hardware.
+#[derive(Debug, Clone, PartialEq)]
+struct LayerFacts {
+    name: String,
+    /// The MAC kind as the passes left it: `shift`, `xnor`, `int{b}`, or the hardware's own.
+    kind: String,
+    weight_bits: u32,
+    /// Nonzero weights over weights, when some are zero.
+    density: Option<f64>,
+    nm: Option<(u32, u32)>,
+    /// Output channels with a nonzero weight over output channels, when some have none.
+    channel_density: Option<f64>,
+}
+
+/// What the graph says of its weight layers beyond the hardware default, read once per model:
+/// integer, power-of-two or binary weights (`etch_ir::stats`' `mac_kind` and `weight_bits`),
+/// zeros (`nonzero_params`), N:M patterns, and all-zero output channels (read from the weight
+/// values). Reading it walks every weight, so a sweep keeps it while the model is the same.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GraphFacts {
+    layers: Vec<LayerFacts>,
+}
+
+impl GraphFacts {
+    pub fn of(model: &Model, info: &GraphInfo) -> GraphFacts {
+        let stats = model_stats(model, info, &[]);
+        let g = &model.graph;
+        let order = g.node_order();
+        let mut layers = Vec::new();
+        for (idx, ls) in order.iter().zip(&stats.layers) {
+            if ls.macs == 0 {
+                continue;
+            }
+            layers.push(LayerFacts {
+                name: ls.name.clone(),
+                kind: ls.mac_kind.clone(),
+                weight_bits: ls.weight_bits,
+                density: (ls.params > 0 && ls.nonzero_params < ls.params)
+                    .then(|| ls.nonzero_params as f64 / ls.params as f64),
+                nm: ls
+                    .nm
+                    .as_deref()
+                    .and_then(|s| s.split_once(':'))
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))),
+                channel_density: channel_density(model, info, &g.nodes[*idx])
+                    .filter(|&cd| cd < 1.0),
+            });
+        }
+        GraphFacts { layers }
+    }
+
+    /// The specs of the layers whose graph says more than `acc`'s default.
+    pub fn specs(&self, acc: &Accelerator) -> HashMap<String, LayerSpec> {
+        let mut out = HashMap::new();
+        for f in &self.layers {
+            let mut spec = LayerSpec::from_hw(acc);
+            let mut changed = false;
+            let kind = f.kind.as_str();
+            if kind == "shift" {
+                spec.kind = MacKind::Shift;
+                spec.weight_bits = f.weight_bits.min(acc.pe.weight_bits()).max(2);
+                changed = true;
+            } else if kind == "xnor" {
+                spec.kind = MacKind::Xnor;
+                spec.weight_bits = 1;
+                changed = true;
+            } else if let Some(bits) = kind.strip_prefix("int").and_then(|b| b.parse::<u32>().ok())
+            {
+                spec.kind = if acc.pe.kind() == MacKind::Float {
+                    MacKind::Float
+                } else {
+                    MacKind::Int
+                };
+                spec.weight_bits = bits;
+                changed = true;
+            }
+            if let Some(d) = f.density {
+                spec.density = d;
+                changed = true;
+            }
+            if let Some(nm) = f.nm {
+                spec.nm = Some(nm);
+                changed = true;
+            }
+            if let Some(cd) = f.channel_density {
+                spec.channel_density = cd;
+                changed = true;
+            }
+            if changed {
+                spec.source = "graph";
+                out.insert(f.name.clone(), spec);
+            }
+        }
+        out
+    }
+}
+
+/// Specs of the layers whose graph says more than the hardware default (`GraphFacts`).
 pub fn specs_from_graph(
     model: &Model,
     info: &GraphInfo,
     acc: &Accelerator,
 ) -> HashMap<String, LayerSpec> {
-    let stats = model_stats(model, info, &[]);
-    let g = &model.graph;
-    let order = g.node_order();
-    let mut out = HashMap::new();
-    for (idx, ls) in order.iter().zip(&stats.layers) {
-        if ls.macs == 0 {
-            continue;
-        }
-        let mut spec = LayerSpec::from_hw(acc);
-        let mut changed = false;
-        let kind = ls.mac_kind.as_str();
-        if kind == "shift" {
-            spec.kind = MacKind::Shift;
-            spec.weight_bits = ls.weight_bits.min(acc.pe.weight_bits()).max(2);
-            changed = true;
-        } else if kind == "xnor" {
-            spec.kind = MacKind::Xnor;
-            spec.weight_bits = 1;
-            changed = true;
-        } else if let Some(bits) = kind.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
-            spec.kind = if acc.pe.kind() == MacKind::Float {
-                MacKind::Float
-            } else {
-                MacKind::Int
-            };
-            spec.weight_bits = bits;
-            changed = true;
-        }
-        if ls.params > 0 && ls.nonzero_params < ls.params {
-            spec.density = ls.nonzero_params as f64 / ls.params as f64;
-            changed = true;
-        }
-        if let Some((n, m)) = ls
-            .nm
-            .as_deref()
-            .and_then(|s| s.split_once(':'))
-            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-        {
-            spec.nm = Some((n, m));
-            changed = true;
-        }
-        if let Some(cd) = channel_density(model, info, &g.nodes[*idx]) {
-            if cd < 1.0 {
-                spec.channel_density = cd;
-                changed = true;
-            }
-        }
-        if changed {
-            spec.source = "graph";
-            out.insert(ls.name.clone(), spec);
-        }
-    }
-    out
+    GraphFacts::of(model, info).specs(acc)
 }
 
 /// Fraction of a layer's output channels that have a nonzero weight.

@@ -17,7 +17,22 @@ pub fn simulate(
     objective: etch_program::tiling::Objective,
     trace: bool,
 ) -> Result<(Program, Run, SimResult), ProgramError> {
-    let p = etch_program::compile(model, info, acc, batch, objective)?;
+    let facts = etch_program::lower::GraphFacts::of(model, info);
+    simulate_with(model, info, &facts, acc, batch, objective, trace)
+}
+
+/// `simulate` with the graph's facts read beforehand (`GraphFacts::of` the same model), as a
+/// sweep does for the many descriptions of one model.
+pub fn simulate_with(
+    model: &etch_ir::Model,
+    info: &etch_ir::infer::GraphInfo,
+    facts: &etch_program::lower::GraphFacts,
+    acc: &Accelerator,
+    batch: u64,
+    objective: etch_program::tiling::Objective,
+    trace: bool,
+) -> Result<(Program, Run, SimResult), ProgramError> {
+    let p = etch_program::compile_with(model, info, facts, acc, batch, objective)?;
     let run = etch_program::simulate(&p, acc)?;
     let r = result(&p, &run, acc, trace);
     Ok((p, run, r))
