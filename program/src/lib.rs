@@ -403,7 +403,7 @@ impl Compiler {
             });
         }
         let bound = tiling::EnergyBound::of(&self.table, s, a);
-        let mut ranked: Vec<(f64, Tiling)> = cands
+        let ranked: Vec<(f64, Tiling)> = cands
             .into_iter()
             .map(|t| {
                 let x = tiling::tally(&t, s, a, &self.machine, spaces);
@@ -417,12 +417,16 @@ impl Compiler {
                 )
             })
             .collect();
-        ranked.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        // lowest bound first (ties by the tiling): a heap, since the search stops after a few
+        let mut ranked: std::collections::BinaryHeap<Ranked> =
+            ranked.into_iter().map(|(b, t)| Ranked(b, t)).collect();
         let mut best: Option<Timed> = None;
-        for (k, &(lower, t)) in ranked.iter().enumerate() {
+        let mut k = 0;
+        while let Some(Ranked(lower, t)) = ranked.pop() {
             if k >= MAX_EXACT || best.is_some_and(|b| lower > b.score) {
                 break;
             }
+            k += 1;
             let timed = self.time(s, a, &t, spaces)?;
             if best.is_none_or(|b| timed.better_than(&b)) {
                 best = Some(timed);
@@ -703,4 +707,25 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
         covered = end;
     }
     Ok(Run { timing, layers })
+}
+
+/// A tiling candidate and its lower bound, ordered so that a max-heap pops the lowest bound first
+/// (ties by the tiling, as a sort by `(bound, tiling)` would give them).
+struct Ranked(f64, Tiling);
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.0.total_cmp(&self.0).then(o.1.cmp(&self.1))
+    }
 }
