@@ -194,19 +194,12 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
         let cdir = dir.join(CORE_DIR);
         std::fs::create_dir_all(&cdir)
             .map_err(|e| format!("error: cannot create `{}`: {e}", cdir.display()))?;
-        let mut rtl = None;
+        let mut values = None;
         if let Some(data) = a.data {
-            let (line, r) = program_values(model, info, &p, &acc, data, a.samples, a.model)?;
+            let (line, v) = program_values(model, info, &p, &acc, data, a.samples, a.model)?;
             values_line = Some(line);
-            rtl = r;
+            values = v;
         }
-        let values = rtl.as_ref().map(|r| verilog::core::Values {
-            program: &p,
-            plan: r.plan.clone(),
-            dram: &r.image.dram,
-            input: r.input.clone(),
-            expected: r.expected.clone(),
-        });
         let files = verilog::core::emit(
             &cdir,
             &model_name,
@@ -234,8 +227,8 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             },
             instructions: p.insns.len(),
             sim_cycles: timing.total,
-            values: rtl.as_ref().map_or(0, |r| r.expected.len()),
-            value_samples: rtl.as_ref().map_or(0, |r| r.samples),
+            values: values.as_ref().map_or(0, |v| v.expected.len()),
+            value_samples: values.as_ref().map_or(0, |v| v.samples),
         });
     }
     std::fs::write(dir.join(ACCELERATOR), &ron)
@@ -284,30 +277,20 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What the core's RTL datapath is loaded with: the program's DRAM image, its datapath plan, and
-/// the samples' input codes with the CPU executor's output codes for them (one after another).
-struct RtlValues {
-    image: etch_codegen::datapath::Image,
-    plan: verilog::datapath::Plan,
-    input: Vec<u8>,
-    expected: Vec<i64>,
-    samples: usize,
-}
-
 /// The lines `compile --emit core --data` prints about the program's values: its instructions
 /// run on the DRAM image (`etch_codegen::datapath`) against the CPU executor's golden codes of
 /// the first `samples` rows, and whether the core's RTL datapath is emitted (with the same
 /// samples, for `verify`). A model the functional datapath does not run yet gets a line saying
 /// why; a wrong code is an error.
-fn program_values(
+fn program_values<'p>(
     model: &etch_ir::Model,
     info: &etch_ir::infer::GraphInfo,
-    p: &etch_program::Program,
+    p: &'p etch_program::Program,
     acc: &etch_hw::Accelerator,
     data: &str,
     samples: usize,
     path: &str,
-) -> Result<(String, Option<RtlValues>), String> {
+) -> Result<(String, Option<verilog::core::Values<'p>>), String> {
     use etch_codegen::datapath;
     let chain = match program::lower(model, info) {
         Ok(c) => c,
@@ -331,44 +314,33 @@ fn program_values(
         }
         codes += got.len();
     }
+    let line = format!(
+        "program values: run on its {}-byte DRAM image, the instructions compute the CPU executor's codes bit for bit on {} samples of {data} ({codes} output codes)",
+        image.dram.len(),
+        golden.len()
+    );
     let slots = etch_program::tiling::SlotBytes::of(acc);
-    let (rtl_line, rtl) = match verilog::datapath::plan(p, &image, &slots, acc.pe.acc_bits()) {
-        Ok(mut plan) if !golden.is_empty() => {
-            plan.samples = golden.len();
-            (
+    let (rtl_line, rtl) = if golden.is_empty() {
+        (
+            format!("RTL datapath not emitted: {data} holds no samples"),
+            None,
+        )
+    } else {
+        match verilog::core::Values::new(p, image, &golden, &slots, acc.pe.acc_bits()) {
+            Ok(v) => (
                 format!(
                     "RTL datapath: emitted with {} samples of {data}; etch verify holds its {codes} output codes against the CPU executor's",
                     golden.len()
                 ),
-                Some(RtlValues {
-                    input: golden
-                        .iter()
-                        .flat_map(|s| s.input.iter().map(|&c| c as u8))
-                        .collect(),
-                    expected: golden.iter().flat_map(|s| s.output.clone()).collect(),
-                    samples: golden.len(),
-                    plan,
-                    image: image.clone(),
-                }),
-            )
-        }
-        Ok(_) => (
-            format!("RTL datapath not emitted: {data} holds no samples"),
-            None,
-        ),
-        Err(e) => (
-            format!(
-                "RTL datapath not emitted (the core times the program without its values): {e}"
+                Some(v),
             ),
-            None,
-        ),
+            Err(e) => (
+                format!(
+                    "RTL datapath not emitted (the core times the program without its values): {e}"
+                ),
+                None,
+            ),
+        }
     };
-    Ok((
-        format!(
-            "program values: run on its {}-byte DRAM image, the instructions compute the CPU executor's codes bit for bit on {} samples of {data} ({codes} output codes)\n{rtl_line}",
-            image.dram.len(),
-            golden.len()
-        ),
-        rtl,
-    ))
+    Ok((format!("{line}\n{rtl_line}"), rtl))
 }

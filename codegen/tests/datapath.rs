@@ -72,30 +72,20 @@ fn check_rtl(
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let image = build(&program, &chain, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
     let samples = golden(&p.model, &p.info, &chain, csv, 3).unwrap();
-    let mut plan = datapath::plan(
+    let values = core::Values::new(
         &program,
-        &image,
+        image,
+        &samples,
         &etch_program::tiling::SlotBytes::of(acc),
         acc.pe.acc_bits(),
     )
     .unwrap_or_else(|e| panic!("{what}: {e}"));
-    plan.samples = samples.len();
     let timing = etch_program::machine::run(&program.machine, &program.insns).unwrap();
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("datapath_rtl")
         .join(what.replace([' ', '/'], "_"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let values = core::Values {
-        program: &program,
-        plan,
-        dram: &image.dram,
-        input: samples
-            .iter()
-            .flat_map(|s| s.input.iter().map(|&c| c as u8))
-            .collect(),
-        expected: samples.iter().flat_map(|s| s.output.clone()).collect(),
-    };
     core::emit(
         &dir,
         what,

@@ -50,6 +50,16 @@ pub enum DatapathError {
     /// The input or output region lies outside its memory (the image and the program disagree).
     #[error("the {what} codes lie outside memory: {message}")]
     Region { what: &'static str, message: String },
+    /// A layer the RTL datapath (`verilog::datapath`) does not run yet.
+    #[error("layer `{layer}`: {what} does not run on the RTL datapath yet")]
+    NotInRtl { layer: String, what: String },
+    /// A memory of the RTL datapath would be larger than its 32-bit addresses reach.
+    #[error("the RTL datapath's {what} would take {bytes} bytes, more than the {limit} its addresses reach")]
+    RtlMemory {
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
     /// The image would be larger than etch allocates.
     #[error("the DRAM image would take {bytes} bytes, more than the {limit} etch allocates")]
     TooLarge { bytes: u64, limit: u64 },

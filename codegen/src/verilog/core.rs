@@ -803,8 +803,11 @@ fn testbench(
     sz: &Sizes,
     n_insns: usize,
     max_cycles: u64,
-    plan: Option<&super::datapath::Plan>,
+    plan: Option<(&super::datapath::Plan, usize)>,
 ) -> Module {
+    // the datapath's plan and how many samples the testbench runs (one without a datapath)
+    let samples = plan.map_or(1, |p| p.1.max(1));
+    let plan = plan.map(|p| p.0);
     let tw = sz.tag();
     let pcw = sz.pc;
     let mut m = Module::new("etch_core_tb");
@@ -906,7 +909,7 @@ fn testbench(
     m.item(Item::Integer("sample".into()))
         .reg("run_done", 1)
         .reg("first_cycles", CYCLE_BITS);
-    let samples = plan.map_or(1, |p| p.samples.max(1));
+
     init.extend([
         bl("fd", Expr::Call("$fopen", vec![s(TRACE), s("w")])),
         bl("clk", lit(1, 0)),
@@ -1129,7 +1132,7 @@ pub fn emit(
                 &sz,
                 insns.len(),
                 timing.total.saturating_mul(2).saturating_add(1000),
-                values.map(|v| &v.plan),
+                values.map(|v| (&v.plan, v.samples)),
             ),
         ],
     };
@@ -1148,7 +1151,7 @@ pub fn emit(
         };
         let expected: String = v.expected.iter().map(|c| format!("{c}\n")).collect();
         for (name, text) in [
-            (DRAM_IMAGE, bytes_hex(v.dram)),
+            (DRAM_IMAGE, bytes_hex(&v.dram)),
             (LAYER_TABLE, v.plan.table_hex()),
             (THRESHOLDS, v.plan.thresholds_hex()),
             (INPUT_IMAGE, bytes_hex(&v.input)),
@@ -1169,15 +1172,42 @@ pub fn emit(
     Ok(names)
 }
 
-/// What the core's datapath runs: the program's datapath plan (`plan.samples` runs), its DRAM
-/// image, the samples' input codes one after another and the output codes the CPU executor
-/// computes for them, in the same order.
+/// What the core's datapath runs: the program, its datapath plan, its DRAM image, the samples'
+/// input codes one after another and the output codes the CPU executor computes for them, in the
+/// same order.
 pub struct Values<'a> {
     pub program: &'a etch_program::Program,
     pub plan: super::datapath::Plan,
-    pub dram: &'a [u8],
+    pub dram: Vec<u8>,
     pub input: Vec<u8>,
     pub expected: Vec<i64>,
+    pub samples: usize,
+}
+
+impl<'a> Values<'a> {
+    /// The values of `program` on its DRAM `image` for `samples` (the CPU executor's golden
+    /// codes), on buffers of `slots` and accumulators of `acc_bits`; refuses, naming the layer,
+    /// what the RTL datapath does not run yet.
+    pub fn new(
+        program: &'a etch_program::Program,
+        image: crate::datapath::Image,
+        samples: &[crate::program::SampleGolden],
+        slots: &etch_program::tiling::SlotBytes,
+        acc_bits: u32,
+    ) -> Result<Values<'a>, crate::datapath::DatapathError> {
+        let plan = super::datapath::plan(program, &image, slots, acc_bits)?;
+        Ok(Values {
+            program,
+            plan,
+            dram: image.dram,
+            input: samples
+                .iter()
+                .flat_map(|s| s.input.iter().map(|&c| c as u8))
+                .collect(),
+            expected: samples.iter().flat_map(|s| s.output.clone()).collect(),
+            samples: samples.len(),
+        })
+    }
 }
 
 /// When the simulator runs one instruction: its unit, and the cycles it starts, ends and is

@@ -121,14 +121,12 @@ pub struct Plan {
     pub input: crate::datapath::image::Region,
     pub output: crate::datapath::image::Region,
     pub output_signed: bool,
-    /// Samples the testbench runs, one after another.
-    pub samples: usize,
 }
 
 fn not_yet(program: &Program, layer: usize, what: &str) -> DatapathError {
-    DatapathError::NotYet {
+    DatapathError::NotInRtl {
         layer: program.layers[layer].name.clone(),
-        what: format!("{what} (in the RTL datapath)"),
+        what: what.into(),
     }
 }
 
@@ -289,7 +287,6 @@ pub fn plan(
         input: image.input,
         output: image.output,
         output_signed: image.output_signed,
-        samples: 1,
     };
     for (what, bytes) in [
         ("DRAM", plan.dram),
@@ -299,12 +296,12 @@ pub fn plan(
         ("the output buffer", plan.output_slot * m.slots as u64 * 4),
     ] {
         if bytes > MAX_MEMORY {
-            return Err(DatapathError::TooLarge {
+            return Err(DatapathError::RtlMemory {
+                what,
                 bytes,
                 limit: MAX_MEMORY,
             });
         }
-        let _ = what;
     }
     Ok(plan)
 }
@@ -579,8 +576,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
         "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
         "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
-        "g_irb", "g_ir0", "g_inr", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0",
-        "g_thr", "g_grp", "g_cin", "ch", // a lane's work
+        "g_irb", "g_ir0", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr",
+        "g_grp", "g_cin", "ch", // a lane's work
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work

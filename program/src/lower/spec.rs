@@ -79,12 +79,21 @@ impl LayerSpec {
     }
 }
 
+/// A layer's weights as the passes left them (`etch_ir::stats`' `mac_kind`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WeightKind {
+    Shift,
+    Xnor,
+    Int(u32),
+    /// Float weights: the hardware's own arithmetic.
+    Hw,
+}
+
 /// What the graph says of one weight layer, whatever the hardware.
 #[derive(Debug, Clone, PartialEq)]
 struct LayerFacts {
     name: String,
-    /// The MAC kind as the passes left it: `shift`, `xnor`, `int{b}`, or the hardware's own.
-    kind: String,
+    kind: WeightKind,
     weight_bits: u32,
     /// Nonzero weights over weights, when some are zero.
     density: Option<f64>,
@@ -114,7 +123,14 @@ impl GraphFacts {
             }
             layers.push(LayerFacts {
                 name: ls.name.clone(),
-                kind: ls.mac_kind.clone(),
+                kind: match ls.mac_kind.as_str() {
+                    "shift" => WeightKind::Shift,
+                    "xnor" => WeightKind::Xnor,
+                    k => k
+                        .strip_prefix("int")
+                        .and_then(|b| b.parse().ok())
+                        .map_or(WeightKind::Hw, WeightKind::Int),
+                },
                 weight_bits: ls.weight_bits,
                 density: (ls.params > 0 && ls.nonzero_params < ls.params)
                     .then(|| ls.nonzero_params as f64 / ls.params as f64),
@@ -136,24 +152,27 @@ impl GraphFacts {
         for f in &self.layers {
             let mut spec = LayerSpec::from_hw(acc);
             let mut changed = false;
-            let kind = f.kind.as_str();
-            if kind == "shift" {
-                spec.kind = MacKind::Shift;
-                spec.weight_bits = f.weight_bits.min(acc.pe.weight_bits()).max(2);
-                changed = true;
-            } else if kind == "xnor" {
-                spec.kind = MacKind::Xnor;
-                spec.weight_bits = 1;
-                changed = true;
-            } else if let Some(bits) = kind.strip_prefix("int").and_then(|b| b.parse::<u32>().ok())
-            {
-                spec.kind = if acc.pe.kind() == MacKind::Float {
-                    MacKind::Float
-                } else {
-                    MacKind::Int
-                };
-                spec.weight_bits = bits;
-                changed = true;
+            match f.kind {
+                WeightKind::Shift => {
+                    spec.kind = MacKind::Shift;
+                    spec.weight_bits = f.weight_bits.min(acc.pe.weight_bits()).max(2);
+                    changed = true;
+                }
+                WeightKind::Xnor => {
+                    spec.kind = MacKind::Xnor;
+                    spec.weight_bits = 1;
+                    changed = true;
+                }
+                WeightKind::Int(bits) => {
+                    spec.kind = if acc.pe.kind() == MacKind::Float {
+                        MacKind::Float
+                    } else {
+                        MacKind::Int
+                    };
+                    spec.weight_bits = bits;
+                    changed = true;
+                }
+                WeightKind::Hw => {}
             }
             if let Some(d) = f.density {
                 spec.density = d;
