@@ -3,12 +3,13 @@
 
 Usage: quant_check.py ETCH_BINARY
 
-For digits_cnn and digits_mlp and each quantization below, `etch convert --passes SPEC` writes the
+For the digits models (cnn, mlp, residual, depthwise-separable) and each quantization below, `etch convert --passes SPEC` writes the
 QDQ model (QuantizeLinear/DequantizeLinear around int8 weights and activations, ONNX text); it must
 pass onnx's parser and full checker. Then on every row of examples/data/digits_test.csv:
 
   etch   `etch run` (the CPU executor: the quantized layers in int32 with fixed-point requantization,
-         MaxPool/Flatten on the int8 codes), and `etch eval --json` for top-1;
+         MaxPool/Flatten and residual Adds
+         on the int8 codes), and `etch eval --json` for top-1;
   qdq    onnxruntime with graph optimizations disabled: every QuantizeLinear/DequantizeLinear and
          layer computed in float as written, the reference semantics;
   ort    onnxruntime with its default graph optimizations, for information only: it fuses the QDQ
@@ -51,6 +52,9 @@ CASES = [
     ("digits_cnn", "pow2 4-bit weights", f"pow2(bits=4),{Q8}"),
     ("digits_mlp", "pow2 4-bit weights", f"pow2(bits=4),{Q8}"),
     ("digits_cnn", "binarized (xnor), first/last int8", f'binarize(keep=[first,last],calib="{CALIB}"),{Q8}'),
+    ("digits_res", "int8 per-channel, residual Add on codes", f"fold-bn,{Q8}"),
+    ("digits_res", "int4 weights and activations, residual Add on codes", f'fold-bn,quant(bits=4,act_bits=4,calib="{CALIB}")'),
+    ("digits_ds", "int8 per-channel, depthwise", f"fold-bn,{Q8}"),
 ]
 
 

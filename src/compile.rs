@@ -79,7 +79,7 @@ pub fn run(a: CompileArgs) -> Result<(), CliError> {
             return Err(format!("error: the testbenches check the design on real inputs: give them with --data CSV (label, then the model's input values, one sample per row; e.g. examples/data/digits_test.csv); --samples N rows are used (now {})", a.samples));
         };
         let prog = program::lower(model, info)
-            .and_then(|p| p.check_group_one().map(|()| p))
+            .and_then(|p| p.check_layer_chain().map(|()| p))
             .map_err(|e| format!("error: {}: {e}", a.model))?;
         let golden = program::golden(model, info, &prog, data, a.samples)
             .map_err(|e| format!("error: {data}: {e}"))?;

@@ -1,6 +1,6 @@
 //! The accelerator program computes the model: run instruction by instruction on its DRAM image
 //! (`etch_codegen::datapath`), its output codes equal the CPU executor's golden codes bit for
-//! bit, on the digits MLP and on random convolution chains, on descriptions of every dataflow
+//! bit, on the digits models and on random convolution chains with residual blocks, on descriptions of every dataflow
 //! and buffer sizes small enough to split every layer into many tiles and reduction tiles.
 
 mod common;
@@ -33,9 +33,9 @@ fn check(what: &str, p: &Prepared, acc: &Accelerator, csv: &str, rows: usize) ->
     program.insns.len()
 }
 
-/// The trained digits models: an MLP, a CNN, and a depthwise-separable CNN with BatchNorm
-/// (`scripts/train_digits.py`).
-const DIGITS: [&str; 3] = ["digits_mlp", "digits_cnn", "digits_ds"];
+/// The trained digits models: an MLP, a CNN, a depthwise-separable CNN and a residual one, both
+/// with BatchNorm (`scripts/train_digits.py`).
+const DIGITS: [&str; 4] = ["digits_mlp", "digits_cnn", "digits_ds", "digits_res"];
 
 /// The compressions of a digits model: the done-when three, int4 and per-tensor int8; BatchNorm
 /// folded first.
@@ -53,6 +53,15 @@ fn digits_specs(model: &str, calib: &str) -> Vec<(&'static str, String)> {
         .into_iter()
         .map(|(form, spec)| (form, format!("fold-bn,{spec}")))
         .collect()
+}
+
+/// A directory name for a case: its first words and a hash of the whole label.
+fn dir_name(what: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    what.hash(&mut h);
+    let head: String = what.chars().take(48).collect();
+    format!("{}_{:016x}", head.replace([' ', '/'], "_"), h.finish())
 }
 
 /// Emits the program's core with its RTL datapath for the first three samples of `csv`, runs it under
@@ -83,7 +92,7 @@ fn check_rtl(
     let timing = etch_program::machine::run(&program.machine, &program.insns).unwrap();
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("datapath_rtl")
-        .join(what.replace([' ', '/'], "_"));
+        .join(dir_name(what));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     core::emit(
@@ -118,9 +127,10 @@ fn check_rtl(
     timing.total
 }
 
-/// The digits models in RTL: int8 on every description (the CNN) or on three (the others), the
-/// other compressions (int4, power-of-two, binarized, per-tensor) on one that splits every layer
-/// into tiles; the first description under both simulators.
+/// The digits models in RTL: int8 on every description (the CNN) or on three (the others; two
+/// for the residual net), the other compressions (int4, power-of-two, binarized, per-tensor) on
+/// one that splits every layer into tiles (only int4 of the residual net, whose other forms the
+/// functional datapath checks); the first description under both simulators.
 #[test]
 fn the_rtl_datapath_computes_the_digits_models() {
     use etch_codegen::run::Simulator;
@@ -133,7 +143,10 @@ fn the_rtl_datapath_computes_the_digits_models() {
                 // and the output-stationary one; the other compressions on the split one
                 let keep = match (form, model) {
                     ("int8", "digits_cnn") => true,
+                    ("int8", "digits_res") => matches!(k, 5 | 6),
                     ("int8", _) => matches!(k, 0 | 5 | 6),
+                    ("int4", "digits_res") => k == 5,
+                    (_, "digits_res") => false,
                     _ => k == 5,
                 };
                 if !keep {
@@ -222,7 +235,8 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
     }
 }
 
-/// Conv → ReLU → [MaxPool] → Conv → ReLU → [MaxPool] → Flatten → Gemm with random channels,
+/// Conv → ReLU → [residual] → [MaxPool] → Conv → ReLU → [residual] → [MaxPool] → Flatten → Gemm
+/// with random channels,
 /// extents, kernels, strides, padding and dilation (poolings that tile their input, and
 /// overlapping, padded ones);
 /// the second convolution plain, grouped or depthwise.
@@ -273,6 +287,17 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
         what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
         prev = format!("r{l}");
         (ch, hh, ww) = (m, ho, wo);
+        // a residual block: a 3×3 convolution that keeps the shape, added to its input
+        if rng.range(0, 2) == 0 {
+            inits.push(format!(
+                "float[{m},{m},3,3] rw{l} = {{{}}}, float[{m}] rb{l} = {{{}}}",
+                rng.floats(m * m * 9, 0.3),
+                rng.floats(m, 0.2)
+            ));
+            body.push_str(&format!("   rc{l} = Conv <kernel_shape: ints = [3, 3], pads: ints = [1, 1, 1, 1]> ({prev}, rw{l}, rb{l})\n   s{l} = Add (rc{l}, {prev})\n   sr{l} = Relu (s{l})\n"));
+            what += " -> residual 3x3 + add";
+            prev = format!("sr{l}");
+        }
         // a max pooling: windows that tile the input, or overlapping, strided, padded ones (as
         // ResNet's and AlexNet's)
         let (pk, ps, pp) = [(2, 2, 0), (3, 2, 1), (3, 2, 0), (2, 1, 0), (3, 1, 1)][rng.range(0, 4)];
@@ -281,7 +306,7 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
         if let (Some(ph), Some(pw), 1) = (pooled(ho), pooled(wo), rng.range(0, 1)) {
             if pk != ps || pp != 0 || exact {
                 body.push_str(&format!(
-                    "   p{l} = MaxPool <kernel_shape: ints = [{pk}, {pk}], pads: ints = [{pp}, {pp}, {pp}, {pp}], strides: ints = [{ps}, {ps}]> (r{l})\n"
+                    "   p{l} = MaxPool <kernel_shape: ints = [{pk}, {pk}], pads: ints = [{pp}, {pp}, {pp}, {pp}], strides: ints = [{ps}, {ps}]> ({prev})\n"
                 ));
                 what += &format!(" -> maxpool {pk}x{pk} s{ps} p{pp}");
                 prev = format!("p{l}");

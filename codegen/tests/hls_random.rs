@@ -54,6 +54,7 @@ fn random_conv_gemm_models_are_bit_exact_in_c_simulation() {
                     WeightCodes::Xnor { .. } => "xnor",
                 },
                 IntOp::MaxPool { .. } => "maxpool",
+                IntOp::Add { .. } => "add",
                 IntOp::Reshape => "reshape",
             })
             .collect();

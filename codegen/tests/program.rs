@@ -26,6 +26,7 @@ fn digits_models_lower_to_integer_programs() {
                         }
                     ),
                     IntOp::MaxPool { .. } => "maxpool".into(),
+                    IntOp::Add { .. } => "add".into(),
                     IntOp::Reshape => "reshape".into(),
                 })
                 .collect();
@@ -40,6 +41,37 @@ fn digits_models_lower_to_integer_programs() {
             }
         }
     }
+}
+
+/// The residual digits net: its Add reads the block's input and the second convolution's
+/// output, both written by earlier steps; the layer-chain hardware refuses it, naming the Add.
+#[test]
+fn a_residual_add_is_a_step_on_two_earlier_outputs() {
+    let calib = format!("{}/examples/data/digits_train.csv", common::root());
+    let spec = format!("fold-bn,quant(bits=8,per=channel,calib=\"{calib}\")");
+    let (model, info) = common::model("digits_res", &spec);
+    let p = lower(&model, &info).unwrap();
+    let (k, add) = p
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| matches!(s.op, IntOp::Add { .. }))
+        .expect("an Add step");
+    let second = add.second.as_deref().expect("its second operand");
+    let writer = |v: &str| p.steps[..k].iter().position(|s| s.output == v);
+    assert_eq!(
+        writer(&add.input),
+        Some(k - 1),
+        "the first operand is the previous step's"
+    );
+    assert!(
+        writer(second).is_some_and(|w| w < k - 1),
+        "the second is an earlier step's"
+    );
+    let g = golden(&model, &info, &p, &common::test_csv(), 2).unwrap();
+    assert_eq!(g[0].output.len(), 10);
+    let e = p.check_layer_chain().unwrap_err();
+    assert!(e.to_string().contains("residual Add"), "{e}");
 }
 
 #[test]

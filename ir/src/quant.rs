@@ -199,11 +199,36 @@ pub struct QPassThrough {
     pub q: NodeIndex,
 }
 
+/// A residual Add of two quantized tensors of one shape whose DequantizeLinears and output
+/// QuantizeLinear share one scale `s` (a ReLU/Clip between the Add and the QuantizeLinear folds
+/// into the clamp): `y_q = clamp(zp_y + (a_q − zp_a) + (b_q − zp_b), qmin, qmax)`. The float
+/// semantics give exactly this: each product `(x_q − zp)·s` and the sum are within
+/// `3·2^−24` relative of the exact `(a + b)·s`, so dividing by `s` lands within 2^−13 of the
+/// integer `a + b` (|a|, |b| ≤ 255), which rounding returns. With different scales the float
+/// result has no integer form, and the Add stays in float.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QAdd {
+    pub node: NodeIndex,
+    /// The codes of the two operands and their zero points.
+    pub inputs: [(String, i32); 2],
+    pub output: QOutput,
+}
+
+impl QAdd {
+    /// The integer Add of two codes.
+    pub fn apply(&self, a: i64, b: i64) -> i64 {
+        let (za, zb) = (self.inputs[0].1 as i64, self.inputs[1].1 as i64);
+        (self.output.zero_point as i64 + (a - za) + (b - zb))
+            .clamp(self.output.qmin as i64, self.output.qmax as i64)
+    }
+}
+
 /// Everything quantized in a graph.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QuantInfo {
     pub layers: Vec<QuantLayer>,
     pub passthrough: Vec<QPassThrough>,
+    pub adds: Vec<QAdd>,
 }
 
 /// The quantized layers of a verified model, in node order.
@@ -617,6 +642,40 @@ fn output_of(g: &Graph, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeI
     Some((out, absorbed))
 }
 
+/// The integer form of an Add node, when it has one (see [`QAdd`]).
+fn add_of(g: &Graph, info: &GraphInfo, idx: NodeIndex) -> Option<QAdd> {
+    let n = &g.nodes[idx];
+    if n.inputs.len() != 2 || n.outputs.len() != 1 {
+        return None;
+    }
+    let shape = |v: &str| info.ty(v).and_then(|t| t.known_dims());
+    let dims = shape(&n.inputs[0])?;
+    if shape(&n.inputs[1])? != dims || shape(&n.outputs[0])? != dims {
+        return None;
+    }
+    let operand = |v: &str| -> Option<(String, TensorQuant)> {
+        let (_, dq) = producer(g, v)?;
+        if !matches!(dq.op, Op::DequantizeLinear { .. }) || info.consts.contains_key(&dq.inputs[0])
+        {
+            return None;
+        }
+        Some((dq.inputs[0].clone(), tensor_quant(info, dq)?))
+    };
+    let (a, qa) = operand(&n.inputs[0])?;
+    let (b, qb) = operand(&n.inputs[1])?;
+    let (output, _) = output_of(g, info, &n.outputs[0])?;
+    let same = |x: f32| x.to_bits() == output.scale.to_bits();
+    let eight_bit = |q: &TensorQuant| q.qmax - q.qmin <= 255;
+    if !same(qa.scale) || !same(qb.scale) || !eight_bit(&qa) || !eight_bit(&qb) {
+        return None;
+    }
+    Some(QAdd {
+        node: idx,
+        inputs: [(a, qa.zero_point), (b, qb.zero_point)],
+        output,
+    })
+}
+
 /// Reads every quantized layer and integer pass-through op of a verified model.
 pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
     let g = &model.graph;
@@ -648,6 +707,11 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
                     output,
                     absorbed,
                 });
+            }
+            Op::Add => {
+                if let Some(add) = add_of(g, info, idx) {
+                    out.adds.push(add);
+                }
             }
             Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {
                 if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {

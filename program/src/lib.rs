@@ -559,6 +559,7 @@ pub fn compile_with(
                 let t = c.tile(layer, &s, &a, spaces)?;
                 let at = Addrs {
                     input: input.addr,
+                    second: 0,
                     weight: alloc_weights(s.weight_region_bytes(&a, &t)),
                     output: output.addr,
                     spaces,
@@ -578,12 +579,20 @@ pub fn compile_with(
                     _ => VectorOp::Table,
                 };
                 let out_elems = v.output_elems.max(1);
+                // two operands of the output's size in one space: each tile loads both runs
+                let second = match layer.inputs.as_slice() {
+                    [_, b] if op == VectorOp::Elementwise && v.input_elems == 2 * out_elems => {
+                        placement.of(b).filter(|p| p.space == input.space)
+                    }
+                    _ => None,
+                };
                 let work = VectorWork {
                     op,
                     elements: out_elems,
                     input: (v.input_elems.max(1), out_elems),
                     ops: (v.ops.max(1), out_elems),
                     rows: v.rows.filter(|_| op == VectorOp::Pool),
+                    binary: second.is_some(),
                 };
                 let tile = c.vector_tile(&work, &a, spaces).map_err(|e| match e {
                     Some(d) => ProgramError::Deadlock(d),
@@ -595,6 +604,7 @@ pub fn compile_with(
                 })?;
                 let at = Addrs {
                     input: input.addr,
+                    second: second.map_or(0, |p| p.addr),
                     weight: 0,
                     output: output.addr,
                     spaces,

@@ -24,6 +24,9 @@ pub struct VectorWork {
     /// A pooling's rows (`lower::VectorWork::rows`): tiles are whole output rows or planes, read
     /// the input rows their windows cover, and name their first.
     pub rows: Option<crate::lower::PoolRows>,
+    /// An element-wise op of two tensors of the output's size (a residual Add): a tile's load
+    /// brings both operands' runs as two rows, the lower address first (`Addrs::second`).
+    pub binary: bool,
 }
 
 /// Where a layer's tensors live: their addresses, and the spaces of its activations (weights
@@ -31,6 +34,8 @@ pub struct VectorWork {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Addrs {
     pub input: u64,
+    /// The second operand of a binary element-wise layer (`VectorWork::binary`).
+    pub second: u64,
     pub weight: u64,
     pub output: u64,
     pub spaces: Spaces,
@@ -371,7 +376,15 @@ impl Emitter {
                     (e * in_per_out.0).div_ceil(in_per_out.1.max(1)),
                 ),
             };
-            let in_bytes = a.act_bytes(count);
+            // (address, rows, bytes a row, stride)
+            let (addr, rows, row_bytes, stride) = if w.binary {
+                // both operands' runs of the tile's elements, the lower address first
+                let (lo, hi) = (at.input.min(at.second), at.input.max(at.second));
+                (lo + a.act_bytes(e0), 2, a.act_bytes(e), hi - lo)
+            } else {
+                let in_bytes = a.act_bytes(count);
+                (at.input + a.act_bytes(first), 1, in_bytes, in_bytes)
+            };
             self.load(
                 Buffer::Input,
                 [u64::MAX, n, 0, 2],
@@ -379,10 +392,10 @@ impl Emitter {
                     buffer: Buffer::Input,
                     slot: 0,
                     space: at.spaces.input,
-                    addr: at.input + a.act_bytes(first),
-                    rows: 1,
-                    row_bytes: in_bytes,
-                    stride: in_bytes,
+                    addr,
+                    rows,
+                    row_bytes,
+                    stride,
                     tile: Tile::default(),
                 },
             );

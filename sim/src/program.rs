@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use etch_ir::infer::GraphInfo;
 use etch_ir::op::Op;
+use etch_ir::quant::QAdd;
 use etch_ir::Model;
 
 use crate::reference::cpu::conv::ConvGeom;
@@ -67,6 +68,8 @@ pub enum IntOp {
     Gemm { layer: Arc<IntLayer> },
     /// MaxPool on codes.
     MaxPool { window: Window2 },
+    /// A residual Add of the step's input and its `second` input, element by element.
+    Add { add: Arc<QAdd> },
     /// Flatten / Reshape / Identity: the codes stay where they are (row-major).
     Reshape,
 }
@@ -88,6 +91,8 @@ pub struct IntStep {
     pub name: String,
     pub op: IntOp,
     pub input: String,
+    /// The second operand of an Add (same shape as `input`).
+    pub second: Option<String>,
     pub output: String,
     pub input_shape: Vec<usize>,
     pub output_shape: Vec<usize>,
@@ -110,19 +115,24 @@ pub struct IntProgram {
 }
 
 impl IntProgram {
-    /// Refuses a grouped convolution, which the layer-chain accelerator (`etch compile --emit
-    /// verilog`, `--emit hls`, `etch sim --rtl`) does not have.
-    pub fn check_group_one(&self) -> Result<(), ProgramError> {
+    /// Refuses what the layer-chain accelerator (`etch compile --emit verilog`, `--emit hls`,
+    /// `etch sim --rtl`) does not have: grouped convolutions and residual Adds.
+    pub fn check_layer_chain(&self) -> Result<(), ProgramError> {
         for s in &self.steps {
-            if let IntOp::Conv { group, .. } = &s.op {
-                if *group != 1 {
-                    return Err(ProgramError::Unsupported {
-                        node: s.name.clone(),
-                        op: "Conv".into(),
-                        message: format!("grouped convolution (group {group}) is not supported by the emitted hardware"),
-                    });
+            let message = match &s.op {
+                IntOp::Conv { group, .. } if *group != 1 => format!("grouped convolution (group {group}) is not supported by the layer-chain hardware; `--emit core` runs it"),
+                IntOp::Add { .. } => "the layer-chain hardware runs one chain of layers, not a residual Add; `--emit core` runs it".to_string(),
+                _ => continue,
+            };
+            return Err(ProgramError::Unsupported {
+                node: s.name.clone(),
+                op: match s.op {
+                    IntOp::Add { .. } => "Add",
+                    _ => "Conv",
                 }
-            }
+                .into(),
+                message,
+            });
         }
         Ok(())
     }
@@ -211,17 +221,25 @@ pub fn lower_plan(
             return Err(ProgramError::FloatInMiddle {
                 node: culprit.name.clone(),
                 op: culprit.op_type.clone(),
-                why: "only quantized Conv/Gemm/MatMul layers, and MaxPool/Flatten/Reshape between equal quantizers, run on codes".into(),
+                why: "only quantized Conv/Gemm/MatMul layers, MaxPool/Flatten/Reshape between equal quantizers, and Adds whose operands and result share one scale run on codes".into(),
             });
         }
         let input = slot_name(st.inputs.first().copied().flatten()).to_string();
+        let second = st
+            .add
+            .as_ref()
+            .map(|_| slot_name(st.inputs.get(1).copied().flatten()).to_string());
         let output = slot_name(st.outputs.first().copied().flatten()).to_string();
-        if let Some(p) = &prev_out {
-            if *p != input {
+        // every step reads the program's input or what an earlier step wrote
+        for v in std::iter::once(&input).chain(&second) {
+            let known = steps.is_empty() && prev_out.is_none()
+                || steps.first().is_some_and(|s: &IntStep| s.input == *v)
+                || steps.iter().any(|s: &IntStep| s.output == *v);
+            if !known {
                 return Err(ProgramError::Unsupported {
                     node: st.name.clone(),
                     op: op_name,
-                    message: format!("it reads `{input}`, not the previous step's `{p}`: the hardware runs a chain of layers, not a graph with branches"),
+                    message: format!("it reads `{v}`, which no earlier integer step writes: the hardware runs one input through its layers"),
                 });
             }
         }
@@ -264,6 +282,8 @@ pub fn lower_plan(
                     )))
                 }
             }
+        } else if let Some(add) = &st.add {
+            IntOp::Add { add: add.clone() }
         } else {
             match &st.op {
                 Op::MaxPool { window } => {
@@ -287,6 +307,7 @@ pub fn lower_plan(
             input_chw: chw(&input_shape),
             output_chw: chw(&output_shape),
             input,
+            second,
             output: output.clone(),
             input_shape,
             output_shape,

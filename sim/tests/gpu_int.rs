@@ -151,3 +151,11 @@ g (float[4,16] x) => (float[4,8] y)
         }
     }
 }
+
+#[test]
+fn residual_add_on_codes() {
+    matches_cpu(
+        "digits_res",
+        "fold-bn,quant(bits=8,per=channel,calib=CALIB)",
+    );
+}

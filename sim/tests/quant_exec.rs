@@ -279,3 +279,48 @@ fn weight_only_forms_run_in_float() {
         assert_eq!(outputs(&plan, &rows).len(), 20);
     }
 }
+
+/// `DequantizeLinear(a_q), DequantizeLinear(b_q) → Add → [Relu] → QuantizeLinear` with one scale
+/// everywhere (`etch_ir::quant::QAdd`): the plan runs it on the codes, and on every pair of
+/// int8 codes the integer result equals the float QDQ semantics bit for bit. With another output
+/// scale it stays in float.
+#[test]
+fn a_residual_add_of_one_scale_runs_on_codes_exactly() {
+    let n = 256 * 256;
+    let (s, za, zb, zy) = (0.0123f32, -5i32, 3i32, -20i32);
+    for (relu, out_scale) in [(true, s), (false, s), (true, 2.0 * s)] {
+        let text = format!(
+            "<\n   ir_version: 8,\n   opset_import: [\"\" : 17]\n>\ng (float[1,{n}] x1, float[1,{n}] x2) => (float[1,{n}] y)\n   <float s = {{{s}}}, float so = {{{out_scale}}}, int8 za = {{{za}}}, int8 zb = {{{zb}}}, int8 zy = {{{zy}}}>\n{{\n   q1 = QuantizeLinear (x1, s, za)\n   d1 = DequantizeLinear (q1, s, za)\n   q2 = QuantizeLinear (x2, s, zb)\n   d2 = DequantizeLinear (q2, s, zb)\n   a = Add (d1, d2)\n{}   qy = QuantizeLinear ({}, so, zy)\n   y = DequantizeLinear (qy, so, zy)\n}}\n",
+            if relu {
+                "   r = Relu (a)\n"
+            } else {
+                ""
+            },
+            if relu { "r" } else { "a" }
+        );
+        let m = etch_ir::parse_model_str(&text).unwrap();
+        let info = etch_ir::verify::verify(&m).unwrap();
+        let fused = Plan::new(&m, &info).unwrap();
+        let on_codes = fused.integer_steps().len() == 1;
+        assert_eq!(
+            on_codes,
+            out_scale == s,
+            "relu {relu}, output scale {out_scale}: integer steps {:?}",
+            fused.integer_steps()
+        );
+        // every pair of int8 codes, as the floats that quantize to them
+        let value = |c: i32, z: i32| (c - z) as f32 * s;
+        let x1: Vec<f32> = (0..n).map(|i| value(i as i32 / 256 - 128, za)).collect();
+        let x2: Vec<f32> = (0..n).map(|i| value(i as i32 % 256 - 128, zb)).collect();
+        let given = vec![
+            ("x1".to_string(), Value::F32(Array::new(vec![1, n], x1))),
+            ("x2".to_string(), Value::F32(Array::new(vec![1, n], x2))),
+        ];
+        let unfused = Plan::new_unfused(&m, &info).unwrap();
+        let (a, b) = (
+            fused.run(given.clone()).unwrap(),
+            unfused.run(given).unwrap(),
+        );
+        assert_eq!(a, b, "relu {relu}, output scale {out_scale}");
+    }
+}

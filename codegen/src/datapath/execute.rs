@@ -5,7 +5,7 @@
 //! the slots, as im2col would lay them out; the first reduction tile of an output tile starts
 //! the accumulators at the bias and latches the channels' requantization parameters; the
 //! requantization turns accumulators into codes with the executor's own arithmetic; stores copy
-//! the codes out. Every access is checked: a tile that reads outside its slot, a slot that holds
+//! the codes out; a residual Add adds the two operand rows its load brought. Every access is checked: a tile that reads outside its slot, a slot that holds
 //! another tile than the one computed, a transfer outside memory: each is an error naming the
 //! instruction, never a silently wrong value.
 
@@ -544,12 +544,45 @@ impl Datapath<'_> {
         Ok(())
     }
 
+    /// A residual Add: the input slot holds the two operands' runs of the tile as two rows.
+    fn add(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
+        let c = self.image.layers[layer as usize]
+            .as_ref()
+            .ok_or("the layer is not in the integer chain")?;
+        let add = c
+            .add
+            .ok_or("an element-wise instruction of a layer that is not an Add")?;
+        let islot = &self.input[v.input_slot as usize];
+        let e = v.elements as usize;
+        if islot.layer != layer || islot.rows != 2 || islot.row_bytes as usize != e {
+            return Err(format!(
+                "its input slot holds {} × {} bytes of layer {}, not the two operands' {e} codes of this one",
+                islot.rows, islot.row_bytes, islot.layer
+            ));
+        }
+        let codes = (0..e)
+            .map(|i| {
+                let a = code(islot.bytes[i], c.input_signed);
+                let b = code(islot.bytes[e + i], add.second_signed);
+                (a + b + add.offset).clamp(add.qmin, add.qmax) as u8
+            })
+            .collect();
+        self.output[v.output_slot as usize] = OutSlot {
+            codes,
+            ..OutSlot::default()
+        };
+        Ok(())
+    }
+
     fn vector(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
         if v.op == VectorOp::Pool {
             return self.pool(v, layer);
         }
         if v.op == VectorOp::Depthwise {
             return self.depthwise(v, layer);
+        }
+        if v.op == VectorOp::Elementwise {
+            return self.add(v, layer);
         }
         if v.op != VectorOp::Requantize {
             let name = &self.program.layers[layer as usize].name;

@@ -47,6 +47,20 @@ pub struct LayerConsts {
     /// Whether the input and output codes are int8 (else uint8).
     pub input_signed: bool,
     pub output_signed: bool,
+    /// A residual Add's constants (the layer has no weights then).
+    pub add: Option<AddConsts>,
+}
+
+/// What a residual Add on the vector unit needs: its input slot holds the two operands' runs as
+/// two rows, the operand at the lower DRAM address first (`input_signed` tells the first
+/// row's codes, `second_signed` the second's), and each output code is
+/// `clamp(a + b + offset, qmin, qmax)` with `offset = zp_y − zp_a − zp_b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddConsts {
+    pub second_signed: bool,
+    pub offset: i32,
+    pub qmin: i32,
+    pub qmax: i32,
 }
 
 /// Where a tensor of codes lives, and its bytes.
@@ -269,8 +283,8 @@ pub fn build(
         .collect();
     let mut layers: Vec<Option<LayerConsts>> = vec![None; program.layers.len()];
     let mut int_layers: Vec<Option<&IntLayer>> = vec![None; program.layers.len()];
-    let mut signed = info.ty(&chain.input).map(|t| t.elem) == Some(ElemType::I8);
-    let input_signed = signed;
+    // whether a tensor of codes is int8 (else uint8)
+    let signed = |v: &str| info.ty(v).map(|t| t.elem) == Some(ElemType::I8);
     let mut span: Option<(usize, usize)> = None;
     for step in &chain.steps {
         let Some(&li) = index.get(step.name.as_str()) else {
@@ -297,8 +311,45 @@ pub fn build(
                     input_hw: [step.input_chw[1], step.input_chw[2]],
                     input: InputCode::Int { zero_point: 0 },
                     weights: WeightForm::Int,
-                    input_signed: signed,
-                    output_signed: signed,
+                    input_signed: signed(&step.input),
+                    output_signed: signed(&step.input),
+                    add: None,
+                });
+                span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
+                continue;
+            }
+            IntOp::Add { add } => {
+                let (Some(second), Some(at)) = (&step.second, pl.addrs) else {
+                    return Err(DatapathError::NotYet {
+                        layer: pl.name.clone(),
+                        what: "an Add without its second operand's place".into(),
+                    });
+                };
+                if pl.unit != "vector" || pl.arith.act_bits != 8 {
+                    return Err(DatapathError::NotYet {
+                        layer: pl.name.clone(),
+                        what: "an Add of sub-byte codes or off the vector unit".into(),
+                    });
+                }
+                // the slot's rows: the operand at the lower address first
+                let mut signs = [signed(&step.input), signed(second)];
+                if at.second < at.input {
+                    signs.swap(0, 1);
+                }
+                let zp = |k: usize| add.inputs[k].1;
+                layers[li] = Some(LayerConsts {
+                    window: gemm_window(),
+                    input_hw: [step.input_chw[1], step.input_chw[2]],
+                    input: InputCode::Int { zero_point: 0 },
+                    weights: WeightForm::Int,
+                    input_signed: signs[0],
+                    output_signed: signed(&step.output),
+                    add: Some(AddConsts {
+                        second_signed: signs[1],
+                        offset: add.output.zero_point - zp(0) - zp(1),
+                        qmin: add.output.qmin,
+                        qmax: add.output.qmax,
+                    }),
                 });
                 span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
                 continue;
@@ -311,8 +362,9 @@ pub fn build(
             input_hw: [step.input_chw[1], step.input_chw[2]],
             input: layer.input.clone(),
             weights: form,
-            input_signed: signed,
-            output_signed: layer.qmin < 0,
+            input_signed: signed(&step.input),
+            output_signed: signed(&step.output),
+            add: None,
         };
         let s = pl.shape.as_ref().expect("an array layer has its shape");
         check_geometry(pl, s, &consts, group)?;
@@ -324,7 +376,6 @@ pub fn build(
                 reference: format!("{} outputs of {}", layer.outs, layer.reduction),
             });
         }
-        signed = consts.output_signed;
         layers[li] = Some(consts);
         int_layers[li] = Some(layer);
         span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
@@ -422,7 +473,7 @@ pub fn build(
         last,
         input,
         output,
-        input_signed,
-        output_signed: signed,
+        input_signed: signed(&chain.input),
+        output_signed: signed(&chain.output),
     })
 }

@@ -18,7 +18,7 @@ pub mod execute;
 pub mod image;
 
 pub use execute::execute;
-pub use image::{build, Image, LayerConsts, WeightForm};
+pub use image::{build, AddConsts, Image, LayerConsts, WeightForm};
 
 /// Why a program cannot be run for its values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

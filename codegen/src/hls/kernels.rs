@@ -505,6 +505,12 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
                 dot_layer(&id, step, layer, None, ty)?
             }
             IntOp::MaxPool { window } => max_pool(&id, step, window, in_t)?,
+            IntOp::Add { .. } => {
+                return Err(CodegenError::Unsupported(format!(
+                    "`{}`: the HLS dataflow is one chain of layers, and a residual Add reads two",
+                    step.name
+                )))
+            }
         };
         calls.push((id, ty, numel(&step.output_shape)));
         functions.push(f);

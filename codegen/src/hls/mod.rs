@@ -108,7 +108,7 @@ pub fn emit(
     golden: &[SampleGolden],
 ) -> Result<Vec<OutFile>, CodegenError> {
     program
-        .check_group_one()
+        .check_layer_chain()
         .map_err(|e| CodegenError::Unsupported(e.to_string()))?;
     let (n_in, n_out) = (numel(&program.input_shape), numel(&program.output_shape));
     for (i, g) in golden.iter().enumerate() {

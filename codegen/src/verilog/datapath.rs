@@ -67,10 +67,16 @@ const T_ZP: Field = fld("input_zero_point", 160, 16);
 const T_COUT: Field = fld("cout", 176, 16);
 /// A depthwise layer's output channels per tile (the tiling's).
 const T_TILE_CO: Field = fld("tile_out_channels", 192, 16);
-const T_THR_BASE: Field = fld("threshold_base", 208, 32);
+const T_THR_BASE: Field = fld("threshold_base", 208, 16);
+/// A residual Add (`datapath::AddConsts`): the second operand's signedness, the output clamp
+/// (codes in the output's signedness) and `zp_y − zp_a − zp_b` as a signed 16-bit number.
+const T_SECOND_SIGNED: Field = fld("second_signed", 7, 1);
+const T_QMIN: Field = fld("add_qmin", 224, 8);
+const T_QMAX: Field = fld("add_qmax", 232, 8);
+const T_OFFSET: Field = fld("add_offset", 240, 16);
 
 /// The layer table's fields, for the documentation.
-pub const TABLE: [Field; 26] = [
+pub const TABLE: [Field; 30] = [
     T_CHAIN,
     T_CONSTS,
     T_IN_SIGNED,
@@ -97,6 +103,10 @@ pub const TABLE: [Field; 26] = [
     T_COUT,
     T_TILE_CO,
     T_THR_BASE,
+    T_SECOND_SIGNED,
+    T_QMIN,
+    T_QMAX,
+    T_OFFSET,
 ];
 
 /// The most bytes a datapath memory may have (its addresses are 32-bit integers).
@@ -155,6 +165,16 @@ pub fn plan(
             InputCode::Binary { thresholds: t } if t.len() == 1 => (1, t[0]),
             InputCode::Binary { thresholds: t } => {
                 w.set(T_PER_CHANNEL, 1);
+                if thresholds.len() >> T_THR_BASE.width != 0 {
+                    return Err(not_yet(
+                        program,
+                        li,
+                        &format!(
+                            "more than {} binary thresholds before this layer's",
+                            1u64 << T_THR_BASE.width
+                        ),
+                    ));
+                }
                 w.set(T_THR_BASE, thresholds.len() as u64);
                 thresholds.extend_from_slice(t);
                 (1, 0)
@@ -216,6 +236,19 @@ pub fn plan(
             ));
         }
         w.set(T_ZP, zp as u16 as u64);
+        if let Some(a) = &c.add {
+            if !(-(1 << 15)..1 << 15).contains(&a.offset) {
+                return Err(not_yet(
+                    program,
+                    li,
+                    &format!("an Add whose zero points differ by {}", a.offset),
+                ));
+            }
+            w.set(T_SECOND_SIGNED, a.second_signed as u64);
+            w.set(T_QMIN, a.qmin as u8 as u64);
+            w.set(T_QMAX, a.qmax as u8 as u64);
+            w.set(T_OFFSET, a.offset as u16 as u64);
+        }
     }
     // an output slot holds accumulators (`acc_bits` each) or a vector instruction's 8-bit codes
     let output_slot = (slots.output * 8 / acc_bits.max(1) as u64).max(slots.output);
@@ -234,7 +267,10 @@ pub fn plan(
             Kind::Vector(v) => {
                 if !matches!(
                     v.op,
-                    VectorOp::Requantize | VectorOp::Pool | VectorOp::Depthwise
+                    VectorOp::Requantize
+                        | VectorOp::Pool
+                        | VectorOp::Depthwise
+                        | VectorOp::Elementwise
                 ) {
                     return Err(not_yet(
                         program,
@@ -356,6 +392,19 @@ fn code(mem: &str, at: Expr, signed: Expr) -> Expr {
         signed,
         concat(vec![repl(24, b.clone().at(n(7))), b.clone()]),
         concat(vec![lit(24, 0), b]),
+    )
+}
+
+/// An 8-bit code held in a field of the current layer's table word, as a 32-bit integer.
+fn field_code(f: Field, signed: Expr) -> Expr {
+    let row = || id("c_row");
+    cond(
+        signed,
+        concat(vec![
+            repl(24, row().at(n((f.lsb + 7) as i128))),
+            row().part(n(f.lsb as i128), 8),
+        ]),
+        concat(vec![lit(24, 0), row().part(n(f.lsb as i128), 8)]),
     )
 }
 
@@ -565,6 +614,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         .reg("c_perch", 1)
         .reg("c_gemm", 1)
         .reg("c_pool", 1)
+        .reg("c_add", 1)
+        .reg("c_isg2", 1)
         .reg("c_dw", 1);
     m.reg("c_acc", 1)
         .reg("c_isg", 1)
@@ -582,6 +633,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
         "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "v_first", "el", "best",
+        "a_off", "a_min", "a_max",
     ];
     for i in ints {
         m.item(Item::Integer(i.into()));
@@ -980,8 +1032,22 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("c_pool"),
             f32(w, encode::VEC_OP).eq(n(VectorOp::Pool as i128)),
         ),
+        bl(
+            id("c_add"),
+            f32(w, encode::VEC_OP).eq(n(VectorOp::Elementwise as i128)),
+        ),
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
+        bl(id("c_isg2"), id("c_row").at(n(T_SECOND_SIGNED.lsb as i128))),
         bl(id("c_osg"), id("c_row").at(n(T_OUT_SIGNED.lsb as i128))),
+        set(
+            "a_off",
+            concat(vec![
+                repl(16, id("c_row").at(n((T_OFFSET.lsb + 15) as i128))),
+                id("c_row").part(n(T_OFFSET.lsb as i128), 16),
+            ]),
+        ),
+        set("a_min", field_code(T_QMIN, id("c_osg"))),
+        set("a_max", field_code(T_QMAX, id("c_osg"))),
         set("v_pos", n(0)),
         set("v_n", f32(w, encode::VEC_ELEMENTS)),
         set("v_is", f32(w, encode::VEC_INPUT_SLOT)),
@@ -1127,6 +1193,28 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("best").slice(7, 0),
         ),
     ];
+    // a residual Add (`execute::add`): the slot's two rows of `v_n` codes are the operands
+    let add = vec![
+        set(
+            "q",
+            code("ibuf", id("v_is").mul(n(is_)).add(id("el")), id("c_isg")),
+        ),
+        set(
+            "xd",
+            code(
+                "ibuf",
+                id("v_is").mul(n(is_)).add(id("v_n")).add(id("el")),
+                id("c_isg2"),
+            ),
+        ),
+        set("cur", id("q").add(id("xd")).add(id("a_off"))),
+        if_(id("cur").lt(id("a_min")), vec![set("cur", id("a_min"))]),
+        if_(id("cur").gt(id("a_max")), vec![set("cur", id("a_max"))]),
+        bl(
+            id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
+            id("cur").slice(7, 0),
+        ),
+    ];
     let vstep = vec![
         for_(
             "i",
@@ -1138,7 +1226,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     vec![if_else(
                         id("c_dw"),
                         dw_lane,
-                        vec![if_else(id("c_pool"), pool, requant)],
+                        vec![if_else(
+                            id("c_pool"),
+                            pool,
+                            vec![if_else(id("c_add"), add, requant)],
+                        )],
                     )],
                 ),
             ],

@@ -82,7 +82,7 @@ pub fn layout(p: &IntProgram, acc: &Accelerator, in_signed: bool) -> Result<Layo
     if let Some(why) = rtl::unsupported(acc) {
         return Err(LayoutError::Hardware(why));
     }
-    p.check_group_one()
+    p.check_layer_chain()
         .map_err(|e| LayoutError::Hardware(e.to_string()))?;
     let (rows, cols) = (acc.rows() as usize, acc.cols() as usize);
     let nb = rtl::beat_bytes(acc) as usize;

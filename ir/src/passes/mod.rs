@@ -7,6 +7,7 @@ mod binarize;
 mod dead_values;
 mod fold_bn;
 mod fold_constants;
+mod gap_as_conv;
 pub(crate) mod nm;
 mod pow2;
 pub mod prune;

@@ -4,8 +4,12 @@
 //! QuantizeLinear/DequantizeLinear pair with a scale and zero point calibrated on data; biases
 //! become int32 in the accumulator's scale `s_x·s_w[c]`. A ReLU/Clip right after a layer is
 //! quantized at its output (it folds into the integer clamp), and MaxPool/Flatten/Reshape between
-//! two quantized tensors inherit their input's parameters (so they run on the codes). Weights
-//! already in DequantizeLinear form (`pow2`, `binarize`) are kept.
+//! two quantized tensors inherit their input's parameters (so they run on the codes). A residual
+//! Add of two activations gets its operands and its result quantized with one shared scale and
+//! zero point, calibrated on the union of their ranges, so it runs exactly on the codes
+//! (`etch_ir::quant::QAdd`). A GlobalAveragePool is first rewritten as the depthwise convolution
+//! it is (`gap_as_conv`) and quantized as a layer. Weights already in DequantizeLinear form
+//! (`pow2`, `binarize`) are kept.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,7 +29,7 @@ use crate::tensor::Data;
 /// Registry entry.
 pub const DEF: PassDef = PassDef {
     name: "quant",
-    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int{act_bits} activations (in int8 tensors) calibrated on data (ReLU folded into the clamp), int32 biases; weights already quantized by pow2/binarize are kept.",
+    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int{act_bits} activations (in int8 tensors) calibrated on data (ReLU folded into the clamp), int32 biases; a residual Add's operands and result share one scale, and a GlobalAveragePool becomes a depthwise convolution, so both run on codes; weights already quantized by pow2/binarize are kept.",
     params: &[
         Param { name: "bits", kind: ParamKind::Int { min: 2, max: 8 }, default: Some("8"), doc: "weight bits (codes are stored in int8 tensors; below 8 bits the clipping with the least squared error is chosen)" },
         Param { name: "per", kind: ParamKind::Choice(&["channel", "tensor"]), default: Some("channel"), doc: "one weight scale per output channel, or one per layer" },
@@ -151,6 +155,51 @@ fn output_point(g: &Graph, y: &str) -> String {
     y.to_string()
 }
 
+/// The residual Adds to quantize: Adds of two computed activations of one shape, as (operand,
+/// operand, the point their result is quantized at).
+fn residual_adds(g: &Graph, info: &GraphInfo) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        if !matches!(n.op, Op::Add) || n.inputs.len() != 2 {
+            continue;
+        }
+        let dims = |v: &str| info.ty(v).and_then(|t| t.known_dims());
+        let computed = n.inputs.iter().all(|v| !info.consts.contains_key(v));
+        let same = dims(&n.inputs[0]).is_some()
+            && dims(&n.inputs[0]) == dims(&n.inputs[1])
+            && dims(&n.inputs[0]) == dims(&n.outputs[0]);
+        if computed && same {
+            out.push((
+                n.inputs[0].clone(),
+                n.inputs[1].clone(),
+                output_point(g, &n.outputs[0]),
+            ));
+        }
+    }
+    out
+}
+
+/// Merges overlapping sets (each Add's three points) into the groups that must share one scale.
+fn shared_groups(sets: impl Iterator<Item = [String; 3]>) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for set in sets {
+        let mut merged: Vec<String> = set.to_vec();
+        groups.retain(|g| {
+            if g.iter().any(|m| merged.contains(m)) {
+                merged.extend(g.iter().cloned());
+                false
+            } else {
+                true
+            }
+        });
+        merged.sort();
+        merged.dedup();
+        groups.push(merged);
+    }
+    groups
+}
+
 /// The calibrated point a value inherits its parameters from through transparent ops, if any.
 fn inherited(
     g: &Graph,
@@ -202,8 +251,14 @@ impl Pass for Quant {
         let calibrator = cx.calibrator.ok_or(
             "quant needs a calibrator to run the model on data, and this caller gave none",
         )?;
+        // a global average pooling becomes the depthwise convolution it is, to quantize like one
+        let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
+        let pools = super::gap_as_conv::rewrite(model, &info)?;
         let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
         let (targets, mut lines) = targets(model, &info);
+        if pools > 0 {
+            lines.push(format!("rewrote {pools} GlobalAveragePool as depthwise convolutions with weights 1/(H·W), quantized with the other layers"));
+        }
         let g = &model.graph;
         // the activations to quantize, in graph order
         let mut points: Vec<String> = Vec::new();
@@ -212,6 +267,15 @@ impl Pass for Quant {
             for v in [t.input_point.clone(), y] {
                 if !points.contains(&v) {
                     points.push(v);
+                }
+            }
+        }
+        // residual Adds: both operands and the result quantized, with one scale (`QAdd`)
+        let adds = residual_adds(g, &info);
+        for (a, b, y) in &adds {
+            for v in [a, b, y] {
+                if !points.contains(v) {
+                    points.push(v.clone());
                 }
             }
         }
@@ -232,14 +296,36 @@ impl Pass for Quant {
             .cloned()
             .collect();
         let mut observed = calibrator.observe(model, &roots, calib, self.samples)?;
-        let mut params: HashMap<String, (f32, i8)> = HashMap::new();
+        let mut ranges: HashMap<String, (f32, f32)> = HashMap::new();
         for r in &roots {
             let values = observed
                 .get_mut(r)
                 .ok_or_else(|| format!("calibration did not observe `{r}`"))?;
-            let (lo, hi) = observed_range(values, self.percentile);
-            params.insert(r.clone(), act_params(lo, hi, self.act_bits));
+            ranges.insert(r.clone(), observed_range(values, self.percentile));
         }
+        // an Add's operands and result share the range that covers all three
+        let root_of = |v: &String| inherit.get(v).unwrap_or(v).clone();
+        let groups = shared_groups(
+            adds.iter()
+                .map(|(a, b, y)| [root_of(a), root_of(b), root_of(y)]),
+        );
+        for members in &groups {
+            let lo = members
+                .iter()
+                .map(|m| ranges[m].0)
+                .fold(f32::INFINITY, f32::min);
+            let hi = members
+                .iter()
+                .map(|m| ranges[m].1)
+                .fold(f32::NEG_INFINITY, f32::max);
+            for m in members {
+                ranges.insert(m.clone(), (lo, hi));
+            }
+        }
+        let params: HashMap<String, (f32, i8)> = ranges
+            .iter()
+            .map(|(r, &(lo, hi))| (r.clone(), act_params(lo, hi, self.act_bits)))
+            .collect();
         let g = &mut model.graph;
         // one scale and zero point per root, shared by the values that inherit it
         // (and, below 8 activation bits, the bounds of the Clip that keeps a calibrated value's

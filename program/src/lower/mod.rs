@@ -188,7 +188,7 @@ fn pool_rows(w: &etch_ir::op::Window, input: &[i64], output: &[i64]) -> Option<P
 pub enum Work {
     Array(GemmWork),
     Vector(VectorWork),
-    /// Fused into the previous array layer's output path (ReLU/Clip after a Conv or Gemm).
+    /// Fused into the previous layer's output path (ReLU/Clip after a Conv, Gemm or Add).
     Fused,
     /// Layout only (reshape, flatten, identity, …): no cycles, the output aliases the input.
     Free,
@@ -499,7 +499,8 @@ pub fn extract(
                 })
             }
         };
-        if matches!(work, Work::Array(_))
+        // a ReLU/Clip alone after an array layer or an Add is that layer's output clamp
+        if (matches!(work, Work::Array(_)) || matches!((&n.op, &work), (Op::Add, Work::Vector(_))))
             && g.consumers(&out_name).len() == 1
             && !g.is_output(&out_name)
         {

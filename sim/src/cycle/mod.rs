@@ -775,7 +775,7 @@ pub fn simulate_model(
         return Err(why);
     }
     let p = crate::program::lower(model, info).map_err(|e| e.to_string())?;
-    p.check_group_one().map_err(|e| e.to_string())?;
+    p.check_layer_chain().map_err(|e| e.to_string())?;
     Ok(emitted_timeline(&p, acc, &analytical, opts))
 }
 

@@ -80,6 +80,11 @@ pub fn step_geom(step: &IntStep, rows: u64, cols: u64) -> StepGeom {
                 * window.kernel[0]
                 * window.kernel[1]) as u64,
         },
+        // the layer-chain hardware has no Add (`check_layer_chain` refuses it); were it to
+        // have one, it would read both operands
+        IntOp::Add { .. } => StepGeom::Pool {
+            taps: 2 * step.output_shape.iter().product::<usize>() as u64,
+        },
         IntOp::Reshape => StepGeom::Free,
     }
 }

@@ -1,4 +1,5 @@
-//! Plan rewrites after the steps are laid out: quantized layers fused into integer kernels
+//! Plan rewrites after the steps are laid out: quantized layers and residual Adds fused into
+//! integer kernels
 //! (`etch_ir::quant` says which), steps nobody reads dropped, and steps whose inputs are all
 //! constant (a weight's DequantizeLinear, say) computed once at plan time.
 
@@ -54,6 +55,19 @@ pub(crate) fn rewrite(
             dropped.insert(qk);
         }
     }
+    for add in &q.adds {
+        let Some(&k) = pos.get(&add.node.index()) else {
+            continue;
+        };
+        let st = &mut steps[k];
+        st.inputs = add.inputs.iter().map(|(v, _)| Some(slot_of[v])).collect();
+        st.outputs = vec![Some(slot_of[&add.output.value])];
+        st.add = Some(Arc::new(add.clone()));
+        st.on_codes = true;
+        if let Some(&qk) = pos.get(&add.output.q.index()) {
+            dropped.insert(qk);
+        }
+    }
     for p in &q.passthrough {
         let Some(&k) = pos.get(&p.node.index()) else {
             continue;
@@ -99,7 +113,7 @@ pub(crate) fn rewrite(
                 .iter()
                 .zip(&ins)
                 .all(|(s, v)| s.is_none() || v.is_some());
-        if !all_const || st.int.is_some() || matches!(st.op, Op::Other) {
+        if !all_const || st.int.is_some() || st.add.is_some() || matches!(st.op, Op::Other) {
             continue;
         }
         if let Ok(outs) = exec(st, &ins, opset) {

@@ -48,6 +48,8 @@ pub(crate) struct Step {
     pub out_elems: Vec<Option<ElemType>>,
     /// A quantized layer run in integers from its input codes to its output codes.
     pub int: Option<std::sync::Arc<int::IntLayer>>,
+    /// A residual Add run on the codes of its two operands (`etch_ir::quant::QAdd`).
+    pub add: Option<std::sync::Arc<etch_ir::quant::QAdd>>,
     /// Whether it reads and writes integer codes (a fused layer, or pooling/reshaping between them).
     pub on_codes: bool,
 }
@@ -219,6 +221,7 @@ impl Plan {
                     .map(|o| info.ty(o).map(|t| t.elem))
                     .collect(),
                 int: None,
+                add: None,
                 on_codes: false,
             });
         }
@@ -405,6 +408,17 @@ fn f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<f32>> {
     }
 }
 
+fn i64_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<i64>> {
+    match value_in(ins, k)? {
+        Value::I64(a) => Ok(a),
+        v => Err(format!(
+            "input {} must be integer codes, not {}",
+            k + 1,
+            v.elem_name()
+        )),
+    }
+}
+
 fn ints_in(ins: &[Option<&Value>], k: usize) -> Res<Option<Vec<i64>>> {
     match ins.get(k).copied().flatten() {
         Some(Value::I64(a)) => Ok(Some(a.data.clone())),
@@ -452,6 +466,13 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
     let one = |v: Value| Ok(vec![v]);
     if let Some(layer) = &st.int {
         return one(layer.run(value_in(ins, 0)?)?);
+    }
+    if let Some(add) = &st.add {
+        return one(Value::I64(int::qdq::add(
+            add,
+            i64_in(ins, 0)?,
+            i64_in(ins, 1)?,
+        )?));
     }
     match &st.op {
         Op::Conv { window, group } => {

@@ -4,6 +4,7 @@
 //! arithmetic is i32 in the shader, so the outputs equal the CPU's bit for bit.
 
 use etch_ir::op::{Op, WindowAxis};
+use etch_ir::quant::QAdd;
 use etch_ir::tensor::ElemType;
 
 use super::super::cpu::conv::ConvGeom;
@@ -165,6 +166,38 @@ impl Recorder<'_> {
         );
         self.dispatch_1d(Kernel::IntLayer, &p, &[&x.buf, &wb, &bb, &rb, &y.buf])?;
         let mut y = y;
+        y.codes = true;
+        Ok(y)
+    }
+
+    /// A residual Add on codes (`etch_ir::quant::QAdd`): the exact float sum `a + b`, then
+    /// the quantizer with scale 1 and zero point `zp_y − zp_a − zp_b` clamps it.
+    pub fn int_add(&mut self, add: &QAdd, ins: &[Option<&Val>]) -> Result<DevTensor, Failure> {
+        let (a, b) = (self.codes_input(ins, 0)?, self.codes_input(ins, 1)?);
+        if a.shape != b.shape {
+            return Err(format!(
+                "the integer Add needs operands of one shape, got {:?} and {:?}",
+                a.shape, b.shape
+            )
+            .into());
+        }
+        let sum = self.binary(0, &a, &b)?;
+        let offset = add.output.zero_point as i64 - add.inputs[0].1 as i64 - add.inputs[1].1 as i64;
+        check_exact("the Add's zero-point offset", offset)?;
+        let mut y = self.alloc(a.shape.clone())?;
+        let p = [
+            y.numel() as u32,
+            0,
+            1,
+            1,
+            add.output.qmin as u32,
+            add.output.qmax as u32,
+        ];
+        let (sb, zb) = (
+            self.gpu.upload(&[1.0f32])?,
+            self.gpu.upload(&[offset as i32 as u32])?,
+        );
+        self.dispatch_1d(Kernel::Qdq, &p, &[&sum.buf, &sb, &zb, &y.buf])?;
         y.codes = true;
         Ok(y)
     }

@@ -149,6 +149,9 @@ impl<'g> Recorder<'g> {
         if let Some(layer) = &st.int {
             return one(self.int_layer(layer, ins)?);
         }
+        if let Some(add) = &st.add {
+            return one(self.int_add(add, ins)?);
+        }
         // integer codes go only to the ops that run on them (pooling and reshaping between
         // quantized layers, as the CPU plan marks them) and to DequantizeLinear
         let codes_in = ins
@@ -229,22 +232,13 @@ impl<'g> Recorder<'g> {
             }
             Op::Add | Op::Sub | Op::Mul | Op::Div => {
                 let (a, b) = (self.input(ins, 0)?, self.input(ins, 1)?);
-                let shape = broadcast_shape(&a.shape, &b.shape)?;
-                check_rank(shape.len())?;
                 let op = match st.op {
                     Op::Add => 0,
                     Op::Sub => 1,
                     Op::Mul => 2,
                     _ => 3,
                 };
-                let mut p = vec![0, op, u(shape.len()), 0];
-                for (k, (sa, sb)) in broadcast_strides(&a.shape, &shape).into_iter().zip(broadcast_strides(&b.shape, &shape)).enumerate() {
-                    p.extend([u(shape[k]), u(sa), u(sb)]);
-                }
-                let y = self.alloc(shape)?;
-                p[0] = u(y.numel());
-                self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf])?;
-                one(y)
+                one(self.binary(op, &a, &b)?)
             }
             Op::BatchNormalization { epsilon } => {
                 let x = self.input(ins, 0)?;
@@ -367,6 +361,30 @@ impl<'g> Recorder<'g> {
                 dev: None,
             }) => unreachable!("a value lives somewhere"),
         }
+    }
+
+    /// `a op b` with broadcasting (`op`: 0 add, 1 sub, 2 mul, 3 div).
+    pub(super) fn binary(
+        &mut self,
+        op: u32,
+        a: &DevTensor,
+        b: &DevTensor,
+    ) -> Result<DevTensor, Failure> {
+        let u = |v: usize| v as u32;
+        let shape = broadcast_shape(&a.shape, &b.shape)?;
+        check_rank(shape.len())?;
+        let mut p = vec![0, op, u(shape.len()), 0];
+        for (k, (sa, sb)) in broadcast_strides(&a.shape, &shape)
+            .into_iter()
+            .zip(broadcast_strides(&b.shape, &shape))
+            .enumerate()
+        {
+            p.extend([u(shape[k]), u(sa), u(sb)]);
+        }
+        let y = self.alloc(shape)?;
+        p[0] = u(y.numel());
+        self.dispatch_1d(Kernel::Binary, &p, &[&a.buf, &b.buf, &y.buf])?;
+        Ok(y)
     }
 
     fn optional(&mut self, ins: &[Option<&Val>], k: usize) -> Result<Option<DevTensor>, Failure> {

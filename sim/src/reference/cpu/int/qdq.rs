@@ -1,6 +1,7 @@
 //! The standard ONNX semantics of the ops a quantized model adds, for everything that is not fused
 //! into an integer kernel: QuantizeLinear, DequantizeLinear (per tensor or per axis), the binary
-//! activation `Where(GreaterOrEqual(x, τ), 1, −1)`, and MaxPool on int8 codes. Integer tensors are
+//! activation `Where(GreaterOrEqual(x, τ), 1, −1)`, MaxPool on int8 codes, and
+//! the residual Add of two tensors of codes that share a scale (`etch_ir::quant::QAdd`). Integer tensors are
 //! held as i64; booleans as 0/1.
 
 use super::super::elementwise::{broadcast_index, broadcast_shape};
@@ -182,4 +183,21 @@ pub fn max_pool(x: &Array<i64>, window: &Window) -> Res<Array<i64>> {
         }
     }
     Ok(Array::new(geom.out_shape, out))
+}
+
+/// A residual Add on codes: `a` and `b` of one shape, element by element (`QAdd::apply`).
+pub fn add(add: &etch_ir::quant::QAdd, a: &Array<i64>, b: &Array<i64>) -> Res<Array<i64>> {
+    if a.shape != b.shape {
+        return Err(format!(
+            "the integer Add needs operands of one shape, got {:?} and {:?}",
+            a.shape, b.shape
+        ));
+    }
+    let data = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(&x, &y)| add.apply(x, y))
+        .collect();
+    Ok(Array::new(a.shape.clone(), data))
 }
