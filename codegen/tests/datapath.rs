@@ -459,3 +459,52 @@ fn a_wrong_weight_byte_or_a_misplaced_tile_is_caught() {
     );
     eprintln!("{e}");
 }
+
+/// ResNet-18 and MobileNet-v2 from `examples/models/` at a 32×32 input with seeded weights,
+/// quantized (residual Adds on codes, the global average pooling as a depthwise layer) on random
+/// calibration rows: bit-exact in the functional datapath on a description that splits their
+/// layers into tiles, and bit-exact in exactly the simulator's cycles in RTL (Verilator).
+#[test]
+fn resnet18_and_mobilenet_v2_at_32x32_compute_their_golden_codes_in_rtl() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zoo32");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(0x2e5e_7a32);
+    let csv = dir.join("rows.csv");
+    let rows: String = (0..4)
+        .map(|_| {
+            let v: Vec<String> = (0..3 * 32 * 32)
+                .map(|_| format!("{:.3}", 2.0 * rng.float() - 1.0))
+                .collect();
+            format!("0,{}\n", v.join(","))
+        })
+        .collect();
+    std::fs::write(&csv, rows).unwrap();
+    let csv = csv.display().to_string();
+    let spec = format!("quant(bits=8,per=channel,calib=\"{csv}\")");
+    for name in ["resnet18", "mobilenet_v2"] {
+        let path = format!("{}/examples/models/{name}.onnx.txt", common::root());
+        let full = std::fs::read_to_string(&path).unwrap();
+        let text = full.replace("float[1,3,224,224] input", "float[1,3,32,32] input");
+        assert_ne!(text, full, "{name}: the input is 3x224x224");
+        let p = Pipeline {
+            passes: Some(&spec),
+            seed: 7,
+            ..Default::default()
+        }
+        .run(&Source::new(&path, text.as_str()), &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let what = format!("{name} at 32x32 on ws-16x16-int8 with 8 KiB buffers");
+        let n = check(&what, &p, &small("ws-16x16-int8", 8, true), &csv, 2);
+        eprintln!("{what}: {n} instructions, 2 samples bit-exact");
+        let what = format!("{name} at 32x32 on ws-16x16-int8");
+        let acc = hw("ws-16x16-int8");
+        let cycles = check_rtl(
+            &what,
+            &p,
+            &acc,
+            &csv,
+            etch_codegen::run::Simulator::Verilator,
+        );
+        eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
+    }
+}
