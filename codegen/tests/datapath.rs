@@ -235,8 +235,8 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
     }
 }
 
-/// Conv → ReLU → [residual] → [MaxPool] → Conv → ReLU → [residual] → [MaxPool] → Flatten → Gemm
-/// with random channels,
+/// Conv → ReLU → [fire: 1×1 ‖ 3×3 → Concat] → [residual] → [MaxPool] → Conv → ReLU → [residual] →
+/// [MaxPool] → Flatten → Gemm with random channels,
 /// extents, kernels, strides, padding and dilation (poolings that tile their input, and
 /// overlapping, padded ones);
 /// the second convolution plain, grouped or depthwise.
@@ -287,12 +287,28 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
         what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
         prev = format!("r{l}");
         (ch, hh, ww) = (m, ho, wo);
+        // a fire module (SqueezeNet's): a 1×1 and a 3×3 convolution of the same input,
+        // concatenated along the channels
+        if l == 1 && rng.range(0, 2) == 0 {
+            let (m1, m3) = (rng.range(1, 8), rng.range(1, 8));
+            inits.push(format!(
+                "float[{m1},{m},1,1] ew1 = {{{}}}, float[{m1}] eb1 = {{{}}}, float[{m3},{m},3,3] ew3 = {{{}}}, float[{m3}] eb3 = {{{}}}",
+                rng.floats(m1 * m, 0.5),
+                rng.floats(m1, 0.2),
+                rng.floats(m3 * m * 9, 0.3),
+                rng.floats(m3, 0.2)
+            ));
+            body.push_str(&format!("   e1 = Conv <kernel_shape: ints = [1, 1]> ({prev}, ew1, eb1)\n   e1r = Relu (e1)\n   e3 = Conv <kernel_shape: ints = [3, 3], pads: ints = [1, 1, 1, 1]> ({prev}, ew3, eb3)\n   e3r = Relu (e3)\n   cat = Concat <axis: int = 1> (e1r, e3r)\n"));
+            what += &format!(" -> fire {m1}+{m3}");
+            prev = "cat".into();
+            ch = m1 + m3;
+        }
         // a residual block: a 3×3 convolution that keeps the shape, added to its input
         if rng.range(0, 2) == 0 {
             inits.push(format!(
-                "float[{m},{m},3,3] rw{l} = {{{}}}, float[{m}] rb{l} = {{{}}}",
-                rng.floats(m * m * 9, 0.3),
-                rng.floats(m, 0.2)
+                "float[{ch},{ch},3,3] rw{l} = {{{}}}, float[{ch}] rb{l} = {{{}}}",
+                rng.floats(ch * ch * 9, 0.3),
+                rng.floats(ch, 0.2)
             ));
             body.push_str(&format!("   rc{l} = Conv <kernel_shape: ints = [3, 3], pads: ints = [1, 1, 1, 1]> ({prev}, rw{l}, rb{l})\n   s{l} = Add (rc{l}, {prev})\n   sr{l} = Relu (s{l})\n"));
             what += " -> residual 3x3 + add";
@@ -460,12 +476,13 @@ fn a_wrong_weight_byte_or_a_misplaced_tile_is_caught() {
     eprintln!("{e}");
 }
 
-/// ResNet-18 and MobileNet-v2 from `examples/models/` at a 32×32 input with seeded weights,
-/// quantized (residual Adds on codes, the global average pooling as a depthwise layer) on random
+/// ResNet-18, MobileNet-v2 and SqueezeNet 1.1 from `examples/models/` at a 32×32 input with
+/// seeded weights, quantized (residual Adds on codes, concatenations laid out in place, the
+/// global average pooling as a depthwise layer) on random
 /// calibration rows: bit-exact in the functional datapath on a description that splits their
 /// layers into tiles, and bit-exact in exactly the simulator's cycles in RTL (Verilator).
 #[test]
-fn resnet18_and_mobilenet_v2_at_32x32_compute_their_golden_codes_in_rtl() {
+fn resnet18_mobilenet_v2_and_squeezenet_at_32x32_compute_their_golden_codes_in_rtl() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zoo32");
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng(0x2e5e_7a32);
@@ -481,7 +498,7 @@ fn resnet18_and_mobilenet_v2_at_32x32_compute_their_golden_codes_in_rtl() {
     std::fs::write(&csv, rows).unwrap();
     let csv = csv.display().to_string();
     let spec = format!("quant(bits=8,per=channel,calib=\"{csv}\")");
-    for name in ["resnet18", "mobilenet_v2"] {
+    for name in ["resnet18", "mobilenet_v2", "squeezenet1_1"] {
         let path = format!("{}/examples/models/{name}.onnx.txt", common::root());
         let full = std::fs::read_to_string(&path).unwrap();
         let text = full.replace("float[1,3,224,224] input", "float[1,3,32,32] input");

@@ -55,6 +55,7 @@ fn random_conv_gemm_models_are_bit_exact_in_c_simulation() {
                 },
                 IntOp::MaxPool { .. } => "maxpool",
                 IntOp::Add { .. } => "add",
+                IntOp::Concat => "concat",
                 IntOp::Reshape => "reshape",
             })
             .collect();

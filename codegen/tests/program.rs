@@ -27,6 +27,7 @@ fn digits_models_lower_to_integer_programs() {
                     ),
                     IntOp::MaxPool { .. } => "maxpool".into(),
                     IntOp::Add { .. } => "add".into(),
+                    IntOp::Concat => "concat".into(),
                     IntOp::Reshape => "reshape".into(),
                 })
                 .collect();
@@ -57,7 +58,7 @@ fn a_residual_add_is_a_step_on_two_earlier_outputs() {
         .enumerate()
         .find(|(_, s)| matches!(s.op, IntOp::Add { .. }))
         .expect("an Add step");
-    let second = add.second.as_deref().expect("its second operand");
+    let second = add.more.first().expect("its second operand");
     let writer = |v: &str| p.steps[..k].iter().position(|s| s.output == v);
     assert_eq!(
         writer(&add.input),

@@ -187,13 +187,15 @@ impl QuantLayer {
     }
 }
 
-/// An op that moves int8 values without arithmetic (MaxPool, Flatten, Reshape, Identity) between a
-/// DequantizeLinear and a QuantizeLinear with the same scale and zero point: it runs on the codes.
+/// An op that moves int8 values without arithmetic (MaxPool, Flatten, Reshape, Identity, Concat)
+/// between DequantizeLinears and a QuantizeLinear with the same scale and zero point: it runs on
+/// the codes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QPassThrough {
     pub node: NodeIndex,
-    /// The codes it reads (`DequantizeLinear`'s input) and writes (`QuantizeLinear`'s output).
-    pub input: String,
+    /// The codes it reads (its first inputs' `DequantizeLinear`s' inputs: one, or a Concat's
+    /// all) and writes (`QuantizeLinear`'s output).
+    pub inputs: Vec<String>,
     pub output: String,
     /// The QuantizeLinear node.
     pub q: NodeIndex,
@@ -713,17 +715,31 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
                     out.adds.push(add);
                 }
             }
-            Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => {
+            Op::MaxPool { .. }
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Identity
+            | Op::Concat { .. } => {
                 if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
                     continue;
                 }
-                let Some((_, dq)) = producer(g, &n.inputs[0]) else {
-                    continue;
+                let reads = if matches!(n.op, Op::Concat { .. }) {
+                    n.inputs.len()
+                } else {
+                    1
                 };
-                if !matches!(dq.op, Op::DequantizeLinear { .. }) {
-                    continue;
-                }
-                let Some(qi) = tensor_quant(info, dq) else {
+                // the codes each input dequantizes, and their quantizer
+                let codes: Option<Vec<(String, TensorQuant)>> = n.inputs[..reads]
+                    .iter()
+                    .map(|x| {
+                        let (_, dq) = producer(g, x)?;
+                        if !matches!(dq.op, Op::DequantizeLinear { .. }) {
+                            return None;
+                        }
+                        Some((dq.inputs[0].clone(), tensor_quant(info, dq)?))
+                    })
+                    .collect();
+                let Some(codes) = codes.filter(|c| !c.is_empty()) else {
                     continue;
                 };
                 let Some((q_idx, qn)) = only_consumer(g, &n.outputs[0]) else {
@@ -733,12 +749,12 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
                     continue;
                 }
                 match tensor_quant(info, qn) {
-                    Some(qo) if qo == qi => {}
+                    Some(qo) if codes.iter().all(|(_, qi)| *qi == qo) => {}
                     _ => continue,
                 }
                 out.passthrough.push(QPassThrough {
                     node: idx,
-                    input: dq.inputs[0].clone(),
+                    inputs: codes.into_iter().map(|(v, _)| v).collect(),
                     output: qn.outputs[0].clone(),
                     q: q_idx,
                 });

@@ -71,6 +71,8 @@ pub struct ProgramLayer {
     pub addrs: Option<Addrs>,
     /// Folds the array runs (array layers).
     pub folds: u64,
+    /// A Concat whose inputs the placement made in their runs of its output (`place::Placement::gathered`).
+    pub gathered: bool,
     pub notes: Vec<String>,
 }
 
@@ -541,6 +543,7 @@ pub fn compile_with(
             shape: None,
             addrs: None,
             folds: 0,
+            gathered: placement.gathered.contains(&layer.output),
             notes: Vec::new(),
         };
         let first = em.insns.len();

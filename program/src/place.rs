@@ -5,7 +5,9 @@
 //! A tensor may stay on chip when a layer (on the array or the vector unit) makes it, it is not a
 //! graph output (the host reads those from DRAM), and every layer that reads it reads nothing
 //! else (a layer's activation loads come from one space; residual Adds, Concats and two-operand
-//! MatMuls read from DRAM). Layout-only and fused layers alias their input. Tensors are placed in
+//! MatMuls read from DRAM). Layout-only and fused layers alias their input; a Concat whose inputs
+//! are contiguous runs of its output (`Layer::gathers`) has each input made where its run is, in
+//! DRAM, so it moves nothing. Tensors are placed in
 //! program order by first fit, each freed after the last layer that reads it: layers run one
 //! after another, so a later layer's stores never overwrite what an earlier one still reads.
 
@@ -25,6 +27,8 @@ pub struct Place {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Placement {
     places: HashMap<String, Place>,
+    /// The Concats (by output) whose inputs are laid out in their output: they move nothing.
+    pub gathered: HashSet<String>,
     pub dram_end: u64,
     /// The most global-buffer bytes live at once.
     pub global_peak: u64,
@@ -83,7 +87,39 @@ pub fn place<'a>(
         }
     }
     let pinned: HashSet<&str> = outputs.iter().map(|o| root_of(o)).collect();
-    let mut p = Placement::default();
+    // concatenations laid out in place: each input tensor (made by a layer, read once by the
+    // concatenation, in no other) goes to its run of the output, in DRAM
+    let made_by: HashMap<&str, usize> = layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !aliases(&l.work))
+        .map(|(i, l)| (l.output.as_str(), i))
+        .collect();
+    let mut slice_of: HashMap<&str, (&str, u64)> = HashMap::new();
+    let mut gathered: HashSet<String> = HashSet::new();
+    for l in layers.iter().filter(|l| l.gathers) {
+        let members: Vec<&str> = l.inputs.iter().map(|i| root_of(i)).collect();
+        let distinct: HashSet<&str> = members.iter().copied().collect();
+        let ok = distinct.len() == members.len()
+            && members
+                .iter()
+                .all(|m| made_by.contains_key(m) && !slice_of.contains_key(m));
+        if !ok {
+            continue;
+        }
+        let mut offset = 0;
+        for m in members {
+            slice_of.insert(m, (l.output.as_str(), offset));
+            offset += output_bytes(made_by[m]);
+        }
+        gathered.insert(l.output.clone());
+    }
+    // each gathering concatenation's region in DRAM, allocated when its first input is made
+    let mut regions: HashMap<&str, u64> = HashMap::new();
+    let mut p = Placement {
+        gathered,
+        ..Placement::default()
+    };
     // tensors in the global buffer: (start, end, last reader), by start
     let mut live: Vec<(u64, u64, usize)> = Vec::new();
     let dram = |p: &mut Placement, bytes: u64| {
@@ -109,6 +145,30 @@ pub fn place<'a>(
             }
         }
         let out = l.output.as_str();
+        if let Some(&(concat, offset)) = slice_of.get(out) {
+            let base = match regions.get(concat) {
+                Some(&a) => a,
+                None => {
+                    let total: u64 = layers.iter().find(|c| c.output == concat).map_or(0, |c| {
+                        c.inputs
+                            .iter()
+                            .map(|i| output_bytes(made_by[root_of(i)]))
+                            .sum()
+                    });
+                    let a = dram(&mut p, total).addr;
+                    regions.insert(concat, a);
+                    a
+                }
+            };
+            p.places.insert(
+                out.to_string(),
+                Place {
+                    space: Space::Dram,
+                    addr: base + offset,
+                },
+            );
+            continue;
+        }
         let bytes = aligned(output_bytes(li).max(1));
         let keep = global_bytes > 0
             && !pinned.contains(out)

@@ -68,8 +68,10 @@ pub enum IntOp {
     Gemm { layer: Arc<IntLayer> },
     /// MaxPool on codes.
     MaxPool { window: Window2 },
-    /// A residual Add of the step's input and its `second` input, element by element.
+    /// A residual Add of the step's input and its second (`more[0]`), element by element.
     Add { add: Arc<QAdd> },
+    /// A concatenation of the step's input and `more`, moving codes (one scale for all).
+    Concat,
     /// Flatten / Reshape / Identity: the codes stay where they are (row-major).
     Reshape,
 }
@@ -91,8 +93,9 @@ pub struct IntStep {
     pub name: String,
     pub op: IntOp,
     pub input: String,
-    /// The second operand of an Add (same shape as `input`).
-    pub second: Option<String>,
+    /// The other inputs: an Add's second operand (same shape as `input`), a Concat's inputs
+    /// after the first.
+    pub more: Vec<String>,
     pub output: String,
     pub input_shape: Vec<usize>,
     pub output_shape: Vec<usize>,
@@ -121,13 +124,14 @@ impl IntProgram {
         for s in &self.steps {
             let message = match &s.op {
                 IntOp::Conv { group, .. } if *group != 1 => format!("grouped convolution (group {group}) is not supported by the layer-chain hardware; `--emit core` runs it"),
-                IntOp::Add { .. } => "the layer-chain hardware runs one chain of layers, not a residual Add; `--emit core` runs it".to_string(),
+                IntOp::Add { .. } | IntOp::Concat => format!("the layer-chain hardware runs one chain of layers, not a {}; `--emit core` runs it", if matches!(s.op, IntOp::Add { .. }) { "residual Add" } else { "concatenation" }),
                 _ => continue,
             };
             return Err(ProgramError::Unsupported {
                 node: s.name.clone(),
                 op: match s.op {
                     IntOp::Add { .. } => "Add",
+                    IntOp::Concat => "Concat",
                     _ => "Conv",
                 }
                 .into(),
@@ -221,17 +225,22 @@ pub fn lower_plan(
             return Err(ProgramError::FloatInMiddle {
                 node: culprit.name.clone(),
                 op: culprit.op_type.clone(),
-                why: "only quantized Conv/Gemm/MatMul layers, MaxPool/Flatten/Reshape between equal quantizers, and Adds whose operands and result share one scale run on codes".into(),
+                why: "only quantized Conv/Gemm/MatMul layers, MaxPool/Flatten/Reshape/Concat between equal quantizers, and Adds whose operands and result share one scale run on codes".into(),
             });
         }
         let input = slot_name(st.inputs.first().copied().flatten()).to_string();
-        let second = st
-            .add
-            .as_ref()
-            .map(|_| slot_name(st.inputs.get(1).copied().flatten()).to_string());
+        let reads_all = st.add.is_some() || matches!(st.op, Op::Concat { .. });
+        let more: Vec<String> = if reads_all {
+            st.inputs[1..]
+                .iter()
+                .map(|s| slot_name(*s).to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let output = slot_name(st.outputs.first().copied().flatten()).to_string();
         // every step reads the program's input or what an earlier step wrote
-        for v in std::iter::once(&input).chain(&second) {
+        for v in std::iter::once(&input).chain(&more) {
             let known = steps.is_empty() && prev_out.is_none()
                 || steps.first().is_some_and(|s: &IntStep| s.input == *v)
                 || steps.iter().any(|s: &IntStep| s.output == *v);
@@ -294,6 +303,7 @@ pub fn lower_plan(
                     }
                 }
                 Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity => IntOp::Reshape,
+                Op::Concat { .. } => IntOp::Concat,
                 _ => {
                     return Err(unsupported(
                         "the hardware has no unit for this op on codes".into(),
@@ -307,7 +317,7 @@ pub fn lower_plan(
             input_chw: chw(&input_shape),
             output_chw: chw(&output_shape),
             input,
-            second,
+            more,
             output: output.clone(),
             input_shape,
             output_shape,
@@ -316,15 +326,6 @@ pub fn lower_plan(
     }
     // the chain's output must be what the graph returns (through the host's DequantizeLinear)
     let out_code = prev_out.unwrap_or_default();
-    let readers: Vec<&super::reference::cpu::Step> = plan.steps[last + 1..]
-        .iter()
-        .filter(|s| {
-            s.inputs
-                .iter()
-                .flatten()
-                .any(|&i| slot_name(Some(i)) == out_code)
-        })
-        .collect();
     let graph_outputs: Vec<&str> = plan.outputs.iter().map(|(n, _)| n.as_str()).collect();
     if graph_outputs.len() != 1 {
         return Err(ProgramError::Unsupported {
@@ -336,25 +337,28 @@ pub fn lower_plan(
             ),
         });
     }
-    for st in &plan.steps[last + 1..] {
-        if !readers.iter().any(|r| std::ptr::eq(*r, st))
-            && !matches!(st.op, Op::DequantizeLinear { .. })
-        {
+    // after the chain, the host dequantizes its output codes (and may reshape them): nothing else
+    let mut reading = out_code.clone();
+    for (k, st) in plan.steps[last + 1..].iter().enumerate() {
+        let reads = slot_name(st.inputs.first().copied().flatten()) == reading;
+        let ok = reads
+            && match st.op {
+                Op::DequantizeLinear { .. } => k == 0,
+                Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Identity
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. } => k > 0,
+                _ => false,
+            };
+        if !ok {
             return Err(ProgramError::FloatInMiddle {
                 node: st.name.clone(),
                 op: st.op_type.clone(),
-                why: "after the last integer layer the host only dequantizes the output".into(),
+                why: "after the last integer layer the host only dequantizes the output codes (and may reshape them)".into(),
             });
         }
-        if !matches!(st.op, Op::DequantizeLinear { .. }) {
-            return Err(ProgramError::FloatInMiddle {
-                node: st.name.clone(),
-                op: st.op_type.clone(),
-                why:
-                    "it follows the last integer layer; the hardware's output is that layer's codes"
-                        .into(),
-            });
-        }
+        reading = slot_name(st.outputs.first().copied().flatten()).to_string();
     }
     let first_step = &steps[0];
     let graph_input = plan

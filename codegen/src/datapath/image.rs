@@ -319,7 +319,7 @@ pub fn build(
                 continue;
             }
             IntOp::Add { add } => {
-                let (Some(second), Some(at)) = (&step.second, pl.addrs) else {
+                let (Some(second), Some(at)) = (step.more.first(), pl.addrs) else {
                     return Err(DatapathError::NotYet {
                         layer: pl.name.clone(),
                         what: "an Add without its second operand's place".into(),
@@ -355,6 +355,13 @@ pub fn build(
                 continue;
             }
             IntOp::Reshape => continue,
+            IntOp::Concat if pl.gathered => continue,
+            IntOp::Concat => {
+                return Err(DatapathError::NotYet {
+                    layer: pl.name.clone(),
+                    what: "a concatenation whose inputs the placement could not make in their runs of its output (inputs read twice, made by no layer, or runs not contiguous)".into(),
+                })
+            }
         };
         let form = check_arith(pl, layer)?;
         let consts = LayerConsts {

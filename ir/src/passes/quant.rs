@@ -5,9 +5,9 @@
 //! become int32 in the accumulator's scale `s_x·s_w[c]`. A ReLU/Clip right after a layer is
 //! quantized at its output (it folds into the integer clamp), and MaxPool/Flatten/Reshape between
 //! two quantized tensors inherit their input's parameters (so they run on the codes). A residual
-//! Add of two activations gets its operands and its result quantized with one shared scale and
-//! zero point, calibrated on the union of their ranges, so it runs exactly on the codes
-//! (`etch_ir::quant::QAdd`). A GlobalAveragePool is first rewritten as the depthwise convolution
+//! Add of two activations, and a Concat, get their operands and result quantized with one shared
+//! scale and zero point, calibrated on the union of their ranges, so the Add runs exactly on the
+//! codes (`etch_ir::quant::QAdd`) and the Concat moves codes. A GlobalAveragePool is first rewritten as the depthwise convolution
 //! it is (`gap_as_conv`) and quantized as a layer. Weights already in DequantizeLinear form
 //! (`pow2`, `binarize`) are kept.
 
@@ -29,7 +29,7 @@ use crate::tensor::Data;
 /// Registry entry.
 pub const DEF: PassDef = PassDef {
     name: "quant",
-    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int{act_bits} activations (in int8 tensors) calibrated on data (ReLU folded into the clamp), int32 biases; a residual Add's operands and result share one scale, and a GlobalAveragePool becomes a depthwise convolution, so both run on codes; weights already quantized by pow2/binarize are kept.",
+    description: "Quantize Conv/Gemm/MatMul to integers in QDQ form: symmetric int{bits} weights, int{act_bits} activations (in int8 tensors) calibrated on data (ReLU folded into the clamp), int32 biases; a residual Add's or a Concat's operands and result share one scale, and a GlobalAveragePool becomes a depthwise convolution, so both run on codes; weights already quantized by pow2/binarize are kept.",
     params: &[
         Param { name: "bits", kind: ParamKind::Int { min: 2, max: 8 }, default: Some("8"), doc: "weight bits (codes are stored in int8 tensors; below 8 bits the clipping with the least squared error is chosen)" },
         Param { name: "per", kind: ParamKind::Choice(&["channel", "tensor"]), default: Some("channel"), doc: "one weight scale per output channel, or one per layer" },
@@ -155,36 +155,42 @@ fn output_point(g: &Graph, y: &str) -> String {
     y.to_string()
 }
 
-/// The residual Adds to quantize: Adds of two computed activations of one shape, as (operand,
-/// operand, the point their result is quantized at).
-fn residual_adds(g: &Graph, info: &GraphInfo) -> Vec<(String, String, String)> {
+/// The ops whose operands and result must share one scale: residual Adds of two computed
+/// activations of one shape, and Concats of computed activations. Each as its operands and the
+/// point its result is quantized at.
+fn shared_scale_sets(g: &Graph, info: &GraphInfo) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for idx in g.node_order() {
         let n = &g.nodes[idx];
-        if !matches!(n.op, Op::Add) || n.inputs.len() != 2 {
-            continue;
-        }
         let dims = |v: &str| info.ty(v).and_then(|t| t.known_dims());
-        let computed = n.inputs.iter().all(|v| !info.consts.contains_key(v));
-        let same = dims(&n.inputs[0]).is_some()
-            && dims(&n.inputs[0]) == dims(&n.inputs[1])
-            && dims(&n.inputs[0]) == dims(&n.outputs[0]);
-        if computed && same {
-            out.push((
-                n.inputs[0].clone(),
-                n.inputs[1].clone(),
-                output_point(g, &n.outputs[0]),
-            ));
+        let computed = !n.inputs.is_empty()
+            && n.inputs
+                .iter()
+                .all(|v| !v.is_empty() && !info.consts.contains_key(v));
+        let wanted = match n.op {
+            Op::Add => {
+                n.inputs.len() == 2
+                    && dims(&n.inputs[0]).is_some()
+                    && dims(&n.inputs[0]) == dims(&n.inputs[1])
+                    && dims(&n.inputs[0]) == dims(&n.outputs[0])
+            }
+            Op::Concat { .. } => true,
+            _ => false,
+        };
+        if computed && wanted {
+            let mut set = n.inputs.clone();
+            set.push(output_point(g, &n.outputs[0]));
+            out.push(set);
         }
     }
     out
 }
 
-/// Merges overlapping sets (each Add's three points) into the groups that must share one scale.
-fn shared_groups(sets: impl Iterator<Item = [String; 3]>) -> Vec<Vec<String>> {
+/// Merges overlapping sets into the groups that must share one scale.
+fn shared_groups(sets: impl Iterator<Item = Vec<String>>) -> Vec<Vec<String>> {
     let mut groups: Vec<Vec<String>> = Vec::new();
     for set in sets {
-        let mut merged: Vec<String> = set.to_vec();
+        let mut merged: Vec<String> = set;
         groups.retain(|g| {
             if g.iter().any(|m| merged.contains(m)) {
                 merged.extend(g.iter().cloned());
@@ -270,13 +276,12 @@ impl Pass for Quant {
                 }
             }
         }
-        // residual Adds: both operands and the result quantized, with one scale (`QAdd`)
-        let adds = residual_adds(g, &info);
-        for (a, b, y) in &adds {
-            for v in [a, b, y] {
-                if !points.contains(v) {
-                    points.push(v.clone());
-                }
+        // residual Adds and Concats: the operands and the result quantized, with one scale
+        // (`QAdd`; a Concat then moves codes)
+        let shared = shared_scale_sets(g, &info);
+        for v in shared.iter().flatten() {
+            if !points.contains(v) {
+                points.push(v.clone());
             }
         }
         let point_set: HashSet<String> = points.iter().cloned().collect();
@@ -306,8 +311,9 @@ impl Pass for Quant {
         // an Add's operands and result share the range that covers all three
         let root_of = |v: &String| inherit.get(v).unwrap_or(v).clone();
         let groups = shared_groups(
-            adds.iter()
-                .map(|(a, b, y)| [root_of(a), root_of(b), root_of(y)]),
+            shared
+                .iter()
+                .map(|set| set.iter().map(root_of).collect::<Vec<_>>()),
         );
         for members in &groups {
             let lo = members

@@ -205,6 +205,10 @@ pub struct Layer {
     pub inputs: Vec<String>,
     pub output: String,
     pub output_elems: u64,
+    /// A Concat whose inputs are contiguous runs of its output (every extent before its axis is
+    /// 1): the placement can lay each input out where its run of the output is, so the
+    /// concatenation moves nothing.
+    pub gathers: bool,
 }
 
 fn numel(dims: &[i64]) -> u64 {
@@ -514,6 +518,16 @@ pub fn extract(
             .get(&name)
             .cloned()
             .unwrap_or_else(|| LayerSpec::from_hw(acc));
+        let gathers = match &n.op {
+            Op::Concat { axis } => {
+                let rank = out_dims.len() as i64;
+                let a = if *axis < 0 { axis + rank } else { *axis };
+                batch == 1
+                    && (0..rank).contains(&a)
+                    && out_dims[..a as usize].iter().all(|&d| d == 1)
+            }
+            _ => false,
+        };
         layers.push(Layer {
             name,
             op: n.op_type.clone(),
@@ -522,6 +536,7 @@ pub fn extract(
             inputs,
             output: out_name,
             output_elems: out_elems,
+            gathers,
         });
         if weight_only {
             weights.extend(n.outputs.iter().cloned());

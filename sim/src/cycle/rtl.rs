@@ -85,7 +85,7 @@ pub fn step_geom(step: &IntStep, rows: u64, cols: u64) -> StepGeom {
         IntOp::Add { .. } => StepGeom::Pool {
             taps: 2 * step.output_shape.iter().product::<usize>() as u64,
         },
-        IntOp::Reshape => StepGeom::Free,
+        IntOp::Reshape | IntOp::Concat => StepGeom::Free,
     }
 }
 

@@ -73,7 +73,9 @@ pub(crate) fn rewrite(
             continue;
         };
         let st = &mut steps[k];
-        st.inputs[0] = Some(slot_of[&p.input]);
+        for (i, v) in p.inputs.iter().enumerate() {
+            st.inputs[i] = Some(slot_of[v]);
+        }
         st.outputs = vec![Some(slot_of[&p.output])];
         st.on_codes = true;
         if let Some(&qk) = pos.get(&p.q.index()) {
