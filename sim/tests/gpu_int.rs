@@ -15,7 +15,11 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 fn compressed(name: &str, spec: &str) -> Model {
     let text = std::fs::read_to_string(format!("{ROOT}/examples/models/{name}.onnx.txt")).unwrap();
-    let mut m = etch_ir::parse_model_str(&text).unwrap();
+    compressed_text(name, &text, spec)
+}
+
+fn compressed_text(name: &str, text: &str, spec: &str) -> Model {
+    let mut m = etch_ir::parse_model_str(text).unwrap();
     let cal = CsvCalibrator;
     let opts = RunOptions {
         verify_each: true,
@@ -34,12 +38,19 @@ fn bits(v: &Value) -> Vec<u64> {
     }
 }
 
-fn matches_cpu(name: &str, spec: &str) {
-    let spec = spec.replace(
+fn with_calib(spec: &str) -> String {
+    spec.replace(
         "CALIB",
         &format!("\"{ROOT}/examples/data/digits_train.csv\""),
-    );
-    let model = compressed(name, &spec);
+    )
+}
+
+fn matches_cpu(name: &str, spec: &str) {
+    let spec = with_calib(spec);
+    matches_cpu_model(name, &spec, compressed(name, &spec));
+}
+
+fn matches_cpu_model(name: &str, spec: &str, model: Model) {
     let info = etch_ir::verify::verify(&model).unwrap();
     let cpu = Plan::new(&model, &info).unwrap();
     assert!(
@@ -158,4 +169,38 @@ fn residual_add_on_codes() {
         "digits_res",
         "fold-bn,quant(bits=8,per=channel,calib=CALIB)",
     );
+}
+
+/// Two branches concatenated on codes (one scale for the inputs and the result), then a layer.
+#[test]
+fn concat_on_codes() {
+    let text = r#"<
+   ir_version: 8,
+   opset_import: ["" : 17]
+>
+g (float[1,1,8,8] x) => (float[1,10] y)
+   <float[2,1,3,3] wa = {0.3,-0.2,0.1,0.4,0.5,-0.3,0.2,0.1,-0.4,-0.1,0.2,0.3,-0.5,0.4,0.1,0.2,-0.2,0.3}, float[2] ba = {0.1,-0.1}, float[3,1,1,1] wb = {0.7,-0.5,0.4}, float[3] bb = {0.0,0.1,-0.2}, float[10,320] wf = {FC}, float[10] bf = {0,0,0,0,0,0,0,0,0,0}>
+{
+   a = Conv <kernel_shape: ints = [3, 3], pads: ints = [1, 1, 1, 1]> (x, wa, ba)
+   ar = Relu (a)
+   b = Conv <kernel_shape: ints = [1, 1]> (x, wb, bb)
+   br = Relu (b)
+   c = Concat <axis: int = 1> (ar, br)
+   f = Flatten <axis: int = 1> (c)
+   y = Gemm <transB: int = 1> (f, wf, bf)
+}
+"#;
+    let fc: Vec<String> = (0..3200)
+        .map(|k| format!("{:.3}", ((k * 37 % 101) as f32 - 50.0) / 400.0))
+        .collect();
+    let text = text.replace("FC", &fc.join(","));
+    let spec = with_calib("quant(bits=8,per=channel,calib=CALIB)");
+    let model = compressed_text("concat", &text, &spec);
+    let info = etch_ir::verify::verify(&model).unwrap();
+    let steps = Plan::new(&model, &info).unwrap().integer_steps();
+    assert!(
+        steps.iter().any(|s| s == "c"),
+        "the Concat runs on codes: {steps:?}"
+    );
+    matches_cpu_model("concat", &spec, model);
 }
