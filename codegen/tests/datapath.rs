@@ -235,8 +235,9 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
     }
 }
 
-/// Conv → ReLU → [fire: 1×1 ‖ 3×3 → Concat] → [residual] → [MaxPool] → Conv → ReLU → [residual] →
-/// [MaxPool] → Flatten → Gemm with random channels,
+/// Conv → act → [fire: 1×1 ‖ 3×3 → Concat] → [residual] → [MaxPool] → Conv → act → [residual] →
+/// [MaxPool] → Flatten → Gemm (act: ReLU, or Sigmoid, HardSwish or HardSigmoid as tables) with
+/// random channels,
 /// extents, kernels, strides, padding and dilation (poolings that tile their input, and
 /// overlapping, padded ones);
 /// the second convolution plain, grouped or depthwise.
@@ -283,8 +284,19 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
             rng.floats(m * cg * kh * kw, 0.6),
             rng.floats(m, 0.2)
         ));
-        body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = {group}, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = Relu (c{l})\n"));
+        // the activation: a ReLU the layer's clamp absorbs, or one that runs as a table
+        let act = [
+            "Relu",
+            "Relu",
+            "Sigmoid",
+            "HardSwish",
+            "HardSigmoid <alpha: float = 0.25, beta: float = 0.5>",
+        ][rng.range(0, 4)];
+        body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = {group}, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = {act} (c{l})\n"));
         what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
+        if act != "Relu" {
+            what += &format!(" -> {} table", act.split(' ').next().unwrap_or(act));
+        }
         prev = format!("r{l}");
         (ch, hh, ww) = (m, ho, wo);
         // a fire module (SqueezeNet's): a 1×1 and a 3×3 convolution of the same input,

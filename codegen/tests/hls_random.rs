@@ -56,6 +56,7 @@ fn random_conv_gemm_models_are_bit_exact_in_c_simulation() {
                 IntOp::MaxPool { .. } => "maxpool",
                 IntOp::Add { .. } => "add",
                 IntOp::Concat => "concat",
+                IntOp::Table { .. } => "table",
                 IntOp::Reshape => "reshape",
             })
             .collect();

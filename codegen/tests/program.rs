@@ -28,6 +28,7 @@ fn digits_models_lower_to_integer_programs() {
                     IntOp::MaxPool { .. } => "maxpool".into(),
                     IntOp::Add { .. } => "add".into(),
                     IntOp::Concat => "concat".into(),
+                    IntOp::Table { .. } => "table".into(),
                     IntOp::Reshape => "reshape".into(),
                 })
                 .collect();
@@ -108,7 +109,7 @@ fn binarizing_both_layers_of_the_mlp_is_refused_by_the_pass() {
 
 #[test]
 fn a_float_op_between_integer_layers_is_named() {
-    // Conv → Sigmoid → Flatten → Gemm: quant makes both layers integer, the Sigmoid stays float
+    // Conv → Softmax → Flatten → Gemm: quant makes both layers integer, the Softmax stays float
     let text = r#"<
    ir_version: 8,
    opset_import: ["" : 17]
@@ -117,7 +118,7 @@ g (float[1,1,4,4] x) => (float[1,3] y)
    <float[2,1,3,3] w1 = {0.1,-0.2,0.3,0.4,-0.5,0.6,0.7,-0.8,0.9,-0.1,0.2,-0.3,0.4,0.5,-0.6,0.7,0.8,-0.9}, float[2] b1 = {0.1,-0.1}, float[3,8] w2 = {0.1,0.2,-0.3,0.4,0.5,-0.6,0.7,0.8,-0.1,0.2,0.3,-0.4,0.5,0.6,-0.7,0.8,0.1,-0.2,0.3,0.4,-0.5,0.6,0.7,-0.8}, float[3] b2 = {0.0,0.1,-0.1}>
 {
    c1 = Conv <kernel_shape: ints = [3, 3], pads: ints = [0, 0, 0, 0], strides: ints = [1, 1]> (x, w1, b1)
-   s1 = Sigmoid (c1)
+   s1 = Softmax <axis: int = 1> (c1)
    f1 = Flatten <axis: int = 1> (s1)
    y = Gemm <alpha: float = 1, beta: float = 1, transB: int = 1> (f1, w2, b2)
 }
@@ -142,7 +143,7 @@ g (float[1,1,4,4] x) => (float[1,3] y)
     .unwrap();
     let e = lower(&p.model, &p.info).unwrap_err();
     assert!(
-        matches!(&e, ProgramError::FloatInMiddle { node, op, .. } if op == "Sigmoid" && node == "s1"),
+        matches!(&e, ProgramError::FloatInMiddle { node, op, .. } if op == "Softmax" && node == "s1"),
         "{e}"
     );
     eprintln!("{e}");

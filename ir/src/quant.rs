@@ -231,6 +231,68 @@ pub struct QuantInfo {
     pub layers: Vec<QuantLayer>,
     pub passthrough: Vec<QPassThrough>,
     pub adds: Vec<QAdd>,
+    pub tables: Vec<QTable>,
+}
+
+/// A unary activation (Sigmoid, HardSigmoid, HardSwish, Relu, Clip) between a DequantizeLinear
+/// and a QuantizeLinear of 8-bit codes: a function of at most 256 input codes, so it runs as a
+/// table the executor fills by running the op's float semantics on every code (exactly what the
+/// QDQ graph computes, element by element).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QTable {
+    pub node: NodeIndex,
+    /// The codes it reads and how they dequantize.
+    pub input: String,
+    pub input_quant: TensorQuant,
+    /// The codes it writes, and the QuantizeLinear node.
+    pub output: String,
+    pub output_quant: TensorQuant,
+    pub q: NodeIndex,
+}
+
+/// Whether `op` is a unary element-wise activation a table can stand for.
+pub fn is_table_op(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Relu | Op::Clip { .. }
+    )
+}
+
+/// The table form of node `idx`, when it has one (see [`QTable`]).
+fn table_of(g: &Graph, info: &GraphInfo, idx: NodeIndex) -> Option<QTable> {
+    let n = &g.nodes[idx];
+    // the activation reads one tensor; a Clip's bounds are constants
+    let (x, bounds) = n.inputs.split_first()?;
+    if !is_table_op(&n.op)
+        || n.outputs.len() != 1
+        || bounds
+            .iter()
+            .any(|b| !b.is_empty() && !info.consts.contains_key(b))
+    {
+        return None;
+    }
+    let (_, dq) = producer(g, x)?;
+    if !matches!(dq.op, Op::DequantizeLinear { .. }) || info.consts.contains_key(&dq.inputs[0]) {
+        return None;
+    }
+    let input_quant = tensor_quant(info, dq)?;
+    let (q, qn) = only_consumer(g, &n.outputs[0])?;
+    if !matches!(qn.op, Op::QuantizeLinear { .. }) || qn.inputs[0] != n.outputs[0] {
+        return None;
+    }
+    let output_quant = tensor_quant(info, qn)?;
+    let byte = |t: &TensorQuant| t.qmax - t.qmin <= 255;
+    if !byte(&input_quant) || !byte(&output_quant) {
+        return None;
+    }
+    Some(QTable {
+        node: idx,
+        input: dq.inputs[0].clone(),
+        input_quant,
+        output: qn.outputs[0].clone(),
+        output_quant,
+        q,
+    })
 }
 
 /// The quantized layers of a verified model, in node order.
@@ -713,6 +775,11 @@ pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
             Op::Add => {
                 if let Some(add) = add_of(g, info, idx) {
                     out.adds.push(add);
+                }
+            }
+            _ if is_table_op(&n.op) => {
+                if let Some(t) = table_of(g, info, idx) {
+                    out.tables.push(t);
                 }
             }
             Op::MaxPool { .. }

@@ -18,6 +18,7 @@ use etch_ir::quant::QAdd;
 use etch_ir::Model;
 
 use crate::reference::cpu::conv::ConvGeom;
+use crate::reference::cpu::int::qdq::IntTable;
 use crate::reference::cpu::int::IntLayer;
 use crate::reference::cpu::pool::{PoolGeom, PoolKind};
 use crate::reference::cpu::Plan;
@@ -72,6 +73,8 @@ pub enum IntOp {
     Add { add: Arc<QAdd> },
     /// A concatenation of the step's input and `more`, moving codes (one scale for all).
     Concat,
+    /// A quantized unary activation: each code looked up in the table.
+    Table { table: Arc<IntTable> },
     /// Flatten / Reshape / Identity: the codes stay where they are (row-major).
     Reshape,
 }
@@ -124,6 +127,7 @@ impl IntProgram {
         for s in &self.steps {
             let message = match &s.op {
                 IntOp::Conv { group, .. } if *group != 1 => format!("grouped convolution (group {group}) is not supported by the layer-chain hardware; `--emit core` runs it"),
+                IntOp::Table { .. } => "the layer-chain hardware has no activation tables; `--emit core` runs them".to_string(),
                 IntOp::Add { .. } | IntOp::Concat => format!("the layer-chain hardware runs one chain of layers, not a {}; `--emit core` runs it", if matches!(s.op, IntOp::Add { .. }) { "residual Add" } else { "concatenation" }),
                 _ => continue,
             };
@@ -132,6 +136,7 @@ impl IntProgram {
                 op: match s.op {
                     IntOp::Add { .. } => "Add",
                     IntOp::Concat => "Concat",
+                    IntOp::Table { .. } => "activation",
                     _ => "Conv",
                 }
                 .into(),
@@ -225,7 +230,7 @@ pub fn lower_plan(
             return Err(ProgramError::FloatInMiddle {
                 node: culprit.name.clone(),
                 op: culprit.op_type.clone(),
-                why: "only quantized Conv/Gemm/MatMul layers, MaxPool/Flatten/Reshape/Concat between equal quantizers, and Adds whose operands and result share one scale run on codes".into(),
+                why: "only quantized Conv/Gemm/MatMul layers, MaxPool/Flatten/Reshape/Concat between equal quantizers, Adds whose operands and result share one scale, and unary activations between quantizers (as tables) run on codes".into(),
             });
         }
         let input = slot_name(st.inputs.first().copied().flatten()).to_string();
@@ -293,6 +298,10 @@ pub fn lower_plan(
             }
         } else if let Some(add) = &st.add {
             IntOp::Add { add: add.clone() }
+        } else if let Some(table) = &st.table {
+            IntOp::Table {
+                table: table.clone(),
+            }
         } else {
             match &st.op {
                 Op::MaxPool { window } => {

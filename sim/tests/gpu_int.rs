@@ -204,3 +204,37 @@ g (float[1,1,8,8] x) => (float[1,10] y)
     );
     matches_cpu_model("concat", &spec, model);
 }
+
+/// Activations that run as tables of codes (Sigmoid, HardSwish) between quantized layers.
+#[test]
+fn activation_tables_on_codes() {
+    let text = r#"<
+   ir_version: 8,
+   opset_import: ["" : 17]
+>
+g (float[1,1,8,8] x) => (float[1,10] y)
+   <float[3,1,3,3] wa = {0.3,-0.2,0.1,0.4,0.5,-0.3,0.2,0.1,-0.4,-0.1,0.2,0.3,-0.5,0.4,0.1,0.2,-0.2,0.3,0.1,0.1,-0.3,0.2,0.4,-0.1,0.3,-0.2,0.2}, float[3] ba = {0.1,-0.1,0.2}, float[10,192] wf = {FC}, float[10] bf = {0,0,0,0,0,0,0,0,0,0}>
+{
+   a = Conv <kernel_shape: ints = [3, 3], pads: ints = [1, 1, 1, 1]> (x, wa, ba)
+   s = Sigmoid (a)
+   h = HardSwish (s)
+   f = Flatten <axis: int = 1> (h)
+   y = Gemm <transB: int = 1> (f, wf, bf)
+}
+"#;
+    let fc: Vec<String> = (0..1920)
+        .map(|k| format!("{:.3}", ((k * 37 % 101) as f32 - 50.0) / 300.0))
+        .collect();
+    let text = text.replace("FC", &fc.join(","));
+    let spec = with_calib("quant(bits=8,per=channel,calib=CALIB)");
+    let model = compressed_text("tables", &text, &spec);
+    let info = etch_ir::verify::verify(&model).unwrap();
+    let steps = Plan::new(&model, &info).unwrap().integer_steps();
+    for t in ["s", "h"] {
+        assert!(
+            steps.iter().any(|s| s == t),
+            "`{t}` runs on codes: {steps:?}"
+        );
+    }
+    matches_cpu_model("tables", &spec, model);
+}

@@ -324,3 +324,41 @@ fn a_residual_add_of_one_scale_runs_on_codes_exactly() {
         assert_eq!(a, b, "relu {relu}, output scale {out_scale}");
     }
 }
+
+/// `DequantizeLinear → activation → QuantizeLinear` runs as a table on the codes
+/// (`etch_ir::quant::QTable`), filled by the float semantics: on every int8 code the table equals
+/// the unfused plan bit for bit, for each activation a table stands for.
+#[test]
+fn a_quantized_activation_runs_as_a_table_exactly() {
+    let n = 256;
+    for act in [
+        "Sigmoid (d)",
+        "HardSwish (d)",
+        "HardSigmoid <alpha: float = 0.3, beta: float = 0.45> (d)",
+        "Relu (d)",
+        "Clip (d, lo, hi)",
+    ] {
+        let text = format!(
+            "<\n   ir_version: 8,\n   opset_import: [\"\" : 17]\n>\ng (float[1,{n}] x) => (float[1,{n}] y)\n   <float s = {{0.043}}, int8 z = {{-7}}, float so = {{0.0061}}, int8 zo = {{-100}}, float lo = {{-0.5}}, float hi = {{1.5}}>\n{{\n   q = QuantizeLinear (x, s, z)\n   d = DequantizeLinear (q, s, z)\n   a = {act}\n   qy = QuantizeLinear (a, so, zo)\n   y = DequantizeLinear (qy, so, zo)\n}}\n"
+        );
+        let m = etch_ir::parse_model_str(&text).unwrap();
+        let info = etch_ir::verify::verify(&m).unwrap();
+        let fused = Plan::new(&m, &info).unwrap();
+        assert_eq!(
+            fused.integer_steps().len(),
+            1,
+            "{act}: the activation runs on codes ({:?})",
+            fused.integer_steps()
+        );
+        let x: Vec<f32> = (0..n)
+            .map(|i| (i as i32 - 128 + 7) as f32 * 0.043)
+            .collect();
+        let given = vec![("x".to_string(), Value::F32(Array::new(vec![1, n], x)))];
+        let unfused = Plan::new_unfused(&m, &info).unwrap();
+        assert_eq!(
+            fused.run(given.clone()).unwrap(),
+            unfused.run(given).unwrap(),
+            "{act}"
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! the slots, as im2col would lay them out; the first reduction tile of an output tile starts
 //! the accumulators at the bias and latches the channels' requantization parameters; the
 //! requantization turns accumulators into codes with the executor's own arithmetic; stores copy
-//! the codes out; a residual Add adds the two operand rows its load brought. Every access is checked: a tile that reads outside its slot, a slot that holds
+//! the codes out; a residual Add adds the two operand rows its load brought, and an activation
+//! looks its codes up in its table. Every access is checked: a tile that reads outside its slot, a slot that holds
 //! another tile than the one computed, a transfer outside memory: each is an error naming the
 //! instruction, never a silently wrong value.
 
@@ -574,6 +575,32 @@ impl Datapath<'_> {
         Ok(())
     }
 
+    /// A quantized activation: each code of the input slot looked up in the layer's table.
+    fn table(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
+        let c = self.image.layers[layer as usize]
+            .as_ref()
+            .ok_or("the layer is not in the integer chain")?;
+        let table = c
+            .table
+            .as_ref()
+            .ok_or("a table instruction of a layer without a table")?;
+        let islot = &self.input[v.input_slot as usize];
+        let e = v.elements as usize;
+        if islot.layer != layer || islot.bytes.len() != e {
+            return Err(format!(
+                "its input slot holds {} bytes of layer {}, not the {e} codes of this one",
+                islot.bytes.len(),
+                islot.layer
+            ));
+        }
+        let codes = islot.bytes.iter().map(|&b| table[b as usize]).collect();
+        self.output[v.output_slot as usize] = OutSlot {
+            codes,
+            ..OutSlot::default()
+        };
+        Ok(())
+    }
+
     fn vector(&mut self, v: &Vector, layer: u32) -> Result<(), String> {
         if v.op == VectorOp::Pool {
             return self.pool(v, layer);
@@ -583,6 +610,9 @@ impl Datapath<'_> {
         }
         if v.op == VectorOp::Elementwise {
             return self.add(v, layer);
+        }
+        if v.op == VectorOp::Table {
+            return self.table(v, layer);
         }
         if v.op != VectorOp::Requantize {
             let name = &self.program.layers[layer as usize].name;

@@ -49,6 +49,8 @@ pub struct LayerConsts {
     pub output_signed: bool,
     /// A residual Add's constants (the layer has no weights then).
     pub add: Option<AddConsts>,
+    /// A quantized unary activation's table: the output code's byte for each input code's byte.
+    pub table: Option<Vec<u8>>,
 }
 
 /// What a residual Add on the vector unit needs: its input slot holds the two operands' runs as
@@ -314,6 +316,7 @@ pub fn build(
                     input_signed: signed(&step.input),
                     output_signed: signed(&step.input),
                     add: None,
+                    table: None,
                 });
                 span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
                 continue;
@@ -350,6 +353,31 @@ pub fn build(
                         qmin: add.output.qmin,
                         qmax: add.output.qmax,
                     }),
+                    table: None,
+                });
+                span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
+                continue;
+            }
+            IntOp::Table { table } => {
+                if pl.unit != "vector" || pl.arith.act_bits != 8 {
+                    return Err(DatapathError::NotYet {
+                        layer: pl.name.clone(),
+                        what: "an activation table of sub-byte codes or off the vector unit".into(),
+                    });
+                }
+                let mut bytes = vec![0u8; 256];
+                for (i, &out) in table.entries.iter().enumerate() {
+                    bytes[(table.qmin + i as i64) as u8 as usize] = out as u8;
+                }
+                layers[li] = Some(LayerConsts {
+                    window: gemm_window(),
+                    input_hw: [step.input_chw[1], step.input_chw[2]],
+                    input: InputCode::Int { zero_point: 0 },
+                    weights: WeightForm::Int,
+                    input_signed: signed(&step.input),
+                    output_signed: signed(&step.output),
+                    add: None,
+                    table: Some(bytes),
                 });
                 span = Some(span.map_or((li, li), |(a, b)| (a.min(li), b.max(li))));
                 continue;
@@ -372,6 +400,7 @@ pub fn build(
             input_signed: signed(&step.input),
             output_signed: signed(&step.output),
             add: None,
+            table: None,
         };
         let s = pl.shape.as_ref().expect("an array layer has its shape");
         check_geometry(pl, s, &consts, group)?;

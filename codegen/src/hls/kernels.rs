@@ -505,6 +505,12 @@ pub(super) fn design(p: &IntProgram, opts: &Options) -> Result<Design, CodegenEr
                 dot_layer(&id, step, layer, None, ty)?
             }
             IntOp::MaxPool { window } => max_pool(&id, step, window, in_t)?,
+            IntOp::Table { .. } => {
+                return Err(CodegenError::Unsupported(format!(
+                    "`{}`: the HLS kernels have no activation tables yet",
+                    step.name
+                )))
+            }
             IntOp::Add { .. } | IntOp::Concat => {
                 return Err(CodegenError::Unsupported(format!(
                     "`{}`: the HLS dataflow is one chain of layers, and a residual Add or a concatenation reads more than one",

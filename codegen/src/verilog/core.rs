@@ -882,7 +882,7 @@ fn testbench(
         files.extend([
             super::datapath::DRAM_IMAGE,
             super::datapath::LAYER_TABLE,
-            super::datapath::THRESHOLDS,
+            super::datapath::CONSTANTS,
         ]);
         if plan.input.bytes > 0 {
             files.push(super::datapath::INPUT_IMAGE);
@@ -1147,13 +1147,13 @@ pub fn emit(
     ];
     if let Some(v) = values {
         use super::datapath::{
-            bytes_hex, DRAM_IMAGE, EXPECTED_VALUES, INPUT_IMAGE, LAYER_TABLE, THRESHOLDS,
+            bytes_hex, CONSTANTS, DRAM_IMAGE, EXPECTED_VALUES, INPUT_IMAGE, LAYER_TABLE,
         };
         let expected: String = v.expected.iter().map(|c| format!("{c}\n")).collect();
         for (name, text) in [
             (DRAM_IMAGE, bytes_hex(&v.dram)),
             (LAYER_TABLE, v.plan.table_hex()),
-            (THRESHOLDS, v.plan.thresholds_hex()),
+            (CONSTANTS, v.plan.constants_hex()),
             (INPUT_IMAGE, bytes_hex(&v.input)),
             (EXPECTED_VALUES, expected),
         ] {

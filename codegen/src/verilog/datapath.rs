@@ -1,7 +1,7 @@
 //! The datapath of the program's accelerator as RTL: DRAM and the global buffer, the input,
 //! weight and output buffers (one region per slot), the DMA engines that move a transfer's bytes
 //! while the core's channel holds it, the R×C array computing a GEMM tile fold by fold in the
-//! description's dataflow, and the vector unit's requantization and max pooling. It does what
+//! description's dataflow, and the vector unit (requantization, pooling, depthwise, Add, tables). It does what
 //! `crate::datapath::execute` does, instruction by instruction, on the same DRAM image, and
 //! within each instruction's cycles: the core starts every engine when the instruction starts,
 //! and the testbench fails when the core ends an instruction its engine has not finished.
@@ -12,9 +12,10 @@
 //!
 //! Step 1 of the RTL datapath: it is behavioural (the array's R×C multiply-accumulates of a
 //! cycle, each lane's im2col address with 32-bit integer arithmetic), checked for values and
-//! cycles under Verilator and Icarus, not yet for synthesis. Depthwise tiles, per-channel binary
-//! thresholds and instructions of other vector operations are refused by [`plan`] with the layer
-//! named.
+//! cycles under Verilator and Icarus, not yet for synthesis. The vector unit runs
+//! requantization, max pooling, depthwise tiles, residual Adds and activation tables (the host
+//! writes the tables and the binary layers' per-channel thresholds into the constants memory,
+//! `constants.hex`); [`plan`] refuses anything else, naming the layer.
 
 use etch_program::encode::{self, Field, Word};
 use etch_program::isa::{Buffer, Kind, Space, VectorOp};
@@ -30,7 +31,8 @@ use crate::program::InputCode;
 pub const DRAM_IMAGE: &str = "dram.hex";
 pub const LAYER_TABLE: &str = "layers.hex";
 pub const INPUT_IMAGE: &str = "input.hex";
-pub const THRESHOLDS: &str = "thresholds.hex";
+/// The layers' constants: binary layers' per-channel thresholds and activation tables.
+pub const CONSTANTS: &str = "constants.hex";
 /// The output codes the testbench reads back, and those the CPU executor computed.
 pub const VALUES: &str = "values.txt";
 pub const EXPECTED_VALUES: &str = "values_expected.txt";
@@ -46,7 +48,7 @@ const T_IN_SIGNED: Field = fld("input_signed", 2, 1);
 const T_OUT_SIGNED: Field = fld("output_signed", 3, 1);
 const T_BINARY: Field = fld("binary_input", 4, 1);
 const T_WHOLE: Field = fld("whole_weights", 5, 1);
-/// Binary inputs with one threshold per input channel, from `T_THR_BASE` in the threshold memory.
+/// Binary inputs with one threshold per input channel, from `T_BASE` in the constants memory.
 const T_PER_CHANNEL: Field = fld("per_channel_thresholds", 6, 1);
 const T_FORM: Field = fld("weight_form", 8, 2);
 const T_BITS: Field = fld("weight_bits", 12, 4);
@@ -67,7 +69,9 @@ const T_ZP: Field = fld("input_zero_point", 160, 16);
 const T_COUT: Field = fld("cout", 176, 16);
 /// A depthwise layer's output channels per tile (the tiling's).
 const T_TILE_CO: Field = fld("tile_out_channels", 192, 16);
-const T_THR_BASE: Field = fld("threshold_base", 208, 16);
+/// Where the layer's constants start in the constants memory: a binary layer's per-channel
+/// thresholds, an activation's 256-entry table (indexed by the input code's byte).
+const T_BASE: Field = fld("constants_base", 208, 16);
 /// A residual Add (`datapath::AddConsts`): the second operand's signedness, the output clamp
 /// (codes in the output's signedness) and `zp_y − zp_a − zp_b` as a signed 16-bit number.
 const T_SECOND_SIGNED: Field = fld("second_signed", 7, 1);
@@ -102,7 +106,7 @@ pub const TABLE: [Field; 30] = [
     T_ZP,
     T_COUT,
     T_TILE_CO,
-    T_THR_BASE,
+    T_BASE,
     T_SECOND_SIGNED,
     T_QMIN,
     T_QMAX,
@@ -126,8 +130,9 @@ pub struct Plan {
     pub dma_bytes: u64,
     /// One word per program layer.
     pub table: Vec<Word>,
-    /// The binary layers' per-channel input thresholds, each layer's from its table word's base.
-    pub thresholds: Vec<i32>,
+    /// The layers' constants, each layer's from its table word's base: binary layers'
+    /// per-channel input thresholds, activations' tables (256 output codes each).
+    pub constants: Vec<i32>,
     pub input: crate::datapath::image::Region,
     pub output: crate::datapath::image::Region,
     pub output_signed: bool,
@@ -149,7 +154,7 @@ pub fn plan(
     acc_bits: u32,
 ) -> Result<Plan, DatapathError> {
     let mut table = vec![Word::default(); program.layers.len()];
-    let mut thresholds = Vec::new();
+    let mut constants: Vec<i32> = Vec::new();
     let chain = image.first..=image.last;
     for (li, w) in table.iter_mut().enumerate() {
         if !chain.contains(&li) {
@@ -165,18 +170,18 @@ pub fn plan(
             InputCode::Binary { thresholds: t } if t.len() == 1 => (1, t[0]),
             InputCode::Binary { thresholds: t } => {
                 w.set(T_PER_CHANNEL, 1);
-                if thresholds.len() >> T_THR_BASE.width != 0 {
+                if constants.len() >> T_BASE.width != 0 {
                     return Err(not_yet(
                         program,
                         li,
                         &format!(
-                            "more than {} binary thresholds before this layer's",
-                            1u64 << T_THR_BASE.width
+                            "more than {} constants before this layer's",
+                            1u64 << T_BASE.width
                         ),
                     ));
                 }
-                w.set(T_THR_BASE, thresholds.len() as u64);
-                thresholds.extend_from_slice(t);
+                w.set(T_BASE, constants.len() as u64);
+                constants.extend_from_slice(t);
                 (1, 0)
             }
         };
@@ -236,6 +241,20 @@ pub fn plan(
             ));
         }
         w.set(T_ZP, zp as u16 as u64);
+        if let Some(t) = &c.table {
+            if constants.len() >> T_BASE.width != 0 {
+                return Err(not_yet(
+                    program,
+                    li,
+                    &format!(
+                        "more than {} constants before this layer's",
+                        1u64 << T_BASE.width
+                    ),
+                ));
+            }
+            w.set(T_BASE, constants.len() as u64);
+            constants.extend(t.iter().map(|&b| b as i32));
+        }
         if let Some(a) = &c.add {
             if !(-(1 << 15)..1 << 15).contains(&a.offset) {
                 return Err(not_yet(
@@ -271,6 +290,7 @@ pub fn plan(
                         | VectorOp::Pool
                         | VectorOp::Depthwise
                         | VectorOp::Elementwise
+                        | VectorOp::Table
                 ) {
                     return Err(not_yet(
                         program,
@@ -319,7 +339,7 @@ pub fn plan(
             .unwrap_or(1)
             .max(1),
         table,
-        thresholds,
+        constants,
         input: image.input,
         output: image.output,
         output_signed: image.output_signed,
@@ -343,10 +363,10 @@ pub fn plan(
 }
 
 impl Plan {
-    /// The threshold memory as `$readmemh` lines (one unused word when no layer has any).
-    pub fn thresholds_hex(&self) -> String {
+    /// The constants memory as `$readmemh` lines (one unused word when no layer has any).
+    pub fn constants_hex(&self) -> String {
         let mut s = String::new();
-        for t in self.thresholds.iter().chain(std::iter::once(&0)) {
+        for t in self.constants.iter().chain(std::iter::once(&0)) {
             s.push_str(&format!("{:08x}\n", *t as u32));
         }
         s
@@ -615,6 +635,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         .reg("c_gemm", 1)
         .reg("c_pool", 1)
         .reg("c_add", 1)
+        .reg("c_tab", 1)
         .reg("c_isg2", 1)
         .reg("c_dw", 1);
     m.reg("c_acc", 1)
@@ -633,7 +654,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
         "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "v_first", "el", "best",
-        "a_off", "a_min", "a_max",
+        "a_off", "a_min", "a_max", "v_tab",
     ];
     for i in ints {
         m.item(Item::Integer(i.into()));
@@ -726,7 +747,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
         bl(id("c_bin"), id("c_row").at(n(T_BINARY.lsb as i128))),
         bl(id("c_perch"), id("c_row").at(n(T_PER_CHANNEL.lsb as i128))),
-        set("g_thr", lt(T_THR_BASE)),
+        set("g_thr", lt(T_BASE)),
         set("g_grp", f32(w, encode::TILE_GROUP)),
         set("g_cin", lt(T_CIN)),
         bl(id("c_form"), id("c_row").part(n(T_FORM.lsb as i128), 2)),
@@ -1036,6 +1057,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("c_add"),
             f32(w, encode::VEC_OP).eq(n(VectorOp::Elementwise as i128)),
         ),
+        bl(
+            id("c_tab"),
+            f32(w, encode::VEC_OP).eq(n(VectorOp::Table as i128)),
+        ),
+        set("v_tab", lt(T_BASE)),
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
         bl(id("c_isg2"), id("c_row").at(n(T_SECOND_SIGNED.lsb as i128))),
         bl(id("c_osg"), id("c_row").at(n(T_OUT_SIGNED.lsb as i128))),
@@ -1215,6 +1241,13 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("cur").slice(7, 0),
         ),
     ];
+    // an activation (`execute::table`): the code's byte indexes the layer's 256 entries
+    let table = vec![bl(
+        id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
+        id("thr")
+            .at(id("v_tab").add(id("ibuf").at(id("v_is").mul(n(is_)).add(id("el")))))
+            .slice(7, 0),
+    )];
     let vstep = vec![
         for_(
             "i",
@@ -1229,7 +1262,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                         vec![if_else(
                             id("c_pool"),
                             pool,
-                            vec![if_else(id("c_add"), add, requant)],
+                            vec![if_else(
+                                id("c_add"),
+                                add,
+                                vec![if_else(id("c_tab"), table, requant)],
+                            )],
                         )],
                     )],
                 ),
@@ -1334,7 +1371,7 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
         m.memory(p, 8, outs);
     }
     m.memory("ltab", 256, (plan.table.len() + 1) as u32);
-    m.memory("thr", 32, (plan.thresholds.len() + 1) as u32);
+    m.memory("thr", 32, (plan.constants.len() + 1) as u32);
     for meta in [
         "imeta_c0",
         "imeta_rows",
@@ -1348,7 +1385,7 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     let init = vec![
         Stmt::Task("$readmemh", vec![s(DRAM_IMAGE), id("dram")]),
         Stmt::Task("$readmemh", vec![s(LAYER_TABLE), id("ltab")]),
-        Stmt::Task("$readmemh", vec![s(THRESHOLDS), id("thr")]),
+        Stmt::Task("$readmemh", vec![s(CONSTANTS), id("thr")]),
     ];
     m.item(Item::Initial(init));
     dma_engine(&mut m, "l", plan, global);

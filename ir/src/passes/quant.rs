@@ -7,7 +7,9 @@
 //! two quantized tensors inherit their input's parameters (so they run on the codes). A residual
 //! Add of two activations, and a Concat, get their operands and result quantized with one shared
 //! scale and zero point, calibrated on the union of their ranges, so the Add runs exactly on the
-//! codes (`etch_ir::quant::QAdd`) and the Concat moves codes. A GlobalAveragePool is first rewritten as the depthwise convolution
+//! codes (`etch_ir::quant::QAdd`) and the Concat moves codes. A unary activation no layer
+//! absorbs (Sigmoid, HardSigmoid, HardSwish, a lone ReLU/Clip) is quantized on both sides, so it
+//! runs as a table of codes (`etch_ir::quant::QTable`). A GlobalAveragePool is first rewritten as the depthwise convolution
 //! it is (`gap_as_conv`) and quantized as a layer. Weights already in DequantizeLinear form
 //! (`pow2`, `binarize`) are kept.
 
@@ -186,6 +188,31 @@ fn shared_scale_sets(g: &Graph, info: &GraphInfo) -> Vec<Vec<String>> {
     out
 }
 
+/// The activations that run as tables (`etch_ir::quant::QTable`): a Sigmoid, HardSigmoid or
+/// HardSwish, or a ReLU/Clip that no layer's or Add's output clamp absorbs, gets its input and
+/// its output quantized.
+fn table_points(g: &Graph) -> Vec<String> {
+    let mut out = Vec::new();
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        let Some(x) = n.inputs.first() else { continue };
+        if !crate::quant::is_table_op(&n.op) || n.outputs.len() != 1 {
+            continue;
+        }
+        let absorbed = g.producer(x).is_some_and(|p| {
+            matches!(
+                g.nodes[p].op,
+                Op::Conv { .. } | Op::Gemm { .. } | Op::MatMul | Op::Add
+            ) && output_point(g, x) == n.outputs[0]
+        });
+        if !absorbed {
+            out.push(x.clone());
+            out.push(n.outputs[0].clone());
+        }
+    }
+    out
+}
+
 /// Merges overlapping sets into the groups that must share one scale.
 fn shared_groups(sets: impl Iterator<Item = Vec<String>>) -> Vec<Vec<String>> {
     let mut groups: Vec<Vec<String>> = Vec::new();
@@ -279,7 +306,7 @@ impl Pass for Quant {
         // residual Adds and Concats: the operands and the result quantized, with one scale
         // (`QAdd`; a Concat then moves codes)
         let shared = shared_scale_sets(g, &info);
-        for v in shared.iter().flatten() {
+        for v in shared.iter().flatten().chain(&table_points(g)) {
             if !points.contains(v) {
                 points.push(v.clone());
             }

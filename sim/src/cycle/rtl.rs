@@ -80,10 +80,13 @@ pub fn step_geom(step: &IntStep, rows: u64, cols: u64) -> StepGeom {
                 * window.kernel[0]
                 * window.kernel[1]) as u64,
         },
-        // the layer-chain hardware has no Add (`check_layer_chain` refuses it); were it to
-        // have one, it would read both operands
+        // the layer-chain hardware has no Add or table (`check_layer_chain` refuses them); were
+        // it to have them, they would read their operands
         IntOp::Add { .. } => StepGeom::Pool {
             taps: 2 * step.output_shape.iter().product::<usize>() as u64,
+        },
+        IntOp::Table { .. } => StepGeom::Pool {
+            taps: step.output_shape.iter().product::<usize>() as u64,
         },
         IntOp::Reshape | IntOp::Concat => StepGeom::Free,
     }

@@ -1,5 +1,5 @@
-//! Plan rewrites after the steps are laid out: quantized layers and residual Adds fused into
-//! integer kernels
+//! Plan rewrites after the steps are laid out: quantized layers, residual Adds and tables of
+//! unary activations fused into integer kernels
 //! (`etch_ir::quant` says which), steps nobody reads dropped, and steps whose inputs are all
 //! constant (a weight's DequantizeLinear, say) computed once at plan time.
 
@@ -10,6 +10,7 @@ use etch_ir::infer::GraphInfo;
 use etch_ir::op::Op;
 use etch_ir::Model;
 
+use super::int::qdq::IntTable;
 use super::int::IntLayer;
 use super::{exec, Step};
 use crate::reference::value::Value;
@@ -68,6 +69,36 @@ pub(crate) fn rewrite(
             dropped.insert(qk);
         }
     }
+    for t in &q.tables {
+        let Some(&k) = pos.get(&t.node.index()) else {
+            continue;
+        };
+        // the activation's float semantics on every input code (its other inputs, a Clip's
+        // bounds, are constants)
+        let st = &steps[k];
+        let bounds: Vec<Option<&Value>> = st.inputs[1..]
+            .iter()
+            .map(|s| s.and_then(|s| consts[s].as_ref()))
+            .collect();
+        let table = IntTable::new(t, |x| {
+            let xv = Value::F32(x);
+            let ins: Vec<Option<&Value>> = std::iter::once(Some(&xv)).chain(bounds).collect();
+            match exec(st, &ins, opset)?.into_iter().next() {
+                Some(Value::F32(y)) => Ok(y),
+                _ => Err("the activation gave no float tensor".into()),
+            }
+        });
+        // an activation whose semantics the executor cannot run alone stays in float
+        let Ok(table) = table else { continue };
+        let st = &mut steps[k];
+        st.inputs = vec![Some(slot_of[&t.input])];
+        st.outputs = vec![Some(slot_of[&t.output])];
+        st.table = Some(Arc::new(table));
+        st.on_codes = true;
+        if let Some(&qk) = pos.get(&t.q.index()) {
+            dropped.insert(qk);
+        }
+    }
     for p in &q.passthrough {
         let Some(&k) = pos.get(&p.node.index()) else {
             continue;
@@ -115,7 +146,12 @@ pub(crate) fn rewrite(
                 .iter()
                 .zip(&ins)
                 .all(|(s, v)| s.is_none() || v.is_some());
-        if !all_const || st.int.is_some() || st.add.is_some() || matches!(st.op, Op::Other) {
+        if !all_const
+            || st.int.is_some()
+            || st.add.is_some()
+            || st.table.is_some()
+            || matches!(st.op, Op::Other)
+        {
             continue;
         }
         if let Ok(outs) = exec(st, &ins, opset) {

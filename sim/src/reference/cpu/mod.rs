@@ -50,6 +50,8 @@ pub(crate) struct Step {
     pub int: Option<std::sync::Arc<int::IntLayer>>,
     /// A residual Add run on the codes of its two operands (`etch_ir::quant::QAdd`).
     pub add: Option<std::sync::Arc<etch_ir::quant::QAdd>>,
+    /// A quantized unary activation run as a table on its input codes.
+    pub table: Option<std::sync::Arc<int::qdq::IntTable>>,
     /// Whether it reads and writes integer codes (a fused layer, or pooling/reshaping between them).
     pub on_codes: bool,
 }
@@ -222,6 +224,7 @@ impl Plan {
                     .collect(),
                 int: None,
                 add: None,
+                table: None,
                 on_codes: false,
             });
         }
@@ -473,6 +476,9 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             i64_in(ins, 0)?,
             i64_in(ins, 1)?,
         )?));
+    }
+    if let Some(table) = &st.table {
+        return one(Value::I64(table.apply(i64_in(ins, 0)?)?));
     }
     match &st.op {
         Op::Conv { window, group } => {

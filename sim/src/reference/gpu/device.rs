@@ -29,6 +29,8 @@ pub(crate) enum Kernel {
     IntLayer,
     /// QuantizeLinear and DequantizeLinear.
     Qdq,
+    /// A table of codes (a quantized unary activation).
+    Table,
 }
 
 /// A kernel's WGSL source by name.
@@ -53,7 +55,7 @@ enum Form {
     EachIo,
 }
 
-const KERNELS: [(Kernel, Form, &str); 13] = [
+const KERNELS: [(Kernel, Form, &str); 14] = [
     (Kernel::Gemm, Form::Entry("tiled"), wgsl!("gemm")),
     (Kernel::Gemv, Form::Entry("skinny"), wgsl!("gemm")),
     (Kernel::Conv, Form::Each, wgsl!("conv")),
@@ -67,6 +69,7 @@ const KERNELS: [(Kernel, Form, &str); 13] = [
     (Kernel::Gather, Form::Each, wgsl!("gather")),
     (Kernel::IntLayer, Form::Each, wgsl!("intlayer")),
     (Kernel::Qdq, Form::Each, wgsl!("qdq")),
+    (Kernel::Table, Form::Each, wgsl!("table")),
 ];
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in common.wgsl).

@@ -9,6 +9,7 @@ use etch_ir::tensor::ElemType;
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::int::dot::WeightCodes;
+use super::super::cpu::int::qdq::IntTable;
 use super::super::cpu::int::qdq::{axis_layout, zero_points};
 use super::super::cpu::int::{InputCode, IntLayer};
 use super::super::Value;
@@ -198,6 +199,23 @@ impl Recorder<'_> {
             self.gpu.upload(&[offset as i32 as u32])?,
         );
         self.dispatch_1d(Kernel::Qdq, &p, &[&sum.buf, &sb, &zb, &y.buf])?;
+        y.codes = true;
+        Ok(y)
+    }
+
+    /// A quantized unary activation: every input code looked up in its table.
+    pub fn int_table(
+        &mut self,
+        table: &IntTable,
+        ins: &[Option<&Val>],
+    ) -> Result<DevTensor, Failure> {
+        let x = self.codes_input(ins, 0)?;
+        check_exact("the table's lowest code", table.qmin)?;
+        let entries: Vec<f32> = table.entries.iter().map(|&c| c as f32).collect();
+        let tb = self.gpu.upload(&entries)?;
+        let mut y = self.alloc(x.shape.clone())?;
+        let p = [y.numel() as u32, table.qmin as i32 as u32];
+        self.dispatch_1d(Kernel::Table, &p, &[&x.buf, &tb, &y.buf])?;
         y.codes = true;
         Ok(y)
     }

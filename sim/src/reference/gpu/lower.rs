@@ -152,6 +152,9 @@ impl<'g> Recorder<'g> {
         if let Some(add) = &st.add {
             return one(self.int_add(add, ins)?);
         }
+        if let Some(table) = &st.table {
+            return one(self.int_table(table, ins)?);
+        }
         // integer codes go only to the ops that run on them (pooling and reshaping between
         // quantized layers, as the CPU plan marks them) and to DequantizeLinear
         let codes_in = ins

@@ -1,7 +1,8 @@
 //! The standard ONNX semantics of the ops a quantized model adds, for everything that is not fused
 //! into an integer kernel: QuantizeLinear, DequantizeLinear (per tensor or per axis), the binary
 //! activation `Where(GreaterOrEqual(x, τ), 1, −1)`, MaxPool on int8 codes, and
-//! the residual Add of two tensors of codes that share a scale (`etch_ir::quant::QAdd`). Integer tensors are
+//! the residual Add of two tensors of codes that share a scale (`etch_ir::quant::QAdd`), and the
+//! tables of quantized unary activations (`etch_ir::quant::QTable`). Integer tensors are
 //! held as i64; booleans as 0/1.
 
 use super::super::elementwise::{broadcast_index, broadcast_shape};
@@ -200,4 +201,55 @@ pub fn add(add: &etch_ir::quant::QAdd, a: &Array<i64>, b: &Array<i64>) -> Res<Ar
         .map(|(&x, &y)| add.apply(x, y))
         .collect();
     Ok(Array::new(a.shape.clone(), data))
+}
+
+/// A quantized unary activation as a table (`etch_ir::quant::QTable`): entry `c − qmin` is the
+/// output code of input code `c`, filled by the float semantics of the DequantizeLinear, the
+/// activation and the QuantizeLinear it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntTable {
+    pub qmin: i64,
+    pub entries: Vec<i64>,
+}
+
+impl IntTable {
+    /// The table of `t`, from `activation`: the op's float semantics on a tensor of values.
+    pub fn new(
+        t: &etch_ir::quant::QTable,
+        activation: impl FnOnce(Array<f32>) -> Res<Array<f32>>,
+    ) -> Res<IntTable> {
+        let (iq, oq) = (&t.input_quant, &t.output_quant);
+        let codes = Array::new(
+            vec![(iq.qmax - iq.qmin + 1) as usize],
+            (iq.qmin as i64..=iq.qmax as i64).collect(),
+        );
+        let x = dequantize_linear(&codes, &[iq.scale], &[iq.zero_point as i64], 0)?;
+        let y = activation(x)?;
+        let q = quantize_linear(
+            &y,
+            &[oq.scale],
+            &[oq.zero_point as i64],
+            0,
+            (oq.qmin as i64, oq.qmax as i64),
+        )?;
+        Ok(IntTable {
+            qmin: iq.qmin as i64,
+            entries: q.data,
+        })
+    }
+
+    /// Looks every code of `x` up.
+    pub fn apply(&self, x: &Array<i64>) -> Res<Array<i64>> {
+        let data = x
+            .data
+            .iter()
+            .map(|&c| {
+                self.entries
+                    .get((c - self.qmin) as usize)
+                    .copied()
+                    .ok_or_else(|| format!("code {c} is outside the table's input codes"))
+            })
+            .collect::<Res<Vec<i64>>>()?;
+        Ok(Array::new(x.shape.clone(), data))
+    }
 }
