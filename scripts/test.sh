@@ -44,7 +44,9 @@ fi
 stage "python venv (scripts/locks/test.txt)" scripts/onnx_check.sh --setup >/dev/null
 stage "cargo fmt" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
-stage "cargo test" cargo test --workspace --locked
+# a hung test fails the run in time to say which (cargo names a test running over 60 s) instead of
+# running into CI's own limit
+stage "cargo test" timeout 2400 cargo test --workspace --locked
 # `cargo test` built target/debug/etch for the CLI tests: the scripts use that one (one build)
 stage "onnx_check" scripts/onnx_check.sh target/debug/etch
 stage "ort_check" scripts/ort_check.sh target/debug/etch

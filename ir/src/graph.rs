@@ -225,6 +225,26 @@ impl Graph {
             .collect()
     }
 
+    /// Who produces and who reads each value, computed once: the index an analysis that asks
+    /// [`Graph::producer`] or [`Graph::consumers`] for every node uses instead, so it stays linear
+    /// in the graph's size (a million-node chain is a test input).
+    pub fn uses(&self) -> Uses<'_> {
+        let mut uses = Uses::default();
+        for idx in self.node_order() {
+            let n = &self.nodes[idx];
+            for out in n.outputs.iter().filter(|o| !o.is_empty()) {
+                uses.producer.entry(out.as_str()).or_insert(idx);
+            }
+            for input in n.inputs.iter().filter(|i| !i.is_empty()) {
+                let readers = uses.consumers.entry(input.as_str()).or_default();
+                if readers.last() != Some(&idx) {
+                    readers.push(idx);
+                }
+            }
+        }
+        uses
+    }
+
     /// Whether `value` is a graph output (passes must keep its name).
     pub fn is_output(&self, value: &str) -> bool {
         self.outputs.iter().any(|o| o.name == value)
@@ -484,4 +504,23 @@ pub struct Function {
     pub value_info: Vec<ValueInfo>,
     pub nodes: Vec<Node>,
     pub span: Span,
+}
+
+/// A graph's value uses at one moment (see [`Graph::uses`]); stale once the graph changes.
+#[derive(Debug, Default)]
+pub struct Uses<'g> {
+    producer: HashMap<&'g str, NodeIndex>,
+    consumers: HashMap<&'g str, Vec<NodeIndex>>,
+}
+
+impl Uses<'_> {
+    /// The node that computes `value`, as [`Graph::producer`].
+    pub fn producer(&self, value: &str) -> Option<NodeIndex> {
+        self.producer.get(value).copied()
+    }
+
+    /// The nodes that read `value`, in node order, as [`Graph::consumers`].
+    pub fn consumers(&self, value: &str) -> &[NodeIndex] {
+        self.consumers.get(value).map_or(&[], Vec::as_slice)
+    }
 }

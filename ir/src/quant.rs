@@ -15,7 +15,7 @@
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::graph::{Graph, Model, Node};
+use crate::graph::{Graph, Model, Node, Uses};
 use crate::infer::GraphInfo;
 use crate::op::Op;
 use crate::tensor::{ElemType, Tensor};
@@ -259,7 +259,7 @@ pub fn is_table_op(op: &Op) -> bool {
 }
 
 /// The table form of node `idx`, when it has one (see [`QTable`]).
-fn table_of(g: &Graph, info: &GraphInfo, idx: NodeIndex) -> Option<QTable> {
+fn table_of(g: &View, info: &GraphInfo, idx: NodeIndex) -> Option<QTable> {
     let n = &g.nodes[idx];
     // the activation reads one tensor; a Clip's bounds are constants
     let (x, bounds) = n.inputs.split_first()?;
@@ -369,10 +369,32 @@ pub fn quantize_value(x: f32, q: &TensorQuant) -> i32 {
     v.clamp(q.qmin as f32, q.qmax as f32) as i32
 }
 
+/// A graph with its value uses indexed once, so each layer's look-ups stay constant-time.
+struct View<'g> {
+    graph: &'g Graph,
+    uses: Uses<'g>,
+}
+
+impl<'g> View<'g> {
+    fn new(graph: &'g Graph) -> Self {
+        View {
+            graph,
+            uses: graph.uses(),
+        }
+    }
+}
+
+impl std::ops::Deref for View<'_> {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        self.graph
+    }
+}
+
 /// The node producing `value`, if it is a node.
-fn producer<'g>(g: &'g Graph, value: &str) -> Option<(NodeIndex, &'g Node)> {
-    let idx = g.producer(value)?;
-    Some((idx, &g.nodes[idx]))
+fn producer<'g>(g: &View<'g>, value: &str) -> Option<(NodeIndex, &'g Node)> {
+    let idx = g.uses.producer(value)?;
+    Some((idx, &g.graph.nodes[idx]))
 }
 
 /// How the weight of a layer is laid out: (outs, reduction, transposed, the output-channel axis).
@@ -411,7 +433,7 @@ pub fn classify_codes(codes: &[i8]) -> (WeightForm, u32) {
 
 /// The weight of a layer, if it is `DequantizeLinear(int8 initializer, scale, axis)` with zero
 /// zero points and the scale per output channel or per tensor.
-fn weight_of(g: &Graph, info: &GraphInfo, n: &Node) -> Option<QWeight> {
+fn weight_of(g: &View, info: &GraphInfo, n: &Node) -> Option<QWeight> {
     let (dq_idx, dq) = producer(g, n.inputs.get(1)?)?;
     let Op::DequantizeLinear { axis } = dq.op else {
         return None;
@@ -469,7 +491,7 @@ fn weight_of(g: &Graph, info: &GraphInfo, n: &Node) -> Option<QWeight> {
 /// The bias of a layer, if it is `DequantizeLinear(int32 initializer, s_x·s_w[c])`; `Err(())` when
 /// the layer has a bias in another form.
 fn bias_of(
-    g: &Graph,
+    g: &View,
     info: &GraphInfo,
     n: &Node,
     w: &QWeight,
@@ -534,6 +556,15 @@ pub fn binarizer_of(
     info: &GraphInfo,
     x: &str,
 ) -> Option<(String, Vec<f32>, NodeIndex, NodeIndex)> {
+    binarizer_in(&View::new(g), info, x)
+}
+
+/// [`binarizer_of`] with the graph's uses already indexed.
+fn binarizer_in(
+    g: &View,
+    info: &GraphInfo,
+    x: &str,
+) -> Option<(String, Vec<f32>, NodeIndex, NodeIndex)> {
     let (w_idx, wn) = producer(g, x)?;
     if !matches!(wn.op, Op::Where) || wn.inputs.len() != 3 {
         return None;
@@ -579,8 +610,8 @@ pub fn integer_threshold(tau: f32, q: &TensorQuant) -> i32 {
 }
 
 /// What feeds a layer's input, if it is quantized.
-fn input_of(g: &Graph, info: &GraphInfo, x: &str) -> Option<QInput> {
-    if let Some((u, tau, _, _)) = binarizer_of(g, info, x) {
+fn input_of(g: &View, info: &GraphInfo, x: &str) -> Option<QInput> {
+    if let Some((u, tau, _, _)) = binarizer_in(g, info, x) {
         let (_, dq) = producer(g, &u)?;
         let q = tensor_quant(info, dq)?;
         if !matches!(dq.op, Op::DequantizeLinear { .. }) {
@@ -623,21 +654,21 @@ fn clip_bounds(info: &GraphInfo, n: &Node) -> Option<(f32, f32)> {
 }
 
 /// The single consumer of `value`, when exactly one node reads it (once) and it is not a graph output.
-fn only_consumer<'g>(g: &'g Graph, value: &str) -> Option<(NodeIndex, &'g Node)> {
+fn only_consumer<'g>(g: &View<'g>, value: &str) -> Option<(NodeIndex, &'g Node)> {
     if g.is_output(value) {
         return None;
     }
-    let c = g.consumers(value);
+    let c = g.uses.consumers(value);
     if c.len() != 1 {
         return None;
     }
-    let n = &g.nodes[c[0]];
+    let n = &g.graph.nodes[c[0]];
     (n.inputs.iter().filter(|i| *i == value).count() == 1).then_some((c[0], n))
 }
 
 /// What follows a layer's output: ReLU/Clip activations (a ReLU, a Clip, or a ReLU and the Clip
 /// that narrows it to fewer activation bits), then a per-tensor QuantizeLinear.
-fn output_of(g: &Graph, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeIndex>)> {
+fn output_of(g: &View, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeIndex>)> {
     let (mut idx, mut n) = only_consumer(g, y)?;
     let mut absorbed = Vec::new();
     let mut acts = Vec::new();
@@ -707,7 +738,7 @@ fn output_of(g: &Graph, info: &GraphInfo, y: &str) -> Option<(QOutput, Vec<NodeI
 }
 
 /// The integer form of an Add node, when it has one (see [`QAdd`]).
-fn add_of(g: &Graph, info: &GraphInfo, idx: NodeIndex) -> Option<QAdd> {
+fn add_of(g: &View, info: &GraphInfo, idx: NodeIndex) -> Option<QAdd> {
     let n = &g.nodes[idx];
     if n.inputs.len() != 2 || n.outputs.len() != 1 {
         return None;
@@ -742,7 +773,7 @@ fn add_of(g: &Graph, info: &GraphInfo, idx: NodeIndex) -> Option<QAdd> {
 
 /// Reads every quantized layer and integer pass-through op of a verified model.
 pub fn analyze(model: &Model, info: &GraphInfo) -> QuantInfo {
-    let g = &model.graph;
+    let g = &View::new(&model.graph);
     let mut out = QuantInfo::default();
     for idx in g.node_order() {
         let n = &g.nodes[idx];
