@@ -272,7 +272,7 @@ def i64(*values):
     return np.array(values, dtype=np.int64)
 
 
-def op_model(name, nodes, x, inits):
+def op_model(name, nodes, x, inits, opset=OPSET):
     """A one-input (`x`, float) one-output (`y`) opset-17 model; `inits` maps names to arrays. The
     output's declared shape is the one onnxruntime computes on `x` (onnx's own shape inference
     disagrees with onnxruntime on ceil_mode pooling whose last window starts in the end padding:
@@ -286,7 +286,7 @@ def op_model(name, nodes, x, inits):
             [oh.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
             initializer=[onnx.numpy_helper.from_array(v, k) for k, v in inits.items()],
         )
-        return oh.make_model(graph, opset_imports=[oh.make_opsetid("", OPSET)], ir_version=8)
+        return oh.make_model(graph, opset_imports=[oh.make_opsetid("", opset)], ir_version=8 if opset < 19 else 9)
 
     sess = ort_session(onnx.printer.to_text(build(None)))
     model = build(list(ort_run(sess, x).shape))
@@ -302,8 +302,8 @@ def op_cases():
     """(name, nodes, x_shape, initializers) for every op variant checked."""
     cases = []
 
-    def add(name, nodes, x_shape, **inits):
-        cases.append((name, nodes if isinstance(nodes, list) else [nodes], x_shape, inits))
+    def add(name, nodes, x_shape, opset=OPSET, x_range=(-1.0, 1.0), **inits):
+        cases.append((name, nodes if isinstance(nodes, list) else [nodes], x_shape, inits, opset, x_range))
 
     # Conv: the im2col path, the pointwise path, the depthwise kernel, and their window variants
     b4 = f32(4, seed=2)
@@ -393,6 +393,19 @@ def op_cases():
     add("hardsigmoid-custom", node("HardSigmoid", ["x"], alpha=0.5, beta=0.3), [3, 8])
     add("hardswish", node("HardSwish", ["x"]), [3, 8])
     add("sigmoid", node("Sigmoid", ["x"]), [3, 8])
+    # the element-wise functions of etch_ir::op::Unary, over ranges that reach their tails
+    for op in ("Abs", "Neg", "Floor", "Ceil", "Sin", "Cos", "Tanh", "Erf", "Softplus", "Softsign", "Exp"):
+        add(op.lower(), node(op, ["x"]), [4, 16], x_range=(-6.0, 6.0))
+    add("mish", node("Mish", ["x"]), [4, 16], opset=18, x_range=(-6.0, 6.0))
+    add("erf-small", node("Erf", ["x"]), [4, 16], x_range=(-0.01, 0.01))
+    add("log", node("Log", ["x"]), [4, 16], x_range=(0.01, 50.0))
+    add("sqrt", node("Sqrt", ["x"]), [4, 16], x_range=(0.0, 50.0))
+    add("reciprocal", node("Reciprocal", ["x"]), [4, 16], x_range=(0.1, 10.0))
+    add("leakyrelu-default", node("LeakyRelu", ["x"]), [3, 8])
+    add("leakyrelu-alpha", node("LeakyRelu", ["x"], alpha=0.2), [3, 8])
+    add("elu", node("Elu", ["x"], alpha=0.7), [3, 8], x_range=(-4.0, 4.0))
+    add("gelu-exact", node("Gelu", ["x"]), [4, 16], opset=20, x_range=(-6.0, 6.0))
+    add("gelu-tanh", node("Gelu", ["x"], approximate="tanh"), [4, 16], opset=20, x_range=(-6.0, 6.0))
     add("softmax-axis1", node("Softmax", ["x"], axis=1), [2, 3, 4])
     add("softmax-axis-1", node("Softmax", ["x"], axis=-1), [2, 3, 4])
     add("softmax-large", [node("Mul", ["x", "k"], ["xk"]), node("Softmax", ["xk"], axis=-1)], [2, 5], k=np.float32(1000.0))
@@ -461,11 +474,11 @@ def op_cases():
 
 
 def check_ops(checks, binary, work):
-    for name, nodes, x_shape, inits in op_cases():
+    for name, nodes, x_shape, inits, opset, (lo, hi) in op_cases():
 
-        def one(name=name, nodes=nodes, x_shape=x_shape, inits=inits):
-            x = f32(*x_shape, seed=len(name))
-            text = onnx.printer.to_text(op_model(name, nodes, x, inits))
+        def one(name=name, nodes=nodes, x_shape=x_shape, inits=inits, opset=opset, lo=lo, hi=hi):
+            x = f32(*x_shape, seed=len(name), lo=lo, hi=hi)
+            text = onnx.printer.to_text(op_model(name, nodes, x, inits, opset))
             return check_text(binary, text, [x], work, "op")
 
         checks.run("ops", name, one)

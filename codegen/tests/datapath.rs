@@ -236,7 +236,8 @@ fn the_digits_models_compute_their_golden_codes_on_every_description() {
 }
 
 /// Conv → act → [fire: 1×1 ‖ 3×3 → Concat] → [residual] → [MaxPool] → Conv → act → [residual] →
-/// [MaxPool] → Flatten → Gemm (act: ReLU, or Sigmoid, HardSwish or HardSigmoid as tables) with
+/// [MaxPool] → Flatten → Gemm (act: ReLU, or Sigmoid, HardSwish, HardSigmoid, Tanh or LeakyReLU
+/// as tables) with
 /// random channels,
 /// extents, kernels, strides, padding and dilation (poolings that tile their input, and
 /// overlapping, padded ones);
@@ -291,7 +292,9 @@ fn conv_chain(rng: &mut Rng) -> (String, String, usize) {
             "Sigmoid",
             "HardSwish",
             "HardSigmoid <alpha: float = 0.25, beta: float = 0.5>",
-        ][rng.range(0, 4)];
+            "Tanh",
+            "LeakyRelu <alpha: float = 0.1>",
+        ][rng.range(0, 6)];
         body.push_str(&format!("   c{l} = Conv <dilations: ints = [{dh}, {dw}], group: int = {group}, kernel_shape: ints = [{kh}, {kw}], pads: ints = [{ph}, {pw}, {ph}, {pw}], strides: ints = [{sh}, {sw}]> ({prev}, w{l}, b{l})\n   r{l} = {act} (c{l})\n"));
         what += &format!(" -> conv {m} g{group} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} d{dh}x{dw}");
         if act != "Relu" {

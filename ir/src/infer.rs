@@ -476,6 +476,7 @@ impl Infer<'_> {
             | Op::Sigmoid
             | Op::HardSigmoid { .. }
             | Op::HardSwish
+            | Op::Unary(_)
             | Op::Clip { .. }
             | Op::Softmax { .. } => {
                 let x = self.input(node, 0)?;

@@ -162,6 +162,8 @@ pub enum Op {
         beta: f32,
     },
     HardSwish,
+    /// One float function of each element (Tanh, Exp, Erf, Gelu, LeakyRelu, …): [`Unary`].
+    Unary(Unary),
     Add,
     Sub,
     Mul,
@@ -250,6 +252,127 @@ pub enum Op {
     GreaterOrEqual,
     /// An op etch does not compute with: kept intact, rejected by the stages that need semantics.
     Other,
+}
+
+/// An element-wise float function with no learned parameters: its one float semantics, which the
+/// CPU executor, the quantized activation tables and the GPU path's reference follow, and its cost
+/// on a vector unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    Abs,
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Sin,
+    Cos,
+    Tanh,
+    Erf,
+    /// `ln(1 + eˣ)`.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    LeakyRelu {
+        alpha: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
+    /// `x · Φ(x)`, exactly (through erf) or with the tanh approximation (opset 20's `approximate`).
+    Gelu {
+        tanh: bool,
+    },
+}
+
+impl Unary {
+    /// The function at one value, in f32 as onnxruntime computes it (to float rounding).
+    pub fn eval(self, v: f32) -> f32 {
+        match self {
+            Unary::Abs => v.abs(),
+            Unary::Neg => -v,
+            Unary::Exp => v.exp(),
+            Unary::Log => v.ln(),
+            Unary::Sqrt => v.sqrt(),
+            Unary::Reciprocal => 1.0 / v,
+            Unary::Floor => v.floor(),
+            Unary::Ceil => v.ceil(),
+            Unary::Sin => v.sin(),
+            Unary::Cos => v.cos(),
+            Unary::Tanh => v.tanh(),
+            Unary::Erf => libm::erff(v),
+            Unary::Softplus => softplus(v),
+            Unary::Softsign => v / (1.0 + v.abs()),
+            Unary::Mish => v * softplus(v).tanh(),
+            Unary::LeakyRelu { alpha } => {
+                if v >= 0.0 {
+                    v
+                } else {
+                    alpha * v
+                }
+            }
+            Unary::Elu { alpha } => {
+                if v >= 0.0 {
+                    v
+                } else {
+                    alpha * (v.exp() - 1.0)
+                }
+            }
+            Unary::Gelu { tanh: false } => {
+                0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2))
+            }
+            Unary::Gelu { tanh: true } => {
+                let k = (2.0 / std::f32::consts::PI).sqrt();
+                0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
+            }
+        }
+    }
+
+    /// Whether the function is finite wherever its input is: such a function of 8-bit codes can
+    /// be a 256-entry table (a logarithm, root or reciprocal of a code range holding 0 cannot).
+    pub fn total(self) -> bool {
+        !matches!(
+            self,
+            Unary::Exp | Unary::Log | Unary::Sqrt | Unary::Reciprocal
+        )
+    }
+
+    /// Lane operations per element on a float vector unit: one ALU operation for a sign or a
+    /// rounding, a compare and a multiply-select for LeakyReLU, an absolute value, an add and a
+    /// divide for Softsign, four passes of an iterative divide or square root, and for the
+    /// transcendental functions a table lookup with interpolation as Sigmoid is costed (4), plus a
+    /// multiply and an add for GELU and a second lookup and a multiply for Mish.
+    pub fn lane_ops(self) -> u64 {
+        match self {
+            Unary::Abs | Unary::Neg | Unary::Floor | Unary::Ceil => 1,
+            Unary::LeakyRelu { .. } => 2,
+            Unary::Softsign => 3,
+            Unary::Reciprocal | Unary::Sqrt => 4,
+            Unary::Exp
+            | Unary::Log
+            | Unary::Sin
+            | Unary::Cos
+            | Unary::Tanh
+            | Unary::Erf
+            | Unary::Elu { .. }
+            | Unary::Softplus => 4,
+            Unary::Gelu { .. } => 6,
+            Unary::Mish => 9,
+        }
+    }
+}
+
+/// `ln(1 + eˣ)` without overflow for large `x` (onnxruntime's form).
+fn softplus(v: f32) -> f32 {
+    if v > 0.0 {
+        v + (-v).exp().ln_1p()
+    } else {
+        v.exp().ln_1p()
+    }
 }
 
 /// Reads typed attributes of one node, naming the op in errors.
@@ -402,6 +525,43 @@ impl Op {
                 beta: a.float("beta")?.unwrap_or(0.5),
             },
             "HardSwish" => Op::HardSwish,
+            "Abs" => Op::Unary(Unary::Abs),
+            "Neg" => Op::Unary(Unary::Neg),
+            "Exp" => Op::Unary(Unary::Exp),
+            "Log" => Op::Unary(Unary::Log),
+            "Sqrt" => Op::Unary(Unary::Sqrt),
+            "Reciprocal" => Op::Unary(Unary::Reciprocal),
+            "Floor" => Op::Unary(Unary::Floor),
+            "Ceil" => Op::Unary(Unary::Ceil),
+            "Sin" => Op::Unary(Unary::Sin),
+            "Cos" => Op::Unary(Unary::Cos),
+            "Tanh" => Op::Unary(Unary::Tanh),
+            "Erf" => Op::Unary(Unary::Erf),
+            "Softplus" => Op::Unary(Unary::Softplus),
+            "Softsign" => Op::Unary(Unary::Softsign),
+            "Mish" => Op::Unary(Unary::Mish),
+            "LeakyRelu" => Op::Unary(Unary::LeakyRelu {
+                alpha: a.float("alpha")?.unwrap_or(0.01),
+            }),
+            "Elu" => Op::Unary(Unary::Elu {
+                alpha: a.float("alpha")?.unwrap_or(1.0),
+            }),
+            "Gelu" => Op::Unary(Unary::Gelu {
+                tanh: match a.string("approximate")?.as_deref() {
+                    None | Some("none") => false,
+                    Some("tanh") => true,
+                    Some(other) => {
+                        return Err(AttrError {
+                            op: op_type.into(),
+                            attr: "approximate".into(),
+                            problem: format!(
+                                "is \"{}\"; it must be \"none\" or \"tanh\"",
+                                other.escape_debug()
+                            ),
+                        })
+                    }
+                },
+            }),
             "Add" => Op::Add,
             "Sub" => Op::Sub,
             "Mul" => Op::Mul,

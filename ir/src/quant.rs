@@ -234,7 +234,8 @@ pub struct QuantInfo {
     pub tables: Vec<QTable>,
 }
 
-/// A unary activation (Sigmoid, HardSigmoid, HardSwish, Relu, Clip) between a DequantizeLinear
+/// A unary activation (Sigmoid, HardSigmoid, HardSwish, Relu, Clip, or a [`crate::op::Unary`]
+/// function finite everywhere: Tanh, Erf, Gelu, LeakyRelu, …) between a DequantizeLinear
 /// and a QuantizeLinear of 8-bit codes: a function of at most 256 input codes, so it runs as a
 /// table the executor fills by running the op's float semantics on every code (exactly what the
 /// QDQ graph computes, element by element).
@@ -255,7 +256,7 @@ pub fn is_table_op(op: &Op) -> bool {
     matches!(
         op,
         Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Relu | Op::Clip { .. }
-    )
+    ) || matches!(op, Op::Unary(f) if f.total())
 }
 
 /// The table form of node `idx`, when it has one (see [`QTable`]).

@@ -177,6 +177,38 @@ fn broadcasting_and_activations() {
     case("clip relu6", "g (float[N,3,4,4] x) => (float[] y) { lo = Constant <value: tensor = float {-0.25}> () hi = Constant <value: tensor = float {0.5}> () y = Clip (x, lo, hi) }");
     case("clip min only", "g (float[N,9] x) => (float[] y) { lo = Constant <value: tensor = float {0.1}> () y = Clip (x, lo) }");
     case("hard activations", "g (float[N,3,5] x) => (float[] y, float[] z) { y = HardSwish (x) z = HardSigmoid <alpha: float = 0.3, beta: float = 0.4> (x) }");
+    // every etch_ir::op::Unary function, on [-6, 6) (their tails) and, where the domain is
+    // positive, on |x|·6 + 0.05
+    case_with(
+        "unary functions",
+        r#"<ir_version: 9, opset_import: ["" : 20]>"#,
+        "g (float[N,4,16] x) => (float[] a, float[] b, float[] c, float[] d, float[] e, float[] f, float[] g, float[] h, float[] i, float[] j, float[] k, float[] l, float[] m, float[] n, float[] o, float[] p, float[] q, float[] r, float[] t) {
+            six = Constant <value: tensor = float {6}> ()
+            eps = Constant <value: tensor = float {0.05}> ()
+            s = Mul (x, six)
+            u = Abs (s)
+            pos = Add (u, eps)
+            a = Tanh (s)
+            b = Erf (s)
+            c = Gelu (s)
+            d = Gelu <approximate: string = \"tanh\"> (s)
+            e = LeakyRelu <alpha: float = 0.2> (s)
+            f = Elu <alpha: float = 0.7> (s)
+            g = Softplus (s)
+            h = Softsign (s)
+            i = Mish (s)
+            j = Exp (s)
+            k = Neg (s)
+            l = Floor (s)
+            m = Ceil (s)
+            n = Sin (s)
+            o = Cos (s)
+            p = Log (pos)
+            q = Sqrt (pos)
+            r = Reciprocal (pos)
+            t = Erf (x)
+        }",
+    );
 }
 
 #[test]

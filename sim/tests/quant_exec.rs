@@ -337,9 +337,15 @@ fn a_quantized_activation_runs_as_a_table_exactly() {
         "HardSigmoid <alpha: float = 0.3, beta: float = 0.45> (d)",
         "Relu (d)",
         "Clip (d, lo, hi)",
+        "Tanh (d)",
+        "Gelu (d)",
+        "Gelu <approximate: string = \"tanh\"> (d)",
+        "LeakyRelu <alpha: float = 0.1> (d)",
+        "Erf (d)",
+        "Mish (d)",
     ] {
         let text = format!(
-            "<\n   ir_version: 8,\n   opset_import: [\"\" : 17]\n>\ng (float[1,{n}] x) => (float[1,{n}] y)\n   <float s = {{0.043}}, int8 z = {{-7}}, float so = {{0.0061}}, int8 zo = {{-100}}, float lo = {{-0.5}}, float hi = {{1.5}}>\n{{\n   q = QuantizeLinear (x, s, z)\n   d = DequantizeLinear (q, s, z)\n   a = {act}\n   qy = QuantizeLinear (a, so, zo)\n   y = DequantizeLinear (qy, so, zo)\n}}\n"
+            "<\n   ir_version: 9,\n   opset_import: [\"\" : 20]\n>\ng (float[1,{n}] x) => (float[1,{n}] y)\n   <float s = {{0.043}}, int8 z = {{-7}}, float so = {{0.0061}}, int8 zo = {{-100}}, float lo = {{-0.5}}, float hi = {{1.5}}>\n{{\n   q = QuantizeLinear (x, s, z)\n   d = DequantizeLinear (q, s, z)\n   a = {act}\n   qy = QuantizeLinear (a, so, zo)\n   y = DequantizeLinear (qy, so, zo)\n}}\n"
         );
         let m = etch_ir::parse_model_str(&text).unwrap();
         let info = etch_ir::verify::verify(&m).unwrap();

@@ -8,7 +8,7 @@
 //! Add of two activations, and a Concat, get their operands and result quantized with one shared
 //! scale and zero point, calibrated on the union of their ranges, so the Add runs exactly on the
 //! codes (`etch_ir::quant::QAdd`) and the Concat moves codes. A unary activation no layer
-//! absorbs (Sigmoid, HardSigmoid, HardSwish, a lone ReLU/Clip) is quantized on both sides, so it
+//! absorbs (Sigmoid, HardSigmoid, HardSwish, Tanh, GELU, LeakyReLU, … , a lone ReLU/Clip) is quantized on both sides, so it
 //! runs as a table of codes (`etch_ir::quant::QTable`). A GlobalAveragePool is first rewritten as the depthwise convolution
 //! it is (`gap_as_conv`) and quantized as a layer. Weights already in DequantizeLinear form
 //! (`pow2`, `binarize`) are kept.
@@ -188,8 +188,8 @@ fn shared_scale_sets(g: &Graph, info: &GraphInfo) -> Vec<Vec<String>> {
     out
 }
 
-/// The activations that run as tables (`etch_ir::quant::QTable`): a Sigmoid, HardSigmoid or
-/// HardSwish, or a ReLU/Clip that no layer's or Add's output clamp absorbs, gets its input and
+/// The activations that run as tables (`etch_ir::quant::QTable`): a Sigmoid, HardSigmoid,
+/// HardSwish or total `Unary` function, or a ReLU/Clip that no layer's or Add's output clamp absorbs, gets its input and
 /// its output quantized.
 fn table_points(g: &Graph) -> Vec<String> {
     let mut out = Vec::new();

@@ -246,6 +246,7 @@ pub fn extract(
             .unwrap_or_default();
     let batch = batch.max(1);
     let order = g.node_order();
+    let uses = g.uses();
     let mut layers = Vec::with_capacity(order.len());
     // outputs of array layers that feed nothing but one ReLU/Clip: that activation fuses
     let mut fusable: HashMap<&str, ()> = HashMap::new();
@@ -423,6 +424,7 @@ pub fn extract(
             | Op::Sigmoid
             | Op::HardSigmoid { .. }
             | Op::HardSwish
+            | Op::Unary(_)
             | Op::Add
             | Op::Sub
             | Op::Mul
@@ -430,6 +432,7 @@ pub fn extract(
             | Op::BatchNormalization { .. }
             | Op::Softmax { .. } => {
                 let per = match &n.op {
+                    Op::Unary(f) => f.lane_ops(),
                     Op::Relu | Op::Add | Op::Sub | Op::Mul | Op::Div => 1,
                     Op::Clip { .. } | Op::HardSigmoid { .. } | Op::BatchNormalization { .. } => 2,
                     Op::HardSwish => 3,
@@ -505,10 +508,10 @@ pub fn extract(
         };
         // a ReLU/Clip alone after an array layer or an Add is that layer's output clamp
         if (matches!(work, Work::Array(_)) || matches!((&n.op, &work), (Op::Add, Work::Vector(_))))
-            && g.consumers(&out_name).len() == 1
+            && uses.consumers(&out_name).len() == 1
             && !g.is_output(&out_name)
         {
-            if let Some(c) = g.consumers(&out_name).first() {
+            if let Some(c) = uses.consumers(&out_name).first() {
                 if matches!(g.nodes[*c].op, Op::Relu | Op::Clip { .. }) {
                     fusable.insert(n.outputs[0].as_str(), ());
                 }

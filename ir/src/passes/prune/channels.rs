@@ -44,6 +44,7 @@ fn channelwise(op: &Op) -> bool {
             | Op::Sigmoid
             | Op::HardSigmoid { .. }
             | Op::HardSwish
+            | Op::Unary(_)
             | Op::MaxPool { .. }
             | Op::AveragePool { .. }
             | Op::GlobalAveragePool

@@ -551,6 +551,12 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                 (a * v + b).clamp(0.0, 1.0)
             })))
         }
+        Op::Unary(u) => {
+            let u = *u;
+            one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
+                u.eval(v)
+            })))
+        }
         Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
             v * (v / 6.0 + 0.5).clamp(0.0, 1.0)
         }))),

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use etch_ir::op::{Op, WindowAxis};
+use etch_ir::op::{Op, Unary, WindowAxis};
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::elementwise::{
@@ -217,8 +217,9 @@ impl<'g> Recorder<'g> {
                     None => one(x),
                 }
             }
-            Op::Relu | Op::Clip { .. } | Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish => {
+            Op::Relu | Op::Clip { .. } | Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Unary(_) => {
                 let (op, a, b) = match st.op {
+                    Op::Unary(f) => unary_code(f),
                     Op::Relu => (0, 0.0, 0.0),
                     Op::Clip { min, max } => {
                         let (lo, hi) = resolve::clip_bounds(min, max, &host)?;
@@ -721,5 +722,29 @@ impl<'g> Recorder<'g> {
         }
         self.dispatch_1d(Kernel::Copy, &p, &[&x.buf, &y.buf])?;
         Ok(())
+    }
+}
+
+/// The unary kernel's op code (`shaders/unary.wgsl`) of a [`Unary`] function and its parameter.
+fn unary_code(f: Unary) -> (u32, f32, f32) {
+    match f {
+        Unary::Abs => (5, 0.0, 0.0),
+        Unary::Neg => (6, 0.0, 0.0),
+        Unary::Exp => (7, 0.0, 0.0),
+        Unary::Log => (8, 0.0, 0.0),
+        Unary::Sqrt => (9, 0.0, 0.0),
+        Unary::Reciprocal => (10, 0.0, 0.0),
+        Unary::Floor => (11, 0.0, 0.0),
+        Unary::Ceil => (12, 0.0, 0.0),
+        Unary::Sin => (13, 0.0, 0.0),
+        Unary::Cos => (14, 0.0, 0.0),
+        Unary::Tanh => (15, 0.0, 0.0),
+        Unary::Erf => (16, 0.0, 0.0),
+        Unary::Softplus => (17, 0.0, 0.0),
+        Unary::Softsign => (18, 0.0, 0.0),
+        Unary::Mish => (19, 0.0, 0.0),
+        Unary::LeakyRelu { alpha } => (20, alpha, 0.0),
+        Unary::Elu { alpha } => (21, alpha, 0.0),
+        Unary::Gelu { tanh } => (22, if tanh { 1.0 } else { 0.0 }, 0.0),
     }
 }
