@@ -500,6 +500,41 @@ impl Infer<'_> {
                 });
                 vec![Some(x), mask]
             }
+            Op::LayerNormalization { axis: a, .. } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let first = axis(*a, xs.len(), "axis")?;
+                // scale and bias broadcast to the normalized dims
+                for k in 1..node.inputs.len().min(3) {
+                    if node.inputs[k].is_empty() {
+                        continue;
+                    }
+                    let p = self.shape_of(node, k)?;
+                    let norm = &xs[first..];
+                    let fits = p.len() <= norm.len()
+                        && p.iter().rev().zip(norm.iter().rev()).all(|(d, n)| {
+                            d.known() == Some(1)
+                                || d.known().is_none()
+                                || n.known().is_none()
+                                || d == n
+                        });
+                    if !fits {
+                        return Err(format!(
+                            "input {} has shape {} but the normalized dims are {}",
+                            k + 1,
+                            dims_str(&p),
+                            dims_str(norm)
+                        ));
+                    }
+                }
+                // Mean and InvStdDev: the input's shape with the normalized dims 1
+                let mut stats = xs.clone();
+                for d in &mut stats[first..] {
+                    *d = Dim::Known(1);
+                }
+                let s = t(ElemType::F32, stats);
+                vec![Some(x), s.clone(), s]
+            }
             Op::BatchNormalization { .. } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;

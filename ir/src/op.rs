@@ -223,6 +223,11 @@ pub enum Op {
     BatchNormalization {
         epsilon: f32,
     },
+    /// `(x − mean) / sqrt(var + ε) · scale + bias` over the axes from `axis` on (opset 17).
+    LayerNormalization {
+        axis: i64,
+        epsilon: f32,
+    },
     Softmax {
         axis: i64,
     },
@@ -621,6 +626,10 @@ impl Op {
             "Dropout" => Op::Dropout,
             "Constant" => a.constant_value()?,
             "BatchNormalization" => Op::BatchNormalization {
+                epsilon: a.float("epsilon")?.unwrap_or(1e-5),
+            },
+            "LayerNormalization" => Op::LayerNormalization {
+                axis: a.int("axis")?.unwrap_or(-1),
                 epsilon: a.float("epsilon")?.unwrap_or(1e-5),
             },
             "Softmax" => Op::Softmax {

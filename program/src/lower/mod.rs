@@ -430,12 +430,16 @@ pub fn extract(
             | Op::Mul
             | Op::Div
             | Op::BatchNormalization { .. }
+            | Op::LayerNormalization { .. }
             | Op::Softmax { .. } => {
                 let per = match &n.op {
                     Op::Unary(f) => f.lane_ops(),
                     Op::Relu | Op::Add | Op::Sub | Op::Mul | Op::Div => 1,
                     Op::Clip { .. } | Op::HardSigmoid { .. } | Op::BatchNormalization { .. } => 2,
                     Op::HardSwish => 3,
+                    // two reductions (sum, squared deviations), a subtract, a multiply by the
+                    // inverse deviation (its root once a row), a scale and a shift
+                    Op::LayerNormalization { .. } => 6,
                     // a table lookup and interpolation; softmax: max, subtract, exp, sum, divide
                     Op::Sigmoid => 4,
                     _ => 5,

@@ -103,6 +103,57 @@ pub fn batch_norm(x: &Array<f32>, p: [&Array<f32>; 4], eps: f32) -> Res<Array<f3
     Ok(Array::new(x.shape.clone(), out))
 }
 
+/// LayerNormalization: each run of the dims from `axis` on normalized to mean 0 and variance 1
+/// (both in f64, two passes), then scaled and shifted by `scale` and `bias`, which broadcast to
+/// those dims.
+pub fn layer_norm(
+    x: &Array<f32>,
+    scale: &Array<f32>,
+    bias: Option<&Array<f32>>,
+    axis: i64,
+    eps: f32,
+) -> Res<Array<f32>> {
+    let (rows, len) = layer_norm_dims(&x.shape, axis)?;
+    let per = |p: &Array<f32>, what: &str| -> Res<usize> {
+        let n = p.data.len();
+        if n == 1 || n == len {
+            Ok(n)
+        } else {
+            Err(format!(
+                "the {what} has {n} values; it must have 1 or the {len} of the normalized dims"
+            ))
+        }
+    };
+    let ns = per(scale, "scale")?;
+    let nb = bias.map(|b| per(b, "bias")).transpose()?;
+    let mut out = x.data.clone();
+    for row in out.chunks_mut(len.max(1)).take(rows) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for (k, v) in row.iter_mut().enumerate() {
+            let s = scale.data[k % ns];
+            let b = match (bias, nb) {
+                (Some(b), Some(n)) => b.data[k % n],
+                _ => 0.0,
+            };
+            *v = (((*v as f64 - mean) * inv) as f32) * s + b;
+        }
+    }
+    Ok(Array::new(x.shape.clone(), out))
+}
+
+/// LayerNormalization's `(rows, len)`: how many runs are normalized, and their length.
+pub(crate) fn layer_norm_dims(shape: &[usize], axis: i64) -> Res<(usize, usize)> {
+    let r = shape.len() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(format!("axis {axis} is out of range for rank {r}"));
+    }
+    let a = a as usize;
+    Ok((shape[..a].iter().product(), shape[a..].iter().product()))
+}
+
 /// Channels and elements per channel plane of a BatchNormalization input, checked against the
 /// lengths of its four parameters.
 pub(crate) fn batch_norm_dims(x: &[usize], params: [usize; 4]) -> Res<(usize, usize)> {

@@ -603,6 +603,24 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             };
             one(r)
         }
+        Op::LayerNormalization { axis, epsilon } => {
+            if st.outputs.iter().skip(1).any(|o| o.is_some()) {
+                return Err(
+                    "LayerNormalization's Mean and InvStdDev outputs are not supported".into(),
+                );
+            }
+            let bias = match ins.get(2).copied().flatten() {
+                Some(_) => Some(f32_in(ins, 2)?),
+                None => None,
+            };
+            one(Value::F32(elementwise::layer_norm(
+                f32_in(ins, 0)?,
+                f32_in(ins, 1)?,
+                bias,
+                *axis,
+                *epsilon,
+            )?))
+        }
         Op::BatchNormalization { epsilon } => {
             let p = [
                 f32_in(ins, 1)?,

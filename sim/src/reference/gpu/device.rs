@@ -21,6 +21,7 @@ pub(crate) enum Kernel {
     Unary,
     Binary,
     BatchNorm,
+    LayerNorm,
     Softmax,
     /// Strided copy with padding: Transpose, Slice, Split, Concat, Pad.
     Copy,
@@ -55,7 +56,7 @@ enum Form {
     EachIo,
 }
 
-const KERNELS: [(Kernel, Form, &str); 14] = [
+const KERNELS: [(Kernel, Form, &str); 15] = [
     (Kernel::Gemm, Form::Entry("tiled"), wgsl!("gemm")),
     (Kernel::Gemv, Form::Entry("skinny"), wgsl!("gemm")),
     (Kernel::Conv, Form::Each, wgsl!("conv")),
@@ -64,6 +65,7 @@ const KERNELS: [(Kernel, Form, &str); 14] = [
     (Kernel::Unary, Form::EachIo, wgsl!("unary")),
     (Kernel::Binary, Form::Each, wgsl!("binary")),
     (Kernel::BatchNorm, Form::Each, wgsl!("batchnorm")),
+    (Kernel::LayerNorm, Form::Each, wgsl!("layernorm")),
     (Kernel::Softmax, Form::EachIo, wgsl!("softmax")),
     (Kernel::Copy, Form::EachIo, wgsl!("copy")),
     (Kernel::Gather, Form::Each, wgsl!("gather")),

@@ -7,7 +7,8 @@ use etch_ir::op::{Op, Unary, WindowAxis};
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::elementwise::{
-    batch_norm_dims, broadcast_shape, broadcast_strides, reduced_shape, softmax_dims,
+    batch_norm_dims, broadcast_shape, broadcast_strides, layer_norm_dims, reduced_shape,
+    softmax_dims,
 };
 use super::super::cpu::layout::{
     self, concat_shape, gather_indices, gather_shape, padded_shape, PadMode,
@@ -252,6 +253,31 @@ impl<'g> Recorder<'g> {
                 let n = y.numel();
                 let p = [u(n), u(c), u(per), f(*epsilon)];
                 self.dispatch_1d(Kernel::BatchNorm, &p, &[&x.buf, &params[0].buf, &params[1].buf, &params[2].buf, &params[3].buf, &y.buf])?;
+                one(y)
+            }
+            Op::LayerNormalization { axis, epsilon } => {
+                if st.outputs.iter().skip(1).any(|o| o.is_some()) {
+                    return Err("LayerNormalization's Mean and InvStdDev outputs are not supported".into());
+                }
+                let x = self.input(ins, 0)?;
+                let scale = self.input(ins, 1)?;
+                let bias = match ins.get(2).copied().flatten() {
+                    Some(_) => Some(self.input(ins, 2)?),
+                    None => None,
+                };
+                let (rows, len) = layer_norm_dims(&x.shape, *axis)?;
+                let count = |t: &DevTensor, what: &str| -> Result<usize, Failure> {
+                    match t.numel() {
+                        n if n == 1 || n == len => Ok(n),
+                        n => Err(format!("the {what} has {n} values; it must have 1 or the {len} of the normalized dims").into()),
+                    }
+                };
+                let ns = count(&scale, "scale")?;
+                let nb = bias.as_ref().map(|b| count(b, "bias")).transpose()?.unwrap_or(0);
+                let y = self.alloc(x.shape.clone())?;
+                let p = [u(rows), u(len), u(ns), u(nb), f(*epsilon)];
+                let b = bias.as_ref().unwrap_or(&scale);
+                self.dispatch_1d(Kernel::LayerNorm, &p, &[&x.buf, &scale.buf, &b.buf, &y.buf])?;
                 one(y)
             }
             Op::Softmax { axis } => {
