@@ -185,11 +185,36 @@ const MAX_EXACT: usize = 512;
 /// fits): each candidate is timed exactly.
 const MAX_VECTOR_TILES: u64 = 1024;
 
+/// The most cycles for which `wins` holds, given that it holds up to some count and not after;
+/// `None` when it holds for none.
+fn last_winning(wins: impl Fn(u64) -> bool) -> Option<u64> {
+    if !wins(0) {
+        return None;
+    }
+    if wins(u64::MAX) {
+        return Some(u64::MAX);
+    }
+    let (mut lo, mut hi) = (0u64, u64::MAX);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if wins(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
 /// The compile context of one model on one description.
 struct Compiler {
     /// Tilings already chosen, by the layer's shape, arithmetic and spaces: a network repeats
     /// its layers (ResNet's blocks), and the search's answer depends on nothing else.
     chosen: std::cell::RefCell<HashMap<(ConvShape, tiling::ArithKey, Spaces), Tiling>>,
+    /// Vector tile sizes already chosen, likewise (ResNet's residual Adds repeat).
+    chosen_vector: std::cell::RefCell<HashMap<(VectorWork, tiling::ArithKey, Spaces), u64>>,
+    /// The instructions of the candidate being timed (one buffer for all of them).
+    scratch: std::cell::RefCell<Vec<Insn>>,
     machine: Machine,
     slot: SlotBytes,
     table: etch_hw::EnergyTable,
@@ -224,49 +249,66 @@ impl Compiler {
         self.costs.static_per_cycle * cycles as f64
     }
 
-    /// One layer's instructions with a tiling, as the program will hold them.
-    fn emit(&self, s: &ConvShape, a: &Arith, t: &Tiling, spaces: Spaces) -> Vec<Insn> {
-        let mut em = Emitter::new(&self.machine);
+    /// Times one layer's instructions as `emit` writes them (into the scratch buffer), as the
+    /// program will hold them: `None` when they cannot win, i.e. when `wins`, told the cycles,
+    /// their energy (static energy included) and DRAM bytes, says no for every cycle count
+    /// from some point on and the run passes that point. `wins` must turn false for good once
+    /// it does (the objectives are monotone in cycles).
+    fn time_layer(
+        &self,
+        a: &Arith,
+        emit: impl FnOnce(&mut Emitter),
+        wins: impl Fn(u64, f64, u64) -> bool,
+    ) -> Result<Option<(u64, f64, u64)>, machine::Deadlock> {
+        let mut em = Emitter::with_buffer(&self.machine, self.scratch.take());
         em.begin_layer(0);
-        em.conv(
-            s,
-            a,
-            t,
-            Addrs {
-                spaces,
-                ..Addrs::default()
-            },
-        );
+        emit(&mut em);
         em.end_layer();
-        em.insns
+        let insns = em.insns;
+        let (mut energy, mut bytes) = (0.0, 0);
+        let costs = self.costs.layer(a, &self.machine);
+        for i in &insns {
+            energy += costs.insn(i).total();
+            if let Kind::Load(d) | Kind::Store(d) = &i.kind {
+                bytes += d.dram_bytes();
+            }
+        }
+        let wins_at = |cycles: u64| wins(cycles, energy + self.static_energy(cycles), bytes);
+        let timed = match last_winning(wins_at) {
+            None => Ok(None),
+            Some(cutoff) => machine::total_within(&self.machine, &insns, cutoff)
+                .map(|r| r.map(|c| (c, energy + self.static_energy(c), bytes))),
+        };
+        *self.scratch.borrow_mut() = insns;
+        timed
     }
 
-    /// A tiling's exact cycles (the layer alone: layers do not overlap), energy and DRAM bytes.
+    /// A tiling's exact cycles (the layer alone: layers do not overlap), energy and DRAM bytes,
+    /// unless it cannot beat `best`.
     fn time(
         &self,
         s: &ConvShape,
         a: &Arith,
         t: &Tiling,
         spaces: Spaces,
-    ) -> Result<Timed, machine::Deadlock> {
-        let insns = self.emit(s, a, t, spaces);
-        let run = machine::run(&self.machine, &insns)?;
-        let mut energy = 0.0;
-        let mut bytes = 0;
-        for i in &insns {
-            energy += self.costs.insn(i, a, &self.machine).total();
-            if let Kind::Load(d) | Kind::Store(d) = &i.kind {
-                bytes += d.dram_bytes();
-            }
-        }
-        Ok(Timed {
-            score: self
-                .objective
-                .score(run.total, energy + self.static_energy(run.total), bytes),
+        best: Option<&Timed>,
+    ) -> Result<Option<Timed>, machine::Deadlock> {
+        let timed = |(cycles, energy, bytes): (u64, f64, u64)| Timed {
+            score: self.objective.score(cycles, energy, bytes),
             bytes,
-            cycles: run.total,
+            cycles,
             tiling: *t,
-        })
+        };
+        let at = Addrs {
+            spaces,
+            ..Addrs::default()
+        };
+        let r = self.time_layer(
+            a,
+            |em| em.conv(s, a, t, at),
+            |c, e, b| best.is_none_or(|best| timed((c, e, b)).better_than(best)),
+        )?;
+        Ok(r.map(timed))
     }
 
     /// The best tile size of vector work by the objective, timed exactly: every size that fits
@@ -274,6 +316,22 @@ impl Compiler {
     /// tiles) and the largest that fits, the same sizes on any
     /// description, more with larger buffers. `Err(None)`: not even one element fits.
     fn vector_tile(
+        &self,
+        w: &VectorWork,
+        a: &Arith,
+        spaces: Spaces,
+    ) -> Result<u64, Option<machine::Deadlock>> {
+        let key = (*w, a.key(), spaces);
+        if let Some(t) = self.chosen_vector.borrow().get(&key) {
+            return Ok(*t);
+        }
+        let t = self.vector_search(w, a, spaces)?;
+        self.chosen_vector.borrow_mut().insert(key, t);
+        Ok(t)
+    }
+
+    /// The search behind `vector_tile`.
+    fn vector_search(
         &self,
         w: &VectorWork,
         a: &Arith,
@@ -323,35 +381,27 @@ impl Compiler {
         sizes.dedup();
         let mut best: Option<(f64, u64, u64)> = None;
         for t in sizes {
-            let mut em = Emitter::new(&self.machine);
-            em.begin_layer(0);
-            em.vector(
-                w,
-                t,
-                a,
-                Addrs {
-                    spaces,
-                    ..Addrs::default()
-                },
-            );
-            em.end_layer();
-            let run = machine::run(&self.machine, &em.insns).map_err(Some)?;
-            let (mut energy, mut bytes) = (0.0, 0);
-            for i in &em.insns {
-                energy += self.costs.insn(i, a, &self.machine).total();
-                if let Kind::Load(d) | Kind::Store(d) = &i.kind {
-                    bytes += d.dram_bytes();
-                }
-            }
-            energy += self.static_energy(run.total);
-            let key = (self.objective.score(run.total, energy, bytes), run.total, t);
-            if best.is_none_or(|b| {
-                key.0
-                    .total_cmp(&b.0)
-                    .then((key.1, key.2).cmp(&(b.1, b.2)))
+            let at = Addrs {
+                spaces,
+                ..Addrs::default()
+            };
+            let key = |(cycles, energy, bytes): (u64, f64, u64)| {
+                (self.objective.score(cycles, energy, bytes), cycles, t)
+            };
+            let better = |k: (f64, u64, u64), b: (f64, u64, u64)| {
+                k.0.total_cmp(&b.0)
+                    .then((k.1, k.2).cmp(&(b.1, b.2)))
                     .is_lt()
-            }) {
-                best = Some(key);
+            };
+            let r = self
+                .time_layer(
+                    a,
+                    |em| em.vector(w, t, a, at),
+                    |c, e, b| best.is_none_or(|best| better(key((c, e, b)), best)),
+                )
+                .map_err(Some)?;
+            if let Some(r) = r {
+                best = Some(key(r));
             }
         }
         best.map(|b| b.2).ok_or(None)
@@ -405,32 +455,57 @@ impl Compiler {
             });
         }
         let bound = tiling::EnergyBound::of(&self.table, s, a);
-        let ranked: Vec<(f64, Tiling)> = cands
+        // each candidate's lower bound on what `Timed` compares: its score, its DRAM bytes
+        // (exact) and its cycles
+        // the candidates come size by size, each size's variants together: its work once
+        let mut work: Option<(Tiling, tiling::TileWork)> = None;
+        let same_size = |u: &Tiling, t: &Tiling| {
+            (u.images, u.rows, u.in_channels, u.out_channels)
+                == (t.images, t.rows, t.in_channels, t.out_channels)
+        };
+        let mut ranked: std::collections::BinaryHeap<Ranked> = cands
             .into_iter()
             .map(|t| {
-                let x = tiling::tally(&t, s, a, &self.machine, spaces);
-                (
-                    self.objective.score(
-                        x.cycles_bound(),
-                        bound.energy(&x) + self.static_energy(x.cycles_bound()),
-                        x.dram_bytes(),
-                    ),
-                    t,
-                )
+                let w = match work {
+                    Some((u, w)) if same_size(&u, &t) => w,
+                    _ => {
+                        let w = tiling::tile_work(&t, s, a, &self.machine);
+                        work = Some((t, w));
+                        w
+                    }
+                };
+                let x = tiling::tally_with(&w, &t, s, a, &self.machine, spaces);
+                let cycles = x.cycles_bound();
+                let score = self.objective.score(
+                    cycles,
+                    bound.energy(&x) + self.static_energy(cycles),
+                    x.dram_bytes(),
+                );
+                Ranked {
+                    bound: (score, x.dram_bytes(), cycles),
+                    tiling: t,
+                }
             })
             .collect();
-        // lowest bound first (ties by the tiling): a heap, since the search stops after a few
-        let mut ranked: std::collections::BinaryHeap<Ranked> =
-            ranked.into_iter().map(|(b, t)| Ranked(b, t)).collect();
+        // lowest bound first, until the bound passes the best timed: a heap, since the search
+        // stops after a few
         let mut best: Option<Timed> = None;
         let mut k = 0;
-        while let Some(Ranked(lower, t)) = ranked.pop() {
-            if k >= MAX_EXACT || best.is_some_and(|b| lower > b.score) {
+        while let Some(Ranked { bound, tiling: t }) = ranked.pop() {
+            // `Timed::better_than` of the bound (the tiling breaks ties): popped in this order,
+            // every candidate left is beaten too
+            let beaten = |b: &Timed| {
+                bound
+                    .0
+                    .total_cmp(&b.score)
+                    .then((bound.1, bound.2, t).cmp(&(b.bytes, b.cycles, b.tiling)))
+                    .is_gt()
+            };
+            if k >= MAX_EXACT || best.as_ref().is_some_and(beaten) {
                 break;
             }
             k += 1;
-            let timed = self.time(s, a, &t, spaces)?;
-            if best.is_none_or(|b| timed.better_than(&b)) {
+            if let Some(timed) = self.time(s, a, &t, spaces, best.as_ref())? {
                 best = Some(timed);
             }
         }
@@ -473,6 +548,8 @@ pub fn compile_with(
     let table = acc.energy_table()?;
     let c = Compiler {
         chosen: Default::default(),
+        chosen_vector: Default::default(),
+        scratch: Default::default(),
         machine: Machine::of(acc),
         slot: SlotBytes::of(acc),
         costs: energy::Costs::of(acc, &table),
@@ -678,6 +755,11 @@ pub struct Run {
 pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
     let timing = machine::run(&p.machine, &p.insns)?;
     let costs = energy::Costs::of(acc, &acc.energy_table()?);
+    let layer_costs: Vec<_> = p
+        .layers
+        .iter()
+        .map(|l| costs.layer(&l.arith, &p.machine))
+        .collect();
     let mut layers = vec![LayerTiming::default(); p.layers.len()];
     let mut seen = vec![false; p.layers.len()];
     for (i, insn) in p.insns.iter().enumerate() {
@@ -689,7 +771,7 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
         }
         l.start = l.start.min(s);
         l.end = l.end.max(e);
-        let en = costs.insn(insn, &p.layers[insn.layer as usize].arith, &p.machine);
+        let en = layer_costs[insn.layer as usize].insn(insn);
         l.energy.add(&en);
         match &insn.kind {
             Kind::Load(d) => {
@@ -722,9 +804,12 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
     Ok(Run { timing, layers })
 }
 
-/// A tiling candidate and its lower bound, ordered so that a max-heap pops the lowest bound first
-/// (ties by the tiling, as a sort by `(bound, tiling)` would give them).
-struct Ranked(f64, Tiling);
+/// A tiling candidate and its lower bound on `Timed`'s `(score, bytes, cycles)`, ordered so that
+/// a max-heap pops the lowest bound first (ties by the tiling).
+struct Ranked {
+    bound: (f64, u64, u64),
+    tiling: Tiling,
+}
 
 impl PartialEq for Ranked {
     fn eq(&self, o: &Self) -> bool {
@@ -739,6 +824,8 @@ impl PartialOrd for Ranked {
 }
 impl Ord for Ranked {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        o.0.total_cmp(&self.0).then(o.1.cmp(&self.1))
+        let (a, b) = (&self.bound, &o.bound);
+        b.0.total_cmp(&a.0)
+            .then((b.1, b.2, o.tiling).cmp(&(a.1, a.2, self.tiling)))
     }
 }

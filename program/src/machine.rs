@@ -235,22 +235,48 @@ pub fn busy_cycles(m: &Machine, insn: &Insn) -> u64 {
     }
 }
 
+/// What a run keeps of each instruction: everything (`Timing`), or only the total (the tiling
+/// search, which times many candidates and keeps their totals).
+trait Record {
+    fn record(
+        &mut self,
+        i: usize,
+        start: u64,
+        end: u64,
+        done: u64,
+        wait: u64,
+        cause: Option<Stall>,
+    );
+}
+
+impl Record for Timing {
+    fn record(
+        &mut self,
+        i: usize,
+        start: u64,
+        end: u64,
+        done: u64,
+        wait: u64,
+        cause: Option<Stall>,
+    ) {
+        self.start[i] = start;
+        self.end[i] = end;
+        self.done[i] = done;
+        self.wait[i] = wait;
+        self.cause[i] = cause;
+    }
+}
+
+/// Keeps nothing but the total.
+struct TotalOnly;
+
+impl Record for TotalOnly {
+    fn record(&mut self, _: usize, _: u64, _: u64, _: u64, _: u64, _: Option<Stall>) {}
+}
+
 /// Runs the program on the machine.
 pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
     let n = insns.len();
-    let mut queues: [Vec<usize>; 3] = Default::default();
-    for (i, insn) in insns.iter().enumerate() {
-        queues[insn.kind.unit() as usize].push(i);
-    }
-    let mut heads = [0usize; 3];
-    let mut unit_free = [0u64; 3];
-    // every semaphore: the times its tokens became available, and where the token came from
-    let mut sems: Vec<VecDeque<(u64, Option<Stall>)>> = Token::ALL
-        .iter()
-        .map(|t| (0..t.initial(m.slots)).map(|_| (0, None)).collect())
-        .collect();
-    // when each channel (DRAM, global buffer) is next free
-    let mut channel_free = [0u64; 2];
     let mut t = Timing {
         start: vec![0; n],
         end: vec![0; n],
@@ -259,14 +285,63 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
         cause: vec![None; n],
         total: 0,
     };
+    t.total = simulate(m, insns, &mut t, u64::MAX)?.expect("no cutoff");
+    Ok(t)
+}
+
+/// The program's total cycles, or `None` as soon as the run cannot end by cycle `cutoff`: each
+/// unit and each channel still has its remaining instructions' busy cycles to do after it is
+/// next free, so the run ends no earlier than the latest of those. The tiling search times
+/// candidates this way against the best so far, and stops a loser once it is behind.
+pub fn total_within(m: &Machine, insns: &[Insn], cutoff: u64) -> Result<Option<u64>, Deadlock> {
+    simulate(m, insns, &mut TotalOnly, cutoff)
+}
+
+/// The event simulation behind `run` and `total_within`.
+fn simulate(
+    m: &Machine,
+    insns: &[Insn],
+    rec: &mut impl Record,
+    cutoff: u64,
+) -> Result<Option<u64>, Deadlock> {
+    let busy: Vec<u64> = insns.iter().map(|i| busy_cycles(m, i)).collect();
+    // the busy cycles each unit and each channel has left (for the cutoff)
+    let mut unit_left = [0u64; 3];
+    let mut channel_left = [0u64; 2];
+    if cutoff < u64::MAX {
+        for (insn, &b) in insns.iter().zip(&busy) {
+            unit_left[insn.kind.unit() as usize] += b;
+            if let Kind::Load(d) | Kind::Store(d) = &insn.kind {
+                channel_left[d.space as usize] += b;
+            }
+        }
+    }
+    // each unit's next instruction (`n`: none left); found by scanning on in program order
+    let n = insns.len();
+    let next_of = |u: usize, from: usize| {
+        (from..n)
+            .find(|&i| insns[i].kind.unit() as usize == u)
+            .unwrap_or(n)
+    };
+    let mut heads = [next_of(0, 0), next_of(1, 0), next_of(2, 0)];
+    let mut unit_free = [0u64; 3];
+    // every semaphore: the times its tokens became available, and where the token came from
+    let mut sems: [VecDeque<(u64, Option<Stall>)>; 7] = Default::default();
+    for (q, tok) in sems.iter_mut().zip(Token::ALL) {
+        q.extend((0..tok.initial(m.slots)).map(|_| (0, None)));
+    }
+    // when each channel (DRAM, global buffer) is next free
+    let mut channel_free = [0u64; 2];
+    let mut total = 0u64;
     loop {
         // the unit whose next instruction is ready first
         let mut best: Option<(u64, usize)> = None;
         let mut blocked = None;
         for u in 0..3 {
-            let Some(&i) = queues[u].get(heads[u]) else {
+            let i = heads[u];
+            if i == n {
                 continue;
-            };
+            }
             let mut ready = unit_free[u];
             let mut ok = true;
             for tok in insns[i].pop.iter() {
@@ -284,7 +359,7 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
         }
         let Some((ready, u)) = best else {
             return match blocked {
-                None => Ok(t),
+                None => Ok(Some(total)),
                 Some((u, i, token)) => Err(Deadlock {
                     unit: Unit::ALL[u].name(),
                     insn: i,
@@ -292,8 +367,8 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
                 }),
             };
         };
-        let i = queues[u][heads[u]];
-        heads[u] += 1;
+        let i = heads[u];
+        heads[u] = next_of(u, i + 1);
         let insn = &insns[i];
         // the binding token says why the unit waited
         let mut cause = None;
@@ -309,7 +384,7 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
                 }));
             }
         }
-        let busy = busy_cycles(m, insn);
+        let busy = busy[i];
         let (start, end, done) = match insn.kind {
             Kind::Load(d) | Kind::Store(d) => {
                 let c = d.space as usize;
@@ -319,13 +394,23 @@ pub fn run(m: &Machine, insns: &[Insn]) -> Result<Timing, Deadlock> {
             }
             _ => (ready, ready + busy, ready + busy),
         };
-        t.wait[i] = ready - unit_free[u];
+        rec.record(i, start, end, done, ready - unit_free[u], cause);
         unit_free[u] = end;
-        t.start[i] = start;
-        t.end[i] = end;
-        t.done[i] = done;
-        t.cause[i] = cause;
-        t.total = t.total.max(done);
+        total = total.max(done);
+        if cutoff < u64::MAX {
+            unit_left[u] -= busy;
+            let mut bound = total.max(unit_free[u] + unit_left[u]);
+            if let Kind::Load(d) | Kind::Store(d) = insn.kind {
+                let c = d.space as usize;
+                channel_left[c] -= busy;
+                if channel_left[c] > 0 {
+                    bound = bound.max(channel_free[c] + channel_left[c] + m.latency(d.space));
+                }
+            }
+            if bound > cutoff {
+                return Ok(None);
+            }
+        }
         // a load that waited on the previous layer passes that on to what it feeds
         let origin = match (insn.kind, cause) {
             (Kind::Load(_), Some(Stall::Dependency)) => Some(Stall::Dependency),
@@ -498,6 +583,34 @@ mod tests {
         ];
         let t = run(&m, &insns).unwrap();
         check_counting(&m, &insns, &t).unwrap();
+    }
+
+    #[test]
+    fn the_cutoff_is_exact_on_a_busy_channel_and_a_busy_unit() {
+        let m = machine();
+        let gemm = Insn {
+            kind: Kind::Gemm(Gemm {
+                input_slot: 0,
+                weight_slot: 0,
+                output_slot: 0,
+                m: 5,
+                k: 3,
+                n: 3,
+                accumulate: false,
+                macs: 45,
+                tile: Default::default(),
+            }),
+            pop: Tokens::NONE,
+            push: Tokens::NONE,
+            layer: 0,
+        };
+        // back-to-back transfers (their bound is tight from the first), then back-to-back
+        // GEMM tiles (likewise)
+        for insns in [vec![load(Space::Dram, Token::InputFull); 5], vec![gemm; 4]] {
+            let total = run(&m, &insns).unwrap().total;
+            assert_eq!(total_within(&m, &insns, total), Ok(Some(total)));
+            assert_eq!(total_within(&m, &insns, total - 1), Ok(None));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::tiling::{Arith, ConvShape, LoopOrder, Spaces, Tiling};
 
 /// Work for the vector unit: `elements` outputs, each reading `input.0 / input.1` input
 /// elements (both operands of an element-wise op) and taking `ops.0 / ops.1` lane operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VectorWork {
     pub op: VectorOp,
     pub elements: u64,
@@ -67,7 +67,15 @@ fn buf_index(b: Buffer) -> usize {
 
 impl Emitter {
     pub fn new(m: &Machine) -> Emitter {
+        Emitter::with_buffer(m, Vec::new())
+    }
+
+    /// An emitter writing into `buf` (cleared first): a search that emits many candidates
+    /// reuses one buffer.
+    pub fn with_buffer(m: &Machine, mut buf: Vec<Insn>) -> Emitter {
+        buf.clear();
         Emitter {
+            insns: buf,
             slots: m.slots,
             ..Default::default()
         }
@@ -118,8 +126,9 @@ impl Emitter {
         }
     }
 
-    /// Loads tile `key` into `buf` unless it is there already; true when it loaded.
-    fn load(&mut self, buf: Buffer, key: [u64; 4], dma: Dma) -> bool {
+    /// Loads tile `key` into `buf` unless it is there already (the transfer made by `dma` only
+    /// then); true when it loaded.
+    fn load(&mut self, buf: Buffer, key: [u64; 4], dma: impl FnOnce() -> Dma) -> bool {
         let b = buf_index(buf);
         if self.current[b] == Some(key) {
             return false;
@@ -138,7 +147,7 @@ impl Emitter {
         let slot = (self.loads[b] % self.slots as u64) as u32;
         self.loads[b] += 1;
         self.push(
-            Kind::Load(Dma { slot, ..dma }),
+            Kind::Load(Dma { slot, ..dma() }),
             pop,
             Tokens::NONE.with(full),
         );
@@ -233,24 +242,20 @@ impl Emitter {
                     // weights first; a slot holding the whole reduction loads with the first tile
                     let (wc, wc0) = if t.whole_weights { (s.cin, 0) } else { (c, c0) };
                     let w_bytes = s.weight_bytes(a, co, wc, k == 0 || t.whole_weights);
-                    let new_w = self.load(
-                        Buffer::Weight,
-                        [g, coi as u64, wc0, 0],
-                        Dma {
-                            buffer: Buffer::Weight,
-                            slot: 0,
-                            space: Space::Dram,
-                            addr: at.weight + s.weight_tile_offset(a, t, g, co0, wc0),
-                            rows: 1,
-                            row_bytes: w_bytes,
-                            stride: w_bytes,
-                            tile: Tile {
-                                image: 0,
-                                row0: 0,
-                                ..tile(wc0)
-                            },
+                    let new_w = self.load(Buffer::Weight, [g, coi as u64, wc0, 0], || Dma {
+                        buffer: Buffer::Weight,
+                        slot: 0,
+                        space: Space::Dram,
+                        addr: at.weight + s.weight_tile_offset(a, t, g, co0, wc0),
+                        rows: 1,
+                        row_bytes: w_bytes,
+                        stride: w_bytes,
+                        tile: Tile {
+                            image: 0,
+                            row0: 0,
+                            ..tile(wc0)
                         },
-                    );
+                    });
                     // the input channels this tile reads: its own channels (depthwise), the
                     // reduction tile, or the whole reduction
                     let (ich, ich0, key) = if s.depthwise {
@@ -263,25 +268,21 @@ impl Emitter {
                     let in_rows = s.in_rows(r);
                     let in_row0 = s.in_row0(r0, r);
                     let first_channel = if s.depthwise { ich0 } else { g * s.cin + ich0 };
-                    let new_in = self.load(
-                        Buffer::Input,
-                        key,
-                        Dma {
-                            buffer: Buffer::Input,
-                            slot: 0,
-                            space: at.spaces.input,
-                            addr: at.input
-                                + in_plane * (img * in_channels + first_channel)
-                                + a.act_bytes(in_row0 * s.in_w),
-                            rows: b * ich,
-                            row_bytes: a.act_bytes(in_rows * s.in_w),
-                            stride: in_plane,
-                            tile: Tile {
-                                co0: 0,
-                                ..tile(ich0)
-                            },
+                    let new_in = self.load(Buffer::Input, key, || Dma {
+                        buffer: Buffer::Input,
+                        slot: 0,
+                        space: at.spaces.input,
+                        addr: at.input
+                            + in_plane * (img * in_channels + first_channel)
+                            + a.act_bytes(in_row0 * s.in_w),
+                        rows: b * ich,
+                        row_bytes: a.act_bytes(in_rows * s.in_w),
+                        stride: in_plane,
+                        tile: Tile {
+                            co0: 0,
+                            ..tile(ich0)
                         },
-                    );
+                    });
                     let mut pop = Tokens::NONE;
                     if new_in {
                         pop = pop.with(Token::InputFull);
@@ -385,20 +386,16 @@ impl Emitter {
                 let in_bytes = a.act_bytes(count);
                 (at.input + a.act_bytes(first), 1, in_bytes, in_bytes)
             };
-            self.load(
-                Buffer::Input,
-                [u64::MAX, n, 0, 2],
-                Dma {
-                    buffer: Buffer::Input,
-                    slot: 0,
-                    space: at.spaces.input,
-                    addr,
-                    rows,
-                    row_bytes,
-                    stride,
-                    tile: Tile::default(),
-                },
-            );
+            self.load(Buffer::Input, [u64::MAX, n, 0, 2], || Dma {
+                buffer: Buffer::Input,
+                slot: 0,
+                space: at.spaces.input,
+                addr,
+                rows,
+                row_bytes,
+                stride,
+                tile: Tile::default(),
+            });
             let v = self.push(
                 Kind::Vector(Vector {
                     op,

@@ -101,14 +101,27 @@ impl Arith {
         (elems * self.acc_bits as u64).div_ceil(8)
     }
     pub fn weight_bytes(&self, elems: u64) -> u64 {
-        ((elems * self.weight_bits as u64) as f64 / 8.0 * self.weight_store_ratio).ceil() as u64
+        let bits = elems * self.weight_bits as u64;
+        // the float form is exact for a ratio of 1 (below 2^53 bits): skip it in the search
+        if self.weight_store_ratio == 1.0 && bits < 1 << 53 {
+            return bits.div_ceil(8);
+        }
+        (bits as f64 / 8.0 * self.weight_store_ratio).ceil() as u64
     }
     /// The reduction and output channels the array runs for `k` and `n` stated ones.
     pub fn k_run(&self, k: u64) -> u64 {
-        ((k as f64 * self.k_ratio).ceil() as u64).clamp(1, k.max(1))
+        Self::run_of(k, self.k_ratio)
     }
     pub fn n_run(&self, n: u64) -> u64 {
-        ((n as f64 * self.n_ratio).ceil() as u64).clamp(1, n.max(1))
+        Self::run_of(n, self.n_ratio)
+    }
+    fn run_of(x: u64, ratio: f64) -> u64 {
+        let run = if ratio == 1.0 && x < 1 << 53 {
+            x
+        } else {
+            (x as f64 * ratio).ceil() as u64
+        };
+        run.clamp(1, x.max(1))
     }
 }
 
@@ -282,12 +295,48 @@ impl SlotBytes {
     }
 }
 
+/// At most `N` classes of tiles (along a loop: the full ones, then the remainder), kept inline:
+/// the search tallies thousands of tilings per layer, and these are its inner loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classes<T, const N: usize = 2> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Copy + Default, const N: usize> Classes<T, N> {
+    fn new() -> Self {
+        Classes {
+            items: [T::default(); N],
+            len: 0,
+        }
+    }
+    fn push(&mut self, x: T) {
+        self.items[self.len] = x;
+        self.len += 1;
+    }
+}
+
+impl<'a, T, const N: usize> IntoIterator for &'a Classes<T, N> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items[..self.len].iter()
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for Classes<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
 /// Tiles of `tile` along a loop of `total`: `(size, count)` for the full ones, then the
 /// remainder.
-pub fn split(total: u64, tile: u64) -> Vec<(u64, u64)> {
+pub fn split(total: u64, tile: u64) -> Classes<(u64, u64)> {
     let tile = tile.clamp(1, total.max(1));
     let (full, rem) = (total / tile, total % tile);
-    let mut v = Vec::with_capacity(2);
+    let mut v = Classes::new();
     if full > 0 {
         v.push((tile, full));
     }
@@ -325,23 +374,23 @@ impl Tiling {
     }
 
     /// The output-row tiles: `(images, rows, count)`.
-    pub fn m_tiles(&self, s: &ConvShape) -> Vec<(u64, u64, u64)> {
+    pub fn m_tiles(&self, s: &ConvShape) -> Classes<(u64, u64, u64)> {
+        let mut v = Classes::new();
         if self.rows >= s.out_h {
-            split(s.images, self.images)
-                .into_iter()
-                .map(|(b, n)| (b, s.out_h, n))
-                .collect()
+            for &(b, n) in split(s.images, self.images).iter() {
+                v.push((b, s.out_h, n));
+            }
         } else {
-            split(s.out_h, self.rows)
-                .into_iter()
-                .map(|(r, n)| (1, r, n * s.images))
-                .collect()
+            for &(r, n) in split(s.out_h, self.rows).iter() {
+                v.push((1, r, n * s.images));
+            }
         }
+        v
     }
-    pub fn c_tiles(&self, s: &ConvShape) -> Vec<(u64, u64)> {
+    pub fn c_tiles(&self, s: &ConvShape) -> Classes<(u64, u64)> {
         split(s.cin, self.in_channels)
     }
-    pub fn co_tiles(&self, s: &ConvShape) -> Vec<(u64, u64)> {
+    pub fn co_tiles(&self, s: &ConvShape) -> Classes<(u64, u64)> {
         split(s.cout, self.out_channels)
     }
 }
@@ -384,7 +433,16 @@ pub fn candidates(s: &ConvShape, a: &Arith, slot: &SlotBytes) -> Vec<Tiling> {
                 &[false]
             };
             for &co in &co_opts {
-                for order in [LoopOrder::WeightsOuter, LoopOrder::InputsOuter] {
+                // with one output-row tile the two orders emit the same instructions (and
+                // inputs-outer allows no more whole-reduction slots), so the search would take
+                // weights-outer by its tie-break
+                let one_m = images >= s.images && rows >= s.out_h;
+                let orders: &[LoopOrder] = if one_m {
+                    &[LoopOrder::WeightsOuter]
+                } else {
+                    &[LoopOrder::WeightsOuter, LoopOrder::InputsOuter]
+                };
+                for &order in orders {
                     for &whole_weights in whole {
                         for &whole_inputs in whole {
                             // a slot holding the whole reduction only saves loads when its
@@ -493,14 +551,31 @@ impl Tally {
 /// The tally of a tiling (what its emitted instructions add up to), with the layer's
 /// activations in `spaces`.
 pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine, spaces: Spaces) -> Tally {
-    let (in_rep, w_rep) = load_repeats(t, s);
+    tally_with(&tile_work(t, s, a, m), t, s, a, m, spaces)
+}
+
+/// What a tiling's tile sizes alone decide, whatever its loop order and whole-reduction slots:
+/// the compute unit's cycles and the stores (and a depthwise layer's input loads). The search
+/// works it out once for all the variants of one size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileWork {
+    /// Cycles of the GEMM or depthwise tiles, and of the requantizations, per group.
+    compute: u64,
+    requant: u64,
+    /// (bytes, count) of every class of store, and of a depthwise layer's input loads, per group.
+    stores: Classes<(u64, u64), 4>,
+    depthwise_loads: Classes<(u64, u64), 4>,
+}
+
+/// The `TileWork` of a tiling's sizes.
+pub fn tile_work(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> TileWork {
     let (mt, ct, cot) = (t.m_tiles(s), t.c_tiles(s), t.co_tiles(s));
-    let n_c: u64 = ct.iter().map(|x| x.1).sum();
-    let mut compute = 0u64;
-    // (bytes, count) of every class of store and of load, per group
-    let mut stores: Vec<(u64, u64)> = Vec::new();
-    let mut loads: Vec<(u64, u64)> = Vec::new();
-    let mut requant = 0u64;
+    let mut w = TileWork {
+        compute: 0,
+        requant: 0,
+        stores: Classes::new(),
+        depthwise_loads: Classes::new(),
+    };
     for &(b, r, nm) in &mt {
         let pixels = b * r * s.out_w;
         for &(co, nco) in &cot {
@@ -510,16 +585,41 @@ pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine, spaces: Spaces) 
                 } else {
                     m.gemm_cycles(pixels, a.k_run(c * s.kernel_area), a.n_run(co))
                 };
-                compute += nm * nco * nc * cyc;
+                w.compute += nm * nco * nc * cyc;
             }
             // the requantization of the output tile, and its store
-            requant += nm * nco * m.vector_cycles(pixels * co);
-            stores.push((s.output_bytes(a, b, r, co), nm * nco));
+            w.requant += nm * nco * m.vector_cycles(pixels * co);
+            w.stores.push((s.output_bytes(a, b, r, co), nm * nco));
             if s.depthwise {
-                loads.push((s.input_bytes(a, b, r, co), nm * nco));
+                w.depthwise_loads
+                    .push((s.input_bytes(a, b, r, co), nm * nco));
             }
         }
-        if !s.depthwise {
+    }
+    w
+}
+
+/// `tally` with the tiling's `TileWork` worked out beforehand.
+pub fn tally_with(
+    w: &TileWork,
+    t: &Tiling,
+    s: &ConvShape,
+    a: &Arith,
+    m: &Machine,
+    spaces: Spaces,
+) -> Tally {
+    let (in_rep, w_rep) = load_repeats(t, s);
+    let (mt, ct, cot) = (t.m_tiles(s), t.c_tiles(s), t.co_tiles(s));
+    let n_c: u64 = ct.iter().map(|x| x.1).sum();
+    let (compute, requant, stores) = (w.compute, w.requant, w.stores);
+    // (bytes, count) of every class of load, per group (at most 2×2 input loads and 2×2×2
+    // weight loads)
+    let mut loads: Classes<(u64, u64), 12> = Classes::new();
+    for &l in &w.depthwise_loads {
+        loads.push(l);
+    }
+    if !s.depthwise {
+        for &(b, r, nm) in &mt {
             if t.whole_inputs || n_c == 1 {
                 loads.push((s.input_bytes(a, b, r, s.cin), nm * in_rep));
             } else {

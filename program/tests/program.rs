@@ -119,6 +119,11 @@ fn check_invariants(what: &str, p: &Program, r: &Run) {
         assert!(lt.end <= t.total, "{what}: {}", l.name);
     }
     assert!(t.total > 0, "{what}");
+    // the search's cutoff stops exactly the runs that end after it: its bound on the total is a
+    // lower bound at every step
+    let within = |cutoff| etch_program::machine::total_within(&p.machine, &p.insns, cutoff);
+    assert_eq!(within(t.total), Ok(Some(t.total)), "{what}");
+    assert_eq!(within(t.total - 1), Ok(None), "{what}");
 }
 
 #[test]

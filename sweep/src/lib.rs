@@ -10,7 +10,6 @@ pub mod spec;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use etch_hw::{area, fit, Accelerator};
 use etch_program::lower::GraphFacts;
@@ -82,7 +81,7 @@ pub struct Summary {
 
 /// A model after its passes, its top-1 accuracy on the spec's data and its graph's facts (or why
 /// the model could not be had), shared by the points that use it.
-type SharedModel = std::sync::Arc<Result<(Prepared, Option<f64>, GraphFacts), String>>;
+type SharedModel = Result<(Prepared, Option<f64>, GraphFacts), String>;
 
 /// Top-1 accuracy of a model on a labelled CSV with the CPU executor; `None` where the model does
 /// not take the data's rows (no runtime input, another sample size, values it cannot run).
@@ -133,7 +132,7 @@ fn base(spec: &Spec) -> Result<(Accelerator, Option<etch_targets::Target>), Swee
 
 /// The figures of one point on its description, as `etch sim --json` has them.
 fn evaluate(
-    model: &Result<(Prepared, Option<f64>, GraphFacts), String>,
+    model: &SharedModel,
     acc: &Result<Accelerator, String>,
     target: Option<&etch_targets::Target>,
 ) -> Result<Vec<rusqlite::types::Value>, (String, String)> {
@@ -224,30 +223,32 @@ pub fn run(
         .num_threads(jobs)
         .build()
         .map_err(|e| SweepError::Threads(e.to_string()))?;
-    // each (model, passes) is read and compressed once, by the first point that needs it
-    let prepared: Mutex<HashMap<(String, String), SharedModel>> = Mutex::new(HashMap::new());
-    let prepare = |p: &Point| {
-        let k = (p.model.clone(), p.passes.clone());
-        if let Some(m) = prepared.lock().expect("not poisoned").get(&k) {
-            return m.clone();
-        }
-        let pipeline = Pipeline {
-            seed: etch_ir::weights::DEFAULT_SEED,
-            passes: (!p.passes.is_empty()).then_some(p.passes.as_str()),
-            ..Default::default()
-        };
-        let m = std::sync::Arc::new(pipeline.load(&p.model).map_err(|e| e.to_string()).map(|m| {
-            let top1 = spec.data.as_deref().and_then(|d| accuracy(&m, d));
-            let facts = GraphFacts::of(&m.model, &m.info);
-            (m, top1, facts)
-        }));
-        prepared
-            .lock()
-            .expect("not poisoned")
-            .entry(k)
-            .or_insert(m)
-            .clone()
-    };
+    // each (model, passes) the points to run use is read and compressed once, all in parallel
+    // before the points
+    let mut keys: Vec<(String, String)> = todo
+        .iter()
+        .map(|p| (p.model.clone(), p.passes.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let prepared: HashMap<(String, String), SharedModel> = pool.install(|| {
+        keys.into_par_iter()
+            .map(|(model, passes)| {
+                let pipeline = Pipeline {
+                    seed: etch_ir::weights::DEFAULT_SEED,
+                    passes: (!passes.is_empty()).then_some(passes.as_str()),
+                    ..Default::default()
+                };
+                let m = pipeline.load(&model).map_err(|e| e.to_string()).map(|m| {
+                    let top1 = spec.data.as_deref().and_then(|d| accuracy(&m, d));
+                    let facts = GraphFacts::of(&m.model, &m.info);
+                    (m, top1, facts)
+                });
+                ((model, passes), m)
+            })
+            .collect()
+    });
+    let prepare = |p: &Point| &prepared[&(p.model.clone(), p.passes.clone())];
     let done = std::sync::atomic::AtomicU64::new(summary.skipped);
     progress(summary.skipped, summary.points);
     // chunks big enough to keep every core busy, small enough that an interrupt loses little
@@ -258,7 +259,7 @@ pub fn run(
                 .map(|p| {
                     let acc = spec::apply(&base_acc, &p.values);
                     let model = prepare(p);
-                    let (figures, ok) = match evaluate(&model, &acc, target.as_ref()) {
+                    let (figures, ok) = match evaluate(model, &acc, target.as_ref()) {
                         Ok(f) => (f, true),
                         Err((name, e)) => {
                             let mut f = vec![rusqlite::types::Value::Null; store::FIGURES.len()];

@@ -82,7 +82,7 @@ pub struct VectorWork {
 
 /// The rows of a 2-D pooling: output row `y` of a plane reads input rows `y·stride − pad +
 /// k·dilation` for `k < kernel`, those inside the plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct PoolRows {
     pub out_h: u64,
     pub out_w: u64,
