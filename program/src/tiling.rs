@@ -529,6 +529,10 @@ pub struct Tally {
     /// With one slot per buffer: cycles the compute unit must sit idle between tiles (every later
     /// load, or every later store, waits for the slot, then its transfer and the latency).
     pub gap_cycles: u64,
+    /// Cycles no run can beat because a buffer's slot is loaded again only after the last tile
+    /// read from it is computed: each `slots`-th load of a buffer waits for the one before it,
+    /// that load's latency and at least the shortest compute tile (`tiling::tally_with`).
+    pub chain_cycles: u64,
 }
 
 impl Tally {
@@ -545,6 +549,7 @@ impl Tally {
         (self.head_cycles + self.compute_cycles + self.tail_cycles + self.gap_cycles)
             .max(self.channel_cycles[0] + self.latency[0])
             .max(self.channel_cycles[1] + self.latency[1])
+            .max(self.chain_cycles)
     }
 }
 
@@ -559,9 +564,11 @@ pub fn tally(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine, spaces: Spaces) 
 /// works it out once for all the variants of one size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileWork {
-    /// Cycles of the GEMM or depthwise tiles, and of the requantizations, per group.
+    /// Cycles of the GEMM or depthwise tiles, and of the requantizations, per group; the
+    /// shortest such tile (`None`: no tiles).
     compute: u64,
     requant: u64,
+    shortest_tile: Option<u64>,
     /// (bytes, count) of every class of store, and of a depthwise layer's input loads, per group.
     stores: Classes<(u64, u64), 4>,
     depthwise_loads: Classes<(u64, u64), 4>,
@@ -573,6 +580,7 @@ pub fn tile_work(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> TileWork 
     let mut w = TileWork {
         compute: 0,
         requant: 0,
+        shortest_tile: None,
         stores: Classes::new(),
         depthwise_loads: Classes::new(),
     };
@@ -586,6 +594,9 @@ pub fn tile_work(t: &Tiling, s: &ConvShape, a: &Arith, m: &Machine) -> TileWork 
                     m.gemm_cycles(pixels, a.k_run(c * s.kernel_area), a.n_run(co))
                 };
                 w.compute += nm * nco * nc * cyc;
+                if nm * nco * nc > 0 {
+                    w.shortest_tile = Some(w.shortest_tile.map_or(cyc, |x| x.min(cyc)));
+                }
             }
             // the requantization of the output tile, and its store
             w.requant += nm * nco * m.vector_cycles(pixels * co);
@@ -685,6 +696,23 @@ pub fn tally_with(
     } else {
         0
     };
+    // load j + slots of a buffer pops the slot that the last reader of tile j frees: it starts
+    // no earlier than load j ends, plus its latency and the reader's compute
+    let chain = |v: &[(u64, u64)], space: Space| {
+        let shortest_load = v
+            .iter()
+            .filter(|x| x.1 > 0)
+            .map(|&(b, _)| m.transfer_cycles(space, b))
+            .min();
+        match (shortest_load, w.shortest_tile) {
+            (Some(t), Some(c)) => {
+                let links = count(v).saturating_sub(1) / m.slots.max(1) as u64;
+                (links + 1) * (t + m.latency(space) + c)
+            }
+            _ => 0,
+        }
+    };
+    let chain_cycles = chain(ins, sin).max(chain(ws, sw));
     let mut channel_cycles = [0u64; 2];
     channel_cycles[sin as usize] += channel(ins, sin);
     channel_cycles[sw as usize] += channel(ws, sw);
@@ -702,6 +730,7 @@ pub fn tally_with(
         head_cycles: head,
         tail_cycles: tail,
         gap_cycles,
+        chain_cycles,
     }
 }
 
