@@ -250,7 +250,8 @@ impl Compiler {
     }
 
     /// Times one layer's instructions as `emit` writes them (into the scratch buffer), as the
-    /// program will hold them: `None` when they cannot win, i.e. when `wins`, told the cycles,
+    /// program will hold them: their cycles, energy (0 when the objective does not read it) and
+    /// DRAM bytes, or `None` when they cannot win, i.e. when `wins`, told the cycles,
     /// their energy (static energy included) and DRAM bytes, says no for every cycle count
     /// from some point on and the run passes that point. `wins` must turn false for good once
     /// it does (the objectives are monotone in cycles).
@@ -265,10 +266,16 @@ impl Compiler {
         emit(&mut em);
         em.end_layer();
         let insns = em.insns;
+        // the energy only where the objective reads it (else 0)
         let (mut energy, mut bytes) = (0.0, 0);
-        let costs = self.costs.layer(a, &self.machine);
+        let costs = self
+            .objective
+            .needs_energy()
+            .then(|| self.costs.layer(a, &self.machine));
         for i in &insns {
-            energy += costs.insn(i).total();
+            if let Some(c) = &costs {
+                energy += c.insn(i).total();
+            }
             if let Kind::Load(d) | Kind::Store(d) = &i.kind {
                 bytes += d.dram_bytes();
             }
@@ -455,10 +462,12 @@ impl Compiler {
             });
         }
         let bound = tiling::EnergyBound::of(&self.table, s, a);
-        // each candidate's lower bound on what `Timed` compares: its score, its DRAM bytes
-        // (exact) and its cycles
-        // the candidates come size by size, each size's variants together: its work once
-        let mut work: Option<(Tiling, tiling::TileWork)> = None;
+        // each candidate's lower bound on what `Timed` compares (its score, its DRAM bytes and
+        // its cycles), first coarse: only its size's compute cycles (no DRAM), worked out once
+        // per size (the candidates come size by size, each size's variants together); a
+        // candidate popped with its coarse bound gets its tally's and goes back in the heap
+        let mut works: Vec<tiling::TileWork> = Vec::new();
+        let mut last: Option<Tiling> = None;
         let same_size = |u: &Tiling, t: &Tiling| {
             (u.images, u.rows, u.in_channels, u.out_channels)
                 == (t.images, t.rows, t.in_channels, t.out_channels)
@@ -466,24 +475,18 @@ impl Compiler {
         let mut ranked: std::collections::BinaryHeap<Ranked> = cands
             .into_iter()
             .map(|t| {
-                let w = match work {
-                    Some((u, w)) if same_size(&u, &t) => w,
-                    _ => {
-                        let w = tiling::tile_work(&t, s, a, &self.machine);
-                        work = Some((t, w));
-                        w
-                    }
-                };
-                let x = tiling::tally_with(&w, &t, s, a, &self.machine, spaces);
-                let cycles = x.cycles_bound();
-                let score = self.objective.score(
-                    cycles,
-                    bound.energy(&x) + self.static_energy(cycles),
-                    x.dram_bytes(),
-                );
+                if !last.is_some_and(|u| same_size(&u, &t)) {
+                    works.push(tiling::tile_work(&t, s, a, &self.machine));
+                    last = Some(t);
+                }
+                let cycles = works[works.len() - 1].compute_cycles(s);
+                let score =
+                    self.objective
+                        .score(cycles, bound.macs_pj + self.static_energy(cycles), 0);
                 Ranked {
-                    bound: (score, x.dram_bytes(), cycles),
+                    bound: (score, 0, cycles),
                     tiling: t,
+                    coarse: Some(works.len() - 1),
                 }
             })
             .collect();
@@ -491,18 +494,36 @@ impl Compiler {
         // stops after a few
         let mut best: Option<Timed> = None;
         let mut k = 0;
-        while let Some(Ranked { bound, tiling: t }) = ranked.pop() {
+        while let Some(Ranked {
+            bound: b,
+            tiling: t,
+            coarse,
+        }) = ranked.pop()
+        {
             // `Timed::better_than` of the bound (the tiling breaks ties): popped in this order,
             // every candidate left is beaten too
-            let beaten = |b: &Timed| {
-                bound
-                    .0
-                    .total_cmp(&b.score)
-                    .then((bound.1, bound.2, t).cmp(&(b.bytes, b.cycles, b.tiling)))
+            let beaten = |best: &Timed| {
+                b.0.total_cmp(&best.score)
+                    .then((b.1, b.2, t).cmp(&(best.bytes, best.cycles, best.tiling)))
                     .is_gt()
             };
             if k >= MAX_EXACT || best.as_ref().is_some_and(beaten) {
                 break;
+            }
+            if let Some(w) = coarse {
+                let x = tiling::tally_with(&works[w], &t, s, a, &self.machine, spaces);
+                let cycles = x.cycles_bound();
+                let score = self.objective.score(
+                    cycles,
+                    bound.energy(&x) + self.static_energy(cycles),
+                    x.dram_bytes(),
+                );
+                ranked.push(Ranked {
+                    bound: (score, x.dram_bytes(), cycles),
+                    tiling: t,
+                    coarse: None,
+                });
+                continue;
             }
             k += 1;
             if let Some(timed) = self.time(s, a, &t, spaces, best.as_ref())? {
@@ -805,10 +826,12 @@ pub fn simulate(p: &Program, acc: &Accelerator) -> Result<Run, ProgramError> {
 }
 
 /// A tiling candidate and its lower bound on `Timed`'s `(score, bytes, cycles)`, ordered so that
-/// a max-heap pops the lowest bound first (ties by the tiling).
+/// a max-heap pops the lowest bound first (ties by the tiling). `coarse`: the bound is only its
+/// size's compute (whose `TileWork` is at this index), not yet its tally's.
 struct Ranked {
     bound: (f64, u64, u64),
     tiling: Tiling,
+    coarse: Option<usize>,
 }
 
 impl PartialEq for Ranked {

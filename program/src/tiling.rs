@@ -47,6 +47,10 @@ impl Objective {
             Objective::Dram => "dram",
         }
     }
+    /// Whether the score reads the energy (the search skips counting it otherwise).
+    pub fn needs_energy(self) -> bool {
+        matches!(self, Objective::Energy | Objective::Edp)
+    }
     /// The score of a run's cycles, energy and DRAM bytes; lower is better.
     pub fn score(self, cycles: u64, energy_pj: f64, dram_bytes: u64) -> f64 {
         match self {
@@ -572,6 +576,13 @@ pub struct TileWork {
     /// (bytes, count) of every class of store, and of a depthwise layer's input loads, per group.
     stores: Classes<(u64, u64), 4>,
     depthwise_loads: Classes<(u64, u64), 4>,
+}
+
+impl TileWork {
+    /// The compute unit's cycles over every group: a lower bound on the layer's cycles.
+    pub fn compute_cycles(&self, s: &ConvShape) -> u64 {
+        s.groups * (self.compute + self.requant)
+    }
 }
 
 /// The `TileWork` of a tiling's sizes.
