@@ -112,8 +112,17 @@ impl Tokens {
     pub fn has(self, t: Token) -> bool {
         self.0 & 1 << t.index() != 0
     }
+    /// The tokens in the set, in `Token::ALL`'s order.
     pub fn iter(self) -> impl Iterator<Item = Token> {
-        Token::ALL.into_iter().filter(move |t| self.has(*t))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(Token::ALL[i])
+        })
     }
 }
 

@@ -304,7 +304,16 @@ fn simulate(
     rec: &mut impl Record,
     cutoff: u64,
 ) -> Result<Option<u64>, Deadlock> {
+    let n = insns.len();
+    // each instruction's busy cycles, and the next instruction of its unit (`n`: none)
     let busy: Vec<u64> = insns.iter().map(|i| busy_cycles(m, i)).collect();
+    let mut next = vec![n; n];
+    let mut heads = [n; 3];
+    for (i, insn) in insns.iter().enumerate().rev() {
+        let u = insn.kind.unit() as usize;
+        next[i] = heads[u];
+        heads[u] = i;
+    }
     // the busy cycles each unit and each channel has left (for the cutoff)
     let mut unit_left = [0u64; 3];
     let mut channel_left = [0u64; 2];
@@ -316,14 +325,6 @@ fn simulate(
             }
         }
     }
-    // each unit's next instruction (`n`: none left); found by scanning on in program order
-    let n = insns.len();
-    let next_of = |u: usize, from: usize| {
-        (from..n)
-            .find(|&i| insns[i].kind.unit() as usize == u)
-            .unwrap_or(n)
-    };
-    let mut heads = [next_of(0, 0), next_of(1, 0), next_of(2, 0)];
     let mut unit_free = [0u64; 3];
     // every semaphore: the times its tokens became available, and where the token came from
     let mut sems: [VecDeque<(u64, Option<Stall>)>; 7] = Default::default();
@@ -368,7 +369,7 @@ fn simulate(
             };
         };
         let i = heads[u];
-        heads[u] = next_of(u, i + 1);
+        heads[u] = next[i];
         let insn = &insns[i];
         // the binding token says why the unit waited
         let mut cause = None;
