@@ -241,20 +241,22 @@ impl Emitter {
                 for (k, &(c0, c)) in c_tiles.iter().enumerate() {
                     // weights first; a slot holding the whole reduction loads with the first tile
                     let (wc, wc0) = if t.whole_weights { (s.cin, 0) } else { (c, c0) };
-                    let w_bytes = s.weight_bytes(a, co, wc, k == 0 || t.whole_weights);
-                    let new_w = self.load(Buffer::Weight, [g, coi as u64, wc0, 0], || Dma {
-                        buffer: Buffer::Weight,
-                        slot: 0,
-                        space: Space::Dram,
-                        addr: at.weight + s.weight_tile_offset(a, t, g, co0, wc0),
-                        rows: 1,
-                        row_bytes: w_bytes,
-                        stride: w_bytes,
-                        tile: Tile {
-                            image: 0,
-                            row0: 0,
-                            ..tile(wc0)
-                        },
+                    let new_w = self.load(Buffer::Weight, [g, coi as u64, wc0, 0], || {
+                        let w_bytes = s.weight_bytes(a, co, wc, k == 0 || t.whole_weights);
+                        Dma {
+                            buffer: Buffer::Weight,
+                            slot: 0,
+                            space: Space::Dram,
+                            addr: at.weight + s.weight_tile_offset(a, t, g, co0, wc0),
+                            rows: 1,
+                            row_bytes: w_bytes,
+                            stride: w_bytes,
+                            tile: Tile {
+                                image: 0,
+                                row0: 0,
+                                ..tile(wc0)
+                            },
+                        }
                     });
                     // the input channels this tile reads: its own channels (depthwise), the
                     // reduction tile, or the whole reduction
@@ -265,23 +267,25 @@ impl Emitter {
                     } else {
                         (c, c0, [g, mi as u64, c0, 1])
                     };
-                    let in_rows = s.in_rows(r);
-                    let in_row0 = s.in_row0(r0, r);
-                    let first_channel = if s.depthwise { ich0 } else { g * s.cin + ich0 };
-                    let new_in = self.load(Buffer::Input, key, || Dma {
-                        buffer: Buffer::Input,
-                        slot: 0,
-                        space: at.spaces.input,
-                        addr: at.input
-                            + in_plane * (img * in_channels + first_channel)
-                            + a.act_bytes(in_row0 * s.in_w),
-                        rows: b * ich,
-                        row_bytes: a.act_bytes(in_rows * s.in_w),
-                        stride: in_plane,
-                        tile: Tile {
-                            co0: 0,
-                            ..tile(ich0)
-                        },
+                    let new_in = self.load(Buffer::Input, key, || {
+                        let in_rows = s.in_rows(r);
+                        let in_row0 = s.in_row0(r0, r);
+                        let first_channel = if s.depthwise { ich0 } else { g * s.cin + ich0 };
+                        Dma {
+                            buffer: Buffer::Input,
+                            slot: 0,
+                            space: at.spaces.input,
+                            addr: at.input
+                                + in_plane * (img * in_channels + first_channel)
+                                + a.act_bytes(in_row0 * s.in_w),
+                            rows: b * ich,
+                            row_bytes: a.act_bytes(in_rows * s.in_w),
+                            stride: in_plane,
+                            tile: Tile {
+                                co0: 0,
+                                ..tile(ich0)
+                            },
+                        }
                     });
                     let mut pop = Tokens::NONE;
                     if new_in {
