@@ -250,7 +250,7 @@ impl Compiler {
     }
 
     /// Times one layer's instructions as `emit` writes them (into the scratch buffer), as the
-    /// program will hold them: their cycles, energy (0 when the objective does not read it) and
+    /// program will hold them, knowing they take at least `min_cycles`: their cycles, energy (0 when the objective does not read it) and
     /// DRAM bytes, or `None` when they cannot win, i.e. when `wins`, told the cycles,
     /// their energy (static energy included) and DRAM bytes, says no for every cycle count
     /// from some point on and the run passes that point. `wins` must turn false for good once
@@ -258,9 +258,15 @@ impl Compiler {
     fn time_layer(
         &self,
         a: &Arith,
+        min_cycles: u64,
         emit: impl FnOnce(&mut Emitter),
         wins: impl Fn(u64, f64, u64) -> bool,
     ) -> Result<Option<(u64, f64, u64)>, machine::Deadlock> {
+        // no run shorter than `min_cycles` (with no energy but static, no DRAM bytes) wins:
+        // then none does, and there is nothing to emit
+        if !wins(min_cycles, self.static_energy(min_cycles), 0) {
+            return Ok(None);
+        }
         let mut em = Emitter::with_buffer(&self.machine, self.scratch.take());
         em.begin_layer(0);
         emit(&mut em);
@@ -312,6 +318,7 @@ impl Compiler {
         };
         let r = self.time_layer(
             a,
+            0,
             |em| em.conv(s, a, t, at),
             |c, e, b| best.is_none_or(|best| timed((c, e, b)).better_than(best)),
         )?;
@@ -387,7 +394,8 @@ impl Compiler {
         sizes.sort_unstable();
         sizes.dedup();
         let mut best: Option<(f64, u64, u64)> = None;
-        for t in sizes {
+        // the largest first: the smallest, with the most tiles to emit, then rarely need emitting
+        for t in sizes.into_iter().rev() {
             let at = Addrs {
                 spaces,
                 ..Addrs::default()
@@ -400,9 +408,15 @@ impl Compiler {
                     .then((k.1, k.2).cmp(&(b.1, b.2)))
                     .is_lt()
             };
+            // at least one input load a tile, and a slot is loaded again only after the tile
+            // before it there has come in (a cycle at least, then the latency) and been read
+            let loads = e.div_ceil(t);
+            let latency = self.machine.latency(spaces.input);
+            let min_cycles = ((loads - 1) / self.machine.slots.max(1) as u64 + 1) * (1 + latency);
             let r = self
                 .time_layer(
                     a,
+                    min_cycles,
                     |em| em.vector(w, t, a, at),
                     |c, e, b| best.is_none_or(|best| better(key((c, e, b)), best)),
                 )
