@@ -235,35 +235,30 @@ pub fn busy_cycles(m: &Machine, insn: &Insn) -> u64 {
     }
 }
 
+/// When one instruction ran: its start and end on its unit, when its tokens were given, and how
+/// long (and why) its unit waited for it.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    start: u64,
+    end: u64,
+    done: u64,
+    wait: u64,
+    cause: Option<Stall>,
+}
+
 /// What a run keeps of each instruction: everything (`Timing`), or only the total (the tiling
 /// search, which times many candidates and keeps their totals).
 trait Record {
-    fn record(
-        &mut self,
-        i: usize,
-        start: u64,
-        end: u64,
-        done: u64,
-        wait: u64,
-        cause: Option<Stall>,
-    );
+    fn record(&mut self, i: usize, e: Event);
 }
 
 impl Record for Timing {
-    fn record(
-        &mut self,
-        i: usize,
-        start: u64,
-        end: u64,
-        done: u64,
-        wait: u64,
-        cause: Option<Stall>,
-    ) {
-        self.start[i] = start;
-        self.end[i] = end;
-        self.done[i] = done;
-        self.wait[i] = wait;
-        self.cause[i] = cause;
+    fn record(&mut self, i: usize, e: Event) {
+        self.start[i] = e.start;
+        self.end[i] = e.end;
+        self.done[i] = e.done;
+        self.wait[i] = e.wait;
+        self.cause[i] = e.cause;
     }
 }
 
@@ -271,7 +266,7 @@ impl Record for Timing {
 struct TotalOnly;
 
 impl Record for TotalOnly {
-    fn record(&mut self, _: usize, _: u64, _: u64, _: u64, _: u64, _: Option<Stall>) {}
+    fn record(&mut self, _: usize, _: Event) {}
 }
 
 /// Runs the program on the machine.
@@ -395,7 +390,16 @@ fn simulate(
             }
             _ => (ready, ready + busy, ready + busy),
         };
-        rec.record(i, start, end, done, ready - unit_free[u], cause);
+        rec.record(
+            i,
+            Event {
+                start,
+                end,
+                done,
+                wait: ready - unit_free[u],
+                cause,
+            },
+        );
         unit_free[u] = end;
         total = total.max(done);
         if cutoff < u64::MAX {
