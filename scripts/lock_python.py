@@ -3,8 +3,8 @@
 
 Usage: python3 scripts/lock_python.py
 
-Each lock is resolved by pip itself (`pip install --dry-run --report`) from the exact `name==version`
-requirements below, for this machine's Python and platform (CPython 3.11, manylinux x86_64: the CI machine's). The
+Each lock is resolved by pip's own resolver (a dry run with `--report`, installing nothing) from
+the pinned requirements below (every one `name==version`), for this machine's Python and platform (CPython 3.11, manylinux x86_64: the CI machine's). The
 scripts install with `pip install --require-hashes --no-deps -r LOCK`, so a lock names every package
 and nothing is resolved at install time. Change a pin here, rerun, commit the lock.
 """

@@ -250,11 +250,12 @@ impl Compiler {
     }
 
     /// Times one layer's instructions as `emit` writes them (into the scratch buffer), as the
-    /// program will hold them, knowing they take at least `min_cycles`: their cycles, energy (0 when the objective does not read it) and
-    /// DRAM bytes, or `None` when they cannot win, i.e. when `wins`, told the cycles,
-    /// their energy (static energy included) and DRAM bytes, says no for every cycle count
-    /// from some point on and the run passes that point. `wins` must turn false for good once
-    /// it does (the objectives are monotone in cycles).
+    /// program will hold them, knowing they take at least `min_cycles`. Gives their cycles,
+    /// energy (0 when the objective does not read it) and DRAM bytes, or `None` when they
+    /// cannot win: `wins`, told the cycles, the energy (static energy included) and the DRAM
+    /// bytes, says no from some cycle count on, and the run passes that count. `wins` must
+    /// stay false once it turns false, and never turn true with more energy or bytes (every
+    /// objective is monotone in all three).
     fn time_layer(
         &self,
         a: &Arith,

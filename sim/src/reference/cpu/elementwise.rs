@@ -114,30 +114,19 @@ pub fn layer_norm(
     eps: f32,
 ) -> Res<Array<f32>> {
     let (rows, len) = layer_norm_dims(&x.shape, axis)?;
-    let per = |p: &Array<f32>, what: &str| -> Res<usize> {
-        let n = p.data.len();
-        if n == 1 || n == len {
-            Ok(n)
-        } else {
-            Err(format!(
-                "the {what} has {n} values; it must have 1 or the {len} of the normalized dims"
-            ))
-        }
+    let ns = layer_norm_params(scale.data.len(), len, "scale")?;
+    let nb = match bias {
+        Some(b) => layer_norm_params(b.data.len(), len, "bias")?,
+        None => 0,
     };
-    let ns = per(scale, "scale")?;
-    let nb = bias.map(|b| per(b, "bias")).transpose()?;
     let mut out = x.data.clone();
     for row in out.chunks_mut(len.max(1)).take(rows) {
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
         let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
         let inv = 1.0 / (var + eps as f64).sqrt();
         for (k, v) in row.iter_mut().enumerate() {
-            let s = scale.data[k % ns];
-            let b = match (bias, nb) {
-                (Some(b), Some(n)) => b.data[k % n],
-                _ => 0.0,
-            };
-            *v = (((*v as f64 - mean) * inv) as f32) * s + b;
+            let b = bias.map_or(0.0, |b| b.data[k % nb]);
+            *v = (((*v as f64 - mean) * inv) as f32) * scale.data[k % ns] + b;
         }
     }
     Ok(Array::new(x.shape.clone(), out))
@@ -145,13 +134,20 @@ pub fn layer_norm(
 
 /// LayerNormalization's `(rows, len)`: how many runs are normalized, and their length.
 pub(crate) fn layer_norm_dims(shape: &[usize], axis: i64) -> Res<(usize, usize)> {
-    let r = shape.len() as i64;
-    let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r {
-        return Err(format!("axis {axis} is out of range for rank {r}"));
-    }
-    let a = a as usize;
+    let a = super::layout::axis(axis, shape.len())?;
     Ok((shape[..a].iter().product(), shape[a..].iter().product()))
+}
+
+/// How many values a LayerNormalization scale or bias of `n` values applies (1, or one per
+/// normalized element `len`), checked.
+pub(crate) fn layer_norm_params(n: usize, len: usize, what: &str) -> Res<usize> {
+    if n == 1 || n == len {
+        Ok(n)
+    } else {
+        Err(format!(
+            "the {what} has {n} values; it must have 1 or the {len} of the normalized dims"
+        ))
+    }
 }
 
 /// Channels and elements per channel plane of a BatchNormalization input, checked against the

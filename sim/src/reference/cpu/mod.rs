@@ -411,6 +411,14 @@ fn f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<f32>> {
     }
 }
 
+/// An optional float input (a bias): `None` when the node leaves it out.
+fn opt_f32_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<Option<&'a Array<f32>>> {
+    match ins.get(k).copied().flatten() {
+        Some(_) => f32_in(ins, k).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn i64_in<'a>(ins: &[Option<&'a Value>], k: usize) -> Res<&'a Array<i64>> {
     match value_in(ins, k)? {
         Value::I64(a) => Ok(a),
@@ -481,24 +489,15 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         return one(Value::I64(table.apply(i64_in(ins, 0)?)?));
     }
     match &st.op {
-        Op::Conv { window, group } => {
-            let b = match ins.get(2).copied().flatten() {
-                Some(_) => Some(f32_in(ins, 2)?),
-                None => None,
-            };
-            one(Value::F32(conv::conv(
-                f32_in(ins, 0)?,
-                f32_in(ins, 1)?,
-                b,
-                window,
-                *group as usize,
-            )?))
-        }
+        Op::Conv { window, group } => one(Value::F32(conv::conv(
+            f32_in(ins, 0)?,
+            f32_in(ins, 1)?,
+            opt_f32_in(ins, 2)?,
+            window,
+            *group as usize,
+        )?)),
         Op::Gemm { .. } => {
-            let c = match ins.get(2).copied().flatten() {
-                Some(_) => Some(f32_in(ins, 2)?),
-                None => None,
-            };
+            let c = opt_f32_in(ins, 2)?;
             one(Value::F32(linear::gemm_op(
                 &st.op,
                 f32_in(ins, 0)?,
@@ -609,14 +608,10 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                     "LayerNormalization's Mean and InvStdDev outputs are not supported".into(),
                 );
             }
-            let bias = match ins.get(2).copied().flatten() {
-                Some(_) => Some(f32_in(ins, 2)?),
-                None => None,
-            };
             one(Value::F32(elementwise::layer_norm(
                 f32_in(ins, 0)?,
                 f32_in(ins, 1)?,
-                bias,
+                opt_f32_in(ins, 2)?,
                 *axis,
                 *epsilon,
             )?))

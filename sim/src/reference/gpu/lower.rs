@@ -7,8 +7,8 @@ use etch_ir::op::{Op, Unary, WindowAxis};
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::elementwise::{
-    batch_norm_dims, broadcast_shape, broadcast_strides, layer_norm_dims, reduced_shape,
-    softmax_dims,
+    batch_norm_dims, broadcast_shape, broadcast_strides, layer_norm_dims, layer_norm_params,
+    reduced_shape, softmax_dims,
 };
 use super::super::cpu::layout::{
     self, concat_shape, gather_indices, gather_shape, padded_shape, PadMode,
@@ -266,14 +266,11 @@ impl<'g> Recorder<'g> {
                     None => None,
                 };
                 let (rows, len) = layer_norm_dims(&x.shape, *axis)?;
-                let count = |t: &DevTensor, what: &str| -> Result<usize, Failure> {
-                    match t.numel() {
-                        n if n == 1 || n == len => Ok(n),
-                        n => Err(format!("the {what} has {n} values; it must have 1 or the {len} of the normalized dims").into()),
-                    }
+                let ns = layer_norm_params(scale.numel(), len, "scale")?;
+                let nb = match &bias {
+                    Some(b) => layer_norm_params(b.numel(), len, "bias")?,
+                    None => 0,
                 };
-                let ns = count(&scale, "scale")?;
-                let nb = bias.as_ref().map(|b| count(b, "bias")).transpose()?.unwrap_or(0);
                 let y = self.alloc(x.shape.clone())?;
                 let p = [u(rows), u(len), u(ns), u(nb), f(*epsilon)];
                 let b = bias.as_ref().unwrap_or(&scale);
