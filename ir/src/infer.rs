@@ -1089,6 +1089,51 @@ impl Infer<'_> {
                 let out = broadcast(&self.shape_of(node, 0)?, &xy)?;
                 vec![t(x.elem, out)]
             }
+            Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => {
+                let want: &[usize] = match node.op {
+                    Op::Quant(_) => &[4],
+                    Op::BipolarQuant => &[2],
+                    _ => &[5, 6],
+                };
+                let given = node.inputs.len();
+                if !want.contains(&given) || node.inputs.iter().any(|i| i.is_empty()) {
+                    let names = match node.op {
+                        Op::Quant(_) => "x, scale, zero point and bit width (4)",
+                        Op::BipolarQuant => "x and scale (2)",
+                        _ => "x, scale, zero point, input bit width and output bit width (5, version 1), or x, scale, zero point, input bit width, output scale and output bit width (6, version 2)",
+                    };
+                    return Err(format!(
+                        "it has {given} inputs; QONNX's {} takes {names}, none omitted",
+                        node.op_type
+                    ));
+                }
+                let x = self.input(node, 0)?;
+                if x.elem != ElemType::F32 {
+                    return Err(format!("the input must be float, not {}", x.elem));
+                }
+                let xs = self.shape_of(node, 0)?;
+                for k in 1..given {
+                    let p = self.input(node, k)?;
+                    if p.elem != ElemType::F32 {
+                        return Err(format!(
+                            "input {k} (`{}`) must be float, as qonnx computes in float32, not {}",
+                            node.inputs[k], p.elem
+                        ));
+                    }
+                    // a parameter is per tensor or broadcast along the input's axes: it may not
+                    // grow the input
+                    let ps = self.shape_of(node, k)?;
+                    if ps.len() > xs.len() || broadcast(&xs, &ps)? != xs {
+                        return Err(format!(
+                            "input {k} (`{}`) has shape {}, which does not broadcast to the input's {}",
+                            node.inputs[k],
+                            dims_str(&ps),
+                            dims_str(&xs)
+                        ));
+                    }
+                }
+                vec![t(ElemType::F32, xs)]
+            }
             Op::Other => vec![],
         })
     }

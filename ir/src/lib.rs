@@ -9,6 +9,7 @@ pub mod limits;
 pub mod op;
 pub mod passes;
 pub mod print;
+pub mod qonnx;
 pub mod quant;
 pub mod safe_text;
 pub mod stats;

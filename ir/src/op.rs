@@ -255,6 +255,13 @@ pub enum Op {
     Where,
     /// `a >= b` element-wise (bool), with broadcasting.
     GreaterOrEqual,
+    /// QONNX's integer quantizer (`Quant`): inputs x, scale, zero point, bit width; see
+    /// [`crate::qonnx::IntQuant`].
+    Quant(crate::qonnx::IntQuant),
+    /// QONNX's `BipolarQuant`: inputs x, scale.
+    BipolarQuant,
+    /// QONNX's `Trunc`: version 1 with 5 inputs, version 2 with 6; see [`crate::qonnx::Trunc`].
+    Trunc(crate::qonnx::Trunc),
     /// An op etch does not compute with: kept intact, rejected by the stages that need semantics.
     Other,
 }
@@ -466,6 +473,68 @@ impl<'a> Attrs<'a> {
         Ok(window)
     }
 
+    /// A QONNX op (`Quant`/`IntQuant`, `BipolarQuant`, `Trunc`) with qonnx's required attributes
+    /// and defaults; any other op of a QONNX domain is `Other`.
+    fn qonnx_op(&self) -> Result<Op, AttrError> {
+        use crate::qonnx::{IntQuant, Rounding, Trunc};
+        let required = |name: &str| -> Result<i64, AttrError> {
+            self.int(name)?.ok_or_else(|| AttrError {
+                op: self.op.into(),
+                attr: name.into(),
+                problem: "is required (qonnx requires it)".into(),
+            })
+        };
+        let bit = |name: &str, default: Option<i64>| -> Result<bool, AttrError> {
+            let v = match default {
+                Some(d) => self.int(name)?.unwrap_or(d),
+                None => required(name)?,
+            };
+            match v {
+                0 | 1 => Ok(v == 1),
+                _ => Err(AttrError {
+                    op: self.op.into(),
+                    attr: name.into(),
+                    problem: format!("is {v}; it must be 0 or 1"),
+                }),
+            }
+        };
+        let rounding = |default: Option<&str>| -> Result<Rounding, AttrError> {
+            let mode = match (self.string("rounding_mode")?, default) {
+                (Some(m), _) => m,
+                (None, Some(d)) => d.to_string(),
+                (None, None) => {
+                    return Err(AttrError {
+                        op: self.op.into(),
+                        attr: "rounding_mode".into(),
+                        problem: "is required (qonnx requires it)".into(),
+                    })
+                }
+            };
+            Rounding::parse(&mode).ok_or_else(|| AttrError {
+                op: self.op.into(),
+                attr: "rounding_mode".into(),
+                problem: format!(
+                    "is \"{}\"; it must be ROUND, HALF_EVEN, CEIL, FLOOR, UP, DOWN, HALF_UP or HALF_DOWN",
+                    mode.escape_debug()
+                ),
+            })
+        };
+        Ok(match self.op {
+            "Quant" | "IntQuant" => Op::Quant(IntQuant {
+                signed: bit("signed", None)?,
+                narrow: bit("narrow", None)?,
+                rounding: rounding(Some("ROUND"))?,
+            }),
+            "BipolarQuant" => Op::BipolarQuant,
+            "Trunc" => Op::Trunc(Trunc {
+                rounding: rounding(None)?,
+                signed: bit("signed", Some(1))?,
+                narrow: bit("narrow", Some(0))?,
+            }),
+            _ => Op::Other,
+        })
+    }
+
     fn constant_value(&self) -> Result<Op, AttrError> {
         let value = if let Some(v) = self.get("value") {
             match v {
@@ -503,10 +572,13 @@ impl Op {
     pub fn from_parts(domain: &str, op_type: &str, attrs: &[Attribute]) -> Result<Op, AttrError> {
         // a function body's `@ref` attributes are only known once the function is called
         let has_ref = attrs.iter().any(|a| matches!(a.value, AttrValue::Ref(..)));
+        let a = Attrs { op: op_type, attrs };
+        if crate::qonnx::DOMAINS.contains(&domain) && !has_ref {
+            return a.qonnx_op();
+        }
         if !(domain.is_empty() || domain == "ai.onnx") || has_ref {
             return Ok(Op::Other);
         }
-        let a = Attrs { op: op_type, attrs };
         Ok(match op_type {
             "Conv" => Op::Conv {
                 window: a.window()?,

@@ -90,7 +90,8 @@ pub fn verify(model: &Model) -> Result<GraphInfo, VerifyError> {
 }
 
 /// Attributes and constant operands no executor can give a meaningful result for: a negative
-/// or NaN BatchNormalization epsilon, a zero, negative or non-finite quantization scale.
+/// or NaN BatchNormalization epsilon, a zero, negative or non-finite quantization scale, a QONNX bit
+/// width that is not a whole number from 1 to 32.
 fn check_values(g: &Graph, info: &GraphInfo) -> Result<(), VerifyError> {
     use crate::op::Op;
     for idx in g.node_order() {
@@ -115,6 +116,34 @@ fn check_values(g: &Graph, info: &GraphInfo) -> Result<(), VerifyError> {
                         Focus::Input(scale.clone()),
                         format!("the scale `{scale}` holds {bad}; every scale must be a positive, finite number"),
                     ));
+                }
+            }
+            Op::Quant(_) | Op::Trunc(_) => {
+                // the bit widths: Quant's fourth input; Trunc's input and output widths
+                let slots: &[usize] = match (&n.op, n.inputs.len()) {
+                    (Op::Quant(_), _) => &[3],
+                    (_, 5) => &[3, 4],
+                    _ => &[3, 5],
+                };
+                for &k in slots {
+                    let Some(name) = n.inputs.get(k).filter(|s| !s.is_empty()) else {
+                        continue;
+                    };
+                    let Some(t) = info.consts.get(name) else {
+                        continue;
+                    };
+                    let what = format!("the bit width `{name}`");
+                    let problem = match t.floats() {
+                        Some(v) if v.len() == 1 => crate::qonnx::check_bits(v[0], &what).err(),
+                        Some(v) => Some(format!(
+                            "{what} holds {} values; it must be one number",
+                            v.len()
+                        )),
+                        None => None,
+                    };
+                    if let Some(problem) = problem {
+                        return Err(node_err_at(n, Focus::Input(name.clone()), problem));
+                    }
                 }
             }
             _ => {}

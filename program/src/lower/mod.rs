@@ -297,8 +297,13 @@ pub fn extract(
             _ if weight_only => Work::Free,
             // QDQ is how the graph writes the integer datapath: activations move as codes and the
             // requantization is the producing layer's output path, so these take no step of their
-            // own
-            Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => Work::Fused,
+            // own; QONNX's quantizers (`Quant`, `BipolarQuant`, `Trunc`) write the same datapath
+            // in one node each
+            Op::QuantizeLinear { .. }
+            | Op::DequantizeLinear { .. }
+            | Op::Quant(_)
+            | Op::BipolarQuant
+            | Op::Trunc(_) => Work::Fused,
             // a binary activation (`binarize(acts=true)`: `Where(x ≥ τ, 1, −1)` with constant
             // thresholds and branches) is the threshold the consuming layer's input gather applies
             // to the codes as it reads them: no step of its own

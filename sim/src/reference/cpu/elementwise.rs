@@ -84,6 +84,80 @@ pub fn binary<T: Copy + Send + Sync>(
     ))
 }
 
+/// QONNX's `Quant`, `BipolarQuant` and `Trunc` over a tensor, through [`etch_ir::qonnx`]'s
+/// per-element semantics (qonnx's executor's results, bit for bit). `params` are the op's inputs
+/// after `x`; each broadcasts to `x`'s shape, and the bit widths are single numbers.
+pub fn qonnx_quantizer(
+    op: &etch_ir::Op,
+    x: &Array<f32>,
+    params: &[&Array<f32>],
+) -> Res<Array<f32>> {
+    use etch_ir::qonnx::{bipolar, check_bits, int_range};
+    use etch_ir::Op;
+    let n = x.data.len();
+    let expanded: Vec<Vec<f32>> = params
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            if p.shape.len() > x.shape.len() || broadcast_shape(&x.shape, &p.shape)? != x.shape {
+                return Err(format!(
+                    "input {} has shape {:?}, which does not broadcast to the input's {:?}",
+                    j + 2,
+                    p.shape,
+                    x.shape
+                ));
+            }
+            Ok(if p.data.len() == 1 {
+                vec![p.data[0]; n]
+            } else {
+                let at = broadcast_index(&p.shape, &x.shape);
+                (0..n).map(|k| p.data[at(k)]).collect()
+            })
+        })
+        .collect::<Res<_>>()?;
+    let bits = |j: usize| -> Res<f32> {
+        match params[j].data.as_slice() {
+            [b] => check_bits(*b, &format!("the bit width (input {})", j + 2)),
+            v => Err(format!(
+                "the bit width (input {}) holds {} values; it must be one number",
+                j + 2,
+                v.len()
+            )),
+        }
+    };
+    let p = |j: usize, k: usize| expanded[j][k];
+    let data: Vec<f32> = match (op, params.len()) {
+        (Op::Quant(q), 3) => {
+            let b = bits(2)?;
+            let range = int_range(q.signed, q.narrow, b);
+            (0..n)
+                .map(|k| q.apply(x.data[k], p(0, k), p(1, k), b, range))
+                .collect()
+        }
+        (Op::BipolarQuant, 1) => (0..n).map(|k| bipolar(x.data[k], p(0, k))).collect(),
+        (Op::Trunc(t), 4) => {
+            let (bin, bout) = (bits(2)?, bits(3)?);
+            (0..n)
+                .map(|k| t.apply_v1(x.data[k], p(0, k), p(1, k), bin, bout))
+                .collect()
+        }
+        (Op::Trunc(t), 5) => {
+            bits(2)?;
+            let range = int_range(t.signed, t.narrow, bits(4)?);
+            (0..n)
+                .map(|k| t.apply_v2(x.data[k], p(0, k), p(1, k), p(3, k), range))
+                .collect()
+        }
+        _ => {
+            return Err(format!(
+                "{} inputs do not fit this QONNX op",
+                params.len() + 1
+            ))
+        }
+    };
+    Ok(Array::new(x.shape.clone(), data))
+}
+
 /// Applies `f` to every element.
 pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
     Array::new(x.shape.clone(), x.data.iter().map(|&v| f(v)).collect())

@@ -797,6 +797,16 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             };
             one(int::qdq::where_op(c, value_in(ins, 1)?, value_in(ins, 2)?)?)
         }
+        Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => {
+            let params = (1..ins.len())
+                .map(|k| f32_in(ins, k))
+                .collect::<Res<Vec<_>>>()?;
+            one(Value::F32(elementwise::qonnx_quantizer(
+                &st.op,
+                f32_in(ins, 0)?,
+                &params,
+            )?))
+        }
         Op::Other => Err("not supported".into()),
     }
 }

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Checks etch's CPU executor on QONNX models (Quant, BipolarQuant, Trunc) against qonnx's own executor.
+
+Usage: qonnx_check.py ETCH_BINARY
+
+The models are built here with onnx.helper from fixed seeds, so they are held out from etch's own
+tests; each is saved as binary ONNX and run by
+
+  etch   `etch run` (the CPU executor);
+  qonnx  `qonnx.core.onnx_exec.execute_onnx` after qonnx's InferShapes: its numpy implementation of
+         the QONNX ops, and onnxruntime for the standard ones between them.
+
+Required: the outputs are bit-identical (float32 bit patterns; NaN equal to NaN).
+
+The cases:
+  quant-MODE          one model per rounding mode: a Quant of every (bit width 1, 2, 3, 4, 5, 8,
+                      16) × signed × narrow, on inputs that sit on rounding ties, inside and outside
+                      the range, and at ±0, concatenated into one output;
+  quant-scales        per-channel and per-tensor scales that are not powers of two, zero points
+                      that are whole and not whole, broadcast along different axes;
+  bipolar             BipolarQuant with a per-tensor and a per-channel scale, on ties at zero;
+  trunc-v1, trunc-v2  Trunc of both versions (domain opset 1 and 2) after an average pool's sum,
+                      every rounding mode, signed and unsigned, narrow;
+  cnn-*               small networks on the 8x8 digits (64 rows of examples/data/digits_test.csv as
+                      one batch): Quant weights (per-channel, 2 to 8 bits) and activations (2 to 8
+                      bits, unsigned after ReLU), a depthwise convolution, a residual Add, a max
+                      pool, a global average pool with a Trunc, a Gemm head;
+  mlp-bipolar         a binary MLP in FINN's TFC style: BipolarQuant weights and activations, a
+                      BatchNormalization before each sign.
+
+One line per case; the last line is `N passed, M failed`; exit status 1 if any failed.
+"""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.transformation.infer_shapes import InferShapes
+
+REPO = Path(__file__).resolve().parent.parent
+TEST = REPO / "examples/data/digits_test.csv"
+Q = "qonnx.custom_op.general"
+MODES = ["ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN"]
+
+
+class Builder:
+    """Collects nodes and initializers for one graph with input `x` and output `y`."""
+
+    def __init__(self, name):
+        self.name, self.nodes, self.inits, self.k = name, [], [], 0
+
+    def const(self, value, dtype=np.float32):
+        self.k += 1
+        name = f"c{self.k}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def node(self, op, inputs, domain="", **attrs):
+        self.k += 1
+        out = f"t{self.k}"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=f"n{self.k}", domain=domain, **attrs))
+        return out
+
+    def quant(self, x, scale, zero, bits, signed, narrow, mode="ROUND"):
+        ins = [x, self.const(scale), self.const(zero), self.const(bits)]
+        return self.node("Quant", ins, Q, signed=int(signed), narrow=int(narrow), rounding_mode=mode)
+
+    def bipolar(self, x, scale):
+        return self.node("BipolarQuant", [x, self.const(scale)], Q)
+
+    def model(self, x_shape, y, qonnx_opset=1):
+        self.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
+        graph = helper.make_graph(
+            self.nodes,
+            self.name,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            self.inits,
+        )
+        return helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(Q, qonnx_opset)],
+            ir_version=8,
+        )
+
+
+def tie_inputs(rng, shape, step):
+    """Values on rounding ties (k/2 steps), between them, far outside any range, and ±0."""
+    n = int(np.prod(shape))
+    halves = rng.integers(-80000, 80000, n).astype(np.float32) / 2 * step
+    noise = rng.normal(0, 20 * step, n).astype(np.float32)
+    x = np.where(rng.random(n) < 0.5, halves, noise).astype(np.float32)
+    x[:4] = [0.0, -0.0, 1e9, -1e9]
+    return x.reshape(shape)
+
+
+def quant_mode_case(mode, rng):
+    b = Builder(f"quant_{mode}")
+    outs = []
+    for bits in (1, 2, 3, 4, 5, 8, 16):
+        for signed in (0, 1):
+            for narrow in (0, 1):
+                outs.append(b.quant("x", 0.25, 0.0, bits, signed, narrow, mode))
+    y = b.node("Concat", outs, axis=0)
+    return b.model([1, 257], y), tie_inputs(rng, (1, 257), 0.25)
+
+
+def quant_scales_case(rng):
+    b = Builder("quant_scales")
+    outs = [
+        # per channel (axis 1), not powers of two, whole zero points per channel
+        b.quant("x", rng.uniform(0.01, 0.3, (1, 4, 1, 1)), rng.integers(-3, 4, (1, 4, 1, 1)), 4, 1, 0),
+        # per row of the last axis, unsigned, a zero point that is not whole
+        b.quant("x", rng.uniform(0.05, 0.2, (1, 1, 1, 5)), 2.5, 6, 0, 0, "HALF_UP"),
+        # per tensor, not a power of two, a negative whole zero point, narrow
+        b.quant("x", 0.0371, -7.0, 8, 1, 1, "FLOOR"),
+        # per channel along axis 2
+        b.quant("x", rng.uniform(0.1, 1.0, (6, 1)), 0.0, 3, 0, 1, "CEIL"),
+    ]
+    y = b.node("Concat", outs, axis=0)
+    return b.model([1, 4, 6, 5], y), tie_inputs(rng, (1, 4, 6, 5), 0.05)
+
+
+def bipolar_case(rng):
+    b = Builder("bipolar")
+    outs = [b.bipolar("x", 1.0), b.bipolar("x", 0.75), b.bipolar("x", rng.uniform(0.1, 2, (1, 4, 1, 1)))]
+    y = b.node("Concat", outs, axis=0)
+    x = tie_inputs(rng, (1, 4, 3, 3), 1.0)
+    x[0, 0, 0, :2] = [1e-30, -1e-30]
+    return b.model([1, 4, 3, 3], y), x
+
+
+def trunc_case(version, rng):
+    b = Builder(f"trunc_v{version}")
+    # an average pool's sum of 8-bit codes (scale 1/8): a 3x3 window, then the codes' scale again
+    s = b.node("AveragePool", ["x"], kernel_shape=[3, 3])
+    s = b.node("Mul", [s, b.const(9.0)])
+    outs = []
+    for mode in MODES:
+        for signed, narrow in ((1, 0), (0, 0), (1, 1)):
+            scale, zero = b.const(0.125), b.const(0.0)
+            if version == 1:
+                ins = [s, scale, zero, b.const(12.0), b.const(8.0)]
+                outs.append(b.node("Trunc", ins, Q, rounding_mode=mode))
+            else:
+                ins = [s, scale, zero, b.const(12.0), b.const(2.0), b.const(4.0)]
+                outs.append(b.node("Trunc", ins, Q, rounding_mode=mode, signed=signed, narrow=narrow))
+            if version == 1:
+                break
+    y = b.node("Concat", outs, axis=0)
+    codes = rng.integers(-128, 128, (1, 2, 9, 9)).astype(np.float32)
+    return b.model([1, 2, 9, 9], y, qonnx_opset=version), codes / 8
+
+
+def digits(n):
+    rows = np.loadtxt(TEST, delimiter=",", dtype=np.float32)[:n]
+    return rows[:, 1:]
+
+
+def qweight(b, rng, shape, bits, per_channel=True, signed=True, narrow=True):
+    """A float weight behind a Quant with power-of-two scales (per output channel or per tensor)."""
+    w = rng.normal(0, 0.5, shape).astype(np.float32)
+    if per_channel:
+        scale = 2.0 ** rng.integers(-4, -1, (shape[0],) + (1,) * (len(shape) - 1))
+    else:
+        scale = 2.0 ** -3
+    return b.quant(b.const(w), scale, 0.0, bits, signed, narrow)
+
+
+def cnn_case(name, wbits, abits, rng):
+    """Quant input (8-bit, 1/16), conv 3x3 → ReLU → Quant, depthwise 3x3 → ReLU → Quant, residual
+    Add → Quant, max pool, conv 1x1 → ReLU → Quant, global average pool → Trunc, Gemm."""
+    b = Builder(name)
+    x = b.quant("x", 1.0, 0.0, 8, 0, 0)  # raw 0..16 pixels, whole
+    x = b.node("Mul", [x, b.const(1 / 16)])
+    c = 8
+    h = b.node("Conv", [x, qweight(b, rng, (c, 1, 3, 3), 8), b.const(rng.integers(-8, 8, c) * 2.0 ** -7)], pads=[1, 1, 1, 1])
+    h = b.node("Relu", [h])
+    a = b.quant(h, 2.0 ** -3, 0.0, abits, 0, 0)
+    d = b.node("Conv", [a, qweight(b, rng, (c, 1, 3, 3), wbits)], pads=[1, 1, 1, 1], group=c)
+    d = b.node("Relu", [d])
+    d = b.quant(d, 2.0 ** -3, 0.0, abits, 0, 0)
+    r = b.node("Add", [a, d])
+    r = b.quant(r, 2.0 ** -2, 0.0, abits + 1, 0, 0)
+    p = b.node("MaxPool", [r], kernel_shape=[2, 2], strides=[2, 2])
+    e = b.node("Conv", [p, qweight(b, rng, (16, c, 1, 1), wbits)])
+    e = b.node("Relu", [e])
+    e = b.quant(e, 2.0 ** -3, 0.0, abits, 0, 0)
+    g = b.node("GlobalAveragePool", [e])
+    g = b.node("Mul", [g, b.const(16.0)])  # the pool's sum, as Brevitas' TruncAvgPool2d writes it
+    g = b.node("Trunc", [g, b.const(2.0 ** -3), b.const(0.0), b.const(abits + 4.0), b.const(abits)], Q, rounding_mode="FLOOR")
+    f = b.node("Flatten", [g])
+    y = b.node("Gemm", [f, qweight(b, rng, (10, 16), 8, per_channel=False)], transB=1)
+    x_in = digits(64).reshape(64, 1, 8, 8)
+    return b.model([64, 1, 8, 8], y), x_in
+
+
+def mlp_bipolar_case(rng):
+    b = Builder("mlp_bipolar")
+    x = b.node("Mul", ["x", b.const(1 / 16)])
+    x = b.quant(x, 2.0 ** -7, 0.0, 8, 1, 0)
+    for n_in, n_out in ((64, 128), (128, 64)):
+        w = b.bipolar(b.const(rng.normal(0, 1, (n_in, n_out))), 1.0)
+        x = b.node("MatMul", [x, w])
+        bn = [b.const(rng.uniform(0.5, 2, n_out)), b.const(rng.normal(0, 1, n_out)), b.const(rng.normal(0, 4, n_out)), b.const(rng.uniform(10, 60, n_out))]
+        x = b.node("Unsqueeze", [x, b.const([2, 3], np.int64)])
+        x = b.node("BatchNormalization", [x] + bn)
+        x = b.node("Flatten", [x])
+        x = b.bipolar(x, 1.0)
+    w = b.quant(b.const(rng.normal(0, 0.3, (64, 10))), 2.0 ** -5, 0.0, 8, 1, 1)
+    y = b.node("MatMul", [x, w])
+    return b.model([64, 64], y), digits(64)
+
+
+def cases():
+    rng = np.random.default_rng(20261206)
+    for mode in MODES:
+        yield f"quant-{mode.lower()}", *quant_mode_case(mode, rng)
+    yield "quant-scales", *quant_scales_case(rng)
+    yield "bipolar", *bipolar_case(rng)
+    yield "trunc-v1", *trunc_case(1, rng)
+    yield "trunc-v2", *trunc_case(2, rng)
+    for wbits, abits in ((2, 2), (4, 4), (3, 5), (8, 8)):
+        yield f"cnn-w{wbits}a{abits}", *cnn_case(f"cnn_w{wbits}a{abits}", wbits, abits, rng)
+    yield "mlp-bipolar", *mlp_bipolar_case(rng)
+
+
+def qonnx_run(model, x):
+    """qonnx's result, and the model with its output's shape as qonnx's InferShapes gives it."""
+    wrapped = ModelWrapper(model).transform(InferShapes())
+    return execute_onnx(wrapped, {"x": x})["y"], wrapped.model
+
+
+def check(etch, tmp, name, model, x):
+    want, model = qonnx_run(model, x)
+    want = np.asarray(want, dtype=np.float32)
+    onnx.checker.check_model(model)
+    path, xin, yout = tmp / f"{name}.onnx", tmp / "x.npy", tmp / "y.npy"
+    onnx.save(model, path)
+    np.save(xin, x.astype(np.float32))
+    run = subprocess.run([etch, "run", str(path), "--input", str(xin), "--output", str(yout)], capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"FAIL {name:14} etch run failed: {run.stderr.strip()}")
+        return False
+    got = np.load(yout)
+    if got.shape != want.shape:
+        print(f"FAIL {name:14} shapes differ: etch {got.shape}, qonnx {want.shape}")
+        return False
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want)) | (got == want)
+    bits_same = got.view(np.uint32) == want.view(np.uint32)
+    if not same.all():
+        k = int(np.flatnonzero(~same.reshape(-1))[0])
+        print(f"FAIL {name:14} {int((~same).sum())} of {got.size} outputs differ; first at flat index {k}: etch {got.reshape(-1)[k]!r}, qonnx {want.reshape(-1)[k]!r}")
+        return False
+    distinct = len(np.unique(want))
+    print(f"ok   {name:14} {got.size} outputs bit-identical ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values)")
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    etch = str(Path(sys.argv[1]).resolve())
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as t:
+        for name, model, x in cases():
+            if check(etch, Path(t), name, model, x):
+                passed += 1
+            else:
+                failed += 1
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
