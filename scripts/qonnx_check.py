@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks etch's CPU executor on QONNX models (Quant, BipolarQuant, Trunc) against qonnx's own executor.
+"""Checks etch's CPU executor on low-bit models: QONNX (Quant, BipolarQuant, Trunc) against qonnx's own executor, QCDQ against onnxruntime.
 
 Usage: qonnx_check.py ETCH_BINARY
 
@@ -26,7 +26,10 @@ The cases:
                       bits, unsigned after ReLU), a depthwise convolution, a residual Add, a max
                       pool, a global average pool with a Trunc, a Gemm head;
   mlp-bipolar         a binary MLP in FINN's TFC style: BipolarQuant weights and activations, a
-                      BatchNormalization before each sign.
+                      BatchNormalization before each sign;
+  qcdq-*              ONNX's QCDQ form of low-bit networks (QuantizeLinear → Clip → DequantizeLinear,
+                      the Clip narrowing int8/uint8 codes to 2 to 8 bits), against onnxruntime with
+                      graph optimizations disabled (the reference semantics of QDQ).
 
 One line per case; the last line is `N passed, M failed`; exit status 1 if any failed.
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
@@ -71,6 +75,17 @@ class Builder:
         ins = [x, self.const(scale), self.const(zero), self.const(bits)]
         return self.node("Quant", ins, Q, signed=int(signed), narrow=int(narrow), rounding_mode=mode)
 
+    def qcdq(self, x, scale, bits, signed, narrow=False, axis=1):
+        """ONNX QCDQ: QuantizeLinear to int8/uint8 codes, a Clip to `bits` bits, DequantizeLinear."""
+        dtype = np.int8 if signed else np.uint8
+        lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
+        hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - int(narrow)
+        s, z = self.const(scale), self.const(np.zeros(np.shape(scale), dtype), dtype)
+        q = self.node("QuantizeLinear", [x, s, z], axis=axis)
+        if bits < 8 or narrow:
+            q = self.node("Clip", [q, self.const(lo, dtype), self.const(hi, dtype)])
+        return self.node("DequantizeLinear", [q, s, z], axis=axis)
+
     def bipolar(self, x, scale):
         return self.node("BipolarQuant", [x, self.const(scale)], Q)
 
@@ -85,7 +100,8 @@ class Builder:
         )
         return helper.make_model(
             graph,
-            opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(Q, qonnx_opset)],
+            opset_imports=[helper.make_opsetid("", 13)]
+            + [helper.make_opsetid(Q, qonnx_opset) for _ in range(any(n.domain == Q for n in self.nodes))],
             ir_version=8,
         )
 
@@ -201,6 +217,26 @@ def cnn_case(name, wbits, abits, rng):
     return b.model([64, 1, 8, 8], y), x_in
 
 
+def qcdq_cnn_case(name, wbits, abits, rng):
+    """The QCDQ form (onnxruntime's reference): conv 3x3 → ReLU → 4 or 8 bits, depthwise, max pool,
+    Gemm head; per-channel power-of-two weight scales along axis 0."""
+    b = Builder(name)
+
+    def w(shape, bits):
+        scale = 2.0 ** rng.integers(-4, -1, shape[0])
+        return b.qcdq(b.const(rng.normal(0, 0.5, shape)), scale, bits, True, narrow=True, axis=0)
+
+    x = b.node("Mul", ["x", b.const(1 / 16)])
+    x = b.qcdq(x, 2.0 ** -4, 8, False)
+    h = b.node("Relu", [b.node("Conv", [x, w((8, 1, 3, 3), 8)], pads=[1, 1, 1, 1])])
+    h = b.qcdq(h, 2.0 ** -3, abits, False)
+    d = b.node("Relu", [b.node("Conv", [h, w((8, 1, 3, 3), wbits)], pads=[1, 1, 1, 1], group=8)])
+    d = b.qcdq(d, 2.0 ** -3, abits, False)
+    p = b.node("Flatten", [b.node("MaxPool", [d], kernel_shape=[2, 2], strides=[2, 2])])
+    y = b.node("Gemm", [p, w((10, 128), wbits)], transB=1)
+    return b.model([64, 1, 8, 8], y), digits(64).reshape(64, 1, 8, 8)
+
+
 def mlp_bipolar_case(rng):
     b = Builder("mlp_bipolar")
     x = b.node("Mul", ["x", b.const(1 / 16)])
@@ -229,16 +265,25 @@ def cases():
     for wbits, abits in ((2, 2), (4, 4), (3, 5), (8, 8)):
         yield f"cnn-w{wbits}a{abits}", *cnn_case(f"cnn_w{wbits}a{abits}", wbits, abits, rng)
     yield "mlp-bipolar", *mlp_bipolar_case(rng)
+    for wbits, abits in ((4, 4), (8, 8), (2, 3)):
+        yield f"qcdq-w{wbits}a{abits}", *qcdq_cnn_case(f"qcdq_w{wbits}a{abits}", wbits, abits, rng)
 
 
-def qonnx_run(model, x):
-    """qonnx's result, and the model with its output's shape as qonnx's InferShapes gives it."""
+def reference_run(model, x):
+    """The reference's result (qonnx's executor where the model uses a QONNX domain, onnxruntime
+    with graph optimizations disabled otherwise), and the model with its output's shape as qonnx's
+    InferShapes gives it."""
     wrapped = ModelWrapper(model).transform(InferShapes())
-    return execute_onnx(wrapped, {"x": x})["y"], wrapped.model
+    if any(o.domain == Q for o in model.opset_import):
+        return execute_onnx(wrapped, {"x": x})["y"], wrapped.model, "qonnx"
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(wrapped.model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0], wrapped.model, "ort"
 
 
 def check(etch, tmp, name, model, x):
-    want, model = qonnx_run(model, x)
+    want, model, ref = reference_run(model, x)
     want = np.asarray(want, dtype=np.float32)
     onnx.checker.check_model(model)
     path, xin, yout = tmp / f"{name}.onnx", tmp / "x.npy", tmp / "y.npy"
@@ -256,10 +301,10 @@ def check(etch, tmp, name, model, x):
     bits_same = got.view(np.uint32) == want.view(np.uint32)
     if not same.all():
         k = int(np.flatnonzero(~same.reshape(-1))[0])
-        print(f"FAIL {name:14} {int((~same).sum())} of {got.size} outputs differ; first at flat index {k}: etch {got.reshape(-1)[k]!r}, qonnx {want.reshape(-1)[k]!r}")
+        print(f"FAIL {name:14} {int((~same).sum())} of {got.size} outputs differ; first at flat index {k}: etch {got.reshape(-1)[k]!r}, {ref} {want.reshape(-1)[k]!r}")
         return False
     distinct = len(np.unique(want))
-    print(f"ok   {name:14} {got.size} outputs bit-identical ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values)")
+    print(f"ok   {name:14} {got.size} outputs bit-identical to {ref} ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values)")
     return True
 
 

@@ -559,6 +559,27 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         Op::HardSwish => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
             v * (v / 6.0 + 0.5).clamp(0.0, 1.0)
         }))),
+        // integer codes (QCDQ's `QuantizeLinear → Clip → DequantizeLinear` below 8 bits): integer
+        // bounds, max first as for floats
+        Op::Clip { .. } if matches!(ins.first().copied().flatten(), Some(Value::I64(_))) => {
+            let bound = |k: usize| -> Res<Option<i64>> {
+                match ints_in(ins, k)? {
+                    None => Ok(None),
+                    Some(v) if v.len() == 1 => Ok(Some(v[0])),
+                    Some(v) => Err(format!(
+                        "input {} must be one integer, not {} values",
+                        k + 1,
+                        v.len()
+                    )),
+                }
+            };
+            let (lo, hi) = (bound(1)?.unwrap_or(i64::MIN), bound(2)?.unwrap_or(i64::MAX));
+            let x = i64_in(ins, 0)?;
+            one(Value::I64(Array::new(
+                x.shape.clone(),
+                x.data.iter().map(|&v| v.max(lo).min(hi)).collect(),
+            )))
+        }
         Op::Clip { min, max } => {
             let (lo, hi) = resolve::clip_bounds(*min, *max, ins)?;
             // max first, then min: with min > max every value becomes max (the spec, onnxruntime);
