@@ -103,6 +103,48 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
         }
     }
     let mut owned: HashMap<NodeIndex, Vec<&str>> = HashMap::new();
+    // weights behind QONNX quantizers: their scales, zero points and bit widths are not
+    // parameters, and the weight counts at the layer that reads the quantizer, at its bits
+    let qonnx = qonnx_weights(g, info);
+    for n in g.nodes.node_weights() {
+        if matches!(n.op, Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_)) {
+            counted.extend(n.inputs.iter().skip(1).map(String::as_str));
+        }
+    }
+    let mut qonnx_layers: HashMap<NodeIndex, &QonnxWeight> = HashMap::new();
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        if !matches!(n.op, Op::Conv { .. } | Op::Gemm { .. } | Op::MatMul) {
+            continue;
+        }
+        // the quantizer's output, or a Transpose/Reshape of it (how exporters feed MatMul)
+        let behind = |i: &str| {
+            let mut v = i.to_string();
+            for _ in 0..4 {
+                if qonnx.contains_key(v.as_str()) {
+                    break;
+                }
+                match g.producer(&v).map(|p| &g.nodes[p]) {
+                    Some(p)
+                        if matches!(
+                            p.op,
+                            Op::Transpose { .. } | Op::Reshape { .. } | Op::Identity
+                        ) =>
+                    {
+                        v = p.inputs[0].clone()
+                    }
+                    _ => break,
+                }
+            }
+            qonnx.get(v.as_str())
+        };
+        if let Some(w) = n.inputs.iter().find_map(|i| behind(i.as_str())) {
+            if counted.insert(w.init) {
+                owned.insert(idx, vec![w.init]);
+                qonnx_layers.insert(idx, w);
+            }
+        }
+    }
     for l in &quant.layers {
         // a binary activation's threshold and ±1 constants are not parameters either
         if let Some((_, _, w, ge)) = crate::quant::binarizer_of(g, info, &g.nodes[l.node].inputs[0])
@@ -187,6 +229,31 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                     .saturating_add(l.weight.scales.len() as u64 * 32);
                 (facts, l.weight.bits, stored, l.mac_kind())
             }
+            None if qonnx_layers.contains_key(&idx) => {
+                let w = qonnx_layers[&idx];
+                let codes = weights.get(w.init).copied().unwrap_or(0);
+                // codes at their bits, scales and a float bias at 32
+                let stored = codes
+                    .saturating_mul(w.bits as u64)
+                    .saturating_add(w.scales.saturating_mul(32))
+                    .saturating_add(params.saturating_sub(codes).saturating_mul(32));
+                let binary_input = n
+                    .inputs
+                    .first()
+                    .and_then(|x| g.producer(x))
+                    .is_some_and(|p| is_bipolar(&g.nodes[p], info));
+                let kind = if w.bits == 1 && binary_input {
+                    "xnor".to_string()
+                } else {
+                    format!("int{}", w.bits)
+                };
+                let facts = WeightFacts {
+                    params,
+                    nonzero: params,
+                    nm: None,
+                };
+                (facts, w.bits, stored, kind)
+            }
             None => {
                 let facts = weight_facts(g, n, params);
                 let stored = facts.stored_bits(32);
@@ -265,6 +332,65 @@ impl ModelStats {
             .into_iter()
             .any(full)
             .then(|| "the model's totals".to_string())
+    }
+}
+
+/// A weight initializer behind a QONNX quantizer (`Quant` with a constant bit width, or
+/// `BipolarQuant`): the codes are what a deployment stores.
+struct QonnxWeight<'a> {
+    init: &'a str,
+    bits: u32,
+    /// Elements of the scale (one per tensor, or per channel).
+    scales: u64,
+}
+
+/// The QONNX weight quantizers of a graph, by the value they write.
+fn qonnx_weights<'a>(
+    g: &'a crate::graph::Graph,
+    info: &GraphInfo,
+) -> HashMap<&'a str, QonnxWeight<'a>> {
+    let mut out = HashMap::new();
+    for n in g.nodes.node_weights() {
+        let Some(init) = n.inputs.first().filter(|i| g.initializer(i).is_some()) else {
+            continue;
+        };
+        let bits = match n.op {
+            Op::BipolarQuant => Some(1),
+            Op::Quant(_) => n
+                .inputs
+                .get(3)
+                .and_then(|b| info.consts.get(b))
+                .and_then(|t| t.floats())
+                .filter(|v| v.len() == 1 && crate::qonnx::check_bits(v[0], "").is_ok())
+                .map(|v| v[0] as u32),
+            _ => None,
+        };
+        let scales = n
+            .inputs
+            .get(1)
+            .and_then(|s| info.consts.get(s))
+            .map_or(1, |t| t.numel());
+        if let (Some(bits), Some(out_name)) = (bits, n.outputs.first()) {
+            out.insert(out_name.as_str(), QonnxWeight { init, bits, scales });
+        }
+    }
+    out
+}
+
+/// Whether a node writes ±scale: `BipolarQuant`, or a signed 1-bit `Quant` (qonnx executes it as
+/// bipolar).
+fn is_bipolar(n: &crate::graph::Node, info: &GraphInfo) -> bool {
+    match n.op {
+        Op::BipolarQuant => true,
+        Op::Quant(q) => {
+            q.signed
+                && n.inputs
+                    .get(3)
+                    .and_then(|b| info.consts.get(b))
+                    .and_then(|t| t.floats())
+                    .is_some_and(|v| v == [1.0])
+        }
+        _ => false,
     }
 }
 
