@@ -10,11 +10,13 @@ use etch_sim::reference::cpu::int::{InputCode, IntLayer};
 use etch_sim::reference::{Array, Value};
 use proptest::prelude::*;
 
-/// The requantization of DESIGN.md in 128-bit arithmetic: `zp + round_half_away(acc · mult / 2^shift)`, clamped.
+/// The requantization in 128-bit arithmetic: `zp + round_half_even(acc · mult / 2^shift)`, clamped.
 fn reference_requant(acc: i64, r: &Requant, zp: i32, qmin: i32, qmax: i32) -> i64 {
     let num = acc as i128 * r.multiplier as i128;
     let den = 1i128 << r.shift;
-    let q = (num.abs() * 2 + den) / (2 * den);
+    // the quotient of |num| and its remainder: up past half, and at half to the even quotient
+    let (quot, rem) = (num.abs() / den, num.abs() % den);
+    let q = quot + i128::from(rem * 2 > den || (rem * 2 == den && quot % 2 == 1));
     let q = if num < 0 { -q } else { q };
     (zp as i128 + q).clamp(qmin as i128, qmax as i128) as i64
 }

@@ -691,7 +691,7 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         ],
     );
     // ---- requantization pipeline ----
-    m.comment("requantization: acc + bias; x multiplier (64-bit); round half away from zero and shift; + zero point; clamp");
+    m.comment("requantization: acc + bias; x multiplier (64-bit); round half to even and shift; + zero point; clamp");
     m.reg("q0_v", 1).reg("q0_c", 16).reg("q0_a", 32);
     m.reg("q1_v", 1)
         .reg_signed("q1_s", 32)
@@ -724,6 +724,20 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
             unsigned(neg(id("q2_p"))),
             unsigned(id("q2_p")),
         ),
+    );
+    // half an LSB added, shifted; a tie (the dropped bits exactly half) goes to the even neighbour
+    m.wire("q_round", 64).wire("q_tie", 1);
+    m.assign(
+        "q_round",
+        id("q_abs")
+            .add(lit(64, 1).shl(id("q2_sh").sub(lit(6, 1))))
+            .shr(id("q2_sh")),
+    );
+    m.assign(
+        "q_tie",
+        id("q_abs")
+            .and(lit(64, 1).shl(id("q2_sh")).sub(lit(64, 1)))
+            .eq(lit(64, 1).shl(id("q2_sh").sub(lit(6, 1)))),
     );
     m.assign(
         "q_r",
@@ -1120,9 +1134,11 @@ fn top_module(l: &Layout, nsteps: usize, wdepth: usize, pdepth: usize, tdepth: u
         nb("q3_neg", id("q2_p").lt(n(0))),
         nb(
             "q3_mag",
-            id("q_abs")
-                .add(lit(64, 1).shl(id("q2_sh").sub(lit(6, 1))))
-                .shr(id("q2_sh")),
+            cond(
+                id("q_tie"),
+                id("q_round").and(inv(lit(64, 1))),
+                id("q_round"),
+            ),
         ),
         nb("q3_a", "q2_a"),
         if_(

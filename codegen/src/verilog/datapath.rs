@@ -660,6 +660,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         m.item(Item::Integer(i.into()));
     }
     m.reg_signed("prod", 64)
+        .reg("tie", 1)
         .reg_signed("mag", 64)
         .reg_signed("val", 64);
     m.reg("pair", 16);
@@ -1136,10 +1137,29 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl(
             id("mag"),
-            cond(id("prod").at(n(63)), neg(id("prod")), id("prod"))
-                .add(signed(lit(64, 1)).shl(id("pshift").at(id("po")).sub(lit(8, 1)))),
+            cond(id("prod").at(n(63)), neg(id("prod")), id("prod")),
         ),
-        bl(id("mag"), id("mag").ashr(id("pshift").at(id("po")))),
+        // a tie: the dropped bits are exactly half, and the result goes to the even neighbour
+        bl(
+            id("tie"),
+            id("mag")
+                .and(
+                    signed(lit(64, 1))
+                        .shl(id("pshift").at(id("po")))
+                        .sub(signed(lit(64, 1))),
+                )
+                .eq(signed(lit(64, 1)).shl(id("pshift").at(id("po")).sub(lit(8, 1)))),
+        ),
+        bl(
+            id("mag"),
+            id("mag")
+                .add(signed(lit(64, 1)).shl(id("pshift").at(id("po")).sub(lit(8, 1))))
+                .ashr(id("pshift").at(id("po"))),
+        ),
+        if_(
+            id("tie"),
+            vec![bl(id("mag"), id("mag").and(inv(signed(lit(64, 1)))))],
+        ),
         bl(
             id("val"),
             cond(id("prod").at(n(63)), neg(id("mag")), id("mag")),

@@ -37,19 +37,22 @@ static inline int32_t etch_popcount64(uint64_t v) {
     return n;
 }
 
-// round_half_away(acc * multiplier / 2^shift): a 64-bit product, half an LSB added to its
-// magnitude, an arithmetic shift; saturated to int32.
+// round_half_even(acc * multiplier / 2^shift): a 64-bit product, half an LSB added to its
+// magnitude, a shift, the lowest bit cleared where the dropped bits were exactly half; saturated
+// to int32.
 static inline int32_t etch_scale(int32_t acc, int32_t multiplier, uint32_t shift) {
     int64_t prod = (int64_t)acc * (int64_t)multiplier;
     int64_t half = (int64_t)1 << (shift - 1);
-    int64_t magnitude = ((prod < 0 ? -prod : prod) + half) >> shift;
+    int64_t abs = prod < 0 ? -prod : prod;
+    int64_t magnitude = (abs + half) >> shift;
+    if ((abs & ((half << 1) - 1)) == half) magnitude &= ~(int64_t)1;
     int64_t r = prod < 0 ? -magnitude : magnitude;
     if (r > (int64_t)INT32_MAX) r = INT32_MAX;
     if (r < (int64_t)INT32_MIN) r = INT32_MIN;
     return (int32_t)r;
 }
 
-// clamp(zero_point + round_half_away(acc * M), qmin, qmax): one output code.
+// clamp(zero_point + round_half_even(acc * M), qmin, qmax): one output code.
 static inline int32_t etch_requantize(int32_t acc, int32_t multiplier, uint32_t shift,
                                       int32_t zero_point, int32_t qmin, int32_t qmax) {
     int64_t q = (int64_t)zero_point + (int64_t)etch_scale(acc, multiplier, shift);

@@ -508,7 +508,7 @@ module etch_accel (
     .ra(acc_ra[0:0]),
     .rd(acc_rd)
   );
-  // requantization: acc + bias; x multiplier (64-bit); round half away from zero and shift; + zero point; clamp
+  // requantization: acc + bias; x multiplier (64-bit); round half to even and shift; + zero point; clamp
   reg q0_v;
   reg [15:0] q0_c;
   reg [31:0] q0_a;
@@ -532,6 +532,10 @@ module etch_accel (
   wire [8:0] q_code;
   assign q_lane = acc_rd[{q0_c[0:0], 5'd0} +: 32];
   assign q_abs = ((q2_p < 0) ? $unsigned(-(q2_p)) : $unsigned(q2_p));
+  wire [63:0] q_round;
+  wire q_tie;
+  assign q_round = ((q_abs + (64'd1 << (q2_sh - 6'd1))) >> q2_sh);
+  assign q_tie = ((q_abs & ((64'd1 << q2_sh) - 64'd1)) == (64'd1 << (q2_sh - 6'd1)));
   assign q_r = (q3_neg ? -($signed(q3_mag)) : $signed(q3_mag));
   assign q_v = (q_r + $signed({{48{f_zp_out[15]}}, f_zp_out}));
   wire signed [63:0] q_min;
@@ -796,7 +800,7 @@ module etch_accel (
       q2_a <= q1_a;
       q3_v <= q2_v;
       q3_neg <= (q2_p < 0);
-      q3_mag <= ((q_abs + (64'd1 << (q2_sh - 6'd1))) >> q2_sh);
+      q3_mag <= (q_tie ? (q_round & ~(64'd1)) : q_round);
       q3_a <= q2_a;
       if (((state == 4'd8) && m_v)) begin
         m_best <= m_new;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! acc[n,m,oh,ow] = bias[m] + Σ_{c,ki,kj inside the input} xd[n, g·Cg + c, oh·sh − ph + ki·dh, ow·sw − pw + kj·dw] · w[m,c,ki,kj]
-//! y[n,m,oh,ow]   = clamp(zp_y + round_half_away(acc · M[m]), qmin, qmax)
+//! y[n,m,oh,ow]   = clamp(zp_y + round_half_even(acc · M[m]), qmin, qmax)
 //! ```
 
 use rayon::prelude::*;

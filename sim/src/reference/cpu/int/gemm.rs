@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! acc[n,m] = bias[m] + Σ_k xd[n,k] · w[m,k]
-//! y[n,m]   = clamp(zp_y + round_half_away(acc · M[m]), qmin, qmax)
+//! y[n,m]   = clamp(zp_y + round_half_even(acc · M[m]), qmin, qmax)
 //! ```
 
 use rayon::prelude::*;

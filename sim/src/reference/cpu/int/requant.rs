@@ -1,14 +1,16 @@
-//! Requantization, exactly as an RTL datapath does it (gemmlowp / TFLite):
+//! Requantization, exactly as an RTL datapath does it (gemmlowp's fixed-point multiplier, rounding
+//! half to even):
 //!
 //! ```text
 //! M = s_x · s_w[c] / s_y  ≈  multiplier · 2^−shift,   multiplier ∈ [2^30, 2^31) (a Q0.31 mantissa)
-//! q = clamp(zp_y + round_half_away(acc · multiplier / 2^shift), qmin, qmax)
+//! q = clamp(zp_y + round_half_even(acc · multiplier / 2^shift), qmin, qmax)
 //! ```
 //!
 //! `multiplier` and `shift` are worked out once, at plan time (`Requant::new`). Per output value the
 //! hardware does one 32×31-bit multiply into a 64-bit product, adds half an LSB of the result
-//! (`2^(shift−1)`, on the magnitude: rounding half away from zero), shifts right arithmetically by
-//! `shift`, adds the zero point and saturates.
+//! (`2^(shift−1)`, on the magnitude), shifts right by `shift`, clears the lowest bit where the
+//! dropped bits were exactly half (rounding half to even, as ONNX's QuantizeLinear and qonnx's
+//! `Quant` round), adds the zero point and saturates.
 
 /// A real multiplier `M` as a 31-bit fixed-point mantissa and a right shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,18 +68,25 @@ impl Requant {
         self.multiplier as f64 / 2f64.powi(self.shift as i32)
     }
 
-    /// `round_half_away(acc · multiplier / 2^shift)`: 64-bit product, add half, shift right.
+    /// `round_half_even(acc · multiplier / 2^shift)`: the 64-bit product's magnitude plus half an
+    /// LSB, shifted right, less one where the dropped bits were exactly half and the result is odd.
     pub fn scale(&self, acc: i32) -> i32 {
         // |acc · multiplier| < 2^31 · 2^31 = 2^62: the product and the rounding fit in 64 bits
         let prod = acc as i64 * self.multiplier as i64;
         let half = 1i64 << (self.shift - 1);
-        let magnitude = (prod.abs() + half) >> self.shift;
+        let abs = prod.abs();
+        let mut magnitude = (abs + half) >> self.shift;
+        // a tie goes to the even neighbour (ties are symmetric, so the magnitude's rule holds
+        // for negative products too)
+        if abs & ((half << 1) - 1) == half {
+            magnitude &= !1;
+        }
         let r = if prod < 0 { -magnitude } else { magnitude };
         r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
     }
 }
 
-/// `clamp(zp + round_half_away(acc · M), qmin, qmax)`: one output code.
+/// `clamp(zp + round_half_even(acc · M), qmin, qmax)`: one output code.
 pub fn requantize(acc: i32, rq: &Requant, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
     (zero_point as i64 + rq.scale(acc) as i64).clamp(qmin as i64, qmax as i64) as i32
 }
@@ -101,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn rounding_is_half_away_from_zero() {
+    fn rounding_is_half_to_even() {
         let half = Requant::new(0.5).unwrap();
         assert_eq!(
             [
@@ -109,10 +118,23 @@ mod tests {
                 half.scale(-1),
                 half.scale(3),
                 half.scale(-3),
+                half.scale(5),
+                half.scale(-5),
                 half.scale(2)
             ],
-            [1, -1, 2, -2, 1]
+            [0, 0, 2, -2, 2, -2, 1]
         );
+        // not a tie: 7 · 3/8 = 2.625 → 3, −2.625 → −3; 5 · 3/8 = 1.875 → 2
+        let m = Requant::new(0.375).unwrap();
+        assert_eq!([m.scale(7), m.scale(-7), m.scale(5)], [3, -3, 2]);
+        // against f64's round_ties_even on every accumulator of a range, for a few multipliers
+        for mult in [0.5, 0.25, 0.125, 0.375, 0.0625, 1.5] {
+            let r = Requant::new(mult).unwrap();
+            for acc in -300..300 {
+                let want = (acc as f64 * mult).round_ties_even() as i32;
+                assert_eq!(r.scale(acc), want, "{acc} · {mult}");
+            }
+        }
         assert_eq!(requantize(1000, &half, -128, -128, 127), 127);
         assert_eq!(requantize(-1000, &half, 10, -128, 127), -128);
     }

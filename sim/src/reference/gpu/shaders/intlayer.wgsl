@@ -44,8 +44,8 @@ fn mul_wide(a: u32, b: u32) -> vec2<u32> {
     return vec2<u32>(lo, hi);
 }
 
-// clamp(zp + round_half_away(acc · multiplier / 2^shift), qmin, qmax) (cpu/int/requant.rs): the
-// magnitude of the 64-bit product, plus half an LSB, shifted right; saturated at 2^30, far past
+// clamp(zp + round_half_even(acc · multiplier / 2^shift), qmin, qmax) (cpu/int/requant.rs): the
+// magnitude of the 64-bit product, plus half an LSB, shifted right, ties to even; saturated at 2^30, far past
 // any code range the GPU path accepts (the host checks |qmin|, |qmax| < 2^24).
 fn requantize(acc: i32, oc: u32) -> i32 {
     let mult = rq[2u * oc];
@@ -55,8 +55,17 @@ fn requantize(acc: i32, oc: u32) -> i32 {
         mag = ~mag + 1u;
     }
     var prod = mul_wide(mag, mult);
-    // + 2^(shift − 1)
     let hs = shift - 1u;
+    // a tie: the `shift` dropped bits are exactly 2^(shift − 1) (shift is 1..=62)
+    var tie: bool;
+    if (shift < 32u) {
+        tie = (prod.x & ((1u << shift) - 1u)) == (1u << hs);
+    } else if (shift == 32u) {
+        tie = prod.x == 0x80000000u;
+    } else {
+        tie = prod.x == 0u && (prod.y & ((1u << (shift - 32u)) - 1u)) == (1u << (hs - 32u));
+    }
+    // + 2^(shift − 1)
     if (hs < 32u) {
         let add = 1u << hs;
         let lo = prod.x + add;
@@ -73,6 +82,10 @@ fn requantize(acc: i32, oc: u32) -> i32 {
     } else {
         r_lo = prod.y >> (shift - 32u);
         r_hi = 0u;
+    }
+    // ties to even
+    if (tie) {
+        r_lo = r_lo & ~1u;
     }
     var r = i32(min(r_lo, 0x40000000u));
     if (r_hi != 0u) {
