@@ -19,12 +19,21 @@ from pathlib import Path
 LOCKS = {
     # the reference for the ONNX text (onnx's parser and checker) and for execution (onnxruntime);
     # onnx 1.23.2 is the syntax etch follows; onnxruntime 1.32.0 is the oldest that runs every QDQ model
-    "test": ["onnx==1.23.2", "onnxruntime==1.32.0", "numpy==2.3.5"],
+    # qonnx 1.0.0: its executor is the reference for QONNX models (scripts/qonnx_check.py)
+    "test": ["onnx==1.23.2", "onnxruntime==1.32.0", "numpy==2.3.5", "qonnx==1.0.0"],
     # SCALE-Sim 3.0.0, the peer etch's systolic timing is checked against (scripts/scalesim_setup.sh)
     "scalesim": ["scalesim==3.0.0", "numpy==2.3.5"],
     # ZigZag, the peer scripts/zigzag_resnet50.py times (scripts/zigzag_setup.sh); six: zigzag imports
     # it without declaring it; numpy and onnx as in the test lock
     "zigzag": ["zigzag-dse==3.9.1", "numpy==2.3.5", "onnx==1.23.2", "six==1.17.0"],
+    # quantization-aware training and QONNX/QCDQ export (scripts/train_qat.sh): brevitas 0.13.4 and
+    # torch 2.13.0, the newest torch brevitas 0.13.4 says it is tested with; torch comes from PyPI,
+    # whose Linux wheel needs the CUDA runtime wheels (nvidia-*, triton, about 3 GB) even to run on the
+    # CPU: PyTorch's CPU-only wheels are on its own index, which the project's machines cannot reach.
+    # onnxoptimizer: brevitas' ONNX export refuses to run without it; onnxscript and protobuf pinned as
+    # resolved here (the exporters use both); onnx, onnxruntime and numpy as in the test lock
+    "qat": ["torch==2.13.0", "brevitas==0.13.4", "qonnx==1.0.0", "onnx==1.23.2", "onnxruntime==1.32.0",
+            "numpy==2.3.5", "onnxoptimizer==0.4.2", "onnxscript==0.7.2", "protobuf==7.36.2"],
 }
 
 # packages published only as source archives: locked by the hash of the sdist, which pip builds at

@@ -27,6 +27,9 @@ The cases:
                       pool, a global average pool with a Trunc, a Gemm head;
   mlp-bipolar         a binary MLP in FINN's TFC style: BipolarQuant weights and activations, a
                       BatchNormalization before each sign;
+  qat_*               the trained models shipped in examples/models/ (scripts/train_qat.sh), all
+                      360 test images in one batch, and `etch eval`'s top-1 on the file as shipped
+                      equal to the reference's;
   qcdq-*              ONNX's QCDQ form of low-bit networks (QuantizeLinear → Clip → DequantizeLinear,
                       the Clip narrowing int8/uint8 codes to 2 to 8 bits), against onnxruntime with
                       graph optimizations disabled (the reference semantics of QDQ).
@@ -34,6 +37,7 @@ The cases:
 One line per case; the last line is `N passed, M failed`; exit status 1 if any failed.
 """
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -175,8 +179,13 @@ def trunc_case(version, rng):
 
 
 def digits(n):
+    """The first `n` test images (all with None), raw 0..16 pixels."""
     rows = np.loadtxt(TEST, delimiter=",", dtype=np.float32)[:n]
     return rows[:, 1:]
+
+
+def labels():
+    return np.loadtxt(TEST, delimiter=",", dtype=np.float32)[:, 0].astype(int)
 
 
 def qweight(b, rng, shape, bits, per_channel=True, signed=True, narrow=True):
@@ -254,6 +263,36 @@ def mlp_bipolar_case(rng):
     return b.model([64, 64], y), digits(64)
 
 
+SHIPPED = ["qat_w1a1_mlp", "qat_w2a2_cnn", "qat_w4a4_resdw", "qat_int8_qcdq_cnn", "qat_int4_qcdq_cnn"]
+
+
+def rebatched(model, n):
+    """The model with its input's and output's batch dimension set to `n` and the inferred shapes
+    dropped (the shipped models take one image; both executors then run the whole test set once)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_value = n
+    del m.graph.value_info[:]
+    return m
+
+
+def shipped_case(name):
+    """A trained model of examples/models/ (scripts/train_qat.sh) on the whole test set."""
+    model = onnx.load(REPO / f"examples/models/{name}.onnx")
+    x = digits(None)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = x.reshape([len(x)] + shape[1:])
+    inp, out = model.graph.input[0].name, model.graph.output[0].name
+    model = rebatched(model, len(x))
+    # the check's graph names: input `x`, output `y`
+    for n in model.graph.node:
+        n.input[:] = ["x" if i == inp else i for i in n.input]
+        n.output[:] = ["y" if o == out else o for o in n.output]
+    model.graph.input[0].name, model.graph.output[0].name = "x", "y"
+    return model, x
+
+
 def cases():
     rng = np.random.default_rng(20261206)
     for mode in MODES:
@@ -267,6 +306,8 @@ def cases():
     yield "mlp-bipolar", *mlp_bipolar_case(rng)
     for wbits, abits in ((4, 4), (8, 8), (2, 3)):
         yield f"qcdq-w{wbits}a{abits}", *qcdq_cnn_case(f"qcdq_w{wbits}a{abits}", wbits, abits, rng)
+    for name in SHIPPED:
+        yield name, *shipped_case(name)
 
 
 def reference_run(model, x):
@@ -303,8 +344,21 @@ def check(etch, tmp, name, model, x):
         k = int(np.flatnonzero(~same.reshape(-1))[0])
         print(f"FAIL {name:14} {int((~same).sum())} of {got.size} outputs differ; first at flat index {k}: etch {got.reshape(-1)[k]!r}, {ref} {want.reshape(-1)[k]!r}")
         return False
+    accuracy = ""
+    if name in SHIPPED:
+        # `etch eval` on the shipped file, as a user runs it, against the reference's argmax
+        ev = subprocess.run([etch, "eval", str(REPO / f"examples/models/{name}.onnx"), "--data", str(TEST), "--json"], capture_output=True, text=True)
+        if ev.returncode != 0:
+            print(f"FAIL {name:14} etch eval failed: {ev.stderr.strip()}")
+            return False
+        right_etch = round(json.loads(ev.stdout)["top1"] * len(x))
+        right_ref = int((np.argmax(want, axis=1) == labels()).sum())
+        if right_etch != right_ref:
+            print(f"FAIL {name:14} etch eval gets {right_etch} of {len(x)} right, {ref} {right_ref}")
+            return False
+        accuracy = f"; top-1 {right_etch}/{len(x)} in etch eval and {ref}"
     distinct = len(np.unique(want))
-    print(f"ok   {name:14} {got.size} outputs bit-identical to {ref} ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values)")
+    print(f"ok   {name:14} {got.size} outputs bit-identical to {ref} ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values){accuracy}")
     return True
 
 

@@ -242,10 +242,11 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                     .first()
                     .and_then(|x| g.producer(x))
                     .is_some_and(|p| is_bipolar(&g.nodes[p], info));
-                let kind = if w.bits == 1 && binary_input {
-                    "xnor".to_string()
-                } else {
-                    format!("int{}", w.bits)
+                // ±1 weights: XNOR-popcount on a bipolar input, add/subtract on any other
+                let kind = match (w.bits, binary_input) {
+                    (1, true) => "xnor".to_string(),
+                    (1, false) => "binary".to_string(),
+                    (b, _) => format!("int{b}"),
                 };
                 let facts = WeightFacts {
                     params,
