@@ -9,20 +9,23 @@ Writes, into examples/models/ unless --out-dir says otherwise:
 
   qat_w1a1_mlp.onnx       FINN TFC-style binary MLP, QONNX: Mul 1/16 -> Quant (uint8, scale 2^-7) ->
                           2 x [MatMul with bipolar (+-1, scale 1) weights -> Add (threshold) ->
-                          BipolarQuant (+-1, scale 1)] -> MatMul with 8-bit weights (->10)
+                          BipolarQuant (+-1, scale 1)] -> MatMul with 8-bit weights (->10) -> Quant
+                          (int8 logits)
   qat_w2a2_cnn.onnx       2-bit CNN, QONNX: Mul 1/16 -> Quant (uint8) -> Conv 3x3 (1->16, 8-bit
                           weights) -> Relu -> Quant (uint2) -> Conv 3x3 (16->32, 2-bit weights) ->
                           Relu -> Quant (uint2) -> MaxPool -> Conv 3x3 (32->32, 2-bit) -> Relu ->
-                          Quant (uint2) -> MaxPool -> Flatten -> Gemm (->10, 2-bit weights)
+                          Quant (uint2) -> MaxPool -> Flatten -> Gemm (->10, 2-bit weights) -> Quant
+                          (int8 logits)
   qat_w4a4_resdw.onnx     4-bit CNN, QONNX: Conv 3x3 (1->16, 8-bit weights) -> Relu -> Quant (uint4);
                           a residual block (depthwise Conv 3x3, groups 16 -> Relu -> Quant (uint4) ->
                           Conv 1x1 -> Relu -> Quant (uint4) with the same quantizer, so the same scale,
-                          as the block input) -> Add -> Relu -> Quant (uint4) -> MaxPool -> Conv 3x3
-                          (16->32) -> Relu -> Quant (uint4) -> MaxPool -> Flatten -> Gemm (->10); all
-                          but the first layer's weights 4-bit
+                          as the block input) -> Add -> Relu -> Quant (uint4, that quantizer again, so
+                          the Add runs on codes) -> MaxPool -> Conv 3x3 (16->32) -> Relu -> Quant
+                          (uint4) -> MaxPool -> Flatten -> Gemm (->10) -> Quant (int8 logits); all but
+                          the first layer's weights 4-bit
   qat_int8_qcdq_cnn.onnx  8-bit CNN, QCDQ (QuantizeLinear -> Clip -> DequantizeLinear): Conv 3x3
                           (1->16) -> Relu -> MaxPool -> Conv 3x3 (16->32) -> Relu -> MaxPool ->
-                          Flatten -> Gemm (->10)
+                          Flatten -> Gemm (->10) -> int8 logits
   qat_int4_qcdq_cnn.onnx  the same network with 4-bit weights and activations (8-bit input)
 
 Every model takes the raw 0..16 pixels of examples/data/*.csv (label, then 64 pixels; training data
@@ -85,6 +88,7 @@ warnings.filterwarnings("ignore")  # Brevitas and torch.onnx are chatty about de
 from brevitas.export import export_onnx_qcdq, export_qonnx
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
 from brevitas.quant import (
+    Int8ActPerTensorFixedPoint,
     Int8WeightPerTensorFixedPoint,
     SignedBinaryActPerTensorConst,
     SignedBinaryWeightPerTensorConst,
@@ -141,6 +145,12 @@ def relu_q(bits):
     return QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, collect_stats_steps=STATS_STEPS)
 
 
+def output_quant():
+    # int8 logits with a learned power-of-two scale: the last layer then writes codes, as the
+    # accelerator's integer datapath does (the host only dequantizes them)
+    return QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, collect_stats_steps=STATS_STEPS)
+
+
 def conv_q(cin, cout, k, bits, groups=1):
     return QuantConv2d(cin, cout, k, padding=k // 2, groups=groups, bias=False,
                        weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=bits)
@@ -184,12 +194,13 @@ class BinaryMLP(nn.Module):
             n = h
         self.hidden = nn.Sequential(*layers)
         self.out = linear_q(n, 10, 8) if quant else nn.Linear(n, 10, bias=False)
+        self.outq = output_quant() if quant else nn.Identity()
         # latent weights of the bipolar layers, kept in [-1, 1] as BinaryNet does
         self.clip = [m.weight for m in layers[0::3]] if quant else []
 
     def forward(self, x):
         x = self.inq(self.scale(torch.flatten(x, 1) if x.dim() > 2 else x))  # no Reshape in the export
-        return self.out(self.hidden(x))
+        return self.outq(self.out(self.hidden(x)))
 
 
 class DeployMLP(nn.Module):
@@ -225,10 +236,12 @@ class DeployMLP(nn.Module):
         self.hidden = nn.Sequential(*layers)
         self.out = linear_q(trained.out.in_features, 10, 8)
         self.out.load_state_dict(trained.out.state_dict())
+        self.outq = output_quant()
+        self.outq.load_state_dict(trained.outq.state_dict())
 
     def forward(self, x):
         x = self.inq(self.scale(torch.flatten(x, 1) if x.dim() > 2 else x))
-        return self.out(self.hidden(x))
+        return self.outq(self.out(self.hidden(x)))
 
 
 class PlainCNN(nn.Module):
@@ -245,10 +258,11 @@ class PlainCNN(nn.Module):
         layers += [nn.MaxPool2d(2), conv_q(c1, c2, 3, wbits), relu_q(abits), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         self.fc = linear_q(c2 * 4, 10, wbits)
+        self.outq = output_quant()
 
     def forward(self, x):
         x = self.features(self.inq(self.scale(x)))
-        return self.fc(torch.flatten(x, 1))
+        return self.outq(self.fc(torch.flatten(x, 1)))
 
 
 class ResDwCNN(nn.Module):
@@ -263,17 +277,19 @@ class ResDwCNN(nn.Module):
         self.dw = conv_q(c1, c1, 3, bits, groups=c1)
         self.q2 = relu_q(bits)
         self.pw = conv_q(c1, c1, 1, bits)
-        self.q3 = relu_q(bits)
         self.conv2 = conv_q(c1, c2, 3, bits)
         self.q4 = relu_q(bits)
         self.fc = linear_q(c2 * 4, 10, bits)
+        self.outq = output_quant()
 
     def forward(self, x):
         y = self.q1(self.conv1(self.inq(self.scale(x))))
         z = self.q1(self.pw(self.q2(self.dw(y))))
-        x = F.max_pool2d(self.q3(y + z), 2)
+        # the sum requantized by the operands' own quantizer: one scale in, one out, so the Add
+        # runs on the codes
+        x = F.max_pool2d(self.q1(y + z), 2)
         x = F.max_pool2d(self.q4(self.conv2(x)), 2)
-        return self.fc(torch.flatten(x, 1))
+        return self.outq(self.fc(torch.flatten(x, 1)))
 
 
 # ---------------------------------------------------------------------------------------------

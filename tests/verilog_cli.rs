@@ -281,3 +281,47 @@ fn compile_core_with_data_checks_the_programs_values() {
         text(&out)
     );
 }
+
+/// The trained low-bit models shipped in examples/models/ (QONNX and QCDQ from Brevitas, imported
+/// by the pipeline) compile onto the accelerator with their values, and `etch verify` holds the
+/// RTL datapath's output codes to the CPU executor's and the control core's cycles to etch sim's.
+#[test]
+fn trained_low_bit_models_verify_on_the_core() {
+    for model in [
+        "qat_w2a2_cnn",
+        "qat_w4a4_resdw",
+        "qat_int8_qcdq_cnn",
+        "qat_int4_qcdq_cnn",
+    ] {
+        let dir = tmp(&format!("cli-core-{model}"));
+        let d = dir.to_str().unwrap();
+        let path = format!("examples/models/{model}.onnx");
+        let out = etch(&[
+            "compile",
+            &path,
+            "--target",
+            "pynq-z2",
+            "--emit",
+            "core",
+            "--data",
+            "examples/data/digits_test.csv",
+            "--samples",
+            "2",
+            "-o",
+            d,
+        ]);
+        assert!(out.status.success(), "{model}: {}", text(&out));
+        assert!(
+            text(&out).contains("RTL datapath: emitted with 2 samples"),
+            "{model}: {}",
+            text(&out)
+        );
+        let out = etch(&["verify", d, "--json"]);
+        assert!(out.status.success(), "{model}: {}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["bit_exact"], true, "{model}: {report}");
+        assert_eq!(report["cycle_exact"], true, "{model}: {report}");
+        assert_eq!(report["outputs"], 20, "{model}: {report}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -134,15 +134,24 @@ pub struct IntQuant {
 impl IntQuant {
     /// One element: `x` with its (broadcast) scale and zero point; `range` from [`int_range`].
     pub fn apply(&self, x: f32, scale: f32, zero_point: f32, bits: f32, range: (f32, f32)) -> f32 {
+        (self.code(x, scale, zero_point, bits, range) - zero_point) * scale
+    }
+
+    /// The integer code of one element (before the zero point comes off and the scale back on):
+    /// what a deployment stores for a quantized weight.
+    pub fn code(&self, x: f32, scale: f32, zero_point: f32, bits: f32, range: (f32, f32)) -> f32 {
         let mut y = x / scale;
         y += zero_point;
         if bits == 1.0 && self.signed {
-            y = if y >= 0.0 { 1.0 } else { -1.0 };
+            if y >= 0.0 {
+                1.0
+            } else {
+                -1.0
+            }
         } else {
             y = clamp(y, range);
-            y = self.rounding.apply(y);
+            self.rounding.apply(y)
         }
-        (y - zero_point) * scale
     }
 }
 

@@ -114,6 +114,12 @@ pub enum Note {
         /// The seed they were filled from.
         seed: u64,
     },
+    /// `import-quant` rewrote a trained low-bit model's quantizers (QONNX, QCDQ) into etch's
+    /// quantized layers; what it changed and what it kept in float.
+    Imported {
+        /// The pass's report lines.
+        changes: Vec<String>,
+    },
     /// A node's output shape is unknown and `allow_partial` let the model through.
     Partial {
         /// The model file's name.
@@ -135,6 +141,11 @@ impl fmt::Display for Note {
                 f,
                 "note: filled {weights} shape-only weights ({} values) with seeded random values (seed {seed}); they are not trained weights.",
                 thousands(*values)
+            ),
+            Note::Imported { changes } => write!(
+                f,
+                "note: imported the model's low-bit quantizers (pass `{IMPORT}`): {}",
+                changes.join("; ")
             ),
             Note::Partial { path, node, op, why } => write!(
                 f,
@@ -216,6 +227,9 @@ impl PipelineError {
     }
 }
 
+/// The pass that brings trained low-bit models into etch's quantized layers.
+const IMPORT: &str = "import-quant";
+
 impl<'a> Pipeline<'a> {
     /// Runs read-to-verified on `source`: parse, fill, verify, refuse unknown shapes, passes,
     /// verify again. Notes go to `notes` as they arise, so a caller that prints them before an
@@ -235,15 +249,8 @@ impl<'a> Pipeline<'a> {
                 });
             }
         }
-        let info = etch_ir::verify::verify(&model).map_err(PipelineError::Verify)?;
+        let mut info = etch_ir::verify::verify(&model).map_err(PipelineError::Verify)?;
         self.check_complete(&source.path, &model, &info, notes)?;
-        let Some(spec) = self.passes else {
-            return Ok(Prepared {
-                model,
-                info,
-                reports: Vec::new(),
-            });
-        };
         let csv = CsvCalibrator;
         let run = RunOptions {
             verify_each: self.verify_each,
@@ -251,12 +258,29 @@ impl<'a> Pipeline<'a> {
                 calibrator: self.calibrator.or(Some(&csv)),
             },
         };
-        let reports = etch_ir::passes::run_spec(&mut model, spec, &run).map_err(|error| {
-            PipelineError::Passes {
+        let passes = |model: &mut Model, spec: &str| {
+            etch_ir::passes::run_spec(model, spec, &run).map_err(|error| PipelineError::Passes {
                 error,
                 spec: spec.to_string(),
-            }
-        })?;
+            })
+        };
+        // a trained low-bit model comes into etch's quantized-layer form first, where that is exact
+        let mut reports = Vec::new();
+        if etch_ir::passes::import_quant::has_imports(&model) {
+            reports = passes(&mut model, IMPORT)?;
+            notes.push(Note::Imported {
+                changes: reports.iter().flat_map(|r| r.changes.clone()).collect(),
+            });
+            info = etch_ir::verify::verify(&model).map_err(PipelineError::AfterPasses)?;
+        }
+        let Some(spec) = self.passes else {
+            return Ok(Prepared {
+                model,
+                info,
+                reports,
+            });
+        };
+        reports.extend(passes(&mut model, spec)?);
         let info = etch_ir::verify::verify(&model).map_err(PipelineError::AfterPasses)?;
         Ok(Prepared {
             model,

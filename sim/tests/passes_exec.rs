@@ -121,3 +121,74 @@ fn cleanup_passes_keep_outputs() {
         assert_eq!(run(&cleaned, &x), run(&m, &x), "{name}");
     }
 }
+
+/// A QONNX model (Quant weights per channel and per tensor, Quant activations narrower than their
+/// codes, a max pool and a flatten between layers, an int8 output): `import-quant` turns it into
+/// integer layers that compute exactly its outputs; an activation with another rounding mode
+/// stays in float and is reported.
+#[test]
+fn import_quant_keeps_qonnx_outputs_exactly() {
+    let w: Vec<String> = (0..18)
+        .map(|k| format!("{}", ((k * 7 % 11) as f32 - 5.0) * 0.11))
+        .collect();
+    let v: Vec<String> = (0..72)
+        .map(|k| format!("{}", ((k * 5 % 13) as f32 - 6.0) * 0.07))
+        .collect();
+    let model = |act_mode: &str| {
+        format!(
+            r#"<
+   ir_version: 8,
+   opset_import: ["" : 13, "qonnx.custom_op.general" : 1]
+>
+g (float[1,1,6,6] x) => (float[1,4] y)
+   <float[2,1,3,3] w = {{{w}}}, float[2,1,1,1] ws = {{0.125, 0.0625}}, float[18,4] v = {{{v}}}, float vs = {{0.25}}, float z = {{0}}, float b8 = {{8}}, float b4 = {{4}}, float b3 = {{3}}, float sx = {{0.0625}}, float sa = {{0.125}}, float sy = {{0.25}}, int64[2] shape = {{1, 18}}>
+{{
+   xq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> (x, sx, z, b8)
+   wq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 1> (w, ws, z, b4)
+   c = Conv <pads: ints = [1, 1, 1, 1]> (xq, wq)
+   r = Relu (c)
+   a = qonnx.custom_op.general.Quant <signed: int = 0, narrow: int = 0, rounding_mode: string = "{act_mode}"> (r, sa, z, b4)
+   p = MaxPool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (a)
+   f = Reshape (p, shape)
+   vq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> (v, vs, z, b3)
+   m = MatMul (f, vq)
+   y = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> (m, sy, z, b8)
+}}
+"#,
+            w = w.join(","),
+            v = v.join(",")
+        )
+    };
+    let qonnx = parse_model_str(&model("ROUND")).unwrap();
+    let imported = apply(&qonnx, "import-quant");
+    let info = etch_ir::verify::verify(&imported).unwrap();
+    assert!(imported
+        .graph
+        .nodes
+        .node_weights()
+        .all(|n| !matches!(n.op, etch_ir::Op::Quant(_))));
+    assert_eq!(etch_ir::quant::analyze(&imported, &info).layers.len(), 2);
+    for seed in 1..20 {
+        // pixels over twice the input quantizer's range, on and between its steps
+        let mut x = input(&[1, 1, 6, 6], seed);
+        x.data.iter_mut().for_each(|v| *v *= 16.0);
+        // equal values (qonnx's float path writes −0 where the codes give 0)
+        let (want, got) = (run(&qonnx, &x), run(&imported, &x));
+        assert_eq!(want, got, "seed {seed}");
+    }
+    // HALF_UP has no QuantizeLinear form: that quantizer stays, the others are rewritten
+    let mut kept = parse_model_str(&model("HALF_UP")).unwrap();
+    let reports = run_spec(&mut kept, "import-quant", &RunOptions::default()).unwrap();
+    let said = reports[0].changes.join("\n");
+    assert!(
+        said.contains("kept `a` in float: it rounds HALF_UP"),
+        "{said}"
+    );
+    let quants = kept
+        .graph
+        .nodes
+        .node_weights()
+        .filter(|n| matches!(n.op, etch_ir::Op::Quant(_)))
+        .count();
+    assert_eq!(quants, 1);
+}

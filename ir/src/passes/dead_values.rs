@@ -21,40 +21,46 @@ impl Pass for DeadValues {
     }
 
     fn run(&self, model: &mut Model, _: &PassContext) -> Result<Vec<String>, String> {
-        let g = &mut model.graph;
-        let mut nodes = 0;
-        loop {
-            let read: HashSet<String> = g
-                .nodes
-                .node_weights()
-                .flat_map(|n| n.inputs.iter().cloned())
-                .chain(g.outputs.iter().map(|o| o.name.clone()))
-                .collect();
-            let dead: Vec<_> = g
-                .nodes
-                .node_indices()
-                .filter(|&i| {
-                    g.nodes[i]
-                        .outputs
-                        .iter()
-                        .all(|o| o.is_empty() || !read.contains(o))
-                })
-                .collect();
-            if dead.is_empty() {
-                break;
-            }
-            for idx in dead {
-                g.nodes.remove_node(idx);
-                nodes += 1;
-            }
-            g.rebuild_edges();
-        }
-        let inits = drop_unused_initializers(g);
-        g.prune_value_info();
+        let (nodes, inits) = remove_dead(&mut model.graph);
         Ok(vec![format!(
             "removed {nodes} dead nodes and {inits} unused initializers"
         )])
     }
+}
+
+/// Removes nodes whose outputs nobody reads (repeatedly, so chains go) and the initializers left
+/// unused; returns how many of each.
+pub fn remove_dead(g: &mut crate::graph::Graph) -> (usize, usize) {
+    let mut nodes = 0;
+    loop {
+        let read: HashSet<String> = g
+            .nodes
+            .node_weights()
+            .flat_map(|n| n.inputs.iter().cloned())
+            .chain(g.outputs.iter().map(|o| o.name.clone()))
+            .collect();
+        let dead: Vec<_> = g
+            .nodes
+            .node_indices()
+            .filter(|&i| {
+                g.nodes[i]
+                    .outputs
+                    .iter()
+                    .all(|o| o.is_empty() || !read.contains(o))
+            })
+            .collect();
+        if dead.is_empty() {
+            break;
+        }
+        for idx in dead {
+            g.nodes.remove_node(idx);
+            nodes += 1;
+        }
+        g.rebuild_edges();
+    }
+    let inits = drop_unused_initializers(g);
+    g.prune_value_info();
+    (nodes, inits)
 }
 
 /// Removes initializers that no node reads and that are not graph inputs or outputs; returns how many.

@@ -4,10 +4,11 @@
 //! CLI's `etch passes --list` and the spec checks are generated from it.
 
 mod binarize;
-mod dead_values;
+pub(crate) mod dead_values;
 mod fold_bn;
 mod fold_constants;
 mod gap_as_conv;
+pub mod import_quant;
 pub(crate) mod nm;
 mod pow2;
 pub mod prune;
@@ -175,6 +176,7 @@ pub struct PassDef {
 
 /// Every pass etch has, in the order `etch passes --list` shows them.
 pub const PASSES: &[PassDef] = &[
+    import_quant::DEF,
     remove_identity::DEF,
     dead_values::DEF,
     fold_constants::DEF,

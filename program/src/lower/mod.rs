@@ -248,8 +248,10 @@ pub fn extract(
     let order = g.node_order();
     let uses = g.uses();
     let mut layers = Vec::with_capacity(order.len());
-    // outputs of array layers that feed nothing but one ReLU/Clip: that activation fuses
-    let mut fusable: HashMap<&str, ()> = HashMap::new();
+    // outputs of array layers (and Adds) that feed nothing but one ReLU/Clip: that activation
+    // fuses, and a second right after it (a ReLU and the Clip that narrows it to fewer activation
+    // bits, as the integer layers absorb them); the value is how many are fused so far
+    let mut fusable: HashMap<&str, usize> = HashMap::new();
     for &idx in &order {
         let n = &g.nodes[idx];
         let name = n.display_name();
@@ -516,13 +518,20 @@ pub fn extract(
             }
         };
         // a ReLU/Clip alone after an array layer or an Add is that layer's output clamp
-        if (matches!(work, Work::Array(_)) || matches!((&n.op, &work), (Op::Add, Work::Vector(_))))
-            && uses.consumers(&out_name).len() == 1
-            && !g.is_output(&out_name)
-        {
-            if let Some(c) = uses.consumers(&out_name).first() {
-                if matches!(g.nodes[*c].op, Op::Relu | Op::Clip { .. }) {
-                    fusable.insert(n.outputs[0].as_str(), ());
+        let fused_before = match (&n.op, &work) {
+            (_, Work::Array(_)) | (Op::Add, Work::Vector(_)) => Some(0),
+            (Op::Relu | Op::Clip { .. }, Work::Fused) => n
+                .inputs
+                .first()
+                .and_then(|i| fusable.get(i.as_str()).copied()),
+            _ => None,
+        };
+        if let Some(k) = fused_before.filter(|&k| k < 2) {
+            if uses.consumers(&out_name).len() == 1 && !g.is_output(&out_name) {
+                if let Some(c) = uses.consumers(&out_name).first() {
+                    if matches!(g.nodes[*c].op, Op::Relu | Op::Clip { .. }) {
+                        fusable.insert(n.outputs[0].as_str(), k + 1);
+                    }
                 }
             }
         }

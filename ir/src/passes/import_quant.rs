@@ -1,0 +1,500 @@
+//! `import-quant`: brings a trained low-bit model (QONNX from Brevitas or FINN, or ONNX's QCDQ) into
+//! the QDQ form of etch's quantized layers ([`crate::quant`]), where the rewrite computes exactly
+//! what the model does; what it cannot rewrite exactly stays as written, in float, and the report
+//! says why. The pipeline runs it on every model that has something to import.
+//!
+//! - A QONNX `Quant` or `BipolarQuant` of a weight becomes int8 codes (qonnx's own rounding, worked
+//!   out once) behind a `DequantizeLinear`: `code · scale` is the float qonnx computes.
+//! - A QONNX `Quant` of an activation (2 to 8 bits, zero point 0, one positive scale, `ROUND`)
+//!   becomes `QuantizeLinear → DequantizeLinear` (int8 or uint8 codes), with a Clip in front where
+//!   the range is narrower than the codes' type: `round(clamp(x / s))` equals
+//!   `clamp(round(x / s))` for whole bounds, and a Clip to `lo·s` and `hi·s` before the
+//!   QuantizeLinear is that clamp.
+//! - QCDQ's Clip on codes (`QuantizeLinear → Clip → DequantizeLinear`) moves in front of the
+//!   QuantizeLinear as the same float Clip.
+//! - A Transpose of dequantized weight codes (how QCDQ exports feed MatMul) is folded into the
+//!   codes: the same values, in the layout the layer reads.
+//! - A MaxPool, Flatten or Reshape of dequantized codes that no QuantizeLinear reads (Brevitas
+//!   quantizes before a pool, not after) gets `QuantizeLinear → DequantizeLinear` with the same
+//!   scale and zero point: the pooled values are on the codes' grid, so this changes no value,
+//!   and the op runs on the codes.
+
+use super::qdq::{add_init, add_node, f32_tensor, i8_tensor};
+use super::{Args, Pass, PassContext, PassDef};
+use crate::graph::{AttrValue, Attribute, Graph, Model, Node};
+use crate::infer::GraphInfo;
+use crate::op::Op;
+use crate::qonnx::{int_range, Rounding};
+use crate::tensor::{Data, ElemType, Tensor};
+use petgraph::stable_graph::NodeIndex;
+
+/// Registry entry.
+pub const DEF: PassDef = PassDef {
+    name: "import-quant",
+    description: "Rewrite QONNX quantizers (Quant, BipolarQuant) and QCDQ's Clips on codes into etch's QDQ quantized-layer form wherever that computes exactly the same values; the rest stays in float. The pipeline runs it on every model that has one.",
+    params: &[],
+    build: |_: &Args| Ok(Box::new(ImportQuant)),
+};
+
+struct ImportQuant;
+
+/// Whether a model has anything for `import-quant` to rewrite: a QONNX quantizer, or a Clip on the
+/// codes of a QuantizeLinear.
+pub fn has_imports(model: &Model) -> bool {
+    let g = &model.graph;
+    let from = |n: &Node, what: fn(&Op) -> bool| {
+        n.inputs
+            .first()
+            .and_then(|x| g.producer(x))
+            .is_some_and(|p| what(&g.nodes[p].op))
+    };
+    let dequantized = |op: &Op| matches!(op, Op::DequantizeLinear { .. });
+    g.nodes.node_weights().any(|n| match n.op {
+        Op::Quant(_) | Op::BipolarQuant => true,
+        Op::Clip { .. } => from(n, |op| matches!(op, Op::QuantizeLinear { .. })),
+        Op::Transpose { .. } => from(n, dequantized),
+        Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. } => {
+            from(n, dequantized)
+                && n.outputs.first().is_some_and(|o| {
+                    g.consumers(o)
+                        .iter()
+                        .any(|&r| !matches!(g.nodes[r].op, Op::QuantizeLinear { .. }))
+                })
+        }
+        _ => false,
+    })
+}
+
+impl Pass for ImportQuant {
+    fn precondition(&self, _: &Model) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn run(&self, model: &mut Model, _: &PassContext) -> Result<Vec<String>, String> {
+        let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
+        let g = &mut model.graph;
+        let (mut weights, mut acts, mut clips) = (0, 0, 0);
+        let mut kept = Vec::new();
+        for idx in g.node_order() {
+            let n = &g.nodes[idx];
+            if !matches!(n.op, Op::Quant(_) | Op::BipolarQuant) {
+                continue;
+            }
+            let name = n.display_name();
+            let on_weight = g
+                .initializer(&n.inputs[0])
+                .is_some_and(|i| i.tensor.floats().is_some());
+            let done = if on_weight {
+                weight(g, &info, idx).map(|()| weights += 1)
+            } else {
+                activation(g, &info, idx).map(|()| acts += 1)
+            };
+            if let Err(why) = done {
+                kept.push(format!("kept `{name}` in float: {why}"));
+            }
+        }
+        // the rewritten quantizers' scales are constants the later steps read
+        let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
+        let g = &mut model.graph;
+        for idx in g.node_order() {
+            if code_clip(g, &info, idx)? {
+                clips += 1;
+            }
+        }
+        let transposed = transposed_weights(g, &info)?;
+        let pooled = pools_on_codes(g, &info)?;
+        // the float weights the codes replaced
+        super::dead_values::remove_dead(g);
+        let counts = [
+            (weights, "weight quantizers to int8 codes"),
+            (
+                acts,
+                "activation quantizers to QuantizeLinear/DequantizeLinear",
+            ),
+            (clips, "Clips on codes moved before their QuantizeLinear"),
+            (
+                transposed,
+                "Transposes of weight codes folded into the codes",
+            ),
+            (
+                pooled,
+                "pools/reshapes of codes requantized (no value changes)",
+            ),
+        ];
+        let done: Vec<String> = counts
+            .iter()
+            .filter(|(k, _)| *k > 0)
+            .map(|(k, what)| format!("{k} {what}"))
+            .collect();
+        let mut out = vec![if done.is_empty() {
+            "nothing to rewrite".to_string()
+        } else {
+            done.join(", ")
+        }];
+        out.extend(kept);
+        Ok(out)
+    }
+}
+
+/// The float values of a constant input.
+fn floats(info: &GraphInfo, n: &Node, k: usize) -> Option<Vec<f32>> {
+    info.consts.get(n.inputs.get(k)?)?.floats()
+}
+
+/// A QONNX quantizer's one bit width (BipolarQuant: 1).
+fn bits_of(info: &GraphInfo, n: &Node) -> Result<f32, String> {
+    if matches!(n.op, Op::BipolarQuant) {
+        return Ok(1.0);
+    }
+    match floats(info, n, 3).as_deref() {
+        Some([b]) => Ok(*b),
+        _ => Err("its bit width is not one constant".into()),
+    }
+}
+
+/// The positive, finite scales of input 1 and their dims.
+fn scales_of(info: &GraphInfo, n: &Node) -> Result<(Vec<f32>, Vec<i64>), String> {
+    let t = n
+        .inputs
+        .get(1)
+        .and_then(|s| info.consts.get(s))
+        .ok_or("its scale is not constant")?;
+    let v = t.floats().ok_or("its scale is not float")?;
+    if v.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err("a scale is not a positive, finite number".into());
+    }
+    Ok((v, t.dims.clone()))
+}
+
+/// A Quant's zero point must be constant zeros.
+fn zero_point_is_zero(info: &GraphInfo, n: &Node) -> Result<(), String> {
+    if matches!(n.op, Op::BipolarQuant) {
+        return Ok(());
+    }
+    match floats(info, n, 2) {
+        Some(z) if z.iter().all(|&v| v == 0.0) => Ok(()),
+        Some(_) => Err(
+            "its zero point is not 0 (etch's weights and the rewrite's codes are symmetric)".into(),
+        ),
+        None => Err("its zero point is not constant".into()),
+    }
+}
+
+/// Removes node `idx` and has a new `DequantizeLinear(codes, scale, zp)` write its output.
+fn replace_with_dq(
+    g: &mut Graph,
+    idx: NodeIndex,
+    codes: String,
+    scale: String,
+    zero_point: Option<String>,
+    axis: Option<i64>,
+) -> Result<(), String> {
+    let out = g.nodes[idx].outputs[0].clone();
+    g.remove_node(idx);
+    let attrs = axis
+        .map(|a| {
+            vec![Attribute {
+                name: "axis".into(),
+                value: AttrValue::Int(a),
+            }]
+        })
+        .unwrap_or_default();
+    let mut inputs = vec![codes, scale];
+    inputs.extend(zero_point);
+    add_node(g, "DequantizeLinear", attrs, inputs, vec![out])?;
+    g.rebuild_edges();
+    Ok(())
+}
+
+/// A weight quantizer → int8 codes behind a DequantizeLinear (per tensor, or per axis along the
+/// one axis its scale varies on).
+fn weight(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String> {
+    let n = &g.nodes[idx];
+    let bits = bits_of(info, n)?;
+    if !(1.0..=8.0).contains(&bits) {
+        return Err(format!("its {bits}-bit codes do not fit int8"));
+    }
+    zero_point_is_zero(info, n)?;
+    let (scales, sdims) = scales_of(info, n)?;
+    let init = g
+        .initializer(&n.inputs[0])
+        .ok_or("its weight is not stored")?;
+    let w = init.tensor.floats().ok_or("its weight is not float")?;
+    let wdims = init.tensor.dims.clone();
+    // the scale's axes aligned to the weight's from the right (numpy broadcasting)
+    if sdims.len() > wdims.len() {
+        return Err("its scale has more axes than the weight".into());
+    }
+    let off = wdims.len() - sdims.len();
+    let varying: Vec<usize> = (0..sdims.len()).filter(|&k| sdims[k] != 1).collect();
+    let axis = match varying.as_slice() {
+        [] => None,
+        [k] if sdims[*k] == wdims[off + k] => Some(off + k),
+        _ => return Err("its scale varies along more than one axis".into()),
+    };
+    let inner: usize = axis.map_or(1, |a| wdims[a + 1..].iter().product::<i64>() as usize);
+    let scale_at = |i: usize| match axis {
+        None => scales[0],
+        Some(a) => scales[(i / inner) % wdims[a] as usize],
+    };
+    let codes: Vec<i8> = match n.op {
+        Op::Quant(q) => {
+            let range = int_range(q.signed, q.narrow, bits);
+            w.iter()
+                .enumerate()
+                .map(|(i, &v)| q.code(v, scale_at(i), 0.0, bits, range) as i8)
+                .collect()
+        }
+        _ => w.iter().map(|&v| if v >= 0.0 { 1 } else { -1 }).collect(),
+    };
+    let base = n.inputs[0].clone();
+    let c = add_init(g, &format!("{base}_codes"), i8_tensor(wdims.clone(), codes));
+    let sdims_out = if axis.is_some() {
+        vec![scales.len() as i64]
+    } else {
+        vec![]
+    };
+    let s = add_init(g, &format!("{base}_scale"), f32_tensor(sdims_out, scales));
+    replace_with_dq(g, idx, c, s, None, axis.map(|a| a as i64))
+}
+
+/// An activation `Quant` → `[Clip →] QuantizeLinear → DequantizeLinear`.
+fn activation(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String> {
+    let n = &g.nodes[idx];
+    let Op::Quant(q) = n.op else {
+        return Err("a BipolarQuant of an activation has no QDQ form (etch's binary activations are thresholds on a layer's input)".into());
+    };
+    let bits = bits_of(info, n)?;
+    if q.rounding != Rounding::HalfEven {
+        return Err(format!(
+            "it rounds {}; QuantizeLinear rounds half to even",
+            q.rounding.name()
+        ));
+    }
+    // 2 to 8 bits, or 1 unsigned bit (a signed one is bipolar)
+    let fits = (2.0..=8.0).contains(&bits) || (bits == 1.0 && !q.signed);
+    if !fits {
+        return Err(format!("its {bits}-bit codes do not fit int8 or uint8"));
+    }
+    zero_point_is_zero(info, n)?;
+    let (scales, _) = scales_of(info, n)?;
+    let [s] = scales[..] else {
+        return Err("its scale is per channel; etch's activations have one scale".into());
+    };
+    let (lo, hi) = int_range(q.signed, q.narrow, bits);
+    let (elem, full) = if q.signed {
+        (ElemType::I8, (-128.0, 127.0))
+    } else {
+        (ElemType::U8, (0.0, 255.0))
+    };
+    let x = n.inputs[0].clone();
+    let out = n.outputs[0].clone();
+    let zp_tensor = Tensor {
+        elem,
+        dims: vec![],
+        data: Some(if q.signed {
+            Data::I8(vec![0])
+        } else {
+            Data::U8(vec![0])
+        }),
+        external: None,
+    };
+    let scale = add_init(g, &format!("{out}_scale"), f32_tensor(vec![], vec![s]));
+    let zp = add_init(g, &format!("{out}_zero_point"), zp_tensor);
+    let float_in = if (lo, hi) != full {
+        let min = add_init(g, &format!("{out}_min"), f32_tensor(vec![], vec![lo * s]));
+        let max = add_init(g, &format!("{out}_max"), f32_tensor(vec![], vec![hi * s]));
+        let c = g.fresh_name(&format!("{out}_clipped"));
+        add_node(g, "Clip", vec![], vec![x, min, max], vec![c.clone()])?;
+        c
+    } else {
+        x
+    };
+    let codes = g.fresh_name(&format!("{out}_codes"));
+    add_node(
+        g,
+        "QuantizeLinear",
+        vec![],
+        vec![float_in, scale.clone(), zp.clone()],
+        vec![codes.clone()],
+    )?;
+    replace_with_dq(g, idx, codes, scale, Some(zp), None)
+}
+
+/// QCDQ: `QuantizeLinear(x) → Clip(lo, hi) → …` becomes `Clip(x, (lo−zp)·s, (hi−zp)·s) →
+/// QuantizeLinear → …` when the QuantizeLinear is per tensor and only the Clip reads its codes.
+fn code_clip(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<bool, String> {
+    let Some(n) = g.nodes.node_weight(idx) else {
+        return Ok(false);
+    };
+    if !matches!(n.op, Op::Clip { .. }) {
+        return Ok(false);
+    }
+    let Some(qi) = n.inputs.first().and_then(|x| g.producer(x)) else {
+        return Ok(false);
+    };
+    let qn = &g.nodes[qi];
+    let Some(tq) = crate::quant::tensor_quant(info, qn) else {
+        return Ok(false);
+    };
+    if !matches!(qn.op, Op::QuantizeLinear { .. })
+        || g.consumers(&qn.outputs[0]).len() != 1
+        || g.is_output(&qn.outputs[0])
+    {
+        return Ok(false);
+    }
+    let bound = |k: usize, default: i32| -> Option<i32> {
+        match n.inputs.get(k).filter(|s| !s.is_empty()) {
+            None => Some(default),
+            Some(b) => match info.consts.get(b)?.ints()?.as_slice() {
+                [v] => Some(*v as i32),
+                _ => None,
+            },
+        }
+    };
+    let (Some(lo), Some(hi)) = (bound(1, tq.qmin), bound(2, tq.qmax)) else {
+        return Ok(false);
+    };
+    if lo > hi {
+        return Ok(false);
+    }
+    let (lo, hi) = (lo.max(tq.qmin), hi.min(tq.qmax));
+    let (x, codes, clipped) = (
+        qn.inputs[0].clone(),
+        qn.outputs[0].clone(),
+        n.outputs[0].clone(),
+    );
+    let at = |c: i32| (c - tq.zero_point) as f32 * tq.scale;
+    let min = add_init(g, &format!("{x}_min"), f32_tensor(vec![], vec![at(lo)]));
+    let max = add_init(g, &format!("{x}_max"), f32_tensor(vec![], vec![at(hi)]));
+    let c = g.fresh_name(&format!("{x}_clipped"));
+    g.remove_node(idx);
+    g.nodes[qi].inputs[0] = c.clone();
+    add_node(g, "Clip", vec![], vec![x, min, max], vec![c])?;
+    if g.is_output(&clipped) {
+        // the codes keep the graph output's name
+        g.nodes[qi].outputs[0] = clipped;
+    } else {
+        g.replace_uses(&clipped, &codes);
+    }
+    g.rebuild_edges();
+    Ok(true)
+}
+
+/// MaxPool, Flatten and Reshape of a per-tensor DequantizeLinear's output that no QuantizeLinear
+/// reads get `QuantizeLinear → DequantizeLinear` with the same scale and zero point. Returns how
+/// many.
+fn pools_on_codes(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
+    let mut count = 0;
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        if !matches!(
+            n.op,
+            Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. }
+        ) || n.outputs.len() != 1
+        {
+            continue;
+        }
+        let Some(dq) = n.inputs.first().and_then(|x| g.producer(x)) else {
+            continue;
+        };
+        let dqn = &g.nodes[dq];
+        let Some(tq) = crate::quant::tensor_quant(info, dqn) else {
+            continue;
+        };
+        let out = n.outputs[0].clone();
+        let readers = g.consumers(&out);
+        if !matches!(dqn.op, Op::DequantizeLinear { .. })
+            || readers.is_empty()
+            || readers
+                .iter()
+                .all(|&r| matches!(g.nodes[r].op, Op::QuantizeLinear { .. }))
+        {
+            continue;
+        }
+        let scale = dqn.inputs[1].clone();
+        let zp = match dqn.inputs.get(2).filter(|z| !z.is_empty()) {
+            Some(z) => z.clone(),
+            None => {
+                let t = Tensor {
+                    elem: tq.elem,
+                    dims: vec![],
+                    data: Some(match tq.elem {
+                        ElemType::I8 => Data::I8(vec![0]),
+                        _ => Data::U8(vec![0]),
+                    }),
+                    external: None,
+                };
+                add_init(g, &format!("{out}_zero_point"), t)
+            }
+        };
+        super::qdq::insert_qdq(g, &out, &scale, &zp, None)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// `Transpose(DequantizeLinear(int8 codes))` → `DequantizeLinear(transposed codes)`, the per-axis
+/// axis moved with its dim. Returns how many.
+fn transposed_weights(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
+    let mut count = 0;
+    for idx in g.node_order() {
+        let n = &g.nodes[idx];
+        let Op::Transpose { perm } = &n.op else {
+            continue;
+        };
+        let Some(dq) = n.inputs.first().and_then(|x| g.producer(x)) else {
+            continue;
+        };
+        let dqn = &g.nodes[dq];
+        let Op::DequantizeLinear { axis } = dqn.op else {
+            continue;
+        };
+        let Some(init) = g.initializer(&dqn.inputs[0]) else {
+            continue;
+        };
+        let (Some(Data::I8(codes)), dims) = (&init.tensor.data, init.tensor.dims.clone()) else {
+            continue;
+        };
+        let rank = dims.len();
+        let perm: Vec<usize> = match perm {
+            Some(p) => p.iter().map(|&a| a as usize).collect(),
+            None => (0..rank).rev().collect(),
+        };
+        let mut sorted = perm.clone();
+        sorted.sort_unstable();
+        if sorted != (0..rank).collect::<Vec<_>>() || floats(info, dqn, 1).is_none() {
+            continue;
+        }
+        let new_dims: Vec<i64> = perm.iter().map(|&a| dims[a]).collect();
+        let strides = row_major_strides(&dims);
+        let total = codes.len();
+        let out_strides = row_major_strides(&new_dims);
+        let moved: Vec<i8> = (0..total)
+            .map(|flat| {
+                // the output index, axis by axis, read from the input's permuted axes
+                let src: usize = (0..rank)
+                    .map(|k| (flat / out_strides[k]) % new_dims[k] as usize * strides[perm[k]])
+                    .sum();
+                codes[src]
+            })
+            .collect();
+        let old_axis = if axis < 0 { axis + rank as i64 } else { axis } as usize;
+        let new_axis = perm.iter().position(|&a| a == old_axis).unwrap_or(0) as i64;
+        let (base, scale) = (dqn.inputs[0].clone(), dqn.inputs[1].clone());
+        let zp = dqn.inputs.get(2).filter(|z| !z.is_empty()).cloned();
+        let c = add_init(g, &format!("{base}_transposed"), i8_tensor(new_dims, moved));
+        replace_with_dq(g, idx, c, scale, zp, Some(new_axis))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Row-major strides of `dims`, in elements.
+fn row_major_strides(dims: &[i64]) -> Vec<usize> {
+    let mut strides = vec![1usize; dims.len()];
+    for k in (0..dims.len().saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * dims[k + 1].max(0) as usize;
+    }
+    strides
+}
