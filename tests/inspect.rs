@@ -121,44 +121,61 @@ fn convert_fills_shape_only_weights_reproducibly() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A QONNX layer's weight counts at the layer at its quantizer's bits (scales at 32), found through
-/// a Transpose; the quantizers' scales, zero points and bit widths are not parameters; binary
-/// weights on a bipolar activation are XNOR MACs.
+/// QONNX weights count at the layer that reads them, at their bits (scales at 32), whether the
+/// pipeline's `import-quant` turns them into integer layers (4-bit weights; binary weights on a
+/// bipolar activation are XNOR MACs) or keeps them as quantizers (12 bits do not fit its int8
+/// codes: the weight is found through the Transpose that feeds the MatMul); the quantizers'
+/// scales, zero points and bit widths are not parameters.
 #[test]
 fn qonnx_weights_count_at_their_bits() {
-    let model = r#"<
+    let model = |bits: u32| {
+        format!(
+            r#"<
    ir_version: 8,
    opset_import: ["" : 13, "qonnx.custom_op.general" : 1]
 >
 g (float[1,4] x) => (float[1,2] y)
-   <float[3,4] w = {0.3,-0.7,1.2,0.05, -0.4,0.9,0.1,-1.3, 0.6,0.6,-0.2,0.8}, float[3,1] s = {0.25,0.5,0.125}, float z = {0}, float b4 = {4}, float sa = {0.125}, float b3 = {3}, float[3,2] v = {1,-1,2,0.5,-3,1}, float one = {1}>
-{
-   wq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 1> (w, s, z, b4)
+   <float[3,4] w = {{0.3,-0.7,1.2,0.2, -0.4,0.9,0.3,-1.3, 0.6,0.6,-0.2,0.8}}, float[3,1] s = {{0.25,0.5,0.125}}, float z = {{0}}, float bw = {{{bits}}}, float sa = {{0.125}}, float b3 = {{3}}, float[3,2] v = {{1,-1,2,0.5,-3,1}}, float one = {{1}}>
+{{
+   wq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 1> (w, s, z, bw)
    xq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> (x, sa, z, b3)
    wt = Transpose <perm: ints = [1, 0]> (wq)
    m = MatMul (xq, wt)
    a = qonnx.custom_op.general.BipolarQuant (m, one)
    vq = qonnx.custom_op.general.BipolarQuant (v, one)
    y = MatMul (a, vq)
-}
-"#;
+}}
+"#
+        )
+    };
     let dir = std::env::temp_dir().join(format!("etch-qonnx-inspect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("q.onnx.txt");
-    std::fs::write(&path, model).unwrap();
-    let out = etch(&["inspect", "--json", path.to_str().unwrap()]);
+    // (weight bits, stored bits, MACs by kind): 12 codes at their bits and 3 scales, then 6
+    // binary codes and 1 scale
+    for (bits, stored, kinds) in [
+        (
+            4,
+            12 * 4 + 3 * 32 + 6 + 32,
+            serde_json::json!({"int4": 12, "xnor": 6}),
+        ),
+        (
+            12,
+            12 * 12 + 3 * 32 + 6 + 32,
+            serde_json::json!({"int12": 12, "xnor": 6}),
+        ),
+    ] {
+        let path = dir.join(format!("q{bits}.onnx.txt"));
+        std::fs::write(&path, model(bits)).unwrap();
+        let out = etch(&["inspect", "--json", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["params"], 18, "{bits} bits");
+        assert_eq!(json["stored_bits"], stored, "{bits} bits");
+        assert_eq!(json["macs_by_kind"], kinds, "{bits} bits");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["params"], 18);
-    // 12 codes × 4 bits + 3 scales × 32, then 6 codes × 1 bit + 1 scale × 32
-    assert_eq!(json["stored_bits"], 12 * 4 + 3 * 32 + 6 + 32);
-    assert_eq!(
-        json["macs_by_kind"],
-        serde_json::json!({"int4": 12, "xnor": 6})
-    );
 }

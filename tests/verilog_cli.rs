@@ -283,11 +283,13 @@ fn compile_core_with_data_checks_the_programs_values() {
 }
 
 /// The trained low-bit models shipped in examples/models/ (QONNX and QCDQ from Brevitas, imported
-/// by the pipeline) compile onto the accelerator with their values, and `etch verify` holds the
+/// by the pipeline; the binary MLP's sign activations as thresholds on its layers' codes) compile
+/// onto the accelerator with their values, and `etch verify` holds the
 /// RTL datapath's output codes to the CPU executor's and the control core's cycles to etch sim's.
 #[test]
 fn trained_low_bit_models_verify_on_the_core() {
     for model in [
+        "qat_w1a1_mlp",
         "qat_w2a2_cnn",
         "qat_w4a4_resdw",
         "qat_int8_qcdq_cnn",

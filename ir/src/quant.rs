@@ -181,9 +181,16 @@ impl QuantLayer {
         }
     }
 
-    /// The MAC kind: `int{b}`, `shift`, `xnor`.
+    /// The MAC kind: `int{b}`, `shift`, `xnor`. Binary weights on a multi-bit input multiply as
+    /// 2-bit integers (±1): XNOR-popcount needs a binary input too.
     pub fn mac_kind(&self) -> String {
-        self.weight.mac_kind()
+        match (self.weight.form, &self.input) {
+            (WeightForm::Binary, Some(QInput::Binary { .. })) | (WeightForm::Binary, None) => {
+                self.weight.mac_kind()
+            }
+            (WeightForm::Binary, Some(_)) => "int2".into(),
+            _ => self.weight.mac_kind(),
+        }
     }
 }
 

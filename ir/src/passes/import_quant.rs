@@ -86,6 +86,9 @@ impl Pass for ImportQuant {
                 .is_some_and(|i| i.tensor.floats().is_some());
             let done = if on_weight {
                 weight(g, &info, idx).map(|()| weights += 1)
+            } else if matches!(n.op, Op::BipolarQuant) {
+                // after the layers' inputs and weights are codes (below)
+                continue;
             } else {
                 activation(g, &info, idx).map(|()| acts += 1)
             };
@@ -96,12 +99,25 @@ impl Pass for ImportQuant {
         // the rewritten quantizers' scales are constants the later steps read
         let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
         let g = &mut model.graph;
+        let transposed = transposed_weights(g, &info)?;
+        let mut signs = 0;
+        for idx in g.node_order() {
+            let Some(n) = g.nodes.node_weight(idx) else {
+                continue;
+            };
+            if matches!(n.op, Op::BipolarQuant) {
+                let name = n.display_name();
+                match bipolar_activation(g, &info, idx) {
+                    Ok(()) => signs += 1,
+                    Err(why) => kept.push(format!("kept `{name}` in float: {why}")),
+                }
+            }
+        }
         for idx in g.node_order() {
             if code_clip(g, &info, idx)? {
                 clips += 1;
             }
         }
-        let transposed = transposed_weights(g, &info)?;
         let pooled = pools_on_codes(g, &info)?;
         // the float weights the codes replaced
         super::dead_values::remove_dead(g);
@@ -110,6 +126,10 @@ impl Pass for ImportQuant {
             (
                 acts,
                 "activation quantizers to QuantizeLinear/DequantizeLinear",
+            ),
+            (
+                signs,
+                "bipolar activations to thresholds on their layer's codes",
             ),
             (clips, "Clips on codes moved before their QuantizeLinear"),
             (
@@ -319,6 +339,133 @@ fn activation(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), Str
         vec![codes.clone()],
     )?;
     replace_with_dq(g, idx, codes, scale, Some(zp), None)
+}
+
+/// A `BipolarQuant` (scale 1) of a layer's output → the layer writes codes in {−1, 0} (its
+/// output on the accumulator's grid `g = s_x·s_w`, clipped to `[−g, 0]` and quantized at `g`), and
+/// `Where(codes' value ≥ 0, 1, −1)` is the sign: etch's binary activation, a threshold the next
+/// layer applies to the codes as it reads them. The layer's input and weights must be codes with
+/// one scale each, and its bias (a Gemm's) a whole number of grid steps, which becomes an int32
+/// bias: then every output is on the grid, and `y ≥ 0` exactly when its code is 0.
+fn bipolar_activation(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String> {
+    let n = &g.nodes[idx];
+    if floats(info, n, 1).as_deref() != Some(&[1.0]) {
+        return Err("its scale is not 1".into());
+    }
+    let (x, out) = (n.inputs[0].clone(), n.outputs[0].clone());
+    let not_layer = "it does not follow a Conv, Gemm or MatMul on integer codes alone";
+    let li = g.producer(&x).ok_or(not_layer)?;
+    let layer = &g.nodes[li];
+    match layer.op {
+        Op::Conv { .. } | Op::MatMul => {}
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a: false,
+            ..
+        } if alpha == 1.0 && beta == 1.0 => {}
+        _ => return Err(not_layer.into()),
+    }
+    if g.consumers(&x).len() != 1 || g.is_output(&x) {
+        return Err("its input is read elsewhere too".into());
+    }
+    // one scale each for the layer's input and weight codes; a binary input (±1, written by the
+    // rewrite of an earlier BipolarQuant) counts as scale 1
+    let scale_of = |v: &str| -> Option<f32> {
+        let p = &g.nodes[g.producer(v)?];
+        let stored = |k: usize| g.initializer(p.inputs.get(k)?)?.tensor.floats();
+        if matches!(p.op, Op::Where)
+            && stored(1).as_deref() == Some(&[1.0])
+            && stored(2).as_deref() == Some(&[-1.0])
+        {
+            return Some(1.0);
+        }
+        let q = crate::quant::tensor_quant(info, p)?;
+        matches!(p.op, Op::DequantizeLinear { .. }).then_some(q.scale)
+    };
+    let (Some(sx), Some(sw)) = (scale_of(&layer.inputs[0]), scale_of(&layer.inputs[1])) else {
+        return Err("its layer's input or weights are not codes with one scale".into());
+    };
+    let grid = sx * sw;
+    // a float bias on the grid → int32 codes at the grid
+    let bias = match layer.inputs.get(2).filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => {
+            let v = g
+                .initializer(b)
+                .and_then(|i| i.tensor.floats())
+                .ok_or("its layer's bias is not a stored float")?;
+            let steps: Vec<f64> = v.iter().map(|&b| f64::from(b) / f64::from(grid)).collect();
+            if steps
+                .iter()
+                .any(|s| s.fract() != 0.0 || s.abs() >= f64::from(1u32 << 30))
+            {
+                return Err(
+                    "its layer's bias is not a whole number of the accumulator's steps".into(),
+                );
+            }
+            Some((
+                b.clone(),
+                steps.iter().map(|&s| s as i32).collect::<Vec<i32>>(),
+            ))
+        }
+    };
+    if let Some((b, steps)) = bias {
+        let dims = vec![steps.len() as i64];
+        let codes = add_init(
+            g,
+            &format!("{b}_codes"),
+            super::qdq::i32_tensor(dims, steps),
+        );
+        let s = add_init(g, &format!("{b}_scale"), f32_tensor(vec![], vec![grid]));
+        let dq = g.fresh_name(&format!("{b}_dequantized"));
+        add_node(
+            g,
+            "DequantizeLinear",
+            vec![],
+            vec![codes, s],
+            vec![dq.clone()],
+        )?;
+        g.nodes[li].inputs[2] = dq;
+    }
+    let scale = add_init(g, &format!("{out}_scale"), f32_tensor(vec![], vec![grid]));
+    let zp = add_init(g, &format!("{out}_zero_point"), i8_tensor(vec![], vec![0]));
+    let min = add_init(g, &format!("{out}_min"), f32_tensor(vec![], vec![-grid]));
+    let max = add_init(g, &format!("{out}_max"), f32_tensor(vec![], vec![0.0]));
+    let zero = add_init(
+        g,
+        &format!("{out}_threshold"),
+        f32_tensor(vec![], vec![0.0]),
+    );
+    let plus = add_init(g, &format!("{out}_plus"), f32_tensor(vec![], vec![1.0]));
+    let minus = add_init(g, &format!("{out}_minus"), f32_tensor(vec![], vec![-1.0]));
+    let name = |g: &Graph, what: &str| g.fresh_name(&format!("{out}_{what}"));
+    let (c, q, d, ge) = (
+        name(g, "clipped"),
+        name(g, "codes"),
+        name(g, "dequantized"),
+        name(g, "nonnegative"),
+    );
+    g.remove_node(idx);
+    add_node(g, "Clip", vec![], vec![x, min, max], vec![c.clone()])?;
+    add_node(
+        g,
+        "QuantizeLinear",
+        vec![],
+        vec![c, scale.clone(), zp.clone()],
+        vec![q.clone()],
+    )?;
+    add_node(
+        g,
+        "DequantizeLinear",
+        vec![],
+        vec![q, scale, zp],
+        vec![d.clone()],
+    )?;
+    add_node(g, "GreaterOrEqual", vec![], vec![d, zero], vec![ge.clone()])?;
+    add_node(g, "Where", vec![], vec![ge, plus, minus], vec![out])?;
+    g.rebuild_edges();
+    Ok(())
 }
 
 /// QCDQ: `QuantizeLinear(x) → Clip(lo, hi) → …` becomes `Clip(x, (lo−zp)·s, (hi−zp)·s) →
