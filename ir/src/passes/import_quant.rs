@@ -42,10 +42,12 @@ struct ImportQuant;
 /// codes of a QuantizeLinear.
 pub fn has_imports(model: &Model) -> bool {
     let g = &model.graph;
+    // every model goes through this: look-ups through one index, linear in the graph's size
+    let uses = g.uses();
     let from = |n: &Node, what: fn(&Op) -> bool| {
         n.inputs
             .first()
-            .and_then(|x| g.producer(x))
+            .and_then(|x| uses.producer(x))
             .is_some_and(|p| what(&g.nodes[p].op))
     };
     let dequantized = |op: &Op| matches!(op, Op::DequantizeLinear { .. });
@@ -56,7 +58,7 @@ pub fn has_imports(model: &Model) -> bool {
         Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. } => {
             from(n, dequantized)
                 && n.outputs.first().is_some_and(|o| {
-                    g.consumers(o)
+                    uses.consumers(o)
                         .iter()
                         .any(|&r| !matches!(g.nodes[r].op, Op::QuantizeLinear { .. }))
                 })
