@@ -397,6 +397,27 @@ fn scalesim_cfg(rows: &str, cols: &str) -> String {
 
 const TOPOLOGY_HEAD: &str = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n";
 
+/// A chain of `n` QONNX `Quant` nodes on a 4-element input.
+fn quant_chain(n: usize) -> String {
+    let mut text = String::from("<\n   ir_version: 8,\n   opset_import: [\"\" : 13, \"qonnx.custom_op.general\" : 1]\n>\ng (float[1,4] x) => (float[1,4] y)\n   <float s = {0.25}, float z = {0}, float b = {4}>\n{\n");
+    for k in 0..n {
+        let (x, y) = (
+            if k == 0 {
+                "x".to_string()
+            } else {
+                format!("q{}", k - 1)
+            },
+            if k + 1 == n {
+                "y".to_string()
+            } else {
+                format!("q{k}")
+            },
+        );
+        text += &format!("   {y} = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> ({x}, s, z, b)\n");
+    }
+    text + "}\n"
+}
+
 fn cases() -> Vec<Case> {
     use Expect::{Error, Ok};
     let inject_label = format!("[\"x{INJECT}\"]");
@@ -625,6 +646,14 @@ fn cases() -> Vec<Case> {
             Error(&["\\u{1b}[31m"]),
         ),
         // ---- models, text and binary ----
+        // a long chain of QONNX quantizers: the pipeline's import (rewrites in time linear in the
+        // graph each) stops at its bound rather than take quadratic time; the model runs as written
+        case(
+            "qonnx-quantizer-chain",
+            &["inspect", "chain.onnx.txt"],
+            Ok(&["nothing rewritten", "past the import's bound", "total"]),
+        )
+        .file("chain.onnx.txt", quant_chain(20_000)),
         case("model-is-dev-zero", &["inspect", "/dev/zero"], Error(&["not a regular file"])),
         case("model-is-a-folder", &["inspect", "."], Error(&["not a regular file"])),
         case("model-missing", &["inspect", "nope.onnx.txt"], Error(&["nope.onnx.txt"])),

@@ -38,6 +38,10 @@ pub const DEF: PassDef = PassDef {
 
 struct ImportQuant;
 
+/// The most candidate-nodes × graph-size work the pass takes on: a network with a thousand
+/// quantizers in a graph of four thousand nodes and weights, far past a trained model's.
+const MAX_WORK: usize = 4_000_000;
+
 /// Whether a model has anything for `import-quant` to rewrite: a QONNX quantizer, or a Clip on the
 /// codes of a QuantizeLinear.
 pub fn has_imports(model: &Model) -> bool {
@@ -73,6 +77,31 @@ impl Pass for ImportQuant {
     }
 
     fn run(&self, model: &mut Model, _: &PassContext) -> Result<Vec<String>, String> {
+        // each rewrite edits the graph in time linear in its size: past a bound on their product
+        // the model stays as written (it computes the same), rather than take quadratic time
+        let g = &model.graph;
+        let rewrites = g
+            .nodes
+            .node_weights()
+            .filter(|n| {
+                matches!(
+                    n.op,
+                    Op::Quant(_)
+                        | Op::BipolarQuant
+                        | Op::Clip { .. }
+                        | Op::Transpose { .. }
+                        | Op::MaxPool { .. }
+                        | Op::Flatten { .. }
+                        | Op::Reshape { .. }
+                )
+            })
+            .count();
+        let size = g.nodes.node_count() + g.initializers.len();
+        if rewrites.saturating_mul(size) > MAX_WORK {
+            return Ok(vec![format!(
+                "nothing rewritten: {rewrites} candidate nodes in a graph of {size} nodes and weights is past the import's bound ({MAX_WORK} node visits); the model runs as written, in float"
+            )]);
+        }
         let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
         let g = &mut model.graph;
         let (mut weights, mut acts, mut clips) = (0, 0, 0);
