@@ -58,7 +58,14 @@ pub fn has_imports(model: &Model) -> bool {
     g.nodes.node_weights().any(|n| match n.op {
         Op::Quant(_) | Op::BipolarQuant => true,
         Op::Clip { .. } => from(n, |op| matches!(op, Op::QuantizeLinear { .. })),
-        Op::Transpose { .. } => from(n, dequantized),
+        // weight codes only
+        Op::Transpose { .. } => n
+            .inputs
+            .first()
+            .and_then(|x| uses.producer(x))
+            .is_some_and(|p| {
+                dequantized(&g.nodes[p].op) && g.initializer(&g.nodes[p].inputs[0]).is_some()
+            }),
         Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. } => {
             from(n, dequantized)
                 && n.outputs.first().is_some_and(|o| {
@@ -288,9 +295,18 @@ fn weight(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String>
         None => scales[0],
         Some(a) => scales[(i / inner) % wdims[a] as usize],
     };
+    if w.iter().any(|v| !v.is_finite()) {
+        return Err("a weight is not a finite number".into());
+    }
     let codes: Vec<i8> = match n.op {
         Op::Quant(q) => {
             let range = int_range(q.signed, q.narrow, bits);
+            if range.0 < -128.0 || range.1 > 127.0 {
+                return Err(format!(
+                    "its codes [{}, {}] do not fit int8",
+                    range.0, range.1
+                ));
+            }
             w.iter()
                 .enumerate()
                 .map(|(i, &v)| q.code(v, scale_at(i), 0.0, bits, range) as i8)
@@ -675,4 +691,39 @@ fn row_major_strides(dims: &[i64]) -> Vec<usize> {
         strides[k] = strides[k + 1] * dims[k + 1].max(0) as usize;
     }
     strides
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::passes::{run_spec, RunOptions};
+
+    /// Weight quantizers whose codes would not be exact as int8 stay as they are, and say why.
+    #[test]
+    fn weights_that_do_not_fit_stay_with_a_reason() {
+        let text = r#"<
+   ir_version: 8,
+   opset_import: ["" : 13, "qonnx.custom_op.general" : 1]
+>
+g (float[1,2] x) => (float[1,2] y, float[1,2] u)
+   <float[2,2] w = {0.5, 1, 2, 3}, float[2,2] v = {0.5, NaN, 2, 3}, float s = {0.25}, float z = {0}, float b8 = {8}, float b4 = {4}>
+{
+   wq = qonnx.custom_op.general.Quant <signed: int = 0, narrow: int = 0> (w, s, z, b8)
+   vq = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0> (v, s, z, b4)
+   y = MatMul (x, wq)
+   u = MatMul (x, vq)
+}
+"#;
+        let mut m = crate::parse_model_str(text).unwrap();
+        let reports = run_spec(&mut m, "import-quant", &RunOptions::default()).unwrap();
+        let said = reports[0].changes.join("\n");
+        assert!(
+            said.contains("kept `wq` in float: its codes [0, 255] do not fit int8"),
+            "{said}"
+        );
+        assert!(
+            said.contains("kept `vq` in float: a weight is not a finite number"),
+            "{said}"
+        );
+        assert!(said.starts_with("nothing to rewrite"), "{said}");
+    }
 }
