@@ -44,8 +44,9 @@ pub fn run(src: &Source, pipeline: Pipeline) -> Result<Prepared, CliError> {
     };
     let mut notes = Vec::new();
     let result = pipeline.run(src, &mut notes);
+    // notes carry names from the model: escaped for the terminal
     for note in &notes {
-        eprintln!("{note}");
+        eprintln!("{}", etch_ir::safe_text::terminal_name(&note.to_string()));
     }
     result.map_err(|e| error(&src.path, &src.bytes, &e))
 }

@@ -654,6 +654,19 @@ fn cases() -> Vec<Case> {
             Ok(&["nothing rewritten", "past the import's bound", "total"]),
         )
         .file("chain.onnx.txt", quant_chain(20_000)),
+        // a node label with an escape sequence in the import's note (a quantizer it keeps in float)
+        case(
+            "qonnx-label-in-import-note",
+            &["inspect", "kept.onnx.txt"],
+            Ok(&["kept `x\\u{1b}", "total"]),
+        )
+        .file(
+            "kept.onnx.txt",
+            quant_chain(1).replace(
+                "y = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0>",
+                "[\"x\u{1b}[2J\"] y = qonnx.custom_op.general.Quant <signed: int = 1, narrow: int = 0, rounding_mode: string = \"FLOOR\">",
+            ),
+        ),
         case("model-is-dev-zero", &["inspect", "/dev/zero"], Error(&["not a regular file"])),
         case("model-is-a-folder", &["inspect", "."], Error(&["not a regular file"])),
         case("model-missing", &["inspect", "nope.onnx.txt"], Error(&["nope.onnx.txt"])),
