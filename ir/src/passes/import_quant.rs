@@ -354,38 +354,62 @@ fn activation(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), Str
     } else {
         (ElemType::U8, (0.0, 255.0))
     };
-    let x = n.inputs[0].clone();
-    let out = n.outputs[0].clone();
-    let zp_tensor = Tensor {
+    let (x, out) = (n.inputs[0].clone(), n.outputs[0].clone());
+    let clip = ((lo, hi) != full).then_some((lo * s, hi * s));
+    let (codes, scale, zp) = quantize(g, &x, &out, clip, s, elem)?;
+    replace_with_dq(g, idx, codes, scale, Some(zp), None)
+}
+
+/// A zero zero point of int8 or uint8 codes.
+fn zero_point(elem: ElemType) -> Tensor {
+    Tensor {
         elem,
         dims: vec![],
-        data: Some(if q.signed {
-            Data::I8(vec![0])
-        } else {
-            Data::U8(vec![0])
+        data: Some(match elem {
+            ElemType::I8 => Data::I8(vec![0]),
+            _ => Data::U8(vec![0]),
         }),
         external: None,
-    };
-    let scale = add_init(g, &format!("{out}_scale"), f32_tensor(vec![], vec![s]));
-    let zp = add_init(g, &format!("{out}_zero_point"), zp_tensor);
-    let float_in = if (lo, hi) != full {
-        let min = add_init(g, &format!("{out}_min"), f32_tensor(vec![], vec![lo * s]));
-        let max = add_init(g, &format!("{out}_max"), f32_tensor(vec![], vec![hi * s]));
-        let c = g.fresh_name(&format!("{out}_clipped"));
-        add_node(g, "Clip", vec![], vec![x, min, max], vec![c.clone()])?;
-        c
-    } else {
-        x
+    }
+}
+
+/// `[Clip(x, min, max) →] QuantizeLinear(x, scale, 0)` into new values named after `out`: returns
+/// the codes and the names of the scale and zero point, for the DequantizeLinear that reads them.
+fn quantize(
+    g: &mut Graph,
+    x: &str,
+    out: &str,
+    clip: Option<(f32, f32)>,
+    scale: f32,
+    elem: ElemType,
+) -> Result<(String, String, String), String> {
+    let s = add_init(g, &format!("{out}_scale"), f32_tensor(vec![], vec![scale]));
+    let zp = add_init(g, &format!("{out}_zero_point"), zero_point(elem));
+    let float_in = match clip {
+        Some((lo, hi)) => {
+            let min = add_init(g, &format!("{out}_min"), f32_tensor(vec![], vec![lo]));
+            let max = add_init(g, &format!("{out}_max"), f32_tensor(vec![], vec![hi]));
+            let c = g.fresh_name(&format!("{out}_clipped"));
+            add_node(
+                g,
+                "Clip",
+                vec![],
+                vec![x.to_string(), min, max],
+                vec![c.clone()],
+            )?;
+            c
+        }
+        None => x.to_string(),
     };
     let codes = g.fresh_name(&format!("{out}_codes"));
     add_node(
         g,
         "QuantizeLinear",
         vec![],
-        vec![float_in, scale.clone(), zp.clone()],
+        vec![float_in, s.clone(), zp.clone()],
         vec![codes.clone()],
     )?;
-    replace_with_dq(g, idx, codes, scale, Some(zp), None)
+    Ok((codes, s, zp))
 }
 
 /// A `BipolarQuant` (scale 1) of a layer's output → the layer writes codes in {−1, 0} (its
@@ -475,33 +499,18 @@ fn bipolar_activation(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result
         )?;
         g.nodes[li].inputs[2] = dq;
     }
-    let scale = add_init(g, &format!("{out}_scale"), f32_tensor(vec![], vec![grid]));
-    let zp = add_init(g, &format!("{out}_zero_point"), i8_tensor(vec![], vec![0]));
-    let min = add_init(g, &format!("{out}_min"), f32_tensor(vec![], vec![-grid]));
-    let max = add_init(g, &format!("{out}_max"), f32_tensor(vec![], vec![0.0]));
-    let zero = add_init(
-        g,
-        &format!("{out}_threshold"),
-        f32_tensor(vec![], vec![0.0]),
-    );
-    let plus = add_init(g, &format!("{out}_plus"), f32_tensor(vec![], vec![1.0]));
-    let minus = add_init(g, &format!("{out}_minus"), f32_tensor(vec![], vec![-1.0]));
-    let name = |g: &Graph, what: &str| g.fresh_name(&format!("{out}_{what}"));
-    let (c, q, d, ge) = (
-        name(g, "clipped"),
-        name(g, "codes"),
-        name(g, "dequantized"),
-        name(g, "nonnegative"),
-    );
     g.remove_node(idx);
-    add_node(g, "Clip", vec![], vec![x, min, max], vec![c.clone()])?;
-    add_node(
-        g,
-        "QuantizeLinear",
-        vec![],
-        vec![c, scale.clone(), zp.clone()],
-        vec![q.clone()],
-    )?;
+    let (q, scale, zp) = quantize(g, &x, &out, Some((-grid, 0.0)), grid, ElemType::I8)?;
+    let constant = |g: &mut Graph, what: &str, v: f32| {
+        add_init(g, &format!("{out}_{what}"), f32_tensor(vec![], vec![v]))
+    };
+    let (zero, plus, minus) = (
+        constant(g, "threshold", 0.0),
+        constant(g, "plus", 1.0),
+        constant(g, "minus", -1.0),
+    );
+    let d = g.fresh_name(&format!("{out}_dequantized"));
+    let ge = g.fresh_name(&format!("{out}_nonnegative"));
     add_node(
         g,
         "DequantizeLinear",
@@ -609,18 +618,7 @@ fn pools_on_codes(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
         let scale = dqn.inputs[1].clone();
         let zp = match dqn.inputs.get(2).filter(|z| !z.is_empty()) {
             Some(z) => z.clone(),
-            None => {
-                let t = Tensor {
-                    elem: tq.elem,
-                    dims: vec![],
-                    data: Some(match tq.elem {
-                        ElemType::I8 => Data::I8(vec![0]),
-                        _ => Data::U8(vec![0]),
-                    }),
-                    external: None,
-                };
-                add_init(g, &format!("{out}_zero_point"), t)
-            }
+            None => add_init(g, &format!("{out}_zero_point"), zero_point(tq.elem)),
         };
         super::qdq::insert_qdq(g, &out, &scale, &zp, None)?;
         count += 1;
