@@ -112,9 +112,11 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
         }
     }
     let mut qonnx_layers: HashMap<NodeIndex, &QonnxWeight> = HashMap::new();
+    // producers through one index: linear in the graph (no walk at all without quantizers)
+    let uses = g.uses();
     for idx in g.node_order() {
         let n = &g.nodes[idx];
-        if !matches!(n.op, Op::Conv { .. } | Op::Gemm { .. } | Op::MatMul) {
+        if qonnx.is_empty() || !matches!(n.op, Op::Conv { .. } | Op::Gemm { .. } | Op::MatMul) {
             continue;
         }
         // the quantizer's output, or a Transpose/Reshape of it (how exporters feed MatMul)
@@ -124,7 +126,7 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 if qonnx.contains_key(v.as_str()) {
                     break;
                 }
-                match g.producer(&v).map(|p| &g.nodes[p]) {
+                match uses.producer(&v).map(|p| &g.nodes[p]) {
                     Some(p)
                         if matches!(
                             p.op,
@@ -242,10 +244,11 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                     .first()
                     .and_then(|x| g.producer(x))
                     .is_some_and(|p| is_bipolar(&g.nodes[p], info));
-                // ±1 weights: XNOR-popcount on a bipolar input, add/subtract on any other
+                // ±1 weights: XNOR-popcount on a bipolar input, 2-bit integers on any other (as
+                // `QuantLayer::mac_kind` names them)
                 let kind = match (w.bits, binary_input) {
                     (1, true) => "xnor".to_string(),
-                    (1, false) => "binary".to_string(),
+                    (1, false) => "int2".to_string(),
                     (b, _) => format!("int{b}"),
                 };
                 let facts = WeightFacts {
@@ -351,7 +354,11 @@ fn qonnx_weights<'a>(
     info: &GraphInfo,
 ) -> HashMap<&'a str, QonnxWeight<'a>> {
     let mut out = HashMap::new();
-    for n in g.nodes.node_weights() {
+    let quantizers = g
+        .nodes
+        .node_weights()
+        .filter(|n| matches!(n.op, Op::Quant(_) | Op::BipolarQuant));
+    for n in quantizers {
         let Some(init) = n.inputs.first().filter(|i| g.initializer(i).is_some()) else {
             continue;
         };
