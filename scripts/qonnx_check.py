@@ -34,6 +34,17 @@ The cases:
   qcdq-*              ONNX's QCDQ form of low-bit networks (QuantizeLinear → Clip → DequantizeLinear,
                       the Clip narrowing int8/uint8 codes to 2 to 8 bits), against onnxruntime with
                       graph optimizations disabled (the reference semantics of QDQ).
+  qop-*-pt, qop-*-pc  the QOperator form (QLinearConv, QGemm) that onnxruntime's quantize_static
+                      writes for the float digits models (cnn, depthwise-separable, mlp), per tensor
+                      and per channel, uint8 activations and int8 weights with reduce_range (7-bit
+                      weights: onnxruntime's u8×s8 kernels saturate 16-bit sums without VNNI
+                      otherwise, so its results would depend on the CPU), calibrated on 100
+                      training rows: etch keeps these layers (their multipliers are not powers of
+                      two) and runs them as onnxruntime does, float32 requantization included;
+  qop-po2             a QOperator network with power-of-two scales (QLinearConv, a max pool on codes,
+                      a depthwise QLinearConv, QLinearAdd with equal scales, QLinearMatMul, QGemm):
+                      etch rewrites every layer into its own integer layers, which must then give
+                      onnxruntime's results too.
 
 One line per case; the last line is `N passed, M failed`; exit status 1 if any failed.
 """
@@ -46,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.parser
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
@@ -267,6 +279,82 @@ def mlp_bipolar_case(rng):
 SHIPPED = ["qat_w1a1_mlp", "qat_w2a2_cnn", "qat_w4a4_resdw", "qat_int8_qcdq_cnn", "qat_int4_qcdq_cnn"]
 
 
+MS = "com.microsoft"
+
+
+def qoperator_case(stem, per_channel):
+    """onnxruntime's quantize_static in QOperator format on a float digits model."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    model = onnx.parser.parse_model((REPO / f"examples/models/{stem}.onnx.txt").read_text())
+    inp = model.graph.input[0]
+    shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    rows = np.loadtxt(REPO / "examples/data/digits_train.csv", delimiter=",", dtype=np.float32)[:100, 1:]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{inp.name: r.reshape(shape)} for r in rows])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as t:
+        src, dst = Path(t) / "float.onnx", Path(t) / "qop.onnx"
+        onnx.save(model, src)
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QOperator, per_channel=per_channel,
+                        reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        q = onnx.load(dst)
+    ops = {n.op_type for n in q.graph.node}
+    assert {"QLinearConv", "QGemm"} & ops, ops
+    return renamed_io(q, shape)
+
+
+def qoperator_po2_case(rng):
+    """QuantizeLinear → QLinearConv 3x3 → MaxPool → depthwise QLinearConv → QLinearAdd (equal scales)
+    → Flatten → QLinearMatMul → QGemm → DequantizeLinear, every scale a power of two."""
+    b = Builder("qop_po2")
+    c = 8
+
+    def weight(shape, axis_len):
+        w = b.const(rng.integers(-127, 128, shape), np.int8)
+        s = b.const(2.0 ** rng.integers(-7, -4, axis_len))
+        return w, s, b.const(np.zeros(axis_len, np.int8), np.int8)
+
+    u8 = lambda: b.const(0, np.uint8)  # noqa: E731
+    xs, hs, ms, ys = b.const(2.0**-3), b.const(2.0**-2), b.const(2.0**-1), b.const(2.0**-1)
+    xq = b.node("QuantizeLinear", ["x", xs, u8()])
+    w, s, z = weight((c, 1, 3, 3), c)
+    h = b.node("QLinearConv", [xq, xs, u8(), w, s, z, hs, u8(), b.const(rng.integers(-64, 64, c), np.int32)], pads=[1, 1, 1, 1])
+    p = b.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    w, s, z = weight((c, 1, 3, 3), c)
+    d = b.node("QLinearConv", [p, hs, u8(), w, s, z, hs, u8()], pads=[1, 1, 1, 1], group=c)
+    r = b.node("QLinearAdd", [p, hs, u8(), d, hs, u8(), hs, u8()], domain=MS)
+    f = b.node("Flatten", [r])
+    w, s, z = weight((c * 16, 16), 16)
+    m = b.node("QLinearMatMul", [f, hs, u8(), w, s, z, ms, u8()])
+    w = b.const(rng.integers(-127, 128, (10, 16)), np.int8)
+    g = b.node("QGemm", [m, ms, u8(), w, b.const(2.0**-6), b.const(0, np.int8), b.const(rng.integers(-99, 99, 10), np.int32), ys, b.const(64, np.uint8)], domain=MS, transB=1)
+    y = b.node("DequantizeLinear", [g, ys, b.const(64, np.uint8)])
+    model = b.model([64, 1, 8, 8], y)
+    model.opset_import.append(helper.make_opsetid(MS, 1))
+    # shape inference does not know onnxruntime's ops
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 10]))
+    return model, digits(64).reshape(64, 1, 8, 8)
+
+
+def renamed_io(model, shape):
+    """The model on the whole test set, its input renamed `x` and its output `y`."""
+    x = digits(None)
+    x = x.reshape([len(x)] + shape[1:])
+    inp, out = model.graph.input[0].name, model.graph.output[0].name
+    model = rebatched(model, len(x))
+    for n in model.graph.node:
+        n.input[:] = ["x" if i == inp else i for i in n.input]
+        n.output[:] = ["y" if o == out else o for o in n.output]
+    model.graph.input[0].name, model.graph.output[0].name = "x", "y"
+    return model, x
+
+
 def rebatched(model, n):
     """The model with its input's and output's batch dimension set to `n` and the inferred shapes
     dropped (the shipped models take one image; both executors then run the whole test set once)."""
@@ -281,17 +369,7 @@ def rebatched(model, n):
 def shipped_case(name):
     """A trained model of examples/models/ (scripts/train_qat.sh) on the whole test set."""
     model = onnx.load(REPO / f"examples/models/{name}.onnx")
-    x = digits(None)
-    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    x = x.reshape([len(x)] + shape[1:])
-    inp, out = model.graph.input[0].name, model.graph.output[0].name
-    model = rebatched(model, len(x))
-    # the check's graph names: input `x`, output `y`
-    for n in model.graph.node:
-        n.input[:] = ["x" if i == inp else i for i in n.input]
-        n.output[:] = ["y" if o == out else o for o in n.output]
-    model.graph.input[0].name, model.graph.output[0].name = "x", "y"
-    return model, x
+    return renamed_io(model, [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim])
 
 
 def cases():
@@ -309,6 +387,10 @@ def cases():
         yield f"qcdq-w{wbits}a{abits}", *qcdq_cnn_case(f"qcdq_w{wbits}a{abits}", wbits, abits, rng)
     for name in SHIPPED:
         yield name, *shipped_case(name)
+    for stem in ("cnn", "ds", "mlp"):
+        for per_channel in (False, True):
+            yield f"qop-{stem}-{'pc' if per_channel else 'pt'}", *qoperator_case(f"digits_{stem}", per_channel)
+    yield "qop-po2", *qoperator_po2_case(rng)
 
 
 def reference_run(model, x):
@@ -358,6 +440,10 @@ def check(etch, tmp, name, model, x):
             print(f"FAIL {name:14} etch eval gets {right_etch} of {len(x)} right, {ref} {right_ref}")
             return False
         accuracy = f"; top-1 {right_etch}/{len(x)} in etch eval and {ref}"
+    # the power-of-two QOperator network must have become etch's own integer layers
+    if name == "qop-po2" and "5 QOperator layers to QDQ" not in run.stderr:
+        print(f"FAIL {name:14} etch did not rewrite its 5 layers: {run.stderr.strip()}")
+        return False
     distinct = len(np.unique(want))
     print(f"ok   {name:14} {got.size} outputs equal to {ref}'s ({int((~bits_same).sum())} differ only in the sign of zero; {distinct} distinct values){accuracy}")
     return True

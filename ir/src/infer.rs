@@ -266,13 +266,113 @@ impl Infer<'_> {
     }
 
     fn same_elem(&self, node: &Node, a: &TensorType, b: &TensorType) -> Res<()> {
-        if a.elem != b.elem {
+        // a QOperator layer (seen through its float op, `qoperator`) multiplies uint8 by int8 codes
+        let codes = |e: ElemType| matches!(e, ElemType::U8 | ElemType::I8);
+        let qoperator = matches!(
+            node.op_type.as_str(),
+            "QLinearConv" | "QLinearMatMul" | "QGemm"
+        );
+        if a.elem != b.elem && !(qoperator && codes(a.elem) && codes(b.elem)) {
             return Err(format!(
                 "{} takes inputs of one element type, but they are {} and {}",
                 node.op_type, a.elem, b.elem
             ));
         }
         Ok(())
+    }
+
+    /// A QOperator layer (`crate::qoperator`): 8-bit integer operands and zero points of their
+    /// type, float scales, an int32 bias; the shape is its float op's on the codes, the type the
+    /// output zero point's (uint8 when it is omitted).
+    fn qoperator(&mut self, node: &Node) -> Res<Vec<Option<TensorType>>> {
+        let Some((float, s)) = node.op.qoperator() else {
+            return Ok(vec![None; node.outputs.len()]);
+        };
+        let most = s.y_zero_point.max(s.bias.unwrap_or(0)) + 1;
+        let present = |k: usize| node.inputs.get(k).is_some_and(|i| !i.is_empty());
+        if node.inputs.len() > most {
+            return Err(format!(
+                "it has {} inputs; {} takes at most {most}",
+                node.inputs.len(),
+                node.op_type
+            ));
+        }
+        let required = [
+            s.x,
+            s.x_scale,
+            s.x_zero_point,
+            s.w,
+            s.w_scale,
+            s.w_zero_point,
+            s.y_scale,
+        ];
+        if let Some(k) = required.into_iter().find(|&k| !present(k)) {
+            let what = if k == s.y_scale && node.op_type == "QGemm" {
+                " (a QGemm without y_scale gives float, which etch does not support)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{} needs input {} but it is missing{what}",
+                node.op_type,
+                k + 1
+            ));
+        }
+        for (data, scale, zp, what) in [
+            (Some(s.x), s.x_scale, s.x_zero_point, "x"),
+            (Some(s.w), s.w_scale, s.w_zero_point, "the weight"),
+            (None, s.y_scale, s.y_zero_point, "y"),
+        ] {
+            let sc = self.input(node, scale)?;
+            if sc.elem != ElemType::F32 {
+                return Err(format!(
+                    "the scale of {what} must be float, not {}",
+                    sc.elem
+                ));
+            }
+            let zt = if present(zp) {
+                Some(self.input(node, zp)?.elem)
+            } else {
+                None
+            };
+            let elem = match data {
+                Some(d) => Some(self.input(node, d)?.elem),
+                None => zt,
+            };
+            if let Some(e) = elem.filter(|e| !matches!(e, ElemType::U8 | ElemType::I8)) {
+                return Err(format!("{what} must be uint8 or int8 codes, not {e}"));
+            }
+            if let (Some(e), Some(z)) = (elem, zt) {
+                if e != z {
+                    return Err(format!("the zero point of {what} is {z} but {what} is {e}"));
+                }
+            }
+        }
+        if let Some(b) = s.bias.filter(|&b| present(b)) {
+            let bt = self.input(node, b)?;
+            if bt.elem != ElemType::I32 {
+                return Err(format!("the bias must be int32, not {}", bt.elem));
+            }
+        }
+        let mut view = node.clone();
+        view.op = float;
+        view.inputs = [Some(s.x), Some(s.w), s.bias]
+            .into_iter()
+            .flatten()
+            .map(|k| node.inputs.get(k).cloned().unwrap_or_default())
+            .collect();
+        let shape = self
+            .node(&view)?
+            .into_iter()
+            .next()
+            .flatten()
+            .and_then(|t| t.shape);
+        let elem = if present(s.y_zero_point) {
+            self.input(node, s.y_zero_point)?.elem
+        } else {
+            ElemType::U8
+        };
+        Ok(vec![Some(TensorType { elem, shape })])
     }
 
     /// Output types of one node (None where unknown), folding constants on the way.
@@ -1088,6 +1188,30 @@ impl Infer<'_> {
                 let xy = broadcast(&self.shape_of(node, 1)?, &self.shape_of(node, 2)?)?;
                 let out = broadcast(&self.shape_of(node, 0)?, &xy)?;
                 vec![t(x.elem, out)]
+            }
+            Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } => {
+                self.qoperator(node)?
+            }
+            Op::QLinearAdd => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 3)?;
+                if !matches!(a.elem, ElemType::U8 | ElemType::I8) || a.elem != b.elem {
+                    return Err(format!(
+                        "QLinearAdd takes uint8 or int8 codes of one type, not {} and {}",
+                        a.elem, b.elem
+                    ));
+                }
+                for k in [1, 4, 6] {
+                    if self.input(node, k)?.elem != ElemType::F32 {
+                        return Err(format!("input {} (a scale) must be float", k + 1));
+                    }
+                }
+                let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 3)?)?;
+                let elem = match self.opt_input(node, 7) {
+                    Some(_) => self.input(node, 7)?.elem,
+                    None => ElemType::U8,
+                };
+                vec![t(elem, out)]
             }
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => {
                 let want: &[usize] = match node.op {

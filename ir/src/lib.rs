@@ -10,6 +10,7 @@ pub mod op;
 pub mod passes;
 pub mod print;
 pub mod qonnx;
+pub mod qoperator;
 pub mod quant;
 pub mod safe_text;
 pub mod stats;

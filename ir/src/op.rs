@@ -262,6 +262,24 @@ pub enum Op {
     BipolarQuant,
     /// QONNX's `Trunc`: version 1 with 5 inputs, version 2 with 6; see [`crate::qonnx::Trunc`].
     Trunc(crate::qonnx::Trunc),
+    /// ONNX's `QLinearConv`: a convolution on integer codes with its scales and zero points as
+    /// inputs; see [`crate::qoperator`].
+    QLinearConv {
+        window: Window,
+        group: i64,
+    },
+    /// ONNX's `QLinearMatMul`: see [`crate::qoperator`].
+    QLinearMatMul,
+    /// onnxruntime's `QGemm` (`com.microsoft`) with a quantized output: see [`crate::qoperator`].
+    QGemm {
+        alpha: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    /// onnxruntime's `QLinearAdd` (`com.microsoft`): `a`, its scale and zero point, `b`, its
+    /// scale and zero point, the output's scale and zero point. `import-quant` rewrites the ones
+    /// etch computes exactly; no executor runs the others.
+    QLinearAdd,
     /// An op etch does not compute with: kept intact, rejected by the stages that need semantics.
     Other,
 }
@@ -576,6 +594,17 @@ impl Op {
         if crate::qonnx::DOMAINS.contains(&domain) && !has_ref {
             return a.qonnx_op();
         }
+        if domain == crate::qoperator::MS_DOMAIN && !has_ref {
+            return Ok(match op_type {
+                "QGemm" => Op::QGemm {
+                    alpha: a.float("alpha")?.unwrap_or(1.0),
+                    trans_a: a.flag("transA")?,
+                    trans_b: a.flag("transB")?,
+                },
+                "QLinearAdd" => Op::QLinearAdd,
+                _ => Op::Other,
+            });
+        }
         if !(domain.is_empty() || domain == "ai.onnx") || has_ref {
             return Ok(Op::Other);
         }
@@ -584,6 +613,11 @@ impl Op {
                 window: a.window()?,
                 group: a.int("group")?.unwrap_or(1),
             },
+            "QLinearConv" => Op::QLinearConv {
+                window: a.window()?,
+                group: a.int("group")?.unwrap_or(1),
+            },
+            "QLinearMatMul" => Op::QLinearMatMul,
             "Gemm" => Op::Gemm {
                 alpha: a.float("alpha")?.unwrap_or(1.0),
                 beta: a.float("beta")?.unwrap_or(1.0),

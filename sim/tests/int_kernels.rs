@@ -142,6 +142,7 @@ fn layer(
             },
         },
         requant,
+        float32: None,
         zero_point: case.zp_out,
         qmin: if case.relu { case.zp_out } else { -128 },
         qmax: 127,

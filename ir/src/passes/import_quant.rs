@@ -18,6 +18,13 @@
 //!   quantizes before a pool, not after) gets `QuantizeLinear → DequantizeLinear` with the same
 //!   scale and zero point: the pooled values are on the codes' grid, so this changes no value,
 //!   and the op runs on the codes.
+//! - A QOperator layer (`QLinearConv`, `QLinearMatMul`, `QGemm`: [`crate::qoperator`]) whose
+//!   requantization multipliers are all exact powers of two, with int8 weight codes in
+//!   [−127, 127] and accumulators that stay below 2^24, becomes `DequantizeLinear → layer →
+//!   QuantizeLinear`: onnxruntime's float32 requantization is then exact, and equals etch's. The
+//!   others stay as written and run on the CPU executor as onnxruntime computes them.
+//! - A `QLinearAdd` (`com.microsoft`) whose three scales are equal, or all powers of two, becomes
+//!   `DequantizeLinear → Add → QuantizeLinear`, which computes it exactly.
 
 use super::qdq::{add_init, add_node, f32_tensor, i8_tensor};
 use super::{Args, Pass, PassContext, PassDef};
@@ -57,6 +64,7 @@ pub fn has_imports(model: &Model) -> bool {
     let dequantized = |op: &Op| matches!(op, Op::DequantizeLinear { .. });
     g.nodes.node_weights().any(|n| match n.op {
         Op::Quant(_) | Op::BipolarQuant => true,
+        _ if n.op.qoperator().is_some() || is_qlinear_add(n) => true,
         Op::Clip { .. } => from(n, |op| matches!(op, Op::QuantizeLinear { .. })),
         // weight codes only
         Op::Transpose { .. } => n
@@ -100,7 +108,8 @@ impl Pass for ImportQuant {
                         | Op::MaxPool { .. }
                         | Op::Flatten { .. }
                         | Op::Reshape { .. }
-                )
+                ) || n.op.qoperator().is_some()
+                    || is_qlinear_add(n)
             })
             .count();
         let size = g.nodes.node_count() + g.initializers.len();
@@ -111,8 +120,25 @@ impl Pass for ImportQuant {
         }
         let info = crate::verify::verify(model).map_err(|e| e.to_string())?;
         let g = &mut model.graph;
-        let (mut weights, mut acts, mut clips) = (0, 0, 0);
+        let (mut weights, mut acts, mut clips, mut qoperators) = (0, 0, 0, 0);
         let mut kept = Vec::new();
+        for idx in g.node_order() {
+            let n = &g.nodes[idx];
+            let (name, op) = (n.display_name(), n.op_type.clone());
+            let done = if n.op.qoperator().is_some() {
+                qoperator_layer(g, &info, idx)
+            } else if is_qlinear_add(n) {
+                qlinear_add(g, &info, idx)
+            } else {
+                continue;
+            };
+            match done {
+                Ok(()) => qoperators += 1,
+                Err(why) => kept.push(format!(
+                    "kept {op} `{name}` as onnxruntime computes it, on the CPU only: {why}"
+                )),
+            }
+        }
         for idx in g.node_order() {
             let n = &g.nodes[idx];
             if !matches!(n.op, Op::Quant(_) | Op::BipolarQuant) {
@@ -160,6 +186,10 @@ impl Pass for ImportQuant {
         // the float weights the codes replaced
         super::dead_values::remove_dead(g);
         let counts = [
+            (
+                qoperators,
+                "QOperator layers to QDQ (power-of-two requantization)",
+            ),
             (weights, "weight quantizers to int8 codes"),
             (
                 acts,
@@ -192,6 +222,262 @@ impl Pass for ImportQuant {
         out.extend(kept);
         Ok(out)
     }
+}
+
+/// onnxruntime's `QLinearAdd` (`com.microsoft`): a, its scale and zero point, b, its scale and
+/// zero point, the output's scale and zero point.
+fn is_qlinear_add(n: &Node) -> bool {
+    n.domain == crate::qoperator::MS_DOMAIN && n.op_type == "QLinearAdd"
+}
+
+/// The one float value of a constant input.
+fn scalar(info: &GraphInfo, n: &Node, k: usize, what: &str) -> Result<f32, String> {
+    match floats(info, n, k).as_deref() {
+        Some([v]) if v.is_finite() && *v > 0.0 => Ok(*v),
+        _ => Err(format!("its {what} is not one positive constant")),
+    }
+}
+
+/// The integer values of a constant input (zeros when it is omitted).
+fn ints_or_zero(info: &GraphInfo, n: &Node, k: usize, what: &str) -> Result<Vec<i64>, String> {
+    match n.inputs.get(k).filter(|i| !i.is_empty()) {
+        None => Ok(vec![0]),
+        Some(v) => info
+            .consts
+            .get(v)
+            .and_then(Tensor::ints)
+            .ok_or_else(|| format!("its {what} is not constant")),
+    }
+}
+
+/// A QOperator layer whose requantization is exact → `DequantizeLinear(x) → Conv/MatMul/Gemm(·,
+/// DequantizeLinear(w), DequantizeLinear(bias)) → QuantizeLinear(y)`, the layer etch's analysis
+/// reads (`crate::quant`).
+fn qoperator_layer(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String> {
+    let n = &g.nodes[idx];
+    let (float, s) = n.op.qoperator().ok_or("not a QOperator layer")?;
+    if let Op::Gemm { alpha, trans_a, .. } = float {
+        if alpha != 1.0 || trans_a {
+            return Err("only alpha = 1 and transA = 0 map onto etch's layers".into());
+        }
+    }
+    let x_scale = scalar(info, n, s.x_scale, "input scale")?;
+    let y_scale = scalar(info, n, s.y_scale, "output scale")?;
+    let w_scale = floats(info, n, s.w_scale).ok_or("its weight scale is not constant")?;
+    let w_init = g
+        .initializer(&n.inputs[s.w])
+        .ok_or("its weight is not stored")?;
+    if w_init.tensor.elem != ElemType::I8 {
+        return Err(format!(
+            "its weight codes are {}, not int8",
+            w_init.tensor.elem
+        ));
+    }
+    let w = w_init.tensor.ints().ok_or("its weight has no values")?;
+    let wdims = w_init.tensor.dims.clone();
+    if w.iter().any(|&c| c == -128) {
+        return Err(
+            "a weight code is −128 (etch's int8 weights are symmetric, −127 to 127)".into(),
+        );
+    }
+    if ints_or_zero(info, n, s.w_zero_point, "weight zero point")?
+        .iter()
+        .any(|&z| z != 0)
+    {
+        return Err("its weight zero point is not 0".into());
+    }
+    // the output channels lie along axis 0 of a convolution's weight and of a transposed Gemm's,
+    // along the last axis of a MatMul's and of a Gemm's without transB
+    let axis = match float {
+        Op::Conv { .. } | Op::Gemm { trans_b: true, .. } => 0,
+        _ => wdims.len().saturating_sub(1),
+    };
+    let outs = *wdims.get(axis).ok_or("its weight is a scalar")? as usize;
+    if outs == 0 || (w_scale.len() != 1 && w_scale.len() != outs) {
+        return Err("its weight scale is neither one value nor one per output channel".into());
+    }
+    let ws = |o: usize| w_scale[if w_scale.len() == 1 { 0 } else { o }];
+    if let Some(o) =
+        (0..outs).find(|&o| !crate::qoperator::exact_power_of_two(x_scale, ws(o), y_scale))
+    {
+        return Err(format!(
+            "the requantization multiplier of output channel {o} (x_scale · w_scale / y_scale = {}) is not an exact power of two, so onnxruntime's float32 rounding can differ from etch's fixed point",
+            crate::qoperator::multiplier(x_scale, ws(o), y_scale)
+        ));
+    }
+    // |acc| < 2^24, where float32 holds every accumulator exactly
+    let x_zp = ints_or_zero(info, n, s.x_zero_point, "input zero point")?;
+    let [x_zp] = x_zp[..] else {
+        return Err("its input zero point is not one value".into());
+    };
+    let x_elem = info.ty(&n.inputs[s.x]).map(|t| t.elem);
+    let x_reach = match x_elem {
+        Some(ElemType::I8) => (x_zp + 128).max(127 - x_zp),
+        _ => x_zp.max(255 - x_zp),
+    };
+    let bias = match s
+        .bias
+        .and_then(|b| n.inputs.get(b))
+        .filter(|b| !b.is_empty())
+    {
+        Some(b) => Some((
+            b.clone(),
+            info.consts
+                .get(b)
+                .and_then(Tensor::ints)
+                .ok_or("its bias is not constant")?,
+        )),
+        None => None,
+    };
+    let strides = row_major_strides(&wdims);
+    let mut sum_abs = vec![0i64; outs];
+    for (i, &c) in w.iter().enumerate() {
+        sum_abs[(i / strides[axis]) % outs] += c.abs();
+    }
+    let most = (0..outs)
+        .map(|o| {
+            sum_abs[o] * x_reach
+                + bias
+                    .as_ref()
+                    .map_or(0, |(_, b)| b.get(o).map_or(0, |v| v.abs()))
+        })
+        .max()
+        .unwrap_or(0);
+    if most >= 1 << 24 {
+        return Err(format!(
+            "an accumulator can reach {most}, past 2^24, where float32 rounds it"
+        ));
+    }
+    // the rewrite
+    let n = g.nodes[idx].clone();
+    let op_type = match float {
+        Op::Conv { .. } => "Conv",
+        Op::Gemm { .. } => "Gemm",
+        _ => "MatMul",
+    };
+    let axis_attr = |a: usize| {
+        vec![Attribute {
+            name: "axis".into(),
+            value: AttrValue::Int(a as i64),
+        }]
+    };
+    let input = |k: usize| n.inputs.get(k).cloned().unwrap_or_default();
+    g.remove_node(idx);
+    let xd = g.fresh_name(&format!("{}_dequantized", n.inputs[s.x]));
+    add_node(
+        g,
+        "DequantizeLinear",
+        vec![],
+        vec![input(s.x), input(s.x_scale), input(s.x_zero_point)],
+        vec![xd.clone()],
+    )?;
+    let wd = g.fresh_name(&format!("{}_dequantized", n.inputs[s.w]));
+    let w_axis = if w_scale.len() == 1 {
+        vec![]
+    } else {
+        axis_attr(axis)
+    };
+    add_node(
+        g,
+        "DequantizeLinear",
+        w_axis,
+        vec![input(s.w), input(s.w_scale)],
+        vec![wd.clone()],
+    )?;
+    let mut layer_inputs = vec![xd, wd];
+    if let Some((b, _)) = &bias {
+        let scales: Vec<f32> = (0..w_scale.len()).map(|o| x_scale * ws(o)).collect();
+        let dims = if scales.len() == 1 {
+            vec![]
+        } else {
+            vec![scales.len() as i64]
+        };
+        let sc = add_init(g, &format!("{b}_scale"), f32_tensor(dims, scales));
+        let bd = g.fresh_name(&format!("{b}_dequantized"));
+        let b_axis = if w_scale.len() == 1 {
+            vec![]
+        } else {
+            axis_attr(0)
+        };
+        add_node(
+            g,
+            "DequantizeLinear",
+            b_axis,
+            vec![b.clone(), sc],
+            vec![bd.clone()],
+        )?;
+        layer_inputs.push(bd);
+    }
+    let y = g.fresh_name(&format!("{}_float", n.outputs[0]));
+    add_node(g, op_type, n.attrs.clone(), layer_inputs, vec![y.clone()])?;
+    let mut q_inputs = vec![y, input(s.y_scale)];
+    q_inputs.extend(
+        n.inputs
+            .get(s.y_zero_point)
+            .filter(|z| !z.is_empty())
+            .cloned(),
+    );
+    add_node(
+        g,
+        "QuantizeLinear",
+        vec![],
+        q_inputs,
+        vec![n.outputs[0].clone()],
+    )?;
+    g.rebuild_edges();
+    Ok(())
+}
+
+/// A `QLinearAdd` that etch computes exactly → `Add(DequantizeLinear(a), DequantizeLinear(b)) →
+/// QuantizeLinear`: with three equal scales it is etch's integer Add of codes, and with scales
+/// that are all powers of two every float step is exact. Otherwise onnxruntime's result depends on
+/// its vector kernels (fused multiply-adds on some CPUs), and the node stays.
+fn qlinear_add(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), String> {
+    let n = &g.nodes[idx];
+    if n.inputs.len() != 8
+        || n.inputs
+            .iter()
+            .enumerate()
+            .any(|(k, i)| i.is_empty() && k != 2 && k != 5 && k != 7)
+    {
+        return Err("it does not have onnxruntime's 8 inputs (a, scale, zero point, b, scale, zero point, output scale, zero point)".into());
+    }
+    let scales = [
+        scalar(info, n, 1, "scale of a")?,
+        scalar(info, n, 4, "scale of b")?,
+        scalar(info, n, 6, "output scale")?,
+    ];
+    let po2 = |v: f32| v.to_bits() & 0x007f_ffff == 0;
+    if !(scales.iter().all(|&v| v == scales[0]) || scales.iter().all(|&v| po2(v))) {
+        return Err(format!(
+            "its scales {}, {} and {} are neither equal nor powers of two",
+            scales[0], scales[1], scales[2]
+        ));
+    }
+    let n = n.clone();
+    let input = |k: usize| n.inputs[k].clone();
+    g.remove_node(idx);
+    let mut sum_inputs = Vec::new();
+    for k in [0, 3] {
+        let d = g.fresh_name(&format!("{}_dequantized", n.inputs[k]));
+        let mut ins = vec![input(k), input(k + 1)];
+        ins.extend((!n.inputs[k + 2].is_empty()).then(|| input(k + 2)));
+        add_node(g, "DequantizeLinear", vec![], ins, vec![d.clone()])?;
+        sum_inputs.push(d);
+    }
+    let y = g.fresh_name(&format!("{}_float", n.outputs[0]));
+    add_node(g, "Add", vec![], sum_inputs, vec![y.clone()])?;
+    let mut q_inputs = vec![y, input(6)];
+    q_inputs.extend((!n.inputs[7].is_empty()).then(|| input(7)));
+    add_node(
+        g,
+        "QuantizeLinear",
+        vec![],
+        q_inputs,
+        vec![n.outputs[0].clone()],
+    )?;
+    g.rebuild_edges();
+    Ok(())
 }
 
 /// The float values of a constant input.

@@ -33,6 +33,32 @@ pub(crate) fn rewrite(
     } else {
         Default::default()
     };
+    // QOperator layers run in integers whatever `integer` says: their semantics are onnxruntime's
+    // integer kernels
+    for st in steps.iter_mut() {
+        let Some((_, s)) = st.op.qoperator() else {
+            continue;
+        };
+        let operand = |k: usize| {
+            st.inputs
+                .get(k)
+                .copied()
+                .flatten()
+                .and_then(|s| consts[s].as_ref())
+        };
+        let out_elem = st.out_elems.first().copied().flatten();
+        let layer = out_elem
+            .ok_or_else(|| "the output type is unknown".to_string())
+            .and_then(|e| IntLayer::qoperator(&st.op, operand, e))
+            .map_err(|message| ExecError::Node {
+                node: st.name.clone(),
+                op: st.op_type.clone(),
+                message,
+            })?;
+        st.inputs = vec![st.inputs[s.x]];
+        st.int = Some(Arc::new(layer));
+        st.on_codes = true;
+    }
     let pos: HashMap<_, usize> = steps.iter().enumerate().map(|(k, s)| (s.node, k)).collect();
     let mut dropped: HashSet<usize> = HashSet::new();
     for l in q.layers.iter().filter(|l| l.is_integer()) {

@@ -828,6 +828,12 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                 &params,
             )?))
         }
+        // built into an integer kernel at plan time (`fuse`)
+        Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } => {
+            Err("the QOperator layer's operands are not constants".into())
+        }
+        // `import-quant` rewrote the ones etch computes exactly
+        Op::QLinearAdd => Err("its scales are neither equal nor powers of two: onnxruntime's QLinearAdd then rounds in its vector kernels (with fused multiply-adds on some CPUs), which etch does not reproduce; quantize the float model with etch (`--passes quant(...)`) instead".into()),
         Op::Other => Err("not supported".into()),
     }
 }

@@ -3,6 +3,10 @@
 
 use std::borrow::Cow;
 
+/// Why a QOperator layer that `import-quant` kept (its requantization is onnxruntime's float32,
+/// not etch's fixed point) does not run on the GPU.
+const QOPERATOR: &str = "a QOperator layer that import-quant kept (its requantization is not an exact power of two) computes as onnxruntime does, which only the CPU executor reproduces; run the model with --backend cpu";
+
 use etch_ir::op::{Op, Unary, WindowAxis};
 
 use super::super::cpu::conv::ConvGeom;
@@ -148,6 +152,9 @@ impl<'g> Recorder<'g> {
         }
         let one = |t: DevTensor| Ok(vec![Val::on_device(t)]);
         if let Some(layer) = &st.int {
+            if layer.float32.is_some() {
+                return Err(QOPERATOR.into());
+            }
             return one(self.int_layer(layer, ins)?);
         }
         if let Some(add) = &st.add {
@@ -373,6 +380,9 @@ impl<'g> Recorder<'g> {
             // weights' quantizers run on the host above; on activations the shader's division
             // (not correctly rounded on every GPU) could move a value across a rounding boundary
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => Err("QONNX's quantizers on values computed on the GPU are not supported by the GPU executor (a GPU's float division may not be correctly rounded, so codes could differ from qonnx's); run the model with --backend cpu".into()),
+            Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } | Op::QLinearAdd => {
+                Err(QOPERATOR.into())
+            }
             Op::Other => Err("not supported".into()),
         }
     }

@@ -68,6 +68,9 @@ pub struct IntLayer {
     pub input: InputCode,
     /// Per output channel.
     pub requant: Vec<Requant>,
+    /// A QOperator layer's float32 multipliers (one per output channel), which replace `requant`:
+    /// onnxruntime's requantization (`etch_ir::qoperator::requantize`), run only on the CPU.
+    pub float32: Option<Vec<f32>>,
     pub zero_point: i32,
     pub qmin: i32,
     pub qmax: i32,
@@ -111,9 +114,144 @@ impl IntLayer {
             bias,
             input: input_code,
             requant,
+            float32: None,
             zero_point: output.zero_point,
             qmin: output.qmin,
             qmax: output.qmax,
+        })
+    }
+
+    /// Builds a QOperator layer (`QLinearConv`, `QLinearMatMul`, `QGemm`: `etch_ir::qoperator`)
+    /// from its operands, `operand(k)` being input `k` where it is known before run time, and its
+    /// output type (uint8 or int8): int8 weights with zero point 0 (per tensor or per output
+    /// channel), onnxruntime's float32 requantization.
+    pub fn qoperator<'v>(
+        op: &Op,
+        operand: impl Fn(usize) -> Option<&'v Value>,
+        out_elem: etch_ir::tensor::ElemType,
+    ) -> Result<IntLayer, String> {
+        use etch_ir::tensor::ElemType;
+        let Some((float, s)) = op.qoperator() else {
+            return Err("not a QOperator layer".into());
+        };
+        let floats = |k: usize, what: &str| -> Result<Vec<f32>, String> {
+            match operand(k) {
+                Some(Value::F32(a)) if !a.data.is_empty() => Ok(a.data.clone()),
+                _ => Err(format!("the {what} must be a float constant")),
+            }
+        };
+        let ints = |k: usize, what: &str| -> Result<Option<&'v Array<i64>>, String> {
+            match operand(k) {
+                None => Ok(None),
+                Some(Value::I64(a)) => Ok(Some(a)),
+                Some(_) => Err(format!("the {what} must be integer")),
+            }
+        };
+        let scalar = |k: usize, what: &str| -> Result<i32, String> {
+            match ints(k, what)? {
+                None => Ok(0),
+                Some(a) if a.data.len() == 1 => Ok(a.data[0] as i32),
+                Some(_) => Err(format!("the {what} must be one value (per tensor)")),
+            }
+        };
+        let x_scale = floats(s.x_scale, "input scale")?;
+        let y_scale = floats(s.y_scale, "output scale")?;
+        if x_scale.len() != 1 || y_scale.len() != 1 {
+            return Err("the input and output scales must be one value each (per tensor)".into());
+        }
+        let x_zp = scalar(s.x_zero_point, "input zero point")?;
+        let y_zp = scalar(s.y_zero_point, "output zero point")?;
+        let (qmin, qmax) = match out_elem {
+            ElemType::U8 => (0, 255),
+            ElemType::I8 => (-128, 127),
+            e => return Err(format!("the output must be uint8 or int8 codes, not {e}")),
+        };
+        let w = ints(s.w, "weight")?.ok_or("the weight must be a constant (int8 codes)")?;
+        if w.data.iter().any(|&c| !(-128..=127).contains(&c)) {
+            return Err("the weight codes must be int8 (uint8 weights are not supported: quantize the weights as int8, onnxruntime's default)".into());
+        }
+        if ints(s.w_zero_point, "weight zero point")?
+            .is_some_and(|z| z.data.iter().any(|&v| v != 0))
+        {
+            return Err(
+                "the weight zero point must be 0 (symmetric int8 weights, onnxruntime's default)"
+                    .into(),
+            );
+        }
+        // the weight in output-major order: `[M, Cg, kh, kw]`, or `[N, K]` for a product
+        let transposed = match &float {
+            Op::Gemm {
+                alpha,
+                trans_a,
+                trans_b,
+                ..
+            } => {
+                if *alpha != 1.0 || *trans_a {
+                    return Err("only alpha = 1 and transA = 0 are supported".into());
+                }
+                !*trans_b
+            }
+            Op::MatMul => true,
+            _ => false,
+        };
+        let (outs, reduction, weight_dims) = match (&float, w.shape.as_slice()) {
+            (Op::Conv { .. }, [m, rest @ ..]) if !rest.is_empty() => {
+                (*m, rest.iter().product(), w.shape.clone())
+            }
+            (_, [k, n]) if transposed => (*n, *k, vec![*n, *k]),
+            (_, [n, k]) if !transposed => (*n, *k, vec![*n, *k]),
+            _ => return Err(format!("the weight's shape {:?} is not supported", w.shape)),
+        };
+        let codes: Vec<i8> = (0..outs * reduction)
+            .map(|i| {
+                let (o, r) = (i / reduction.max(1), i % reduction.max(1));
+                w.data[if transposed { r * outs + o } else { i }] as i8
+            })
+            .collect();
+        let w_scale = floats(s.w_scale, "weight scale")?;
+        if w_scale.len() != 1 && w_scale.len() != outs {
+            return Err(format!(
+                "the weight scale has {} values; it must have one or one per output channel ({outs})",
+                w_scale.len()
+            ));
+        }
+        let ws = |o: usize| w_scale[if w_scale.len() == 1 { 0 } else { o }];
+        let multipliers: Vec<f32> = (0..outs)
+            .map(|o| etch_ir::qoperator::multiplier(x_scale[0], ws(o), y_scale[0]))
+            .collect();
+        let requant = multipliers
+            .iter()
+            .map(|&m| Requant::new(m as f64))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bias = match s.bias.map(|b| ints(b, "bias")).transpose()?.flatten() {
+            None => vec![0; outs],
+            Some(b) if b.data.len() == outs => b.data.iter().map(|&v| v as i32).collect(),
+            Some(b) => {
+                return Err(format!(
+                    "the bias has {} values; it must have one per output channel ({outs})",
+                    b.data.len()
+                ))
+            }
+        };
+        Ok(IntLayer {
+            op: float,
+            outs,
+            reduction,
+            weight_dims,
+            weights: WeightCodes::new(
+                &codes,
+                outs,
+                reduction,
+                etch_ir::quant::WeightForm::Int,
+                false,
+            )?,
+            bias,
+            input: InputCode::Int { zero_point: x_zp },
+            requant,
+            float32: Some(multipliers),
+            zero_point: y_zp,
+            qmin,
+            qmax,
         })
     }
 
@@ -124,13 +262,17 @@ impl IntLayer {
 
     /// The output code of channel `o` for a dot product: bias, requantize, clamp.
     pub fn output(&self, o: usize, dot: i32) -> i32 {
-        requantize(
-            dot.wrapping_add(self.bias[o]),
-            &self.requant[o],
-            self.zero_point,
-            self.qmin,
-            self.qmax,
-        )
+        let acc = dot.wrapping_add(self.bias[o]);
+        if let Some(m) = &self.float32 {
+            return etch_ir::qoperator::requantize(
+                acc as i64,
+                m[o],
+                self.zero_point,
+                self.qmin,
+                self.qmax,
+            );
+        }
+        requantize(acc, &self.requant[o], self.zero_point, self.qmin, self.qmax)
     }
 
     /// Runs the layer on int8 codes.
