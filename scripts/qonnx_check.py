@@ -41,6 +41,9 @@ The cases:
                       otherwise, so its results would depend on the CPU), calibrated on 100
                       training rows: etch keeps these layers (their multipliers are not powers of
                       two) and runs them as onnxruntime does, float32 requantization included;
+  qop-rounding        a QGemm with accumulators past 2^24, some one past a rounding tie: float32
+                      rounds them onto the tie, so onnxruntime's requantization is one step from an
+                      exact (fixed-point) one there, and etch's must be onnxruntime's;
   qop-po2             a QOperator network with power-of-two scales (QLinearConv, a max pool on codes,
                       a depthwise QLinearConv, QLinearAdd with equal scales, QLinearMatMul, QGemm):
                       etch rewrites every layer into its own integer layers, which must then give
@@ -342,6 +345,26 @@ def qoperator_po2_case(rng):
     return model, digits(64).reshape(64, 1, 8, 8)
 
 
+def qoperator_rounding_case(rng):
+    """A QGemm whose accumulators lie in [2^24, 2^25), where float32 holds only even integers: the
+    int32 bias puts some exactly one past a rounding tie of acc · 2^-17 (four rows of zero pixels,
+    where the accumulator is the bias), so onnxruntime's float32 requantization rounds them to the
+    tie and then to even, one step from exact rounding; 64 digits rows besides."""
+    b = Builder("qop_rounding")
+    n = 16
+    ties = (128 + 7 * np.arange(n)) * 2**17 + 2**16
+    bias = ties + np.array([1, -1, 0, 1] * (n // 4))
+    xq = b.node("QuantizeLinear", ["x", b.const(1.0), b.const(0, np.uint8)])
+    w = b.const(rng.integers(-127, 128, (n, 64)), np.int8)
+    ys, yz = b.const(2.0**11), b.const(0, np.uint8)
+    g = b.node("QGemm", [xq, b.const(1.0), b.const(0, np.uint8), w, b.const(2.0**-6), b.const(0, np.int8), b.const(bias, np.int32), ys, yz], domain=MS, transB=1)
+    y = b.node("DequantizeLinear", [g, ys, yz])
+    model = b.model([68, 64], y)
+    model.opset_import.append(helper.make_opsetid(MS, 1))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, [68, n]))
+    return model, np.concatenate([np.zeros((4, 64), np.float32), digits(64)])
+
+
 def renamed_io(model, shape):
     """The model on the whole test set, its input renamed `x` and its output `y`."""
     x = digits(None)
@@ -391,6 +414,7 @@ def cases():
         for per_channel in (False, True):
             yield f"qop-{stem}-{'pc' if per_channel else 'pt'}", *qoperator_case(f"digits_{stem}", per_channel)
     yield "qop-po2", *qoperator_po2_case(rng)
+    yield "qop-rounding", *qoperator_rounding_case(rng)
 
 
 def reference_run(model, x):

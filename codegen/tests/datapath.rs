@@ -540,3 +540,87 @@ fn resnet18_mobilenet_v2_and_squeezenet_at_32x32_compute_their_golden_codes_in_r
         eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
     }
 }
+
+/// A QOperator network (onnxruntime's `QuantFormat.QOperator`: QLinearConv, a max pool on the
+/// codes, a depthwise QLinearConv, QLinearAdd, QLinearMatMul, QGemm) with power-of-two scales and
+/// random int8 weights: `import-quant` rewrites its five layers into etch's, which then compute
+/// their golden codes in the functional datapath and, in exactly the simulator's cycles, in RTL.
+/// (`scripts/qonnx_check.py` holds such a network against onnxruntime.)
+#[test]
+fn a_qoperator_network_with_power_of_two_scales_runs_on_the_accelerator() {
+    let mut rng = Rng(0x9_0be7_a70e);
+    let mut codes = |n: usize, lo: i64, hi: i64| -> String {
+        (0..n)
+            .map(|_| (lo + rng.range(0, (hi - lo) as usize) as i64).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let c = 8;
+    let pow2 = |n: usize, e: i32| vec![format!("{}", 2f32.powi(e)); n].join(",");
+    let text = format!(
+        r#"<
+   ir_version: 8,
+   opset_import: ["" : 17, "com.microsoft" : 1]
+>
+g (float[1,1,8,8] x) => (float[1,10] y)
+   <float xs = {{0.125}}, float hs = {{0.25}}, float ms = {{0.5}}, float ys = {{0.5}}, uint8 z = {{0}}, uint8 yz = {{64}},
+    int8[{c},1,3,3] w1 = {{{w1}}}, float[{c}] w1s = {{{s1}}}, int8[{c}] w1z = {{{z8}}}, int32[{c}] b1 = {{{b1}}},
+    int8[{c},1,3,3] w2 = {{{w2}}}, float[{c}] w2s = {{{s2}}}, int8[{c}] w2z = {{{z8}}},
+    int8[128,16] w3 = {{{w3}}}, float[16] w3s = {{{s3}}}, int8[16] w3z = {{{z16}}},
+    int8[10,16] w4 = {{{w4}}}, float w4s = {{0.015625}}, int8 w4z = {{0}}, int32[10] b4 = {{{b4}}}>
+{{
+   xq = QuantizeLinear (x, xs, z)
+   h = QLinearConv <pads: ints = [1, 1, 1, 1]> (xq, xs, z, w1, w1s, w1z, hs, z, b1)
+   p = MaxPool <kernel_shape: ints = [2, 2], strides: ints = [2, 2]> (h)
+   d = QLinearConv <group: int = {c}, pads: ints = [1, 1, 1, 1]> (p, hs, z, w2, w2s, w2z, hs, z)
+   r = com.microsoft.QLinearAdd (p, hs, z, d, hs, z, hs, z)
+   f = Flatten (r)
+   m = QLinearMatMul (f, hs, z, w3, w3s, w3z, ms, z)
+   yq = com.microsoft.QGemm <transB: int = 1> (m, ms, z, w4, w4s, w4z, b4, ys, yz)
+   y = DequantizeLinear (yq, ys, yz)
+}}
+"#,
+        w1 = codes(c * 9, -127, 127),
+        b1 = codes(c, -64, 64),
+        w2 = codes(c * 9, -127, 127),
+        w3 = codes(128 * 16, -127, 127),
+        w4 = codes(160, -127, 127),
+        b4 = codes(10, -99, 99),
+        s1 = pow2(c, -6),
+        s2 = pow2(c, -5),
+        s3 = pow2(16, -7),
+        z8 = vec!["0"; c].join(","),
+        z16 = vec!["0"; 16].join(","),
+    );
+    let mut notes = Vec::new();
+    let p = Pipeline::default()
+        .run(&Source::new("qop.onnx.txt", text.as_str()), &mut notes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = format!("{notes:?}");
+    assert!(said.contains("5 QOperator layers to QDQ"), "{said}");
+    let layers = etch_ir::quant::analyze(&p.model, &p.info);
+    assert_eq!(
+        layers.layers.iter().filter(|l| l.is_integer()).count(),
+        4,
+        "the four layers with weights run in integers"
+    );
+    assert_eq!(layers.adds.len(), 1, "the Add runs on the codes");
+    let what = "QOperator network on ws-16x16-int8 with 1 KiB buffers";
+    let n = check(
+        what,
+        &p,
+        &small("ws-16x16-int8", 1, true),
+        &common::test_csv(),
+        12,
+    );
+    eprintln!("{what}: {n} instructions, 12 samples bit-exact");
+    let acc = hw("ws-4x2-int8");
+    let cycles = check_rtl(
+        "QOperator network on ws-4x2-int8",
+        &p,
+        &acc,
+        &common::test_csv(),
+        simulator_for(&p, &acc),
+    );
+    eprintln!("QOperator network on ws-4x2-int8: {cycles} cycles, bit-exact in RTL");
+}

@@ -173,9 +173,14 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
     let mut layers = Vec::new();
     for idx in g.node_order() {
         let n = &g.nodes[idx];
+        // a QOperator layer's scales and zero points are not parameters: its weight and bias are
+        let slots = n.op.qoperator().map(|(_, s)| s);
         let mut params: u64 = n
             .inputs
             .iter()
+            .enumerate()
+            .filter(|(k, _)| slots.is_none_or(|s| *k == s.w || Some(*k) == s.bias))
+            .map(|(_, i)| i)
             .filter_map(|i| {
                 let p = *weights.get(i.as_str())?;
                 counted.insert(i.as_str()).then_some(p)
@@ -202,20 +207,25 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 .and_then(|t| t.shape.clone())
                 .unwrap_or_default()
         };
-        let macs = match &n.op {
+        // a QOperator layer (`crate::qoperator`) does its float op's work on its codes
+        let (op, x_at, w_at) = match n.op.qoperator() {
+            Some((float, s)) => (float, s.x, s.w),
+            None => (n.op.clone(), 0, 1),
+        };
+        let macs = match &op {
             // N·Cout·Hout·Wout·(Cin/group)·Kh·Kw = output elements × (weight elements / Cout)
             Op::Conv { .. } => {
-                let w = shape(1);
+                let w = shape(w_at);
                 let per_out = w.get(1..).map_or(0, numel);
                 numel(&out_shape).saturating_mul(per_out)
             }
             Op::Gemm { trans_a, .. } => {
-                let a = shape(0);
+                let a = shape(x_at);
                 let k = if *trans_a { a.first() } else { a.get(1) }.map_or(0, extent);
                 numel(&out_shape).saturating_mul(k)
             }
             Op::MatMul => {
-                let a = shape(0);
+                let a = shape(x_at);
                 numel(&out_shape).saturating_mul(a.last().map_or(0, extent))
             }
             _ => 0,

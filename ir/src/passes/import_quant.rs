@@ -132,11 +132,14 @@ impl Pass for ImportQuant {
             } else {
                 continue;
             };
+            let runs = if op == "QLinearAdd" {
+                "which no executor of etch's runs"
+            } else {
+                "which the CPU executor runs as onnxruntime computes it"
+            };
             match done {
                 Ok(()) => qoperators += 1,
-                Err(why) => kept.push(format!(
-                    "kept {op} `{name}` as onnxruntime computes it, on the CPU only: {why}"
-                )),
+                Err(why) => kept.push(format!("kept {op} `{name}`, {runs}: {why}")),
             }
         }
         for idx in g.node_order() {
@@ -182,7 +185,7 @@ impl Pass for ImportQuant {
                 clips += 1;
             }
         }
-        let pooled = pools_on_codes(g, &info)?;
+        let pooled = pools_on_codes(g, &info)? + ops_on_codes(g, &info)?;
         // the float weights the codes replaced
         super::dead_values::remove_dead(g);
         let counts = [
@@ -275,7 +278,7 @@ fn qoperator_layer(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<()
     }
     let w = w_init.tensor.ints().ok_or("its weight has no values")?;
     let wdims = w_init.tensor.dims.clone();
-    if w.iter().any(|&c| c == -128) {
+    if w.contains(&-128) {
         return Err(
             "a weight code is −128 (etch's int8 weights are symmetric, −127 to 127)".into(),
         );
@@ -478,6 +481,63 @@ fn qlinear_add(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), St
     )?;
     g.rebuild_edges();
     Ok(())
+}
+
+/// A MaxPool, Flatten or Reshape of the codes a per-tensor QuantizeLinear writes (a QOperator
+/// model pools its uint8 codes directly) → `DequantizeLinear → op → QuantizeLinear` with the same
+/// scale and zero point: the same codes, in the form etch's analysis reads (an op between equal
+/// quantizers).
+fn ops_on_codes(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
+    let mut count = 0;
+    for idx in g.node_order() {
+        let Some(n) = g.nodes.node_weight(idx) else {
+            continue;
+        };
+        if !matches!(
+            n.op,
+            Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. }
+        ) || n.outputs.len() != 1
+        {
+            continue;
+        }
+        let Some(q) = n.inputs.first().and_then(|x| g.producer(x)) else {
+            continue;
+        };
+        let qn = &g.nodes[q];
+        if !matches!(qn.op, Op::QuantizeLinear { .. })
+            || crate::quant::tensor_quant(info, qn).is_none()
+        {
+            continue;
+        }
+        let quantizer: Vec<String> = qn.inputs[1..]
+            .iter()
+            .filter(|i| !i.is_empty())
+            .cloned()
+            .collect();
+        let (x, out) = (n.inputs[0].clone(), n.outputs[0].clone());
+        let d = g.fresh_name(&format!("{x}_dequantized"));
+        let f = g.fresh_name(&format!("{out}_float"));
+        let n = &mut g.nodes[idx];
+        n.inputs[0] = d.clone();
+        n.outputs[0] = f.clone();
+        add_node(
+            g,
+            "DequantizeLinear",
+            vec![],
+            [vec![x], quantizer.clone()].concat(),
+            vec![d],
+        )?;
+        add_node(
+            g,
+            "QuantizeLinear",
+            vec![],
+            [vec![f], quantizer].concat(),
+            vec![out],
+        )?;
+        g.rebuild_edges();
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// The float values of a constant input.
