@@ -473,6 +473,77 @@ def op_cases():
         [2, 3, 4],
         last=i64(-1),
     )
+
+    # comparisons, logic and the shape-building ops exporters write (bool results cast to float)
+    def to_float(name):
+        return node("Cast", [name], to=TensorProto.FLOAT)
+
+    grid = np.floor(f32(3, 4, seed=8, lo=-3, hi=3))
+    for op in ("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"):
+        add(f"{op.lower()}-floats", [node("Floor", ["x"], ["f"]), node(op, ["f", "g"], ["c"]), to_float("c")], [2, 3, 4], x_range=(-3.0, 3.0), g=grid)
+    add("equal-ints", [node("Cast", ["x"], ["i"], to=TensorProto.INT64), node("Equal", ["i", "k"], ["c"]), to_float("c")], [3, 4], x_range=(-3.0, 3.0), k=i64(0, 1, -1, 2))
+    for op in ("And", "Or", "Xor"):
+        add(f"{op.lower()}", [node("Greater", ["x", "z"], ["p"]), node("Less", ["x", "h"], ["q"]), node(op, ["p", "q"], ["c"]), to_float("c")], [3, 5], z=np.float32(0), h=f32(5, seed=9))
+    add("not", [node("Greater", ["x", "z"], ["p"]), node("Not", ["p"], ["c"]), to_float("c")], [3, 5], z=np.float32(0.25))
+    add("where-equal-expand", [node("Greater", ["x", "z"], ["p"]), node("Where", ["p", "x", "w"])], [2, 3], z=np.float32(0), w=f32(3, seed=10))
+    add("mod-fmod-floats", node("Mod", ["x", "b"], fmod=1), [3, 4], x_range=(-5.0, 5.0), b=f32(4, seed=11, lo=0.5, hi=2.0))
+    for fmod in (0, 1):
+        add(
+            f"mod-ints-fmod{fmod}",
+            [node("Cast", ["x"], ["i"], to=TensorProto.INT64), node("Mod", ["i", "k"], ["m"], fmod=fmod), to_float("m")],
+            [3, 4],
+            x_range=(-20.0, 20.0),
+            k=i64(3, -3, 7, -2),
+        )
+    add("pow-floats", [node("Abs", ["x"], ["a"]), node("Pow", ["a", "e"])], [3, 4], x_range=(-3.0, 3.0), e=f32(4, seed=12, lo=-2.0, hi=3.0))
+    add("pow-square", node("Pow", ["x", "e"]), [3, 4], e=np.float32(2.0))
+    add("constantofshape-default", [node("Shape", ["x"], ["s"]), node("ConstantOfShape", ["s"], ["c"]), node("Add", ["x", "c"])], [2, 3])
+    add(
+        "constantofshape-value",
+        [node("Shape", ["x"], ["s"]), node("ConstantOfShape", ["s"], ["c"], value=onnx.helper.make_tensor("v", TensorProto.FLOAT, [1], [2.5])), node("Mul", ["x", "c"])],
+        [2, 3],
+    )
+    add("expand-both-ways", node("Expand", ["x", "s"]), [3, 1], s=i64(2, 1, 4))
+    add("expand-same-rank", node("Expand", ["x", "s"]), [1, 3, 1], s=i64(2, 3, 5))
+    add(
+        "expand-class-token",  # a ViT's class token: Expand to the batch read from the input's shape
+        [
+            node("Shape", ["x"], ["s"]),
+            node("Gather", ["s", "zero"], ["n"], axis=0),
+            node("Unsqueeze", ["n", "zero1"], ["n1"]),
+            node("Concat", ["n1", "one", "minus1"], ["target"], axis=0),
+            node("Equal", ["target", "minus1b"], ["isneg"]),
+            node("Where", ["isneg", "ones", "target"], ["fixed"]),
+            node("Expand", ["tok", "fixed"], ["toks"]),
+            node("Concat", ["toks", "x"], axis=1),
+        ],
+        [2, 3, 4],
+        zero=np.array(0, np.int64),
+        zero1=i64(0),
+        one=i64(1),
+        minus1=i64(-1),
+        minus1b=i64(-1),
+        ones=i64(1, 1, 1),
+        tok=f32(1, 1, 4, seed=13),
+    )
+    add(
+        "range-ints-from-shape",
+        [
+            node("Shape", ["x"], ["s"]),
+            node("Gather", ["s", "one"], ["n"], axis=0),
+            node("Range", ["zero", "n", "step"], ["r"]),
+            node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+            node("Add", ["x", "rf"]),
+        ],
+        [2, 7],
+        one=np.array(1, np.int64),
+        zero=np.array(0, np.int64),
+        step=np.array(1, np.int64),
+    )
+    add("range-floats", [node("Range", ["a", "b", "d"], ["r"]), node("Add", ["x", "r"])], [2, 7], a=np.float32(0.1), b=np.float32(2.0), d=np.float32(0.3))
+    add("range-floats-down", [node("Range", ["a", "b", "d"], ["r"]), node("Mul", ["x", "r"])], [2, 5], a=np.float32(3.0), b=np.float32(-1.1), d=np.float32(-0.9))
+    add("tile", node("Tile", ["x", "r"]), [2, 3], r=i64(2, 3))
+    add("tile-3d", node("Tile", ["x", "r"]), [1, 2, 3], r=i64(3, 1, 2))
     return cases
 
 

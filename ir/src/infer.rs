@@ -50,6 +50,9 @@ fn axis(a: i64, rank: usize, what: &str) -> Res<usize> {
     Ok(v as usize)
 }
 
+/// The most elements a folded constant of shape logic may have.
+const FOLD_LIMIT: usize = 1 << 16;
+
 /// Multidirectional (numpy) broadcasting of two shapes.
 pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
     let n = a.len().max(b.len());
@@ -1170,12 +1173,196 @@ impl Infer<'_> {
                 };
                 vec![t(elem, xs)]
             }
-            Op::GreaterOrEqual => {
+            Op::Compare(cmp) => {
                 let a = self.input(node, 0)?;
                 let b = self.input(node, 1)?;
                 self.same_elem(node, &a, &b)?;
                 let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 1)?)?;
+                let cmp = *cmp;
+                self.fold_ints(node, &out, ElemType::Bool, |v| {
+                    Some(cmp.holds(v[0], v[1]) as i64)
+                });
                 vec![t(ElemType::Bool, out)]
+            }
+            Op::Not | Op::Logic(_) => {
+                let mut shapes = Vec::new();
+                for k in 0..node.inputs.len().min(2) {
+                    let x = self.input(node, k)?;
+                    if x.elem != ElemType::Bool {
+                        return Err(format!(
+                            "{} takes bool tensors, not {}",
+                            node.op_type, x.elem
+                        ));
+                    }
+                    shapes.push(self.shape_of(node, k)?);
+                }
+                let out = match &shapes[..] {
+                    [a] if matches!(node.op, Op::Not) => a.clone(),
+                    [a, b] if !matches!(node.op, Op::Not) => broadcast(a, b)?,
+                    _ => return Err(format!("{} has the wrong number of inputs", node.op_type)),
+                };
+                let op = node.op.clone();
+                self.fold_ints(node, &out, ElemType::Bool, |v| match op {
+                    Op::Logic(l) => Some(l.apply(v[0] != 0, v[1] != 0) as i64),
+                    _ => Some((v[0] == 0) as i64),
+                });
+                vec![t(ElemType::Bool, out)]
+            }
+            Op::Mod { fmod } => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                self.same_elem(node, &a, &b)?;
+                if a.elem.is_float() && !fmod {
+                    return Err("Mod of floats needs fmod = 1 (ONNX defines no other)".into());
+                }
+                let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 1)?)?;
+                let fmod = *fmod;
+                self.fold_ints(node, &out, a.elem, |v| crate::op::modulo(v[0], v[1], fmod));
+                vec![t(a.elem, out)]
+            }
+            Op::Pow => {
+                let a = self.input(node, 0)?;
+                let b = self.input(node, 1)?;
+                if !a.elem.is_float() && a.elem != ElemType::I64 && a.elem != ElemType::I32 {
+                    return Err(format!("Pow of {} is not supported", a.elem));
+                }
+                if b.elem.is_float() != a.elem.is_float() {
+                    return Err(format!(
+                        "Pow of {} to a {} exponent is not supported",
+                        a.elem, b.elem
+                    ));
+                }
+                let out = broadcast(&self.shape_of(node, 0)?, &self.shape_of(node, 1)?)?;
+                self.fold_ints(node, &out, a.elem, |v| {
+                    v[0].checked_pow(u32::try_from(v[1]).ok()?)
+                });
+                vec![t(a.elem, out)]
+            }
+            Op::ConstantOfShape { value } => {
+                let s = self.input(node, 0)?;
+                if s.elem != ElemType::I64 {
+                    return Err(format!("the shape must be int64, not {}", s.elem));
+                }
+                let shape = match self.const_ints(node, 0, "shape")? {
+                    Some(v) if v.iter().any(|&d| d < 0) => {
+                        return Err(format!("the shape {v:?} has a negative extent"))
+                    }
+                    Some(v) => Some(v.into_iter().map(Dim::Known).collect::<Vec<_>>()),
+                    None => None,
+                };
+                if let Some(dims) = shape
+                    .as_ref()
+                    .and_then(|d| d.iter().map(Dim::known).collect::<Option<Vec<_>>>())
+                {
+                    if let Some(v) = value.ints().filter(|_| value.elem == ElemType::I64) {
+                        let n = dims
+                            .iter()
+                            .try_fold(1usize, |a, &d| a.checked_mul(d as usize));
+                        if let Some(n) = n.filter(|&n| n <= FOLD_LIMIT) {
+                            if let Some(out) = node.outputs.first() {
+                                self.info.consts.insert(
+                                    out.clone(),
+                                    Tensor::from_i64(dims.clone(), vec![v[0]; n]),
+                                );
+                            }
+                        }
+                    }
+                }
+                vec![Some(TensorType {
+                    elem: value.elem,
+                    shape,
+                })]
+            }
+            Op::Expand => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let out = match self.const_ints(node, 1, "shape")? {
+                    Some(v) => {
+                        let want: Vec<Dim> = v.iter().map(|&d| Dim::Known(d)).collect();
+                        broadcast(&xs, &want)?
+                    }
+                    None => {
+                        return Ok(vec![Some(TensorType {
+                            elem: x.elem,
+                            shape: None,
+                        })])
+                    }
+                };
+                self.fold_ints(node, &out, x.elem, |v| Some(v[0]));
+                vec![t(x.elem, out)]
+            }
+            Op::Range => {
+                let start = self.input(node, 0)?;
+                for k in 1..3 {
+                    if self.input(node, k)?.elem != start.elem {
+                        return Err("start, limit and delta must have one element type".into());
+                    }
+                }
+                let consts: Vec<Option<Tensor>> = (0..3)
+                    .map(|k| self.info.consts.get(&node.inputs[k]).cloned())
+                    .collect();
+                let ints: Option<Vec<i64>> = consts
+                    .iter()
+                    .map(|c| {
+                        c.as_ref()
+                            .and_then(Tensor::ints)
+                            .and_then(|v| v.first().copied())
+                    })
+                    .collect();
+                let floats: Option<Vec<f32>> = consts
+                    .iter()
+                    .map(|c| {
+                        c.as_ref()
+                            .and_then(Tensor::floats)
+                            .and_then(|v| v.first().copied())
+                    })
+                    .collect();
+                let n = match (&ints, &floats) {
+                    (Some(v), _) if !start.elem.is_float() => {
+                        Some(crate::op::range_len_i64(v[0], v[1], v[2])?)
+                    }
+                    (_, Some(v)) => Some(crate::op::range_len_f32(v[0], v[1], v[2])?),
+                    _ => None,
+                };
+                if let (Some(v), Some(n), Some(out)) = (&ints, n, node.outputs.first()) {
+                    if !start.elem.is_float() && n <= FOLD_LIMIT as u64 {
+                        let values = (0..n as i64).map(|k| v[0] + k * v[2]).collect();
+                        self.info
+                            .consts
+                            .insert(out.clone(), Tensor::from_i64(vec![n as i64], values));
+                    }
+                }
+                let dim = n.map_or(Dim::Unknown, |n| Dim::Known(n as i64));
+                vec![t(start.elem, vec![dim])]
+            }
+            Op::Tile => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let Some(reps) = self.const_ints(node, 1, "repeats")? else {
+                    return Ok(vec![Some(TensorType {
+                        elem: x.elem,
+                        shape: Some(vec![Dim::Unknown; xs.len()]),
+                    })]);
+                };
+                if reps.len() != xs.len() || reps.iter().any(|&r| r < 0) {
+                    return Err(format!(
+                        "repeats {reps:?} must have one non-negative value per axis of the input {}",
+                        dims_str(&xs)
+                    ));
+                }
+                let out: Vec<Dim> = xs
+                    .iter()
+                    .zip(&reps)
+                    .map(|(d, &r)| match d {
+                        Dim::Known(v) => v
+                            .checked_mul(r)
+                            .map(Dim::Known)
+                            .ok_or("the tiled extent overflows"),
+                        _ if r == 1 => Ok(d.clone()),
+                        _ => Ok(Dim::Unknown),
+                    })
+                    .collect::<Result<_, _>>()?;
+                vec![t(x.elem, out)]
             }
             Op::Where => {
                 let c = self.input(node, 0)?;
@@ -1187,6 +1374,9 @@ impl Infer<'_> {
                 self.same_elem(node, &x, &y)?;
                 let xy = broadcast(&self.shape_of(node, 1)?, &self.shape_of(node, 2)?)?;
                 let out = broadcast(&self.shape_of(node, 0)?, &xy)?;
+                self.fold_ints(node, &out, x.elem, |v| {
+                    Some(if v[0] != 0 { v[1] } else { v[2] })
+                });
                 vec![t(x.elem, out)]
             }
             Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } => {
@@ -1277,6 +1467,72 @@ impl Infer<'_> {
         }
     }
 
+    /// Folds an element-wise op of integer constants with broadcasting (shape logic: Equal, Not,
+    /// Mod, Expand, …) when the output is small: `f` maps the inputs' values at one output
+    /// position to the output's.
+    fn fold_ints(
+        &mut self,
+        node: &Node,
+        out: &[Dim],
+        elem: ElemType,
+        f: impl Fn(&[i64]) -> Option<i64>,
+    ) {
+        let Some(dims) = out.iter().map(Dim::known).collect::<Option<Vec<i64>>>() else {
+            return;
+        };
+        // Expand's second input is its shape, not an operand
+        let operands = if matches!(node.op, Op::Expand) {
+            1
+        } else {
+            node.inputs.len()
+        };
+        let Some(vals): Option<Vec<Tensor>> = node.inputs[..operands]
+            .iter()
+            .map(|i| self.info.consts.get(i).cloned())
+            .collect()
+        else {
+            return;
+        };
+        if elem.is_float() || vals.iter().any(|v| v.elem.is_float()) {
+            return;
+        }
+        let Some(n) = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
+            .filter(|&n| n <= FOLD_LIMIT)
+        else {
+            return;
+        };
+        let Some(ints): Option<Vec<Vec<i64>>> = vals.iter().map(Tensor::ints).collect() else {
+            return;
+        };
+        let out_shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+        let index: Vec<_> = vals
+            .iter()
+            .map(|v| {
+                let shape: Vec<usize> = v.dims.iter().map(|&d| d.max(0) as usize).collect();
+                crate::tensor::broadcast_index(&shape, &out_shape)
+            })
+            .collect();
+        let mut r = Vec::with_capacity(n);
+        for k in 0..n {
+            let at: Vec<i64> = (0..ints.len()).map(|i| ints[i][index[i](k)]).collect();
+            let Some(v) = f(&at) else { return };
+            r.push(v);
+        }
+        if let Some(o) = node.outputs.first() {
+            let mut t = Tensor::from_i64(dims, r);
+            t.elem = if elem == ElemType::Bool {
+                ElemType::Bool
+            } else {
+                ElemType::I64
+            };
+            if elem == ElemType::Bool || elem == ElemType::I64 {
+                self.info.consts.insert(o.clone(), t);
+            }
+        }
+    }
+
     /// Folds integer Add/Sub/Mul/Div over constants (shape arithmetic).
     fn fold_arith(&mut self, node: &Node, out: &[Dim]) {
         let op = node.op.clone();
@@ -1306,7 +1562,8 @@ impl Infer<'_> {
                     Op::Add => x.checked_add(y)?,
                     Op::Sub => x.checked_sub(y)?,
                     Op::Mul => x.checked_mul(y)?,
-                    Op::Div => x.checked_div_euclid(y)?,
+                    // C's division, as onnxruntime's integer Div (and the executor) truncates
+                    Op::Div => x.checked_div(y)?,
                     _ => return None,
                 });
             }

@@ -253,8 +253,28 @@ pub enum Op {
     },
     /// `cond ? x : y` element-wise, with broadcasting.
     Where,
-    /// `a >= b` element-wise (bool), with broadcasting.
-    GreaterOrEqual,
+    /// `a ⋈ b` element-wise with broadcasting, a bool tensor: [`Comparison`].
+    Compare(Comparison),
+    /// Logical not of a bool tensor.
+    Not,
+    /// `a ∘ b` on bool tensors with broadcasting: [`Logic`].
+    Logic(Logic),
+    /// The remainder of `a / b` with broadcasting: [`modulo`].
+    Mod {
+        fmod: bool,
+    },
+    /// `a ^ b` element-wise with broadcasting.
+    Pow,
+    /// A tensor of the shape its input holds, every element `value` (one element).
+    ConstantOfShape {
+        value: Tensor,
+    },
+    /// The input broadcast with a shape (numpy's rules, both ways).
+    Expand,
+    /// `start, start + delta, …` up to `limit` (excluded), from three scalars.
+    Range,
+    /// The input repeated `repeats[k]` times along each axis `k`.
+    Tile,
     /// QONNX's integer quantizer (`Quant`): inputs x, scale, zero point, bit width; see
     /// [`crate::qonnx::IntQuant`].
     Quant(crate::qonnx::IntQuant),
@@ -394,6 +414,86 @@ impl Unary {
             Unary::Mish => 9,
         }
     }
+}
+
+/// The comparisons ONNX has (`Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Equal,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    /// Whether `a ⋈ b` holds (false for NaN, except that nothing is equal to NaN either).
+    pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Comparison::Equal => a == b,
+            Comparison::Less => a < b,
+            Comparison::LessOrEqual => a <= b,
+            Comparison::Greater => a > b,
+            Comparison::GreaterOrEqual => a >= b,
+        }
+    }
+}
+
+/// The binary logical ops (`And`, `Or`, `Xor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logic {
+    And,
+    Or,
+    Xor,
+}
+
+impl Logic {
+    /// `a ∘ b`.
+    pub fn apply(self, a: bool, b: bool) -> bool {
+        match self {
+            Logic::And => a && b,
+            Logic::Or => a || b,
+            Logic::Xor => a != b,
+        }
+    }
+}
+
+/// ONNX's `Mod` of integers: with `fmod` the remainder takes the dividend's sign (C's `%`), else
+/// the divisor's (Python's `%`); `None` for a zero divisor. Floats take `fmod` only, as `a % b`.
+pub fn modulo(a: i64, b: i64, fmod: bool) -> Option<i64> {
+    let r = a.checked_rem(b)?;
+    Some(if !fmod && r != 0 && (r < 0) != (b < 0) {
+        r + b
+    } else {
+        r
+    })
+}
+
+/// The length of `Range(start, limit, delta)`: `max(ceil((limit − start) / delta), 0)`.
+pub fn range_len_i64(start: i64, limit: i64, delta: i64) -> Result<u64, String> {
+    if delta == 0 {
+        return Err("Range's delta is 0".into());
+    }
+    let span = (limit as i128) - (start as i128);
+    let d = delta as i128;
+    let n = if (span > 0) == (d > 0) && span != 0 {
+        (span + d - d.signum()) / d
+    } else {
+        0
+    };
+    u64::try_from(n.max(0)).map_err(|_| "Range is too long".to_string())
+}
+
+/// The length of a float `Range`, `max(ceil((limit − start) / delta), 0)` (in double, as
+/// onnxruntime computes it).
+pub fn range_len_f32(start: f32, limit: f32, delta: f32) -> Result<u64, String> {
+    let n = ((limit as f64 - start as f64) / delta as f64).ceil();
+    if delta == 0.0 || !n.is_finite() || n > (1u64 << 40) as f64 {
+        return Err(format!(
+            "Range({start}, {limit}, {delta}) has no finite length"
+        ));
+    }
+    Ok(n.max(0.0) as u64)
 }
 
 /// `ln(1 + eˣ)` without overflow for large `x` (onnxruntime's form).
@@ -763,7 +863,43 @@ impl Op {
                 }
             }
             "Where" => Op::Where,
-            "GreaterOrEqual" => Op::GreaterOrEqual,
+            "Equal" => Op::Compare(Comparison::Equal),
+            "Less" => Op::Compare(Comparison::Less),
+            "LessOrEqual" => Op::Compare(Comparison::LessOrEqual),
+            "Greater" => Op::Compare(Comparison::Greater),
+            "GreaterOrEqual" => Op::Compare(Comparison::GreaterOrEqual),
+            "Not" => Op::Not,
+            "And" => Op::Logic(Logic::And),
+            "Or" => Op::Logic(Logic::Or),
+            "Xor" => Op::Logic(Logic::Xor),
+            "Mod" => Op::Mod {
+                fmod: a.flag("fmod")?,
+            },
+            "Pow" => Op::Pow,
+            "ConstantOfShape" => Op::ConstantOfShape {
+                value: match a.get("value") {
+                    None => Tensor {
+                        elem: ElemType::F32,
+                        dims: vec![1],
+                        data: Some(crate::tensor::Data::F32(vec![0.0])),
+                        external: None,
+                    },
+                    Some(AttrValue::Tensor(t, _)) if t.data.is_some() && t.numel() == 1 => {
+                        t.clone()
+                    }
+                    Some(AttrValue::Tensor(..)) => {
+                        return Err(AttrError {
+                            op: op_type.into(),
+                            attr: "value".into(),
+                            problem: "must hold exactly one value".into(),
+                        })
+                    }
+                    Some(v) => return Err(a.wrong("value", AttrType::Tensor, v)),
+                },
+            },
+            "Expand" => Op::Expand,
+            "Range" => Op::Range,
+            "Tile" => Op::Tile,
             "Cast" => {
                 let to = a.int("to")?.ok_or_else(|| AttrError {
                     op: op_type.into(),

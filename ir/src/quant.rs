@@ -587,7 +587,7 @@ fn binarizer_in(
         return None;
     }
     let (ge_idx, ge) = producer(g, &wn.inputs[0])?;
-    if !matches!(ge.op, Op::GreaterOrEqual) {
+    if !matches!(ge.op, Op::Compare(crate::op::Comparison::GreaterOrEqual)) {
         return None;
     }
     let tau = info.consts.get(&ge.inputs[1]).and_then(Tensor::floats)?;

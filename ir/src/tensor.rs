@@ -356,3 +356,46 @@ impl Tensor {
         }
     }
 }
+
+/// Row-major strides of a shape.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for k in (0..shape.len().saturating_sub(1)).rev() {
+        s[k] = s[k + 1] * shape[k + 1];
+    }
+    s
+}
+
+/// Per axis of `out_shape`, the stride of an input of `shape` broadcast to it (0 where broadcast).
+pub fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+    let off = out_shape.len() - shape.len();
+    let in_strides = strides(shape);
+    (0..out_shape.len())
+        .map(|k| {
+            if k < off || shape[k - off] == 1 {
+                0
+            } else {
+                in_strides[k - off]
+            }
+        })
+        .collect()
+}
+
+/// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it
+/// (numpy's rules: the executors' element-wise ops and constant folding share it).
+pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
+    // per output axis: (output stride, input stride or 0 where broadcast)
+    let axes: Vec<(usize, usize)> = strides(out_shape)
+        .into_iter()
+        .zip(broadcast_strides(shape, out_shape))
+        .collect();
+    move |mut flat| {
+        let mut idx = 0;
+        for &(os, is) in &axes {
+            let q = flat / os;
+            flat %= os;
+            idx += q * is;
+        }
+        idx
+    }
+}

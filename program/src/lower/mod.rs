@@ -309,7 +309,7 @@ pub fn extract(
             // a binary activation (`binarize(acts=true)`: `Where(x ≥ τ, 1, −1)` with constant
             // thresholds and branches) is the threshold the consuming layer's input gather applies
             // to the codes as it reads them: no step of its own
-            Op::GreaterOrEqual if n.inputs.get(1).is_some_and(|t| is_weight(t)) => Work::Fused,
+            Op::Compare(etch_ir::op::Comparison::GreaterOrEqual) if n.inputs.get(1).is_some_and(|t| is_weight(t)) => Work::Fused,
             Op::Where if n.inputs.len() == 3 && n.inputs[1..].iter().all(|b| is_weight(b)) => {
                 Work::Fused
             }

@@ -20,14 +20,7 @@ impl<T> Array<T> {
     }
 }
 
-/// Row-major strides of a shape.
-pub fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for k in (0..shape.len().saturating_sub(1)).rev() {
-        s[k] = s[k + 1] * shape[k + 1];
-    }
-    s
-}
+pub use etch_ir::tensor::strides;
 
 /// A value flowing between nodes.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! Element-wise ops: broadcasting arithmetic, activations, BatchNormalization, Softmax, ReduceMean.
 
-use super::super::value::{strides, Array};
+use super::super::value::Array;
 use super::Res;
 use etch_ir::tensor::Dim;
 
@@ -15,45 +15,14 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
         .collect())
 }
 
-/// Per axis of `out_shape`, the stride of an input of `shape` broadcast to it (0 where broadcast).
-pub(crate) fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
-    let off = out_shape.len() - shape.len();
-    let in_strides = strides(shape);
-    (0..out_shape.len())
-        .map(|k| {
-            if k < off || shape[k - off] == 1 {
-                0
-            } else {
-                in_strides[k - off]
-            }
-        })
-        .collect()
-}
-
-/// Maps a flat index of `out_shape` to the flat index of an input of `shape` broadcast to it.
-pub fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> impl Fn(usize) -> usize {
-    // per output axis: (output stride, input stride or 0 where broadcast)
-    let axes: Vec<(usize, usize)> = strides(out_shape)
-        .into_iter()
-        .zip(broadcast_strides(shape, out_shape))
-        .collect();
-    move |mut flat| {
-        let mut idx = 0;
-        for &(os, is) in &axes {
-            let q = flat / os;
-            flat %= os;
-            idx += q * is;
-        }
-        idx
-    }
-}
+pub use etch_ir::tensor::{broadcast_index, broadcast_strides};
 
 /// Applies `f` element-wise with numpy broadcasting.
-pub fn binary<T: Copy + Send + Sync>(
+pub fn binary<T: Copy + Send + Sync, R>(
     a: &Array<T>,
     b: &Array<T>,
-    f: impl Fn(T, T) -> T,
-) -> Res<Array<T>> {
+    f: impl Fn(T, T) -> R,
+) -> Res<Array<R>> {
     if a.shape == b.shape {
         return Ok(Array::new(
             a.shape.clone(),

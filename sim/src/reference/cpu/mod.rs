@@ -7,6 +7,7 @@ mod fuse;
 pub mod int;
 pub(crate) mod layout;
 pub(crate) mod linear;
+pub(crate) mod logic;
 pub(crate) mod pool;
 pub(crate) mod resolve;
 
@@ -808,10 +809,30 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
                 *axis,
             )?))
         }
-        Op::GreaterOrEqual => one(Value::I64(int::qdq::greater_or_equal(
+        Op::Compare(cmp) => one(Value::I64(logic::compare(
+            *cmp,
             value_in(ins, 0)?,
             value_in(ins, 1)?,
         )?)),
+        Op::Not => one(Value::I64(logic::logic(None, i64_in(ins, 0)?, None)?)),
+        Op::Logic(l) => one(Value::I64(logic::logic(
+            Some(*l),
+            i64_in(ins, 0)?,
+            Some(i64_in(ins, 1)?),
+        )?)),
+        Op::Mod { fmod } => one(logic::modulo(value_in(ins, 0)?, value_in(ins, 1)?, *fmod)?),
+        Op::Pow => one(logic::pow(value_in(ins, 0)?, value_in(ins, 1)?)?),
+        Op::ConstantOfShape { value } => {
+            let v = tensor_value(value).ok_or("the value's element type is not supported")?;
+            one(logic::constant_of_shape(i64_in(ins, 0)?, &v)?)
+        }
+        Op::Expand => one(logic::expand(value_in(ins, 0)?, i64_in(ins, 1)?)?),
+        Op::Tile => one(logic::tile(value_in(ins, 0)?, i64_in(ins, 1)?)?),
+        Op::Range => one(logic::range(
+            value_in(ins, 0)?,
+            value_in(ins, 1)?,
+            value_in(ins, 2)?,
+        )?),
         Op::Where => {
             let Value::I64(c) = value_in(ins, 0)? else {
                 return Err("Where's condition must be bool".into());

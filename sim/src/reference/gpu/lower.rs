@@ -376,7 +376,16 @@ impl<'g> Recorder<'g> {
             Op::Cast { .. } => Err("casting a float tensor computed on the GPU to integers is not supported by the GPU executor".into()),
             Op::Shape { .. } | Op::Constant { .. } => unreachable!("computed on the host above"),
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => one(self.qdq(&st.op, st.out_elems.first().copied().flatten(), ins)?),
-            Op::Where | Op::GreaterOrEqual => Err("a binary activation that is not fused into an integer layer is not supported by the GPU executor; run the model with --backend cpu".into()),
+            Op::Where | Op::Compare(_) => Err("a comparison or selection of values computed on the GPU is not supported by the GPU executor (one of constants runs on the host); run the model with --backend cpu".into()),
+            // shape logic runs on the host when its inputs are known there (above)
+            Op::Not
+            | Op::Logic(_)
+            | Op::Mod { .. }
+            | Op::Pow
+            | Op::ConstantOfShape { .. }
+            | Op::Expand
+            | Op::Range
+            | Op::Tile => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
             // weights' quantizers run on the host above; on activations the shader's division
             // (not correctly rounded on every GPU) could move a value across a rounding boundary
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => Err("QONNX's quantizers on values computed on the GPU are not supported by the GPU executor (a GPU's float division may not be correctly rounded, so codes could differ from qonnx's); run the model with --backend cpu".into()),

@@ -95,33 +95,6 @@ pub fn dequantize_linear(
     ))
 }
 
-/// `a >= b` with broadcasting, as 0/1.
-pub fn greater_or_equal(a: &Value, b: &Value) -> Res<Array<i64>> {
-    fn ge<T: Copy + PartialOrd>(a: &Array<T>, b: &Array<T>) -> Res<Array<i64>> {
-        let shape = broadcast_shape(&a.shape, &b.shape)?;
-        let (ia, ib) = (
-            broadcast_index(&a.shape, &shape),
-            broadcast_index(&b.shape, &shape),
-        );
-        let n: usize = shape.iter().product();
-        Ok(Array::new(
-            shape,
-            (0..n)
-                .map(|k| (a.data[ia(k)] >= b.data[ib(k)]) as i64)
-                .collect(),
-        ))
-    }
-    match (a, b) {
-        (Value::F32(a), Value::F32(b)) => ge(a, b),
-        (Value::I64(a), Value::I64(b)) => ge(a, b),
-        _ => Err(format!(
-            "inputs are {} and {}; they must have one element type",
-            a.elem_name(),
-            b.elem_name()
-        )),
-    }
-}
-
 /// `cond ? x : y` with broadcasting over all three.
 pub fn where_op(cond: &Array<i64>, x: &Value, y: &Value) -> Res<Value> {
     fn pick<T: Copy>(c: &Array<i64>, x: &Array<T>, y: &Array<T>) -> Res<Array<T>> {

@@ -1,0 +1,207 @@
+//! Comparisons, logic and the shape-building ops exporters write around a network's layers
+//! (`Equal`, `Less`, `Greater`, `Not`, `And`, `Mod`, `Pow`, `ConstantOfShape`, `Expand`, `Range`,
+//! `Tile`): bool tensors are 0/1 integers. Each op's scalar rule is `etch_ir::op`'s, which shape
+//! inference folds constants with too.
+
+use super::elementwise::{binary, broadcast_index, broadcast_shape};
+use super::Res;
+use crate::reference::value::{Array, Value};
+use etch_ir::op::{Comparison, Logic};
+
+fn same_type<'a>(a: &'a Value, b: &'a Value) -> Res<()> {
+    if std::mem::discriminant(a) != std::mem::discriminant(b) {
+        return Err(format!(
+            "inputs are {} and {}; they must have one element type",
+            a.elem_name(),
+            b.elem_name()
+        ));
+    }
+    Ok(())
+}
+
+/// `a ⋈ b` with broadcasting, as 0/1.
+pub fn compare(cmp: Comparison, a: &Value, b: &Value) -> Res<Array<i64>> {
+    same_type(a, b)?;
+    match (a, b) {
+        (Value::F32(a), Value::F32(b)) => binary(a, b, |x, y| cmp.holds(x, y) as i64),
+        (Value::I64(a), Value::I64(b)) => binary(a, b, |x, y| cmp.holds(x, y) as i64),
+        _ => unreachable!("same_type"),
+    }
+}
+
+/// `Not`, or `a ∘ b` of `And`/`Or`/`Xor`, on 0/1 tensors.
+pub fn logic(op: Option<Logic>, a: &Array<i64>, b: Option<&Array<i64>>) -> Res<Array<i64>> {
+    match (op, b) {
+        (None, _) => Ok(Array::new(
+            a.shape.clone(),
+            a.data.iter().map(|&v| (v == 0) as i64).collect(),
+        )),
+        (Some(l), Some(b)) => binary(a, b, |x, y| l.apply(x != 0, y != 0) as i64),
+        (Some(_), None) => Err("the second operand is missing".into()),
+    }
+}
+
+/// `Mod`: integers by `etch_ir::op::modulo`, floats as C's `fmod`.
+pub fn modulo(a: &Value, b: &Value, fmod: bool) -> Res<Value> {
+    same_type(a, b)?;
+    Ok(match (a, b) {
+        (Value::F32(a), Value::F32(b)) => {
+            if !fmod {
+                return Err("Mod of floats needs fmod = 1".into());
+            }
+            Value::F32(binary(a, b, |x, y| x % y)?)
+        }
+        (Value::I64(a), Value::I64(b)) => {
+            let r = binary(a, b, |x, y| etch_ir::op::modulo(x, y, fmod))?;
+            let data = r
+                .data
+                .into_iter()
+                .collect::<Option<Vec<i64>>>()
+                .ok_or("Mod by zero")?;
+            Value::I64(Array::new(r.shape, data))
+        }
+        _ => unreachable!("same_type"),
+    })
+}
+
+/// `a ^ b`: floats by `powf`, integers to non-negative integer powers.
+pub fn pow(a: &Value, b: &Value) -> Res<Value> {
+    same_type(a, b)?;
+    Ok(match (a, b) {
+        (Value::F32(a), Value::F32(b)) => Value::F32(binary(a, b, f32::powf)?),
+        (Value::I64(a), Value::I64(b)) => {
+            let r = binary(a, b, |x, y| {
+                u32::try_from(y).ok().map(|e| x.wrapping_pow(e))
+            })?;
+            let data = r
+                .data
+                .into_iter()
+                .collect::<Option<Vec<i64>>>()
+                .ok_or("Pow of integers to a negative power")?;
+            Value::I64(Array::new(r.shape, data))
+        }
+        _ => unreachable!("same_type"),
+    })
+}
+
+/// Validated extents of a shape operand (`ConstantOfShape`, `Expand`, `Tile`).
+fn extents(v: &Array<i64>, what: &str) -> Res<Vec<usize>> {
+    v.data
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| format!("the {what} {:?} has a negative value", v.data))
+        })
+        .collect()
+}
+
+/// Checks that `n` elements may be allocated.
+fn checked_len(shape: &[usize]) -> Res<usize> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("the output's size overflows")?;
+    if n as u64 * 8 > etch_ir::limits::DEFAULT_TENSOR_BYTES {
+        return Err(format!(
+            "the output would have {n} elements, past the {} MiB tensor limit",
+            etch_ir::limits::DEFAULT_TENSOR_BYTES >> 20
+        ));
+    }
+    Ok(n)
+}
+
+/// A tensor of `shape` filled with `value`'s one element.
+pub fn constant_of_shape(shape: &Array<i64>, value: &Value) -> Res<Value> {
+    let dims = extents(shape, "shape")?;
+    let n = checked_len(&dims)?;
+    Ok(match value {
+        Value::F32(v) => Value::F32(Array::new(dims, vec![v.data[0]; n])),
+        Value::I64(v) => Value::I64(Array::new(dims, vec![v.data[0]; n])),
+    })
+}
+
+/// `x` broadcast with `shape` (both ways, as numpy).
+pub fn expand(x: &Value, shape: &Array<i64>) -> Res<Value> {
+    let want = extents(shape, "shape")?;
+    fn go<T: Copy>(x: &Array<T>, want: &[usize]) -> Res<Array<T>> {
+        let out = broadcast_shape(&x.shape, want)?;
+        let n = checked_len(&out)?;
+        let ix = broadcast_index(&x.shape, &out);
+        Ok(Array::new(out, (0..n).map(|k| x.data[ix(k)]).collect()))
+    }
+    Ok(match x {
+        Value::F32(x) => Value::F32(go(x, &want)?),
+        Value::I64(x) => Value::I64(go(x, &want)?),
+    })
+}
+
+/// `x` repeated `repeats[k]` times along each axis.
+pub fn tile(x: &Value, repeats: &Array<i64>) -> Res<Value> {
+    let reps = extents(repeats, "repeats")?;
+    fn go<T: Copy>(x: &Array<T>, reps: &[usize]) -> Res<Array<T>> {
+        if reps.len() != x.shape.len() {
+            return Err(format!(
+                "repeats has {} values for a rank-{} input",
+                reps.len(),
+                x.shape.len()
+            ));
+        }
+        let out: Vec<usize> = x.shape.iter().zip(reps).map(|(d, r)| d * r).collect();
+        let n = checked_len(&out)?;
+        let (os, is) = (
+            etch_ir::tensor::strides(&out),
+            etch_ir::tensor::strides(&x.shape),
+        );
+        let data = (0..n)
+            .map(|mut flat| {
+                let mut idx = 0;
+                for k in 0..out.len() {
+                    let q = flat / os[k];
+                    flat %= os[k];
+                    idx += (q % x.shape[k]) * is[k];
+                }
+                x.data[idx]
+            })
+            .collect();
+        Ok(Array::new(out, data))
+    }
+    Ok(match x {
+        Value::F32(x) => Value::F32(go(x, &reps)?),
+        Value::I64(x) => Value::I64(go(x, &reps)?),
+    })
+}
+
+/// `start, start + delta, …` below `limit`; floats accumulate `delta` as onnxruntime does.
+pub fn range(start: &Value, limit: &Value, delta: &Value) -> Res<Value> {
+    let one = |v: &Value| -> Res<()> {
+        if v.shape().iter().product::<usize>() != 1 {
+            return Err("start, limit and delta must be scalars".into());
+        }
+        Ok(())
+    };
+    one(start)?;
+    one(limit)?;
+    one(delta)?;
+    Ok(match (start, limit, delta) {
+        (Value::I64(s), Value::I64(l), Value::I64(d)) => {
+            let (s, d) = (s.data[0], d.data[0]);
+            let n = etch_ir::op::range_len_i64(s, l.data[0], d)? as usize;
+            checked_len(&[n])?;
+            Value::I64(Array::new(
+                vec![n],
+                (0..n as i64).map(|k| s + k * d).collect(),
+            ))
+        }
+        (Value::F32(s), Value::F32(l), Value::F32(d)) => {
+            let n = etch_ir::op::range_len_f32(s.data[0], l.data[0], d.data[0])? as usize;
+            checked_len(&[n])?;
+            let mut v = Vec::with_capacity(n);
+            let mut x = s.data[0];
+            for _ in 0..n {
+                v.push(x);
+                x += d.data[0];
+            }
+            Value::F32(Array::new(vec![n], v))
+        }
+        _ => return Err("start, limit and delta must have one element type".into()),
+    })
+}
