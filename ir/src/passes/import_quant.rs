@@ -413,18 +413,26 @@ fn qoperator_layer(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<()
     }
     let y = g.fresh_name(&format!("{}_float", n.outputs[0]));
     add_node(g, op_type, n.attrs.clone(), layer_inputs, vec![y.clone()])?;
-    let mut q_inputs = vec![y, input(s.y_scale)];
-    q_inputs.extend(
-        n.inputs
-            .get(s.y_zero_point)
-            .filter(|z| !z.is_empty())
-            .cloned(),
-    );
+    quantize_into(g, &n, y, s.y_scale, s.y_zero_point)
+}
+
+/// `QuantizeLinear(float, scale, zero point)` with the scale and the (optional) zero point inputs
+/// `scale` and `zero_point` of the QOperator node `n`, writing `n`'s output, which `n` no longer
+/// does.
+fn quantize_into(
+    g: &mut Graph,
+    n: &Node,
+    float: String,
+    scale: usize,
+    zero_point: usize,
+) -> Result<(), String> {
+    let mut inputs = vec![float, n.inputs[scale].clone()];
+    inputs.extend(n.inputs.get(zero_point).filter(|z| !z.is_empty()).cloned());
     add_node(
         g,
         "QuantizeLinear",
         vec![],
-        q_inputs,
+        inputs,
         vec![n.outputs[0].clone()],
     )?;
     g.rebuild_edges();
@@ -470,17 +478,7 @@ fn qlinear_add(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), St
     }
     let y = g.fresh_name(&format!("{}_float", n.outputs[0]));
     add_node(g, "Add", vec![], sum_inputs, vec![y.clone()])?;
-    let mut q_inputs = vec![y, input(6)];
-    q_inputs.extend((!n.inputs[7].is_empty()).then(|| input(7)));
-    add_node(
-        g,
-        "QuantizeLinear",
-        vec![],
-        q_inputs,
-        vec![n.outputs[0].clone()],
-    )?;
-    g.rebuild_edges();
-    Ok(())
+    quantize_into(g, &n, y, 6, 7)
 }
 
 /// A MaxPool, Flatten or Reshape of the codes a per-tensor QuantizeLinear writes (a QOperator
@@ -490,17 +488,7 @@ fn qlinear_add(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), St
 fn ops_on_codes(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
     let mut count = 0;
     for idx in g.node_order() {
-        let Some(n) = g.nodes.node_weight(idx) else {
-            continue;
-        };
-        if !matches!(
-            n.op,
-            Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. }
-        ) || n.outputs.len() != 1
-        {
-            continue;
-        }
-        let Some(q) = n.inputs.first().and_then(|x| g.producer(x)) else {
+        let Some((n, q)) = value_mover(g, idx) else {
             continue;
         };
         let qn = &g.nodes[q];
@@ -930,21 +918,27 @@ fn code_clip(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<bool, St
     Ok(true)
 }
 
+/// Node `idx` if it is a MaxPool, Flatten or Reshape with one output (an op that moves values
+/// without arithmetic), and the producer of its input.
+fn value_mover(g: &Graph, idx: NodeIndex) -> Option<(&Node, NodeIndex)> {
+    let n = g.nodes.node_weight(idx)?;
+    let moves = matches!(
+        n.op,
+        Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. }
+    );
+    if !moves || n.outputs.len() != 1 {
+        return None;
+    }
+    Some((n, g.producer(n.inputs.first()?)?))
+}
+
 /// MaxPool, Flatten and Reshape of a per-tensor DequantizeLinear's output that no QuantizeLinear
 /// reads get `QuantizeLinear → DequantizeLinear` with the same scale and zero point. Returns how
 /// many.
 fn pools_on_codes(g: &mut Graph, info: &GraphInfo) -> Result<usize, String> {
     let mut count = 0;
     for idx in g.node_order() {
-        let n = &g.nodes[idx];
-        if !matches!(
-            n.op,
-            Op::MaxPool { .. } | Op::Flatten { .. } | Op::Reshape { .. }
-        ) || n.outputs.len() != 1
-        {
-            continue;
-        }
-        let Some(dq) = n.inputs.first().and_then(|x| g.producer(x)) else {
+        let Some((n, dq)) = value_mover(g, idx) else {
             continue;
         };
         let dqn = &g.nodes[dq];
