@@ -419,6 +419,24 @@ def op_cases():
     add("reducemean-keepdims1", node("ReduceMean", ["x"], axes=[2, 3], keepdims=1), [2, 3, 4, 5])
     add("reducemean-keepdims0", node("ReduceMean", ["x"], axes=[-1, 1], keepdims=0), [2, 3, 4, 5])
     add("reducemean-all", node("ReduceMean", ["x"], keepdims=0), [2, 3, 4])
+    add("reducemax-axes", node("ReduceMax", ["x"], axes=[1, -1], keepdims=1), [2, 3, 4, 5])
+    add("reducemin-all", node("ReduceMin", ["x"], keepdims=0), [2, 3, 4])
+    add("reducel2", node("ReduceL2", ["x"], axes=[2]), [2, 3, 4])
+    add("reducesum-axes-input", node("ReduceSum", ["x", "a"], keepdims=0), [2, 3, 4, 5], a=i64(0, 2))
+    add("reducesum-noop", node("ReduceSum", ["x", "a"], noop_with_empty_axes=1), [2, 3], a=np.zeros(0, np.int64))
+    add("reducesum-all-default", node("ReduceSum", ["x"]), [2, 3, 4])
+    for op in ("ArgMax", "ArgMin"):
+        for last in (0, 1):
+            add(
+                f"{op.lower()}-ties-last{last}",
+                [node("Floor", ["x"], ["f"]), node(op, ["f"], ["i"], axis=-1, select_last_index=last), node("Cast", ["i"], to=TensorProto.FLOAT)],
+                [3, 4, 6],
+                x_range=(-2.0, 2.0),
+            )
+    add("argmax-axis0-keepdims0", [node("ArgMax", ["x"], ["i"], axis=0, keepdims=0), node("Cast", ["i"], to=TensorProto.FLOAT)], [4, 3, 2])
+    for ex, rev in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        add(f"cumsum-ex{ex}-rev{rev}", node("CumSum", ["x", "a"], exclusive=ex, reverse=rev), [2, 5, 3], a=np.array(1, np.int64))
+    add("cumsum-neg-axis", node("CumSum", ["x", "a"]), [3, 4], a=np.array(-1, np.int64))
 
     # data movement
     for axis in (0, 1, 2, -1):

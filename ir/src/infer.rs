@@ -994,10 +994,11 @@ impl Infer<'_> {
                 }
                 vec![t(x.elem, out)]
             }
-            Op::ReduceMean {
+            Op::Reduce {
                 axes,
                 keepdims,
                 noop_with_empty_axes,
+                ..
             } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;
@@ -1334,6 +1335,34 @@ impl Infer<'_> {
                 }
                 let dim = n.map_or(Dim::Unknown, |n| Dim::Known(n as i64));
                 vec![t(start.elem, vec![dim])]
+            }
+            Op::Arg {
+                axis: a, keepdims, ..
+            } => {
+                let x = self.input(node, 0)?;
+                let mut xs = self.shape_of(node, 0)?;
+                let ax = axis(*a, xs.len(), "axis")?;
+                if *keepdims {
+                    xs[ax] = Dim::Known(1);
+                } else {
+                    xs.remove(ax);
+                }
+                if x.elem == ElemType::Bool || x.elem == ElemType::Str {
+                    return Err(format!("{} of {} is not supported", node.op_type, x.elem));
+                }
+                vec![t(ElemType::I64, xs)]
+            }
+            Op::CumSum { .. } => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                match self.const_ints(node, 1, "axis")?.as_deref() {
+                    Some([a]) => {
+                        axis(*a, xs.len(), "axis")?;
+                    }
+                    Some(v) => return Err(format!("the axis must be one value, not {v:?}")),
+                    None => return Err("CumSum needs its axis (input 2)".into()),
+                }
+                vec![t(x.elem, xs)]
             }
             Op::Tile => {
                 let x = self.input(node, 0)?;

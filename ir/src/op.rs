@@ -177,7 +177,10 @@ pub enum Op {
     },
     GlobalAveragePool,
     GlobalMaxPool,
-    ReduceMean {
+    /// `ReduceMean`, `ReduceMax`, `ReduceMin`, `ReduceSum`, `ReduceL2` over `axes` (the
+    /// attribute, or input 2 where the opset moved it there).
+    Reduce {
+        kind: Reduction,
         axes: Option<Vec<i64>>,
         keepdims: bool,
         noop_with_empty_axes: bool,
@@ -275,6 +278,19 @@ pub enum Op {
     Range,
     /// The input repeated `repeats[k]` times along each axis `k`.
     Tile,
+    /// `ArgMax` (`max`) or `ArgMin` along `axis`: int64 indices, the first extreme or the last.
+    Arg {
+        max: bool,
+        axis: i64,
+        keepdims: bool,
+        last: bool,
+    },
+    /// Running sums along the axis input 2 names, from the end with `reverse`, each without its
+    /// own element with `exclusive`.
+    CumSum {
+        exclusive: bool,
+        reverse: bool,
+    },
     /// QONNX's integer quantizer (`Quant`): inputs x, scale, zero point, bit width; see
     /// [`crate::qonnx::IntQuant`].
     Quant(crate::qonnx::IntQuant),
@@ -412,6 +428,48 @@ impl Unary {
             | Unary::Softplus => 4,
             Unary::Gelu { .. } => 6,
             Unary::Mish => 9,
+        }
+    }
+}
+
+/// What a `Reduce*` op computes over its axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    Mean,
+    Max,
+    Min,
+    Sum,
+    /// `sqrt(Σ x²)`.
+    L2,
+}
+
+impl Reduction {
+    /// The accumulator before any value (Max and Min of nothing are −∞ and +∞).
+    pub fn start(self) -> f32 {
+        match self {
+            Reduction::Max => f32::NEG_INFINITY,
+            Reduction::Min => f32::INFINITY,
+            _ => 0.0,
+        }
+    }
+
+    /// The accumulator after one more value, in float32 in input order as onnxruntime's
+    /// reference kernels accumulate.
+    pub fn step(self, acc: f32, v: f32) -> f32 {
+        match self {
+            Reduction::Max => acc.max(v),
+            Reduction::Min => acc.min(v),
+            Reduction::Sum | Reduction::Mean => acc + v,
+            Reduction::L2 => acc + v * v,
+        }
+    }
+
+    /// The result from the accumulator of `count` values.
+    pub fn finish(self, acc: f32, count: usize) -> f32 {
+        match self {
+            Reduction::Mean => acc / count.max(1) as f32,
+            Reduction::L2 => acc.sqrt(),
+            _ => acc,
         }
     }
 }
@@ -786,7 +844,14 @@ impl Op {
             },
             "GlobalAveragePool" => Op::GlobalAveragePool,
             "GlobalMaxPool" => Op::GlobalMaxPool,
-            "ReduceMean" => Op::ReduceMean {
+            "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceL2" => Op::Reduce {
+                kind: match op_type {
+                    "ReduceMean" => Reduction::Mean,
+                    "ReduceMax" => Reduction::Max,
+                    "ReduceMin" => Reduction::Min,
+                    "ReduceSum" => Reduction::Sum,
+                    _ => Reduction::L2,
+                },
                 axes: a.ints("axes")?,
                 keepdims: a.int("keepdims")?.unwrap_or(1) != 0,
                 noop_with_empty_axes: a.flag("noop_with_empty_axes")?,
@@ -900,6 +965,16 @@ impl Op {
             "Expand" => Op::Expand,
             "Range" => Op::Range,
             "Tile" => Op::Tile,
+            "ArgMax" | "ArgMin" => Op::Arg {
+                max: op_type == "ArgMax",
+                axis: a.int("axis")?.unwrap_or(0),
+                keepdims: a.int("keepdims")?.unwrap_or(1) != 0,
+                last: a.flag("select_last_index")?,
+            },
+            "CumSum" => Op::CumSum {
+                exclusive: a.flag("exclusive")?,
+                reverse: a.flag("reverse")?,
+            },
             "Cast" => {
                 let to = a.int("to")?.ok_or_else(|| AttrError {
                     op: op_type.into(),

@@ -690,7 +690,9 @@ pub fn compile_with(
             Work::Vector(v) => {
                 let op = match layer.op.as_str() {
                     "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool"
-                    | "ReduceMean" => VectorOp::Pool,
+                    | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceL2" => {
+                        VectorOp::Pool
+                    }
                     "Add" | "Sub" | "Mul" | "Div" | "BatchNormalization" => VectorOp::Elementwise,
                     _ => VectorOp::Table,
                 };

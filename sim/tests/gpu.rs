@@ -255,6 +255,7 @@ fn normalization_and_reductions() {
     case("layernorm last axis", "g (float[N,3,10] x) => (float[] y) <float[10] s = {1,0.5,2,-1,0.25,1,1.5,0.75,-0.5,3}, float[10] b = {0,0.1,-0.1,0.2,0,0,0.3,-0.2,0,1}> { y = LayerNormalization <epsilon: float = 1e-5> (x, s, b) }");
     case("layernorm from axis 1 without bias", "g (float[N,3,4,5] x) => (float[] y) <float[4,5] s = {1,2,3,4,5,-1,-2,-3,-4,-5,0.5,1,1.5,2,2.5,1,1,1,1,1}> { y = LayerNormalization <axis: int = 2, epsilon: float = 1e-3> (x, s) }");
     case("reducemean", "g (float[N,8,5,3] x) => (float[] y, float[] z) { y = ReduceMean <axes: ints = [1,3], keepdims: int = 0> (x) z = ReduceMean (x) }");
+    case("reducemax", "g (float[N,8,5,3] x) => (float[] y, float[] z) { y = ReduceMax <axes: ints = [1,3], keepdims: int = 0> (x) z = ReduceMax (x) }");
 }
 
 #[test]

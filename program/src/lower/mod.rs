@@ -475,7 +475,7 @@ pub fn extract(
                     rows: in_dims.and_then(|d| pool_rows(window, &d, &out_dims)),
                 })
             }
-            Op::GlobalAveragePool | Op::GlobalMaxPool | Op::ReduceMean { .. } => {
+            Op::GlobalAveragePool | Op::GlobalMaxPool | Op::Reduce { .. } => {
                 Work::Vector(VectorWork {
                     ops: in_elems(0),
                     input_elems: in_elems(0),

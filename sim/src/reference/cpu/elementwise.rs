@@ -2,6 +2,7 @@
 
 use super::super::value::Array;
 use super::Res;
+use etch_ir::op::Reduction;
 use etch_ir::tensor::Dim;
 
 /// The numpy broadcast of two shapes.
@@ -268,15 +269,16 @@ pub(crate) fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> 
 }
 
 /// Mean over `axes` (all when empty and not a no-op), keeping or dropping them.
-pub fn reduce_mean(x: &Array<f32>, axes: &[usize], keepdims: bool) -> Array<f32> {
+pub fn reduce(x: &Array<f32>, kind: Reduction, axes: &[usize], keepdims: bool) -> Array<f32> {
     let kept = reduced_shape(&x.shape, axes, true);
     let n_out: usize = kept.iter().product();
     let count: usize = axes.iter().map(|&k| x.shape[k]).product();
-    let mut sum = vec![0.0f32; n_out];
+    let mut acc = vec![kind.start(); n_out];
     let idx = broadcast_index(&kept, &x.shape);
     for (k, &v) in x.data.iter().enumerate() {
-        sum[idx(k)] += v;
+        let a = &mut acc[idx(k)];
+        *a = kind.step(*a, v);
     }
-    sum.iter_mut().for_each(|v| *v /= count.max(1) as f32);
-    Array::new(reduced_shape(&x.shape, axes, keepdims), sum)
+    let out = acc.into_iter().map(|a| kind.finish(a, count)).collect();
+    Array::new(reduced_shape(&x.shape, axes, keepdims), out)
 }

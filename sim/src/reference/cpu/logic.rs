@@ -205,3 +205,93 @@ pub fn range(start: &Value, limit: &Value, delta: &Value) -> Res<Value> {
         _ => return Err("start, limit and delta must have one element type".into()),
     })
 }
+
+/// The outer, axis and inner extents of `shape` around `axis`.
+fn around(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
+/// `ArgMax` / `ArgMin` along `axis`: the index of the first extreme (the last with `last`); NaN
+/// counts as the extreme, as onnxruntime's comparisons leave it in place once found.
+pub fn arg(x: &Value, max: bool, axis: usize, keepdims: bool, last: bool) -> Res<Array<i64>> {
+    fn go<T: Copy + PartialOrd>(
+        x: &Array<T>,
+        max: bool,
+        axis: usize,
+        keepdims: bool,
+        last: bool,
+    ) -> Res<Array<i64>> {
+        if axis >= x.shape.len() || x.shape[axis] == 0 {
+            return Err("ArgMax/ArgMin over an empty axis".into());
+        }
+        let (outer, n, inner) = around(&x.shape, axis);
+        let mut out = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| x.data[(o * n + k) * inner + i];
+                let mut best = 0;
+                for k in 1..n {
+                    let (v, b) = (at(k), at(best));
+                    let better = if max { v > b } else { v < b };
+                    if better || (last && v == b) {
+                        best = k;
+                    }
+                }
+                out.push(best as i64);
+            }
+        }
+        let mut shape = x.shape.clone();
+        if keepdims {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        Ok(Array::new(shape, out))
+    }
+    match x {
+        Value::F32(x) => go(x, max, axis, keepdims, last),
+        Value::I64(x) => go(x, max, axis, keepdims, last),
+    }
+}
+
+/// Running sums along `axis` (float32 in order, or wrapping integers).
+pub fn cumsum(x: &Value, axis: usize, exclusive: bool, reverse: bool) -> Res<Value> {
+    fn go<T: Copy + Default>(
+        x: &Array<T>,
+        axis: usize,
+        exclusive: bool,
+        reverse: bool,
+        add: impl Fn(T, T) -> T,
+    ) -> Res<Array<T>> {
+        if axis >= x.shape.len() {
+            return Err(format!("axis {axis} is out of range"));
+        }
+        let (outer, n, inner) = around(&x.shape, axis);
+        let mut out = vec![T::default(); x.data.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut acc = T::default();
+                for step in 0..n {
+                    let k = if reverse { n - 1 - step } else { step };
+                    let at = (o * n + k) * inner + i;
+                    if exclusive {
+                        out[at] = acc;
+                        acc = add(acc, x.data[at]);
+                    } else {
+                        acc = add(acc, x.data[at]);
+                        out[at] = acc;
+                    }
+                }
+            }
+        }
+        Ok(Array::new(x.shape.clone(), out))
+    }
+    Ok(match x {
+        Value::F32(x) => Value::F32(go(x, axis, exclusive, reverse, |a, b| a + b)?),
+        Value::I64(x) => Value::I64(go(x, axis, exclusive, reverse, i64::wrapping_add)?),
+    })
+}

@@ -656,14 +656,15 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             *axis,
             opset,
         )?)),
-        Op::ReduceMean {
+        Op::Reduce {
+            kind,
             axes,
             keepdims,
             noop_with_empty_axes,
         } => {
             let x = f32_in(ins, 0)?;
             match resolve::reduce_axes(axes, *noop_with_empty_axes, x.shape.len(), ins)? {
-                Some(axes) => one(Value::F32(elementwise::reduce_mean(x, &axes, *keepdims))),
+                Some(axes) => one(Value::F32(elementwise::reduce(x, *kind, &axes, *keepdims))),
                 None => one(Value::F32(x.clone())),
             }
         }
@@ -828,6 +829,24 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         }
         Op::Expand => one(logic::expand(value_in(ins, 0)?, i64_in(ins, 1)?)?),
         Op::Tile => one(logic::tile(value_in(ins, 0)?, i64_in(ins, 1)?)?),
+        Op::Arg {
+            max,
+            axis,
+            keepdims,
+            last,
+        } => {
+            let x = value_in(ins, 0)?;
+            let axis = layout::axis(*axis, x.shape().len())?;
+            one(Value::I64(logic::arg(x, *max, axis, *keepdims, *last)?))
+        }
+        Op::CumSum { exclusive, reverse } => {
+            let x = value_in(ins, 0)?;
+            let axis = match ints_in(ins, 1)?.as_deref() {
+                Some([a]) => layout::axis(*a, x.shape().len())?,
+                _ => return Err("CumSum's axis must be one integer".into()),
+            };
+            one(logic::cumsum(x, axis, *exclusive, *reverse)?)
+        }
         Op::Range => one(logic::range(
             value_in(ins, 0)?,
             value_in(ins, 1)?,

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 /// not etch's fixed point) does not run on the GPU.
 const QOPERATOR: &str = "a QOperator layer that import-quant kept (its requantization is not an exact power of two) computes as onnxruntime does, which only the CPU executor reproduces; run the model with --backend cpu";
 
-use etch_ir::op::{Op, Unary, WindowAxis};
+use etch_ir::op::{Op, Reduction, Unary, WindowAxis};
 
 use super::super::cpu::conv::ConvGeom;
 use super::super::cpu::elementwise::{
@@ -136,7 +136,7 @@ impl<'g> Recorder<'g> {
         // inputs read on the host (shapes, axes, bounds) must not come from the device
         let host_from = match st.op {
             Op::Clip { .. }
-            | Op::ReduceMean { .. }
+            | Op::Reduce { .. }
             | Op::Reshape { .. }
             | Op::Squeeze { .. }
             | Op::Unsqueeze { .. }
@@ -215,12 +215,17 @@ impl<'g> Recorder<'g> {
                 let axes: Vec<usize> = (2..x.shape.len()).collect();
                 one(self.reduce(&x, &axes, shape, matches!(st.op, Op::GlobalMaxPool))?)
             }
-            Op::ReduceMean { axes, keepdims, noop_with_empty_axes } => {
+            Op::Reduce { kind, axes, keepdims, noop_with_empty_axes } => {
                 let x = self.input(ins, 0)?;
+                let max = match kind {
+                    Reduction::Mean => false,
+                    Reduction::Max => true,
+                    _ => return Err(format!("{} is not supported by the GPU executor (ReduceMean and ReduceMax are); run the model with --backend cpu", st.op_type).into()),
+                };
                 match resolve::reduce_axes(axes, *noop_with_empty_axes, x.shape.len(), &host)? {
                     Some(axes) => {
                         let shape = reduced_shape(&x.shape, &axes, *keepdims);
-                        one(self.reduce(&x, &axes, shape, false)?)
+                        one(self.reduce(&x, &axes, shape, max)?)
                     }
                     None => one(x),
                 }
@@ -385,7 +390,9 @@ impl<'g> Recorder<'g> {
             | Op::ConstantOfShape { .. }
             | Op::Expand
             | Op::Range
-            | Op::Tile => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
+            | Op::Tile
+            | Op::Arg { .. }
+            | Op::CumSum { .. } => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
             // weights' quantizers run on the host above; on activations the shader's division
             // (not correctly rounded on every GPU) could move a value across a rounding boundary
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => Err("QONNX's quantizers on values computed on the GPU are not supported by the GPU executor (a GPU's float division may not be correctly rounded, so codes could differ from qonnx's); run the model with --backend cpu".into()),
