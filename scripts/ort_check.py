@@ -334,6 +334,14 @@ def op_cases():
     add("conv1d-depthwise-dilated", node("Conv", ["x", "w"], group=3, dilations=[2], pads=[2, 2]), [1, 3, 9], w=f32(3, 1, 3))
     add("conv1d-same-lower", node("Conv", ["x", "w"], auto_pad="SAME_LOWER", strides=[3]), [1, 2, 10], w=f32(2, 2, 4))
 
+    # ConvTranspose (explicit pads and output_padding, as PyTorch exports it)
+    add("convtranspose-basic", node("ConvTranspose", ["x", "w", "b"]), [1, 3, 4, 4], w=f32(3, 2, 3, 3), b=f32(2))
+    add("convtranspose-stride2-pads", node("ConvTranspose", ["x", "w"], strides=[2, 2], pads=[1, 1, 1, 1]), [2, 3, 4, 5], w=f32(3, 4, 3, 3))
+    add("convtranspose-output-padding", node("ConvTranspose", ["x", "w", "b"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]), [1, 2, 3, 3], w=f32(2, 3, 3, 3), b=f32(3))
+    add("convtranspose-unet-2x2", node("ConvTranspose", ["x", "w", "b"], strides=[2, 2]), [1, 4, 3, 3], w=f32(4, 2, 2, 2), b=f32(2))
+    add("convtranspose-grouped-dilated", node("ConvTranspose", ["x", "w"], group=2, dilations=[2, 1], strides=[1, 2], pads=[0, 1, 1, 0]), [1, 4, 4, 4], w=f32(4, 3, 3, 2))
+    add("convtranspose-1d", node("ConvTranspose", ["x", "w"], strides=[3], pads=[1, 2]), [2, 2, 5], w=f32(2, 3, 4))
+
     # pooling
     add("maxpool-basic", node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2]), [1, 2, 6, 6])
     add("maxpool-ceil", node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), [1, 2, 8, 8])

@@ -3,7 +3,7 @@
 # QONNX and QCDQ ONNX: examples/models/qat_w1a1_mlp.onnx, qat_w2a2_cnn.onnx, qat_w4a4_resdw.onnx,
 # qat_int8_qcdq_cnn.onnx and qat_int4_qcdq_cnn.onnx, printing torch's, qonnx's and onnxruntime's test
 # accuracy, the op types and every quantizer's bit width and scale (scripts/train_qat.py says how).
-# Deterministic: the same files on every run on a given machine. About two minutes of one core.
+# Deterministic: the same files on every run on a given machine. About five minutes of one core.
 #
 # Usage: scripts/train_qat.sh [--out-dir DIR] [--epochs-scale F]
 #

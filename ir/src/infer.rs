@@ -446,6 +446,59 @@ impl Infer<'_> {
                 out[1] = ws[0].clone();
                 vec![t(x.elem, out)]
             }
+            Op::ConvTranspose {
+                window,
+                group,
+                output_padding,
+            } => {
+                let x = self.input(node, 0)?;
+                let w = self.input(node, 1)?;
+                self.same_elem(node, &x, &w)?;
+                let xs = self.shape_of(node, 0)?;
+                let ws = self.shape_of(node, 1)?;
+                if xs.len() < 3 || ws.len() != xs.len() {
+                    return Err(format!("ConvTranspose needs an input of rank ≥ 3 and a weight of the same rank; got {} and {}", dims_str(&xs), dims_str(&ws)));
+                }
+                if *group <= 0 {
+                    return Err(format!("group must be positive, not {group}"));
+                }
+                if let (Dim::Known(c), Dim::Known(wc)) = (&xs[1], &ws[0]) {
+                    if c != wc || c % group != 0 {
+                        return Err(format!("the input has {c} channels but the weight {} expects {wc} (in {group} groups)", dims_str(&ws)));
+                    }
+                }
+                let kernel: Vec<i64> =
+                    match (
+                        &window.kernel_shape,
+                        ws[2..].iter().map(Dim::known).collect::<Option<Vec<_>>>(),
+                    ) {
+                        (Some(k), Some(wk)) if *k != wk => return Err(format!(
+                            "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
+                        )),
+                        (Some(k), _) => k.clone(),
+                        (None, Some(wk)) => wk,
+                        (None, None) => return Err(
+                            "the weight's spatial dims are unknown and there is no kernel_shape"
+                                .into(),
+                        ),
+                    };
+                let spatial: Vec<i64> = xs[2..].iter().map(|d| d.known().unwrap_or(1)).collect();
+                let axes = window.transposed(&spatial, &kernel, output_padding.as_deref())?;
+                let mut out = vec![
+                    xs[0].clone(),
+                    ws[1]
+                        .known()
+                        .map_or(Dim::Unknown, |m| Dim::Known(m * group)),
+                ];
+                for (k, a) in axes.iter().enumerate() {
+                    out.push(if xs[2 + k].known().is_some() {
+                        Dim::Known(a.out)
+                    } else {
+                        Dim::Unknown
+                    });
+                }
+                vec![t(x.elem, out)]
+            }
             Op::MaxPool { window } | Op::AveragePool { window, .. } => {
                 let x = self.input(node, 0)?;
                 let xs = self.shape_of(node, 0)?;

@@ -137,12 +137,73 @@ impl Window {
     }
 }
 
+impl Window {
+    /// A transposed convolution's axes over input extents `spatial` with kernel extents `kernel`:
+    /// `out = stride·(in − 1) + output_padding + dilation·(kernel − 1) + 1 − pad_begin − pad_end`
+    /// (explicit pads only: `auto_pad` is refused when the op is read).
+    pub fn transposed(
+        &self,
+        spatial: &[i64],
+        kernel: &[i64],
+        output_padding: Option<&[i64]>,
+    ) -> Result<Vec<WindowAxis>, String> {
+        let sp = spatial.len();
+        let get =
+            |v: Option<&[i64]>, n: usize, default: i64, what: &str| -> Result<Vec<i64>, String> {
+                match v {
+                    None => Ok(vec![default; n]),
+                    Some(v) if v.len() == n => Ok(v.to_vec()),
+                    Some(v) => Err(format!("{what} has {} values, expected {n}", v.len())),
+                }
+            };
+        if kernel.len() != sp {
+            return Err(format!(
+                "the kernel has {} spatial dims but the input {sp}",
+                kernel.len()
+            ));
+        }
+        let strides = get(self.strides.as_deref(), sp, 1, "strides")?;
+        let dil = get(self.dilations.as_deref(), sp, 1, "dilations")?;
+        let pads = get(self.pads.as_deref(), 2 * sp, 0, "pads")?;
+        let extra = get(output_padding, sp, 0, "output_padding")?;
+        const LIMIT: i64 = 1 << 31;
+        (0..sp)
+            .map(|k| {
+                let (input, kern, stride, dilation) = (spatial[k], kernel[k], strides[k], dil[k]);
+                let (pb, pe, op) = (pads[k], pads[sp + k], extra[k]);
+                if stride <= 0 || dilation <= 0 || kern <= 0 || pb < 0 || pe < 0 || op < 0 {
+                    return Err(format!("kernel {kern}, stride {stride} and dilation {dilation} must be positive, and pads and output_padding not negative"));
+                }
+                if [input, kern, stride, dilation, pb, pe, op].iter().any(|&v| v > LIMIT) {
+                    return Err("window parameters and input extents above 2^31 are not supported".into());
+                }
+                if op >= stride && op >= dilation {
+                    return Err(format!("output_padding {op} must be smaller than the stride {stride} or the dilation {dilation}"));
+                }
+                let out = stride * (input - 1) + op + dilation * (kern - 1) + 1 - pb - pe;
+                if out <= 0 {
+                    return Err(format!("the padding leaves no output along spatial axis {k}"));
+                }
+                Ok(WindowAxis { kernel: kern, stride, dilation, pad_begin: pb, pad_end: pe, out })
+            })
+            .collect()
+    }
+}
+
 /// The ops etch understands, with their attributes typed; everything else is `Other`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     Conv {
         window: Window,
         group: i64,
+    },
+    /// The gradient of a convolution (a "deconvolution"): each input pixel scatters the kernel
+    /// into the output, `stride` apart. Explicit `pads` and `output_padding` only (as PyTorch
+    /// exports it); `output_shape` and `auto_pad` are refused.
+    ConvTranspose {
+        window: Window,
+        group: i64,
+        output_padding: Option<Vec<i64>>,
     },
     Gemm {
         alpha: f32,
@@ -771,6 +832,23 @@ impl Op {
                 window: a.window()?,
                 group: a.int("group")?.unwrap_or(1),
             },
+            "ConvTranspose" => {
+                let window = a.window()?;
+                if !matches!(window.auto_pad.as_str(), "NOTSET" | "")
+                    || a.get("output_shape").is_some()
+                {
+                    return Err(AttrError {
+                        op: op_type.into(),
+                        attr: if a.get("output_shape").is_some() { "output_shape" } else { "auto_pad" }.into(),
+                        problem: "is not supported; give explicit `pads` and `output_padding` (as PyTorch exports them)".into(),
+                    });
+                }
+                Op::ConvTranspose {
+                    window,
+                    group: a.int("group")?.unwrap_or(1),
+                    output_padding: a.ints("output_padding")?,
+                }
+            }
             "QLinearConv" => Op::QLinearConv {
                 window: a.window()?,
                 group: a.int("group")?.unwrap_or(1),

@@ -219,6 +219,12 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
                 let per_out = w.get(1..).map_or(0, numel);
                 numel(&out_shape).saturating_mul(per_out)
             }
+            // every input element meets (weight elements / C) weights: N·C·H·W·(M/group)·Kh·Kw
+            Op::ConvTranspose { .. } => {
+                let w = shape(w_at);
+                let per_in = w.get(1..).map_or(0, numel);
+                numel(&shape(x_at)).saturating_mul(per_in)
+            }
             Op::Gemm { trans_a, .. } => {
                 let a = shape(x_at);
                 let k = if *trans_a { a.first() } else { a.get(1) }.map_or(0, extent);

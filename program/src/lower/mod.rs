@@ -498,6 +498,9 @@ pub fn extract(
             | Op::Slice { .. }
             | Op::Transpose { .. }
             | Op::Pad { .. } => Work::Free,
+            Op::ConvTranspose { .. } => {
+                return Err(err("a transposed convolution is not mapped onto the array yet, so etch cannot time it; run the model on the CPU (`etch run`, `etch eval`)".into()))
+            }
             // `import-quant` rewrote every QOperator layer the accelerator computes exactly
             Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } | Op::QLinearAdd => {
                 return Err(err("this QOperator layer requantizes as onnxruntime does, in float32 with a multiplier that is not an exact power of two; the accelerator's fixed-point requantization could differ by one step, so it does not take it. Run the model on the CPU (`etch run`, `etch eval`), or quantize the float model with etch (`--passes quant(...)`)".into()))

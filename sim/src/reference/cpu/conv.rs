@@ -287,3 +287,97 @@ fn depthwise(
             }
         });
 }
+
+/// A transposed convolution (`ConvTranspose`), any number of spatial axes: every input pixel adds
+/// its value times the kernel into the output, `stride` apart (`Window::transposed` gives the
+/// geometry); the output starts as the bias. Weights are `[C, M/group, k…]`.
+pub fn conv_transpose(
+    x: &Array<f32>,
+    w: &Array<f32>,
+    b: Option<&Array<f32>>,
+    window: &Window,
+    group: usize,
+    output_padding: Option<&[i64]>,
+) -> Res<Array<f32>> {
+    let rank = x.shape.len();
+    if rank < 3 || w.shape.len() != rank {
+        return Err(format!(
+            "ConvTranspose takes an input of rank ≥ 3 and a weight of the same rank, not {:?} and {:?}",
+            x.shape, w.shape
+        ));
+    }
+    let (n, c, mg) = (x.shape[0], x.shape[1], w.shape[1]);
+    if group == 0 || c % group != 0 || w.shape[0] != c {
+        return Err(format!(
+            "the input has {c} channels but the weight {:?} with group {group} does not match",
+            w.shape
+        ));
+    }
+    let (cg, m) = (c / group, mg * group);
+    if b.is_some_and(|b| b.data.len() != m) {
+        return Err(format!("the bias must have {m} values"));
+    }
+    let spatial: Vec<i64> = x.shape[2..].iter().map(|&d| d as i64).collect();
+    let kernel: Vec<i64> = w.shape[2..].iter().map(|&d| d as i64).collect();
+    let axes = window.transposed(&spatial, &kernel, output_padding)?;
+    let out_sp: Vec<usize> = axes.iter().map(|a| a.out as usize).collect();
+    let (in_px, out_px, k_px): (usize, usize, usize) = (
+        x.shape[2..].iter().product(),
+        out_sp.iter().product(),
+        w.shape[2..].iter().product(),
+    );
+    let len = [n, m, out_px]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("the output's size overflows")?;
+    let mut y = vec![0.0f32; len];
+    if let Some(b) = b {
+        for (plane, chunk) in y.chunks_mut(out_px.max(1)).enumerate() {
+            chunk.fill(b.data[plane % m]);
+        }
+    }
+    let (in_strides, k_strides, out_strides) = (
+        etch_ir::tensor::strides(&x.shape[2..]),
+        etch_ir::tensor::strides(&w.shape[2..]),
+        etch_ir::tensor::strides(&out_sp),
+    );
+    // the output offset of input pixel p and kernel tap t, if it lands inside the output
+    let target = |p: usize, t: usize| -> Option<usize> {
+        let mut off = 0;
+        for (k, a) in axes.iter().enumerate() {
+            let i = (p / in_strides[k]) % x.shape[2 + k];
+            let j = (t / k_strides[k]) % w.shape[2 + k];
+            let o = i as i64 * a.stride + j as i64 * a.dilation - a.pad_begin;
+            if o < 0 || o >= a.out {
+                return None;
+            }
+            off += o as usize * out_strides[k];
+        }
+        Some(off)
+    };
+    let taps: Vec<Vec<Option<usize>>> = (0..in_px)
+        .map(|p| (0..k_px).map(|t| target(p, t)).collect())
+        .collect();
+    for img in 0..n {
+        for g in 0..group {
+            for ci in 0..cg {
+                let ch = g * cg + ci;
+                let xin = &x.data[(img * c + ch) * in_px..][..in_px];
+                for co in 0..mg {
+                    let wk = &w.data[(ch * mg + co) * k_px..][..k_px];
+                    let yout = &mut y[(img * m + g * mg + co) * out_px..][..out_px];
+                    for (p, &v) in xin.iter().enumerate() {
+                        for (t, &wv) in wk.iter().enumerate() {
+                            if let Some(o) = taps[p][t] {
+                                yout[o] += v * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut shape = vec![n, m];
+    shape.extend(out_sp);
+    Ok(Array::new(shape, y))
+}

@@ -497,6 +497,18 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             window,
             *group as usize,
         )?)),
+        Op::ConvTranspose {
+            window,
+            group,
+            output_padding,
+        } => one(Value::F32(conv::conv_transpose(
+            f32_in(ins, 0)?,
+            f32_in(ins, 1)?,
+            opt_f32_in(ins, 2)?,
+            window,
+            usize::try_from(*group).map_err(|_| "group must be positive")?,
+            output_padding.as_deref(),
+        )?)),
         Op::Gemm { .. } => {
             let c = opt_f32_in(ins, 2)?;
             one(Value::F32(linear::gemm_op(
