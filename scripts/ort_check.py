@@ -342,6 +342,17 @@ def op_cases():
     add("convtranspose-grouped-dilated", node("ConvTranspose", ["x", "w"], group=2, dilations=[2, 1], strides=[1, 2], pads=[0, 1, 1, 0]), [1, 4, 4, 4], w=f32(4, 3, 3, 2))
     add("convtranspose-1d", node("ConvTranspose", ["x", "w"], strides=[3], pads=[1, 2]), [2, 2, 5], w=f32(2, 3, 4))
 
+    # Resize: nearest and linear, every coordinate mode, scales and sizes (opset 13; roi empty)
+    empty = np.zeros(0, np.float32)
+    for coords in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+        add(f"resize-linear-{coords}", node("Resize", ["x", "", "s"], mode="linear", coordinate_transformation_mode=coords), [1, 2, 3, 4], s=np.array([1, 1, 2, 1.5], np.float32))
+        add(f"resize-linear-down-{coords}", node("Resize", ["x", "", "", "z"], mode="linear", coordinate_transformation_mode=coords), [1, 2, 7, 5], z=i64(1, 2, 3, 4))
+    for nearest in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        add(f"resize-nearest-{nearest}", node("Resize", ["x", "r", "", "z"], mode="nearest", nearest_mode=nearest), [1, 2, 3, 5], r=empty, z=i64(1, 2, 7, 8))
+    add("resize-nearest-2x-asymmetric-floor", node("Resize", ["x", "", "s"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"), [2, 3, 4, 4], s=np.array([1, 1, 2, 2], np.float32))
+    add("resize-nearest-default", node("Resize", ["x", "", "s"]), [1, 1, 4, 6], s=np.array([1, 1, 0.5, 0.75], np.float32))
+    add("resize-linear-3d", node("Resize", ["x", "", "s"], mode="linear"), [2, 3, 5], s=np.array([1, 1, 2.5], np.float32))
+
     # pooling
     add("maxpool-basic", node("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2]), [1, 2, 6, 6])
     add("maxpool-ceil", node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), [1, 2, 8, 8])

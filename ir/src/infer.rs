@@ -472,9 +472,11 @@ impl Infer<'_> {
                         &window.kernel_shape,
                         ws[2..].iter().map(Dim::known).collect::<Option<Vec<_>>>(),
                     ) {
-                        (Some(k), Some(wk)) if *k != wk => return Err(format!(
+                        (Some(k), Some(wk)) if *k != wk => {
+                            return Err(format!(
                             "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
-                        )),
+                        ))
+                        }
                         (Some(k), _) => k.clone(),
                         (None, Some(wk)) => wk,
                         (None, None) => return Err(
@@ -1416,6 +1418,37 @@ impl Infer<'_> {
                     None => return Err("CumSum needs its axis (input 2)".into()),
                 }
                 vec![t(x.elem, xs)]
+            }
+            Op::Resize(_) => {
+                if self.opset < 11 {
+                    return Err(format!("Resize of opset {} (inputs x and scales) is not supported; export at opset 11 or later", self.opset));
+                }
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let scales = match self.opt_input(node, 2) {
+                    Some(n) => match self.info.consts.get(n).and_then(Tensor::floats) {
+                        Some(v) => Some(v),
+                        None => return Err(format!("the scales (`{n}`) are computed at run time and could not be folded to a constant")),
+                    },
+                    None => None,
+                };
+                let sizes = self.const_ints(node, 3, "sizes")?;
+                let Some(known) = xs
+                    .iter()
+                    .map(|d| d.known().map(|v| v.max(0) as usize))
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    return Ok(vec![Some(TensorType {
+                        elem: x.elem,
+                        shape: Some(vec![Dim::Unknown; xs.len()]),
+                    })]);
+                };
+                let (out, _) =
+                    crate::resize::geometry(&known, scales.as_deref(), sizes.as_deref())?;
+                vec![t(
+                    x.elem,
+                    out.into_iter().map(|d| Dim::Known(d as i64)).collect(),
+                )]
             }
             Op::Tile => {
                 let x = self.input(node, 0)?;

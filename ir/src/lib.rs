@@ -12,6 +12,7 @@ pub mod print;
 pub mod qonnx;
 pub mod qoperator;
 pub mod quant;
+pub mod resize;
 pub mod safe_text;
 pub mod stats;
 pub mod tensor;

@@ -339,6 +339,8 @@ pub enum Op {
     Range,
     /// The input repeated `repeats[k]` times along each axis `k`.
     Tile,
+    /// Resizing by nearest or linear interpolation: [`crate::resize`].
+    Resize(crate::resize::Resize),
     /// `ArgMax` (`max`) or `ArgMin` along `axis`: int64 indices, the first extreme or the last.
     Arg {
         max: bool,
@@ -1043,6 +1045,47 @@ impl Op {
             "Expand" => Op::Expand,
             "Range" => Op::Range,
             "Tile" => Op::Tile,
+            "Resize" => {
+                let unsupported = |attr: &str, problem: String| AttrError {
+                    op: op_type.into(),
+                    attr: attr.into(),
+                    problem,
+                };
+                if a.int("antialias")?.unwrap_or(0) != 0 {
+                    return Err(unsupported("antialias", "is not supported (0 is)".into()));
+                }
+                if a.int("exclude_outside")?.unwrap_or(0) != 0 {
+                    return Err(unsupported(
+                        "exclude_outside",
+                        "is not supported (0 is)".into(),
+                    ));
+                }
+                if a.ints("axes")?.is_some() {
+                    return Err(unsupported(
+                        "axes",
+                        "is not supported: give scales or sizes for every axis".into(),
+                    ));
+                }
+                if a.string("keep_aspect_ratio_policy")?
+                    .is_some_and(|p| p != "stretch")
+                {
+                    return Err(unsupported(
+                        "keep_aspect_ratio_policy",
+                        "is not supported (stretch is)".into(),
+                    ));
+                }
+                let mode = a.string("mode")?;
+                let coords = a.string("coordinate_transformation_mode")?;
+                let nearest = a.string("nearest_mode")?;
+                Op::Resize(
+                    crate::resize::Resize::parse(
+                        mode.as_deref(),
+                        coords.as_deref(),
+                        nearest.as_deref(),
+                    )
+                    .map_err(|(attr, p)| unsupported(attr, p))?,
+                )
+            }
             "ArgMax" | "ArgMin" => Op::Arg {
                 max: op_type == "ArgMax",
                 axis: a.int("axis")?.unwrap_or(0),

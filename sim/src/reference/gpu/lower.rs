@@ -393,7 +393,8 @@ impl<'g> Recorder<'g> {
             | Op::Tile
             | Op::Arg { .. }
             | Op::CumSum { .. }
-            | Op::ConvTranspose { .. } => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
+            | Op::ConvTranspose { .. }
+            | Op::Resize(_) => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
             // weights' quantizers run on the host above; on activations the shader's division
             // (not correctly rounded on every GPU) could move a value across a rounding boundary
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => Err("QONNX's quantizers on values computed on the GPU are not supported by the GPU executor (a GPU's float division may not be correctly rounded, so codes could differ from qonnx's); run the model with --backend cpu".into()),
