@@ -108,6 +108,22 @@ fn window_dims(x: &[Dim], kernel: &[i64], w: &Window) -> Res<Vec<Dim>> {
     Ok(out)
 }
 
+/// A convolution's kernel extents: `kernel_shape`, which must agree with the weight's spatial dims
+/// where both are known, or those dims.
+fn kernel_of(window: &Window, ws: &[Dim]) -> Res<Vec<i64>> {
+    let wk: Option<Vec<i64>> = ws[2..].iter().map(Dim::known).collect();
+    match (&window.kernel_shape, wk) {
+        (Some(k), Some(wk)) if *k != wk => Err(format!(
+            "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
+        )),
+        (Some(k), _) => Ok(k.clone()),
+        (None, Some(wk)) => Ok(wk),
+        (None, None) => {
+            Err("the weight's spatial dims are unknown and there is no kernel_shape".into())
+        }
+    }
+}
+
 /// Inference state for one graph.
 struct Infer<'g> {
     graph: &'g Graph,
@@ -378,6 +394,28 @@ impl Infer<'_> {
         Ok(vec![Some(TensorType { elem, shape })])
     }
 
+    /// A convolution's (or transposed convolution's) input type and shape and weight shape: one
+    /// element type, rank ≥ 3 and the same for both, a positive group.
+    fn conv_operands(&self, node: &Node, group: i64) -> Res<(TensorType, Vec<Dim>, Vec<Dim>)> {
+        let x = self.input(node, 0)?;
+        let w = self.input(node, 1)?;
+        self.same_elem(node, &x, &w)?;
+        let xs = self.shape_of(node, 0)?;
+        let ws = self.shape_of(node, 1)?;
+        if xs.len() < 3 || ws.len() != xs.len() {
+            return Err(format!(
+                "{} needs an input of rank ≥ 3 and a weight of the same rank; got {} and {}",
+                node.op_type,
+                dims_str(&xs),
+                dims_str(&ws)
+            ));
+        }
+        if group <= 0 {
+            return Err(format!("group must be positive, not {group}"));
+        }
+        Ok((x, xs, ws))
+    }
+
     /// Output types of one node (None where unknown), folding constants on the way.
     fn node(&mut self, node: &Node) -> Res<Vec<Option<TensorType>>> {
         let t = |elem: ElemType, shape: Vec<Dim>| {
@@ -388,17 +426,7 @@ impl Infer<'_> {
         };
         Ok(match &node.op {
             Op::Conv { window, group } => {
-                let x = self.input(node, 0)?;
-                let w = self.input(node, 1)?;
-                self.same_elem(node, &x, &w)?;
-                let xs = self.shape_of(node, 0)?;
-                let ws = self.shape_of(node, 1)?;
-                if xs.len() < 3 || ws.len() != xs.len() {
-                    return Err(format!("Conv needs an input of rank ≥ 3 and a weight of the same rank; got {} and {}", dims_str(&xs), dims_str(&ws)));
-                }
-                if *group <= 0 {
-                    return Err(format!("group must be positive, not {group}"));
-                }
+                let (x, xs, ws) = self.conv_operands(node, *group)?;
                 if let (Dim::Known(c), Dim::Known(wc)) = (&xs[1], &ws[1]) {
                     if c != &(wc * group) {
                         return Err(format!("the input has {c} channels but the weight {} with group {group} expects {}", dims_str(&ws), wc * group));
@@ -411,21 +439,7 @@ impl Infer<'_> {
                         ));
                     }
                 }
-                let wk: Option<Vec<i64>> = ws[2..].iter().map(Dim::known).collect();
-                let kernel =
-                    match (&window.kernel_shape, wk) {
-                        (Some(k), Some(wk)) if *k != wk => {
-                            return Err(format!(
-                            "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
-                        ))
-                        }
-                        (Some(k), _) => k.clone(),
-                        (None, Some(wk)) => wk,
-                        (None, None) => return Err(
-                            "the weight's spatial dims are unknown and there is no kernel_shape"
-                                .into(),
-                        ),
-                    };
+                let kernel = kernel_of(window, &ws)?;
                 if let Some(b) = self.opt_input(node, 2) {
                     let bt = self.info.types.get(b).and_then(|t| t.shape.clone());
                     if let Some(bs) = bt {
@@ -451,39 +465,13 @@ impl Infer<'_> {
                 group,
                 output_padding,
             } => {
-                let x = self.input(node, 0)?;
-                let w = self.input(node, 1)?;
-                self.same_elem(node, &x, &w)?;
-                let xs = self.shape_of(node, 0)?;
-                let ws = self.shape_of(node, 1)?;
-                if xs.len() < 3 || ws.len() != xs.len() {
-                    return Err(format!("ConvTranspose needs an input of rank ≥ 3 and a weight of the same rank; got {} and {}", dims_str(&xs), dims_str(&ws)));
-                }
-                if *group <= 0 {
-                    return Err(format!("group must be positive, not {group}"));
-                }
+                let (x, xs, ws) = self.conv_operands(node, *group)?;
                 if let (Dim::Known(c), Dim::Known(wc)) = (&xs[1], &ws[0]) {
                     if c != wc || c % group != 0 {
                         return Err(format!("the input has {c} channels but the weight {} expects {wc} (in {group} groups)", dims_str(&ws)));
                     }
                 }
-                let kernel: Vec<i64> =
-                    match (
-                        &window.kernel_shape,
-                        ws[2..].iter().map(Dim::known).collect::<Option<Vec<_>>>(),
-                    ) {
-                        (Some(k), Some(wk)) if *k != wk => {
-                            return Err(format!(
-                            "kernel_shape {k:?} disagrees with the weight's spatial dims {wk:?}"
-                        ))
-                        }
-                        (Some(k), _) => k.clone(),
-                        (None, Some(wk)) => wk,
-                        (None, None) => return Err(
-                            "the weight's spatial dims are unknown and there is no kernel_shape"
-                                .into(),
-                        ),
-                    };
+                let kernel = kernel_of(window, &ws)?;
                 let spatial: Vec<i64> = xs[2..].iter().map(|d| d.known().unwrap_or(1)).collect();
                 let axes = window.transposed(&spatial, &kernel, output_padding.as_deref())?;
                 let mut out = vec![
