@@ -51,8 +51,7 @@ epochs of batches of 256, their hidden weight matrices at 0.3 times the learning
 recipe (60 epochs, batches of 64, one rate) the binary MLP ended 3.6 points below its float
 counterpart (92.78% against 96.39%), and neither wider layers (up to 1024), a third hidden layer,
 dropout nor distillation closed the gap; with this one it reaches 95.28%, within two points of the
-float MLP under either recipe (this one gives the float net 94.17%; over seeds 1000-1002 the binary
-net averages 94.72% and the float one 95.19%). Export: brevitas.export.export_qonnx / export_onnx_qcdq with the
+float MLP under either recipe (this one gives the float net 94.17%). Export: brevitas.export.export_qonnx / export_onnx_qcdq with the
 TorchScript exporter, then qonnx's cleanup_model (shape inference, constant folding that keeps the
 Quant / BipolarQuant / QuantizeLinear / DequantizeLinear nodes, unique and readable names), the graph
 input and output renamed back to `input` and `logits`, checked with onnx.checker (full check).
