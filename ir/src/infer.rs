@@ -1421,22 +1421,25 @@ impl Infer<'_> {
                     None => None,
                 };
                 let sizes = self.const_ints(node, 3, "sizes")?;
-                let Some(known) = xs
+                // unknown extents (a symbolic batch) stand in as 1: they come out as they went in
+                // where the scale is 1, unknown where it is not, and as the sizes say
+                let extents: Vec<usize> = xs
                     .iter()
-                    .map(|d| d.known().map(|v| v.max(0) as usize))
-                    .collect::<Option<Vec<_>>>()
-                else {
-                    return Ok(vec![Some(TensorType {
-                        elem: x.elem,
-                        shape: Some(vec![Dim::Unknown; xs.len()]),
-                    })]);
-                };
+                    .map(|d| d.known().map_or(1, |v| v.max(0) as usize))
+                    .collect();
                 let (out, _) =
-                    crate::resize::geometry(&known, scales.as_deref(), sizes.as_deref())?;
-                vec![t(
-                    x.elem,
-                    out.into_iter().map(|d| Dim::Known(d as i64)).collect(),
-                )]
+                    crate::resize::geometry(&extents, scales.as_deref(), sizes.as_deref())?;
+                let dims = out
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, d)| match (&xs[k], &scales) {
+                        (Dim::Known(_), _) => Dim::Known(d as i64),
+                        (_, Some(s)) if s.get(k) == Some(&1.0) => xs[k].clone(),
+                        (_, Some(_)) => Dim::Unknown,
+                        (_, None) => Dim::Known(d as i64),
+                    })
+                    .collect();
+                vec![t(x.elem, dims)]
             }
             Op::Tile => {
                 let x = self.input(node, 0)?;
