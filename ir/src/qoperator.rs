@@ -102,13 +102,18 @@ pub fn requantize(acc: i64, m: f32, zero_point: i32, qmin: i32, qmax: i32) -> i3
     v.clamp(qmin as f64, qmax as f64) as i32
 }
 
+/// Whether `v` is a positive normal power of two (a float32 with an all-zero mantissa).
+pub fn power_of_two(v: f32) -> bool {
+    v.is_normal() && v > 0.0 && v.to_bits() & 0x007f_ffff == 0
+}
+
 /// Whether float32 `m` is exactly `x_scale · w_scale / y_scale` computed without rounding, and a
 /// power of two: then onnxruntime's float32 requantization of any accumulator below 2^24 in
 /// magnitude equals etch's fixed-point one.
 pub fn exact_power_of_two(x_scale: f32, w_scale: f32, y_scale: f32) -> bool {
     let m = multiplier(x_scale, w_scale, y_scale);
     let exact = x_scale as f64 * w_scale as f64 / y_scale as f64;
-    m.is_finite() && m > 0.0 && m as f64 == exact && m.to_bits() & 0x007f_ffff == 0
+    m as f64 == exact && power_of_two(m)
 }
 
 #[cfg(test)]

@@ -458,7 +458,7 @@ fn qlinear_add(g: &mut Graph, info: &GraphInfo, idx: NodeIndex) -> Result<(), St
         scalar(info, n, 4, "scale of b")?,
         scalar(info, n, 6, "output scale")?,
     ];
-    let po2 = |v: f32| v.to_bits() & 0x007f_ffff == 0;
+    let po2 = crate::qoperator::power_of_two;
     if !(scales.iter().all(|&v| v == scales[0]) || scales.iter().all(|&v| po2(v))) {
         return Err(format!(
             "its scales {}, {} and {} are neither equal nor powers of two",

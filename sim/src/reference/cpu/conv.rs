@@ -326,10 +326,7 @@ pub fn conv_transpose(
         out_sp.iter().product(),
         w.shape[2..].iter().product(),
     );
-    let len = [n, m, out_px]
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or("the output's size overflows")?;
+    let len = super::output_len(&[n, m, out_px], 4)?;
     let mut y = vec![0.0f32; len];
     if let Some(b) = b {
         for (plane, chunk) in y.chunks_mut(out_px.max(1)).enumerate() {

@@ -41,6 +41,23 @@ pub fn logic(op: Option<Logic>, a: &Array<i64>, b: Option<&Array<i64>>) -> Res<A
     }
 }
 
+/// An integer op with broadcasting that has no result for some operands (`None`): `undefined`
+/// names that case.
+fn checked(
+    a: &Array<i64>,
+    b: &Array<i64>,
+    f: impl Fn(i64, i64) -> Option<i64>,
+    undefined: &str,
+) -> Res<Array<i64>> {
+    let r = binary(a, b, f)?;
+    let data = r
+        .data
+        .into_iter()
+        .collect::<Option<Vec<i64>>>()
+        .ok_or(undefined)?;
+    Ok(Array::new(r.shape, data))
+}
+
 /// `Mod`: integers by `etch_ir::op::modulo`, floats as C's `fmod`.
 pub fn modulo(a: &Value, b: &Value, fmod: bool) -> Res<Value> {
     same_type(a, b)?;
@@ -51,15 +68,12 @@ pub fn modulo(a: &Value, b: &Value, fmod: bool) -> Res<Value> {
             }
             Value::F32(binary(a, b, |x, y| x % y)?)
         }
-        (Value::I64(a), Value::I64(b)) => {
-            let r = binary(a, b, |x, y| etch_ir::op::modulo(x, y, fmod))?;
-            let data = r
-                .data
-                .into_iter()
-                .collect::<Option<Vec<i64>>>()
-                .ok_or("Mod by zero")?;
-            Value::I64(Array::new(r.shape, data))
-        }
+        (Value::I64(a), Value::I64(b)) => Value::I64(checked(
+            a,
+            b,
+            |x, y| etch_ir::op::modulo(x, y, fmod),
+            "Mod by zero",
+        )?),
         _ => unreachable!("same_type"),
     })
 }
@@ -69,17 +83,12 @@ pub fn pow(a: &Value, b: &Value) -> Res<Value> {
     same_type(a, b)?;
     Ok(match (a, b) {
         (Value::F32(a), Value::F32(b)) => Value::F32(binary(a, b, f32::powf)?),
-        (Value::I64(a), Value::I64(b)) => {
-            let r = binary(a, b, |x, y| {
-                u32::try_from(y).ok().map(|e| x.wrapping_pow(e))
-            })?;
-            let data = r
-                .data
-                .into_iter()
-                .collect::<Option<Vec<i64>>>()
-                .ok_or("Pow of integers to a negative power")?;
-            Value::I64(Array::new(r.shape, data))
-        }
+        (Value::I64(a), Value::I64(b)) => Value::I64(checked(
+            a,
+            b,
+            |x, y| u32::try_from(y).ok().map(|e| x.wrapping_pow(e)),
+            "Pow of integers to a negative power",
+        )?),
         _ => unreachable!("same_type"),
     })
 }
@@ -94,19 +103,9 @@ fn extents(v: &Array<i64>, what: &str) -> Res<Vec<usize>> {
         .collect()
 }
 
-/// Checks that `n` elements may be allocated.
+/// Checks that an output of `shape` may be allocated (8 bytes an element, the widest).
 fn checked_len(shape: &[usize]) -> Res<usize> {
-    let n = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or("the output's size overflows")?;
-    if n as u64 * 8 > etch_ir::limits::DEFAULT_TENSOR_BYTES {
-        return Err(format!(
-            "the output would have {n} elements, past the {} MiB tensor limit",
-            etch_ir::limits::DEFAULT_TENSOR_BYTES >> 20
-        ));
-    }
-    Ok(n)
+    super::output_len(shape, 8)
 }
 
 /// A tensor of `shape` filled with `value`'s one element.

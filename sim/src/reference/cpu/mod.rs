@@ -26,6 +26,16 @@ use pool::PoolKind;
 /// Kernel results; the plan adds which node failed.
 pub(crate) type Res<T> = Result<T, String>;
 
+/// The element count of an output of `shape` whose size is only known at run time, checked
+/// against the process's tensor limit (`--max-bytes`) before it is allocated.
+pub(crate) fn output_len(shape: &[usize], item_bytes: u64) -> Res<usize> {
+    let count = etch_ir::limits::product_u64(shape.iter().map(|&d| d as u64));
+    etch_ir::limits::Limits::current()
+        .tensor("the output", count, item_bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(count.unwrap_or(0) as usize)
+}
+
 /// A graph input the caller must supply.
 #[derive(Debug, Clone)]
 pub struct PlanInput {

@@ -14,11 +14,7 @@ pub fn resize(
     sizes: Option<&[i64]>,
 ) -> Res<Array<f32>> {
     let (out, scale) = etch_ir::resize::geometry(&x.shape, scales, sizes)?;
-    let n = out
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| (n as u64) * 4 <= etch_ir::limits::DEFAULT_TENSOR_BYTES)
-        .ok_or("the resized tensor would be too large")?;
+    let n = super::output_len(&out, 4)?;
     if x.data.is_empty() {
         return Ok(Array::new(out, vec![0.0; n]));
     }
@@ -41,16 +37,20 @@ pub fn resize(
         etch_ir::tensor::strides(&x.shape),
     );
     let mut y = Vec::with_capacity(n);
+    // the cartesian product of the axes' taps, as (input offset, weight) pairs, built in two
+    // buffers reused for every output element
+    let mut acc: Vec<(usize, f32)> = Vec::new();
+    let mut next: Vec<(usize, f32)> = Vec::new();
     for flat in 0..n {
-        // the cartesian product of the axes' taps, as (input offset, weight) pairs
-        let mut acc: Vec<(usize, f32)> = vec![(0, 1.0)];
+        acc.clear();
+        acc.push((0, 1.0));
         for k in 0..out.len() {
             let o = (flat / os[k]) % out[k];
-            let (t, stride) = (&taps[k][o], is[k]);
-            acc = acc
-                .iter()
-                .flat_map(|&(off, w)| t.iter().map(move |&(i, tw)| (off + i * stride, w * tw)))
-                .collect();
+            next.clear();
+            for &(off, w) in &acc {
+                next.extend(taps[k][o].iter().map(|&(i, tw)| (off + i * is[k], w * tw)));
+            }
+            std::mem::swap(&mut acc, &mut next);
         }
         y.push(acc.iter().fold(0.0f32, |s, &(off, w)| s + w * x.data[off]));
     }

@@ -66,9 +66,9 @@ pub struct IntLayer {
     /// int32, in the accumulator's scale; zeros when the layer has no bias.
     pub bias: Vec<i32>,
     pub input: InputCode,
-    /// Per output channel.
+    /// Per output channel; empty for a QOperator layer (`float32`).
     pub requant: Vec<Requant>,
-    /// A QOperator layer's float32 multipliers (one per output channel), which replace `requant`:
+    /// A QOperator layer's float32 multipliers (one per output channel), in place of `requant`:
     /// onnxruntime's requantization (`etch_ir::qoperator::requantize`), run only on the CPU.
     pub float32: Option<Vec<f32>>,
     pub zero_point: i32,
@@ -219,10 +219,11 @@ impl IntLayer {
         let multipliers: Vec<f32> = (0..outs)
             .map(|o| etch_ir::qoperator::multiplier(x_scale[0], ws(o), y_scale[0]))
             .collect();
-        let requant = multipliers
-            .iter()
-            .map(|&m| Requant::new(m as f64))
-            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(m) = multipliers.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
+            return Err(format!(
+                "the requantization multiplier {m} is not a positive number"
+            ));
+        }
         let bias = match s.bias.map(|b| ints(b, "bias")).transpose()?.flatten() {
             None => vec![0; outs],
             Some(b) if b.data.len() == outs => b.data.iter().map(|&v| v as i32).collect(),
@@ -247,7 +248,7 @@ impl IntLayer {
             )?,
             bias,
             input: InputCode::Int { zero_point: x_zp },
-            requant,
+            requant: Vec::new(),
             float32: Some(multipliers),
             zero_point: y_zp,
             qmin,
