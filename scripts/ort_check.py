@@ -456,6 +456,27 @@ def op_cases():
     for ex, rev in ((0, 0), (1, 0), (0, 1), (1, 1)):
         add(f"cumsum-ex{ex}-rev{rev}", node("CumSum", ["x", "a"], exclusive=ex, reverse=rev), [2, 5, 3], a=np.array(1, np.int64))
     add("cumsum-neg-axis", node("CumSum", ["x", "a"]), [3, 4], a=np.array(-1, np.int64))
+    # Einsum as exporters write attention and projections, implicit outputs, ellipsis, diagonals
+    add("einsum-attention-scores", node("Einsum", ["x", "w"], equation="bhqd,bhkd->bhqk"), [1, 2, 5, 4], w=f32(1, 2, 7, 4))
+    add("einsum-attention-values", node("Einsum", ["x", "w"], equation="bhqk,bhkd->bhqd"), [2, 2, 3, 6], w=f32(2, 2, 6, 4))
+    add("einsum-projection-ellipsis", node("Einsum", ["x", "w"], equation="...i,oi->...o"), [2, 3, 5], w=f32(4, 5))
+    add("einsum-implicit-output", node("Einsum", ["x", "w"], equation="ij,jk"), [3, 4], w=f32(4, 5))
+    add("einsum-broadcast-batch", node("Einsum", ["x", "w"], equation="...ij,...jk->...ik"), [2, 1, 3, 4], w=f32(1, 5, 4, 2))
+    add("einsum-transpose-sum", node("Einsum", ["x"], equation="abc->ca"), [2, 3, 4])
+    add("einsum-diagonal-trace", node("Einsum", ["x"], equation="ii->"), [4, 4])
+    add("einsum-three-operands", node("Einsum", ["x", "w", "v"], equation="ij,jk,k->i"), [3, 4], w=f32(4, 5), v=f32(5, seed=3))
+    add("einsum-outer-uppercase", node("Einsum", ["x", "w"], equation="iB,Ja->aBiJ"), [2, 3], w=f32(4, 5))
+    # TopK: values (ties in index order) and indices
+    for largest in (1, 0):
+        add(f"topk-largest{largest}-ties", [node("Floor", ["x"], ["f"]), node("TopK", ["f", "k"], ["y", "i"], axis=1, largest=largest)], [2, 9, 3], x_range=(-3.0, 3.0), k=i64(4))
+        add(f"topk-largest{largest}-indices", [node("Floor", ["x"], ["f"]), node("TopK", ["f", "k"], ["v", "i"], largest=largest), node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)], [3, 8], x_range=(-3.0, 3.0), k=i64(5))
+    add("topk-k0", node("TopK", ["x", "k"], ["y", "i"]), [2, 5], k=i64(0))
+    # ScatterND: whole rows, single elements, negative indices, and the reductions (opset 18)
+    add("scatternd-rows", node("ScatterND", ["x", "i", "u"]), [4, 3, 2], i=np.array([[2], [0]], np.int64), u=f32(2, 3, 2, seed=3))
+    add("scatternd-elements-negative", node("ScatterND", ["x", "i", "u"]), [3, 4], i=np.array([[0, -1], [2, 1], [-3, 0]], np.int64), u=f32(3, seed=3))
+    add("scatternd-swin-mask", node("ScatterND", ["x", "i", "u"]), [1, 4, 4, 1], i=np.array([[[0, 1], [0, 3]]], np.int64), u=f32(1, 2, 4, 1, seed=3))
+    for how in ("add", "mul", "max", "min"):
+        add(f"scatternd-{how}-duplicates", node("ScatterND", ["x", "i", "u"], reduction=how), [5, 2], opset=18, i=np.array([[1], [3], [1]], np.int64), u=f32(3, 2, seed=3))
 
     # data movement
     for axis in (0, 1, 2, -1):

@@ -52,4 +52,5 @@ stage "onnx_check" scripts/onnx_check.sh target/debug/etch
 stage "ort_check" scripts/ort_check.sh target/debug/etch
 stage "quant_check" scripts/quant_check.sh target/debug/etch
 stage "qonnx_check" scripts/qonnx_check.sh target/debug/etch
+stage "export_check" scripts/export_check.sh target/debug/etch
 echo "== all stages passed in $((SECONDS - started)) s" >&2

@@ -68,20 +68,13 @@ pub fn broadcast(a: &[Dim], b: &[Dim]) -> Res<Vec<Dim>> {
         } else {
             &Dim::Known(1)
         };
-        out.push(match (da, db) {
-            (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
-            (Dim::Known(x), Dim::Known(y)) if x == y => Dim::Known(*x),
-            (Dim::Known(x), Dim::Known(y)) => {
-                return Err(format!(
-                    "shapes {} and {} cannot be broadcast together (dimension {x} vs {y})",
-                    dims_str(a),
-                    dims_str(b)
-                ));
-            }
-            (Dim::Param(p), Dim::Param(q)) if p == q => da.clone(),
-            (Dim::Known(x), _) | (_, Dim::Known(x)) => Dim::Known(*x),
-            _ => Dim::Unknown,
-        });
+        out.push(da.broadcast(db).ok_or_else(|| {
+            format!(
+                "shapes {} and {} cannot be broadcast together (dimension {da} vs {db})",
+                dims_str(a),
+                dims_str(b)
+            )
+        })?);
     }
     Ok(out)
 }
@@ -902,14 +895,17 @@ impl Infer<'_> {
                         None => out[ax] = Dim::Unknown,
                     }
                 }
-                self.fold(node, |c| {
-                    let v = c.first()?.as_ref()?.ints()?;
-                    if xs.len() != 1 || ranges.len() != 1 {
-                        return None;
-                    }
-                    let (_, s, step, len) = ranges[0];
-                    let r: Vec<i64> = (0..len).map(|k| v[(s + k * step) as usize]).collect();
-                    Some(Tensor::from_i64(vec![r.len() as i64], r))
+                // element k of each axis reads start + k·step of the input's
+                let mut start = vec![0i64; xs.len()];
+                let mut stride = vec![1i64; xs.len()];
+                for &(ax, s, step, _) in &ranges {
+                    start[ax] = s;
+                    stride[ax] = step;
+                }
+                self.fold_moved(node, &out, |at, is| {
+                    (0..at.len())
+                        .map(|a| (start[a] + at[a] as i64 * stride[a]) as usize * is[a])
+                        .sum()
                 });
                 vec![t(x.elem, out)]
             }
@@ -932,10 +928,14 @@ impl Infer<'_> {
                         xs.len()
                     ));
                 }
-                vec![t(
-                    x.elem,
-                    perm.iter().map(|&p| xs[p as usize].clone()).collect(),
-                )]
+                let out: Vec<Dim> = perm.iter().map(|&p| xs[p as usize].clone()).collect();
+                self.fold_moved(node, &out, |at, is| {
+                    at.iter()
+                        .zip(&perm)
+                        .map(|(&k, &p)| k * is[p as usize])
+                        .sum()
+                });
+                vec![t(x.elem, out)]
             }
             Op::Squeeze { axes } => {
                 let x = self.input(node, 0)?;
@@ -1407,6 +1407,84 @@ impl Infer<'_> {
                 }
                 vec![t(x.elem, xs)]
             }
+            Op::Einsum(eq) => {
+                let first = self.input(node, 0)?;
+                let mut shapes = Vec::with_capacity(node.inputs.len());
+                for k in 0..node.inputs.len() {
+                    self.same_elem(node, &first, &self.input(node, k)?)?;
+                    shapes.push(self.shape_of(node, k)?);
+                }
+                let ranks: Vec<usize> = shapes.iter().map(Vec::len).collect();
+                let labels = eq.resolve(&ranks)?;
+                let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
+                let ext = labels.extents(&views)?;
+                vec![t(
+                    first.elem,
+                    labels.output.iter().map(|&l| ext[l].clone()).collect(),
+                )]
+            }
+            Op::TopK { axis: a, .. } => {
+                let x = self.input(node, 0)?;
+                let mut xs = self.shape_of(node, 0)?;
+                let ax = axis(*a, xs.len(), "axis")?;
+                // a k computed at run time leaves the axis unknown
+                let k = match self.const_ints(node, 1, "k") {
+                    Ok(Some(v)) => match v.as_slice() {
+                        [k] => Some(*k),
+                        _ => return Err(format!("k must be one value, not {v:?}")),
+                    },
+                    Ok(None) => return Err("TopK needs k (input 2)".into()),
+                    Err(_) => None,
+                };
+                if let Some(k) = k {
+                    if k < 0 || xs[ax].known().is_some_and(|d| k > d) {
+                        return Err(format!(
+                            "k = {k} is not within the axis's {} elements",
+                            xs[ax]
+                        ));
+                    }
+                }
+                xs[ax] = k.map_or(Dim::Unknown, Dim::Known);
+                vec![t(x.elem, xs.clone()), t(ElemType::I64, xs)]
+            }
+            Op::ScatterND(_) => {
+                let x = self.input(node, 0)?;
+                let xs = self.shape_of(node, 0)?;
+                let is = self.shape_of(node, 1)?;
+                let us = self.shape_of(node, 2)?;
+                self.same_elem(node, &x, &self.input(node, 2)?)?;
+                if self.input(node, 1)?.elem != ElemType::I64 {
+                    return Err("ScatterND's indices must be int64".into());
+                }
+                let q = is
+                    .last()
+                    .ok_or("ScatterND's indices must have rank 1 or more")?;
+                if let Some(q) = q.known() {
+                    if q < 1 || q as usize > xs.len() {
+                        return Err(format!(
+                            "index tuples of {q} values do not fit a rank-{} input",
+                            xs.len()
+                        ));
+                    }
+                    let want: Vec<Dim> = is[..is.len() - 1]
+                        .iter()
+                        .chain(&xs[q as usize..])
+                        .cloned()
+                        .collect();
+                    let differs = want.len() != us.len()
+                        || want.iter().zip(&us).any(
+                            |(w, u)| matches!((w.known(), u.known()), (Some(a), Some(b)) if a != b),
+                        );
+                    if differs {
+                        return Err(format!(
+                            "the updates are {} where the indices and input need {}",
+                            dims_str(&us),
+                            dims_str(&want)
+                        ));
+                    }
+                }
+                vec![t(x.elem, xs)]
+            }
             Op::Resize(_) => {
                 if self.opset < 11 {
                     return Err(format!("Resize of opset {} (inputs x and scales) is not supported; export at opset 11 or later", self.opset));
@@ -1576,6 +1654,51 @@ impl Infer<'_> {
     /// Folds an element-wise op of integer constants with broadcasting (shape logic: Equal, Not,
     /// Mod, Expand, …) when the output is small: `f` maps the inputs' values at one output
     /// position to the output's.
+    /// Folds an op that only moves a constant's integers (Slice, Transpose): the output element
+    /// at multi-index `at` is the input's element `from(at, input strides)`.
+    fn fold_moved(&mut self, node: &Node, out: &[Dim], from: impl Fn(&[usize], &[usize]) -> usize) {
+        let Some(x) = node.inputs.first().and_then(|i| self.info.consts.get(i)) else {
+            return;
+        };
+        let (Some(v), false) = (x.ints(), x.elem.is_float()) else {
+            return;
+        };
+        let Some(dims) = out.iter().map(Dim::known).collect::<Option<Vec<i64>>>() else {
+            return;
+        };
+        let shape: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if n.is_none_or(|n| n > FOLD_LIMIT) {
+            return;
+        }
+        let input: Vec<usize> = x.dims.iter().map(|&d| d.max(0) as usize).collect();
+        let (os, is) = (
+            crate::tensor::strides(&shape),
+            crate::tensor::strides(&input),
+        );
+        let mut at = vec![0usize; shape.len()];
+        let mut r = Vec::with_capacity(n.unwrap_or(0));
+        for k in 0..n.unwrap_or(0) {
+            for (j, a) in at.iter_mut().enumerate() {
+                *a = k / os[j] % shape[j];
+            }
+            let Some(&e) = v.get(from(&at, &is)) else {
+                return;
+            };
+            r.push(e);
+        }
+        let elem = x.elem;
+        if let Some(o) = node.outputs.first() {
+            let mut t = Tensor::from_i64(dims, r);
+            t.elem = if elem == ElemType::Bool {
+                ElemType::Bool
+            } else {
+                ElemType::I64
+            };
+            self.info.consts.insert(o.clone(), t);
+        }
+    }
+
     fn fold_ints(
         &mut self,
         node: &Node,

@@ -1,6 +1,7 @@
 //! etch's intermediate representation: tensors, the graph, ops, the ONNX text front end and
 //! printer, shape inference and the verifier. Every later stage reads a model through this crate.
 
+pub mod einsum;
 pub mod float_text;
 pub mod front;
 pub mod graph;

@@ -354,6 +354,17 @@ pub enum Op {
         exclusive: bool,
         reverse: bool,
     },
+    /// Sums of products over labelled axes: [`crate::einsum`].
+    Einsum(crate::einsum::Equation),
+    /// The `k` (input 2) largest or smallest elements along `axis` and their int64 indices, in
+    /// order (ties: the lower index first, as onnxruntime orders them).
+    TopK {
+        axis: i64,
+        largest: bool,
+    },
+    /// A copy of input 0 with the slices input 1's index tuples name replaced by (or combined
+    /// with) input 2's, in index order.
+    ScatterND(Scatter),
     /// QONNX's integer quantizer (`Quant`): inputs x, scale, zero point, bit width; see
     /// [`crate::qonnx::IntQuant`].
     Quant(crate::qonnx::IntQuant),
@@ -537,6 +548,48 @@ impl Reduction {
     }
 }
 
+/// How `ScatterND` combines an update with the element it lands on (`reduction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scatter {
+    /// The update replaces the element.
+    Replace,
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
+impl Scatter {
+    /// The element after an update lands on it.
+    pub fn apply<T: Copy + PartialOrd>(
+        self,
+        old: T,
+        update: T,
+        add: fn(T, T) -> T,
+        mul: fn(T, T) -> T,
+    ) -> T {
+        match self {
+            Scatter::Replace => update,
+            Scatter::Add => add(old, update),
+            Scatter::Mul => mul(old, update),
+            Scatter::Max => {
+                if update > old {
+                    update
+                } else {
+                    old
+                }
+            }
+            Scatter::Min => {
+                if update < old {
+                    update
+                } else {
+                    old
+                }
+            }
+        }
+    }
+}
+
 /// The comparisons ONNX has (`Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Comparison {
@@ -646,6 +699,15 @@ impl<'a> Attrs<'a> {
             op: self.op.to_string(),
             attr: name.to_string(),
             problem: format!("must be `{}`, but it is {found}", expected.keyword()),
+        }
+    }
+
+    /// An error about attribute `attr` of this node.
+    fn error(&self, attr: &str, problem: String) -> AttrError {
+        AttrError {
+            op: self.op.to_string(),
+            attr: attr.to_string(),
+            problem,
         }
     }
 
@@ -803,6 +865,15 @@ impl<'a> Attrs<'a> {
             return Ok(Op::Other);
         };
         Ok(Op::Constant { value })
+    }
+}
+
+impl Op {
+    /// Whether input `k` holds a setting (Clip's bounds, Resize's scales or sizes, Pad's pads and
+    /// fill) rather than a learned value: `inspect` does not count such an initializer among a
+    /// model's parameters.
+    pub fn setting_input(&self, k: usize) -> bool {
+        k >= 1 && matches!(self, Op::Clip { .. } | Op::Resize(_) | Op::Pad { .. })
     }
 }
 
@@ -1046,11 +1117,7 @@ impl Op {
             "Range" => Op::Range,
             "Tile" => Op::Tile,
             "Resize" => {
-                let unsupported = |attr: &str, problem: String| AttrError {
-                    op: op_type.into(),
-                    attr: attr.into(),
-                    problem,
-                };
+                let unsupported = |attr: &str, problem: String| a.error(attr, problem);
                 if a.int("antialias")?.unwrap_or(0) != 0 {
                     return Err(unsupported("antialias", "is not supported (0 is)".into()));
                 }
@@ -1096,6 +1163,33 @@ impl Op {
                 exclusive: a.flag("exclusive")?,
                 reverse: a.flag("reverse")?,
             },
+            "Einsum" => {
+                let eq = a
+                    .string("equation")?
+                    .ok_or_else(|| a.error("equation", "is required".into()))?;
+                Op::Einsum(crate::einsum::Equation::parse(&eq).map_err(|p| a.error("equation", p))?)
+            }
+            // `sorted = 0` leaves the order to the runtime; etch's sorted order is one
+            "TopK" => Op::TopK {
+                axis: a.int("axis")?.unwrap_or(-1),
+                largest: a.int("largest")?.unwrap_or(1) != 0,
+            },
+            "ScatterND" => Op::ScatterND(match a.string("reduction")?.as_deref() {
+                None | Some("none") => Scatter::Replace,
+                Some("add") => Scatter::Add,
+                Some("mul") => Scatter::Mul,
+                Some("max") => Scatter::Max,
+                Some("min") => Scatter::Min,
+                Some(r) => {
+                    return Err(a.error(
+                        "reduction",
+                        format!(
+                            "is `{}`; none, add, mul, max and min are",
+                            r.escape_default()
+                        ),
+                    ))
+                }
+            }),
             "Cast" => {
                 let to = a.int("to")?.ok_or_else(|| AttrError {
                     op: op_type.into(),

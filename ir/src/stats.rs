@@ -9,7 +9,7 @@ use crate::graph::Model;
 use crate::infer::GraphInfo;
 use crate::op::Op;
 use crate::quant::QuantLayer;
-use crate::tensor::Dim;
+use crate::tensor::{Dim, ElemType};
 use crate::weights::ShapeOnly;
 use petgraph::stable_graph::NodeIndex;
 
@@ -70,17 +70,20 @@ fn extent(d: &Dim) -> u64 {
 }
 
 /// Params and MACs of every node. Params count each weight once (initializers, including shape-only
-/// ones), at the first node that reads it. In a quantized (QDQ) graph the codes and biases behind a
+/// ones, but not int64 or bool ones), at the first node that reads it. In a quantized (QDQ) graph the codes and biases behind a
 /// layer's DequantizeLinear count at the layer, and the scales and zero points of QuantizeLinear and
 /// DequantizeLinear are not parameters (a layer's weight scales count in its stored bits).
 pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) -> ModelStats {
     let g = &model.graph;
+    // int64 and bool initializers are shapes, axes, indices and masks, not learned weights
+    let learned = |e: ElemType| !matches!(e, ElemType::I64 | ElemType::Bool);
     let mut weights: HashMap<&str, u64> = g
         .initializers
         .iter()
+        .filter(|i| learned(i.tensor.elem))
         .map(|i| (i.name.as_str(), i.tensor.numel()))
         .collect();
-    for w in shape_only {
+    for w in shape_only.iter().filter(|w| learned(w.elem)) {
         weights.insert(w.name.as_str(), w.numel());
     }
     let quant = crate::quant::analyze(model, info);
@@ -180,6 +183,7 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             .iter()
             .enumerate()
             .filter(|(k, _)| slots.is_none_or(|s| *k == s.w || Some(*k) == s.bias))
+            .filter(|(k, _)| !n.op.setting_input(*k))
             .map(|(_, i)| i)
             .filter_map(|i| {
                 let p = *weights.get(i.as_str())?;
@@ -233,6 +237,17 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             Op::MatMul => {
                 let a = shape(x_at);
                 numel(&out_shape).saturating_mul(a.last().map_or(0, extent))
+            }
+            // every combination of labels multiplies its operands once per operand after the
+            // first (a two-operand product: batch·M·K·N)
+            Op::Einsum(eq) if n.inputs.len() >= 2 => {
+                let shapes: Vec<Vec<Dim>> = (0..n.inputs.len()).map(shape).collect();
+                let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
+                eq.resolve(&shapes.iter().map(Vec::len).collect::<Vec<_>>())
+                    .and_then(|l| l.extents(&views))
+                    .map_or(0, |ext| {
+                        numel(&ext).saturating_mul(n.inputs.len() as u64 - 1)
+                    })
             }
             _ => 0,
         };

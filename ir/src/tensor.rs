@@ -171,6 +171,19 @@ impl Dim {
             _ => None,
         }
     }
+
+    /// The extent two broadcast extents give (numpy's rule: 1 stretches, a named extent meets
+    /// only its own name); `None` when two known extents differ.
+    pub fn broadcast(&self, other: &Dim) -> Option<Dim> {
+        Some(match (self, other) {
+            (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
+            (Dim::Known(x), Dim::Known(y)) if x == y => Dim::Known(*x),
+            (Dim::Known(_), Dim::Known(_)) => return None,
+            (Dim::Param(p), Dim::Param(q)) if p == q => self.clone(),
+            (Dim::Known(x), _) | (_, Dim::Known(x)) => Dim::Known(*x),
+            _ => Dim::Unknown,
+        })
+    }
 }
 
 impl fmt::Display for Dim {

@@ -295,6 +295,18 @@ pub fn extract(
                 .map_or(0, |d| numel(&d))
                 * batch
         };
+        // vector work of `ops` lane operations reading the node's activation inputs
+        let vector = |ops: u64| {
+            Work::Vector(VectorWork {
+                ops,
+                input_elems: (0..n.inputs.len())
+                    .filter(|&k| !is_weight(&n.inputs[k]))
+                    .map(in_elems)
+                    .sum(),
+                output_elems: out_elems,
+                rows: None,
+            })
+        };
         let work = match &n.op {
             _ if weight_only => Work::Free,
             // QDQ is how the graph writes the integer datapath: activations move as codes and the
@@ -451,16 +463,7 @@ pub fn extract(
                     Op::Sigmoid => 4,
                     _ => 5,
                 };
-                let ins: u64 = (0..n.inputs.len())
-                    .filter(|&k| !is_weight(&n.inputs[k]))
-                    .map(in_elems)
-                    .sum();
-                Work::Vector(VectorWork {
-                    ops: out_elems * per,
-                    input_elems: ins,
-                    output_elems: out_elems,
-                    rows: None,
-                })
+                vector(out_elems * per)
             }
             Op::MaxPool { window } | Op::AveragePool { window, .. } => {
                 let k: u64 = window
@@ -496,10 +499,54 @@ pub fn extract(
             | Op::Concat { .. }
             | Op::Split { .. }
             | Op::Slice { .. }
-            | Op::Transpose { .. }
             | Op::Pad { .. } => Work::Free,
-            Op::ConvTranspose { .. } => {
-                return Err(err("a transposed convolution is not mapped onto the array yet, so etch cannot time it; run the model on the CPU (`etch run`, `etch eval`)".into()))
+            // a permutation that keeps the order of the axes longer than 1 only renames them;
+            // any other moves every element once through the vector unit (the attention heads'
+            // split and merge)
+            Op::Transpose { perm } => {
+                let x = known_dims(0, "the input")?;
+                let rank = x.len();
+                let perm: Vec<usize> = match perm {
+                    Some(p) => p.iter().map(|&a| a.rem_euclid(rank.max(1) as i64) as usize).collect(),
+                    None => (0..rank).rev().collect(),
+                };
+                let long: Vec<usize> = perm.into_iter().filter(|&a| x.get(a).is_some_and(|&d| d > 1)).collect();
+                if long.windows(2).all(|w| w[0] < w[1]) {
+                    Work::Free
+                } else {
+                    vector(out_elems)
+                }
+            }
+            // a GEMM of every input pixel's channels against the kernel's columns
+            // (`[N·H·W, C/g] × [C/g, M/g·Kh·Kw]` per group), whose products the accumulators add
+            // into the output pixels they land on (col2im; where windows overlap, stride < kernel,
+            // that adds partial sums as a convolution's folds do)
+            Op::ConvTranspose { group, .. } => {
+                let x = known_dims(0, "the input")?;
+                let w = known_dims(1, "the weight")?;
+                if x.len() < 3 || w.len() != x.len() {
+                    return Err(err(format!(
+                        "input rank {} and weight rank {} do not make a transposed convolution",
+                        x.len(),
+                        w.len()
+                    )));
+                }
+                let group = (*group).max(1) as u64;
+                let cin = w[0] as u64;
+                if !cin.is_multiple_of(group) {
+                    return Err(err(format!("{cin} input channels do not split into {group} groups")));
+                }
+                Work::Array(GemmWork {
+                    m: x[0] as u64 * batch * numel(&x[2..]),
+                    k: cin / group,
+                    n: numel(&w[1..]),
+                    groups: group,
+                    input_elems: in_elems(0),
+                    weight_elems: numel(&w),
+                    output_elems: out_elems,
+                    weights_are_activations: false,
+                    conv: None,
+                })
             }
             // `import-quant` rewrote every QOperator layer the accelerator computes exactly
             Op::QLinearConv { .. } | Op::QLinearMatMul | Op::QGemm { .. } | Op::QLinearAdd => {
@@ -511,17 +558,72 @@ pub fn extract(
                     n.op_type
                 )))
             }
-            _ => {
-                // an op etch knows but has no specific cost model for (quantize/dequantize, …): one vector operation per output element
-                Work::Vector(VectorWork {
-                    ops: out_elems,
-                    input_elems: (0..n.inputs.len())
-                        .filter(|&k| !is_weight(&n.inputs[k]))
-                        .map(in_elems)
-                        .sum(),
-                    output_elems: out_elems,
-                    rows: None,
-                })
+            // one lane operation per output element: a comparison, a select, a logical op, an
+            // integer remainder, or the copy that writes out a fill, a broadcast or a repeat
+            Op::Where
+            | Op::Compare(_)
+            | Op::Not
+            | Op::Logic(_)
+            | Op::Mod { .. }
+            | Op::ConstantOfShape { .. }
+            | Op::Range
+            | Op::Expand
+            | Op::Tile => vector(out_elems),
+            // `xʸ = exp(y · ln x)`: a logarithm, a multiply and an exponential
+            Op::Pow => vector(out_elems * 3),
+            // nearest: one copy per output element; linear: a multiply-add per tap, 2 taps along
+            // each resized axis
+            Op::Resize(r) => {
+                let x = known_dims(0, "the input")?;
+                let resized = x.iter().zip(&out_dims).filter(|(a, b)| a != b).count() as u32;
+                match r.mode {
+                    etch_ir::resize::Interpolation::Nearest => vector(out_elems),
+                    etch_ir::resize::Interpolation::Linear => vector(out_elems * 2 * (1u64 << resized)),
+                }
+            }
+            // one comparison (ArgMax/ArgMin) or addition (CumSum) per input element
+            Op::Arg { .. } | Op::CumSum { .. } => vector(in_elems(0)),
+            // a sort of each slice along the axis: n·⌈log₂ n⌉ comparisons
+            Op::TopK { axis, .. } => {
+                let x = known_dims(0, "the input")?;
+                let along = x.len().checked_sub(1).and_then(|r| {
+                    let a = if *axis < 0 { *axis + x.len() as i64 } else { *axis };
+                    usize::try_from(a).ok().filter(|&a| a <= r).map(|a| x[a].max(1) as u64)
+                }).ok_or_else(|| err("the axis is outside the input".into()))?;
+                vector(in_elems(0) * (u64::BITS - (along - 1).leading_zeros()).max(1) as u64)
+            }
+            // a copy of the data with every update written over (or combined with) its element
+            Op::ScatterND(_) => vector(out_elems + in_elems(2)),
+            Op::Einsum(eq) => {
+                let shapes: Vec<Vec<i64>> = (0..n.inputs.len())
+                    .map(|k| known_dims(k, "an operand"))
+                    .collect::<Result<_, _>>()?;
+                let dims: Vec<Vec<etch_ir::tensor::Dim>> = shapes.iter().map(|s| s.iter().map(|&d| etch_ir::tensor::Dim::Known(d)).collect()).collect();
+                let views: Vec<&[etch_ir::tensor::Dim]> = dims.iter().map(Vec::as_slice).collect();
+                let labels = eq.resolve(&shapes.iter().map(Vec::len).collect::<Vec<_>>()).map_err(err)?;
+                let ext: Vec<u64> = labels.extents(&views).map_err(err)?.iter().map(|d| d.known().unwrap_or(1).max(0) as u64).collect();
+                let prod = |ls: &[usize]| ls.iter().map(|&l| ext[l]).product::<u64>();
+                match labels.as_matmul() {
+                    // a batched matrix product on the array, as MatMul maps one
+                    Some([b, m, nn, k]) => {
+                        let b_weight = is_weight(&n.inputs[1]);
+                        let (m, groups) = if b_weight { (prod(&m) * prod(&b) * batch, 1) } else { (prod(&m), prod(&b) * batch) };
+                        Work::Array(GemmWork {
+                            m,
+                            k: prod(&k),
+                            n: prod(&nn),
+                            groups,
+                            input_elems: in_elems(0),
+                            weight_elems: numel(&shapes[1]) * if b_weight { 1 } else { batch },
+                            output_elems: out_elems,
+                            weights_are_activations: !b_weight,
+                            conv: None,
+                        })
+                    }
+                    // one multiply-add per operand after the first for every label combination
+                    // (a lone operand's transpose or sum: one add per element)
+                    None => vector(prod(&(0..labels.count).collect::<Vec<_>>()) * batch * (n.inputs.len() as u64 - 1).max(1)),
+                }
             }
         };
         // a ReLU/Clip alone after an array layer or an Add is that layer's output clamp

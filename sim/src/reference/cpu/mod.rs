@@ -2,6 +2,7 @@
 //! slots and converts constants once, so repeated runs (benchmarks, evaluation) pay only for compute.
 
 pub(crate) mod conv;
+pub(crate) mod einsum;
 pub(crate) mod elementwise;
 mod fuse;
 pub mod int;
@@ -11,6 +12,7 @@ pub(crate) mod logic;
 pub(crate) mod pool;
 pub(crate) mod resize;
 pub(crate) mod resolve;
+pub(crate) mod select;
 
 use std::collections::HashMap;
 
@@ -872,6 +874,28 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             let axis = layout::axis(*axis, x.shape().len())?;
             one(Value::I64(logic::arg(x, *max, axis, *keepdims, *last)?))
         }
+        Op::Einsum(eq) => {
+            let xs = (0..ins.len())
+                .map(|k| value_in(ins, k))
+                .collect::<Res<Vec<_>>>()?;
+            one(einsum::einsum(eq, &xs)?)
+        }
+        Op::TopK { axis, largest } => {
+            let x = value_in(ins, 0)?;
+            let axis = layout::axis(*axis, x.shape().len())?;
+            let k = match ints_in(ins, 1)?.as_deref() {
+                Some([k]) => *k,
+                _ => return Err("TopK's k must be one integer".into()),
+            };
+            let (values, indices) = select::top_k(x, k, axis, *largest)?;
+            Ok(vec![values, Value::I64(indices)])
+        }
+        Op::ScatterND(how) => one(select::scatter_nd(
+            value_in(ins, 0)?,
+            i64_in(ins, 1)?,
+            value_in(ins, 2)?,
+            *how,
+        )?),
         Op::CumSum { exclusive, reverse } => {
             let x = value_in(ins, 0)?;
             let axis = match ints_in(ins, 1)?.as_deref() {

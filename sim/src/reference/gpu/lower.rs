@@ -393,6 +393,9 @@ impl<'g> Recorder<'g> {
             | Op::Tile
             | Op::Arg { .. }
             | Op::CumSum { .. }
+            | Op::Einsum(_)
+            | Op::TopK { .. }
+            | Op::ScatterND(_)
             | Op::ConvTranspose { .. }
             | Op::Resize(_) => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
             // weights' quantizers run on the host above; on activations the shader's division
