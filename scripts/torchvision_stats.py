@@ -36,7 +36,8 @@ and under each row the explanation of the differences, worked out from the file 
   torch       the model's own count: sum of p.numel() over its parameters (= num_params unless
               said), and its MACs measured with torch.utils.flop_counter.FlopCounterMode (FLOPs / 2)
               over one forward pass, split into conv, mm (mm/addmm: linear layers), bmm
-              (batched matmuls, einsum) and sdpa (attention's two matmuls), before rounding
+              (batched matmuls, einsum) and sdpa (attention's two matmuls), before rounding; "= _ops"
+              when rounding them to 3 decimals of a GMAC gives torchvision's _ops
   params Δ    etch params - sum p.numel(), split by where it comes from: the file's initializers are
               matched to the model's parameters and buffers (by name, else by their values, which
               are random and distinct: constant-initialized parameters are randomized first):
@@ -347,7 +348,8 @@ def main():
                   f"{len(proto.graph.node)} nodes; check: params by etch's rule {mine:,} "
                   + ("(exact)" if mine == ep else f"(etch differs by {ep - mine:+,})"))
             print(f"    torch: sum p.numel() {own:,}" + ("" if own == tv_params else f" (num_params {tv_params:,})")
-                  + f", MACs {own_macs:,} = {fmt(kinds)}")
+                  + f", MACs {own_macs:,} = {fmt(kinds)}; rounded to GMACs "
+                  + ("= _ops" if round(own_macs / 1e9, 3) == meta["_ops"] else f"{own_macs / 1e9:.3f} != _ops {meta['_ops']}"))
             bufs, absent, absent_n, new, new_n = param_breakdown(model, proto.graph)
             print(f"    params Δ {ep - own:+,}: +buffers [{fmt(bufs)}]; -absent [{fmt(absent, absent_n)}]; "
                   f"+new [{fmt(new, new_n)}]; "

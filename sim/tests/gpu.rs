@@ -256,6 +256,47 @@ fn normalization_and_reductions() {
     case("layernorm from axis 1 without bias", "g (float[N,3,4,5] x) => (float[] y) <float[4,5] s = {1,2,3,4,5,-1,-2,-3,-4,-5,0.5,1,1.5,2,2.5,1,1,1,1,1}> { y = LayerNormalization <axis: int = 2, epsilon: float = 1e-3> (x, s) }");
     case("reducemean", "g (float[N,8,5,3] x) => (float[] y, float[] z) { y = ReduceMean <axes: ints = [1,3], keepdims: int = 0> (x) z = ReduceMean (x) }");
     case("reducemax", "g (float[N,8,5,3] x) => (float[] y, float[] z) { y = ReduceMax <axes: ints = [1,3], keepdims: int = 0> (x) z = ReduceMax (x) }");
+    case("reducemin reducesum reducel2", "g (float[N,8,5,3] x) => (float[] y, float[] z, float[] w) { y = ReduceMin <axes: ints = [1,3], keepdims: int = 0> (x) z = ReduceSum (x) w = ReduceL2 <axes: ints = [2]> (x) }");
+}
+
+#[test]
+fn upsampling() {
+    case("resize nearest 2x", "g (float[N,3,4,5] x) => (float[] y) { s = Constant <value: tensor = float[4] {1,1,2,2}> () y = Resize <mode: string = \"nearest\", coordinate_transformation_mode: string = \"asymmetric\", nearest_mode: string = \"floor\"> (x, , s) }");
+    case("resize linear half pixel", "g (float[N,2,3,4] x) => (float[] y) { s = Constant <value: tensor = float[4] {1,1,2,1.5}> () y = Resize <mode: string = \"linear\"> (x, , s) }");
+    case("resize linear align corners down", "g (float[N,2,7,5] x) => (float[] y) { z = Constant <value: tensor = int64[4] {1,2,3,4}> () y = Resize <mode: string = \"linear\", coordinate_transformation_mode: string = \"align_corners\"> (x, , , z) }");
+    case("convtranspose stride 2 output padding bias", "g (float[N,2,3,3] x) => (float[] y) <float[2,3,3,3] w = {1,2,3,4,5,6,7,8,9,-1,-2,-3,-4,-5,-6,-7,-8,-9,0.5,1,1.5,2,2.5,3,3.5,4,4.5,1,0,1,0,1,0,1,0,1,2,1,0,-1,-2,-1,0,1,2,0.25,0.5,0.75,1,1.25,1.5,1.75,2,2.25}, float[3] b = {0.1,-0.2,0.3}> { y = ConvTranspose <strides: ints = [2,2], pads: ints = [1,1,1,1], output_padding: ints = [1,1]> (x, w, b) }");
+    case("convtranspose grouped dilated 1d", "g (float[N,4,5] x) => (float[] y) <float[4,3,3] w = {1,2,3,4,5,6,7,8,9,-1,-2,-3,-4,-5,-6,-7,-8,-9,0.5,1,1.5,2,2.5,3,3.5,4,4.5,1,0,1,0,1,0,1,0,1}> { y = ConvTranspose <group: int = 2, dilations: ints = [2], strides: ints = [3], pads: ints = [1,2]> (x, w) }");
+    case("expand", "g (float[N,1,4] x) => (float[] y) { s = Constant <value: tensor = int64[4] {2,1,3,4}> () y = Expand (x, s) }");
+}
+
+/// Every PyTorch export of examples/models/exported (scripts/export_zoo.sh) on both executors.
+#[test]
+fn pytorch_exports_match_cpu() {
+    let dir = format!("{}/../examples/models/exported", env!("CARGO_MANIFEST_DIR"));
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 12, "{dir} holds {} exports", paths.len());
+    for path in paths {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let p = etch_sim::pipeline::Pipeline::default()
+            .load(path.to_str().unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cpu = Plan::new(&p.model, &p.info).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let gpu = gpu_plan(&p.model, &p.info);
+        let given = inputs(&cpu, 1, 42);
+        let c = cpu
+            .run(given.clone())
+            .unwrap_or_else(|e| panic!("{name}: CPU: {e}"));
+        let g = gpu
+            .run(given)
+            .unwrap_or_else(|e| panic!("{name}: GPU: {e}"));
+        let (abs, rel, out) = compare(&name, &c, &g);
+        println!("{name}: max abs err {abs:.2e}, max rel err {rel:.2e} (outputs up to {out:.2e})");
+    }
 }
 
 #[test]

@@ -288,6 +288,63 @@ fn depthwise(
         });
 }
 
+/// A transposed convolution's shapes: `[n, c, …]` input, `[c, m/group, …]` weight, and the
+/// output axes `Window::transposed` gives (shared by the CPU and GPU kernels).
+pub(crate) struct TransposedGeom {
+    pub n: usize,
+    pub c: usize,
+    /// Input channels per group.
+    pub cg: usize,
+    pub m: usize,
+    /// Output channels per group.
+    pub mg: usize,
+    pub axes: Vec<WindowAxis>,
+    pub out_shape: Vec<usize>,
+}
+
+impl TransposedGeom {
+    pub fn new(
+        x: &[usize],
+        w: &[usize],
+        bias: Option<usize>,
+        window: &Window,
+        group: usize,
+        output_padding: Option<&[i64]>,
+    ) -> Res<TransposedGeom> {
+        let rank = x.len();
+        if rank < 3 || w.len() != rank {
+            return Err(format!(
+                "ConvTranspose takes an input of rank ≥ 3 and a weight of the same rank, not {x:?} and {w:?}"
+            ));
+        }
+        let (n, c, mg) = (x[0], x[1], w[1]);
+        if group == 0 || c % group != 0 || w[0] != c {
+            return Err(format!(
+                "the input has {c} channels but the weight {w:?} with group {group} does not match"
+            ));
+        }
+        let (cg, m) = (c / group, mg * group);
+        if bias.is_some_and(|b| b != m) {
+            return Err(format!("the bias must have {m} values"));
+        }
+        let spatial: Vec<i64> = x[2..].iter().map(|&d| d as i64).collect();
+        let kernel: Vec<i64> = w[2..].iter().map(|&d| d as i64).collect();
+        let axes = window.transposed(&spatial, &kernel, output_padding)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend(axes.iter().map(|a| a.out as usize));
+        super::output_len(&out_shape, 4)?;
+        Ok(TransposedGeom {
+            n,
+            c,
+            cg,
+            m,
+            mg,
+            axes,
+            out_shape,
+        })
+    }
+}
+
 /// A transposed convolution (`ConvTranspose`), any number of spatial axes: every input pixel adds
 /// its value times the kernel into the output, `stride` apart (`Window::transposed` gives the
 /// geometry); the output starts as the bias. Weights are `[C, M/group, k…]`.
@@ -299,35 +356,29 @@ pub fn conv_transpose(
     group: usize,
     output_padding: Option<&[i64]>,
 ) -> Res<Array<f32>> {
-    let rank = x.shape.len();
-    if rank < 3 || w.shape.len() != rank {
-        return Err(format!(
-            "ConvTranspose takes an input of rank ≥ 3 and a weight of the same rank, not {:?} and {:?}",
-            x.shape, w.shape
-        ));
-    }
-    let (n, c, mg) = (x.shape[0], x.shape[1], w.shape[1]);
-    if group == 0 || c % group != 0 || w.shape[0] != c {
-        return Err(format!(
-            "the input has {c} channels but the weight {:?} with group {group} does not match",
-            w.shape
-        ));
-    }
-    let (cg, m) = (c / group, mg * group);
-    if b.is_some_and(|b| b.data.len() != m) {
-        return Err(format!("the bias must have {m} values"));
-    }
-    let spatial: Vec<i64> = x.shape[2..].iter().map(|&d| d as i64).collect();
-    let kernel: Vec<i64> = w.shape[2..].iter().map(|&d| d as i64).collect();
-    let axes = window.transposed(&spatial, &kernel, output_padding)?;
-    let out_sp: Vec<usize> = axes.iter().map(|a| a.out as usize).collect();
+    let TransposedGeom {
+        n,
+        c,
+        cg,
+        m,
+        mg,
+        axes,
+        out_shape,
+    } = TransposedGeom::new(
+        &x.shape,
+        &w.shape,
+        b.map(|b| b.data.len()),
+        window,
+        group,
+        output_padding,
+    )?;
+    let out_sp = out_shape[2..].to_vec();
     let (in_px, out_px, k_px): (usize, usize, usize) = (
         x.shape[2..].iter().product(),
         out_sp.iter().product(),
         w.shape[2..].iter().product(),
     );
-    let len = super::output_len(&[n, m, out_px], 4)?;
-    let mut y = vec![0.0f32; len];
+    let mut y = vec![0.0f32; n * m * out_px];
     if let Some(b) = b {
         for (plane, chunk) in y.chunks_mut(out_px.max(1)).enumerate() {
             chunk.fill(b.data[plane % m]);
@@ -374,7 +425,5 @@ pub fn conv_transpose(
             }
         }
     }
-    let mut shape = vec![n, m];
-    shape.extend(out_sp);
-    Ok(Array::new(shape, y))
+    Ok(Array::new(out_shape, y))
 }

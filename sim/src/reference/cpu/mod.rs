@@ -855,14 +855,9 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         Op::Expand => one(logic::expand(value_in(ins, 0)?, i64_in(ins, 1)?)?),
         Op::Tile => one(logic::tile(value_in(ins, 0)?, i64_in(ins, 1)?)?),
         Op::Resize(r) => {
-            let scales = opt_f32_in(ins, 2)?.map(|s| s.data.as_slice());
-            let sizes = ints_in(ins, 3)?;
-            one(Value::F32(resize::resize(
-                f32_in(ins, 0)?,
-                *r,
-                scales,
-                sizes.as_deref(),
-            )?))
+            let x = f32_in(ins, 0)?;
+            let taps = resize::taps(&x.shape, *r, ins)?;
+            one(Value::F32(resize::resize(x, &taps)))
         }
         Op::Arg {
             max,

@@ -43,6 +43,16 @@ pub(crate) fn reduce_axes(
     })
 }
 
+/// `Expand`'s output shape: the input's broadcast with the shape input 2 holds.
+pub(crate) fn expanded_shape(x: &[usize], ins: &[Option<&Value>]) -> Res<Vec<usize>> {
+    let want: Vec<usize> = ints_in(ins, 1)?
+        .ok_or("Expand needs its shape (input 2)")?
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("the shape has a negative extent {d}")))
+        .collect::<Res<_>>()?;
+    super::elementwise::broadcast_shape(x, &want)
+}
+
 /// The output shape of an op that only reinterprets its input's shape: Identity, Dropout, Flatten,
 /// Reshape, Squeeze, Unsqueeze.
 pub(crate) fn reshaped_shape(op: &Op, s: &[usize], ins: &[Option<&Value>]) -> Res<Vec<usize>> {

@@ -32,6 +32,10 @@ pub(crate) enum Kernel {
     Qdq,
     /// A table of codes (a quantized unary activation).
     Table,
+    /// Nearest or linear `Resize` from per-axis tap tables.
+    Resize,
+    /// Transposed convolution, one output per invocation.
+    ConvTranspose,
 }
 
 /// A kernel's WGSL source by name.
@@ -56,7 +60,7 @@ enum Form {
     EachIo,
 }
 
-const KERNELS: [(Kernel, Form, &str); 15] = [
+const KERNELS: [(Kernel, Form, &str); 17] = [
     (Kernel::Gemm, Form::Entry("tiled"), wgsl!("gemm")),
     (Kernel::Gemv, Form::Entry("skinny"), wgsl!("gemm")),
     (Kernel::Conv, Form::Each, wgsl!("conv")),
@@ -72,6 +76,8 @@ const KERNELS: [(Kernel, Form, &str); 15] = [
     (Kernel::IntLayer, Form::Each, wgsl!("intlayer")),
     (Kernel::Qdq, Form::Each, wgsl!("qdq")),
     (Kernel::Table, Form::Each, wgsl!("table")),
+    (Kernel::Resize, Form::Each, wgsl!("resize")),
+    (Kernel::ConvTranspose, Form::Each, wgsl!("convtranspose")),
 ];
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in common.wgsl).

@@ -9,7 +9,7 @@ const QOPERATOR: &str = "a QOperator layer that import-quant kept (its requantiz
 
 use etch_ir::op::{Op, Reduction, Unary, WindowAxis};
 
-use super::super::cpu::conv::ConvGeom;
+use super::super::cpu::conv::{ConvGeom, TransposedGeom};
 use super::super::cpu::elementwise::{
     batch_norm_dims, broadcast_shape, broadcast_strides, layer_norm_dims, layer_norm_params,
     reduced_shape, softmax_dims,
@@ -19,6 +19,7 @@ use super::super::cpu::layout::{
 };
 use super::super::cpu::linear::{GemmGeom, MatMulGeom};
 use super::super::cpu::pool::{global_shape, PoolGeom, PoolKind};
+use super::super::cpu::resize;
 use super::super::cpu::{exec, resolve, Step};
 use super::super::value::strides;
 use super::super::Value;
@@ -143,6 +144,8 @@ impl<'g> Recorder<'g> {
             | Op::Split { .. }
             | Op::Slice { .. }
             | Op::Pad { .. }
+            | Op::Resize(_)
+            | Op::Expand
             | Op::Gather { .. } => 1,
             _ => ins.len(),
         };
@@ -213,19 +216,15 @@ impl<'g> Recorder<'g> {
                 let x = self.input(ins, 0)?;
                 let shape = global_shape(&x.shape)?;
                 let axes: Vec<usize> = (2..x.shape.len()).collect();
-                one(self.reduce(&x, &axes, shape, matches!(st.op, Op::GlobalMaxPool))?)
+                let kind = if matches!(st.op, Op::GlobalMaxPool) { Reduction::Max } else { Reduction::Mean };
+                one(self.reduce(&x, &axes, shape, kind)?)
             }
             Op::Reduce { kind, axes, keepdims, noop_with_empty_axes } => {
                 let x = self.input(ins, 0)?;
-                let max = match kind {
-                    Reduction::Mean => false,
-                    Reduction::Max => true,
-                    _ => return Err(format!("{} is not supported by the GPU executor (ReduceMean and ReduceMax are); run the model with --backend cpu", st.op_type).into()),
-                };
                 match resolve::reduce_axes(axes, *noop_with_empty_axes, x.shape.len(), &host)? {
                     Some(axes) => {
                         let shape = reduced_shape(&x.shape, &axes, *keepdims);
-                        one(self.reduce(&x, &axes, shape, max)?)
+                        one(self.reduce(&x, &axes, shape, *kind)?)
                     }
                     None => one(x),
                 }
@@ -378,6 +377,53 @@ impl<'g> Recorder<'g> {
                 self.dispatch_1d(Kernel::Gather, &p, &[&x.buf, &idx_buf, &y.buf])?;
                 one(y)
             }
+            // a copy whose broadcast axes do not move through the input (stride 0)
+            Op::Expand => {
+                let x = self.input(ins, 0)?;
+                let y = self.alloc(resolve::expanded_shape(&x.shape, &host)?)?;
+                check_rank(y.shape.len())?;
+                let (src, dst) = (broadcast_strides(&x.shape, &y.shape), strides(&y.shape));
+                let axes: Vec<CopyAxis> = (0..y.shape.len()).map(|k| CopyAxis { extent: y.shape[k], dst_stride: dst[k], src_stride: src[k], start: 0, step: 1, src_extent: y.shape[k] }).collect();
+                self.copy(&x, &y, &axes, 0, PadMode::Constant, 0.0)?;
+                one(y)
+            }
+            Op::ConvTranspose { window, group, output_padding } => {
+                let (x, w, b) = (self.input(ins, 0)?, self.input(ins, 1)?, self.optional(ins, 2)?);
+                let group = usize::try_from(*group).map_err(|_| "group must be positive")?;
+                let g = TransposedGeom::new(&x.shape, &w.shape, b.as_ref().map(|b| b.numel()), window, group, output_padding.as_deref())?;
+                // one spatial axis runs as a single row
+                let row = WindowAxis { kernel: 1, stride: 1, dilation: 1, pad_begin: 0, pad_end: 0, out: 1 };
+                let (ah, aw, h, wd) = match (g.axes.as_slice(), &x.shape[2..]) {
+                    ([a], [w]) => (row, *a, 1, *w),
+                    ([a, b], [h, w]) => (*a, *b, *h, *w),
+                    _ => return Err("a ConvTranspose with more than two spatial axes is not supported by the GPU executor; run the model with --backend cpu".into()),
+                };
+                let y = self.alloc(g.out_shape.clone())?;
+                let mut words = vec![u(y.numel()), u(g.c), u(h), u(wd), u(g.m), u(g.cg), u(g.mg), i(ah.out), i(aw.out), u(b.is_some() as usize)];
+                words.extend(window_words(&ah));
+                words.extend(window_words(&aw));
+                let bias = b.as_ref().map_or(&x.buf, |b| &b.buf);
+                self.dispatch_1d(Kernel::ConvTranspose, &words, &[&x.buf, &w.buf, bias, &y.buf])?;
+                one(y)
+            }
+            Op::Resize(r) => {
+                let x = self.input(ins, 0)?;
+                check_rank(x.shape.len())?;
+                let taps = resize::taps(&x.shape, *r, &host)?;
+                let y = self.alloc(taps.out.clone())?;
+                let xs = strides(&x.shape);
+                let mut p = vec![u(y.numel()), u(x.shape.len()), u(taps.count), 0, 0, 0, 0, 0, 0, 0];
+                let mut table: Vec<u32> = Vec::new();
+                for (k, axis) in taps.per_axis.iter().enumerate() {
+                    p.extend([u(taps.out[k]), u(xs[k]), u(table.len())]);
+                    table.extend(axis.iter().flat_map(|t| [u(t[0].0), t[0].1.to_bits(), u(t[1].0), t[1].1.to_bits()]));
+                }
+                // a buffer is never empty
+                table.push(0);
+                let table = self.gpu.upload(&table)?;
+                self.dispatch_1d(Kernel::Resize, &p, &[&x.buf, &table, &y.buf])?;
+                one(y)
+            }
             Op::Cast { .. } => Err("casting a float tensor computed on the GPU to integers is not supported by the GPU executor".into()),
             Op::Shape { .. } | Op::Constant { .. } => unreachable!("computed on the host above"),
             Op::QuantizeLinear { .. } | Op::DequantizeLinear { .. } => one(self.qdq(&st.op, st.out_elems.first().copied().flatten(), ins)?),
@@ -388,7 +434,6 @@ impl<'g> Recorder<'g> {
             | Op::Mod { .. }
             | Op::Pow
             | Op::ConstantOfShape { .. }
-            | Op::Expand
             | Op::Range
             | Op::Tile
             | Op::Arg { .. }
@@ -396,8 +441,7 @@ impl<'g> Recorder<'g> {
             | Op::Einsum(_)
             | Op::TopK { .. }
             | Op::ScatterND(_)
-            | Op::ConvTranspose { .. }
-            | Op::Resize(_) => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
+ => Err(format!("{} of values computed on the GPU is not supported by the GPU executor; run the model with --backend cpu", st.op_type).into()),
             // weights' quantizers run on the host above; on activations the shader's division
             // (not correctly rounded on every GPU) could move a value across a rounding boundary
             Op::Quant(_) | Op::BipolarQuant | Op::Trunc(_) => Err("QONNX's quantizers on values computed on the GPU are not supported by the GPU executor (a GPU's float division may not be correctly rounded, so codes could differ from qonnx's); run the model with --backend cpu".into()),
@@ -713,15 +757,23 @@ impl<'g> Recorder<'g> {
         Ok(y)
     }
 
-    /// Mean or max of `x` over `axes`, into a tensor of `shape` (the reduced shape, with or
-    /// without the reduced axes).
+    /// `kind` of `x` over `axes`, into a tensor of `shape` (the reduced shape, with or without
+    /// the reduced axes).
     fn reduce(
         &mut self,
         x: &DevTensor,
         axes: &[usize],
         shape: Vec<usize>,
-        max: bool,
+        kind: Reduction,
     ) -> Result<DevTensor, Failure> {
+        // reduce.wgsl's mode numbers
+        let mode = match kind {
+            Reduction::Mean => 0,
+            Reduction::Max => 1,
+            Reduction::Min => 2,
+            Reduction::Sum => 3,
+            Reduction::L2 => 4,
+        };
         check_rank(x.shape.len())?;
         let kept = reduced_shape(&x.shape, axes, true);
         let xs = strides(&x.shape);
@@ -729,7 +781,7 @@ impl<'g> Recorder<'g> {
         let y = self.alloc(shape)?;
         let mut p = vec![
             u(y.numel()),
-            u(max as usize),
+            mode,
             u(x.shape.len()),
             u(axes.len()),
             u(count),

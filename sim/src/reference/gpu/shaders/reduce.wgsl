@@ -1,6 +1,7 @@
-// Mean or max over some axes (ReduceMean, GlobalAveragePool, GlobalMaxPool), one invocation per
-// output value, summing in row-major order over the reduced axes.
-// p: [outputs, mode (0 mean, 1 max), rank, reduced axes, reduced count, 0, 0, 0,
+// A reduction over some axes (ReduceMean/Max/Min/Sum/L2, GlobalAveragePool, GlobalMaxPool), one
+// invocation per output value, accumulating in row-major order over the reduced axes (as
+// etch_ir::op::Reduction::step does on the CPU).
+// p: [outputs, mode (0 mean, 1 max, 2 min, 3 sum, 4 L2), rank, reduced axes, reduced count, 0, 0, 0,
 //     per axis k at 8 + 2k: output extent (1 on a reduced axis), input stride,
 //     per reduced axis j at 24 + 2j: extent, input stride]
 fn item(e: u32) {
@@ -11,8 +12,13 @@ fn item(e: u32) {
         base += (rem % p[at]) * p[at + 1u];
         rem = rem / p[at];
     }
-    let is_max = p[1] == 1u;
-    var acc = select(0.0, bitcast<f32>(0xff800000u), is_max);
+    let mode = p[1];
+    var acc = 0.0;
+    if (mode == 1u) {
+        acc = bitcast<f32>(0xff800000u);
+    } else if (mode == 2u) {
+        acc = bitcast<f32>(0x7f800000u);
+    }
     let nred = p[3];
     for (var r = 0u; r < p[4]; r++) {
         var q = r;
@@ -23,14 +29,20 @@ fn item(e: u32) {
             q = q / p[at];
         }
         let v = x[off];
-        if (is_max) {
+        if (mode == 1u) {
             acc = max(acc, v);
+        } else if (mode == 2u) {
+            acc = min(acc, v);
+        } else if (mode == 4u) {
+            acc += v * v;
         } else {
             acc += v;
         }
     }
-    if (!is_max) {
+    if (mode == 0u) {
         acc = acc / f32(max(p[4], 1u));
+    } else if (mode == 4u) {
+        acc = sqrt(acc);
     }
     y[e] = acc;
 }
