@@ -869,11 +869,27 @@ impl<'a> Attrs<'a> {
 }
 
 impl Op {
-    /// Whether input `k` holds a setting (Clip's bounds, Resize's scales or sizes, Pad's pads and
-    /// fill) rather than a learned value: `inspect` does not count such an initializer among a
-    /// model's parameters.
+    /// Whether input `k` holds a setting or a statistic rather than a learned value (Clip's
+    /// bounds, Resize's scales or sizes, Pad's pads and fill, BatchNormalization's running mean
+    /// and variance, ScatterND's indices and updates, the mask PyTorch's exporters build):
+    /// `inspect` does not count such an initializer among a model's parameters, as PyTorch's
+    /// parameter count does not.
     pub fn setting_input(&self, k: usize) -> bool {
-        k >= 1 && matches!(self, Op::Clip { .. } | Op::Resize(_) | Op::Pad { .. })
+        match self {
+            Op::Clip { .. } | Op::Resize(_) | Op::Pad { .. } | Op::ScatterND(_) => k >= 1,
+            Op::BatchNormalization { .. } => k >= 3,
+            _ => false,
+        }
+    }
+
+    /// Whether the op combines its inputs element by element, where a one-element initializer
+    /// is a constant of the formula (an attention scale, GELU's `1/√2`) that one exporter writes
+    /// as an initializer and another as a `Constant` node: not a parameter either way.
+    pub fn elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow | Op::Where | Op::Compare(_)
+        )
     }
 }
 

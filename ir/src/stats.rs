@@ -70,7 +70,8 @@ fn extent(d: &Dim) -> u64 {
 }
 
 /// Params and MACs of every node. Params count each weight once (initializers, including shape-only
-/// ones, but not int64 or bool ones), at the first node that reads it. In a quantized (QDQ) graph the codes and biases behind a
+/// ones, but not int64 or bool ones, settings and statistics (`Op::setting_input`), or one-element
+/// constants of an element-wise formula), at the first node that reads it. In a quantized (QDQ) graph the codes and biases behind a
 /// layer's DequantizeLinear count at the layer, and the scales and zero points of QuantizeLinear and
 /// DequantizeLinear are not parameters (a layer's weight scales count in its stored bits).
 pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) -> ModelStats {
@@ -187,6 +188,9 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             .map(|(_, i)| i)
             .filter_map(|i| {
                 let p = *weights.get(i.as_str())?;
+                if p == 1 && n.op.elementwise() {
+                    return None;
+                }
                 counted.insert(i.as_str()).then_some(p)
             })
             .fold(0u64, u64::saturating_add);
