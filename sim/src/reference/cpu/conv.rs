@@ -243,6 +243,9 @@ fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mu
 }
 
 /// One filter per channel: a direct sliding window, parallel over channels, added onto `out`.
+/// Each output row sums its taps in kernel order into a zeroed row (so every output is the same
+/// float sum as a per-element loop gives), one tap at a time across the row's valid columns: a
+/// multiply-add over a contiguous (stride 1) or strided run that the compiler vectorizes.
 fn depthwise(
     x: &Array<f32>,
     w: &Array<f32>,
@@ -258,34 +261,98 @@ fn depthwise(
     );
     let m = w.shape[0];
     let c = x.shape[1];
-    out.par_chunks_mut(ho * wo)
-        .enumerate()
-        .for_each(|(plane, dst)| {
+    let stride = aw.stride as usize;
+    // per kernel column: the output columns whose input column lies inside the row, and the
+    // input column of the first of them
+    let cols: Vec<(usize, usize, usize)> = (0..kw)
+        .map(|kj| {
+            let shift = kj as i64 * aw.dilation - aw.pad_begin;
+            let first = if shift >= 0 {
+                0
+            } else {
+                ((-shift + aw.stride - 1) / aw.stride) as usize
+            }
+            .min(wo);
+            let end = ((wd as i64 - shift + aw.stride - 1).max(0) / aw.stride)
+                .clamp(first as i64, wo as i64) as usize;
+            let j0 = (first as i64 * aw.stride + shift).max(0) as usize;
+            (first, end, j0)
+        })
+        .collect();
+    // a strided row is read as `stride` de-interleaved phases: output column j of tap kj reads
+    // phase j0 % stride at j0 / stride + j, a contiguous run
+    let phase_len = wd.div_ceil(stride);
+    out.par_chunks_mut(ho * wo).enumerate().for_each_init(
+        || (vec![0.0f32; wo], vec![0.0f32; h * phase_len * stride]),
+        |(acc, phases), (plane, dst)| {
             let (img, oc) = (plane / m, plane % m);
             // group = channels: output channel oc reads input channel oc·c/m
             let ic = oc * c / m;
             let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
             let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
-            for oi in 0..ho {
-                for oj in 0..wo {
-                    let mut acc = 0.0f32;
-                    for ki in 0..kh {
-                        let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-                        if ii < 0 || ii >= h as i64 {
-                            continue;
-                        }
-                        for kj in 0..kw {
-                            let jj =
-                                (oj as i64) * aw.stride - aw.pad_begin + (kj as i64) * aw.dilation;
-                            if jj >= 0 && jj < wd as i64 {
-                                acc += src[ii as usize * wd + jj as usize] * filt[ki * kw + kj];
-                            }
+            if stride > 1 {
+                for (row, out) in src
+                    .chunks_exact(wd)
+                    .zip(phases.chunks_exact_mut(phase_len * stride))
+                {
+                    for (j, group) in row.chunks(stride).enumerate() {
+                        for (p, &v) in group.iter().enumerate() {
+                            out[p * phase_len + j] = v;
                         }
                     }
-                    dst[oi * wo + oj] += acc;
                 }
             }
-        });
+            for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
+                acc.fill(0.0);
+                for ki in 0..kh {
+                    let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
+                    if ii < 0 || ii >= h as i64 {
+                        continue;
+                    }
+                    let ii = ii as usize;
+                    let row: &[f32] = if stride == 1 {
+                        &src[ii * wd..(ii + 1) * wd]
+                    } else {
+                        &phases[ii * phase_len * stride..(ii + 1) * phase_len * stride]
+                    };
+                    for (kj, &(first, end, j0)) in cols.iter().enumerate() {
+                        let at = (j0 % stride) * phase_len + j0 / stride;
+                        let run = &mut acc[first..end];
+                        let n = run.len();
+                        axpy(run, &row[at..at + n], filt[ki * kw + kj]);
+                    }
+                }
+                for (o, &a) in line.iter_mut().zip(acc.iter()) {
+                    *o += a;
+                }
+            }
+        },
+    );
+}
+
+/// `acc[j] += x[j] · w`, a multiply then an add (never fused: every CPU gives the same sums),
+/// with 256-bit vectors where the CPU has them.
+fn axpy(acc: &mut [f32], x: &[f32], w: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature the function enables
+        unsafe { axpy_avx2(acc, x, w) };
+        return;
+    }
+    axpy_plain(acc, x, w);
+}
+
+#[inline(always)]
+fn axpy_plain(acc: &mut [f32], x: &[f32], w: f32) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a += v * w;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn axpy_avx2(acc: &mut [f32], x: &[f32], w: f32) {
+    axpy_plain(acc, x, w);
 }
 
 /// A transposed convolution's shapes: `[n, c, …]` input, `[c, m/group, …]` weight, and the

@@ -44,14 +44,15 @@ pub fn binary<T: Copy + Send + Sync, R>(
             b.data.iter().map(|&y| f(a.data[0], y)).collect(),
         ));
     }
-    let (ia, ib) = (
-        broadcast_index(&a.shape, &shape),
-        broadcast_index(&b.shape, &shape),
+    let (sa, sb) = (
+        super::layout::signed(&broadcast_strides(&a.shape, &shape)),
+        super::layout::signed(&broadcast_strides(&b.shape, &shape)),
     );
-    Ok(Array::new(
-        shape,
-        (0..n).map(|k| f(a.data[ia(k)], b.data[ib(k)])).collect(),
-    ))
+    let mut data = Vec::with_capacity(n);
+    super::layout::for_each_offset(&shape, [0, 0], [&sa, &sb], |[i, j]| {
+        data.push(f(a.data[i], b.data[j]))
+    });
+    Ok(Array::new(shape, data))
 }
 
 /// QONNX's `Quant`, `BipolarQuant` and `Trunc` over a tensor, through [`etch_ir::qonnx`]'s

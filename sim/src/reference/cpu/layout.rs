@@ -13,6 +13,62 @@ pub fn axis(a: i64, rank: usize) -> Res<usize> {
     Ok(v as usize)
 }
 
+/// Visits every element of `shape` in row-major order with each operand's flat offset: operand
+/// `i` starts at `base[i]` and moves `strides[i][k]` per step along axis `k` (0 broadcasts, a
+/// negative stride runs backwards). The innermost axis is a tight loop the visitor inlines into,
+/// so a transpose, slice or broadcast costs a load per element, not a division per axis.
+pub(crate) fn for_each_offset<const N: usize>(
+    shape: &[usize],
+    base: [isize; N],
+    strides: [&[isize]; N],
+    mut f: impl FnMut([usize; N]),
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let Some((&inner, outer)) = shape.split_last() else {
+        f(base.map(|b| b as usize));
+        return;
+    };
+    let last = shape.len() - 1;
+    let step: [isize; N] = std::array::from_fn(|i| strides[i][last]);
+    let mut at = vec![0usize; outer.len()];
+    let mut off = base;
+    loop {
+        let mut o = off;
+        for _ in 0..inner {
+            f(o.map(|v| v as usize));
+            for i in 0..N {
+                o[i] += step[i];
+            }
+        }
+        // the next row: the outer axes as an odometer
+        let mut k = outer.len();
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            at[k] += 1;
+            for i in 0..N {
+                off[i] += strides[i][k];
+            }
+            if at[k] < outer[k] {
+                break;
+            }
+            for i in 0..N {
+                off[i] -= strides[i][k] * outer[k] as isize;
+            }
+            at[k] = 0;
+        }
+    }
+}
+
+/// Signed strides for [`for_each_offset`].
+pub(crate) fn signed(strides: &[usize]) -> Vec<isize> {
+    strides.iter().map(|&s| s as isize).collect()
+}
+
 /// Joins arrays along an axis.
 pub fn concat<T: Copy>(xs: &[&Array<T>], ax: usize) -> Res<Array<T>> {
     let shape = concat_shape(&xs.iter().map(|x| &x.shape[..]).collect::<Vec<_>>(), ax)?;
@@ -85,58 +141,27 @@ pub struct SliceAxis {
 
 /// Selects a strided sub-array.
 pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
-    let mut start = vec![0i64; x.shape.len()];
-    let mut step = vec![1i64; x.shape.len()];
+    let xs = x.strides();
+    let mut step: Vec<isize> = signed(&xs);
     let mut shape = x.shape.clone();
+    let mut base = 0isize;
     for a in axes {
-        start[a.axis] = a.start;
-        step[a.axis] = a.step;
+        base += a.start as isize * xs[a.axis] as isize;
+        step[a.axis] = a.step as isize * xs[a.axis] as isize;
         shape[a.axis] = a.len;
     }
-    gather_strided(x, &shape, |k, i| (start[k] + i as i64 * step[k]) as usize)
-}
-
-/// Builds an array of `shape` whose element at index `i` (per axis) is `x[f(axis, i_axis)…]`.
-fn gather_strided<T: Copy>(
-    x: &Array<T>,
-    shape: &[usize],
-    f: impl Fn(usize, usize) -> usize,
-) -> Array<T> {
-    let n: usize = shape.iter().product();
-    let xs = x.strides();
-    let os = strides(shape);
-    let data = (0..n)
-        .map(|flat| {
-            let mut src = 0;
-            let mut rem = flat;
-            for k in 0..shape.len() {
-                let i = rem / os[k];
-                rem %= os[k];
-                src += f(k, i) * xs[k];
-            }
-            x.data[src]
-        })
-        .collect();
-    Array::new(shape.to_vec(), data)
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for_each_offset(&shape, [base], [&step], |[o]| data.push(x.data[o]));
+    Array::new(shape, data)
 }
 
 /// Permutes axes.
 pub fn transpose<T: Copy>(x: &Array<T>, perm: &[usize]) -> Array<T> {
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let xs = x.strides();
-    let os = strides(&shape);
-    let n: usize = shape.iter().product();
-    let data = (0..n)
-        .map(|flat| {
-            let mut src = 0;
-            let mut rem = flat;
-            for k in 0..shape.len() {
-                src += (rem / os[k]) * xs[perm[k]];
-                rem %= os[k];
-            }
-            x.data[src]
-        })
-        .collect();
+    let step: Vec<isize> = perm.iter().map(|&p| xs[p] as isize).collect();
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for_each_offset(&shape, [0], [&step], |[o]| data.push(x.data[o]));
     Array::new(shape, data)
 }
 
