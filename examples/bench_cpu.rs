@@ -1,14 +1,14 @@
-//! Batch-1 latency of the CPU executor on a full-weight model (resnet18 is what it is for).
+//! Batch-1 latency of the CPU executor on a full-weight model (scripts/bench_cpu.sh runs it beside onnxruntime).
 //!
-//! `cargo run --release --example bench_resnet18 -- FULL_TEXT [--runs N] [--input X.npy] [--output Y.npy]`
+//! `cargo run --release --example bench_cpu -- MODEL [--runs N] [--input X.npy] [--output Y.npy]`
 //!
-//! FULL_TEXT is ONNX text with every weight given (`etch convert examples/models/resnet18.onnx.txt
-//! -o FULL_TEXT --seed 1`). The model is parsed, verified and compiled to a plan once; then one
+//! MODEL is ONNX (binary, or text with every weight given: `etch convert examples/models/resnet18.onnx.txt
+//! -o FULL_TEXT --seed 1`); a QDQ model runs on the integer kernels). The model is parsed, verified and compiled to a plan once; then one
 //! warm-up run and N timed runs (default 20) of `Plan::run` on the same input: X.npy (float32, the
 //! model's input shape) or, without it, a fixed pseudo-random input. Threads: rayon's global pool,
 //! so `RAYON_NUM_THREADS=1` gives a single-threaded figure. Prints the median and the minimum
 //! wall-clock time in ms and the process CPU time per run (all threads; Linux only), then one
-//! machine-readable line `bench_resnet18 median_ms=… min_ms=… cpu_ms_per_run=… runs=… threads=…
+//! machine-readable line `bench_cpu median_ms=… min_ms=… cpu_ms_per_run=… runs=… threads=…
 //! times_ms=t1,t2,…` for scripts; with `--output`, writes the last run's first output to Y.npy.
 
 use std::process::ExitCode;
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!(
-                "usage: bench_resnet18 FULL_TEXT [--runs N] [--input X.npy] [--output Y.npy]"
+                "usage: bench_cpu MODEL [--runs N] [--input X.npy] [--output Y.npy]"
             );
             ExitCode::FAILURE
         }
@@ -127,7 +127,7 @@ fn run() -> Result<(), String> {
         "etch CPU executor: median {median:.2} ms, min {min:.2} ms; CPU time {cpu_text} per run"
     );
     let cpu_field = cpu.map_or("nan".to_string(), |c| format!("{c:.4}"));
-    println!("bench_resnet18 median_ms={median:.4} min_ms={min:.4} cpu_ms_per_run={cpu_field} runs={} threads={threads} times_ms={}", args.runs, listed.join(","));
+    println!("bench_cpu median_ms={median:.4} min_ms={min:.4} cpu_ms_per_run={cpu_field} runs={} threads={threads} times_ms={}", args.runs, listed.join(","));
     if let Some(path) = &args.output {
         let Value::F32(y) = &outputs[0].1 else {
             return Err("the first output is not float".into());
