@@ -44,11 +44,28 @@ pub enum WeightCodes {
     Xnor { bits: Vec<u64>, words: usize },
 }
 
-/// `Σ_k xd[k] · w[k]` in a 32-bit accumulator.
+/// `Σ_k xd[k] · w[k]` in a 32-bit accumulator (wrapping, so the order of the sum does not
+/// change it), with 256-bit vectors where the CPU has them.
 pub fn dot_mac(xd: &[i32], w: &[i32]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature the function enables
+        return unsafe { dot_mac_avx2(xd, w) };
+    }
+    dot_mac_plain(xd, w)
+}
+
+#[inline(always)]
+fn dot_mac_plain(xd: &[i32], w: &[i32]) -> i32 {
     xd.iter()
         .zip(w)
         .fold(0i32, |acc, (&x, &w)| acc.wrapping_add(x.wrapping_mul(w)))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_mac_avx2(xd: &[i32], w: &[i32]) -> i32 {
+    dot_mac_plain(xd, w)
 }
 
 /// `Σ_k ±(xd[k] << e[k])` in a 32-bit accumulator: each product is a shift and an add or subtract.
