@@ -59,9 +59,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            eprintln!(
-                "usage: bench_cpu MODEL [--runs N] [--input X.npy] [--output Y.npy]"
-            );
+            eprintln!("usage: bench_cpu MODEL [--runs N] [--input X.npy] [--output Y.npy]");
             ExitCode::FAILURE
         }
     }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::super::conv::ConvGeom;
 use super::super::Res;
-use super::dot::{pack_bits, Field};
+use super::dot::{mac_block, pack_bits, Field, WeightCodes};
 use super::{InputCode, IntLayer};
 use crate::reference::value::Array;
 use etch_ir::op::Window;
@@ -67,6 +67,40 @@ fn field(
     }
 }
 
+/// The receptive fields of every output pixel of group `g`, decoded (zero point off, 0 at
+/// padding) into a `[pixels × cg·kh·kw]` matrix of integers held as f64, for [`mac_block`].
+fn decoded_fields(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> Vec<f64> {
+    let [ah, aw] = geom.axes;
+    let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
+    let (ho, wo) = (ah.out as usize, aw.out as usize);
+    let k = geom.cg * kh * kw;
+    let mut out = vec![0.0f64; ho * wo * k];
+    out.par_chunks_mut(k.max(1))
+        .enumerate()
+        .for_each(|(pix, row)| {
+            let (oi, oj) = (pix / wo, pix % wo);
+            for c in 0..geom.cg {
+                let ch = g * geom.cg + c;
+                let plane = &x[ch * geom.h * geom.w..(ch + 1) * geom.h * geom.w];
+                for ki in 0..kh {
+                    let ii = oi as i64 * ah.stride - ah.pad_begin + ki as i64 * ah.dilation;
+                    if ii < 0 || ii >= geom.h as i64 {
+                        continue;
+                    }
+                    let line = &plane[ii as usize * geom.w..(ii as usize + 1) * geom.w];
+                    for kj in 0..kw {
+                        let jj = oj as i64 * aw.stride - aw.pad_begin + kj as i64 * aw.dilation;
+                        if jj >= 0 && jj < geom.w as i64 {
+                            row[(c * kh + ki) * kw + kj] =
+                                input.value(line[jj as usize], ch) as f64;
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
 /// Integer Conv on int8 codes `[N, C, (H,) W]` (held as i64); returns the output codes.
 pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> Res<Array<i64>> {
     let w_shape = &layer.weight_dims;
@@ -80,11 +114,27 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
     for img in 0..n {
         let xs = &x.data[img * c * geom.h * geom.w..(img + 1) * c * geom.h * geom.w];
         for g in 0..group {
+            let planes = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
+            // integer weights: every accumulator of the group in one exact matrix product
+            if let WeightCodes::Mac(w) = &layer.weights {
+                let fields = decoded_fields(xs, &geom, g, &layer.input);
+                if let Some(acc) = mac_block(&w[g * mg * k..], mg, k, &fields, p) {
+                    planes
+                        .par_chunks_mut(p)
+                        .zip(acc.par_chunks(p))
+                        .enumerate()
+                        .for_each(|(j, (plane, acc))| {
+                            for (y, &a) in plane.iter_mut().zip(acc) {
+                                *y = layer.output(g * mg + j, a) as i64;
+                            }
+                        });
+                    continue;
+                }
+            }
             let fields: Vec<Field> = (0..p)
                 .into_par_iter()
                 .map(|pix| field(xs, &geom, g, (pix / wo, pix % wo), &layer.input, binary))
                 .collect();
-            let planes = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
             planes.par_chunks_mut(p).enumerate().for_each(|(j, plane)| {
                 let o = g * mg + j;
                 for (y, f) in plane.iter_mut().zip(&fields) {

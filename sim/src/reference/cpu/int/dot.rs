@@ -68,6 +68,55 @@ unsafe fn dot_mac_avx2(xd: &[i32], w: &[i32]) -> i32 {
     dot_mac_plain(xd, w)
 }
 
+/// Every integer dot product of a layer block at once: `acc[o·p + j] = Σ_kk x[j·k + kk] ·
+/// w[o·k + kk]` for `outs` weight rows against `p` fields of `k` decoded values (integers held
+/// as f64). Products and partial sums
+/// are integers below 2^53 in magnitude (checked: `None` otherwise), so float64 arithmetic (the
+/// `gemm` crate's blocked kernels) computes every one of them without rounding, in any order and
+/// with or without fused multiply-adds; the exact sum then wraps to 32 bits as the accumulator
+/// register does. The same results as [`dot_mac`] per output, at a matrix product's speed.
+pub fn mac_block(w: &[i32], outs: usize, k: usize, x: &[f64], p: usize) -> Option<Vec<i32>> {
+    let w_peak = w[..outs * k]
+        .iter()
+        .map(|v| v.unsigned_abs())
+        .max()
+        .unwrap_or(0) as f64;
+    let x_peak = x[..p * k].iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if w_peak * x_peak * k as f64 >= (1u64 << 53) as f64 || outs == 0 || p == 0 {
+        return None;
+    }
+    let w: Vec<f64> = w[..outs * k].iter().map(|&v| v as f64).collect();
+    let mut acc = vec![0.0f64; outs * p];
+    if k > 0 {
+        // SAFETY: w is outs×k row-major, x is p×k row-major read as its k×p transpose, acc is
+        // outs×p row-major: every stride stays inside its buffer
+        unsafe {
+            gemm::gemm(
+                outs,
+                p,
+                k,
+                acc.as_mut_ptr(),
+                1,
+                p as isize,
+                false,
+                w.as_ptr(),
+                1,
+                k as isize,
+                x.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+    }
+    Some(acc.iter().map(|&v| v as i64 as i32).collect())
+}
+
 /// `Σ_k ±(xd[k] << e[k])` in a 32-bit accumulator: each product is a shift and an add or subtract.
 pub fn dot_shift(xd: &[i32], w: &[ShiftCode]) -> i32 {
     xd.iter().zip(w).fold(0i32, |acc, (&x, c)| match c.exp {
