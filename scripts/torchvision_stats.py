@@ -54,14 +54,11 @@ printed and the run goes on; the exit status is 1 if anything failed.
 
 import argparse
 import collections
-import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +68,9 @@ import torch
 import torch.nn as nn
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export_zoo import export_classic, export_dynamo  # noqa: E402  (the same two exports)
 
 CLASSIC_OPSET = 17
 DYNAMO_OPSET = 20
@@ -91,7 +91,9 @@ EXTRA = [
 ]
 
 # ONNX ops whose inputs after the first are settings, not weights (etch's Op::setting_input)
-SETTING_OPS = {"Clip", "Resize", "Pad"}
+# etch_ir::op::Op::setting_input and Op::elementwise: inputs etch does not count as parameters
+SETTING_OPS = {"Clip", "Resize", "Pad", "ScatterND"}
+ELEMENTWISE_OPS = {"Add", "Sub", "Mul", "Div", "Pow", "Where", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"}
 FLOAT_TYPES = {
     onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
 }
@@ -171,37 +173,6 @@ def torch_macs(model, x):
 # ---------------------------------------------------------------- export
 
 
-def export_classic(model, x, path):
-    # autograd on: with it off nn.MultiheadAttention takes its fused fast path
-    # (aten::_native_multi_head_attention), which the classic exporter cannot export
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (x,), str(path), dynamo=False, opset_version=CLASSIC_OPSET,
-            input_names=["input"], output_names=["output"], do_constant_folding=True,
-        )
-
-
-def export_dynamo(model, x, path):
-    with warnings.catch_warnings(), open(os.devnull, "w") as null:
-        warnings.simplefilter("ignore")
-        saved = sys.stdout
-        sys.stdout = null
-        try:
-            program = torch.onnx.export(
-                model, (x,), dynamo=True, opset_version=DYNAMO_OPSET,
-                input_names=["input"], output_names=["output"], external_data=False, verbose=False,
-            )
-        finally:
-            sys.stdout = saved
-    proto = program.model_proto
-    for n in proto.graph.node:
-        del n.metadata_props[:]
-    buf = io.BytesIO()
-    onnx.save_model(proto, buf)
-    path.write_bytes(buf.getvalue())
-
-
 # ---------------------------------------------------------------- the file by etch's rules
 
 
@@ -213,7 +184,9 @@ def weight_inputs(graph):
     for n in graph.node:
         for k, i in enumerate(n.input):
             if i in inits and i not in out and inits[i].data_type in FLOAT_TYPES:
-                if k >= 1 and n.op_type in SETTING_OPS:
+                if (k >= 1 and n.op_type in SETTING_OPS) or (k >= 3 and n.op_type == "BatchNormalization"):
+                    continue
+                if n.op_type in ELEMENTWISE_OPS and onnx.numpy_helper.to_array(inits[i]).size == 1:
                     continue
                 out[i] = (onnx.numpy_helper.to_array(inits[i]), n.op_type, k)
     return out

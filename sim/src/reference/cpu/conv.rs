@@ -195,6 +195,24 @@ fn put_scratch(v: Vec<f32>) {
     SCRATCH.set(if v.len() >= old.len() { v } else { old });
 }
 
+/// The output columns `first..end` whose kernel column `kj` lands inside an input row of `w`
+/// columns, and the input column `j0` the first of them reads (the next ones read every
+/// `stride`-th column from there).
+fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, usize) {
+    let wo = aw.out as usize;
+    let shift = kj as i64 * aw.dilation - aw.pad_begin;
+    let first = if shift >= 0 {
+        0
+    } else {
+        ((-shift + aw.stride - 1) / aw.stride) as usize
+    }
+    .min(wo);
+    let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride).clamp(first as i64, wo as i64)
+        as usize;
+    let j0 = (first as i64 * aw.stride + shift).max(0) as usize;
+    (first, end, j0)
+}
+
 /// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
 fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mut [f32]) {
     let (kh, kw, ho, wo) = (
@@ -209,16 +227,7 @@ fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mu
         .for_each(|(row, dst)| {
             let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
             let plane = &x[ch * h * w..(ch + 1) * h * w];
-            // output column oj reads input column oj·stride + shift, inside the input for oj in first..end
-            let shift = (kj as i64) * aw.dilation - aw.pad_begin;
-            let first = if shift >= 0 {
-                0
-            } else {
-                ((-shift + aw.stride - 1) / aw.stride) as usize
-            }
-            .min(wo);
-            let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride)
-                .clamp(first as i64, wo as i64) as usize;
+            let (first, end, j0) = column_run(aw, kj, w);
             for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
                 let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
                 if ii < 0 || ii >= h as i64 || first == end {
@@ -230,7 +239,6 @@ fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mu
                 let (body, tail) = rest.split_at_mut(end - first);
                 head.fill(0.0);
                 tail.fill(0.0);
-                let j0 = (first as i64 * aw.stride + shift) as usize;
                 if stride == 1 {
                     body.copy_from_slice(&src[j0..j0 + body.len()]);
                 } else {
@@ -264,21 +272,7 @@ fn depthwise(
     let stride = aw.stride as usize;
     // per kernel column: the output columns whose input column lies inside the row, and the
     // input column of the first of them
-    let cols: Vec<(usize, usize, usize)> = (0..kw)
-        .map(|kj| {
-            let shift = kj as i64 * aw.dilation - aw.pad_begin;
-            let first = if shift >= 0 {
-                0
-            } else {
-                ((-shift + aw.stride - 1) / aw.stride) as usize
-            }
-            .min(wo);
-            let end = ((wd as i64 - shift + aw.stride - 1).max(0) / aw.stride)
-                .clamp(first as i64, wo as i64) as usize;
-            let j0 = (first as i64 * aw.stride + shift).max(0) as usize;
-            (first, end, j0)
-        })
-        .collect();
+    let cols: Vec<(usize, usize, usize)> = (0..kw).map(|kj| column_run(aw, kj, wd)).collect();
     // a strided row is read as `stride` de-interleaved phases: output column j of tap kj reads
     // phase j0 % stride at j0 / stride + j, a contiguous run
     let phase_len = wd.div_ceil(stride);
