@@ -198,7 +198,7 @@ fn put_scratch(v: Vec<f32>) {
 /// The output columns `first..end` whose kernel column `kj` lands inside an input row of `w`
 /// columns, and the input column `j0` the first of them reads (the next ones read every
 /// `stride`-th column from there).
-fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, usize) {
+pub(crate) fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, usize) {
     let wo = aw.out as usize;
     let shift = kj as i64 * aw.dilation - aw.pad_begin;
     let first = if shift >= 0 {

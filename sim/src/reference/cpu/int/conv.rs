@@ -101,6 +101,40 @@ fn decoded_fields(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> Ve
     out
 }
 
+/// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`): each output
+/// row sums its taps over contiguous runs of decoded values, in wrapping 32-bit arithmetic (so
+/// the order of the sum does not change it).
+fn depthwise_plane(x: &[i64], geom: &ConvGeom, g: usize, w: &[i32], input: &InputCode) -> Vec<i32> {
+    let [ah, aw] = geom.axes;
+    let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
+    let (ho, wo) = (ah.out as usize, aw.out as usize);
+    let stride = aw.stride as usize;
+    let xd: Vec<i32> = x.iter().map(|&q| input.value(q, g)).collect();
+    let cols: Vec<(usize, usize, usize)> = (0..kw)
+        .map(|kj| super::super::conv::column_run(aw, kj, geom.w))
+        .collect();
+    let mut acc = vec![0i32; ho * wo];
+    for (oi, line) in acc.chunks_exact_mut(wo).enumerate() {
+        for ki in 0..kh {
+            let ii = oi as i64 * ah.stride - ah.pad_begin + ki as i64 * ah.dilation;
+            if ii < 0 || ii >= geom.h as i64 {
+                continue;
+            }
+            let row = &xd[ii as usize * geom.w..(ii as usize + 1) * geom.w];
+            for (kj, &(first, end, j0)) in cols.iter().enumerate() {
+                let wv = w[ki * kw + kj];
+                for (a, &v) in line[first..end]
+                    .iter_mut()
+                    .zip(row[j0..].iter().step_by(stride))
+                {
+                    *a = a.wrapping_add(v.wrapping_mul(wv));
+                }
+            }
+        }
+    }
+    acc
+}
+
 /// Integer Conv on int8 codes `[N, C, (H,) W]` (held as i64); returns the output codes.
 pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> Res<Array<i64>> {
     let w_shape = &layer.weight_dims;
@@ -113,6 +147,21 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
     let mut out = vec![0i64; n * m * p];
     for img in 0..n {
         let xs = &x.data[img * c * geom.h * geom.w..(img + 1) * c * geom.h * geom.w];
+        // depthwise with integer weights (one channel in and out per group): each channel
+        // slides its window directly, channels in parallel
+        if let (WeightCodes::Mac(w), 1, 1) = (&layer.weights, geom.cg, mg) {
+            out[img * m * p..(img + 1) * m * p]
+                .par_chunks_mut(p)
+                .enumerate()
+                .for_each(|(g, plane)| {
+                    let xg = &xs[g * geom.h * geom.w..(g + 1) * geom.h * geom.w];
+                    let acc = depthwise_plane(xg, &geom, g, &w[g * k..(g + 1) * k], &layer.input);
+                    for (y, &a) in plane.iter_mut().zip(&acc) {
+                        *y = layer.output(g, a) as i64;
+                    }
+                });
+            continue;
+        }
         for g in 0..group {
             let planes = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
             // integer weights: every accumulator of the group in one exact matrix product
