@@ -214,7 +214,12 @@ pub(crate) fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, 
 }
 
 /// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
-fn im2col(x: &[f32], (h, w): (usize, usize), [ah, aw]: [WindowAxis; 2], col: &mut [f32]) {
+pub(crate) fn im2col(
+    x: &[f32],
+    (h, w): (usize, usize),
+    [ah, aw]: [WindowAxis; 2],
+    col: &mut [f32],
+) {
     let (kh, kw, ho, wo) = (
         ah.kernel as usize,
         aw.kernel as usize,

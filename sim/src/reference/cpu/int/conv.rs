@@ -68,37 +68,25 @@ fn field(
 }
 
 /// The receptive fields of every output pixel of group `g`, decoded (zero point off, 0 at
-/// padding) into a `[pixels × cg·kh·kw]` matrix of integers held as f64, for [`mac_block`].
-fn decoded_fields(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> Vec<f64> {
-    let [ah, aw] = geom.axes;
-    let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
-    let (ho, wo) = (ah.out as usize, aw.out as usize);
-    let k = geom.cg * kh * kw;
-    let mut out = vec![0.0f64; ho * wo * k];
-    out.par_chunks_mut(k.max(1))
-        .enumerate()
-        .for_each(|(pix, row)| {
-            let (oi, oj) = (pix / wo, pix % wo);
-            for c in 0..geom.cg {
-                let ch = g * geom.cg + c;
-                let plane = &x[ch * geom.h * geom.w..(ch + 1) * geom.h * geom.w];
-                for ki in 0..kh {
-                    let ii = oi as i64 * ah.stride - ah.pad_begin + ki as i64 * ah.dilation;
-                    if ii < 0 || ii >= geom.h as i64 {
-                        continue;
-                    }
-                    let line = &plane[ii as usize * geom.w..(ii as usize + 1) * geom.w];
-                    for kj in 0..kw {
-                        let jj = oj as i64 * aw.stride - aw.pad_begin + kj as i64 * aw.dilation;
-                        if jj >= 0 && jj < geom.w as i64 {
-                            row[(c * kh + ki) * kw + kj] =
-                                input.value(line[jj as usize], ch) as f64;
-                        }
-                    }
-                }
-            }
-        });
-    out
+/// padding) into the `[cg·kh·kw × pixels]` matrix the float im2col lays out, as integers held in
+/// f32, for [`mac_block`]; `None` if a value is too wide for f32 to hold exactly.
+fn decoded_columns(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> Option<Vec<f32>> {
+    let plane = geom.h * geom.w;
+    let mut wide = false;
+    let decoded: Vec<f32> = (0..geom.cg * plane)
+        .map(|i| {
+            let ch = g * geom.cg + i / plane;
+            let v = input.value(x[ch * plane + i % plane], ch);
+            wide |= v.unsigned_abs() >= 1 << 24;
+            v as f32
+        })
+        .collect();
+    if wide {
+        return None;
+    }
+    let mut col = vec![0.0f32; geom.k() * geom.pixels()];
+    super::super::conv::im2col(&decoded, (geom.h, geom.w), geom.axes, &mut col);
+    Some(col)
 }
 
 /// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`): each output
@@ -166,8 +154,9 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
             let planes = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
             // integer weights: every accumulator of the group in one exact matrix product
             if let WeightCodes::Mac(w) = &layer.weights {
-                let fields = decoded_fields(xs, &geom, g, &layer.input);
-                if let Some(acc) = mac_block(&w[g * mg * k..], mg, k, &fields, p) {
+                let acc = decoded_columns(xs, &geom, g, &layer.input)
+                    .and_then(|fields| mac_block(&w[g * mg * k..], mg, k, &fields, p));
+                if let Some(acc) = acc {
                     planes
                         .par_chunks_mut(p)
                         .zip(acc.par_chunks(p))

@@ -68,53 +68,83 @@ unsafe fn dot_mac_avx2(xd: &[i32], w: &[i32]) -> i32 {
     dot_mac_plain(xd, w)
 }
 
-/// Every integer dot product of a layer block at once: `acc[o·p + j] = Σ_kk x[j·k + kk] ·
-/// w[o·k + kk]` for `outs` weight rows against `p` fields of `k` decoded values (integers held
-/// as f64). Products and partial sums
-/// are integers below 2^53 in magnitude (checked: `None` otherwise), so float64 arithmetic (the
-/// `gemm` crate's blocked kernels) computes every one of them without rounding, in any order and
-/// with or without fused multiply-adds; the exact sum then wraps to 32 bits as the accumulator
-/// register does. The same results as [`dot_mac`] per output, at a matrix product's speed.
-pub fn mac_block(w: &[i32], outs: usize, k: usize, x: &[f64], p: usize) -> Option<Vec<i32>> {
+/// Every integer dot product of a layer block at once: `acc[o·p + j] = Σ_kk w[o·k + kk] ·
+/// x[kk·p + j]` for `outs` weight rows against the `k × p` matrix of `p` fields' decoded values
+/// (integers held as f32, which holds them exactly below 2^24), at a matrix product's speed and exactly
+/// [`dot_mac`]'s results: the reduction is cut into chunks short enough that every product and
+/// partial sum of a chunk is an integer below 2^24 in magnitude (below 2^53 with f64 where
+/// that would make the chunks too short), so the `gemm` crate's blocked kernels compute each
+/// chunk without rounding, in any order, with or without fused multiply-adds. The chunks add up
+/// in 64 bits and the exact sum wraps to 32 bits as the accumulator register does. `None` when
+/// even f64 could not hold a product exactly.
+pub fn mac_block(w: &[i32], outs: usize, k: usize, x: &[f32], p: usize) -> Option<Vec<i32>> {
     let w_peak = w[..outs * k]
         .iter()
         .map(|v| v.unsigned_abs())
         .max()
         .unwrap_or(0) as f64;
-    let x_peak = x[..p * k].iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    if w_peak * x_peak * k as f64 >= (1u64 << 53) as f64 || outs == 0 || p == 0 {
+    let x_peak = x[..p * k].iter().fold(0.0f32, |a, v| a.max(v.abs())) as f64;
+    let peak = (w_peak * x_peak).max(1.0);
+    if outs == 0 || p == 0 || peak * k as f64 >= (1u64 << 53) as f64 {
         return None;
     }
-    let w: Vec<f64> = w[..outs * k].iter().map(|&v| v as f64).collect();
-    let mut acc = vec![0.0f64; outs * p];
-    if k > 0 {
-        // SAFETY: w is outs×k row-major, x is p×k row-major read as its k×p transpose, acc is
-        // outs×p row-major: every stride stays inside its buffer
+    let mut acc = vec![0i64; outs * p];
+    let chunk = ((1u64 << 24) as f64 / peak) as usize;
+    if chunk >= 64 || k <= chunk {
+        let w: Vec<f32> = w[..outs * k].iter().map(|&v| v as f32).collect();
+        chunked_products(&w, outs, k, x, p, chunk.max(1), &mut acc);
+    } else {
+        let w: Vec<f64> = w[..outs * k].iter().map(|&v| v as f64).collect();
+        let x: Vec<f64> = x[..p * k].iter().map(|&v| v as f64).collect();
+        chunked_products(&w, outs, k, &x, p, k, &mut acc);
+    }
+    Some(acc.iter().map(|&v| v as i32).collect())
+}
+
+/// `acc += w · xᵀ` over the reduction in chunks of `chunk`, each an exact float matrix product.
+fn chunked_products<T: Copy + Default + Into<f64> + From<u8> + 'static>(
+    w: &[T],
+    outs: usize,
+    k: usize,
+    x: &[T],
+    p: usize,
+    chunk: usize,
+    acc: &mut [i64],
+) {
+    let mut part = vec![T::default(); outs * p];
+    let mut start = 0;
+    while start < k {
+        let len = chunk.min(k - start);
+        // SAFETY: w is outs×k row-major (columns start..start + len), x is k×p row-major (rows
+        // start..start + len), part is outs×p row-major: every stride stays inside its buffer
         unsafe {
             gemm::gemm(
                 outs,
                 p,
-                k,
-                acc.as_mut_ptr(),
+                len,
+                part.as_mut_ptr(),
                 1,
                 p as isize,
                 false,
-                w.as_ptr(),
+                w.as_ptr().add(start),
                 1,
                 k as isize,
-                x.as_ptr(),
-                k as isize,
+                x.as_ptr().add(start * p),
                 1,
-                0.0,
-                1.0,
+                p as isize,
+                T::from(0),
+                T::from(1),
                 false,
                 false,
                 false,
                 gemm::Parallelism::Rayon(0),
             );
         }
+        for (a, &v) in acc.iter_mut().zip(&part) {
+            *a += v.into() as i64;
+        }
+        start += len;
     }
-    Some(acc.iter().map(|&v| v as i64 as i32).collect())
 }
 
 /// `Σ_k ±(xd[k] << e[k])` in a 32-bit accumulator: each product is a shift and an add or subtract.
@@ -212,4 +242,54 @@ pub enum Field {
     Values(Vec<i32>),
     /// Binary activations: bit 1 = +1, and which positions are inside the input.
     Bits { x: Vec<u64>, valid: Vec<u64> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seeded values in `-range..=range`.
+    fn values(n: usize, range: i64, seed: u64) -> Vec<i32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 11) as i64 % (2 * range + 1) - range) as i32
+            })
+            .collect()
+    }
+
+    /// `mac_block` against one `dot_mac` per output, `x` given field by field.
+    fn check(outs: usize, k: usize, p: usize, w_range: i64, x_range: i64) {
+        let w = values(outs * k, w_range, 1);
+        let fields = values(p * k, x_range, 2);
+        let cols: Vec<f32> = (0..k * p)
+            .map(|i| fields[(i % p) * k + i / p] as f32)
+            .collect();
+        let got = mac_block(&w, outs, k, &cols, p).expect("within f64's exact range");
+        for o in 0..outs {
+            for j in 0..p {
+                let want = dot_mac(&fields[j * k..(j + 1) * k], &w[o * k..(o + 1) * k]);
+                assert_eq!(got[o * p + j], want, "output {o}, field {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn block_products_equal_the_accumulator_register() {
+        // int8 weights on 9-bit inputs: f32 chunks of 512
+        check(7, 4608, 5, 127, 255);
+        // 16-bit codes: chunks would be too short, so f64; sums past 2^31 wrap
+        check(3, 300, 4, 32767, 32767);
+        check(2, 1, 3, 127, 255);
+    }
+
+    #[test]
+    fn products_past_f64_exactness_are_left_to_the_dot_product() {
+        let w = vec![i32::MAX; 4];
+        let x = vec![(1 << 23) as f32; 4];
+        assert!(mac_block(&w, 1, 4, &x, 1).is_none());
+    }
 }
