@@ -330,6 +330,10 @@ def op_cases():
     add("conv-rect-kernel", node("Conv", ["x", "w"], kernel_shape=[3, 1], pads=[1, 0, 1, 0]), [1, 2, 5, 4], w=f32(3, 2, 3, 1))
     add("conv-grouped-dilated-asym", node("Conv", ["x", "w", "b"], group=2, dilations=[2, 1], strides=[1, 2], pads=[2, 0, 1, 1]), [2, 4, 7, 6], w=f32(4, 2, 3, 3), b=b4)
     add("conv-kernel-larger-than-input", node("Conv", ["x", "w"], pads=[1, 1, 1, 1]), [1, 2, 2, 2], w=f32(3, 2, 3, 3))
+    # 3×3 stride-1 layers of 16+ channels run by Winograd's F(2×2, 3×3): odd extents (partial tiles), no padding, uneven padding
+    add("conv-winograd-odd-batch2", node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1]), [2, 16, 9, 7], w=f32(24, 16, 3, 3), b=f32(24, seed=3))
+    add("conv-winograd-valid", node("Conv", ["x", "w"]), [1, 17, 6, 11], w=f32(16, 17, 3, 3))
+    add("conv-winograd-asym-pads", node("Conv", ["x", "w"], pads=[2, 0, 1, 2]), [1, 16, 8, 8], w=f32(16, 16, 3, 3))
     add("conv1d", node("Conv", ["x", "w", "b"], strides=[2], pads=[1, 2]), [2, 3, 10], w=f32(4, 3, 3), b=b4)
     add("conv1d-depthwise-dilated", node("Conv", ["x", "w"], group=3, dilations=[2], pads=[2, 2]), [1, 3, 9], w=f32(3, 1, 3))
     add("conv1d-same-lower", node("Conv", ["x", "w"], auto_pad="SAME_LOWER", strides=[3]), [1, 2, 10], w=f32(2, 2, 4))

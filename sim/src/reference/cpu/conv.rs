@@ -108,13 +108,15 @@ impl ConvGeom {
     }
 }
 
-/// ONNX Conv on an `[N, C, (H,) W]` input.
+/// ONNX Conv on an `[N, C, (H,) W]` input; `filters`, the constant weights in Winograd's form
+/// (`winograd::filters`), lets a 3×3 stride-1 layer run by Winograd's algorithm.
 pub fn conv(
     x: &Array<f32>,
     w: &Array<f32>,
     b: Option<&Array<f32>>,
     window: &Window,
     group: usize,
+    filters: Option<&[f32]>,
 ) -> Res<Array<f32>> {
     let geom = ConvGeom::new(&x.shape, &w.shape, b.map(|b| b.data.len()), window, group)?;
     let ConvGeom {
@@ -147,6 +149,15 @@ pub fn conv(
         && [ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end] == [0; 4];
     if cg == 1 && mg == 1 && !pointwise {
         depthwise(x, w, &mut out, (h, wd), [ah, aw]);
+    } else if let Some(u) = filters.filter(|_| super::winograd::suits(&geom)) {
+        for img in 0..n {
+            super::winograd::conv3x3(
+                &x.data[img * c * h * wd..(img + 1) * c * h * wd],
+                u,
+                &mut out[img * m * p..(img + 1) * m * p],
+                &geom,
+            );
+        }
     } else {
         let mut col = if pointwise {
             Vec::new()

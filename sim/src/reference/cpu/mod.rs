@@ -13,6 +13,7 @@ pub(crate) mod pool;
 pub(crate) mod resize;
 pub(crate) mod resolve;
 pub(crate) mod select;
+mod winograd;
 
 use std::collections::HashMap;
 
@@ -68,6 +69,8 @@ pub(crate) struct Step {
     pub table: Option<std::sync::Arc<int::qdq::IntTable>>,
     /// Whether it reads and writes integer codes (a fused layer, or pooling/reshaping between them).
     pub on_codes: bool,
+    /// A 3×3 convolution's constant filters in Winograd's transformed form, made once.
+    pub filters: Option<std::sync::Arc<Vec<f32>>>,
 }
 
 /// A model compiled for repeated execution.
@@ -219,6 +222,17 @@ impl Plan {
                     detail,
                 });
             }
+            let weight = n
+                .inputs
+                .get(1)
+                .and_then(|i| slot_of.get(i))
+                .and_then(|&s| consts[s].as_ref());
+            let filters = match (&n.op, weight) {
+                (Op::Conv { group: 1, .. }, Some(Value::F32(w))) => {
+                    winograd::filters(w).map(std::sync::Arc::new)
+                }
+                _ => None,
+            };
             steps.push(Step {
                 name: n.display_name(),
                 op_type: n.op_type.clone(),
@@ -240,6 +254,7 @@ impl Plan {
                 add: None,
                 table: None,
                 on_codes: false,
+                filters,
             });
         }
         let outputs: Vec<(String, usize)> = g
@@ -509,6 +524,7 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             opt_f32_in(ins, 2)?,
             window,
             *group as usize,
+            st.filters.as_deref().map(Vec::as_slice),
         )?)),
         Op::ConvTranspose {
             window,
