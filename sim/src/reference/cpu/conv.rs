@@ -292,6 +292,17 @@ fn depthwise(
     // a strided row is read as `stride` de-interleaved phases: output column j of tap kj reads
     // phase j0 % stride at j0 / stride + j, a contiguous run
     let phase_len = wd.div_ceil(stride);
+    let shape = DepthwisePlane {
+        h,
+        wd,
+        kh,
+        kw,
+        wo,
+        stride,
+        phase_len,
+        axes: [ah, aw],
+        cols: &cols,
+    };
     out.par_chunks_mut(ho * wo).enumerate().for_each_init(
         || (vec![0.0f32; wo], vec![0.0f32; h * phase_len * stride]),
         |(acc, phases), (plane, dst)| {
@@ -300,69 +311,100 @@ fn depthwise(
             let ic = oc * c / m;
             let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
             let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
-            if stride > 1 {
-                for (row, out) in src
-                    .chunks_exact(wd)
-                    .zip(phases.chunks_exact_mut(phase_len * stride))
-                {
-                    for (j, group) in row.chunks(stride).enumerate() {
-                        for (p, &v) in group.iter().enumerate() {
-                            out[p * phase_len + j] = v;
-                        }
-                    }
-                }
-            }
-            for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
-                acc.fill(0.0);
-                for ki in 0..kh {
-                    let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-                    if ii < 0 || ii >= h as i64 {
-                        continue;
-                    }
-                    let ii = ii as usize;
-                    let row: &[f32] = if stride == 1 {
-                        &src[ii * wd..(ii + 1) * wd]
-                    } else {
-                        &phases[ii * phase_len * stride..(ii + 1) * phase_len * stride]
-                    };
-                    for (kj, &(first, end, j0)) in cols.iter().enumerate() {
-                        let at = (j0 % stride) * phase_len + j0 / stride;
-                        let run = &mut acc[first..end];
-                        let n = run.len();
-                        axpy(run, &row[at..at + n], filt[ki * kw + kj]);
-                    }
-                }
-                for (o, &a) in line.iter_mut().zip(acc.iter()) {
-                    *o += a;
-                }
-            }
+            shape.run(src, filt, dst, acc, phases);
         },
     );
 }
 
-/// `acc[j] += x[j] · w`, a multiply then an add (never fused: every CPU gives the same sums),
-/// with 256-bit vectors where the CPU has them.
-fn axpy(acc: &mut [f32], x: &[f32], w: f32) {
+/// One depthwise plane's geometry, shared by every channel.
+struct DepthwisePlane<'a> {
+    h: usize,
+    wd: usize,
+    kh: usize,
+    kw: usize,
+    wo: usize,
+    stride: usize,
+    phase_len: usize,
+    axes: [WindowAxis; 2],
+    cols: &'a [(usize, usize, usize)],
+}
+
+impl DepthwisePlane<'_> {
+    /// Adds the plane `src` convolved with `filt` onto `dst`, with 256-bit vectors where the CPU
+    /// has them (multiply then add, never fused: every CPU gives the same sums).
+    fn run(&self, src: &[f32], filt: &[f32], dst: &mut [f32], acc: &mut [f32], phases: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature the function enables
+            unsafe { self.run_avx2(src, filt, dst, acc, phases) };
+            return;
+        }
+        self.run_plain(src, filt, dst, acc, phases);
+    }
+
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature the function enables
-        unsafe { axpy_avx2(acc, x, w) };
-        return;
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2(
+        &self,
+        src: &[f32],
+        filt: &[f32],
+        dst: &mut [f32],
+        acc: &mut [f32],
+        phases: &mut [f32],
+    ) {
+        self.run_plain(src, filt, dst, acc, phases);
     }
-    axpy_plain(acc, x, w);
-}
 
-#[inline(always)]
-fn axpy_plain(acc: &mut [f32], x: &[f32], w: f32) {
-    for (a, &v) in acc.iter_mut().zip(x) {
-        *a += v * w;
+    #[inline(always)]
+    fn run_plain(
+        &self,
+        src: &[f32],
+        filt: &[f32],
+        dst: &mut [f32],
+        acc: &mut [f32],
+        phases: &mut [f32],
+    ) {
+        let (h, wd, stride, phase_len) = (self.h, self.wd, self.stride, self.phase_len);
+        let [ah, _] = self.axes;
+        if stride > 1 {
+            for (row, out) in src
+                .chunks_exact(wd)
+                .zip(phases.chunks_exact_mut(phase_len * stride))
+            {
+                for (j, group) in row.chunks(stride).enumerate() {
+                    for (p, &v) in group.iter().enumerate() {
+                        out[p * phase_len + j] = v;
+                    }
+                }
+            }
+        }
+        for (oi, line) in dst.chunks_exact_mut(self.wo).enumerate() {
+            acc.fill(0.0);
+            for ki in 0..self.kh {
+                let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
+                if ii < 0 || ii >= h as i64 {
+                    continue;
+                }
+                let ii = ii as usize;
+                let row: &[f32] = if stride == 1 {
+                    &src[ii * wd..(ii + 1) * wd]
+                } else {
+                    &phases[ii * phase_len * stride..(ii + 1) * phase_len * stride]
+                };
+                for (kj, &(first, end, j0)) in self.cols.iter().enumerate() {
+                    let at = (j0 % stride) * phase_len + j0 / stride;
+                    let run = &mut acc[first..end];
+                    let wv = filt[ki * self.kw + kj];
+                    for (a, &v) in run.iter_mut().zip(&row[at..]) {
+                        *a += v * wv;
+                    }
+                }
+            }
+            for (o, &a) in line.iter_mut().zip(acc.iter()) {
+                *o += a;
+            }
+        }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn axpy_avx2(acc: &mut [f32], x: &[f32], w: f32) {
-    axpy_plain(acc, x, w);
 }
 
 /// A transposed convolution's shapes: `[n, c, …]` input, `[c, m/group, …]` weight, and the
