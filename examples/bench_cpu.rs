@@ -1,6 +1,6 @@
 //! Batch-1 latency of the CPU executor on a full-weight model (scripts/bench_cpu.sh runs it beside onnxruntime).
 //!
-//! `cargo run --release --example bench_cpu -- MODEL [--runs N] [--input X.npy] [--output Y.npy]`
+//! `cargo run --release --example bench_cpu -- MODEL [--runs N] [--input X.npy] [--output Y.npy] [--max-bytes B]`
 //!
 //! MODEL is ONNX (binary, or text with every weight given: `etch convert examples/models/resnet18.onnx.txt
 //! -o FULL_TEXT --seed 1`); a QDQ model runs on the integer kernels). The model is parsed, verified and compiled to a plan once; then one
@@ -40,6 +40,12 @@ fn parse_args() -> Result<Args, String> {
             }
             "--input" => input = Some(value("--input")?),
             "--output" => output = Some(value("--output")?),
+            // as etch's own --max-bytes: every memory and file-size limit
+            "--max-bytes" => etch_ir::limits::set_max_bytes(Some(
+                value("--max-bytes")?
+                    .parse()
+                    .map_err(|_| "--max-bytes must be a number of bytes")?,
+            )),
             _ if a.starts_with('-') => return Err(format!("unknown option `{a}`")),
             _ if model.is_none() => model = Some(a),
             _ => return Err(format!("unexpected argument `{a}`")),
@@ -59,7 +65,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            eprintln!("usage: bench_cpu MODEL [--runs N] [--input X.npy] [--output Y.npy]");
+            eprintln!(
+                "usage: bench_cpu MODEL [--runs N] [--input X.npy] [--output Y.npy] [--max-bytes B]"
+            );
             ExitCode::FAILURE
         }
     }

@@ -9,7 +9,7 @@ For every MODEL (default: examples/models/resnet18.onnx.txt and mobilenet_v2.onn
 shape-only weights is filled by `ETCH convert --seed 1`), on one random float32 input (numpy, seed
 0) of the model's input shape:
 
-  float  etch (BENCH: plan built once per process, RAYON_NUM_THREADS=T) and an onnxruntime
+  float  etch (BENCH: plan built once per process, RAYON_NUM_THREADS=T, `--max-bytes` 8 GiB) and an onnxruntime
          InferenceSession (CPU provider, intra_op_num_threads=T, inter-op 1, sequential) with graph
          optimizations enabled (ORT_ENABLE_ALL, its normal mode);
   int8   the same model after onnxruntime's quant_pre_process, quantized by its quantize_static
@@ -42,6 +42,8 @@ import onnxruntime as ort
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ["examples/models/resnet18.onnx.txt", "examples/models/mobilenet_v2.onnx.txt"]
 THREADS = (1, 2)
+# etch's memory limits for the benchmark's models (a QDQ ViT-B's values take 3.7 GiB together)
+MAX_BYTES = 8 << 30
 
 
 def session(model_bytes, threads, level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
@@ -97,12 +99,13 @@ def quantize(model, name, shape, tmp):
 
 
 def etch_times(bench, path, x_path, threads, runs, out=None):
-    cmd = [bench, str(path), "--runs", str(runs), "--input", str(x_path)]
+    cmd = [bench, str(path), "--runs", str(runs), "--input", str(x_path), "--max-bytes", str(MAX_BYTES)]
     if out:
         cmd += ["--output", str(out)]
     r = subprocess.run(cmd, env=dict(os.environ, RAYON_NUM_THREADS=str(threads)), capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
+        lines = [l for l in r.stderr.strip().splitlines() if l and not l.startswith("usage:")]
+        raise RuntimeError(lines[0] if lines else f"exit {r.returncode}")
     line = next(l for l in r.stdout.splitlines() if l.startswith("bench_cpu "))
     fields = dict(kv.split("=", 1) for kv in line.split()[1:])
     return [float(v) for v in fields["times_ms"].split(",")]

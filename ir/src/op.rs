@@ -1183,7 +1183,9 @@ impl Op {
                 let eq = a
                     .string("equation")?
                     .ok_or_else(|| a.error("equation", "is required".into()))?;
-                Op::Einsum(crate::einsum::Equation::parse(&eq).map_err(|p| a.error("equation", p))?)
+                Op::Einsum(crate::einsum::Equation::parse(&eq).map_err(|p| {
+                    a.error("equation", format!("is `{}`: {p}", eq.escape_default()))
+                })?)
             }
             // `sorted = 0` leaves the order to the runtime; etch's sorted order is one
             "TopK" => Op::TopK {
