@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::super::Res;
-use super::dot::{pack_bits, Field};
+use super::dot::{mac_block, pack_bits, Field, WeightCodes};
 use super::IntLayer;
 use crate::reference::value::Array;
 
@@ -25,6 +25,29 @@ pub fn gemm(layer: &IntLayer, x: &Array<i64>) -> Res<Array<i64>> {
     let n = x.shape[0];
     let binary = layer.binary_dot();
     let mut out = vec![0i64; n * m];
+    // integer weights: every accumulator in one exact block product of the decoded rows, laid
+    // out `[K, N]` (each row a field)
+    if let WeightCodes::Mac(w) = &layer.weights {
+        let mut cols = vec![0.0f32; k * n];
+        let mut wide = false;
+        for (row, xs) in x.data.chunks_exact(k.max(1)).enumerate() {
+            for (j, &q) in xs.iter().enumerate() {
+                let v = layer.input.value(q, j);
+                wide |= v.unsigned_abs() >= 1 << 24;
+                cols[j * n + row] = v as f32;
+            }
+        }
+        if let Some(acc) = (!wide).then(|| mac_block(w, m, k, &cols, n)).flatten() {
+            out.par_chunks_mut(m.max(1))
+                .enumerate()
+                .for_each(|(row, y)| {
+                    for (o, v) in y.iter_mut().enumerate() {
+                        *v = layer.output(o, acc[o * n + row]) as i64;
+                    }
+                });
+            return Ok(Array::new(vec![n, m], out));
+        }
+    }
     out.par_chunks_mut(m.max(1))
         .enumerate()
         .for_each(|(row, y)| {
