@@ -314,6 +314,7 @@ def op_cases():
     add("conv-depthwise", node("Conv", ["x", "w", "b"], group=4, pads=[1, 1, 1, 1]), [1, 4, 6, 6], w=f32(4, 1, 3, 3), b=b4)
     add("conv-depthwise-strided", node("Conv", ["x", "w"], group=4, strides=[2, 2], pads=[1, 1, 1, 1]), [2, 4, 7, 8], w=f32(4, 1, 3, 3))
     add("conv-depthwise-dilated", node("Conv", ["x", "w"], group=4, dilations=[2, 2], pads=[2, 1, 2, 1]), [1, 4, 7, 7], w=f32(4, 1, 3, 3))
+    add("conv-depthwise-tap-on-padding-only", node("Conv", ["x", "w"], group=2, pads=[0, 0, 0, 2]), [1, 2, 1, 1], w=f32(2, 1, 1, 3))
     add("conv-depthwise-multiplier", node("Conv", ["x", "w", "b"], group=3, pads=[1, 1, 1, 1]), [1, 3, 5, 5], w=f32(6, 1, 3, 3), b=f32(6))
     add("conv-dilated", node("Conv", ["x", "w"], dilations=[2, 3], pads=[2, 3, 2, 3]), [1, 3, 9, 9], w=f32(4, 3, 3, 3))
     add("conv-strided", node("Conv", ["x", "w", "b"], strides=[2, 3], pads=[1, 1, 1, 1]), [1, 3, 9, 10], w=f32(4, 3, 3, 3), b=b4)

@@ -208,7 +208,7 @@ fn put_scratch(v: Vec<f32>) {
 
 /// The output columns `first..end` whose kernel column `kj` lands inside an input row of `w`
 /// columns, and the input column `j0` the first of them reads (the next ones read every
-/// `stride`-th column from there).
+/// `stride`-th column from there; 0 for an empty run).
 pub(crate) fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, usize) {
     let wo = aw.out as usize;
     let shift = kj as i64 * aw.dilation - aw.pad_begin;
@@ -220,7 +220,12 @@ pub(crate) fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, 
     .min(wo);
     let end = ((w as i64 - shift + aw.stride - 1).max(0) / aw.stride).clamp(first as i64, wo as i64)
         as usize;
-    let j0 = (first as i64 * aw.stride + shift).max(0) as usize;
+    // an empty run (the tap lands on padding in every column) reads nothing, from column 0
+    let j0 = if first < end {
+        (first as i64 * aw.stride + shift) as usize
+    } else {
+        0
+    };
     (first, end, j0)
 }
 
