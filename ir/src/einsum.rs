@@ -196,6 +196,32 @@ impl Equation {
     }
 }
 
+impl Equation {
+    /// The labels of operands of these shapes and every label's extent: [`Equation::resolve`]
+    /// on their ranks, then [`Labels::extents`].
+    pub fn label(&self, shapes: &[Vec<Dim>]) -> Result<(Labels, Vec<Dim>), String> {
+        let ranks: Vec<usize> = shapes.iter().map(Vec::len).collect();
+        let labels = self.resolve(&ranks)?;
+        let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
+        let ext = labels.extents(&views)?;
+        Ok((labels, ext))
+    }
+
+    /// [`Equation::label`] for operands whose extents are all known.
+    pub fn label_known(&self, shapes: &[Vec<i64>]) -> Result<(Labels, Vec<u64>), String> {
+        let dims: Vec<Vec<Dim>> = shapes
+            .iter()
+            .map(|s| s.iter().map(|&d| Dim::Known(d)).collect())
+            .collect();
+        let (labels, ext) = self.label(&dims)?;
+        let ext = ext
+            .iter()
+            .map(|d| d.known().unwrap_or(1).max(0) as u64)
+            .collect();
+        Ok((labels, ext))
+    }
+}
+
 impl Labels {
     /// Every label's extent from the operands' shapes: equal wherever it appears, or 1
     /// (broadcast, as onnxruntime allows); `None` for a label whose extent is not known.

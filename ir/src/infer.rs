@@ -1414,10 +1414,7 @@ impl Infer<'_> {
                     self.same_elem(node, &first, &self.input(node, k)?)?;
                     shapes.push(self.shape_of(node, k)?);
                 }
-                let ranks: Vec<usize> = shapes.iter().map(Vec::len).collect();
-                let labels = eq.resolve(&ranks)?;
-                let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
-                let ext = labels.extents(&views)?;
+                let (labels, ext) = eq.label(&shapes)?;
                 vec![t(
                     first.elem,
                     labels.output.iter().map(|&l| ext[l].clone()).collect(),
@@ -1667,18 +1664,21 @@ impl Infer<'_> {
             return;
         };
         let shape: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
-        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if n.is_none_or(|n| n > FOLD_LIMIT) {
+        let Some(n) = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= FOLD_LIMIT)
+        else {
             return;
-        }
+        };
         let input: Vec<usize> = x.dims.iter().map(|&d| d.max(0) as usize).collect();
         let (os, is) = (
             crate::tensor::strides(&shape),
             crate::tensor::strides(&input),
         );
         let mut at = vec![0usize; shape.len()];
-        let mut r = Vec::with_capacity(n.unwrap_or(0));
-        for k in 0..n.unwrap_or(0) {
+        let mut r = Vec::with_capacity(n);
+        for k in 0..n {
             for (j, a) in at.iter_mut().enumerate() {
                 *a = k / os[j] % shape[j];
             }
@@ -1688,13 +1688,17 @@ impl Infer<'_> {
             r.push(e);
         }
         let elem = x.elem;
+        self.store_ints(node, dims, r, elem);
+    }
+
+    /// Records folded integers as the node's output constant: bool where `elem` is, else int64
+    /// (as every folded integer chain is held).
+    fn store_ints(&mut self, node: &Node, dims: Vec<i64>, values: Vec<i64>, elem: ElemType) {
         if let Some(o) = node.outputs.first() {
-            let mut t = Tensor::from_i64(dims, r);
-            t.elem = if elem == ElemType::Bool {
-                ElemType::Bool
-            } else {
-                ElemType::I64
-            };
+            let mut t = Tensor::from_i64(dims, values);
+            if elem == ElemType::Bool {
+                t.elem = ElemType::Bool;
+            }
             self.info.consts.insert(o.clone(), t);
         }
     }
@@ -1749,16 +1753,9 @@ impl Infer<'_> {
             let Some(v) = f(&at) else { return };
             r.push(v);
         }
-        if let Some(o) = node.outputs.first() {
-            let mut t = Tensor::from_i64(dims, r);
-            t.elem = if elem == ElemType::Bool {
-                ElemType::Bool
-            } else {
-                ElemType::I64
-            };
-            if elem == ElemType::Bool || elem == ElemType::I64 {
-                self.info.consts.insert(o.clone(), t);
-            }
+        // only results of integer type: a comparison's bool, or int64 arithmetic
+        if matches!(elem, ElemType::Bool | ElemType::I64) {
+            self.store_ints(node, dims, r, elem);
         }
     }
 

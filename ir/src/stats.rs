@@ -246,12 +246,9 @@ pub fn model_stats(model: &Model, info: &GraphInfo, shape_only: &[ShapeOnly]) ->
             // first (a two-operand product: batch·M·K·N)
             Op::Einsum(eq) if n.inputs.len() >= 2 => {
                 let shapes: Vec<Vec<Dim>> = (0..n.inputs.len()).map(shape).collect();
-                let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
-                eq.resolve(&shapes.iter().map(Vec::len).collect::<Vec<_>>())
-                    .and_then(|l| l.extents(&views))
-                    .map_or(0, |ext| {
-                        numel(&ext).saturating_mul(n.inputs.len() as u64 - 1)
-                    })
+                eq.label(&shapes).map_or(0, |(_, ext)| {
+                    numel(&ext).saturating_mul(n.inputs.len() as u64 - 1)
+                })
             }
             _ => 0,
         };

@@ -285,17 +285,7 @@ fn pytorch_exports_match_cpu() {
         let p = etch_sim::pipeline::Pipeline::default()
             .load(path.to_str().unwrap())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let cpu = Plan::new(&p.model, &p.info).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let gpu = gpu_plan(&p.model, &p.info);
-        let given = inputs(&cpu, 1, 42);
-        let c = cpu
-            .run(given.clone())
-            .unwrap_or_else(|e| panic!("{name}: CPU: {e}"));
-        let g = gpu
-            .run(given)
-            .unwrap_or_else(|e| panic!("{name}: GPU: {e}"));
-        let (abs, rel, out) = compare(&name, &c, &g);
-        println!("{name}: max abs err {abs:.2e}, max rel err {rel:.2e} (outputs up to {out:.2e})");
+        both_match(&name, &p.model, &p.info, 1);
     }
 }
 
@@ -355,27 +345,32 @@ fn example(name: &str, symbolic_batch: bool) -> (Model, GraphInfo) {
 // squeezenet1_1 0.7 s (2.5 s at batch 2), the digits models under 10 ms; the whole file about 31 s
 // on one test thread. Every model stays under 20 s, so each runs at its full input size.
 
-/// Runs an example model on both executors and reports the largest differences and the GPU time.
-/// Small models run twice on the GPU (the second run replays the recording).
+/// Every batch size of an example model on both executors.
 fn model_matches(name: &str, batches: &[usize]) {
     for &batch in batches {
         let (model, info) = example(name, batch != 1);
-        let cpu = Plan::new(&model, &info).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let gpu = gpu_plan(&model, &info);
-        let given = inputs(&cpu, batch, 42);
-        let c = cpu
-            .run(given.clone())
-            .unwrap_or_else(|e| panic!("{name}: CPU: {e}"));
-        let t = Instant::now();
-        let g = gpu
-            .run(given.clone())
-            .unwrap_or_else(|e| panic!("{name}: GPU: {e}"));
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        let (abs, rel, out) = compare(name, &c, &g);
-        println!("{name} batch {batch}: max abs err {abs:.2e}, max rel err {rel:.2e} (outputs up to {out:.2e}); GPU run {ms:.0} ms on {}", gpu.adapter());
-        if ms < 1000.0 {
-            compare(name, &c, &gpu.run(given).unwrap());
-        }
+        both_match(name, &model, &info, batch);
+    }
+}
+
+/// Runs a model on both executors at `batch` and reports the largest differences and the GPU
+/// time. Small models run twice on the GPU (the second run replays the recording).
+fn both_match(name: &str, model: &Model, info: &GraphInfo, batch: usize) {
+    let cpu = Plan::new(model, info).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let gpu = gpu_plan(model, info);
+    let given = inputs(&cpu, batch, 42);
+    let c = cpu
+        .run(given.clone())
+        .unwrap_or_else(|e| panic!("{name}: CPU: {e}"));
+    let t = Instant::now();
+    let g = gpu
+        .run(given.clone())
+        .unwrap_or_else(|e| panic!("{name}: GPU: {e}"));
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let (abs, rel, out) = compare(name, &c, &g);
+    println!("{name} batch {batch}: max abs err {abs:.2e}, max rel err {rel:.2e} (outputs up to {out:.2e}); GPU run {ms:.0} ms on {}", gpu.adapter());
+    if ms < 1000.0 {
+        compare(name, &c, &gpu.run(given).unwrap());
     }
 }
 

@@ -598,10 +598,7 @@ pub fn extract(
                 let shapes: Vec<Vec<i64>> = (0..n.inputs.len())
                     .map(|k| known_dims(k, "an operand"))
                     .collect::<Result<_, _>>()?;
-                let dims: Vec<Vec<etch_ir::tensor::Dim>> = shapes.iter().map(|s| s.iter().map(|&d| etch_ir::tensor::Dim::Known(d)).collect()).collect();
-                let views: Vec<&[etch_ir::tensor::Dim]> = dims.iter().map(Vec::as_slice).collect();
-                let labels = eq.resolve(&shapes.iter().map(Vec::len).collect::<Vec<_>>()).map_err(err)?;
-                let ext: Vec<u64> = labels.extents(&views).map_err(err)?.iter().map(|d| d.known().unwrap_or(1).max(0) as u64).collect();
+                let (labels, ext) = eq.label_known(&shapes).map_err(err)?;
                 let prod = |ls: &[usize]| ls.iter().map(|&l| ext[l]).product::<u64>();
                 match labels.as_matmul() {
                     // a batched matrix product on the array, as MatMul maps one

@@ -3,8 +3,7 @@
 
 use super::Res;
 use crate::reference::value::{Array, Value};
-use etch_ir::einsum::{Equation, Labels};
-use etch_ir::tensor::Dim;
+use etch_ir::einsum::Equation;
 
 /// Moves an odometer over `labels` (extents `ext`) one step, keeping every operand's offset
 /// (`strides[k][label]` per step) in `offsets`; false once it has wrapped round to the start.
@@ -34,21 +33,17 @@ fn step(
 
 fn go<T: Copy>(
     xs: &[&Array<T>],
-    labels: &Labels,
+    equation: &Equation,
     zero: T,
     add: fn(T, T) -> T,
     mul: fn(T, T) -> T,
 ) -> Res<Array<T>> {
-    let shapes: Vec<Vec<Dim>> = xs
+    let shapes: Vec<Vec<i64>> = xs
         .iter()
-        .map(|x| x.shape.iter().map(|&d| Dim::Known(d as i64)).collect())
+        .map(|x| x.shape.iter().map(|&d| d as i64).collect())
         .collect();
-    let views: Vec<&[Dim]> = shapes.iter().map(Vec::as_slice).collect();
-    let ext: Vec<usize> = labels
-        .extents(&views)?
-        .iter()
-        .map(|d| d.known().unwrap_or(0) as usize)
-        .collect();
+    let (labels, ext) = equation.label_known(&shapes)?;
+    let ext: Vec<usize> = ext.iter().map(|&d| d as usize).collect();
     // an axis of extent 1 under a longer label is broadcast: it does not move
     let strides: Vec<Vec<usize>> = xs
         .iter()
@@ -95,8 +90,6 @@ fn go<T: Copy>(
 
 /// `Einsum` of `xs` (all float or all int64) by `equation`.
 pub fn einsum(equation: &Equation, xs: &[&Value]) -> Res<Value> {
-    let ranks: Vec<usize> = xs.iter().map(|x| x.shape().len()).collect();
-    let labels = equation.resolve(&ranks)?;
     if let Some(f) = xs
         .iter()
         .map(|x| match x {
@@ -107,7 +100,7 @@ pub fn einsum(equation: &Equation, xs: &[&Value]) -> Res<Value> {
     {
         return Ok(Value::F32(go(
             &f,
-            &labels,
+            equation,
             0.0,
             |a, b| a + b,
             |a, b| a * b,
@@ -123,7 +116,7 @@ pub fn einsum(equation: &Equation, xs: &[&Value]) -> Res<Value> {
         .ok_or("Einsum's operands must have one element type")?;
     Ok(Value::I64(go(
         &i,
-        &labels,
+        equation,
         0,
         i64::wrapping_add,
         i64::wrapping_mul,

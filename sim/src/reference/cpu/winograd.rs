@@ -66,14 +66,14 @@ pub(crate) fn conv3x3(x: &[f32], u: &[f32], out: &mut [f32], g: &ConvGeom) {
     let (ho, wo) = (ah.out as usize, aw.out as usize);
     let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
     let tiles = th * tw;
-    // V = Bᵀ d B: [16][C][tiles], one channel and one row of tiles at a time, every operation
-    // running along the row (tile j reads padded columns 2j..2j + 4)
+    // V = Bᵀ d B: [C][16][tiles] (each channel's 16 transforms in its own chunk), one channel
+    // and one row of tiles at a time, every operation running along the row (tile j reads
+    // padded columns 2j..2j + 4)
     let width = 2 * tw + 2;
     let mut v = vec![0.0f32; 16 * c * tiles];
-    let per_channel: Vec<Vec<f32>> = x
-        .par_chunks_exact(h * wd)
-        .map(|xc| {
-            let mut vc = vec![0.0f32; 16 * tiles];
+    v.par_chunks_exact_mut(16 * tiles)
+        .zip(x.par_chunks_exact(h * wd))
+        .for_each(|(vc, xc)| {
             let mut rows = vec![0.0f32; 4 * width];
             let mut t = vec![0.0f32; 4 * width];
             for ti in 0..th {
@@ -115,15 +115,7 @@ pub(crate) fn conv3x3(x: &[f32], u: &[f32], out: &mut [f32], g: &ConvGeom) {
                     }
                 }
             }
-            vc
-        })
-        .collect();
-    for (ch, vc) in per_channel.iter().enumerate() {
-        for xi in 0..16 {
-            v[(xi * c + ch) * tiles..(xi * c + ch + 1) * tiles]
-                .copy_from_slice(&vc[xi * tiles..(xi + 1) * tiles]);
-        }
-    }
+        });
     // M[ξ] = U[ξ] · V[ξ]: [16][M][tiles]
     let mut prod = vec![0.0f32; 16 * m * tiles];
     prod.par_chunks_exact_mut(m * tiles)
@@ -132,7 +124,14 @@ pub(crate) fn conv3x3(x: &[f32], u: &[f32], out: &mut [f32], g: &ConvGeom) {
             matmul_into(
                 dst,
                 MatRef::row_major(&u[xi * m * c..(xi + 1) * m * c], m, c),
-                MatRef::row_major(&v[xi * c * tiles..(xi + 1) * c * tiles], c, tiles),
+                // V[ξ] is C×tiles with rows 16·tiles apart
+                MatRef {
+                    data: &v[xi * tiles..],
+                    rows: c,
+                    cols: tiles,
+                    rs: 16 * tiles,
+                    cs: 1,
+                },
                 false,
             );
         });
