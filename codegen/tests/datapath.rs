@@ -624,3 +624,33 @@ g (float[1,1,8,8] x) => (float[1,10] y)
     );
     eprintln!("QOperator network on ws-4x2-int8: {cycles} cycles, bit-exact in RTL");
 }
+
+/// A DRAM the AXI4 master cannot meet is refused with the reason and what to change: a latency
+/// no longer than the master's own registers, a bandwidth needing beats wider than AXI4's.
+#[test]
+fn a_dram_the_axi4_master_cannot_meet_is_refused() {
+    use etch_codegen::verilog::datapath;
+    let calib = format!("{}/examples/data/digits_train.csv", common::root());
+    let spec = format!("quant(bits=8,per=channel,calib=\"{calib}\")");
+    let p = common::prepared("digits_mlp", &spec);
+    let chain = lower(&p.model, &p.info).unwrap();
+    for (latency, rate, want) in [
+        (2, 16.0, "latency of 2 cycles"),
+        (100, 200.0, "beats of 256 bytes"),
+    ] {
+        let mut acc = hw("ws-16x16-int8");
+        acc.dram.latency_cycles = latency;
+        acc.dram.bytes_per_cycle = rate;
+        let program = p.lower(&acc, 1, Objective::Latency).unwrap();
+        let image = build(&program, &chain, &p.info).unwrap();
+        let err = datapath::plan(
+            &program,
+            &image,
+            &etch_program::tiling::SlotBytes::of(&acc),
+            acc.pe.acc_bits(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}

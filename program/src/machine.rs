@@ -7,10 +7,13 @@
 //!   its unit is free and every token it pops is available (a semaphore's tokens are taken in
 //!   the order they were given).
 //! - A channel moves `bytes_per_cycle` (in thousandths of a byte, exactly) and serves requests
-//!   in the order they are ready (load before store on a tie). A transfer of B bytes holds its
-//!   channel for `ceil(1000·B / milli_bytes_per_cycle)` cycles; the issuing unit is busy for that
-//!   long and the transfer completes the channel's `latency` cycles later (requests are pipelined
-//!   under the latency), which is when its tokens are given.
+//!   in the order they are ready (load before store on a tie). DRAM's moves whole beats of its
+//!   bus (`Channel::beat_bytes`, the smallest power of two at least its bytes per cycle): a row
+//!   of a transfer occupies every beat it touches, a transfer whose rows are contiguous is one
+//!   row (`Channel::bus_bytes`). A transfer of B bus bytes holds its channel for
+//!   `ceil(1000·B / milli_bytes_per_cycle)` cycles; the issuing unit is busy for that long and the
+//!   transfer completes the channel's `latency` cycles later (requests are pipelined under the
+//!   latency), which is when its tokens are given.
 //! - A GEMM tile on an R×C array runs fold by fold (`gemm_cycles`); a vector instruction takes
 //!   `ceil(ops / lanes)` cycles; both give their tokens when they end.
 
@@ -19,21 +22,87 @@ use std::collections::VecDeque;
 use etch_hw::{Accelerator, Dataflow};
 use serde::Serialize;
 
-use crate::isa::{Insn, Kind, Space, Token, Unit};
+use crate::isa::{Dma, Insn, Kind, Space, Token, Unit};
 
-/// A memory channel: its bandwidth in thousandths of a byte per cycle, and its latency.
+/// A memory channel: its bandwidth in thousandths of a byte per cycle, its latency, and the
+/// bytes of one beat of its bus (1: it moves single bytes, as an on-chip buffer's port does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Channel {
     pub milli_bytes_per_cycle: u64,
     pub latency: u64,
+    pub beat_bytes: u64,
 }
 
 impl Channel {
+    /// A channel of single bytes (an on-chip buffer's).
     fn of(bytes_per_cycle: f64, latency_cycles: u32) -> Channel {
         Channel {
             milli_bytes_per_cycle: ((bytes_per_cycle * 1000.0).round() as u64).max(1),
             latency: latency_cycles as u64,
+            beat_bytes: 1,
         }
+    }
+
+    /// An off-chip channel: a bus moving whole beats of the smallest power of two of bytes that
+    /// carries a cycle's bandwidth (an AXI4 data bus; at most one beat a cycle).
+    fn bus(bytes_per_cycle: f64, latency_cycles: u32) -> Channel {
+        let c = Channel::of(bytes_per_cycle, latency_cycles);
+        Channel {
+            beat_bytes: c.milli_bytes_per_cycle.div_ceil(1000).next_power_of_two(),
+            ..c
+        }
+    }
+
+    /// The bytes of bus beats a transfer of `rows` rows of `row_bytes` bytes, `stride` apart from
+    /// `addr`, occupies: every beat a row touches (a beat is `beat_bytes` long and aligned to its
+    /// length); rows that follow each other without a gap are one row.
+    pub fn bus_bytes(&self, addr: u64, rows: u64, row_bytes: u64, stride: u64) -> u64 {
+        let w = self.beat_bytes;
+        if w <= 1 || rows == 0 || row_bytes == 0 {
+            return rows.saturating_mul(row_bytes);
+        }
+        let beats = |at: u64, bytes: u64| (at % w + bytes).div_ceil(w);
+        if rows == 1 || stride == row_bytes {
+            return beats(addr, rows.saturating_mul(row_bytes)).saturating_mul(w);
+        }
+        // a row's offset within its beat repeats every `period` rows (w is a power of two); a row
+        // at offset o takes q + c(o) beats, q = row_bytes / w and c(o) 0, 1 or 2 as o + t (t the
+        // rest) is 0, at most w, or more
+        let (mask, q, t) = (w - 1, row_bytes / w, row_bytes % w);
+        let (a0, step) = (addr & mask, stride & mask);
+        let c = |o: u64| match o + t {
+            0 => 0,
+            x if x <= w => 1,
+            _ => 2,
+        };
+        let period = if step == 0 {
+            1
+        } else {
+            w >> step.trailing_zeros()
+        };
+        // over a whole period the offsets are r, r + g, ..., r + (period − 1)·g
+        let g = w / period;
+        let r = a0 & (g - 1);
+        let zero = (t == 0 && r == 0) as u64;
+        let over = if t == 0 {
+            0
+        } else {
+            let limit = w - t;
+            let within = if r > limit {
+                0
+            } else {
+                ((limit - r) / g + 1).min(period)
+            };
+            period - within
+        };
+        let per_period = period * q + period - zero + over;
+        let rest: u64 = (0..rows % period)
+            .map(|i| q + c((a0 + i * step) & mask))
+            .sum();
+        (rows / period)
+            .saturating_mul(per_period)
+            .saturating_add(rest)
+            .saturating_mul(w)
     }
 }
 
@@ -55,7 +124,7 @@ pub struct Machine {
 
 impl Machine {
     pub fn of(acc: &Accelerator) -> Machine {
-        let dram = Channel::of(acc.dram.bytes_per_cycle, acc.dram.latency_cycles);
+        let dram = Channel::bus(acc.dram.bytes_per_cycle, acc.dram.latency_cycles);
         let g = acc.buffers.global;
         Machine {
             rows: acc.rows() as u64,
@@ -77,11 +146,27 @@ impl Machine {
         }
     }
 
-    /// Cycles its channel is held by a transfer of `bytes` to or from `space`.
+    /// Cycles its channel is held by `bytes` of its bus (`Channel::bus_bytes`) to or from
+    /// `space`; for a transfer's payload bytes, the fewest cycles any layout of them can take.
     pub fn transfer_cycles(&self, space: Space, bytes: u64) -> u64 {
         bytes
             .saturating_mul(1000)
             .div_ceil(self.channel(space).milli_bytes_per_cycle)
+    }
+
+    /// The fewest cycles a transfer of `bytes` payload bytes can hold `space`'s channel, however
+    /// its rows lie: the whole beats its bytes fill at the least.
+    pub fn least_transfer_cycles(&self, space: Space, bytes: u64) -> u64 {
+        let w = self.channel(space).beat_bytes.max(1);
+        self.transfer_cycles(space, bytes.div_ceil(w).saturating_mul(w))
+    }
+
+    /// Cycles a transfer holds its channel: its bus bytes at the channel's rate.
+    pub fn dma_cycles(&self, d: &Dma) -> u64 {
+        let bus = self
+            .channel(d.space)
+            .bus_bytes(d.addr, d.rows, d.row_bytes, d.stride);
+        self.transfer_cycles(d.space, bus)
     }
 
     /// The latency of `space`'s channel.
@@ -229,7 +314,7 @@ pub struct Deadlock {
 /// The cycles one instruction holds its unit (and, for transfers, the channel).
 pub fn busy_cycles(m: &Machine, insn: &Insn) -> u64 {
     match &insn.kind {
-        Kind::Load(d) | Kind::Store(d) => m.transfer_cycles(d.space, d.bytes()),
+        Kind::Load(d) | Kind::Store(d) => m.dma_cycles(d),
         Kind::Gemm(g) => m.gemm_cycles(g.m, g.k, g.n),
         Kind::Vector(v) => m.vector_cycles(v.ops),
     }
@@ -485,10 +570,12 @@ mod tests {
             dram: Channel {
                 milli_bytes_per_cycle: 1000,
                 latency: 100,
+                beat_bytes: 1,
             },
             global: Channel {
                 milli_bytes_per_cycle: 8000,
                 latency: 1,
+                beat_bytes: 1,
             },
             global_bytes: 1 << 20,
             slots: 2,
@@ -642,5 +729,57 @@ mod tests {
             check_counting(&m, &insns, &t),
             Err(CountingError::Empty { insn: 0 })
         );
+    }
+
+    /// The bus bytes of a transfer equal every beat its rows touch, counted one by one.
+    #[test]
+    fn bus_bytes_count_every_beat_a_row_touches() {
+        for w in [1u64, 2, 4, 16, 64] {
+            let c = Channel {
+                milli_bytes_per_cycle: 1000,
+                latency: 0,
+                beat_bytes: w,
+            };
+            for addr in [0u64, 1, 3, 17, 1000] {
+                for rows in [1u64, 2, 7, 130] {
+                    for row_bytes in [1u64, 3, 16, 40] {
+                        for stride in [row_bytes, row_bytes + 1, 48, 100, 129] {
+                            let mut beats = std::collections::BTreeSet::new();
+                            for r in 0..rows {
+                                for b in 0..row_bytes {
+                                    beats.insert((addr + r * stride + b) / w);
+                                }
+                            }
+                            // contiguous rows share their boundary beats; others are bursts each
+                            let want = if w == 1 || stride == row_bytes {
+                                beats.len() as u64 * w
+                            } else {
+                                (0..rows)
+                                    .map(|r| {
+                                        let a = addr + r * stride;
+                                        ((a + row_bytes - 1) / w - a / w + 1) * w
+                                    })
+                                    .sum()
+                            };
+                            assert_eq!(
+                                c.bus_bytes(addr, rows, row_bytes, stride),
+                                want,
+                                "w {w} addr {addr} rows {rows} row {row_bytes} stride {stride}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A description's DRAM bus carries a cycle's bytes in one beat; its global buffer's port
+    /// moves single bytes.
+    #[test]
+    fn the_dram_bus_is_the_smallest_power_of_two_of_a_cycles_bytes() {
+        for (rate, w) in [(0.5, 1), (2.4, 4), (16.0, 16), (43.0, 64), (200.0, 256)] {
+            assert_eq!(Channel::bus(rate, 10).beat_bytes, w, "{rate}");
+        }
+        assert_eq!(Channel::of(64.0, 2).beat_bytes, 1);
     }
 }

@@ -682,7 +682,7 @@ pub fn tally_with(
     );
     let (ins, ws) = loads.split_at(input_classes);
     let (sin, sout, sw) = (spaces.input, spaces.output, Space::Dram);
-    let tc = |space, bytes| m.transfer_cycles(space, bytes);
+    let tc = |space, bytes| m.least_transfer_cycles(space, bytes);
     // the weights load first, then the input; the first tile computes when both are done
     let head = (tc(sw, w0) + m.latency(sw)).max(tc(sw, w0) + tc(sin, in0) + m.latency(sin));
     let tail = tc(sout, s.output_bytes(a, bl, rl, co_last)) + m.latency(sout);
@@ -692,7 +692,7 @@ pub fn tally_with(
     let channel = |v: &[(u64, u64)], space| {
         g * v
             .iter()
-            .map(|&(b, n)| n * m.transfer_cycles(space, b))
+            .map(|&(b, n)| n * m.least_transfer_cycles(space, b))
             .sum::<u64>()
     };
     let gap_cycles = if m.slots == 1 {
@@ -713,7 +713,7 @@ pub fn tally_with(
         let shortest_load = v
             .iter()
             .filter(|x| x.1 > 0)
-            .map(|&(b, _)| m.transfer_cycles(space, b))
+            .map(|&(b, _)| m.least_transfer_cycles(space, b))
             .min();
         match (shortest_load, w.shortest_tile) {
             (Some(t), Some(c)) => {

@@ -51,6 +51,8 @@ pub enum DatapathError {
     #[error("the {what} codes lie outside memory: {message}")]
     Region { what: &'static str, message: String },
     /// A layer the RTL datapath (`verilog::datapath`) does not run yet.
+    #[error("the RTL datapath's DRAM bus: {0}")]
+    Bus(String),
     #[error("layer `{layer}`: {what} does not run on the RTL datapath yet")]
     NotInRtl { layer: String, what: String },
     /// A memory of the RTL datapath would be larger than its 32-bit addresses reach.

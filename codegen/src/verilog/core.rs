@@ -42,6 +42,8 @@ pub enum CoreError {
     Counting(#[from] CountingError),
     #[error("cannot write `{path}`: {err}")]
     Io { path: String, err: std::io::Error },
+    #[error("the DRAM bus's beats of {beat_bytes} bytes are wider than the core's 2^{LOW_BITS}; give the description a DRAM bandwidth of at most 65,536 bytes a cycle")]
+    Bus { beat_bytes: u64 },
 }
 
 /// Bits of a cycle counter and of the byte counts the units hand the channels.
@@ -51,6 +53,11 @@ const BYTES_BITS: u32 = 64;
 const MILLI_BITS: u32 = 80;
 /// Cycles of one GEMM fold or elements of a vector instruction.
 const REM_BITS: u32 = 50;
+/// Bits of a transfer's address and stride within a bus beat (beats of at most 2^16 bytes).
+const LOW_BITS: u32 = 16;
+/// A transfer's shape as the channel reads it: {contiguous, address and stride within a beat,
+/// row bytes, rows}.
+const SHAPE_BITS: u32 = 1 + 2 * LOW_BITS + 32 + 24;
 
 fn bits_for(v: u64) -> u32 {
     (64 - v.leading_zeros()).max(1)
@@ -115,20 +122,25 @@ fn min_c(e: Expr, limit: u64) -> Expr {
 
 /// The module `etch_channel_<name>`: one memory channel's rule. A request is granted when the
 /// channel is free; it holds the channel `ceil(1000·bytes / bpc)` cycles (`last` marks the final
-/// one) and is done `latency` cycles later, when `done_valid` shows its tag.
+/// one) and is done `latency` cycles later, when `done_valid` shows its tag. On a bus (beats of
+/// more than a byte), `bytes` are the beats the rows touch (`Channel::bus_bytes`): the channel
+/// adds one row's beats a cycle from the request's shape, ahead of what it spends (a beat is at
+/// least a cycle's bytes).
 fn channel(name: &str, ch: Channel, tag_bits: u32) -> Module {
     let bpc = ch.milli_bytes_per_cycle as i128;
     let lat = ch.latency as u32;
+    let w = ch.beat_bytes;
     let mut m = Module::new(&format!("etch_channel_{name}"));
     m.doc(&format!(
-        "The {name} channel: {} thousandths of a byte a cycle, {} cycles of latency.",
-        bpc, lat
+        "The {name} channel: {} thousandths of a byte a cycle, {} cycles of latency, beats of {} bytes.",
+        bpc, lat, w
     ));
     m.input("clk", 1)
         .input("rst", 1)
         .input("req_valid", 1)
-        .input("req_bytes", BYTES_BITS)
-        .input("req_tag", tag_bits)
+        .input("req_bytes", BYTES_BITS);
+    m.input("req_shape", SHAPE_BITS);
+    m.input("req_tag", tag_bits)
         .output("grant", 1)
         .output("last", 1)
         .output("last_tag", tag_bits)
@@ -139,17 +151,117 @@ fn channel(name: &str, ch: Channel, tag_bits: u32) -> Module {
         .reg("tag_r", tag_bits)
         .wire("need", MILLI_BITS)
         .wire("cur", MILLI_BITS);
-    m.assign(
-        "need",
-        concat(vec![lit(MILLI_BITS - BYTES_BITS, 0), id("req_bytes")]).mul(lit(MILLI_BITS, 1000)),
-    );
     m.assign("grant", id("req_valid").land(not(id("busy"))));
-    m.assign("cur", cond(id("grant"), id("need"), id("rem")));
+    let milli = |e: Expr, bits: u32| widen(e, bits, MILLI_BITS).mul(lit(MILLI_BITS, 1000));
+    // rows still to add after this cycle (a bus: one row's beats join the channel a cycle)
+    let more = if w <= 1 {
+        m.waive(
+            "UNUSEDSIGNAL",
+            "a channel of single bytes needs only the transfer's bytes, not its shape",
+        );
+        m.wire("shape_unused", 1);
+        m.assign("shape_unused", red_xor(id("req_shape")));
+        m.unwaive("UNUSEDSIGNAL");
+        m.assign("need", milli(id("req_bytes"), BYTES_BITS));
+        m.assign("cur", cond(id("grant"), id("need"), id("rem")));
+        lit(1, 0)
+    } else {
+        let lw = w.trailing_zeros();
+        let field = |lsb: u32, width: u32| id("req_shape").slice(lsb + width - 1, lsb);
+        // the shape's fields: rows, row bytes, stride and address within a beat, contiguous
+        let (rows, rb, stride, addr) = (
+            field(0, 24),
+            field(24, 32),
+            field(56, LOW_BITS),
+            field(56 + LOW_BITS, LOW_BITS),
+        );
+        let contig = id("req_shape").at(n((SHAPE_BITS - 1) as i128));
+        m.reg("rows_left", 24)
+            .reg("row_bytes", 32)
+            .reg("stride_low", LOW_BITS)
+            .reg("low", LOW_BITS)
+            .wire("first", BYTES_BITS + 1)
+            .wire("add", BYTES_BITS + 1)
+            .wire("rows_after", 24);
+        let mask = lit(LOW_BITS, (w - 1) as i128);
+        // the beats (in bytes) of `bytes` starting `low` bytes into a beat
+        let beats = |low: Expr, bytes: Expr, bits: u32| {
+            widen(low, LOW_BITS, BYTES_BITS + 1)
+                .add(widen(bytes, bits, BYTES_BITS + 1))
+                .add(lit(BYTES_BITS + 1, (w - 1) as i128))
+                .shr(n(lw as i128))
+                .shl(n(lw as i128))
+        };
+        m.assign(
+            "first",
+            cond(
+                contig.clone(),
+                beats(addr.clone().and(mask.clone()), id("req_bytes"), BYTES_BITS),
+                beats(addr.clone().and(mask.clone()), rb.clone(), 32),
+            ),
+        );
+        m.assign(
+            "add",
+            cond(
+                id("rows_left").ne(lit(24, 0)),
+                beats(id("low"), id("row_bytes"), 32),
+                lit(BYTES_BITS + 1, 0),
+            ),
+        );
+        m.assign("need", milli(id("first"), BYTES_BITS + 1));
+        m.assign(
+            "cur",
+            cond(
+                id("grant"),
+                id("need"),
+                id("rem").add(milli(id("add"), BYTES_BITS + 1)),
+            ),
+        );
+        m.assign(
+            "rows_after",
+            cond(
+                id("grant"),
+                cond(contig, lit(24, 0), rows.sub(lit(24, 1))),
+                cond(
+                    id("rows_left").ne(lit(24, 0)),
+                    id("rows_left").sub(lit(24, 1)),
+                    lit(24, 0),
+                ),
+            ),
+        );
+        m.always_ff(
+            "clk",
+            vec![if_else(
+                id("rst"),
+                vec![nb("rows_left", lit(24, 0))],
+                vec![
+                    if_(
+                        id("grant"),
+                        vec![
+                            nb("row_bytes", rb),
+                            nb("stride_low", stride.clone().and(mask.clone())),
+                            nb("low", addr.add(stride).and(mask.clone())),
+                        ],
+                    ),
+                    if_(
+                        id("busy").land(id("rows_left").ne(lit(24, 0))),
+                        vec![nb("low", id("low").add(id("stride_low")).and(mask))],
+                    ),
+                    if_(
+                        id("grant").lor(id("busy")),
+                        vec![nb("rows_left", id("rows_after"))],
+                    ),
+                ],
+            )],
+        );
+        id("rows_after").ne(lit(24, 0))
+    };
     m.assign(
         "last",
         id("grant")
             .lor(id("busy"))
-            .land(id("cur").le(lit(MILLI_BITS, bpc))),
+            .land(id("cur").le(lit(MILLI_BITS, bpc)))
+            .land(not(more)),
     );
     m.assign("last_tag", cond(id("grant"), id("req_tag"), id("tag_r")));
     m.always_ff(
@@ -280,6 +392,7 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
         ("hold", 1),
         ("space_r", 1),
         ("bytes_r", BYTES_BITS),
+        ("shape_r", SHAPE_BITS),
         ("at_r", CYCLE_BITS),
         ("push_r", 7),
         ("xpc", pcw),
@@ -290,6 +403,7 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
         ("req", 1),
         ("space", 1),
         ("bytes", BYTES_BITS),
+        ("shape", SHAPE_BITS),
         ("at", CYCLE_BITS),
         ("push", 7),
         ("cpc", pcw),
@@ -330,6 +444,33 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
             id(v("bytes_r")),
         ),
     );
+    // the shape a bus channel counts beats from: contiguous rows, the address and stride within
+    // a beat, the row bytes, the rows
+    let low = |f: Field| id(&head).part(n(f.lsb as i128), LOW_BITS);
+    let contiguous = field(&head, encode::DMA_ROWS)
+        .eq(lit(encode::DMA_ROWS.width, 1))
+        .lor(
+            widen(
+                field(&head, encode::DMA_ROW_BYTES),
+                encode::DMA_ROW_BYTES.width,
+                encode::DMA_STRIDE.width,
+            )
+            .eq(field(&head, encode::DMA_STRIDE)),
+        );
+    m.assign(
+        v("shape").as_str(),
+        cond(
+            issue.clone(),
+            concat(vec![
+                contiguous,
+                low(encode::DMA_ADDR),
+                low(encode::DMA_STRIDE),
+                field(&head, encode::DMA_ROW_BYTES),
+                field(&head, encode::DMA_ROWS),
+            ]),
+            id(v("shape_r")),
+        ),
+    );
     m.assign(
         v("at").as_str(),
         cond(issue.clone(), id("now"), id(v("at_r"))),
@@ -353,6 +494,7 @@ fn dma_unit(m: &mut Module, u: Unit, sz: &Sizes) {
                     vec![
                         nb(id(v("space_r")), id(v("space"))),
                         nb(id(v("bytes_r")), id(v("bytes"))),
+                        nb(id(v("shape_r")), id(v("shape"))),
                         nb(id(v("at_r")), id("now")),
                         nb(id(v("push_r")), id(v("push"))),
                         nb(id(v("xpc")), id(v("pc"))),
@@ -579,6 +721,10 @@ fn arbiter(m: &mut Module, space: u64, chan: &str, sz: &Sizes) {
         format!("{chan}_req_bytes").as_str(),
         cond(ps.clone(), id("bytes_s"), id("bytes_l")),
     );
+    m.assign(
+        format!("{chan}_req_shape").as_str(),
+        cond(ps.clone(), id("shape_s"), id("shape_l")),
+    );
     let tag = |unit: Unit| {
         let x = p(unit);
         concat(vec![
@@ -604,6 +750,7 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
         .input("rst", 1)
         .output("dram_req_valid", 1)
         .output("dram_req_bytes", BYTES_BITS)
+        .output("dram_req_shape", SHAPE_BITS)
         .output("dram_req_tag", tw)
         .input("dram_grant", 1)
         .input("dram_last", 1)
@@ -618,6 +765,17 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
         .output("trace_gdone_valid", 1)
         .output("trace_gdone_tag", tw)
         .output("trace_ready", 3);
+    if dp {
+        // the datapath's DRAM side, an AXI4 master
+        for (name, bits, out) in super::axi::ports(mach.dram.beat_bytes) {
+            let p = super::axi::port(name);
+            if out {
+                m.output(&p, bits);
+            } else {
+                m.input(&p, bits);
+            }
+        }
+    }
     m.reg("now", CYCLE_BITS);
     m.always_ff(
         "clk",
@@ -643,6 +801,7 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     if global {
         m.wire("g_req_valid", 1)
             .wire("g_req_bytes", BYTES_BITS)
+            .wire("g_req_shape", SHAPE_BITS)
             .wire("g_req_tag", tw)
             .wire("g_grant", 1)
             .wire("g_last", 1);
@@ -729,7 +888,7 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
         );
     }
     if dp {
-        datapath_instance(&mut m);
+        datapath_instance(&mut m, mach.dram.beat_bytes);
     } else {
         m.assign("trace_ready", lit(3, 7));
     }
@@ -753,7 +912,7 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
 
 /// The datapath under the core: each engine starts with its unit's instruction (a transfer when
 /// the channel grants it), and tells the testbench whether it finishes by the end of this cycle.
-fn datapath_instance(m: &mut Module) {
+fn datapath_instance(m: &mut Module, beat_bytes: u64) {
     let mut conns: Vec<(String, Expr)> = vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
     for x in ["l", "s"] {
         let word = format!("word_{x}");
@@ -775,6 +934,10 @@ fn datapath_instance(m: &mut Module) {
     conns.push(("c_go".into(), id("issue_c")));
     conns.push(("c_word".into(), id("head_c")));
     conns.push(("ready".into(), id("trace_ready")));
+    for (name, _, _) in super::axi::ports(beat_bytes) {
+        let p = super::axi::port(name);
+        conns.push((p.clone(), id(p)));
+    }
     m.item(Item::Instance {
         module: "etch_datapath".into(),
         name: "dp".into(),
@@ -784,9 +947,10 @@ fn datapath_instance(m: &mut Module) {
 }
 
 /// The ports of a channel module, and of the core's DRAM side, in order.
-const CHANNEL_PORTS: [&str; 8] = [
+const CHANNEL_PORTS: [&str; 9] = [
     "req_valid",
     "req_bytes",
+    "req_shape",
     "req_tag",
     "grant",
     "last",
@@ -821,7 +985,7 @@ fn testbench(
     let mut conns: Vec<(String, Expr)> = vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
     for (port, bits) in CHANNEL_PORTS
         .iter()
-        .zip([1, BYTES_BITS, tw, 1, 1, tw, 1, tw])
+        .zip([1, BYTES_BITS, SHAPE_BITS, tw, 1, 1, tw, 1, tw])
     {
         let w = format!("dram_{port}");
         m.wire(&w, bits);
@@ -838,6 +1002,7 @@ fn testbench(
     for port in [
         "req_valid",
         "req_bytes",
+        "req_shape",
         "req_tag",
         "grant",
         "last",
@@ -865,6 +1030,22 @@ fn testbench(
     ] {
         m.wire(w, bits);
         core_conns.push((w.into(), id(w)));
+    }
+    if let Some(plan) = plan {
+        let mut mem_conns: Vec<(String, Expr)> =
+            vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
+        for (name, bits, _) in super::axi::ports(plan.beat_bytes) {
+            let p = super::axi::port(name);
+            m.wire(&p, bits);
+            core_conns.push((p.clone(), id(&p)));
+            mem_conns.push((p.clone(), id(p)));
+        }
+        m.item(Item::Instance {
+            module: "etch_axi_memory".into(),
+            name: "dram_model".into(),
+            params: vec![],
+            conns: mem_conns,
+        });
     }
     m.item(Item::Instance {
         module: "etch_core".into(),
@@ -950,6 +1131,8 @@ fn testbench(
         run.push(Stmt::Delay(1));
         run.extend(super::datapath::dump_values(plan, "fv", "k"));
     }
+    // after every memory's `$readmemh` at time 0, before the first sample's input goes in
+    init.push(Stmt::Delay(1));
     init.push(Stmt::For("sample".into(), n(0), n(samples as i128), run));
     init.push(Stmt::Task("$fclose", vec![id("fd")]));
     if plan.is_some() {
@@ -1065,7 +1248,40 @@ fn testbench(
         ],
     ));
     body.push(nb("cyc", next));
-    m.always_ff("clk", vec![if_(not(id("rst")), body)]);
+    let mut on_reset = vec![];
+    if plan.is_some() {
+        // every DRAM transfer's bytes are in place (its last read beat written, its last write
+        // answered) by the cycle the core gives its tokens
+        m.reg("expect_l", 32).reg("expect_s", 32);
+        on_reset.extend([bl("expect_l", lit(32, 0)), bl("expect_s", lit(32, 0))]);
+        for x in ["l", "s"] {
+            let expect = format!("expect_{x}");
+            let unit = if x == "l" { "load" } else { "store" };
+            body.insert(
+                0,
+                if_(
+                    id(format!("dut.dp.{x}_complete")).lt(id(&expect)),
+                    vec![
+                        Stmt::Task(
+                            "$display",
+                            vec![
+                                s(format!("ETCH ERROR the AXI4 DMA had not completed DRAM {unit} %0d when the core gave its tokens at cycle %0d")),
+                                id(&expect),
+                                id("cyc"),
+                            ],
+                        ),
+                        Stmt::Task("$fatal", vec![n(1), s("DMA late")]),
+                    ],
+                ),
+            );
+            let store_bit = id("dram_done_tag").at(n((tw - 1) as i128));
+            body.push(if_(
+                id("dram_done_valid").land(if x == "s" { store_bit } else { not(store_bit) }),
+                vec![bl(id(&expect), id(&expect).add(lit(32, 1)))],
+            ));
+        }
+    }
+    m.always_ff("clk", vec![if_else(not(id("rst")), body, on_reset)]);
     m
 }
 
@@ -1090,6 +1306,13 @@ pub fn emit(
     values: Option<&Values>,
 ) -> Result<Vec<String>, CoreError> {
     check_counting(mach, insns, timing)?;
+    for ch in [mach.dram, mach.global] {
+        if ch.beat_bytes > 1 << LOW_BITS {
+            return Err(CoreError::Bus {
+                beat_bytes: ch.beat_bytes,
+            });
+        }
+    }
     let sz = sizes(mach, insns);
     let mut images: [String; 3] = Default::default();
     for (i, insn) in insns.iter().enumerate() {
@@ -1126,15 +1349,19 @@ pub fn emit(
                 .into(),
         ],
         waivers: vec![],
-        modules: vec![
-            channel("dram", mach.dram, sz.tag()),
-            testbench(
-                &sz,
-                insns.len(),
-                timing.total.saturating_mul(2).saturating_add(1000),
-                values.map(|v| (&v.plan, v.samples)),
-            ),
-        ],
+        modules: values
+            .map(|v| super::axi::memory_model(&v.plan, super::datapath::DRAM_IMAGE))
+            .into_iter()
+            .chain([
+                channel("dram", mach.dram, sz.tag()),
+                testbench(
+                    &sz,
+                    insns.len(),
+                    timing.total.saturating_mul(2).saturating_add(1000),
+                    values.map(|v| (&v.plan, v.samples)),
+                ),
+            ])
+            .collect(),
     };
     write(dir, CORE_TB, &tb.print())?;
     let timing_json =

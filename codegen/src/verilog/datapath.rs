@@ -126,8 +126,13 @@ pub struct Plan {
     pub weight_slot: u64,
     /// Accumulators (and codes) of an output slot.
     pub output_slot: u64,
-    /// Bytes a DMA engine moves a cycle: at least the faster channel's rate.
+    /// Bytes a DMA engine moves a cycle to or from the global buffer: at least its rate.
     pub dma_bytes: u64,
+    /// The DRAM bus: bytes of a beat (the AXI4 data width), thousandths of a byte a cycle, and
+    /// cycles of latency.
+    pub beat_bytes: u64,
+    pub dram_milli_bytes: u64,
+    pub dram_latency: u64,
     /// One word per program layer.
     pub table: Vec<Word>,
     /// The layers' constants, each layer's from its table word's base: binary layers'
@@ -326,18 +331,33 @@ pub fn plan(
         }
     }
     let m = &program.machine;
+    if m.dram.beat_bytes > super::axi::MAX_BEAT_BYTES {
+        return Err(DatapathError::Bus(format!(
+            "its DRAM bandwidth of {:.3} bytes a cycle needs beats of {} bytes, wider than AXI4's {}; give the description at most {} bytes a cycle",
+            m.dram.milli_bytes_per_cycle as f64 / 1000.0,
+            m.dram.beat_bytes,
+            super::axi::MAX_BEAT_BYTES,
+            super::axi::MAX_BEAT_BYTES
+        )));
+    }
+    if m.dram.latency <= super::axi::MASTER_CYCLES {
+        return Err(DatapathError::Bus(format!(
+            "its DRAM latency of {} cycles is shorter than the AXI4 master's own {} cycles of request and response registers; give the description a latency of at least {}",
+            m.dram.latency,
+            super::axi::MASTER_CYCLES,
+            super::axi::MASTER_CYCLES + 1
+        )));
+    }
     let plan = Plan {
         dram: image.dram.len() as u64,
         global: m.global_bytes,
         input_slot: slots.input.max(1),
         weight_slot: slots.weight.max(1),
         output_slot: output_slot.max(1),
-        dma_bytes: [m.dram, m.global]
-            .iter()
-            .map(|c| c.milli_bytes_per_cycle.div_ceil(1000))
-            .max()
-            .unwrap_or(1)
-            .max(1),
+        dma_bytes: m.global.milli_bytes_per_cycle.div_ceil(1000).max(1),
+        beat_bytes: m.dram.beat_bytes,
+        dram_milli_bytes: m.dram.milli_bytes_per_cycle,
+        dram_latency: m.dram.latency,
         table,
         constants,
         input: image.input,
@@ -455,8 +475,9 @@ fn for_(var: &str, limit: Expr, body: Vec<Stmt>) -> Stmt {
 }
 
 /// The DMA engine of a unit (`l`: loads into the input and weight slots, `s`: stores from the
-/// output slots): it starts when the core's channel grants the transfer and moves `dma_bytes`
-/// bytes a cycle, row by row as the word's rows, row bytes and stride say.
+/// output slots): it starts when the core's channel grants the transfer; to or from DRAM it is
+/// an AXI4 master (`axi`), to or from the global buffer it moves `dma_bytes` bytes a cycle, row
+/// by row as the word's rows, row bytes and stride say.
 fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
     let v = |s: &str| format!("{x}_{s}");
     for r in ["busy", "space"] {
@@ -473,6 +494,8 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
     let in_chain = id("ltab")
         .at(f32(&word, encode::LAYER))
         .at(n(T_CHAIN.lsb as i128));
+    super::axi::declare(m, x, plan);
+    let to_global = id(&word).at(n(encode::DMA_SPACE.lsb as i128));
     let total = |w: &str| f32(w, encode::DMA_ROWS).mul(f32(w, encode::DMA_ROW_BYTES));
     // bytes still to move before this cycle's (`left`: after the last edge, registered so the
     // testbench reads this cycle's value whatever the order of the edge's blocks)
@@ -481,7 +504,7 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
     m.assign(
         v("pending").as_str(),
         cond(
-            go.clone().land(in_chain.clone()),
+            go.clone().land(in_chain.clone()).land(to_global.clone()),
             total(&word),
             id(v("left")),
         ),
@@ -490,13 +513,6 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
         id("ready").at(n(if x == "l" { 0 } else { 2 })),
         id(v("pending")).le(n(plan.dma_bytes as i128)),
     );
-    let mem_at = |space: Expr, at: Expr| {
-        if global {
-            cond(space, id("gbuf").at(at.clone()), id("dram").at(at))
-        } else {
-            id("dram").at(at)
-        }
-    };
     let src_addr = id(v("addr"))
         .add(id(v("row")).mul(id(v("stride"))))
         .add(id(v("col")));
@@ -507,31 +523,15 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
             set(&v("dst"), id(v("base")).add(slot_off)),
             if_else(
                 id(v("buffer")).eq(lit(2, Buffer::Weight as i128)),
-                vec![bl(
-                    id("wbuf").at(id(v("dst"))),
-                    mem_at(id(v("space")), id(v("src"))),
-                )],
-                vec![bl(
-                    id("ibuf").at(id(v("dst"))),
-                    mem_at(id(v("space")), id(v("src"))),
-                )],
+                vec![bl(id("wbuf").at(id(v("dst"))), id("gbuf").at(id(v("src"))))],
+                vec![bl(id("ibuf").at(id(v("dst"))), id("gbuf").at(id(v("src"))))],
             ),
         ]
     } else {
-        let put = |space_global: bool| {
-            bl(
-                id(if space_global { "gbuf" } else { "dram" }).at(id(v("dst"))),
-                id("obuf").at(id(v("src"))),
-            )
-        };
         vec![
             set(&v("src"), id(v("base")).add(slot_off)),
             set(&v("dst"), src_addr),
-            if global {
-                if_else(id(v("space")), vec![put(true)], vec![put(false)])
-            } else {
-                put(false)
-            },
+            bl(id("gbuf").at(id(v("dst"))), id("obuf").at(id(v("src")))),
         ]
     };
     let mut step = mv;
@@ -583,41 +583,49 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
     } else {
         start.push(set(&v("base"), slot.mul(n(plan.output_slot as i128))));
     }
-    m.always_ff(
-        "clk",
-        vec![if_else(
-            id("rst"),
-            vec![bl(id(v("busy")), lit(1, 0)), nb(id(v("left")), n(0))],
+    start.push(if_(not(id(v("space"))), super::axi::start(x)));
+    let mut reset = vec![bl(id(v("busy")), lit(1, 0)), nb(id(v("left")), n(0))];
+    reset.extend(super::axi::reset(x));
+    // the byte engine moves only what the global buffer holds
+    let moves = if global {
+        vec![if_(
+            id(v("busy")),
             vec![
-                if_(go.land(in_chain), start),
-                if_(
-                    id(v("busy")),
-                    vec![
-                        for_(
-                            &v("b"),
-                            n(plan.dma_bytes as i128),
-                            vec![if_(id(v("row")).lt(id(v("rows"))), step)],
-                        ),
-                        if_(
-                            id(v("row")).ge(id(v("rows"))),
-                            vec![bl(id(v("busy")), lit(1, 0))],
-                        ),
-                    ],
+                for_(
+                    &v("b"),
+                    n(plan.dma_bytes as i128),
+                    vec![if_(id(v("row")).lt(id(v("rows"))), step)],
                 ),
-                nb(
-                    id(v("left")),
-                    cond(
-                        id(v("busy")),
-                        id(v("rows"))
-                            .sub(id(v("row")))
-                            .mul(id(v("rb")))
-                            .sub(id(v("col"))),
-                        n(0),
-                    ),
+                if_(
+                    id(v("row")).ge(id(v("rows"))),
+                    vec![bl(id(v("busy")), lit(1, 0))],
                 ),
             ],
-        )],
+        )]
+    } else {
+        vec![]
+    };
+    let mut run = super::axi::count_skipped(
+        x,
+        go.clone()
+            .land(not(in_chain.clone()))
+            .land(not(to_global.clone())),
     );
+    run.push(if_(go.land(in_chain), start));
+    run.extend(moves);
+    run.extend(super::axi::step(x, plan));
+    run.push(nb(
+        id(v("left")),
+        cond(
+            id(v("busy")),
+            id(v("rows"))
+                .sub(id(v("row")))
+                .mul(id(v("rb")))
+                .sub(id(v("col"))),
+            n(0),
+        ),
+    ));
+    m.always_ff("clk", vec![if_else(id("rst"), reset, run)]);
 }
 
 /// The compute engine: a GEMM tile on the R×C array, one fold after another (rows of the fold
@@ -1351,6 +1359,7 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
             .input(&format!("{x}_word"), encode::WORD_BITS);
     }
     m.output("ready", 3);
+    super::axi::declare_ports(&mut m, plan);
     m.waive(
         "BLKSEQ",
         "the engines' per-cycle work is written as loops over lanes with blocking temporaries",
@@ -1368,15 +1377,14 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
         "unused_words",
         Expr::Un(
             "&",
-            Box::new(concat(vec![
-                lit(1, 0),
-                id("l_word"),
-                id("c_word"),
-                id("s_word"),
-            ])),
+            Box::new(concat(
+                [lit(1, 0), id("l_word"), id("c_word"), id("s_word")]
+                    .into_iter()
+                    .chain(super::axi::unread_inputs())
+                    .collect(),
+            )),
         ),
     );
-    m.memory("dram", 8, plan.dram.max(1) as u32);
     if global {
         m.memory("gbuf", 8, plan.global as u32);
     }
@@ -1403,7 +1411,6 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
         m.memory(meta, 32, slots as u32);
     }
     let init = vec![
-        Stmt::Task("$readmemh", vec![s(DRAM_IMAGE), id("dram")]),
         Stmt::Task("$readmemh", vec![s(LAYER_TABLE), id("ltab")]),
         Stmt::Task("$readmemh", vec![s(CONSTANTS), id("thr")]),
     ];
@@ -1414,12 +1421,13 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     m
 }
 
-/// The memory (in the design under the testbench) that holds a region's codes.
+/// The memory that holds a region's codes: the global buffer in the design under the
+/// testbench, or the testbench's AXI4 memory model.
 fn region_memory(space: Space) -> &'static str {
     if space == Space::Global {
         "dut.dp.gbuf"
     } else {
-        "dut.dp.dram"
+        "dram_model.dram"
     }
 }
 

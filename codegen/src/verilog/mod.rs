@@ -3,6 +3,7 @@
 
 pub mod accel;
 pub mod ast;
+pub mod axi;
 pub mod core;
 pub mod datapath;
 pub mod layout;
