@@ -3,11 +3,11 @@
 //! the arbitration of the two DMA units, as RTL. It is built from the same data the simulator
 //! times: the instruction words of `etch_program::encode` (the decoder reads its field table),
 //! the fold plan of `etch_program::machine::Folding` (the GEMM sequencer walks its folds) and the
-//! channel rule of `docs/accelerator.md` (one `etch_channel_*` module per channel, DRAM's in the
-//! testbench as the memory model). The testbench logs when every instruction starts, ends and is
-//! done; `compare` holds that log against `etch_program::machine::run`, instruction by
-//! instruction. The datapath (the array, the buffers, the vector unit) is not here yet: this core
-//! proves the cycles, not the values.
+//! channel rule of `docs/accelerator.md` (one `etch_channel_*` module per channel: DRAM's is the
+//! rate the DMA keeps to on its AXI4 bus). The testbench logs when every instruction starts, ends
+//! and is done; `compare` holds that log against `etch_program::machine::run`, instruction by
+//! instruction. With values, the core carries its datapath (`datapath`), whose DMA is an AXI4
+//! master; its testbench holds DRAM in an AXI4 memory model (`axi`).
 
 use std::path::Path;
 
@@ -739,6 +739,53 @@ fn arbiter(m: &mut Module, space: u64, chan: &str, sz: &Sizes) {
     );
 }
 
+/// A channel of the core: its arbiter over the load and store units' requests for `space`, and
+/// the instance of `etch_channel_<module>` (signals `<chan>_…`).
+fn channel_instance(m: &mut Module, chan: &str, module: &str, space: u64, sz: &Sizes) {
+    let (tw, pcw) = (sz.tag(), sz.pc);
+    let sig = |port: &str| format!("{chan}_{port}");
+    m.wire(&sig("req_valid"), 1)
+        .wire(&sig("req_bytes"), BYTES_BITS)
+        .wire(&sig("req_shape"), SHAPE_BITS)
+        .wire(&sig("req_tag"), tw)
+        .wire(&sig("grant"), 1)
+        .wire(&sig("last"), 1);
+    m.waive(
+        "UNUSEDSIGNAL",
+        "a finished transfer's tag: the core reads which unit held the channel, the rest is the trace's",
+    );
+    m.wire(&sig("last_tag"), tw);
+    m.unwaive("UNUSEDSIGNAL");
+    m.wire(&sig("done_valid"), 1).wire(&sig("done_tag"), tw);
+    m.wire(&sig("last_store"), 1).wire(&sig("done_push"), 7);
+    arbiter(m, space, chan, sz);
+    m.instance(
+        &format!("etch_channel_{module}"),
+        &format!("{module}_channel"),
+        vec![],
+        ["clk", "rst"]
+            .into_iter()
+            .chain(CHANNEL_PORTS)
+            .map(|port| {
+                let s = if port == "clk" || port == "rst" {
+                    port.to_string()
+                } else {
+                    sig(port)
+                };
+                (port, id(s))
+            })
+            .collect(),
+    );
+    m.assign(
+        sig("last_store").as_str(),
+        id(sig("last_tag")).at(n((tw - 1) as i128)),
+    );
+    m.assign(
+        sig("done_push").as_str(),
+        id(sig("done_tag")).slice(pcw + 6, pcw),
+    );
+}
+
 /// The core module `etch_core`.
 fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     let tw = sz.tag();
@@ -748,20 +795,13 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     m.doc("The program's accelerator core: load, compute and store units, their semaphores and channels.");
     m.input("clk", 1)
         .input("rst", 1)
-        .output("dram_req_valid", 1)
-        .output("dram_req_bytes", BYTES_BITS)
-        .output("dram_req_shape", SHAPE_BITS)
-        .output("dram_req_tag", tw)
-        .input("dram_grant", 1)
-        .input("dram_last", 1)
-        .input("dram_last_store", 1)
-        .input("dram_done_valid", 1)
-        .input("dram_done_push", 7)
         .output("trace_start", 3)
         .output("trace_last", 3)
         .output("trace_pc_l", pcw)
         .output("trace_pc_c", pcw)
         .output("trace_pc_s", pcw)
+        .output("trace_ddone_valid", 1)
+        .output("trace_ddone_tag", tw)
         .output("trace_gdone_valid", 1)
         .output("trace_gdone_tag", tw)
         .output("trace_ready", 3);
@@ -796,43 +836,13 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
             _ => dma_unit(&mut m, u, sz),
         }
     }
-    // the channels and who holds them
-    arbiter(&mut m, 0, "dram", sz);
+    // the channels and who holds them: DRAM's (the rate the DMA keeps to on the AXI4 bus) and
+    // the global buffer's
+    channel_instance(&mut m, "dram", "dram", 0, sz);
+    m.assign("trace_ddone_valid", id("dram_done_valid"));
+    m.assign("trace_ddone_tag", id("dram_done_tag"));
     if global {
-        m.wire("g_req_valid", 1)
-            .wire("g_req_bytes", BYTES_BITS)
-            .wire("g_req_shape", SHAPE_BITS)
-            .wire("g_req_tag", tw)
-            .wire("g_grant", 1)
-            .wire("g_last", 1);
-        m.waive(
-            "UNUSEDSIGNAL",
-            "a finished transfer's tag: the core reads which unit held the channel, the rest is the trace's",
-        );
-        m.wire("g_last_tag", tw);
-        m.unwaive("UNUSEDSIGNAL");
-        m.wire("g_done_valid", 1).wire("g_done_tag", tw);
-        m.wire("g_last_store", 1).wire("g_done_push", 7);
-        arbiter(&mut m, 1, "g", sz);
-        m.instance(
-            "etch_channel_global",
-            "global_channel",
-            vec![],
-            ["clk", "rst"]
-                .into_iter()
-                .chain(CHANNEL_PORTS)
-                .map(|port| {
-                    let sig = if port == "clk" || port == "rst" {
-                        port.to_string()
-                    } else {
-                        format!("g_{port}")
-                    };
-                    (port, id(sig))
-                })
-                .collect(),
-        );
-        m.assign("g_last_store", id("g_last_tag").at(n((tw - 1) as i128)));
-        m.assign("g_done_push", id("g_done_tag").slice(pcw + 6, pcw));
+        channel_instance(&mut m, "g", "global", 1, sz);
         m.assign("trace_gdone_valid", id("g_done_valid"));
         m.assign("trace_gdone_tag", id("g_done_tag"));
     } else {
@@ -959,7 +969,7 @@ const CHANNEL_PORTS: [&str; 9] = [
     "done_tag",
 ];
 
-/// The testbench `etch_core_tb`: the DRAM channel as the memory model, the core, and a log of
+/// The testbench `etch_core_tb`: the core, the AXI4 memory model when it has a datapath, and a log of
 /// every instruction's start, end and done cycle (cycle 0 is the first after reset). It stops
 /// when every instruction is done, printing `ETCH CYCLES cycles=…`, and fails loudly on a
 /// missing image or a run longer than `max_cycles`.
@@ -982,48 +992,16 @@ fn testbench(
         .reg("finished", 32)
         .reg("last_done", CYCLE_BITS);
     m.item(Item::Integer("fd".into()));
-    let mut conns: Vec<(String, Expr)> = vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
-    for (port, bits) in CHANNEL_PORTS
-        .iter()
-        .zip([1, BYTES_BITS, SHAPE_BITS, tw, 1, 1, tw, 1, tw])
-    {
-        let w = format!("dram_{port}");
-        m.wire(&w, bits);
-        conns.push((port.to_string(), id(w)));
-    }
-    m.item(Item::Instance {
-        module: "etch_channel_dram".into(),
-        name: "dram".into(),
-        params: vec![],
-        conns,
-    });
     let mut core_conns: Vec<(String, Expr)> =
         vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
-    for port in [
-        "req_valid",
-        "req_bytes",
-        "req_shape",
-        "req_tag",
-        "grant",
-        "last",
-        "done_valid",
-    ] {
-        core_conns.push((format!("dram_{port}"), id(format!("dram_{port}"))));
-    }
-    core_conns.push((
-        "dram_last_store".into(),
-        id("dram_last_tag").at(n((tw - 1) as i128)),
-    ));
-    core_conns.push((
-        "dram_done_push".into(),
-        id("dram_done_tag").slice(pcw + 6, pcw),
-    ));
     for (w, bits) in [
         ("trace_start", 3),
         ("trace_last", 3),
         ("trace_pc_l", pcw),
         ("trace_pc_c", pcw),
         ("trace_pc_s", pcw),
+        ("trace_ddone_valid", 1),
+        ("trace_ddone_tag", tw),
         ("trace_gdone_valid", 1),
         ("trace_gdone_tag", tw),
         ("trace_ready", 3),
@@ -1191,7 +1169,7 @@ fn testbench(
         ));
     }
     for (valid, tag) in [
-        ("dram_done_valid", "dram_done_tag"),
+        ("trace_ddone_valid", "trace_ddone_tag"),
         ("trace_gdone_valid", "trace_gdone_tag"),
     ] {
         // the tag's top bit is the store unit's
@@ -1274,9 +1252,9 @@ fn testbench(
                     ],
                 ),
             );
-            let store_bit = id("dram_done_tag").at(n((tw - 1) as i128));
+            let store_bit = id("trace_ddone_tag").at(n((tw - 1) as i128));
             body.push(if_(
-                id("dram_done_valid").land(if x == "s" { store_bit } else { not(store_bit) }),
+                id("trace_ddone_valid").land(if x == "s" { store_bit } else { not(store_bit) }),
                 vec![bl(id(&expect), id(&expect).add(lit(32, 1)))],
             ));
         }
@@ -1320,7 +1298,7 @@ pub fn emit(
         images[insn.kind.unit() as usize].push_str(&w.hex());
         images[insn.kind.unit() as usize].push('\n');
     }
-    let mut design = vec![];
+    let mut design = vec![channel("dram", mach.dram, sz.tag())];
     if mach.global_bytes > 0 {
         design.push(channel("global", mach.global, sz.tag()));
     }
@@ -1345,22 +1323,19 @@ pub fn emit(
     write(dir, CORE, &file.print())?;
     let tb = File {
         header: vec![
-            "etch core testbench: the DRAM channel as the memory model. Verilog-2005 with delays."
+            "etch core testbench: the AXI4 memory model and the instruction log. Verilog-2005 with delays."
                 .into(),
         ],
         waivers: vec![],
         modules: values
             .map(|v| super::axi::memory_model(&v.plan, super::datapath::DRAM_IMAGE))
             .into_iter()
-            .chain([
-                channel("dram", mach.dram, sz.tag()),
-                testbench(
-                    &sz,
-                    insns.len(),
-                    timing.total.saturating_mul(2).saturating_add(1000),
-                    values.map(|v| (&v.plan, v.samples)),
-                ),
-            ])
+            .chain([testbench(
+                &sz,
+                insns.len(),
+                timing.total.saturating_mul(2).saturating_add(1000),
+                values.map(|v| (&v.plan, v.samples)),
+            )])
             .collect(),
     };
     write(dir, CORE_TB, &tb.print())?;
