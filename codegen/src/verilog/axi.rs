@@ -663,3 +663,181 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
     m.unwaive("BLKSEQ");
     m
 }
+
+/// The AXI4-Lite control port of the core (`s_axil_…`), as (name, bits, driven by the host).
+/// Registers: `0x00` control and status (write bit 0: start a run, which first resets the
+/// units; read bit 0 running, bit 1 done), `0x08` and `0x0C` the run's cycles (low and high
+/// words; set when it is done).
+pub const CONTROL_PORTS: [(&str, u32, bool); 17] = [
+    ("awaddr", 8, true),
+    ("awvalid", 1, true),
+    ("awready", 1, false),
+    ("wdata", 32, true),
+    ("wstrb", 4, true),
+    ("wvalid", 1, true),
+    ("wready", 1, false),
+    ("bresp", 2, false),
+    ("bvalid", 1, false),
+    ("bready", 1, true),
+    ("araddr", 8, true),
+    ("arvalid", 1, true),
+    ("arready", 1, false),
+    ("rdata", 32, false),
+    ("rresp", 2, false),
+    ("rvalid", 1, false),
+    ("rready", 1, true),
+];
+
+/// The name of a control signal on a module's port list.
+pub fn control_port(name: &str) -> String {
+    format!("s_axil_{name}")
+}
+
+/// The control register a host writes to start a run, and the cycle count's two words.
+pub const CONTROL_ADDR: u64 = 0x00;
+pub const CYCLES_LOW_ADDR: u64 = 0x08;
+pub const CYCLES_HIGH_ADDR: u64 = 0x0C;
+
+/// The core's AXI4-Lite control slave: it holds the units in reset (`rst`, a wire the module
+/// declares before its units, from the port `rst_in`) until the host starts a run, resets them for one cycle at each start,
+/// and counts the run's finished instructions (`finished`, this cycle's count) to `instructions`,
+/// when it is done and its cycle count (`now + 1`, of `cycle_bits`) is latched.
+pub fn control(m: &mut Module, instructions: u64, finished: Expr, cycle_bits: u32) {
+    let p = control_port;
+    for (name, bits, from_host) in CONTROL_PORTS {
+        if from_host {
+            m.input(&p(name), bits);
+        } else if matches!(name, "bvalid" | "rvalid" | "rdata") {
+            m.output_reg(&p(name), bits);
+        } else {
+            m.output(&p(name), bits);
+        }
+    }
+    m.reg("ctl_run", 1)
+        .reg("ctl_kick", 1)
+        .reg("ctl_done", 1)
+        .reg("ctl_finished", 32)
+        .reg("ctl_cycles", cycle_bits)
+        .wire("ctl_write", 1)
+        .wire("ctl_read", 1);
+    m.assign(
+        "rst",
+        id("rst_in").lor(not(id("ctl_run"))).lor(id("ctl_kick")),
+    );
+    m.assign(
+        "ctl_write",
+        id(p("awvalid"))
+            .land(id(p("wvalid")))
+            .land(not(id(p("bvalid")))),
+    );
+    m.assign("ctl_read", id(p("arvalid")).land(not(id(p("rvalid")))));
+    m.assign(p("awready").as_str(), id("ctl_write"));
+    m.assign(p("wready").as_str(), id("ctl_write"));
+    m.assign(p("arready").as_str(), id("ctl_read"));
+    m.assign(p("bresp").as_str(), lit(2, 0));
+    m.assign(p("rresp").as_str(), lit(2, 0));
+    m.waive(
+        "UNUSEDSIGNAL",
+        "the control registers are word-aligned and start reads only bit 0 of its byte",
+    );
+    m.wire("ctl_unused", 1);
+    m.assign(
+        "ctl_unused",
+        Expr::Un(
+            "&",
+            Box::new(concat(vec![
+                lit(1, 0),
+                id(p("awaddr")).slice(1, 0),
+                id(p("araddr")).slice(1, 0),
+                id(p("wdata")).slice(31, 1),
+                id(p("wstrb")).slice(3, 1),
+            ])),
+        ),
+    );
+    m.unwaive("UNUSEDSIGNAL");
+    let word = |addr: &str| id(p(addr)).slice(7, 2);
+    let at = |a: u64| lit(6, (a >> 2) as i128);
+    let start = word("awaddr")
+        .eq(at(CONTROL_ADDR))
+        .land(id(p("wstrb")).at(n(0)))
+        .land(id(p("wdata")).at(n(0)));
+    let high = cycle_bits - 32;
+    let value = cond(
+        word("araddr").eq(at(CONTROL_ADDR)),
+        concat(vec![lit(30, 0), id("ctl_done"), id("ctl_run")]),
+        cond(
+            word("araddr").eq(at(CYCLES_LOW_ADDR)),
+            id("ctl_cycles").slice(31, 0),
+            cond(
+                word("araddr").eq(at(CYCLES_HIGH_ADDR)),
+                concat(vec![
+                    lit(32 - high, 0),
+                    id("ctl_cycles").slice(cycle_bits - 1, 32),
+                ]),
+                lit(32, 0),
+            ),
+        ),
+    );
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst_in"),
+            vec![
+                nb("ctl_run", lit(1, 0)),
+                nb("ctl_kick", lit(1, 0)),
+                nb(p("bvalid").as_str(), lit(1, 0)),
+                nb(p("rvalid").as_str(), lit(1, 0)),
+            ],
+            vec![
+                nb("ctl_kick", lit(1, 0)),
+                if_else(
+                    id("ctl_write"),
+                    vec![
+                        nb(p("bvalid").as_str(), lit(1, 1)),
+                        if_(
+                            start,
+                            vec![nb("ctl_kick", lit(1, 1)), nb("ctl_run", lit(1, 1))],
+                        ),
+                    ],
+                    vec![if_(
+                        id(p("bready")),
+                        vec![nb(p("bvalid").as_str(), lit(1, 0))],
+                    )],
+                ),
+                if_else(
+                    id("ctl_read"),
+                    vec![
+                        nb(p("rvalid").as_str(), lit(1, 1)),
+                        nb(p("rdata").as_str(), value),
+                    ],
+                    vec![if_(
+                        id(p("rready")),
+                        vec![nb(p("rvalid").as_str(), lit(1, 0))],
+                    )],
+                ),
+            ],
+        )],
+    );
+    let total = id("ctl_finished").add(finished);
+    m.always_ff(
+        "clk",
+        vec![if_else(
+            id("rst"),
+            vec![
+                nb("ctl_finished", lit(32, 0)),
+                nb("ctl_done", lit(1, 0)),
+                nb("ctl_cycles", lit(cycle_bits, 0)),
+            ],
+            vec![
+                nb("ctl_finished", total.clone()),
+                if_(
+                    not(id("ctl_done")).land(total.eq(lit(32, instructions as i128))),
+                    vec![
+                        nb("ctl_done", lit(1, 1)),
+                        nb("ctl_cycles", id("now").add(lit(cycle_bits, 1))),
+                    ],
+                ),
+            ],
+        )],
+    );
+}

@@ -794,7 +794,7 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     let mut m = Module::new("etch_core");
     m.doc("The program's accelerator core: load, compute and store units, their semaphores and channels.");
     m.input("clk", 1)
-        .input("rst", 1)
+        .input("rst_in", 1)
         .output("trace_start", 3)
         .output("trace_last", 3)
         .output("trace_pc_l", pcw)
@@ -816,6 +816,8 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
             }
         }
     }
+    // the units' reset: the port's, or the control port's between runs
+    m.wire("rst", 1);
     m.reg("now", CYCLE_BITS);
     m.always_ff(
         "clk",
@@ -902,6 +904,19 @@ fn core(mach: &Machine, sz: &Sizes, dp: bool) -> Module {
     } else {
         m.assign("trace_ready", lit(3, 7));
     }
+    // the host's control port: instructions finish when the compute unit ends one or a channel
+    // completes a transfer
+    let one = |e: &str| widen(id(e), 1, 32);
+    let mut finished = one("last_c").add(one("dram_done_valid"));
+    if global {
+        finished = finished.add(one("g_done_valid"));
+    }
+    super::axi::control(
+        &mut m,
+        sz.count.iter().sum::<usize>() as u64,
+        finished,
+        CYCLE_BITS,
+    );
     // what the testbench logs
     let start_l = id("grant_l");
     let start_s = id("grant_s");
@@ -993,7 +1008,18 @@ fn testbench(
         .reg("last_done", CYCLE_BITS);
     m.item(Item::Integer("fd".into()));
     let mut core_conns: Vec<(String, Expr)> =
-        vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
+        vec![("clk".into(), id("clk")), ("rst_in".into(), id("rst"))];
+    // the host's side of the control port
+    let ctl = super::axi::control_port;
+    for (name, bits, from_host) in super::axi::CONTROL_PORTS {
+        if from_host {
+            m.reg(&ctl(name), bits);
+        } else {
+            m.wire(&ctl(name), bits);
+        }
+        core_conns.push((ctl(name), id(ctl(name))));
+    }
+    m.reg("ctl_value", 32);
     for (w, bits) in [
         ("trace_start", 3),
         ("trace_last", 3),
@@ -1073,6 +1099,12 @@ fn testbench(
         bl("fd", Expr::Call("$fopen", vec![s(TRACE), s("w")])),
         bl("clk", lit(1, 0)),
     ]);
+    for (name, bits, from_host) in super::axi::CONTROL_PORTS {
+        if from_host {
+            let on = matches!(name, "bready" | "rready");
+            init.push(bl(id(ctl(name)), lit(bits, on as i128)));
+        }
+    }
     let mut run = vec![
         bl("rst", lit(1, 1)),
         bl("run_done", lit(1, 0)),
@@ -1102,8 +1134,75 @@ fn testbench(
         Stmt::WaitPosedge("clk".into()),
         Stmt::WaitPosedge("clk".into()),
         nb("rst", lit(1, 0)),
+    ]);
+    // the host starts the run through the control port, and reads back that it is done and its
+    // cycles
+    let after_edge = || vec![Stmt::WaitPosedge("clk".into()), Stmt::Delay(1)];
+    run.extend(after_edge());
+    run.extend([
+        bl(id(ctl("awaddr")), lit(8, super::axi::CONTROL_ADDR as i128)),
+        bl(id(ctl("wdata")), lit(32, 1)),
+        bl(id(ctl("wstrb")), lit(4, 15)),
+        bl(id(ctl("awvalid")), lit(1, 1)),
+        bl(id(ctl("wvalid")), lit(1, 1)),
+    ]);
+    run.extend(after_edge());
+    run.extend([
+        bl(id(ctl("awvalid")), lit(1, 0)),
+        bl(id(ctl("wvalid")), lit(1, 0)),
         Stmt::Wait(id("run_done")),
     ]);
+    let fail = |what: &str, args: Vec<Expr>| {
+        let mut a = vec![s(format!("ETCH ERROR the control port {what}"))];
+        a.extend(args);
+        vec![
+            Stmt::Task("$display", a),
+            Stmt::Task("$fatal", vec![n(1), s("control port")]),
+        ]
+    };
+    for (addr, check) in [
+        (
+            super::axi::CONTROL_ADDR,
+            if_(
+                id("ctl_value").at(n(1)).eq(lit(1, 0)),
+                fail("does not say the run is done", vec![]),
+            ),
+        ),
+        (
+            super::axi::CYCLES_LOW_ADDR,
+            if_(
+                id("ctl_value").ne(id("last_done").slice(31, 0)),
+                fail(
+                    "counted %0d cycles (low word), the run took %0d",
+                    vec![id("ctl_value"), id("last_done")],
+                ),
+            ),
+        ),
+        (
+            super::axi::CYCLES_HIGH_ADDR,
+            if_(
+                id("ctl_value").ne(concat(vec![
+                    lit(64 - CYCLE_BITS, 0),
+                    id("last_done").slice(CYCLE_BITS - 1, 32),
+                ])),
+                fail("counted other cycles (high word)", vec![]),
+            ),
+        ),
+    ] {
+        run.extend(after_edge());
+        run.extend([
+            bl(id(ctl("araddr")), lit(8, addr as i128)),
+            bl(id(ctl("arvalid")), lit(1, 1)),
+        ]);
+        run.extend(after_edge());
+        run.extend([bl(id(ctl("arvalid")), lit(1, 0))]);
+        run.push(if_(
+            not(id(ctl("rvalid"))),
+            fail("did not answer a read", vec![]),
+        ));
+        run.push(bl("ctl_value", id(ctl("rdata"))));
+        run.push(check);
+    }
     if let Some(plan) = plan {
         // after the edge that moved the last bytes
         run.push(Stmt::Delay(1));
@@ -1259,7 +1358,8 @@ fn testbench(
             ));
         }
     }
-    m.always_ff("clk", vec![if_else(not(id("rst")), body, on_reset)]);
+    // the run's cycles count from the first after the units leave reset
+    m.always_ff("clk", vec![if_else(not(id("dut.rst")), body, on_reset)]);
     m
 }
 
