@@ -24,6 +24,9 @@ use super::datapath::Plan;
 pub const MASTER_CYCLES: u64 = 2;
 /// The widest AXI4 data bus, in bytes.
 pub const MAX_BEAT_BYTES: u64 = 128;
+/// The longest DRAM latency the master's burst queue and the memory model's response ring are
+/// built for (each holds a latency's worth of entries).
+pub const MAX_LATENCY: u64 = 1 << 16;
 /// Bits of an AXI address.
 const ADDR_BITS: u32 = 32;
 

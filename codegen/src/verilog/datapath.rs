@@ -340,6 +340,13 @@ pub fn plan(
             super::axi::MAX_BEAT_BYTES
         )));
     }
+    if m.dram.latency > super::axi::MAX_LATENCY {
+        return Err(DatapathError::Bus(format!(
+            "its DRAM latency of {} cycles is longer than the {} the AXI4 master's burst queue is built for",
+            m.dram.latency,
+            super::axi::MAX_LATENCY
+        )));
+    }
     if m.dram.latency <= super::axi::MASTER_CYCLES {
         return Err(DatapathError::Bus(format!(
             "its DRAM latency of {} cycles is shorter than the AXI4 master's own {} cycles of request and response registers; give the description a latency of at least {}",
