@@ -615,6 +615,18 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
         if_(
             id(port(valid)).land(id(port(&format!("{q}ready")))),
             vec![
+                // AXI4's rules for an INCR burst: aligned to the bus here, within one 4 KiB page
+                if_(
+                    id(port(addr)).and(n(w - 1)).ne(n(0)),
+                    fail(&format!("a burst address not aligned to the {w}-byte bus")),
+                ),
+                if_(
+                    id(port(addr))
+                        .and(n(4095))
+                        .add(id(port(len)).add(n(1)).mul(n(w)))
+                        .gt(n(4096)),
+                    fail("a burst across a 4 KiB boundary"),
+                ),
                 bl(
                     id(format!("{q}q_addr")).at(id(format!("{q}_tail"))),
                     id(port(addr)),
