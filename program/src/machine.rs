@@ -61,7 +61,7 @@ impl Channel {
         if w <= 1 || rows == 0 || row_bytes == 0 {
             return rows.saturating_mul(row_bytes);
         }
-        let beats = |at: u64, bytes: u64| (at % w + bytes).div_ceil(w);
+        let beats = |at: u64, bytes: u64| (at % w).saturating_add(bytes).div_ceil(w);
         if rows == 1 || stride == row_bytes {
             return beats(addr, rows.saturating_mul(row_bytes)).saturating_mul(w);
         }
