@@ -638,6 +638,7 @@ fn a_dram_the_axi4_master_cannot_meet_is_refused() {
         (2, 16.0, "latency of 2 cycles"),
         (100, 200.0, "beats of 256 bytes"),
         (1 << 20, 16.0, "latency of 1048576 cycles is longer"),
+        (2, 16.0, "at least 3"),
     ] {
         let mut acc = hw("ws-16x16-int8");
         acc.dram.latency_cycles = latency;

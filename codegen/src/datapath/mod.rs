@@ -51,8 +51,16 @@ pub enum DatapathError {
     #[error("the {what} codes lie outside memory: {message}")]
     Region { what: &'static str, message: String },
     /// A layer the RTL datapath (`verilog::datapath`) does not run yet.
-    #[error("the RTL datapath's DRAM bus: {0}")]
-    Bus(String),
+    #[error("the RTL datapath's DRAM bus: a bandwidth of {bytes_per_cycle:.3} bytes a cycle needs beats of {beat_bytes} bytes, wider than AXI4's {limit}; give the description at most {limit} bytes a cycle")]
+    BusTooWide {
+        bytes_per_cycle: f64,
+        beat_bytes: u64,
+        limit: u64,
+    },
+    #[error("the RTL datapath's DRAM bus: a latency of {latency} cycles is shorter than the AXI4 master's own {master} cycles of request and response registers; give the description a latency of at least {}", master + 1)]
+    LatencyTooShort { latency: u64, master: u64 },
+    #[error("the RTL datapath's DRAM bus: a latency of {latency} cycles is longer than the {limit} the AXI4 master's burst queue is built for")]
+    LatencyTooLong { latency: u64, limit: u64 },
     #[error("layer `{layer}`: {what} does not run on the RTL datapath yet")]
     NotInRtl { layer: String, what: String },
     /// A memory of the RTL datapath would be larger than its 32-bit addresses reach.

@@ -332,28 +332,23 @@ pub fn plan(
     }
     let m = &program.machine;
     if m.dram.beat_bytes > super::axi::MAX_BEAT_BYTES {
-        return Err(DatapathError::Bus(format!(
-            "its DRAM bandwidth of {:.3} bytes a cycle needs beats of {} bytes, wider than AXI4's {}; give the description at most {} bytes a cycle",
-            m.dram.milli_bytes_per_cycle as f64 / 1000.0,
-            m.dram.beat_bytes,
-            super::axi::MAX_BEAT_BYTES,
-            super::axi::MAX_BEAT_BYTES
-        )));
+        return Err(DatapathError::BusTooWide {
+            bytes_per_cycle: m.dram.milli_bytes_per_cycle as f64 / 1000.0,
+            beat_bytes: m.dram.beat_bytes,
+            limit: super::axi::MAX_BEAT_BYTES,
+        });
     }
     if m.dram.latency > super::axi::MAX_LATENCY {
-        return Err(DatapathError::Bus(format!(
-            "its DRAM latency of {} cycles is longer than the {} the AXI4 master's burst queue is built for",
-            m.dram.latency,
-            super::axi::MAX_LATENCY
-        )));
+        return Err(DatapathError::LatencyTooLong {
+            latency: m.dram.latency,
+            limit: super::axi::MAX_LATENCY,
+        });
     }
     if m.dram.latency <= super::axi::MASTER_CYCLES {
-        return Err(DatapathError::Bus(format!(
-            "its DRAM latency of {} cycles is shorter than the AXI4 master's own {} cycles of request and response registers; give the description a latency of at least {}",
-            m.dram.latency,
-            super::axi::MASTER_CYCLES,
-            super::axi::MASTER_CYCLES + 1
-        )));
+        return Err(DatapathError::LatencyTooShort {
+            latency: m.dram.latency,
+            master: super::axi::MASTER_CYCLES,
+        });
     }
     let plan = Plan {
         dram: image.dram.len() as u64,
