@@ -329,8 +329,13 @@ fn program_values<'p>(
         match verilog::core::Values::new(p, image, &golden, &slots, acc.pe.acc_bits()) {
             Ok(v) => (
                 format!(
-                    "RTL datapath: emitted with {} samples of {data}; etch verify holds its {codes} output codes against the CPU executor's",
-                    golden.len()
+                    "RTL datapath: emitted with {} samples of {data}; etch verify holds its {codes} output codes against the CPU executor's\nports: DRAM through an AXI4 master (m_axi_*, {}-bit data), control through an AXI4-Lite slave (s_axil_*: write 1 to {:#04x} to start; {:#04x} bit 1 done, {:#04x}/{:#04x} the run's cycles)",
+                    golden.len(),
+                    8 * v.plan.beat_bytes,
+                    verilog::axi::CONTROL_ADDR,
+                    verilog::axi::CONTROL_ADDR,
+                    verilog::axi::CYCLES_LOW_ADDR,
+                    verilog::axi::CYCLES_HIGH_ADDR
                 ),
                 Some(v),
             ),
