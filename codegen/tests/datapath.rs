@@ -408,18 +408,21 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
         if rng.range(0, 1) == 1 {
             output_stationary(&mut acc);
         }
-        acc.dram.bytes_per_cycle = [0.5, 3.0, 16.0][rng.range(0, 2)];
+        // byte-wide, 4-, 16- and 64-byte buses, from the AXI4 master's shortest latency up
+        acc.dram.bytes_per_cycle = [0.5, 3.0, 16.0, 40.0][rng.range(0, 3)];
+        acc.dram.latency_cycles = [3, 7, 40][rng.range(0, 2)];
         // every other case an odd array shape
         if case % 2 == 1 {
             let etch_hw::Array::Systolic { rows, cols, .. } = &mut acc.array;
             (*rows, *cols) = (rng.range(1, 12) as u32, rng.range(1, 12) as u32);
         }
         let label = format!(
-            "case {case}: {what} on {name} as {}x{}, {kib} KiB buffers, {:?}, {} B/cycle",
+            "case {case}: {what} on {name} as {}x{}, {kib} KiB buffers, {:?}, {} B/cycle, latency {}",
             acc.rows(),
             acc.cols(),
             acc.dataflow(),
-            acc.dram.bytes_per_cycle
+            acc.dram.bytes_per_cycle,
+            acc.dram.latency_cycles
         );
         let n = check(&label, &p, &acc, &csv.display().to_string(), 6);
         // the RTL datapath on the first sample
