@@ -1337,6 +1337,19 @@ fn testbench(
             body.insert(
                 0,
                 if_(
+                    id(format!("dut.dp.{x}_overrun")),
+                    vec![
+                        Stmt::Task(
+                            "$display",
+                            vec![s(format!("ETCH ERROR the {unit} DMA was given a transfer before it had issued the last one's bursts"))],
+                        ),
+                        Stmt::Task("$fatal", vec![n(1), s("DMA overrun")]),
+                    ],
+                ),
+            );
+            body.insert(
+                0,
+                if_(
                     id(format!("dut.dp.{x}_complete")).lt(id(&expect)),
                     vec![
                         Stmt::Task(
