@@ -133,6 +133,8 @@ pub struct Plan {
     pub beat_bytes: u64,
     pub dram_milli_bytes: u64,
     pub dram_latency: u64,
+    /// The largest window of any layer (rows, columns): the pooling loops' constant bounds.
+    pub max_kernel: [u64; 2],
     /// One word per program layer.
     pub table: Vec<Word>,
     /// The layers' constants, each layer's from its table word's base: binary layers'
@@ -360,6 +362,12 @@ pub fn plan(
         beat_bytes: m.dram.beat_bytes,
         dram_milli_bytes: m.dram.milli_bytes_per_cycle,
         dram_latency: m.dram.latency,
+        max_kernel: image.layers.iter().flatten().fold([1, 1], |k, c| {
+            [
+                k[0].max(c.window.kernel[0] as u64),
+                k[1].max(c.window.kernel[1] as u64),
+            ]
+        }),
         table,
         constants,
         input: image.input,
@@ -1213,35 +1221,39 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         set("y", id("mi").rem(id("v_plane")).div(id("g_ow"))),
         set("x", id("mi").rem(id("g_ow"))),
         set("best", neg(n(1 << 30))),
+        // constant bounds (the largest window), so the loops unroll
         for_(
             "ky",
-            id("g_kh"),
+            n(plan.max_kernel[0] as i128),
             vec![for_(
                 "kx",
-                id("g_kw"),
-                vec![
-                    set("iy", window_at(id("y"), "ky", 'h')),
-                    set("ix", window_at(id("x"), "kx", 'w')),
-                    if_(
-                        inside_input(),
-                        vec![
-                            set(
-                                "ia",
-                                id("img")
-                                    .mul(id("g_ih"))
-                                    .mul(id("g_iw"))
-                                    .add(id("iy").mul(id("g_iw")))
-                                    .add(id("ix"))
-                                    .sub(id("v_first")),
-                            ),
-                            set(
-                                "q",
-                                code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
-                            ),
-                            if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
-                        ],
-                    ),
-                ],
+                n(plan.max_kernel[1] as i128),
+                vec![if_(
+                    id("ky").lt(id("g_kh")).land(id("kx").lt(id("g_kw"))),
+                    vec![
+                        set("iy", window_at(id("y"), "ky", 'h')),
+                        set("ix", window_at(id("x"), "kx", 'w')),
+                        if_(
+                            inside_input(),
+                            vec![
+                                set(
+                                    "ia",
+                                    id("img")
+                                        .mul(id("g_ih"))
+                                        .mul(id("g_iw"))
+                                        .add(id("iy").mul(id("g_iw")))
+                                        .add(id("ix"))
+                                        .sub(id("v_first")),
+                                ),
+                                set(
+                                    "q",
+                                    code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
+                                ),
+                                if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
+                            ],
+                        ),
+                    ],
+                )],
             )],
         ),
         bl(
