@@ -704,9 +704,11 @@ pub fn control_port(name: &str) -> String {
     format!("s_axil_{name}")
 }
 
-/// The control register a host writes to start a run, and the cycle count's two words.
+/// The control register: a host writes 1 to start a run and reads running and done.
 pub const CONTROL_ADDR: u64 = 0x00;
+/// The low word of the run's cycle count.
 pub const CYCLES_LOW_ADDR: u64 = 0x08;
+/// The high word of the run's cycle count.
 pub const CYCLES_HIGH_ADDR: u64 = 0x0C;
 
 /// The core's AXI4-Lite control slave: it holds the units in reset (`rst`, a wire the module

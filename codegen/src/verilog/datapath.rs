@@ -128,10 +128,11 @@ pub struct Plan {
     pub output_slot: u64,
     /// Bytes a DMA engine moves a cycle to or from the global buffer: at least its rate.
     pub dma_bytes: u64,
-    /// The DRAM bus: bytes of a beat (the AXI4 data width), thousandths of a byte a cycle, and
-    /// cycles of latency.
+    /// Bytes of a DRAM bus beat: the AXI4 master's data width.
     pub beat_bytes: u64,
+    /// The DRAM channel's bandwidth in thousandths of a byte a cycle: the memory model's rate.
     pub dram_milli_bytes: u64,
+    /// The DRAM channel's latency in cycles: the memory model answers `MASTER_CYCLES` sooner.
     pub dram_latency: u64,
     /// The largest window of any layer (rows, columns): the pooling loops' constant bounds.
     pub max_kernel: [u64; 2],
