@@ -331,7 +331,7 @@ fn program_values<'p>(
                 format!(
                     "RTL datapath: emitted with {} samples of {data}; etch verify holds its {codes} output codes against the CPU executor's\nports: DRAM through an AXI4 master (m_axi_*, {}-bit data), control through an AXI4-Lite slave (s_axil_*: write 1 to {:#04x} to start; {:#04x} bit 1 done, {:#04x}/{:#04x} the run's cycles)",
                     golden.len(),
-                    8 * v.plan.beat_bytes,
+                    8 * v.plan.bus.beat_bytes,
                     verilog::axi::CONTROL_ADDR,
                     verilog::axi::CONTROL_ADDR,
                     verilog::axi::CYCLES_LOW_ADDR,

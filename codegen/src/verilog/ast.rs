@@ -129,6 +129,12 @@ impl From<&str> for Expr {
         id(s)
     }
 }
+
+impl From<&String> for Expr {
+    fn from(s: &String) -> Expr {
+        id(s.as_str())
+    }
+}
 impl From<i128> for Expr {
     fn from(v: i128) -> Expr {
         n(v)

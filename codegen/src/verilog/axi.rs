@@ -69,12 +69,12 @@ pub fn port(name: &str) -> String {
 
 /// Bursts a master may have issued and not yet finished: enough to cover the latency.
 fn queue_depth(plan: &Plan) -> u64 {
-    (plan.dram_latency + 8).next_power_of_two().max(16)
+    (plan.bus.latency + 8).next_power_of_two().max(16)
 }
 
 /// Declares the master's ports on the datapath module.
 pub fn declare_ports(m: &mut Module, plan: &Plan) {
-    for (name, bits, out) in ports(plan.beat_bytes) {
+    for (name, bits, out) in ports(plan.bus.beat_bytes) {
         let p = port(name);
         match (out, name) {
             (true, "arsize" | "awsize" | "arburst" | "awburst" | "rready" | "bready") => {
@@ -88,7 +88,7 @@ pub fn declare_ports(m: &mut Module, plan: &Plan) {
             }
         }
     }
-    let size = plan.beat_bytes.trailing_zeros() as i128;
+    let size = plan.bus.beat_bytes.trailing_zeros() as i128;
     m.assign(port("arsize").as_str(), lit(3, size));
     m.assign(port("awsize").as_str(), lit(3, size));
     m.assign(port("arburst").as_str(), lit(2, 1));
@@ -104,10 +104,6 @@ pub fn unread_inputs() -> Vec<Expr> {
         .iter()
         .map(|s| id(port(s)))
         .collect()
-}
-
-fn set(v: &str, e: Expr) -> Stmt {
-    bl(id(v), e)
 }
 
 /// The registers of engine `x`'s AXI side: its burst generator (`{x}_g*`), its burst queue
@@ -137,9 +133,9 @@ pub fn declare(m: &mut Module, x: &str, plan: &Plan) {
         m.memory(&v(name), bits, q);
     }
     if x == "s" {
-        m.reg(&v("wtmp"), 8 * plan.beat_bytes as u32)
+        m.reg(&v("wtmp"), 8 * plan.bus.beat_bytes as u32)
             // a bit more than the strobes: a one-bit register could not be indexed
-            .reg(&v("stmp"), plan.beat_bytes as u32 + 1);
+            .reg(&v("stmp"), plan.bus.beat_bytes as u32 + 1);
         m.item(Item::Integer(v("wbeat")));
     }
 }
@@ -155,18 +151,18 @@ pub fn start(x: &str) -> Vec<Stmt> {
         if_else(
             contiguous,
             vec![
-                set(&v("grows"), n(1)),
-                set(&v("grb"), id(v("rows")).mul(id(v("rb")))),
+                bl(&v("grows"), n(1)),
+                bl(&v("grb"), id(v("rows")).mul(id(v("rb")))),
             ],
-            vec![set(&v("grows"), id(v("rows"))), set(&v("grb"), id(v("rb")))],
+            vec![bl(&v("grows"), id(v("rows"))), bl(&v("grb"), id(v("rb")))],
         ),
-        set(&v("gaddr"), id(v("addr"))),
-        set(&v("gstride"), id(v("stride"))),
-        set(&v("grow"), n(0)),
-        set(&v("ga"), id(v("addr"))),
-        set(&v("ge"), id(v("addr")).add(id(v("grb")))),
-        set(&v("gbase"), id(v("base"))),
-        set(&v("gslot"), id(v("base"))),
+        bl(&v("gaddr"), id(v("addr"))),
+        bl(&v("gstride"), id(v("stride"))),
+        bl(&v("grow"), n(0)),
+        bl(&v("ga"), id(v("addr"))),
+        bl(&v("ge"), id(v("addr")).add(id(v("grb")))),
+        bl(&v("gbase"), id(v("base"))),
+        bl(&v("gslot"), id(v("base"))),
         bl(
             id(v("gwt")),
             id(v("buffer")).eq(lit(2, Buffer::Weight as i128)),
@@ -175,7 +171,7 @@ pub fn start(x: &str) -> Vec<Stmt> {
         bl(id(v("gactive")), id(v("grb")).gt(n(0))),
         if_(
             id(v("grb")).eq(n(0)),
-            vec![set(&v("cinc"), id(v("cinc")).add(n(1)))],
+            vec![bl(&v("cinc"), id(v("cinc")).add(n(1)))],
         ),
     ]
 }
@@ -186,8 +182,8 @@ pub fn start(x: &str) -> Vec<Stmt> {
 pub fn count_skipped(x: &str, skipped: Expr) -> Vec<Stmt> {
     let v = |s: &str| format!("{x}_{s}");
     vec![
-        set(&v("cinc"), n(0)),
-        if_(skipped, vec![set(&v("cinc"), n(1))]),
+        bl(&v("cinc"), n(0)),
+        if_(skipped, vec![bl(&v("cinc"), n(1))]),
     ]
 }
 
@@ -196,8 +192,8 @@ pub fn count_skipped(x: &str, skipped: Expr) -> Vec<Stmt> {
 /// response of the cycle.
 pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
     let v = |s: &str| format!("{x}_{s}");
-    let w = plan.beat_bytes as i128;
-    let lw = plan.beat_bytes.trailing_zeros() as i128;
+    let w = plan.bus.beat_bytes as i128;
+    let lw = plan.bus.beat_bytes.trailing_zeros() as i128;
     let q = queue_depth(plan) as i128;
     let (valid, ready, addr, len) = if x == "l" {
         ("arvalid", "arready", "araddr", "arlen")
@@ -205,27 +201,24 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
         ("awvalid", "awready", "awaddr", "awlen")
     };
     let at = |mem: &str, p: &str| id(v(mem)).at(id(v(p)));
-    let mut body = vec![set(&v("qinc"), n(0))];
+    let mut body = vec![bl(&v("qinc"), n(0))];
     // the request side
     let issue = vec![
-        set(&v("gb0"), id(v("ga")).sub(id(v("ga")).and(n(w - 1)))),
+        bl(&v("gb0"), id(v("ga")).sub(id(v("ga")).and(n(w - 1)))),
         // beats to the row's end, capped at 256 and at the 4 KiB boundary
-        set(
+        bl(
             &v("glen"),
             id(v("ge")).sub(n(1)).sub(id(v("gb0"))).shr(n(lw)).add(n(1)),
         ),
-        if_(id(v("glen")).gt(n(256)), vec![set(&v("glen"), n(256))]),
-        set(&v("gk"), n(4096).sub(id(v("gb0")).and(n(4095))).shr(n(lw))),
+        if_(id(v("glen")).gt(n(256)), vec![bl(&v("glen"), n(256))]),
+        bl(&v("gk"), n(4096).sub(id(v("gb0")).and(n(4095))).shr(n(lw))),
         if_(
             id(v("glen")).gt(id(v("gk"))),
-            vec![set(&v("glen"), id(v("gk")))],
+            vec![bl(&v("glen"), id(v("gk")))],
         ),
-        set(&v("gn"), id(v("gb0")).add(id(v("glen")).mul(n(w)))),
-        if_(
-            id(v("gn")).gt(id(v("ge"))),
-            vec![set(&v("gn"), id(v("ge")))],
-        ),
-        set(&v("gn"), id(v("gn")).sub(id(v("ga")))),
+        bl(&v("gn"), id(v("gb0")).add(id(v("glen")).mul(n(w)))),
+        if_(id(v("gn")).gt(id(v("ge"))), vec![bl(&v("gn"), id(v("ge")))]),
+        bl(&v("gn"), id(v("gn")).sub(id(v("ga")))),
         nb(id(port(addr)), id(v("gb0"))),
         nb(id(port(len)), id(v("glen")).sub(n(1))),
         nb(id(port(valid)), lit(1, 1)),
@@ -241,24 +234,24 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                 .eq(id(v("ge")))
                 .land(id(v("grow")).eq(id(v("grows")).sub(n(1)))),
         ),
-        set(&v("qtail"), id(v("qtail")).add(n(1)).rem(n(q))),
-        set(&v("qinc"), n(1)),
-        set(&v("ga"), id(v("ga")).add(id(v("gn")))),
-        set(&v("gslot"), id(v("gslot")).add(id(v("gn")))),
+        bl(&v("qtail"), id(v("qtail")).add(n(1)).rem(n(q))),
+        bl(&v("qinc"), n(1)),
+        bl(&v("ga"), id(v("ga")).add(id(v("gn")))),
+        bl(&v("gslot"), id(v("gslot")).add(id(v("gn")))),
         if_(
             id(v("ga")).eq(id(v("ge"))),
             vec![
-                set(&v("grow"), id(v("grow")).add(n(1))),
+                bl(&v("grow"), id(v("grow")).add(n(1))),
                 if_else(
                     id(v("grow")).eq(id(v("grows"))),
                     vec![bl(id(v("gactive")), lit(1, 0))],
                     vec![
-                        set(
+                        bl(
                             &v("ga"),
                             id(v("gaddr")).add(id(v("grow")).mul(id(v("gstride")))),
                         ),
-                        set(&v("ge"), id(v("ga")).add(id(v("grb")))),
-                        set(
+                        bl(&v("ge"), id(v("ga")).add(id(v("grb")))),
+                        bl(
                             &v("gslot"),
                             id(v("gbase")).add(id(v("grow")).mul(id(v("grb")))),
                         ),
@@ -284,7 +277,7 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
         body.push(if_(
             id(port("rvalid")),
             vec![
-                set(&v("gk"), n(0)),
+                bl(&v("gk"), n(0)),
                 Stmt::For(
                     v("gb"),
                     n(0),
@@ -295,7 +288,7 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                             .land(id(v("gk")).lt(head("q_n"))),
                         vec![
                             if_else(head("q_wt"), vec![put("wbuf")], vec![put("ibuf")]),
-                            set(&v("gk"), id(v("gk")).add(n(1))),
+                            bl(&v("gk"), id(v("gk")).add(n(1))),
                         ],
                     )],
                 ),
@@ -305,12 +298,9 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                 if_(
                     head("q_n").eq(n(0)),
                     vec![
-                        if_(
-                            head("q_end"),
-                            vec![set(&v("cinc"), id(v("cinc")).add(n(1)))],
-                        ),
-                        set(&v("qhead"), id(v("qhead")).add(n(1)).rem(n(q))),
-                        set(&v("qinc"), id(v("qinc")).sub(n(1))),
+                        if_(head("q_end"), vec![bl(&v("cinc"), id(v("cinc")).add(n(1)))]),
+                        bl(&v("qhead"), id(v("qhead")).add(n(1)).rem(n(q))),
+                        bl(&v("qinc"), id(v("qinc")).sub(n(1))),
                     ],
                 ),
             ],
@@ -325,7 +315,7 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                 .lor(id(port("wready")))
                 .land(id(v("qhead2")).ne(id(v("qtail")))),
             vec![
-                set(&v("gk"), n(0)),
+                bl(&v("gk"), n(0)),
                 bl(id(v("wtmp")), lit(8 * w as u32, 0)),
                 bl(id(v("stmp")), lit(w as u32 + 1, 0)),
                 Stmt::For(
@@ -337,7 +327,7 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                         vec![
                             bl(id(v("wtmp")).part(id(v("gb")).mul(n(8)), 8), byte),
                             bl(id(v("stmp")).at(id(v("gb"))), lit(1, 1)),
-                            set(&v("gk"), id(v("gk")).add(n(1))),
+                            bl(&v("gk"), id(v("gk")).add(n(1))),
                         ],
                     )],
                 ),
@@ -347,13 +337,13 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
                 bl(h2("q_slot"), h2("q_slot").add(id(v("gk")))),
                 bl(h2("q_n"), h2("q_n").sub(id(v("gk")))),
                 bl(h2("q_lo"), n(0)),
-                set(&v("wbeat"), id(v("wbeat")).add(n(1))),
+                bl(&v("wbeat"), id(v("wbeat")).add(n(1))),
                 if_else(
                     id(v("wbeat")).eq(h2("q_len")),
                     vec![
                         nb(id(port("wlast")), lit(1, 1)),
-                        set(&v("wbeat"), n(0)),
-                        set(&v("qhead2"), id(v("qhead2")).add(n(1)).rem(n(q))),
+                        bl(&v("wbeat"), n(0)),
+                        bl(&v("qhead2"), id(v("qhead2")).add(n(1)).rem(n(q))),
                     ],
                     vec![nb(id(port("wlast")), lit(1, 0))],
                 ),
@@ -366,16 +356,13 @@ pub fn step(x: &str, plan: &Plan) -> Vec<Stmt> {
         body.push(if_(
             id(port("bvalid")),
             vec![
-                if_(
-                    head("q_end"),
-                    vec![set(&v("cinc"), id(v("cinc")).add(n(1)))],
-                ),
-                set(&v("qhead"), id(v("qhead")).add(n(1)).rem(n(q))),
-                set(&v("qinc"), id(v("qinc")).sub(n(1))),
+                if_(head("q_end"), vec![bl(&v("cinc"), id(v("cinc")).add(n(1)))]),
+                bl(&v("qhead"), id(v("qhead")).add(n(1)).rem(n(q))),
+                bl(&v("qinc"), id(v("qinc")).sub(n(1))),
             ],
         ));
     }
-    body.push(set(&v("qcount"), id(v("qcount")).add(id(v("qinc")))));
+    body.push(bl(&v("qcount"), id(v("qcount")).add(id(v("qinc")))));
     body.push(nb(id(v("complete")), id(v("complete")).add(id(v("cinc")))));
     body
 }
@@ -387,10 +374,10 @@ pub fn reset(x: &str) -> Vec<Stmt> {
         bl(id(v("gactive")), lit(1, 0)),
         nb(id(v("overrun")), lit(1, 0)),
         nb(id(v("complete")), lit(32, 0)),
-        set(&v("qhead"), n(0)),
-        set(&v("qhead2"), n(0)),
-        set(&v("qtail"), n(0)),
-        set(&v("qcount"), n(0)),
+        bl(&v("qhead"), n(0)),
+        bl(&v("qhead2"), n(0)),
+        bl(&v("qtail"), n(0)),
+        bl(&v("qcount"), n(0)),
     ];
     if x == "l" {
         r.push(nb(id(port("arvalid")), lit(1, 0)));
@@ -398,7 +385,7 @@ pub fn reset(x: &str) -> Vec<Stmt> {
         r.extend([
             nb(id(port("awvalid")), lit(1, 0)),
             nb(id(port("wvalid")), lit(1, 0)),
-            set(&v("wbeat"), n(0)),
+            bl(&v("wbeat"), n(0)),
         ]);
     }
     r
@@ -409,18 +396,18 @@ pub fn reset(x: &str) -> Vec<Stmt> {
 /// after serving; it fails the run on an access outside DRAM, a malformed burst, or a response
 /// the master does not take.
 pub fn memory_model(plan: &Plan, image: &str) -> Module {
-    let w = plan.beat_bytes as i128;
-    let bpc = plan.dram_milli_bytes as i128;
-    let lm = (plan.dram_latency - MASTER_CYCLES) as i128;
+    let w = plan.bus.beat_bytes as i128;
+    let bpc = plan.bus.milli_bytes_per_cycle as i128;
+    let lm = (plan.bus.latency - MASTER_CYCLES) as i128;
     let ring = (lm as u64 + 2).next_power_of_two() as i128;
     let qa = 2 * queue_depth(plan) as i128;
     let mut m = Module::new("etch_axi_memory");
     m.doc(&format!(
         "DRAM behind an AXI4 slave: {} bytes, beats of {w} bytes, {bpc} thousandths of a byte a cycle, answers {lm} cycles after serving.",
-        plan.dram.max(1).next_multiple_of(plan.beat_bytes)
+        plan.dram.max(1).next_multiple_of(plan.bus.beat_bytes)
     ));
     m.input("clk", 1).input("rst", 1);
-    for (name, bits, from_master) in ports(plan.beat_bytes) {
+    for (name, bits, from_master) in ports(plan.bus.beat_bytes) {
         let p = port(name);
         if from_master {
             m.input(&p, bits);
@@ -432,7 +419,7 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
         }
     }
     // whole beats: a row's last beat may reach past the image's last byte
-    let size = plan.dram.max(1).next_multiple_of(plan.beat_bytes);
+    let size = plan.dram.max(1).next_multiple_of(plan.bus.beat_bytes);
     m.memory("dram", 8, size as u32);
     m.item(Item::Initial(vec![Stmt::Task(
         "$readmemh",
@@ -488,15 +475,15 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
     };
     let bytes = n(size as i128);
     let mut reset = vec![
-        set("ar_head", n(0)),
-        set("ar_tail", n(0)),
-        set("ar_count", n(0)),
-        set("aw_head", n(0)),
-        set("aw_tail", n(0)),
-        set("aw_count", n(0)),
-        set("r_beat", n(0)),
-        set("w_beat", n(0)),
-        set("ptr", n(0)),
+        bl("ar_head", n(0)),
+        bl("ar_tail", n(0)),
+        bl("ar_count", n(0)),
+        bl("aw_head", n(0)),
+        bl("aw_tail", n(0)),
+        bl("aw_count", n(0)),
+        bl("r_beat", n(0)),
+        bl("w_beat", n(0)),
+        bl("ptr", n(0)),
         bl(id("credit_r"), lit(64, 0)),
         bl(id("credit_w"), lit(64, 0)),
     ];
@@ -509,9 +496,10 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
             bl(id("ring_b").at(id("slot")), lit(1, 0)),
         ],
     ));
-    let head_addr = |q: &str, beat: &str| {
+    // the address of beat `beat` of the burst at the head of queue `q` (its head index `head`)
+    let head_addr = |q: &str, head: &str, beat: &str| {
         id(format!("{q}_addr"))
-            .at(id(format!("{}_head", &q[..2])))
+            .at(id(head))
             .add(id(beat).mul(n(w)))
             .add(id("b"))
     };
@@ -521,13 +509,13 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
             id("credit_r").ge(one_beat.clone()),
             vec![
                 bl(id("credit_r"), id("credit_r").sub(one_beat.clone())),
-                set("slot", id("ptr").add(n(lm)).rem(n(ring))),
+                bl("slot", id("ptr").add(n(lm)).rem(n(ring))),
                 Stmt::For(
                     "b".into(),
                     n(0),
                     n(w),
                     vec![
-                        set("a", head_addr("arq", "r_beat")),
+                        bl("a", head_addr("arq", "ar_head", "r_beat")),
                         if_else(
                             id("a").lt(bytes.clone()),
                             vec![bl(
@@ -544,13 +532,13 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
                     id("ring_rl").at(id("slot")),
                     id("r_beat").eq(id("arq_len").at(id("ar_head"))),
                 ),
-                set("r_beat", id("r_beat").add(n(1))),
+                bl("r_beat", id("r_beat").add(n(1))),
                 if_(
                     id("r_beat").gt(id("arq_len").at(id("ar_head"))),
                     vec![
-                        set("r_beat", n(0)),
-                        set("ar_head", id("ar_head").add(n(1)).rem(n(qa))),
-                        set("ar_count", id("ar_count").sub(n(1))),
+                        bl("r_beat", n(0)),
+                        bl("ar_head", id("ar_head").add(n(1)).rem(n(qa))),
+                        bl("ar_count", id("ar_count").sub(n(1))),
                     ],
                 ),
             ],
@@ -566,7 +554,7 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
                 vec![if_(
                     id(port("wstrb")).shr(id("b")).and(n(1)).ne(n(0)),
                     vec![
-                        set("a", head_addr("awq", "w_beat")),
+                        bl("a", head_addr("awq", "aw_head", "w_beat")),
                         if_else(
                             id("a").lt(bytes),
                             vec![bl(
@@ -593,11 +581,11 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
                         id("ring_b").at(id("ptr").add(n(lm)).rem(n(ring))),
                         lit(1, 1),
                     ),
-                    set("w_beat", n(0)),
-                    set("aw_head", id("aw_head").add(n(1)).rem(n(qa))),
-                    set("aw_count", id("aw_count").sub(n(1))),
+                    bl("w_beat", n(0)),
+                    bl("aw_head", id("aw_head").add(n(1)).rem(n(qa))),
+                    bl("aw_count", id("aw_count").sub(n(1))),
                 ],
-                vec![set("w_beat", id("w_beat").add(n(1)))],
+                vec![bl("w_beat", id("w_beat").add(n(1)))],
             ),
         ],
         vec![bl(id("credit_w"), id("credit_w").add(lit(64, bpc)))],
@@ -631,11 +619,11 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
                     id(format!("{q}q_len")).at(id(format!("{q}_tail"))),
                     id(port(len)),
                 ),
-                set(
+                bl(
                     &format!("{q}_tail"),
                     id(format!("{q}_tail")).add(n(1)).rem(n(qa)),
                 ),
-                set(&format!("{q}_count"), id(format!("{q}_count")).add(n(1))),
+                bl(&format!("{q}_count"), id(format!("{q}_count")).add(n(1))),
             ],
         )
     };
@@ -663,7 +651,7 @@ pub fn memory_model(plan: &Plan, image: &str) -> Module {
     ];
     run.push(push("ar", "arvalid"));
     run.push(push("aw", "awvalid"));
-    run.push(set("ptr", id("ptr").add(n(1)).rem(n(ring))));
+    run.push(bl("ptr", id("ptr").add(n(1)).rem(n(ring))));
     run.extend(outputs.clone());
     reset.extend(outputs);
     m.waive(

@@ -1038,7 +1038,7 @@ fn testbench(
     if let Some(plan) = plan {
         let mut mem_conns: Vec<(String, Expr)> =
             vec![("clk".into(), id("clk")), ("rst".into(), id("rst"))];
-        for (name, bits, _) in super::axi::ports(plan.beat_bytes) {
+        for (name, bits, _) in super::axi::ports(plan.bus.beat_bytes) {
             let p = super::axi::port(name);
             m.wire(&p, bits);
             core_conns.push((p.clone(), id(&p)));

@@ -19,7 +19,7 @@
 
 use etch_program::encode::{self, Field, Word};
 use etch_program::isa::{Buffer, Kind, Space, VectorOp};
-use etch_program::machine::Dim;
+use etch_program::machine::{Channel, Dim};
 use etch_program::tiling::{SlotBytes, PARAM_BYTES};
 use etch_program::Program;
 
@@ -128,12 +128,9 @@ pub struct Plan {
     pub output_slot: u64,
     /// Bytes a DMA engine moves a cycle to or from the global buffer: at least its rate.
     pub dma_bytes: u64,
-    /// Bytes of a DRAM bus beat: the AXI4 master's data width.
-    pub beat_bytes: u64,
-    /// The DRAM channel's bandwidth in thousandths of a byte a cycle: the memory model's rate.
-    pub dram_milli_bytes: u64,
-    /// The DRAM channel's latency in cycles: the memory model answers `MASTER_CYCLES` sooner.
-    pub dram_latency: u64,
+    /// The DRAM channel: its beat is the AXI4 master's data width, its bandwidth the memory
+    /// model's rate, and its latency what the memory model answers in (`MASTER_CYCLES` sooner).
+    pub bus: Channel,
     /// The largest window of any layer (rows, columns): the pooling loops' constant bounds.
     pub max_kernel: [u64; 2],
     /// One word per program layer.
@@ -360,9 +357,7 @@ pub fn plan(
         weight_slot: slots.weight.max(1),
         output_slot: output_slot.max(1),
         dma_bytes: m.global.milli_bytes_per_cycle.div_ceil(1000).max(1),
-        beat_bytes: m.dram.beat_bytes,
-        dram_milli_bytes: m.dram.milli_bytes_per_cycle,
-        dram_latency: m.dram.latency,
+        bus: m.dram,
         max_kernel: image.layers.iter().flatten().fold([1, 1], |k, c| {
             [
                 k[0].max(c.window.kernel[0] as u64),
@@ -459,10 +454,6 @@ fn field_code(f: Field, signed: Expr) -> Expr {
     )
 }
 
-fn set(v: &str, e: Expr) -> Stmt {
-    bl(id(v), e)
-}
-
 /// The input row (`axis` 'h') or column ('w') that output position `out` reads at kernel offset
 /// `k`: `out · stride + k · dilation − pad`, from the layer's registers.
 fn window_at(out: Expr, k: &str, axis: char) -> Expr {
@@ -530,8 +521,8 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
     let slot_off = id(v("row")).mul(id(v("rb"))).add(id(v("col")));
     let mv = if x == "l" {
         vec![
-            set(&v("src"), src_addr),
-            set(&v("dst"), id(v("base")).add(slot_off)),
+            bl(&v("src"), src_addr),
+            bl(&v("dst"), id(v("base")).add(slot_off)),
             if_else(
                 id(v("buffer")).eq(lit(2, Buffer::Weight as i128)),
                 vec![bl(id("wbuf").at(id(v("dst"))), id("gbuf").at(id(v("src"))))],
@@ -540,16 +531,16 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
         ]
     } else {
         vec![
-            set(&v("src"), id(v("base")).add(slot_off)),
-            set(&v("dst"), src_addr),
+            bl(&v("src"), id(v("base")).add(slot_off)),
+            bl(&v("dst"), src_addr),
             bl(id("gbuf").at(id(v("dst"))), id("obuf").at(id(v("src")))),
         ]
     };
     let mut step = mv;
-    step.push(set(&v("col"), id(v("col")).add(n(1))));
+    step.push(bl(&v("col"), id(v("col")).add(n(1))));
     step.push(if_(
         id(v("col")).eq(id(v("rb"))),
-        vec![set(&v("col"), n(0)), set(&v("row"), id(v("row")).add(n(1)))],
+        vec![bl(&v("col"), n(0)), bl(&v("row"), id(v("row")).add(n(1)))],
     ));
     let slot = f32(&word, encode::DMA_SLOT);
     let mut start = vec![
@@ -561,12 +552,12 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
             id(v("buffer")),
             id(&word).part(n(encode::DMA_BUFFER.lsb as i128), 2),
         ),
-        set(&v("addr"), f32(&word, encode::DMA_ADDR)),
-        set(&v("stride"), f32(&word, encode::DMA_STRIDE)),
-        set(&v("rows"), f32(&word, encode::DMA_ROWS)),
-        set(&v("rb"), f32(&word, encode::DMA_ROW_BYTES)),
-        set(&v("row"), n(0)),
-        set(&v("col"), n(0)),
+        bl(&v("addr"), f32(&word, encode::DMA_ADDR)),
+        bl(&v("stride"), f32(&word, encode::DMA_STRIDE)),
+        bl(&v("rows"), f32(&word, encode::DMA_ROWS)),
+        bl(&v("rb"), f32(&word, encode::DMA_ROW_BYTES)),
+        bl(&v("row"), n(0)),
+        bl(&v("col"), n(0)),
         bl(id(v("busy")), id(v("pending")).ne(n(0))),
     ];
     if x == "l" {
@@ -575,11 +566,11 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
                 .part(n(encode::DMA_BUFFER.lsb as i128), 2)
                 .eq(lit(2, Buffer::Weight as i128)),
             vec![
-                set(&v("base"), slot.clone().mul(n(plan.weight_slot as i128))),
+                bl(&v("base"), slot.clone().mul(n(plan.weight_slot as i128))),
                 bl(id("wmeta_c0").at(slot.clone()), f32(&word, encode::TILE_C0)),
             ],
             vec![
-                set(&v("base"), slot.clone().mul(n(plan.input_slot as i128))),
+                bl(&v("base"), slot.clone().mul(n(plan.input_slot as i128))),
                 bl(id("imeta_c0").at(slot.clone()), f32(&word, encode::TILE_C0)),
                 bl(
                     id("imeta_rows").at(slot.clone()),
@@ -592,7 +583,7 @@ fn dma_engine(m: &mut Module, x: &str, plan: &Plan, global: bool) {
             ],
         ));
     } else {
-        start.push(set(&v("base"), slot.mul(n(plan.output_slot as i128))));
+        start.push(bl(&v("base"), slot.mul(n(plan.output_slot as i128))));
     }
     start.push(if_(not(id(v("space"))), super::axi::start(x)));
     let mut reset = vec![bl(id(v("busy")), lit(1, 0)), nb(id(v("left")), n(0))];
@@ -688,6 +679,25 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     m.wire("c_row", 256);
     m.assign("c_row", row);
     let lt = |fl: Field| f32("c_row", fl);
+    // the layer's window, first of what a GEMM or vector instruction loads (later fields use it)
+    let window_registers = || {
+        [
+            ("g_kh", T_KH),
+            ("g_kw", T_KW),
+            ("g_sh", T_SH),
+            ("g_sw", T_SW),
+            ("g_dh", T_DH),
+            ("g_dw", T_DW),
+            ("g_ph", T_PH),
+            ("g_pw", T_PW),
+            ("g_ih", T_IN_H),
+            ("g_iw", T_IN_W),
+            ("g_oh", T_OUT_H),
+            ("g_ow", T_OUT_W),
+        ]
+        .map(|(reg, field)| bl(reg, lt(field)))
+        .to_vec()
+    };
     let go = id("c_go").land(id("c_row").at(n(T_CONSTS.lsb as i128)));
     let is_gemm = f32(w, encode::OPCODE).eq(n(encode::OP_GEMM as i128));
     let gdim = |d: Dim| match d {
@@ -721,18 +731,18 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     );
     // the GEMM's start: its geometry from the word, the layer table and the slots' metadata
     let mut gstart = vec![
-        set("g_m", f32(w, encode::GEMM_M)),
-        set("g_k", f32(w, encode::GEMM_K)),
-        set("g_n", f32(w, encode::GEMM_N)),
-        set("g_sr", gdim(f.rows)),
-        set("g_sc", gdim(f.cols)),
-        set("g_t", gdim(f.stream)),
-        set("g_fr", n(0)),
-        set("g_fc", n(0)),
-        set("g_ts", n(0)),
-        set("g_is", f32(w, encode::GEMM_INPUT_SLOT)),
-        set("g_ws", f32(w, encode::GEMM_WEIGHT_SLOT)),
-        set("g_os", f32(w, encode::GEMM_OUTPUT_SLOT)),
+        bl("g_m", f32(w, encode::GEMM_M)),
+        bl("g_k", f32(w, encode::GEMM_K)),
+        bl("g_n", f32(w, encode::GEMM_N)),
+        bl("g_sr", gdim(f.rows)),
+        bl("g_sc", gdim(f.cols)),
+        bl("g_t", gdim(f.stream)),
+        bl("g_fr", n(0)),
+        bl("g_fc", n(0)),
+        bl("g_ts", n(0)),
+        bl("g_is", f32(w, encode::GEMM_INPUT_SLOT)),
+        bl("g_ws", f32(w, encode::GEMM_WEIGHT_SLOT)),
+        bl("g_os", f32(w, encode::GEMM_OUTPUT_SLOT)),
         bl(
             id("c_acc"),
             id(w).at(n(encode::GEMM_ACCUMULATE.lsb as i128)),
@@ -744,73 +754,62 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     // a depthwise tile on the vector unit: `co` channels of `elements / co` pixels each, one
     // kernel window a channel (`execute::depthwise`)
     let mut dstart = vec![
-        set("g_co0", f32(w, encode::TILE_CO0)),
-        set("g_n", lt(T_TILE_CO)),
-        if_(id("g_n").lt(n(1)), vec![set("g_n", n(1))]),
+        bl("g_co0", f32(w, encode::TILE_CO0)),
+        bl("g_n", lt(T_TILE_CO)),
+        if_(id("g_n").lt(n(1)), vec![bl("g_n", n(1))]),
         if_(
             id("g_n").gt(lt(T_COUT).sub(id("g_co0"))),
-            vec![set("g_n", lt(T_COUT).sub(id("g_co0")))],
+            vec![bl("g_n", lt(T_COUT).sub(id("g_co0")))],
         ),
-        set("g_m", f32(w, encode::VEC_ELEMENTS).div(id("g_n"))),
-        set("g_k", lt(T_KH).mul(lt(T_KW))),
-        set("g_is", f32(w, encode::VEC_INPUT_SLOT)),
-        set("g_ws", f32(w, encode::VEC_WEIGHT_SLOT)),
-        set("g_os", f32(w, encode::VEC_OUTPUT_SLOT)),
+        bl("g_m", f32(w, encode::VEC_ELEMENTS).div(id("g_n"))),
+        bl("g_k", lt(T_KH).mul(lt(T_KW))),
+        bl("g_is", f32(w, encode::VEC_INPUT_SLOT)),
+        bl("g_ws", f32(w, encode::VEC_WEIGHT_SLOT)),
+        bl("g_os", f32(w, encode::VEC_OUTPUT_SLOT)),
         bl(id("c_acc"), lit(1, 0)),
         bl(id("c_gemm"), lit(1, 0)),
         bl(id("c_pool"), lit(1, 0)),
         bl(id("c_dw"), lit(1, 1)),
-        set("v_pos", n(0)),
-        set("v_n", id("g_m").mul(id("g_n")).mul(id("g_k"))),
+        bl("v_pos", n(0)),
+        bl("v_n", id("g_m").mul(id("g_n")).mul(id("g_k"))),
     ];
-    let common = vec![
+    let mut common = window_registers();
+    common.extend([
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
         bl(id("c_bin"), id("c_row").at(n(T_BINARY.lsb as i128))),
         bl(id("c_perch"), id("c_row").at(n(T_PER_CHANNEL.lsb as i128))),
-        set("g_thr", lt(T_BASE)),
-        set("g_grp", f32(w, encode::TILE_GROUP)),
-        set("g_cin", lt(T_CIN)),
+        bl("g_thr", lt(T_BASE)),
+        bl("g_grp", f32(w, encode::TILE_GROUP)),
+        bl("g_cin", lt(T_CIN)),
         bl(id("c_form"), id("c_row").part(n(T_FORM.lsb as i128), 2)),
-        set("g_kh", lt(T_KH)),
-        set("g_kw", lt(T_KW)),
-        set("g_ka", lt(T_KH).mul(lt(T_KW))),
-        set("g_sh", lt(T_SH)),
-        set("g_sw", lt(T_SW)),
-        set("g_dh", lt(T_DH)),
-        set("g_dw", lt(T_DW)),
-        set("g_ph", lt(T_PH)),
-        set("g_pw", lt(T_PW)),
-        set("g_ih", lt(T_IN_H)),
-        set("g_iw", lt(T_IN_W)),
-        set("g_oh", lt(T_OUT_H)),
-        set("g_ow", lt(T_OUT_W)),
-        set("g_bits", lt(T_BITS)),
-        set(
+        bl("g_ka", lt(T_KH).mul(lt(T_KW))),
+        bl("g_bits", lt(T_BITS)),
+        bl(
             "g_zp",
             concat(vec![
                 repl(16, id("c_row").at(n((T_ZP.lsb + 15) as i128))),
                 id("c_row").part(n(T_ZP.lsb as i128), 16),
             ]),
         ),
-        set("g_row0", f32(w, encode::TILE_ROW0)),
-        set("g_c0", f32(w, encode::TILE_C0)),
-        set("g_cc", id("g_k").div(id("g_ka"))),
+        bl("g_row0", f32(w, encode::TILE_ROW0)),
+        bl("g_c0", f32(w, encode::TILE_C0)),
+        bl("g_cc", id("g_k").div(id("g_ka"))),
         // whole output rows: several images when the tile starts at row 0 and spans more rows
-        set("g_rows", id("g_m").div(id("g_ow"))),
-        set("g_imgs", n(1)),
+        bl("g_rows", id("g_m").div(id("g_ow"))),
+        bl("g_imgs", n(1)),
         if_(
             id("g_row0").eq(n(0)).land(id("g_rows").gt(id("g_oh"))),
             vec![
-                set("g_imgs", id("g_rows").div(id("g_oh"))),
-                set("g_rows", id("g_oh")),
+                bl("g_imgs", id("g_rows").div(id("g_oh"))),
+                bl("g_rows", id("g_oh")),
             ],
         ),
-        set("g_px", id("g_rows").mul(id("g_ow"))),
-        set("g_ic0", id("imeta_c0").at(id("g_is"))),
-        set("g_ich", id("imeta_rows").at(id("g_is")).div(id("g_imgs"))),
-        set("g_irb", id("imeta_rb").at(id("g_is"))),
+        bl("g_px", id("g_rows").mul(id("g_ow"))),
+        bl("g_ic0", id("imeta_c0").at(id("g_is"))),
+        bl("g_ich", id("imeta_rows").at(id("g_is")).div(id("g_imgs"))),
+        bl("g_irb", id("imeta_rb").at(id("g_is"))),
         // the first input row the slot holds (`ConvShape::in_row0`)
-        set(
+        bl(
             "g_need",
             id("g_rows")
                 .sub(n(1))
@@ -818,15 +817,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 .add(id("g_kh").sub(n(1)).mul(id("g_dh")))
                 .add(n(1)),
         ),
-        if_(id("g_need").gt(id("g_ih")), vec![set("g_need", id("g_ih"))]),
-        set("g_ir0", id("g_row0").mul(id("g_sh")).sub(id("g_ph"))),
-        if_(id("g_ir0").lt(n(0)), vec![set("g_ir0", n(0))]),
+        if_(id("g_need").gt(id("g_ih")), vec![bl("g_need", id("g_ih"))]),
+        bl("g_ir0", id("g_row0").mul(id("g_sh")).sub(id("g_ph"))),
+        if_(id("g_ir0").lt(n(0)), vec![bl("g_ir0", n(0))]),
         if_(
             id("g_ir0").gt(id("g_ih").sub(id("g_need"))),
-            vec![set("g_ir0", id("g_ih").sub(id("g_need")))],
+            vec![bl("g_ir0", id("g_ih").sub(id("g_need")))],
         ),
-        set("g_wc0", id("wmeta_c0").at(id("g_ws"))),
-        set(
+        bl("g_wc0", id("wmeta_c0").at(id("g_ws"))),
+        bl(
             "g_wc",
             cond(
                 id("c_row").at(n(T_WHOLE.lsb as i128)),
@@ -834,7 +833,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 id("g_cc"),
             ),
         ),
-        set(
+        bl(
             "g_pb",
             cond(
                 id("g_wc0").eq(n(0)),
@@ -844,7 +843,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl(id("ometa_ch").at(id("g_os")), id("g_n")),
         bl(id("ometa_px").at(id("g_os")), id("g_px")),
-    ];
+    ]);
     gstart.extend(common.clone());
     dstart.extend(common);
     let (ws, is_, os) = (
@@ -870,19 +869,19 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         }
     };
     let mac = vec![
-        set("img", id("mi").div(id("g_px"))),
-        set("pix", id("mi").rem(id("g_px"))),
-        set("y", id("pix").div(id("g_ow"))),
-        set("x", id("pix").rem(id("g_ow"))),
-        set("ci", id("g_c0").add(id("ki").div(id("g_ka")))),
-        set("kk", id("ki").rem(id("g_ka"))),
-        set("ky", id("kk").div(id("g_kw"))),
-        set("kx", id("kk").rem(id("g_kw"))),
+        bl("img", id("mi").div(id("g_px"))),
+        bl("pix", id("mi").rem(id("g_px"))),
+        bl("y", id("pix").div(id("g_ow"))),
+        bl("x", id("pix").rem(id("g_ow"))),
+        bl("ci", id("g_c0").add(id("ki").div(id("g_ka")))),
+        bl("kk", id("ki").rem(id("g_ka"))),
+        bl("ky", id("kk").div(id("g_kw"))),
+        bl("kx", id("kk").rem(id("g_kw"))),
         // the input channel: the reduction's, or a depthwise tile's own output channel
-        set("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))),
-        set("iy", window_at(id("g_row0").add(id("y")), "ky", 'h')),
-        set("ix", window_at(id("x"), "kx", 'w')),
-        set(
+        bl("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))),
+        bl("iy", window_at(id("g_row0").add(id("y")), "ky", 'h')),
+        bl("ix", window_at(id("x"), "kx", 'w')),
+        bl(
             "oi",
             id("g_os").mul(n(os)).add(
                 id("img")
@@ -895,17 +894,17 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         if_else(
             id("ki").eq(n(0)).land(not(id("c_acc"))),
             vec![
-                set(
+                bl(
                     "pb",
                     id("g_ws")
                         .mul(n(ws))
                         .add(id("ni").mul(n(PARAM_BYTES as i128))),
                 ),
-                set("cur", byte4("wbuf", id("pb"))),
+                bl("cur", byte4("wbuf", id("pb"))),
                 if_(
                     id("mi").eq(n(0)),
                     vec![
-                        set("po", id("g_os").mul(n(os)).add(id("ni"))),
+                        bl("po", id("g_os").mul(n(os)).add(id("ni"))),
                         bl(id("pmul").at(id("po")), byte4("wbuf", id("pb").add(n(4)))),
                         bl(id("pshift").at(id("po")), id("wbuf").at(id("pb").add(n(8)))),
                         bl(id("pzp").at(id("po")), id("wbuf").at(id("pb").add(n(9)))),
@@ -914,12 +913,12 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     ],
                 ),
             ],
-            vec![set("cur", id("accs").at(id("oi")))],
+            vec![bl("cur", id("accs").at(id("oi")))],
         ),
         if_(
             inside_input(),
             vec![
-                set(
+                bl(
                     "ia",
                     id("g_is").mul(n(is_)).add(
                         id("img")
@@ -931,8 +930,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                             .add(id("ix")),
                     ),
                 ),
-                set("q", code("ibuf", id("ia"), id("c_isg"))),
-                set(
+                bl("q", code("ibuf", id("ia"), id("c_isg"))),
+                bl(
                     "xd",
                     cond(
                         id("c_bin"),
@@ -951,7 +950,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                         id("q").sub(id("g_zp")),
                     ),
                 ),
-                set(
+                bl(
                     "wi",
                     id("ni")
                         .mul(id("g_wc"))
@@ -961,7 +960,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                         .add(id("kk"))
                         .mul(id("g_bits")),
                 ),
-                set(
+                bl(
                     "wa",
                     id("g_ws")
                         .mul(n(ws))
@@ -976,7 +975,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     ])
                     .shr(id("wi").rem(n(8))),
                 ),
-                set(
+                bl(
                     "wf",
                     concat(vec![lit(16, 0), id("pair")]).and(n(1).shl(id("g_bits")).sub(n(1))),
                 ),
@@ -987,7 +986,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                             vec![lit(2, 1)],
                             vec![
                                 // sign bit over an exponent field (0: the weight 0)
-                                set(
+                                bl(
                                     "wv",
                                     cond(
                                         id("wf")
@@ -1003,41 +1002,41 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                                 ),
                                 if_(
                                     id("wf").shr(id("g_bits").sub(n(1))).ne(n(0)),
-                                    vec![set("wv", neg(id("wv")))],
+                                    vec![bl("wv", neg(id("wv")))],
                                 ),
                             ],
                         ),
                         (
                             vec![lit(2, 2)],
-                            vec![set("wv", cond(id("wf").ne(n(0)), n(1), neg(n(1))))],
+                            vec![bl("wv", cond(id("wf").ne(n(0)), n(1), neg(n(1))))],
                         ),
                     ],
                     // two's complement of `bits` bits
-                    vec![set(
+                    vec![bl(
                         "wv",
                         id("wf")
                             .xor(n(1).shl(id("g_bits").sub(n(1))))
                             .sub(n(1).shl(id("g_bits").sub(n(1)))),
                     )],
                 ),
-                set("cur", id("cur").add(id("xd").mul(id("wv")))),
+                bl("cur", id("cur").add(id("xd").mul(id("wv")))),
             ],
         ),
         bl(id("accs").at(id("oi")), id("cur")),
     ];
     // a depthwise lane: the kernel position fastest, then the pixel, then the channel
     let dw_lane = vec![
-        set("ki", id("el").rem(id("g_k"))),
-        set("mi", id("el").div(id("g_k")).rem(id("g_m"))),
-        set("ni", id("el").div(id("g_k")).div(id("g_m"))),
+        bl("ki", id("el").rem(id("g_k"))),
+        bl("mi", id("el").div(id("g_k")).rem(id("g_m"))),
+        bl("ni", id("el").div(id("g_k")).div(id("g_m"))),
     ]
     .into_iter()
     .chain(mac.clone())
     .collect::<Vec<_>>();
     let lane = vec![
-        set("mi", lane_dim(Dim::M)),
-        set("ki", lane_dim(Dim::K)),
-        set("ni", lane_dim(Dim::N)),
+        bl("mi", lane_dim(Dim::M)),
+        bl("ki", lane_dim(Dim::K)),
+        bl("ni", lane_dim(Dim::N)),
         if_(
             id("mi")
                 .lt(id("g_m"))
@@ -1048,17 +1047,17 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     ];
     let gstep = vec![
         for_("i", n(rows as i128), vec![for_("j", n(cols as i128), lane)]),
-        set("g_ts", id("g_ts").add(n(1))),
+        bl("g_ts", id("g_ts").add(n(1))),
         if_(
             id("g_ts").ge(id("g_t")),
             vec![
-                set("g_ts", n(0)),
-                set("g_fc", id("g_fc").add(n(cols as i128))),
+                bl("g_ts", n(0)),
+                bl("g_fc", id("g_fc").add(n(cols as i128))),
                 if_(
                     id("g_fc").ge(id("g_sc")),
                     vec![
-                        set("g_fc", n(0)),
-                        set("g_fr", id("g_fr").add(n(rows as i128))),
+                        bl("g_fc", n(0)),
+                        bl("g_fr", id("g_fr").add(n(rows as i128))),
                         if_(id("g_fr").ge(id("g_sr")), vec![bl(id("c_busy"), lit(1, 0))]),
                     ],
                 ),
@@ -1066,7 +1065,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
     ];
     // vector instructions
-    let vstart = vec![
+    let mut vstart = window_registers();
+    vstart.extend([
         bl(id("c_gemm"), lit(1, 0)),
         bl(id("c_dw"), lit(1, 0)),
         bl(
@@ -1081,59 +1081,47 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("c_tab"),
             f32(w, encode::VEC_OP).eq(n(VectorOp::Table as i128)),
         ),
-        set("v_tab", lt(T_BASE)),
+        bl("v_tab", lt(T_BASE)),
         bl(id("c_isg"), id("c_row").at(n(T_IN_SIGNED.lsb as i128))),
         bl(id("c_isg2"), id("c_row").at(n(T_SECOND_SIGNED.lsb as i128))),
         bl(id("c_osg"), id("c_row").at(n(T_OUT_SIGNED.lsb as i128))),
-        set(
+        bl(
             "a_off",
             concat(vec![
                 repl(16, id("c_row").at(n((T_OFFSET.lsb + 15) as i128))),
                 id("c_row").part(n(T_OFFSET.lsb as i128), 16),
             ]),
         ),
-        set("a_min", field_code(T_QMIN, id("c_osg"))),
-        set("a_max", field_code(T_QMAX, id("c_osg"))),
-        set("v_pos", n(0)),
-        set("v_n", f32(w, encode::VEC_ELEMENTS)),
-        set("v_is", f32(w, encode::VEC_INPUT_SLOT)),
-        set("v_os", f32(w, encode::VEC_OUTPUT_SLOT)),
-        set("g_kh", lt(T_KH)),
-        set("g_kw", lt(T_KW)),
-        set("g_oh", lt(T_OUT_H)),
-        set("g_ow", lt(T_OUT_W)),
-        set("g_iw", lt(T_IN_W)),
-        set("g_ih", lt(T_IN_H)),
-        set("g_sh", lt(T_SH)),
-        set("g_sw", lt(T_SW)),
-        set("g_dh", lt(T_DH)),
-        set("g_dw", lt(T_DW)),
-        set("g_ph", lt(T_PH)),
-        set("g_pw", lt(T_PW)),
-        set("v_plane", id("g_oh").mul(id("g_ow"))),
-        set(
+        bl("a_min", field_code(T_QMIN, id("c_osg"))),
+        bl("a_max", field_code(T_QMAX, id("c_osg"))),
+        bl("v_pos", n(0)),
+        bl("v_n", f32(w, encode::VEC_ELEMENTS)),
+        bl("v_is", f32(w, encode::VEC_INPUT_SLOT)),
+        bl("v_os", f32(w, encode::VEC_OUTPUT_SLOT)),
+        bl("v_plane", id("g_oh").mul(id("g_ow"))),
+        bl(
             "v_e0",
             f32(w, encode::TILE_C0)
                 .mul(id("v_plane"))
                 .add(f32(w, encode::TILE_ROW0).mul(id("g_ow"))),
         ),
         // the first input element a pooling tile's slot holds (`execute::pool`)
-        set(
+        bl(
             "g_ir0",
             f32(w, encode::TILE_ROW0).mul(id("g_sh")).sub(id("g_ph")),
         ),
-        if_(id("g_ir0").lt(n(0)), vec![set("g_ir0", n(0))]),
-        if_(id("g_ir0").gt(id("g_ih")), vec![set("g_ir0", id("g_ih"))]),
-        set(
+        if_(id("g_ir0").lt(n(0)), vec![bl("g_ir0", n(0))]),
+        if_(id("g_ir0").gt(id("g_ih")), vec![bl("g_ir0", id("g_ih"))]),
+        bl(
             "v_first",
             f32(w, encode::TILE_C0)
                 .mul(id("g_ih"))
                 .mul(id("g_iw"))
                 .add(id("g_ir0").mul(id("g_iw"))),
         ),
-        set("v_ch", id("ometa_ch").at(f32(w, encode::VEC_OUTPUT_SLOT))),
-        set("v_px", id("ometa_px").at(f32(w, encode::VEC_OUTPUT_SLOT))),
-    ];
+        bl("v_ch", id("ometa_ch").at(f32(w, encode::VEC_OUTPUT_SLOT))),
+        bl("v_px", id("ometa_px").at(f32(w, encode::VEC_OUTPUT_SLOT))),
+    ]);
     // requantization (`Requant::scale`, then the zero point and the clamp)
     let sext8 = |e: Expr, signed: Expr| {
         cond(
@@ -1143,7 +1131,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         )
     };
     let requant = vec![
-        set(
+        bl(
             "po",
             id("v_os")
                 .mul(n(os))
@@ -1217,11 +1205,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     // max pooling of whole output rows or planes (`execute::pool`): the slot holds the input
     // from element `v_first`; padding takes no part
     let pool = vec![
-        set("mi", id("v_e0").add(id("el"))),
-        set("img", id("mi").div(id("v_plane"))),
-        set("y", id("mi").rem(id("v_plane")).div(id("g_ow"))),
-        set("x", id("mi").rem(id("g_ow"))),
-        set("best", neg(n(1 << 30))),
+        bl("mi", id("v_e0").add(id("el"))),
+        bl("img", id("mi").div(id("v_plane"))),
+        bl("y", id("mi").rem(id("v_plane")).div(id("g_ow"))),
+        bl("x", id("mi").rem(id("g_ow"))),
+        bl("best", neg(n(1 << 30))),
         // constant bounds (the largest window), so the loops unroll
         for_(
             "ky",
@@ -1232,12 +1220,12 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 vec![if_(
                     id("ky").lt(id("g_kh")).land(id("kx").lt(id("g_kw"))),
                     vec![
-                        set("iy", window_at(id("y"), "ky", 'h')),
-                        set("ix", window_at(id("x"), "kx", 'w')),
+                        bl("iy", window_at(id("y"), "ky", 'h')),
+                        bl("ix", window_at(id("x"), "kx", 'w')),
                         if_(
                             inside_input(),
                             vec![
-                                set(
+                                bl(
                                     "ia",
                                     id("img")
                                         .mul(id("g_ih"))
@@ -1246,11 +1234,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                                         .add(id("ix"))
                                         .sub(id("v_first")),
                                 ),
-                                set(
+                                bl(
                                     "q",
                                     code("ibuf", id("v_is").mul(n(is_)).add(id("ia")), id("c_isg")),
                                 ),
-                                if_(id("q").gt(id("best")), vec![set("best", id("q"))]),
+                                if_(id("q").gt(id("best")), vec![bl("best", id("q"))]),
                             ],
                         ),
                     ],
@@ -1264,11 +1252,11 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     ];
     // a residual Add (`execute::add`): the slot's two rows of `v_n` codes are the operands
     let add = vec![
-        set(
+        bl(
             "q",
             code("ibuf", id("v_is").mul(n(is_)).add(id("el")), id("c_isg")),
         ),
-        set(
+        bl(
             "xd",
             code(
                 "ibuf",
@@ -1276,9 +1264,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 id("c_isg2"),
             ),
         ),
-        set("cur", id("q").add(id("xd")).add(id("a_off"))),
-        if_(id("cur").lt(id("a_min")), vec![set("cur", id("a_min"))]),
-        if_(id("cur").gt(id("a_max")), vec![set("cur", id("a_max"))]),
+        bl("cur", id("q").add(id("xd")).add(id("a_off"))),
+        if_(id("cur").lt(id("a_min")), vec![bl("cur", id("a_min"))]),
+        if_(id("cur").gt(id("a_max")), vec![bl("cur", id("a_max"))]),
         bl(
             id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
             id("cur").slice(7, 0),
@@ -1296,7 +1284,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             "i",
             n(lanes as i128),
             vec![
-                set("el", id("v_pos").add(id("i"))),
+                bl("el", id("v_pos").add(id("i"))),
                 if_(
                     id("el").lt(id("v_n")),
                     vec![if_else(
@@ -1315,7 +1303,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 ),
             ],
         ),
-        set("v_pos", id("v_pos").add(n(lanes as i128))),
+        bl("v_pos", id("v_pos").add(n(lanes as i128))),
         if_(id("v_pos").ge(id("v_n")), vec![bl(id("c_busy"), lit(1, 0))]),
     ];
     m.always_ff(

@@ -229,6 +229,16 @@ pub(crate) fn column_run(aw: WindowAxis, kj: usize, w: usize) -> (usize, usize, 
     (first, end, j0)
 }
 
+/// A 2-D window's kernel rows and columns and output rows and columns.
+fn extents([ah, aw]: [WindowAxis; 2]) -> (usize, usize, usize, usize) {
+    (
+        ah.kernel as usize,
+        aw.kernel as usize,
+        ah.out as usize,
+        aw.out as usize,
+    )
+}
+
 /// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
 pub(crate) fn im2col(
     x: &[f32],
@@ -236,12 +246,7 @@ pub(crate) fn im2col(
     [ah, aw]: [WindowAxis; 2],
     col: &mut [f32],
 ) {
-    let (kh, kw, ho, wo) = (
-        ah.kernel as usize,
-        aw.kernel as usize,
-        ah.out as usize,
-        aw.out as usize,
-    );
+    let (kh, kw, ho, wo) = extents([ah, aw]);
     let stride = aw.stride as usize;
     col.par_chunks_mut(ho * wo)
         .enumerate()
@@ -272,9 +277,11 @@ pub(crate) fn im2col(
 }
 
 /// One filter per channel: a direct sliding window, parallel over channels, added onto `out`.
-/// Each output row sums its taps in kernel order into a zeroed row (so every output is the same
-/// float sum as a per-element loop gives), one tap at a time across the row's valid columns: a
-/// multiply-add over a contiguous (stride 1) or strided run that the compiler vectorizes.
+/// Each channel is first laid out zero-padded on every side (and, for a column stride `s`, each
+/// row split into `s` phases so that every tap reads a contiguous run); then output rows are
+/// computed four at a time in blocks of 8 columns held in registers, every output summing all its
+/// taps in kernel order from zero (multiply then add, never fused, so every CPU gives the same
+/// sums).
 fn depthwise(
     x: &Array<f32>,
     w: &Array<f32>,
@@ -282,131 +289,247 @@ fn depthwise(
     (h, wd): (usize, usize),
     [ah, aw]: [WindowAxis; 2],
 ) {
-    let (kh, kw, ho, wo) = (
-        ah.kernel as usize,
-        aw.kernel as usize,
-        ah.out as usize,
-        aw.out as usize,
-    );
+    let (kh, kw, ho, wo) = extents([ah, aw]);
     let m = w.shape[0];
     let c = x.shape[1];
-    let stride = aw.stride as usize;
-    // per kernel column: the output columns whose input column lies inside the row, and the
-    // input column of the first of them
-    let cols: Vec<(usize, usize, usize)> = (0..kw).map(|kj| column_run(aw, kj, wd)).collect();
-    // a strided row is read as `stride` de-interleaved phases: output column j of tap kj reads
-    // phase j0 % stride at j0 / stride + j, a contiguous run
-    let phase_len = wd.div_ceil(stride);
-    let shape = DepthwisePlane {
-        h,
-        wd,
-        kh,
-        kw,
-        wo,
-        stride,
-        phase_len,
-        axes: [ah, aw],
-        cols: &cols,
-    };
+    let plane = DepthwisePlane::new((h, wd), [ah, aw]);
+    let row_len = plane.phase_len * plane.stride;
     out.par_chunks_mut(ho * wo).enumerate().for_each_init(
-        || (vec![0.0f32; wo], vec![0.0f32; h * phase_len * stride]),
-        |(acc, phases), (plane, dst)| {
-            let (img, oc) = (plane / m, plane % m);
+        || vec![0.0f32; plane.rows * row_len],
+        |padded, (p, dst)| {
+            let (img, oc) = (p / m, p % m);
             // group = channels: output channel oc reads input channel oc·c/m
             let ic = oc * c / m;
             let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
             let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
-            shape.run(src, filt, dst, acc, phases);
+            plane.run(src, filt, dst, padded);
         },
     );
 }
 
+/// Output columns a depthwise block computes at once: one 256-bit vector of f32.
+const LANES: usize = 8;
+
+/// Output rows a depthwise block computes at once: independent sums the CPU overlaps.
+const ROWS: usize = 4;
+
 /// One depthwise plane's geometry, shared by every channel.
-struct DepthwisePlane<'a> {
+struct DepthwisePlane {
     h: usize,
     wd: usize,
-    kh: usize,
-    kw: usize,
-    wo: usize,
     stride: usize,
+    wo: usize,
+    /// `wo` rounded up to whole blocks of `LANES`.
+    wo_blocks: usize,
+    /// Length of one phase of a padded row.
     phase_len: usize,
-    axes: [WindowAxis; 2],
-    cols: &'a [(usize, usize, usize)],
+    /// Padded rows, the first `pad_top` and those past the input zero.
+    rows: usize,
+    /// Distance between the first padded rows of consecutive output rows.
+    row_step: usize,
+    pad_top: i64,
+    /// Per column phase: its first and end index inside the input, and the input column of the first.
+    phases: Vec<(usize, usize, usize)>,
+    /// Per tap, in kernel order: its offset from the output row's first padded row.
+    taps: Vec<usize>,
 }
 
-impl DepthwisePlane<'_> {
+impl DepthwisePlane {
+    /// The geometry of an `h×wd` input plane slid over by the window `[ah, aw]`.
+    fn new((h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) -> DepthwisePlane {
+        let (kh, kw, ho, wo) = extents([ah, aw]);
+        let stride = aw.stride as usize;
+        // output columns rounded up to whole blocks: the extra lanes read zeros and are dropped
+        let wo_blocks = wo.div_ceil(LANES) * LANES;
+        let phase_len = wo_blocks + (kw - 1) * aw.dilation as usize / stride;
+        let row_len = phase_len * stride;
+        // each phase's run of input columns: padded column q·stride + p is input column
+        // q·stride + p − pad_begin
+        let phases = (0..stride)
+            .map(|p| {
+                let lead = aw.pad_begin - p as i64;
+                let first = (lead.max(0) as usize).div_ceil(stride).min(phase_len);
+                let end = ((wd as i64 + lead).max(0) as usize)
+                    .div_ceil(stride)
+                    .clamp(first, phase_len);
+                let start = ((first * stride) as i64 - lead).max(0) as usize;
+                (first, end, start)
+            })
+            .collect();
+        // where each tap reads, relative to its output row's first padded row: kernel order
+        let taps = (0..kh)
+            .flat_map(|ki| {
+                (0..kw).map(move |kj| {
+                    let shift = kj * aw.dilation as usize;
+                    ki * ah.dilation as usize * row_len
+                        + (shift % stride) * phase_len
+                        + shift / stride
+                })
+            })
+            .collect();
+        DepthwisePlane {
+            h,
+            wd,
+            stride,
+            wo,
+            wo_blocks,
+            phase_len,
+            rows: (ho - 1) * ah.stride as usize + (kh - 1) * ah.dilation as usize + 1,
+            row_step: ah.stride as usize * row_len,
+            pad_top: ah.pad_begin,
+            phases,
+            taps,
+        }
+    }
+
     /// Adds the plane `src` convolved with `filt` onto `dst`, with 256-bit vectors where the CPU
-    /// has them (multiply then add, never fused: every CPU gives the same sums).
-    fn run(&self, src: &[f32], filt: &[f32], dst: &mut [f32], acc: &mut [f32], phases: &mut [f32]) {
+    /// has them; `padded` is scratch.
+    fn run(&self, src: &[f32], filt: &[f32], dst: &mut [f32], padded: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the only feature the function enables
-            unsafe { self.run_avx2(src, filt, dst, acc, phases) };
+            unsafe { self.run_avx2(src, filt, dst, padded) };
             return;
         }
-        self.run_plain(src, filt, dst, acc, phases);
+        self.run_plain(src, filt, dst, padded);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2(
-        &self,
-        src: &[f32],
-        filt: &[f32],
-        dst: &mut [f32],
-        acc: &mut [f32],
-        phases: &mut [f32],
-    ) {
-        self.run_plain(src, filt, dst, acc, phases);
+    unsafe fn run_avx2(&self, src: &[f32], filt: &[f32], dst: &mut [f32], padded: &mut [f32]) {
+        self.pad(src, padded);
+        let (mut lines, mut base) = (dst.chunks_exact_mut(self.wo * ROWS), 0);
+        for block in lines.by_ref() {
+            // SAFETY: the CPU has AVX2
+            unsafe { self.add_rows_avx2::<ROWS>(padded, filt, base, block) };
+            base += ROWS * self.row_step;
+        }
+        for line in lines.into_remainder().chunks_exact_mut(self.wo) {
+            // SAFETY: the CPU has AVX2
+            unsafe { self.add_rows_avx2::<1>(padded, filt, base, line) };
+            base += self.row_step;
+        }
     }
 
-    #[inline(always)]
-    fn run_plain(
+    /// `add_rows` in 256-bit vectors: the same products and sums in the same order.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_rows_avx2<const R: usize>(
         &self,
-        src: &[f32],
+        padded: &[f32],
         filt: &[f32],
-        dst: &mut [f32],
-        acc: &mut [f32],
-        phases: &mut [f32],
+        base: usize,
+        lines: &mut [f32],
     ) {
-        let (h, wd, stride, phase_len) = (self.h, self.wd, self.stride, self.phase_len);
-        let [ah, _] = self.axes;
-        if stride > 1 {
-            for (row, out) in src
-                .chunks_exact(wd)
-                .zip(phases.chunks_exact_mut(phase_len * stride))
-            {
-                for (j, group) in row.chunks(stride).enumerate() {
-                    for (p, &v) in group.iter().enumerate() {
-                        out[p * phase_len + j] = v;
+        use std::arch::x86_64::*;
+        let last_tap = self.taps.last().copied().unwrap_or(0);
+        // every read below lies inside `padded`, and every tap has its weight
+        assert!(base + (R - 1) * self.row_step + last_tap + self.wo_blocks <= padded.len());
+        assert!(filt.len() >= self.taps.len() && lines.len() >= R * self.wo);
+        let p = padded.as_ptr();
+        for j in (0..self.wo_blocks).step_by(LANES) {
+            // SAFETY: the assertions above bound every load; AVX2 is enabled
+            unsafe {
+                let mut acc = [_mm256_setzero_ps(); R];
+                for (&tap, &wv) in self.taps.iter().zip(filt) {
+                    let wv = _mm256_set1_ps(wv);
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let v = _mm256_loadu_ps(p.add(base + r * self.row_step + tap + j));
+                        *acc = _mm256_add_ps(*acc, _mm256_mul_ps(v, wv));
+                    }
+                }
+                for (line, acc) in lines.chunks_exact_mut(self.wo).zip(acc) {
+                    if j + LANES <= self.wo {
+                        let o = line.as_mut_ptr().add(j);
+                        _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc));
+                    } else {
+                        let mut lanes = [0.0f32; LANES];
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+                        for (o, a) in line[j..].iter_mut().zip(lanes) {
+                            *o += a;
+                        }
                     }
                 }
             }
         }
-        for (oi, line) in dst.chunks_exact_mut(self.wo).enumerate() {
-            acc.fill(0.0);
-            for ki in 0..self.kh {
-                let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
-                if ii < 0 || ii >= h as i64 {
+    }
+
+    fn run_plain(&self, src: &[f32], filt: &[f32], dst: &mut [f32], padded: &mut [f32]) {
+        self.pad(src, padded);
+        let (mut lines, mut base) = (dst.chunks_exact_mut(self.wo * ROWS), 0);
+        for block in lines.by_ref() {
+            self.add_rows::<ROWS>(padded, filt, base, block);
+            base += ROWS * self.row_step;
+        }
+        for line in lines.into_remainder().chunks_exact_mut(self.wo) {
+            self.add_rows::<1>(padded, filt, base, line);
+            base += self.row_step;
+        }
+    }
+
+    /// Lays the input plane `src` out in `padded`: zero rows and columns around it, each row in
+    /// its column phases.
+    #[inline(always)]
+    fn pad(&self, src: &[f32], padded: &mut [f32]) {
+        let (stride, phase_len) = (self.stride, self.phase_len);
+        for (r, row) in padded.chunks_exact_mut(phase_len * stride).enumerate() {
+            let ii = r as i64 - self.pad_top;
+            if ii < 0 || ii >= self.h as i64 {
+                row.fill(0.0);
+                continue;
+            }
+            let input = &src[ii as usize * self.wd..(ii as usize + 1) * self.wd];
+            for (phase, &(first, end, start)) in row.chunks_exact_mut(phase_len).zip(&self.phases) {
+                phase[..first].fill(0.0);
+                phase[end..].fill(0.0);
+                let inside = &mut phase[first..end];
+                if inside.is_empty() {
                     continue;
                 }
-                let ii = ii as usize;
-                let row: &[f32] = if stride == 1 {
-                    &src[ii * wd..(ii + 1) * wd]
+                if stride == 1 {
+                    inside.copy_from_slice(&input[start..start + inside.len()]);
                 } else {
-                    &phases[ii * phase_len * stride..(ii + 1) * phase_len * stride]
-                };
-                for (kj, &(first, end, j0)) in self.cols.iter().enumerate() {
-                    let at = (j0 % stride) * phase_len + j0 / stride;
-                    let run = &mut acc[first..end];
-                    let wv = filt[ki * self.kw + kj];
-                    for (a, &v) in run.iter_mut().zip(&row[at..]) {
+                    inside
+                        .iter_mut()
+                        .zip(input[start..].iter().step_by(stride))
+                        .for_each(|(v, &s)| *v = s);
+                }
+            }
+        }
+    }
+
+    /// Adds `R` consecutive output rows (`lines`, the first reading from padded offset `base`)
+    /// onto `lines`, `LANES` columns at a time.
+    fn add_rows<const R: usize>(
+        &self,
+        padded: &[f32],
+        filt: &[f32],
+        base: usize,
+        lines: &mut [f32],
+    ) {
+        for j in (0..self.wo_blocks).step_by(LANES) {
+            let mut acc = [[0.0f32; LANES]; R];
+            for (&tap, &wv) in self.taps.iter().zip(filt) {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let at = base + r * self.row_step + tap + j;
+                    let run: &[f32; LANES] = padded[at..at + LANES].try_into().expect("a block");
+                    for (a, &v) in acc.iter_mut().zip(run) {
                         *a += v * wv;
                     }
                 }
             }
-            for (o, &a) in line.iter_mut().zip(acc.iter()) {
-                *o += a;
+            for (line, acc) in lines.chunks_exact_mut(self.wo).zip(acc) {
+                if j + LANES <= self.wo {
+                    let out: &mut [f32; LANES] =
+                        (&mut line[j..j + LANES]).try_into().expect("a block");
+                    for (o, a) in out.iter_mut().zip(acc) {
+                        *o += a;
+                    }
+                } else {
+                    for (o, a) in line[j..].iter_mut().zip(acc) {
+                        *o += a;
+                    }
+                }
             }
         }
     }
@@ -550,4 +673,82 @@ pub fn conv_transpose(
         }
     }
     Ok(Array::new(out_shape, y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// The depthwise kernel on random planes, windows, strides, dilations and pads: each
+        /// output within a few roundings of the definition's sum (in f64), and the 256-bit path
+        /// bit for bit the portable one.
+        #[test]
+        fn depthwise_is_the_definition_and_the_same_on_every_path(
+            (h, wd) in (1usize..14, 1usize..40),
+            (kh, kw) in (1i64..6, 1i64..6),
+            strides in [1i64..4, 1i64..4],
+            dilations in [1i64..3, 1i64..3],
+            pads in [0i64..4, 0i64..4, 0i64..4, 0i64..4],
+            seed in any::<u64>(),
+        ) {
+            let window = Window {
+                kernel_shape: None,
+                strides: Some(strides.to_vec()),
+                pads: Some(pads.to_vec()),
+                dilations: Some(dilations.to_vec()),
+                auto_pad: "NOTSET".into(),
+                ceil_mode: false,
+            };
+            let axes = window.resolve(&[h as i64, wd as i64], &[kh, kw]);
+            prop_assume!(axes.as_ref().is_ok_and(|a| a.iter().all(|a| a.out >= 1)));
+            let [ah, aw] = lift_2d(axes.unwrap()).unwrap();
+            let mut state = seed | 1;
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state % 2001) as f32 / 1000.0 - 1.0
+                    })
+                    .collect()
+            };
+            let (src, filt) = (draw(h * wd), draw((kh * kw) as usize));
+            let (ho, wo) = (ah.out as usize, aw.out as usize);
+            let plane = DepthwisePlane::new((h, wd), [ah, aw]);
+            let mut padded = vec![0.0f32; plane.rows * plane.phase_len * plane.stride];
+            let (mut fast, mut plain) = (vec![0.5f32; ho * wo], vec![0.5f32; ho * wo]);
+            plane.run(&src, &filt, &mut fast, &mut padded);
+            plane.run_plain(&src, &filt, &mut plain, &mut padded);
+            prop_assert_eq!(
+                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            for oi in 0..ho {
+                for oj in 0..wo {
+                    let (mut sum, mut size) = (0.5f64, 0.5f64);
+                    for ki in 0..kh {
+                        for kj in 0..kw {
+                            let ii = oi as i64 * ah.stride + ki * ah.dilation - ah.pad_begin;
+                            let ij = oj as i64 * aw.stride + kj * aw.dilation - aw.pad_begin;
+                            if (0..h as i64).contains(&ii) && (0..wd as i64).contains(&ij) {
+                                let t = src[ii as usize * wd + ij as usize] as f64
+                                    * filt[(ki * kw + kj) as usize] as f64;
+                                sum += t;
+                                size += t.abs();
+                            }
+                        }
+                    }
+                    let got = plain[oi * wo + oj] as f64;
+                    prop_assert!(
+                        (got - sum).abs() <= 1e-6 * size,
+                        "output ({oi}, {oj}): {got} against {sum}"
+                    );
+                }
+            }
+        }
+    }
 }
