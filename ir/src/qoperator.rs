@@ -97,6 +97,7 @@ pub fn multiplier(x_scale: f32, w_scale: f32, y_scale: f32) -> f32 {
 /// onnxruntime's requantization of one accumulator: `clamp(zp + round_half_even(f32(acc) · m),
 /// qmin, qmax)`, the float32 product rounded once more to an integer (MLAS clamps before it rounds,
 /// which gives the same).
+#[inline]
 pub fn requantize(acc: i64, m: f32, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
     let v = (acc as f32 * m).round_ties_even() as f64 + zero_point as f64;
     v.clamp(qmin as f64, qmax as f64) as i32

@@ -144,9 +144,7 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
                 .for_each(|(g, plane)| {
                     let xg = &xs[g * geom.h * geom.w..(g + 1) * geom.h * geom.w];
                     let acc = depthwise_plane(xg, &geom, g, &w[g * k..(g + 1) * k], &layer.input);
-                    for (y, &a) in plane.iter_mut().zip(&acc) {
-                        *y = layer.output(g, a) as i64;
-                    }
+                    layer.output_plane(g, &acc, plane);
                 });
             continue;
         }
@@ -161,11 +159,7 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
                         .par_chunks_mut(p)
                         .zip(acc.par_chunks(p))
                         .enumerate()
-                        .for_each(|(j, (plane, acc))| {
-                            for (y, &a) in plane.iter_mut().zip(acc) {
-                                *y = layer.output(g * mg + j, a) as i64;
-                            }
-                        });
+                        .for_each(|(j, (plane, acc))| layer.output_plane(g * mg + j, acc, plane));
                     continue;
                 }
             }
@@ -174,9 +168,9 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
                 .map(|pix| field(xs, &geom, g, (pix / wo, pix % wo), &layer.input, binary))
                 .collect();
             planes.par_chunks_mut(p).enumerate().for_each(|(j, plane)| {
-                let o = g * mg + j;
+                let (o, output) = (g * mg + j, layer.requantizer(g * mg + j));
                 for (y, f) in plane.iter_mut().zip(&fields) {
-                    *y = layer.output(o, layer.weights.dot(o, k, f)) as i64;
+                    *y = output(layer.weights.dot(o, k, f)) as i64;
                 }
             });
         }

@@ -17,7 +17,7 @@ use etch_ir::quant::{QInput, QuantLayer};
 use super::Res;
 use crate::reference::value::{Array, Value};
 use dot::WeightCodes;
-use requant::{requantize, Requant};
+use requant::{requantize, requantize_run, Requant};
 
 /// How the layer reads its input codes.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,17 +263,65 @@ impl IntLayer {
 
     /// The output code of channel `o` for a dot product: bias, requantize, clamp.
     pub fn output(&self, o: usize, dot: i32) -> i32 {
-        let acc = dot.wrapping_add(self.bias[o]);
-        if let Some(m) = &self.float32 {
-            return etch_ir::qoperator::requantize(
-                acc as i64,
-                m[o],
-                self.zero_point,
-                self.qmin,
-                self.qmax,
-            );
+        self.requantizer(o)(dot)
+    }
+
+    /// [`IntLayer::output`] of channel `o` with the channel's constants looked up once: what a
+    /// kernel applies to a whole plane of dot products.
+    #[inline]
+    pub fn requantizer(&self, o: usize) -> impl Fn(i32) -> i32 + '_ {
+        let (bias, zp, qmin, qmax) = (self.bias[o], self.zero_point, self.qmin, self.qmax);
+        // onnxruntime's float32 multiplier (QOperator layers), or etch's fixed-point one
+        enum Rule<'a> {
+            Float32(f32),
+            Fixed(&'a Requant),
         }
-        requantize(acc, &self.requant[o], self.zero_point, self.qmin, self.qmax)
+        let rule = match &self.float32 {
+            Some(m) => Rule::Float32(m[o]),
+            None => Rule::Fixed(&self.requant[o]),
+        };
+        move |dot: i32| {
+            let acc = dot.wrapping_add(bias);
+            match rule {
+                Rule::Float32(m) => etch_ir::qoperator::requantize(acc as i64, m, zp, qmin, qmax),
+                Rule::Fixed(rq) => requantize(acc, rq, zp, qmin, qmax),
+            }
+        }
+    }
+
+    /// [`IntLayer::output`] of channel `o` for each of `dots`, into `out` (the fixed-point rule
+    /// by [`requantize_run`], in 256-bit vectors where the CPU has them).
+    pub fn output_plane(&self, o: usize, dots: &[i32], out: &mut [i64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature the function enables
+            unsafe { self.output_plane_avx2(o, dots, out) };
+            return;
+        }
+        self.output_plane_plain(o, dots, out);
+    }
+
+    /// [`IntLayer::output_plane`] compiled for 256-bit vectors: the same exact arithmetic.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn output_plane_avx2(&self, o: usize, dots: &[i32], out: &mut [i64]) {
+        self.output_plane_plain(o, dots, out);
+    }
+
+    #[inline(always)]
+    fn output_plane_plain(&self, o: usize, dots: &[i32], out: &mut [i64]) {
+        match &self.float32 {
+            None => {
+                let range = (self.zero_point, self.qmin, self.qmax);
+                requantize_run(dots, self.bias[o], &self.requant[o], range, out)
+            }
+            Some(_) => {
+                let output = self.requantizer(o);
+                for (y, &d) in out.iter_mut().zip(dots) {
+                    *y = output(d) as i64;
+                }
+            }
+        }
     }
 
     /// Runs the layer on int8 codes.

@@ -70,6 +70,7 @@ impl Requant {
 
     /// `round_half_even(acc · multiplier / 2^shift)`: the 64-bit product's magnitude plus half an
     /// LSB, shifted right, less one where the dropped bits were exactly half and the result is odd.
+    #[inline]
     pub fn scale(&self, acc: i32) -> i32 {
         // |acc · multiplier| < 2^31 · 2^31 = 2^62: the product and the rounding fit in 64 bits
         let prod = acc as i64 * self.multiplier as i64;
@@ -87,8 +88,41 @@ impl Requant {
 }
 
 /// `clamp(zp + round_half_even(acc · M), qmin, qmax)`: one output code.
+#[inline]
 pub fn requantize(acc: i32, rq: &Requant, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
     (zero_point as i64 + rq.scale(acc) as i64).clamp(qmin as i64, qmax as i64) as i32
+}
+
+/// [`requantize`] of `dot + bias` for each of `dots`, into `out`; `range` is (zero point, qmin,
+/// qmax). Where every biased accumulator is below 2^21 in magnitude and its scaled value below
+/// 2^30, the rule runs in f64, which the CPU does several lanes at a time: the product with the
+/// 31-bit multiplier stays below 2^52, so it and its scaling by `2^−shift` are exact, and adding
+/// 1.5·2^52 rounds that exact value half to even into the low bits of the sum.
+#[inline(always)]
+pub fn requantize_run(
+    dots: &[i32],
+    bias: i32,
+    rq: &Requant,
+    (zero_point, qmin, qmax): (i32, i32, i32),
+    out: &mut [i64],
+) {
+    let peak = dots
+        .iter()
+        .fold(0, |p: u32, d| p.max(d.wrapping_add(bias).unsigned_abs()));
+    if peak < 1 << 21 && peak as f64 * rq.value() < (1 << 30) as f64 {
+        let (m, step) = (rq.multiplier as f64, 2f64.powi(-(rq.shift as i32)));
+        let (zp, lo, hi) = (zero_point as i64, qmin as i64, qmax as i64);
+        const ROUND: f64 = 1.5 * (1u64 << 52) as f64;
+        for (y, &d) in out.iter_mut().zip(dots) {
+            // the rounded value, below 2^30 in magnitude, is the sum's low 32 bits
+            let r = (d.wrapping_add(bias) as f64 * m * step + ROUND).to_bits() as i32;
+            *y = (r as i64 + zp).clamp(lo, hi);
+        }
+    } else {
+        for (y, &d) in out.iter_mut().zip(dots) {
+            *y = requantize(d.wrapping_add(bias), rq, zero_point, qmin, qmax) as i64;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,5 +171,38 @@ mod tests {
         }
         assert_eq!(requantize(1000, &half, -128, -128, 127), 127);
         assert_eq!(requantize(-1000, &half, 10, -128, 127), -128);
+    }
+
+    proptest::proptest! {
+        /// A run requantizes every accumulator as `requantize` does, on either side of the
+        /// bounds of its f64 path, ties included.
+        #[test]
+        fn a_run_is_each_accumulator_requantized(
+            log_m in -30.0f64..29.0,
+            dots in proptest::collection::vec(-(1i32 << 22)..(1 << 22), 1..64),
+            scale in 0u32..23,
+            bias in -(1i32 << 20)..(1 << 20),
+            zp in -200i32..200,
+            power_of_two in proptest::bool::ANY,
+        ) {
+            // a power-of-two multiplier makes half of all odd products exact ties
+            let log_m = if power_of_two { log_m.round() } else { log_m };
+            let rq = Requant::new(2f64.powf(log_m)).unwrap();
+            // accumulators from a few units up to 2^22, and exact halves of the multiplier's step
+            let mut dots: Vec<i32> = dots.iter().map(|d| d >> scale).collect();
+            if rq.shift < 31 {
+                let tie = (1i64 << (rq.shift - 1)) / (rq.multiplier as i64).max(1);
+                dots.push(tie as i32);
+                dots.push(-(tie as i32));
+            }
+            for (lo, hi) in [(-128, 127), (0, 255), (i32::MIN, i32::MAX)] {
+                let mut out = vec![0i64; dots.len()];
+                requantize_run(&dots, bias, &rq, (zp, lo, hi), &mut out);
+                for (d, y) in dots.iter().zip(&out) {
+                    let want = requantize(d.wrapping_add(bias), &rq, zp, lo, hi) as i64;
+                    proptest::prop_assert_eq!(*y, want, "accumulator {} + {}", d, bias);
+                }
+            }
+        }
     }
 }
