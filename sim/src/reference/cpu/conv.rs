@@ -293,9 +293,8 @@ fn depthwise(
     let m = w.shape[0];
     let c = x.shape[1];
     let plane = DepthwisePlane::new((h, wd), [ah, aw]);
-    let row_len = plane.phase_len * plane.stride;
     out.par_chunks_mut(ho * wo).enumerate().for_each_init(
-        || vec![0.0f32; plane.rows * row_len],
+        || vec![0.0f32; plane.scratch_len()],
         |padded, (p, dst)| {
             let (img, oc) = (p / m, p % m);
             // group = channels: output channel oc reads input channel oc·c/m
@@ -314,7 +313,7 @@ const LANES: usize = 8;
 const ROWS: usize = 4;
 
 /// One depthwise plane's geometry, shared by every channel.
-struct DepthwisePlane {
+pub(crate) struct DepthwisePlane {
     h: usize,
     wd: usize,
     stride: usize,
@@ -336,7 +335,7 @@ struct DepthwisePlane {
 
 impl DepthwisePlane {
     /// The geometry of an `h×wd` input plane slid over by the window `[ah, aw]`.
-    fn new((h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) -> DepthwisePlane {
+    pub(crate) fn new((h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) -> DepthwisePlane {
         let (kh, kw, ho, wo) = extents([ah, aw]);
         let stride = aw.stride as usize;
         // output columns rounded up to whole blocks: the extra lanes read zeros and are dropped
@@ -382,9 +381,14 @@ impl DepthwisePlane {
         }
     }
 
+    /// The length of the scratch [`DepthwisePlane::run`] takes.
+    pub(crate) fn scratch_len(&self) -> usize {
+        self.rows * self.phase_len * self.stride
+    }
+
     /// Adds the plane `src` convolved with `filt` onto `dst`, with 256-bit vectors where the CPU
-    /// has them; `padded` is scratch.
-    fn run(&self, src: &[f32], filt: &[f32], dst: &mut [f32], padded: &mut [f32]) {
+    /// has them; `padded` is scratch ([`DepthwisePlane::scratch_len`] long).
+    pub(crate) fn run(&self, src: &[f32], filt: &[f32], dst: &mut [f32], padded: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, the only feature the function enables
@@ -719,7 +723,7 @@ mod tests {
             let (src, filt) = (draw(h * wd), draw((kh * kw) as usize));
             let (ho, wo) = (ah.out as usize, aw.out as usize);
             let plane = DepthwisePlane::new((h, wd), [ah, aw]);
-            let mut padded = vec![0.0f32; plane.rows * plane.phase_len * plane.stride];
+            let mut padded = vec![0.0f32; plane.scratch_len()];
             let (mut fast, mut plain) = (vec![0.5f32; ho * wo], vec![0.5f32; ho * wo]);
             plane.run(&src, &filt, &mut fast, &mut padded);
             plane.run_plain(&src, &filt, &mut plain, &mut padded);

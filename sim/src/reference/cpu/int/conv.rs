@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::super::conv::ConvGeom;
+use super::super::conv::{ConvGeom, DepthwisePlane};
 use super::super::Res;
 use super::dot::{mac_block, pack_bits, Field, WeightCodes};
 use super::{InputCode, IntLayer};
@@ -89,15 +89,32 @@ fn decoded_columns(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> O
     Some(col)
 }
 
-/// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`): each output
-/// row sums its taps over contiguous runs of decoded values, in wrapping 32-bit arithmetic (so
-/// the order of the sum does not change it).
-fn depthwise_plane(x: &[i64], geom: &ConvGeom, g: usize, w: &[i32], input: &InputCode) -> Vec<i32> {
+/// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`). Where every
+/// partial sum is an integer below 2^24 (taps · max|x| · max|w| < 2^24), the float depthwise
+/// kernel `fast` computes them exactly (`padded` is its scratch); otherwise each output row sums
+/// its taps over contiguous runs of decoded values, in wrapping 32-bit arithmetic (so the order
+/// of the sum does not change it).
+fn depthwise_plane(
+    x: &[i64],
+    geom: &ConvGeom,
+    (g, w): (usize, &[i32]),
+    input: &InputCode,
+    fast: &DepthwisePlane,
+    padded: &mut [f32],
+) -> Vec<i32> {
     let [ah, aw] = geom.axes;
     let (kh, kw) = (ah.kernel as usize, aw.kernel as usize);
     let (ho, wo) = (ah.out as usize, aw.out as usize);
     let stride = aw.stride as usize;
     let xd: Vec<i32> = x.iter().map(|&q| input.value(q, g)).collect();
+    let peak = |v: &[i32]| v.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0);
+    if (w.len() as u64).saturating_mul(peak(&xd).saturating_mul(peak(w))) < 1 << 24 {
+        let xf: Vec<f32> = xd.iter().map(|&v| v as f32).collect();
+        let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+        let mut acc = vec![0.0f32; ho * wo];
+        fast.run(&xf, &wf, &mut acc, padded);
+        return acc.iter().map(|&v| v as i32).collect();
+    }
     let cols: Vec<(usize, usize, usize)> = (0..kw)
         .map(|kj| super::super::conv::column_run(aw, kj, geom.w))
         .collect();
@@ -138,14 +155,19 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
         // depthwise with integer weights (one channel in and out per group): each channel
         // slides its window directly, channels in parallel
         if let (WeightCodes::Mac(w), 1, 1) = (&layer.weights, geom.cg, mg) {
+            let fast = DepthwisePlane::new((geom.h, geom.w), geom.axes);
             out[img * m * p..(img + 1) * m * p]
                 .par_chunks_mut(p)
                 .enumerate()
-                .for_each(|(g, plane)| {
-                    let xg = &xs[g * geom.h * geom.w..(g + 1) * geom.h * geom.w];
-                    let acc = depthwise_plane(xg, &geom, g, &w[g * k..(g + 1) * k], &layer.input);
-                    layer.output_plane(g, &acc, plane);
-                });
+                .for_each_init(
+                    || vec![0.0f32; fast.scratch_len()],
+                    |padded, (g, plane)| {
+                        let xg = &xs[g * geom.h * geom.w..(g + 1) * geom.h * geom.w];
+                        let wg = (g, &w[g * k..(g + 1) * k]);
+                        let acc = depthwise_plane(xg, &geom, wg, &layer.input, &fast, padded);
+                        layer.output_plane(g, &acc, plane);
+                    },
+                );
             continue;
         }
         for g in 0..group {
