@@ -147,8 +147,11 @@ pub fn conv(
         && ah.stride == 1
         && aw.stride == 1
         && [ah.pad_begin, ah.pad_end, aw.pad_begin, aw.pad_end] == [0; 4];
-    if cg == 1 && mg == 1 && !pointwise {
-        depthwise(x, w, &mut out, (h, wd), [ah, aw]);
+    let depthwise_plane = (cg == 1 && mg == 1 && !pointwise)
+        .then(|| DepthwisePlane::new((h, wd), [ah, aw]))
+        .flatten();
+    if let Some(plane) = depthwise_plane {
+        depthwise(x, w, &mut out, &plane, [ah, aw]);
     } else if let Some(u) = filters.filter(|_| super::winograd::suits(&geom)) {
         for img in 0..n {
             super::winograd::conv3x3(
@@ -286,13 +289,11 @@ fn depthwise(
     x: &Array<f32>,
     w: &Array<f32>,
     out: &mut [f32],
-    (h, wd): (usize, usize),
+    plane: &DepthwisePlane,
     [ah, aw]: [WindowAxis; 2],
 ) {
     let (kh, kw, ho, wo) = extents([ah, aw]);
-    let m = w.shape[0];
-    let c = x.shape[1];
-    let plane = DepthwisePlane::new((h, wd), [ah, aw]);
+    let (m, c, h, wd) = (w.shape[0], x.shape[1], plane.h, plane.wd);
     out.par_chunks_mut(ho * wo).enumerate().for_each_init(
         || vec![0.0f32; plane.scratch_len()],
         |padded, (p, dst)| {
@@ -334,14 +335,30 @@ pub(crate) struct DepthwisePlane {
 }
 
 impl DepthwisePlane {
-    /// The geometry of an `h×wd` input plane slid over by the window `[ah, aw]`.
-    pub(crate) fn new((h, wd): (usize, usize), [ah, aw]: [WindowAxis; 2]) -> DepthwisePlane {
+    /// The geometry of an `h×wd` input plane slid over by the window `[ah, aw]`; `None` where its
+    /// padded copy would be larger than twice the input plane or one channel's im2col matrix (a
+    /// huge stride, dilation or pad that a hostile model may give): the grouped GEMM takes those.
+    pub(crate) fn new(
+        (h, wd): (usize, usize),
+        [ah, aw]: [WindowAxis; 2],
+    ) -> Option<DepthwisePlane> {
         let (kh, kw, ho, wo) = extents([ah, aw]);
-        let stride = aw.stride as usize;
+        let [sh, sw, dh, dw] = [ah.stride, aw.stride, ah.dilation, aw.dilation].map(|v| v as usize);
+        let stride = sw;
         // output columns rounded up to whole blocks: the extra lanes read zeros and are dropped
         let wo_blocks = wo.div_ceil(LANES) * LANES;
-        let phase_len = wo_blocks + (kw - 1) * aw.dilation as usize / stride;
-        let row_len = phase_len * stride;
+        let phase_len = wo_blocks.checked_add(kw.checked_sub(1)?.checked_mul(dw)? / stride)?;
+        let row_len = phase_len.checked_mul(stride)?;
+        let rows = (ho.checked_sub(1)?.checked_mul(sh)?)
+            .checked_add(kh.checked_sub(1)?.checked_mul(dh)?)?
+            .checked_add(1)?;
+        let budget = (h.saturating_mul(wd))
+            .max(kh.saturating_mul(kw).saturating_mul(ho).saturating_mul(wo))
+            .saturating_mul(2)
+            .saturating_add(4096);
+        if rows.checked_mul(row_len)? > budget || stride > budget {
+            return None;
+        }
         // each phase's run of input columns: padded column q·stride + p is input column
         // q·stride + p − pad_begin
         let phases = (0..stride)
@@ -359,26 +376,24 @@ impl DepthwisePlane {
         let taps = (0..kh)
             .flat_map(|ki| {
                 (0..kw).map(move |kj| {
-                    let shift = kj * aw.dilation as usize;
-                    ki * ah.dilation as usize * row_len
-                        + (shift % stride) * phase_len
-                        + shift / stride
+                    let shift = kj * dw;
+                    ki * dh * row_len + (shift % stride) * phase_len + shift / stride
                 })
             })
             .collect();
-        DepthwisePlane {
+        Some(DepthwisePlane {
             h,
             wd,
             stride,
             wo,
             wo_blocks,
             phase_len,
-            rows: (ho - 1) * ah.stride as usize + (kh - 1) * ah.dilation as usize + 1,
-            row_step: ah.stride as usize * row_len,
+            rows,
+            row_step: sh * row_len,
             pad_top: ah.pad_begin,
             phases,
             taps,
-        }
+        })
     }
 
     /// The length of the scratch [`DepthwisePlane::run`] takes.
@@ -722,7 +737,7 @@ mod tests {
             };
             let (src, filt) = (draw(h * wd), draw((kh * kw) as usize));
             let (ho, wo) = (ah.out as usize, aw.out as usize);
-            let plane = DepthwisePlane::new((h, wd), [ah, aw]);
+            let plane = DepthwisePlane::new((h, wd), [ah, aw]).expect("a plane inside the budget");
             let mut padded = vec![0.0f32; plane.scratch_len()];
             let (mut fast, mut plain) = (vec![0.5f32; ho * wo], vec![0.5f32; ho * wo]);
             plane.run(&src, &filt, &mut fast, &mut padded);
@@ -753,6 +768,51 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A stride, dilation or pad far past the input (as a hostile model may give) takes no
+    /// scratch beyond the input or im2col size: the grouped GEMM runs it, and the result is the
+    /// definition's.
+    #[test]
+    fn a_huge_stride_or_pad_takes_no_huge_scratch() {
+        let x = Array::new(vec![1, 2, 1, 5], (0..10).map(|v| v as f32).collect());
+        let w = Array::new(vec![2, 1, 1, 2], vec![1.0, 2.0, 3.0, 4.0]);
+        for (strides, pads, dilations, want) in [
+            // one output column: taps on columns 0 and 1
+            (
+                vec![1, 1 << 30],
+                vec![0, 0, 0, 0],
+                vec![1, 1],
+                vec![2.0, 39.0],
+            ),
+            // the pads put only the middle output column's taps on the input
+            (
+                vec![1, 1 << 30],
+                vec![0, 1 << 30, 0, 1 << 30],
+                vec![1, 1],
+                vec![0.0, 2.0, 0.0, 0.0, 39.0, 0.0],
+            ),
+            // taps 2^30 columns apart: only the first lands on the input
+            (
+                vec![1, 1],
+                vec![0, 0, 0, 1 << 30],
+                vec![1, 1 << 30],
+                vec![0.0, 1.0, 2.0, 3.0, 4.0, 15.0, 18.0, 21.0, 24.0, 27.0],
+            ),
+        ] {
+            let window = Window {
+                kernel_shape: None,
+                strides: Some(strides),
+                pads: Some(pads),
+                dilations: Some(dilations),
+                auto_pad: "NOTSET".into(),
+                ceil_mode: false,
+            };
+            let axes = window.resolve(&[1, 5], &[1, 2]).unwrap();
+            assert!(DepthwisePlane::new((1, 5), lift_2d(axes).unwrap()).is_none());
+            let y = conv(&x, &w, None, &window, 2, None).unwrap();
+            assert_eq!(y.data, want, "{window:?}");
         }
     }
 }

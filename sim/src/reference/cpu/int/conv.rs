@@ -91,7 +91,7 @@ fn decoded_columns(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> O
 
 /// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`). Where every
 /// partial sum is an integer below 2^24 (taps · max|x| · max|w| < 2^24), the float depthwise
-/// kernel `fast` computes them exactly (`padded` is its scratch); otherwise each output row sums
+/// kernel `fast` (where the plane has one) computes them exactly (`padded` is its scratch); otherwise each output row sums
 /// its taps over contiguous runs of decoded values, in wrapping 32-bit arithmetic (so the order
 /// of the sum does not change it).
 fn depthwise_plane(
@@ -99,7 +99,7 @@ fn depthwise_plane(
     geom: &ConvGeom,
     (g, w): (usize, &[i32]),
     input: &InputCode,
-    fast: &DepthwisePlane,
+    fast: Option<&DepthwisePlane>,
     padded: &mut [f32],
 ) -> Vec<i32> {
     let [ah, aw] = geom.axes;
@@ -108,7 +108,8 @@ fn depthwise_plane(
     let stride = aw.stride as usize;
     let xd: Vec<i32> = x.iter().map(|&q| input.value(q, g)).collect();
     let peak = |v: &[i32]| v.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0);
-    if (w.len() as u64).saturating_mul(peak(&xd).saturating_mul(peak(w))) < 1 << 24 {
+    let exact = (w.len() as u64).saturating_mul(peak(&xd).saturating_mul(peak(w))) < 1 << 24;
+    if let Some(fast) = fast.filter(|_| exact) {
         let xf: Vec<f32> = xd.iter().map(|&v| v as f32).collect();
         let wf: Vec<f32> = w.iter().map(|&v| v as f32).collect();
         let mut acc = vec![0.0f32; ho * wo];
@@ -160,11 +161,12 @@ pub fn conv(layer: &IntLayer, window: &Window, group: usize, x: &Array<i64>) -> 
                 .par_chunks_mut(p)
                 .enumerate()
                 .for_each_init(
-                    || vec![0.0f32; fast.scratch_len()],
+                    || vec![0.0f32; fast.as_ref().map_or(0, DepthwisePlane::scratch_len)],
                     |padded, (g, plane)| {
                         let xg = &xs[g * geom.h * geom.w..(g + 1) * geom.h * geom.w];
                         let wg = (g, &w[g * k..(g + 1) * k]);
-                        let acc = depthwise_plane(xg, &geom, wg, &layer.input, &fast, padded);
+                        let acc =
+                            depthwise_plane(xg, &geom, wg, &layer.input, fast.as_ref(), padded);
                         layer.output_plane(g, &acc, plane);
                     },
                 );
