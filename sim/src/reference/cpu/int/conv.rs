@@ -91,9 +91,9 @@ fn decoded_columns(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> O
 
 /// The accumulators of one depthwise channel `g` (input plane `x`, weights `w`). Where every
 /// partial sum is an integer below 2^24 (taps · max|x| · max|w| < 2^24), the float depthwise
-/// kernel `fast` (where the plane has one) computes them exactly (`padded` is its scratch); otherwise each output row sums
-/// its taps over contiguous runs of decoded values, in wrapping 32-bit arithmetic (so the order
-/// of the sum does not change it).
+/// kernel `fast` (where the plane has one; `padded` is its scratch) computes them exactly;
+/// otherwise each output row sums its taps over contiguous runs of decoded values, in wrapping
+/// 32-bit arithmetic (so the order of the sum does not change it).
 fn depthwise_plane(
     x: &[i64],
     geom: &ConvGeom,

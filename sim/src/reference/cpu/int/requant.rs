@@ -188,7 +188,7 @@ mod tests {
             // a power-of-two multiplier makes half of all odd products exact ties
             let log_m = if power_of_two { log_m.round() } else { log_m };
             let rq = Requant::new(2f64.powf(log_m)).unwrap();
-            // accumulators from a few units up to 2^22, and exact halves of the multiplier's step
+            // accumulators from a few units up to 2^22, and the two that scale to about one half
             let mut dots: Vec<i32> = dots.iter().map(|d| d >> scale).collect();
             if rq.shift < 31 {
                 let tie = (1i64 << (rq.shift - 1)) / (rq.multiplier as i64).max(1);
