@@ -6,7 +6,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::super::value::Array;
-use super::conv::lift_2d;
+use super::conv::{column_run, lift_2d};
 use super::Res;
 use etch_ir::op::{Window, WindowAxis};
 
@@ -78,35 +78,50 @@ pub fn pool(x: &Array<f32>, window: &Window, kind: PoolKind) -> Res<Array<f32>> 
     if out.is_empty() {
         return Ok(Array::new(geom.out_shape, out));
     }
-    // per output column, the kernel columns inside the input: the same for every row and plane
-    let col_taps: Vec<Range<i64>> = (0..wo)
-        .map(|oj| {
-            taps(
-                oj as i64 * aw.stride - aw.pad_begin,
-                aw.kernel,
-                aw.dilation,
-                w,
-            )
+    // per kernel column, the output columns it reaches inside the input and the input column the
+    // first of them reads: the same for every row and plane
+    let col_runs: Vec<(usize, usize, usize)> = (0..aw.kernel.max(0) as usize)
+        .map(|kj| column_run(aw, kj, w as usize))
+        .collect();
+    // a strided row is read split into its column phases (phase `p` holds columns `p, p + s, …`
+    // from `phase_at[p]`), so every tap reads a contiguous run and the maxima vectorize
+    // (only where a stride is at most the row: a larger one reads each row at most once anyway)
+    let s = aw.stride as usize;
+    let phased = s > 1 && s <= w as usize;
+    let phase_at: Vec<usize> = (0..if phased { s } else { 1 })
+        .scan(0, |at, p| {
+            let here = *at;
+            *at += (w as usize).saturating_sub(p).div_ceil(s);
+            Some(here)
         })
         .collect();
-    out.par_chunks_mut(ho * wo)
-        .enumerate()
-        .for_each(|(plane, dst)| {
+    out.par_chunks_mut(ho * wo).enumerate().for_each_init(
+        || vec![0.0f32; if phased { w as usize } else { 0 }],
+        |phases, (plane, dst)| {
             let src = &x.data[plane * (h * w) as usize..(plane + 1) * (h * w) as usize];
             for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
                 let hs = oi as i64 * ah.stride - ah.pad_begin;
                 match kind {
                     PoolKind::Max => {
-                        // a window row at a time for the whole output row: independent maxima in flight
+                        // a window tap at a time for the whole output row: independent maxima in
+                        // flight, every column a tap reaches read by one strided run
                         line.fill(f32::NEG_INFINITY);
                         for ki in taps(hs, ah.kernel, ah.dilation, h) {
                             let row = &src[((hs + ki * ah.dilation) * w) as usize..][..w as usize];
-                            for (oj, (best, kjs)) in line.iter_mut().zip(&col_taps).enumerate() {
-                                let ws = oj as i64 * aw.stride - aw.pad_begin;
-                                for kj in kjs.clone() {
-                                    let v = row[(ws + kj * aw.dilation) as usize];
-                                    // NaN wins, as in onnxruntime
-                                    *best = if v > *best || v.is_nan() { v } else { *best };
+                            if phased {
+                                for (p, &at) in phase_at.iter().enumerate() {
+                                    let col = row[p..].iter().step_by(s);
+                                    phases[at..].iter_mut().zip(col).for_each(|(d, &v)| *d = v);
+                                }
+                            }
+                            for &(first, end, j0) in &col_runs {
+                                let line = &mut line[first..end];
+                                if phased {
+                                    max_into(line, &phases[phase_at[j0 % s] + j0 / s..]);
+                                } else if s == 1 {
+                                    max_into(line, &row[j0..]);
+                                } else {
+                                    max_into(line, row[j0..].iter().step_by(s));
                                 }
                             }
                         }
@@ -135,8 +150,16 @@ pub fn pool(x: &Array<f32>, window: &Window, kind: PoolKind) -> Res<Array<f32>> 
                     }
                 }
             }
-        });
+        },
+    );
     Ok(Array::new(geom.out_shape, out))
+}
+
+/// Each `best` becomes the larger of it and its run's value (NaN wins, as in onnxruntime).
+fn max_into<'a>(best: &mut [f32], run: impl IntoIterator<Item = &'a f32>) {
+    for (b, &v) in best.iter_mut().zip(run) {
+        *b = if v > *b || v.is_nan() { v } else { *b };
+    }
 }
 
 /// The kernel taps `k` of a window starting at `start` whose input index `start + k·dilation`
@@ -183,4 +206,77 @@ pub(crate) fn global_shape(x: &[usize]) -> Res<Vec<usize>> {
     let mut shape = x[..2].to_vec();
     shape.extend(std::iter::repeat_n(1, x.len() - 2));
     Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// MaxPool on random planes, windows, strides (past the row too), dilations and pads:
+        /// each output the largest input its window covers inside the input (NaN when one is
+        /// NaN), `-inf` for a window all on padding.
+        #[test]
+        fn max_pool_is_the_definition(
+            (h, wd) in (1usize..9, 1usize..19),
+            (kh, kw) in (1i64..5, 1i64..5),
+            strides in [1i64..4, 1i64..25],
+            dilations in [1i64..3, 1i64..3],
+            pads in [0i64..3, 0i64..3, 0i64..3, 0i64..3],
+            nan in proptest::option::of(0usize..200),
+            seed in any::<u64>(),
+        ) {
+            let window = Window {
+                kernel_shape: Some(vec![kh, kw]),
+                strides: Some(strides.to_vec()),
+                pads: Some(pads.to_vec()),
+                dilations: Some(dilations.to_vec()),
+                auto_pad: "NOTSET".into(),
+                ceil_mode: false,
+            };
+            let mut state = seed | 1;
+            let mut data: Vec<f32> = (0..2 * h * wd)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % 2001) as f32 / 1000.0 - 1.0
+                })
+                .collect();
+            if let Some(k) = nan {
+                let at = k % data.len();
+                data[at] = f32::NAN;
+            }
+            let x = Array::new(vec![1, 2, h, wd], data);
+            let Ok(y) = pool(&x, &window, PoolKind::Max) else {
+                // a window that does not fit the padded input: the geometry's error
+                return Ok(());
+            };
+            let (ho, wo) = (y.shape[2], y.shape[3]);
+            for (k, &got) in y.data.iter().enumerate() {
+                let (plane, oi, oj) = (k / (ho * wo), k / wo % ho, k % wo);
+                let mut want = f32::NEG_INFINITY;
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let ii = oi as i64 * strides[0] + ki * dilations[0] - pads[0];
+                        let ij = oj as i64 * strides[1] + kj * dilations[1] - pads[1];
+                        if (0..h as i64).contains(&ii) && (0..wd as i64).contains(&ij) {
+                            let v = x.data[(plane * h + ii as usize) * wd + ij as usize];
+                            if v.is_nan() || want.is_nan() {
+                                want = f32::NAN;
+                            } else {
+                                want = want.max(v);
+                            }
+                        }
+                    }
+                }
+                prop_assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "output ({plane}, {oi}, {oj}): {got} against {want}"
+                );
+            }
+        }
+    }
 }
