@@ -2,11 +2,13 @@
 //! and a direct kernel for depthwise layers, where a GEMM would be one row tall.
 
 use std::cell::Cell;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::super::value::Array;
-use super::linear::{matmul_into, MatRef};
+use super::elementwise::Activation;
+use super::linear::{matmul_rows_into, MatRef};
 use super::Res;
 use etch_ir::op::{Window, WindowAxis};
 
@@ -109,7 +111,8 @@ impl ConvGeom {
 }
 
 /// ONNX Conv on an `[N, C, (H,) W]` input; `filters`, the constant weights in Winograd's form
-/// (`winograd::filters`), lets a 3×3 stride-1 layer run by Winograd's algorithm.
+/// (`winograd::filters`), lets a 3×3 stride-1 layer run by Winograd's algorithm; `post`, an
+/// activation applied to each output plane as soon as it is complete (while it is in cache).
 pub fn conv(
     x: &Array<f32>,
     w: &Array<f32>,
@@ -117,6 +120,7 @@ pub fn conv(
     window: &Window,
     group: usize,
     filters: Option<&[f32]>,
+    post: Option<Activation>,
 ) -> Res<Array<f32>> {
     let geom = ConvGeom::new(&x.shape, &w.shape, b.map(|b| b.data.len()), window, group)?;
     let ConvGeom {
@@ -131,17 +135,7 @@ pub fn conv(
         ..
     } = geom;
     let (k, p) = (geom.k(), geom.pixels());
-    // the output starts as the bias and every path below accumulates onto it
-    let mut out = match b {
-        Some(b) => {
-            let mut out = Vec::with_capacity(n * m * p);
-            for plane in 0..n * m {
-                out.extend(std::iter::repeat_n(b.data[plane % m], p));
-            }
-            out
-        }
-        None => vec![0.0f32; n * m * p],
-    };
+    let bias = |plane: usize| b.map_or(0.0, |b| b.data[plane % m]);
     let pointwise = ah.kernel == 1
         && aw.kernel == 1
         && ah.stride == 1
@@ -150,41 +144,77 @@ pub fn conv(
     let depthwise_plane = (cg == 1 && mg == 1 && !pointwise)
         .then(|| DepthwisePlane::new((h, wd), [ah, aw]))
         .flatten();
+    let winograd = filters.filter(|_| depthwise_plane.is_none() && super::winograd::suits(&geom));
+    // the output starts as the bias and every path accumulates onto it: the whole plane at once
+    // for the depthwise and Winograd kernels, a block of rows at a time for the matrix product
+    let mut out = vec![0.0f32; n * m * p];
+    if depthwise_plane.is_some() || winograd.is_some() {
+        for (plane, dst) in out.chunks_mut(p.max(1)).enumerate() {
+            dst.fill(bias(plane));
+        }
+    }
     if let Some(plane) = depthwise_plane {
-        depthwise(x, w, &mut out, &plane, [ah, aw]);
-    } else if let Some(u) = filters.filter(|_| super::winograd::suits(&geom)) {
+        depthwise(x, w, &mut out, &plane, [ah, aw], post);
+    } else if let Some(u) = winograd {
         for img in 0..n {
             super::winograd::conv3x3(
                 &x.data[img * c * h * wd..(img + 1) * c * h * wd],
                 u,
                 &mut out[img * m * p..(img + 1) * m * p],
                 &geom,
+                post,
             );
         }
     } else {
+        // a block of whole output rows at a time: its unrolled input, products, bias and
+        // activation stay in cache from one to the next
+        let (ho, wo) = (ah.out as usize, aw.out as usize);
+        let block_rows = (BLOCK_PIXELS / wo.max(1)).clamp(1, ho.max(1));
         let mut col = if pointwise {
             Vec::new()
         } else {
-            take_scratch(k * p)
+            take_scratch(k * block_rows * wo)
         };
         for img in 0..n {
             for g in 0..group {
                 let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
-                let rhs = if pointwise {
-                    MatRef::row_major(xin, k, p)
-                } else {
-                    im2col(xin, (h, wd), [ah, aw], &mut col[..k * p]);
-                    MatRef::row_major(&col[..k * p], k, p)
-                };
                 let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
-                let dst = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
-                matmul_into(dst, lhs, rhs, true);
+                let first_plane = img * m + g * mg;
+                let dst = &mut out[first_plane * p..(first_plane + mg) * p];
+                for r0 in (0..ho).step_by(block_rows) {
+                    let rows = r0..(r0 + block_rows).min(ho);
+                    let (p0, np) = (r0 * wo, rows.len() * wo);
+                    let rhs = if pointwise {
+                        MatRef {
+                            data: &xin[p0..],
+                            rows: k,
+                            cols: np,
+                            rs: p,
+                            cs: 1,
+                        }
+                    } else {
+                        im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np]);
+                        MatRef::row_major(&col[..k * np], k, np)
+                    };
+                    for (o, row) in dst.chunks_mut(p.max(1)).enumerate() {
+                        row[p0..p0 + np].fill(bias(first_plane + o));
+                    }
+                    matmul_rows_into(&mut dst[p0..], p, lhs, rhs, true);
+                    if let Some(post) = post {
+                        dst.chunks_mut(p.max(1))
+                            .for_each(|row| post.run(&mut row[p0..p0 + np]));
+                    }
+                }
             }
         }
         put_scratch(col);
     }
     Ok(Array::new(geom.out_shape, out))
 }
+
+/// Output pixels a block of the matrix-product path aims at: its unrolled input (`k` rows of
+/// them), products and activation stay in the core's cache.
+const BLOCK_PIXELS: usize = 1024;
 
 thread_local! {
     /// The im2col matrix of the last convolution on this thread, kept so that repeated runs reuse
@@ -242,22 +272,24 @@ fn extents([ah, aw]: [WindowAxis; 2]) -> (usize, usize, usize, usize) {
     )
 }
 
-/// Unrolls the receptive fields of one group into a `[cg·kh·kw, ho·wo]` matrix (zeros for padding).
+/// Unrolls the receptive fields of one group's output rows `rows` into a
+/// `[cg·kh·kw, rows·wo]` matrix (zeros for padding).
 pub(crate) fn im2col(
     x: &[f32],
     (h, w): (usize, usize),
     [ah, aw]: [WindowAxis; 2],
+    rows: Range<usize>,
     col: &mut [f32],
 ) {
-    let (kh, kw, ho, wo) = extents([ah, aw]);
+    let (kh, kw, _, wo) = extents([ah, aw]);
     let stride = aw.stride as usize;
-    col.par_chunks_mut(ho * wo)
+    col.par_chunks_mut(rows.len() * wo)
         .enumerate()
         .for_each(|(row, dst)| {
             let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
             let plane = &x[ch * h * w..(ch + 1) * h * w];
             let (first, end, j0) = column_run(aw, kj, w);
-            for (oi, line) in dst.chunks_exact_mut(wo).enumerate() {
+            for (oi, line) in rows.clone().zip(dst.chunks_exact_mut(wo)) {
                 let ii = (oi as i64) * ah.stride - ah.pad_begin + (ki as i64) * ah.dilation;
                 if ii < 0 || ii >= h as i64 || first == end {
                     line.fill(0.0);
@@ -291,6 +323,7 @@ fn depthwise(
     out: &mut [f32],
     plane: &DepthwisePlane,
     [ah, aw]: [WindowAxis; 2],
+    post: Option<Activation>,
 ) {
     let (kh, kw, ho, wo) = extents([ah, aw]);
     let (m, c, h, wd) = (w.shape[0], x.shape[1], plane.h, plane.wd);
@@ -303,6 +336,9 @@ fn depthwise(
             let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
             let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
             plane.run(src, filt, dst, padded);
+            if let Some(post) = post {
+                post.run(dst);
+            }
         },
     );
 }
@@ -824,7 +860,7 @@ mod tests {
             };
             let axes = window.resolve(&[1, 5], &[1, 2]).unwrap();
             assert!(DepthwisePlane::new((1, 5), lift_2d(axes).unwrap()).is_none());
-            let y = conv(&x, &w, None, &window, 2, None).unwrap();
+            let y = conv(&x, &w, None, &window, 2, None, None).unwrap();
             assert_eq!(y.data, want, "{window:?}");
         }
     }

@@ -134,6 +134,61 @@ pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
     Array::new(x.shape.clone(), x.data.iter().map(|&v| f(v)).collect())
 }
 
+/// ReLU or Clip: the activation a convolution can apply to its outputs as it writes them (the
+/// plan fuses it there), with the same arithmetic as the op run alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Activation {
+    Relu,
+    /// Max first, then min: with `lo > hi` every value becomes `hi` (the spec, onnxruntime);
+    /// NaN passes through.
+    Clip {
+        lo: f32,
+        hi: f32,
+    },
+}
+
+impl Activation {
+    /// The activation of one value.
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            // NaN becomes 0, as onnxruntime's ReLU gives it
+            Activation::Relu => {
+                if v > 0.0 {
+                    v
+                } else {
+                    0.0
+                }
+            }
+            Activation::Clip { lo, hi } => {
+                let v = if v < lo { lo } else { v };
+                if v > hi {
+                    hi
+                } else {
+                    v
+                }
+            }
+        }
+    }
+
+    /// The activation of every value of `xs`, in place.
+    pub fn run(self, xs: &mut [f32]) {
+        each_path!(activate(self, xs))
+    }
+}
+
+/// [`Activation::run`]'s loop, one per activation so that each vectorizes.
+#[inline(always)]
+fn activate(act: Activation, xs: &mut [f32]) {
+    match act {
+        Activation::Relu => xs.iter_mut().for_each(|v| *v = Activation::Relu.apply(*v)),
+        Activation::Clip { lo, hi } => {
+            let clip = Activation::Clip { lo, hi };
+            xs.iter_mut().for_each(|v| *v = clip.apply(*v));
+        }
+    }
+}
+
 /// Inference-mode BatchNormalization over channel axis 1.
 pub fn batch_norm(x: &Array<f32>, p: [&Array<f32>; 4], eps: f32) -> Res<Array<f32>> {
     let [scale, bias, mean, var] = p;

@@ -10,6 +10,7 @@ use etch_ir::infer::GraphInfo;
 use etch_ir::op::Op;
 use etch_ir::Model;
 
+use super::elementwise::Activation;
 use super::int::qdq::IntTable;
 use super::int::IntLayer;
 use super::{exec, Step};
@@ -195,4 +196,169 @@ pub(crate) fn rewrite(
         !folded[k - 1]
     });
     Ok(())
+}
+
+/// `steps` with each float ReLU or Clip (constant bounds) whose input is a float convolution's
+/// output, read by nothing else and not a graph output, fused into that convolution: the
+/// convolution writes the activation's output and the activation step goes. What a run that
+/// observes no value executes (an observed run keeps every value, so it runs `steps` as they are).
+pub(crate) fn activations(
+    steps: &[Step],
+    consts: &[Option<Value>],
+    outputs: &[usize],
+) -> Vec<Step> {
+    let mut readers: HashMap<usize, usize> = HashMap::new();
+    for st in steps {
+        for &s in st.inputs.iter().flatten() {
+            *readers.entry(s).or_default() += 1;
+        }
+    }
+    let activation = |st: &Step| -> Option<Activation> {
+        if st.on_codes || st.int.is_some() || st.table.is_some() {
+            return None;
+        }
+        match st.op {
+            Op::Relu => Some(Activation::Relu),
+            Op::Clip { min, max } => {
+                let ins: Vec<Option<&Value>> = std::iter::once(None)
+                    .chain(st.inputs.iter().skip(1).map(|s| {
+                        // a bound given at run time (no constant) keeps the Clip a step
+                        s.map(|s| consts[s].as_ref()).unwrap_or(None)
+                    }))
+                    .collect();
+                let given = st.inputs.iter().skip(1).flatten().count();
+                let known = ins.iter().flatten().count();
+                if given != known {
+                    return None;
+                }
+                let (lo, hi) = super::resolve::clip_bounds(min, max, &ins).ok()?;
+                Some(Activation::Clip { lo, hi })
+            }
+            _ => None,
+        }
+    };
+    let mut fused: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut gone = vec![false; steps.len()];
+    for (k, st) in steps.iter().enumerate() {
+        if gone[k] {
+            continue;
+        }
+        let mut st = st.clone();
+        let conv_out = match (&st.op, st.outputs.as_slice()) {
+            (Op::Conv { .. }, [Some(s)]) if !st.on_codes && st.int.is_none() => Some(*s),
+            _ => None,
+        };
+        if let Some(s) = conv_out.filter(|s| readers.get(s) == Some(&1) && !outputs.contains(s)) {
+            let next = steps
+                .iter()
+                .enumerate()
+                .skip(k + 1)
+                .find(|(_, r)| r.inputs.first() == Some(&Some(s)));
+            if let Some((j, act)) = next {
+                if let (Some(post), [Some(out)]) = (activation(act), act.outputs.as_slice()) {
+                    st.post = Some(post);
+                    st.outputs = vec![Some(*out)];
+                    gone[j] = true;
+                }
+            }
+        }
+        fused.push(st);
+    }
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Plan;
+    use crate::reference::value::{Array, Value};
+
+    /// A chain that takes every convolution path (Winograd, pointwise, depthwise, im2col), each
+    /// followed by an activation that fuses, or by one that must not: a Clip whose bound is a
+    /// graph input, and a ReLU whose convolution output is also read by an Add.
+    fn model() -> etch_ir::Model {
+        let mut state = 7u32;
+        let mut vals = |n: usize| {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    format!("{:.4}", (state % 2001) as f32 / 1000.0 - 1.0)
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let text = format!(
+            r#"<ir_version: 8, opset_import: ["" : 17]>
+g (float[1,16,8,8] x, float hi) => (float[1,16,4,4] y)
+   <float[16,16,3,3] wa = {{{}}}, float[16] ba = {{{}}}, float[16,16,1,1] wb = {{{}}}, float[16,1,3,3] wc = {{{}}}, float[16,16,3,3] wd = {{{}}}, float lo = {{-0.25}}, float six = {{0.5}}>
+{{
+   a = Conv <pads: ints = [1,1,1,1]> (x, wa, ba)
+   ar = Relu (a)
+   b = Conv (ar, wb)
+   bc = Clip (b, lo, six)
+   c = Conv <group: int = 16, pads: ints = [1,1,1,1]> (bc, wc)
+   cc = Clip (c, lo, six)
+   d = Conv <pads: ints = [1,1,1,1], strides: ints = [2,2]> (cc, wd)
+   dc = Clip (d, lo, hi)
+   e = Conv (dc, wb)
+   er = Relu (e)
+   y = Add (e, er)
+}}"#,
+            vals(16 * 16 * 9),
+            vals(16),
+            vals(16 * 16),
+            vals(16 * 9),
+            vals(16 * 16 * 9)
+        );
+        etch_ir::parse_model_str(&text).unwrap()
+    }
+
+    /// The ReLU and the constant Clip fuse, the others stay steps; a run that observes nothing
+    /// (fused) gives the same bits as one that observes the first convolution's raw output,
+    /// which it sees, negative values and all.
+    #[test]
+    fn fused_activations_give_the_unfused_bits() {
+        let m = model();
+        let info = etch_ir::verify::verify(&m).unwrap();
+        let plan = Plan::new(&m, &info).unwrap();
+        let ops = |steps: &[super::Step]| -> Vec<String> {
+            steps.iter().map(|s| s.op_type.clone()).collect()
+        };
+        assert_eq!(
+            ops(&plan.fused),
+            ["Conv", "Conv", "Conv", "Conv", "Clip", "Conv", "Relu", "Add"]
+        );
+        assert_eq!(plan.steps.len(), 11);
+        let x: Vec<f32> = (0..16 * 64)
+            .map(|k| ((k * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let given = || {
+            vec![
+                (
+                    "x".to_string(),
+                    Value::F32(Array::new(vec![1, 16, 8, 8], x.clone())),
+                ),
+                ("hi".to_string(), Value::F32(Array::new(vec![], vec![0.75]))),
+            ]
+        };
+        let bits = |out: Vec<(String, Value)>| match &out[0].1 {
+            Value::F32(a) => a.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            v => panic!("unexpected output {v:?}"),
+        };
+        let fast = bits(plan.run(given()).unwrap());
+        let mut raw = Vec::new();
+        let observed = plan
+            .run_observed(given(), &["a".to_string()], &mut |_, v| {
+                if let Value::F32(a) = v {
+                    raw = a.data.clone();
+                }
+            })
+            .unwrap();
+        assert_eq!(fast, bits(observed));
+        assert!(
+            raw.iter().any(|&v| v < 0.0),
+            "the raw convolution output was observed"
+        );
+    }
 }

@@ -38,9 +38,23 @@ impl<'a> MatRef<'a> {
 
 /// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1.
 pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
+    matmul_rows_into(out, b.cols, a, b, accumulate);
+}
+
+/// [`matmul_into`] with the rows of `out` `out_rs` elements apart (`out_rs ≥ n`): a block of
+/// columns of a wider matrix.
+pub fn matmul_rows_into(out: &mut [f32], out_rs: usize, a: MatRef, b: MatRef, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
-        b.rows == k && out.len() >= m * n && a.fits() && b.fits(),
+        b.rows == k
+            && out_rs >= n
+            && (m == 0
+                || (m - 1)
+                    .checked_mul(out_rs)
+                    .and_then(|v| v.checked_add(n))
+                    .is_some_and(|need| out.len() >= need))
+            && a.fits()
+            && b.fits(),
         "matrix product shapes were checked by the caller"
     );
     if m == 0 || n == 0 {
@@ -48,7 +62,9 @@ pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
     }
     if k == 0 {
         if !accumulate {
-            out[..m * n].fill(0.0);
+            out.chunks_mut(out_rs)
+                .take(m)
+                .for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
@@ -58,7 +74,7 @@ pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
         gemm::Parallelism::None
     };
     // SAFETY: the assert above checks that every element the strides reach lies inside its slice,
-    // and `out` is a distinct mutable slice of at least m·n elements written row-major.
+    // and `out` is a distinct mutable slice holding m rows of n elements, `out_rs` apart.
     unsafe {
         gemm::gemm(
             m,
@@ -66,7 +82,7 @@ pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
             k,
             out.as_mut_ptr(),
             1,
-            n as isize,
+            out_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,

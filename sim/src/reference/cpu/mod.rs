@@ -1,6 +1,24 @@
 //! The CPU executor: float32 inference of a verified graph, batch ≥ 1. A `Plan` resolves names to
 //! slots and converts constants once, so repeated runs (benchmarks, evaluation) pay only for compute.
 
+/// Runs `f(args)` compiled for 256-bit vectors where the CPU has AVX2, and for the baseline
+/// otherwise: for loops the compiler vectorizes whose arithmetic gives the same bits at any
+/// vector width (no fused multiply-add is ever formed, so any elementwise arithmetic does).
+macro_rules! each_path {
+    ($f:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            // SAFETY: the CPU has AVX2, the only feature `wide` enables
+            return unsafe { wide(#[inline(always)] || $f($($arg),*)) };
+        }
+        $f($($arg),*)
+    }};
+}
+
 pub(crate) mod conv;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;
@@ -24,6 +42,7 @@ use etch_ir::Model;
 
 use super::value::{Array, Value};
 use super::ExecError;
+use elementwise::Activation;
 use pool::PoolKind;
 
 /// Kernel results; the plan adds which node failed.
@@ -49,6 +68,7 @@ pub struct PlanInput {
 }
 
 /// One node to execute, its values resolved to slots.
+#[derive(Clone)]
 pub(crate) struct Step {
     pub name: String,
     pub op_type: String,
@@ -71,12 +91,19 @@ pub(crate) struct Step {
     pub on_codes: bool,
     /// A 3×3 convolution's constant filters in Winograd's transformed form, made once.
     pub filters: Option<std::sync::Arc<Vec<f32>>>,
+    /// The activation a float convolution applies to its outputs (the ReLU or Clip after it,
+    /// fused into it by [`fuse::activations`]).
+    pub post: Option<Activation>,
 }
 
 /// A model compiled for repeated execution.
 pub struct Plan {
     pub(crate) opset: i64,
+    /// Every step, each value kept in its slot: what an observed run (and the GPU) executes.
     pub(crate) steps: Vec<Step>,
+    /// The steps with float activations fused into the convolutions before them
+    /// ([`fuse::activations`]): what a run that observes nothing executes.
+    pub(crate) fused: Vec<Step>,
     pub(crate) consts: Vec<Option<Value>>,
     pub(crate) inputs: Vec<(PlanInput, usize)>,
     pub(crate) outputs: Vec<(String, usize)>,
@@ -255,6 +282,7 @@ impl Plan {
                 table: None,
                 on_codes: false,
                 filters,
+                post: None,
             });
         }
         let outputs: Vec<(String, usize)> = g
@@ -274,21 +302,14 @@ impl Plan {
             opset,
             fuse_integer,
         )?;
-        // free each slot after its last reader, unless it is a graph output
-        let mut last: HashMap<usize, usize> = HashMap::new();
-        for (k, st) in steps.iter().enumerate() {
-            for &s in st.inputs.iter().flatten() {
-                last.insert(s, k);
-            }
-        }
-        for (s, k) in last {
-            if !outputs.iter().any(|(_, o)| *o == s) && consts[s].is_none() {
-                steps[k].frees.push(s);
-            }
+        let mut fused = fuse::activations(&steps, &consts, &out_slots);
+        for list in [&mut steps, &mut fused] {
+            free_after_last_reader(list, &consts, &out_slots);
         }
         Ok(Plan {
             opset,
             steps,
+            fused,
             consts,
             inputs,
             outputs,
@@ -357,8 +378,13 @@ impl Plan {
         // The steps run on one of rayon's threads, so the kernels' parallel loops start inside the
         // pool instead of being handed to it from outside at every call (with one thread they run
         // inline, and no idle worker spins beside the caller).
+        let steps = if watched.is_empty() {
+            &self.fused
+        } else {
+            &self.steps
+        };
         rayon::scope(|_| {
-            for st in &self.steps {
+            for st in steps {
                 let ins: Vec<Option<&Value>> = st
                     .inputs
                     .iter()
@@ -393,6 +419,22 @@ impl Plan {
                 Ok((name.clone(), v))
             })
             .collect()
+    }
+}
+
+/// Marks each slot free after its last reader in `steps`, unless it is a graph output or a
+/// constant.
+fn free_after_last_reader(steps: &mut [Step], consts: &[Option<Value>], outputs: &[usize]) {
+    let mut last: HashMap<usize, usize> = HashMap::new();
+    for (k, st) in steps.iter().enumerate() {
+        for &s in st.inputs.iter().flatten() {
+            last.insert(s, k);
+        }
+    }
+    for (s, k) in last {
+        if !outputs.contains(&s) && consts[s].is_none() {
+            steps[k].frees.push(s);
+        }
     }
 }
 
@@ -525,6 +567,7 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
             window,
             *group as usize,
             st.filters.as_deref().map(Vec::as_slice),
+            st.post,
         )?)),
         Op::ConvTranspose {
             window,
@@ -577,11 +620,7 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         Op::GlobalAveragePool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, false)?)),
         Op::GlobalMaxPool => one(Value::F32(pool::global_pool(f32_in(ins, 0)?, true)?)),
         Op::Relu => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
-            if v > 0.0 {
-                v
-            } else {
-                0.0
-            }
+            Activation::Relu.apply(v)
         }))),
         Op::Sigmoid => one(Value::F32(elementwise::unary(f32_in(ins, 0)?, |v| {
             1.0 / (1.0 + (-v).exp())
@@ -624,15 +663,9 @@ pub(crate) fn exec(st: &Step, ins: &[Option<&Value>], opset: i64) -> Res<Vec<Val
         }
         Op::Clip { min, max } => {
             let (lo, hi) = resolve::clip_bounds(*min, *max, ins)?;
-            // max first, then min: with min > max every value becomes max (the spec, onnxruntime);
-            // NaN passes through
+            let clip = Activation::Clip { lo, hi };
             one(Value::F32(elementwise::unary(f32_in(ins, 0)?, move |v| {
-                let v = if v < lo { lo } else { v };
-                if v > hi {
-                    hi
-                } else {
-                    v
-                }
+                clip.apply(v)
             })))
         }
         Op::Add | Op::Sub | Op::Mul | Op::Div => {

@@ -10,6 +10,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::conv::ConvGeom;
+use super::elementwise::Activation;
 use super::linear::{matmul_into, MatRef};
 use crate::reference::value::Array;
 
@@ -64,26 +65,16 @@ pub(crate) fn filters(weight: &Array<f32>) -> Option<Vec<f32>> {
     Some(u)
 }
 
-/// Runs a transform compiled for 256-bit vectors where the CPU has AVX2, and for the baseline
-/// otherwise. The transforms only add, subtract and copy, so both give the same bits.
-macro_rules! each_path {
-    ($f:ident($($arg:expr),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            #[target_feature(enable = "avx2")]
-            unsafe fn wide(f: impl FnOnce()) {
-                f()
-            }
-            // SAFETY: the CPU has AVX2, the only feature `wide` enables
-            return unsafe { wide(#[inline(always)] || $f($($arg),*)) };
-        }
-        $f($($arg),*)
-    }};
-}
-
 /// Adds the convolution of one image `x` (`[C, h, w]`) with the transformed filters `u`
-/// ([`filters`]) onto `out` (`[M, ho, wo]`, holding the bias).
-pub(crate) fn conv3x3(x: &[f32], u: &[f32], out: &mut [f32], g: &ConvGeom) {
+/// ([`filters`]) onto `out` (`[M, ho, wo]`, holding the bias), then applies `post` to each
+/// output row as it is finished.
+pub(crate) fn conv3x3(
+    x: &[f32],
+    u: &[f32],
+    out: &mut [f32],
+    g: &ConvGeom,
+    post: Option<Activation>,
+) {
     let [ah, aw] = g.axes;
     let (c, m, h, wd) = (g.c, g.m, g.h, g.w);
     let (ho, wo) = (ah.out as usize, aw.out as usize);
@@ -126,7 +117,7 @@ pub(crate) fn conv3x3(x: &[f32], u: &[f32], out: &mut [f32], g: &ConvGeom) {
         let prod = &prod[..];
         out.par_chunks_exact_mut(ho * wo)
             .enumerate()
-            .for_each(|(oc, y)| each_path!(output_tiles(prod, oc, m, y, &block, g)));
+            .for_each(|(oc, y)| each_path!(output_tiles(prod, oc, m, y, &block, g, post)));
     }
 }
 
@@ -218,9 +209,18 @@ fn input_tiles(xc: &[f32], vc: &mut [f32], block: &Block, g: &ConvGeom) {
 }
 
 /// Output channel `oc`'s `Aᵀ M A` for every tile of `block` from the products `prod`
-/// (`[16][m][tiles]`), added onto its plane `y` (which holds the bias).
+/// (`[16][m][tiles]`), added onto its plane `y` (which holds the bias), then `post` of each
+/// finished row.
 #[inline(always)]
-fn output_tiles(prod: &[f32], oc: usize, m: usize, y: &mut [f32], block: &Block, g: &ConvGeom) {
+fn output_tiles(
+    prod: &[f32],
+    oc: usize,
+    m: usize,
+    y: &mut [f32],
+    block: &Block,
+    g: &ConvGeom,
+    post: Option<Activation>,
+) {
     let [ah, aw] = g.axes;
     let (ho, wo, tw, tiles) = (ah.out as usize, aw.out as usize, block.tw, block.tiles());
     let mut r = vec![0.0f32; 8 * tw];
@@ -260,6 +260,9 @@ fn output_tiles(prod: &[f32], oc: usize, m: usize, y: &mut [f32], block: &Block,
             }
             if let Some(x) = pairs.into_remainder().first_mut() {
                 *x += even[tw - 1];
+            }
+            if let Some(post) = post {
+                post.run(row);
             }
         }
     }
@@ -310,7 +313,7 @@ mod tests {
             let x = Array::new(x_shape, draw(c * h * wd));
             let w = Array::new(w_shape, draw(m * c * 9));
             let u = filters(&w).expect("a 3×3 filter bank of 16 or more");
-            let y = conv(&x, &w, None, &window, 1, Some(&u)).unwrap();
+            let y = conv(&x, &w, None, &window, 1, Some(&u), None).unwrap();
             let (ho, wo) = (ah.out as usize, aw.out as usize);
             prop_assert_eq!(&y.shape, &vec![1, m, ho, wo]);
             for (o, (oi, oj)) in (0..m).flat_map(|o| (0..ho).flat_map(move |i| (0..wo).map(move |j| (o, (i, j))))) {
