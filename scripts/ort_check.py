@@ -395,6 +395,7 @@ def op_cases():
     add("matmul-batched-broadcast", node("MatMul", ["x", "w"]), [2, 1, 3, 4], w=f32(3, 4, 5))
     add("matmul-broadcast-lhs", node("MatMul", ["w", "x"]), [4, 5], w=f32(2, 3, 4))
     add("matmul-vector-rhs", node("MatMul", ["x", "w"]), [2, 3, 4], w=f32(4))
+    add("matmul-batched-2d-rhs", node("MatMul", ["x", "w"]), [2, 3, 4], w=f32(4, 5))
     add("matmul-vector-lhs", node("MatMul", ["x", "w"]), [4], w=f32(2, 4, 5))
 
     # broadcasting arithmetic

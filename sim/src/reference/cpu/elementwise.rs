@@ -44,6 +44,23 @@ pub fn binary<T: Copy + Send + Sync, R>(
             b.data.iter().map(|&y| f(a.data[0], y)).collect(),
         ));
     }
+    // one operand repeated along the leading dims of the other (a bias row): row by row
+    if a.shape == shape && repeats_along_leading_dims(&b.shape, &shape) {
+        let data = a
+            .data
+            .chunks_exact(b.data.len())
+            .flat_map(|row| row.iter().zip(&b.data).map(|(&x, &y)| f(x, y)))
+            .collect();
+        return Ok(Array::new(shape, data));
+    }
+    if b.shape == shape && repeats_along_leading_dims(&a.shape, &shape) {
+        let data = b
+            .data
+            .chunks_exact(a.data.len())
+            .flat_map(|row| a.data.iter().zip(row).map(|(&x, &y)| f(x, y)))
+            .collect();
+        return Ok(Array::new(shape, data));
+    }
     let (sa, sb) = (
         super::layout::signed(&broadcast_strides(&a.shape, &shape)),
         super::layout::signed(&broadcast_strides(&b.shape, &shape)),
@@ -53,6 +70,17 @@ pub fn binary<T: Copy + Send + Sync, R>(
         data.push(f(a.data[i], b.data[j]))
     });
     Ok(Array::new(shape, data))
+}
+
+/// Whether `small` (not empty) is `shape`'s trailing dims, perhaps after leading 1s: its elements
+/// repeat, in order, over `shape`'s leading dims.
+fn repeats_along_leading_dims(small: &[usize], shape: &[usize]) -> bool {
+    let dims: &[usize] = match small.iter().position(|&d| d != 1) {
+        Some(first) => &small[first..],
+        None => &[],
+    };
+    let len: usize = dims.iter().product();
+    len > 0 && dims.len() <= shape.len() && shape.ends_with(dims)
 }
 
 /// QONNX's `Quant`, `BipolarQuant` and `Trunc` over a tensor, through [`etch_ir::qonnx`]'s
@@ -337,4 +365,49 @@ pub fn reduce(x: &Array<f32>, kind: Reduction, axes: &[usize], keepdims: bool) -
     }
     let out = acc.into_iter().map(|a| kind.finish(a, count)).collect();
     Array::new(reduced_shape(&x.shape, axes, keepdims), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Broadcasting subtraction (not commutative, so a swapped operand shows) over random
+        /// shapes, the bias-row case among them: each element the difference of the elements its
+        /// broadcast index picks.
+        #[test]
+        fn binary_is_the_broadcast_definition(
+            a_shape in proptest::collection::vec(1usize..4, 0..4),
+            b_shape in proptest::collection::vec(1usize..4, 0..4),
+            suffix in any::<bool>(),
+        ) {
+            // half the cases: `b` the trailing dims of `a` (a bias row), perhaps after 1s
+            let b_shape = if suffix {
+                let keep = b_shape.len().min(a_shape.len());
+                let mut s = vec![1; b_shape.len() - keep];
+                s.extend_from_slice(&a_shape[a_shape.len() - keep..]);
+                s
+            } else {
+                b_shape
+            };
+            let Ok(shape) = broadcast_shape(&a_shape, &b_shape) else {
+                return Ok(());
+            };
+            let fill = |s: &[usize], base: f32| {
+                let len: usize = s.iter().product();
+                Array::new(s.to_vec(), (0..len).map(|v| base + v as f32).collect())
+            };
+            let (a, b) = (fill(&a_shape, 0.5), fill(&b_shape, 1000.0));
+            for (x, y, swapped) in [(&a, &b, false), (&b, &a, true)] {
+                let got = binary(x, y, |p, q| p - q).unwrap();
+                prop_assert_eq!(&got.shape, &shape);
+                let (ix, iy) = (broadcast_index(&x.shape, &shape), broadcast_index(&y.shape, &shape));
+                for (t, &v) in got.data.iter().enumerate() {
+                    prop_assert_eq!(v, x.data[ix(t)] - y.data[iy(t)], "element {}, swapped {}", t, swapped);
+                }
+            }
+        }
+    }
 }

@@ -259,10 +259,81 @@ pub fn matmul_op(a: &Array<f32>, b: &Array<f32>) -> Res<Array<f32>> {
         out_shape,
     } = MatMulGeom::new(&a.shape, &b.shape)?;
     let mut out = vec![0.0f32; pairs.len() * m * n];
+    // every matrix of `a` times the one of `b` (a linear layer on a batch of rows): one product
+    // of all their rows, instead of one thin product per matrix that rereads `b` each time
+    if pairs
+        .iter()
+        .enumerate()
+        .all(|(t, &(ia, ib))| ia == t && ib == 0)
+    {
+        let rows = pairs.len() * m;
+        let am = MatRef::row_major(&a.data[..rows * k], rows, k);
+        let bm = MatRef::row_major(&b.data[..k * n], k, n);
+        matmul_into(&mut out, am, bm, false);
+        return Ok(Array::new(out_shape, out));
+    }
     for (t, &(ia, ib)) in pairs.iter().enumerate() {
         let am = MatRef::row_major(&a.data[ia * m * k..(ia + 1) * m * k], m, k);
         let bm = MatRef::row_major(&b.data[ib * k * n..(ib + 1) * k * n], k, n);
         matmul_into(&mut out[t * m * n..(t + 1) * m * n], am, bm, false);
     }
     Ok(Array::new(out_shape, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// MatMul over random batch shapes (broadcast either way, or a 2-D right operand that
+        /// every matrix of the left one shares): each output element the f64 sum of its row times
+        /// its column, within the roundings of a `k`-term float32 sum.
+        #[test]
+        fn matmul_is_the_definition(
+            batch_a in proptest::collection::vec(1usize..4, 0..3),
+            batch_b in proptest::collection::vec(1usize..4, 0..3),
+            (m, k, n) in (1usize..6, 1usize..9, 1usize..6),
+            seed in any::<u64>(),
+        ) {
+            let sa: Vec<usize> = batch_a.iter().copied().chain([m, k]).collect();
+            let sb: Vec<usize> = batch_b.iter().copied().chain([k, n]).collect();
+            let Ok(geom) = MatMulGeom::new(&sa, &sb) else {
+                // batch dims that do not broadcast
+                return Ok(());
+            };
+            let mut state = seed | 1;
+            let mut draw = |len: usize| -> Vec<f32> {
+                (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state % 2001) as f32 / 1000.0 - 1.0
+                    })
+                    .collect()
+            };
+            let a = Array::new(sa.clone(), draw(sa.iter().product()));
+            let b = Array::new(sb.clone(), draw(sb.iter().product()));
+            let y = matmul_op(&a, &b).unwrap();
+            prop_assert_eq!(&y.shape, &geom.out_shape);
+            for (t, &(ia, ib)) in geom.pairs.iter().enumerate() {
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut sum, mut size) = (0.0f64, 0.0f64);
+                        for q in 0..k {
+                            let term = a.data[(ia * m + i) * k + q] as f64
+                                * b.data[(ib * k + q) * n + j] as f64;
+                            sum += term;
+                            size += term.abs();
+                        }
+                        let got = y.data[(t * m + i) * n + j] as f64;
+                        let bound = (k + 2) as f64 * 2f64.powi(-24) * size;
+                        prop_assert!((got - sum).abs() <= bound, "({t}, {i}, {j}): {got} against {sum}");
+                    }
+                }
+            }
+        }
+    }
 }
