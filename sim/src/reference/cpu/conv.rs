@@ -145,13 +145,10 @@ pub fn conv(
         .then(|| DepthwisePlane::new((h, wd), [ah, aw]))
         .flatten();
     let winograd = filters.filter(|_| depthwise_plane.is_none() && super::winograd::suits(&geom));
-    // the output starts as the bias and every path accumulates onto it: the whole plane at once
-    // for the depthwise and Winograd kernels, a block of rows at a time for the matrix product
-    let mut out = vec![0.0f32; n * m * p];
-    if depthwise_plane.is_some() || winograd.is_some() {
-        for (plane, dst) in out.chunks_mut(p.max(1)).enumerate() {
-            dst.fill(bias(plane));
-        }
+    // the output starts as the bias, written once, and every path accumulates onto it
+    let mut out = Vec::with_capacity(n * m * p);
+    for plane in 0..n * m {
+        out.extend(std::iter::repeat_n(bias(plane), p));
     }
     if let Some(plane) = depthwise_plane {
         depthwise(x, w, &mut out, &plane, [ah, aw], post);
@@ -166,8 +163,8 @@ pub fn conv(
             );
         }
     } else {
-        // a block of whole output rows at a time: its unrolled input, products, bias and
-        // activation stay in cache from one to the next
+        // a block of whole output rows at a time: its unrolled input, products and activation
+        // stay in cache from one to the next
         let (ho, wo) = (ah.out as usize, aw.out as usize);
         let block_rows = (BLOCK_PIXELS / wo.max(1)).clamp(1, ho.max(1));
         let mut col = if pointwise {
@@ -179,8 +176,7 @@ pub fn conv(
             for g in 0..group {
                 let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
                 let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
-                let first_plane = img * m + g * mg;
-                let dst = &mut out[first_plane * p..(first_plane + mg) * p];
+                let dst = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
                 for r0 in (0..ho).step_by(block_rows) {
                     let rows = r0..(r0 + block_rows).min(ho);
                     let (p0, np) = (r0 * wo, rows.len() * wo);
@@ -196,13 +192,14 @@ pub fn conv(
                         im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np]);
                         MatRef::row_major(&col[..k * np], k, np)
                     };
-                    for (o, row) in dst.chunks_mut(p.max(1)).enumerate() {
-                        row[p0..p0 + np].fill(bias(first_plane + o));
-                    }
                     matmul_rows_into(&mut dst[p0..], p, lhs, rhs, true);
-                    if let Some(post) = post {
-                        dst.chunks_mut(p.max(1))
-                            .for_each(|row| post.run(&mut row[p0..p0 + np]));
+                    match post {
+                        // the whole planes at once where the block is (one call, not one a row)
+                        Some(post) if np == p => post.run(dst),
+                        Some(post) => dst
+                            .chunks_mut(p.max(1))
+                            .for_each(|row| post.run(&mut row[p0..p0 + np])),
+                        None => {}
                     }
                 }
             }

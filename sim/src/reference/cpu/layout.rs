@@ -161,6 +161,20 @@ pub fn transpose<T: Copy>(x: &Array<T>, perm: &[usize]) -> Array<T> {
     let xs = x.strides();
     let step: Vec<isize> = perm.iter().map(|&p| xs[p] as isize).collect();
     let mut data = Vec::with_capacity(shape.iter().product());
+    // the trailing axes the permutation leaves in place move as whole contiguous runs
+    let kept = (0..perm.len())
+        .rev()
+        .take_while(|&k| perm[k] == k)
+        .last()
+        .unwrap_or(perm.len());
+    let run: usize = shape[kept..].iter().product();
+    if kept < perm.len() && run > 1 {
+        let (outer, step) = (&shape[..kept], &step[..kept]);
+        for_each_offset(outer, [0], [step], |[o]| {
+            data.extend_from_slice(&x.data[o..o + run])
+        });
+        return Array::new(shape, data);
+    }
     for_each_offset(&shape, [0], [&step], |[o]| data.push(x.data[o]));
     Array::new(shape, data)
 }
@@ -282,4 +296,45 @@ pub fn gather<T: Copy>(x: &Array<T>, ax: usize, indices: &Array<i64>) -> Res<Arr
         }
     }
     Ok(Array::new(gather_shape(&x.shape, ax, &indices.shape), data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Transpose over random shapes and permutations (identity tails among them): element
+        /// `i` of the output is the input element at the permuted index.
+        #[test]
+        fn transpose_is_the_definition(
+            shape in proptest::collection::vec(1usize..4, 1..6),
+            seed in any::<u64>(),
+            keep_tail in 0usize..4,
+        ) {
+            // a random permutation of the leading axes, the last `keep_tail` left in place
+            let rank = shape.len();
+            let tail = keep_tail.min(rank);
+            let mut perm: Vec<usize> = (0..rank - tail).collect();
+            let mut state = seed | 1;
+            for i in (1..perm.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                perm.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            perm.extend(rank - tail..rank);
+            let len: usize = shape.iter().product();
+            let x = Array::new(shape.clone(), (0..len as i64).collect::<Vec<_>>());
+            let y = transpose(&x, &perm);
+            let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+            prop_assert_eq!(&y.shape, &out_shape);
+            let (xs, ys) = (strides(&shape), strides(&out_shape));
+            for (i, &v) in y.data.iter().enumerate() {
+                let src: usize = (0..rank).map(|k| (i / ys[k]) % out_shape[k] * xs[perm[k]]).sum();
+                prop_assert_eq!(v, x.data[src], "element {} of {:?} by {:?}", i, shape, perm);
+            }
+        }
+    }
 }
