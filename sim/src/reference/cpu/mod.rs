@@ -7,15 +7,19 @@
 macro_rules! each_path {
     ($f:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        let result = if std::arch::is_x86_feature_detected!("avx2") {
             #[target_feature(enable = "avx2")]
             unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
             // SAFETY: the CPU has AVX2, the only feature `wide` enables
-            return unsafe { wide(#[inline(always)] || $f($($arg),*)) };
-        }
-        $f($($arg),*)
+            unsafe { wide(#[inline(always)] || $f($($arg),*)) }
+        } else {
+            $f($($arg),*)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let result = $f($($arg),*);
+        result
     }};
 }
 

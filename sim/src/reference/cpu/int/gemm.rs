@@ -38,11 +38,18 @@ pub fn gemm(layer: &IntLayer, x: &Array<i64>) -> Res<Array<i64>> {
             }
         }
         if let Some(acc) = (!wide).then(|| mac_block(w, m, k, &cols, n)).flatten() {
+            // each output channel's accumulators requantized at once, then laid out row by row
+            let mut planes = vec![0i64; m * n];
+            planes
+                .par_chunks_mut(n.max(1))
+                .zip(acc.par_chunks(n.max(1)))
+                .enumerate()
+                .for_each(|(o, (plane, acc))| layer.output_plane(o, acc, plane));
             out.par_chunks_mut(m.max(1))
                 .enumerate()
                 .for_each(|(row, y)| {
                     for (o, v) in y.iter_mut().enumerate() {
-                        *v = layer.output(o, acc[o * n + row]) as i64;
+                        *v = planes[o * n + row];
                     }
                 });
             return Ok(Array::new(vec![n, m], out));

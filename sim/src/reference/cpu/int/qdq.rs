@@ -28,15 +28,12 @@ pub(crate) fn axis_layout(n: usize, shape: &[usize], axis: i64, what: &str) -> R
     Ok((n, shape[a as usize + 1..].iter().product::<usize>().max(1)))
 }
 
-/// Scale (and zero point) for each element of `shape`: one, or one per index along `axis`.
-fn per_axis<'a, T: Copy>(
-    params: &'a [T],
-    shape: &[usize],
-    axis: i64,
-    what: &str,
-) -> Res<impl Fn(usize) -> T + use<'a, T>> {
-    let (len, inner) = axis_layout(params.len(), shape, axis, what)?;
-    Ok(move |k: usize| params[(k / inner) % len])
+/// The runs of a tensor of `shape` that share one of `n` quantization parameters, each with its
+/// parameter's index: the whole tensor, or runs of `inner` elements cycling through the `n`.
+fn param_runs(n: usize, shape: &[usize], axis: i64, what: &str) -> Res<(usize, usize)> {
+    let (len, inner) = axis_layout(n, shape, axis, what)?;
+    let total: usize = shape.iter().product();
+    Ok((len, if len == 1 { total.max(1) } else { inner }))
 }
 
 /// The zero points of `scales` scales: as given, or all 0 when the input is absent.
@@ -59,20 +56,24 @@ pub fn quantize_linear(
     scale: &[f32],
     zero_point: &[i64],
     axis: i64,
-    (qmin, qmax): (i64, i64),
+    range: (i64, i64),
 ) -> Res<Array<i64>> {
     let zp = zero_points(scale.len(), zero_point)?;
-    let s = per_axis(scale, &x.shape, axis, "scale")?;
-    let z = per_axis(&zp, &x.shape, axis, "zero point")?;
-    let data = x
-        .data
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| {
-            (((v / s(k)).round_ties_even() as i64).saturating_add(z(k))).clamp(qmin, qmax)
-        })
-        .collect();
+    let (len, run) = param_runs(scale.len(), &x.shape, axis, "scale")?;
+    let mut data = vec![0i64; x.data.len()];
+    for (k, (out, xs)) in data.chunks_mut(run).zip(x.data.chunks(run)).enumerate() {
+        let (s, z) = (scale[k % len], zp[k % len]);
+        each_path!(quantize_run(xs, s, z, range, out));
+    }
     Ok(Array::new(x.shape.clone(), data))
+}
+
+/// [`quantize_linear`] of a run sharing one scale and zero point.
+#[inline(always)]
+fn quantize_run(xs: &[f32], s: f32, z: i64, (qmin, qmax): (i64, i64), out: &mut [i64]) {
+    for (o, &v) in out.iter_mut().zip(xs) {
+        *o = (((v / s).round_ties_even() as i64).saturating_add(z)).clamp(qmin, qmax);
+    }
 }
 
 /// `y = (x − zero_point) · scale`.
@@ -83,16 +84,21 @@ pub fn dequantize_linear(
     axis: i64,
 ) -> Res<Array<f32>> {
     let zp = zero_points(scale.len(), zero_point)?;
-    let s = per_axis(scale, &x.shape, axis, "scale")?;
-    let z = per_axis(&zp, &x.shape, axis, "zero point")?;
-    Ok(Array::new(
-        x.shape.clone(),
-        x.data
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| (v - z(k)) as i32 as f32 * s(k))
-            .collect(),
-    ))
+    let (len, run) = param_runs(scale.len(), &x.shape, axis, "scale")?;
+    let mut data = vec![0.0f32; x.data.len()];
+    for (k, (out, xs)) in data.chunks_mut(run).zip(x.data.chunks(run)).enumerate() {
+        let (s, z) = (scale[k % len], zp[k % len]);
+        each_path!(dequantize_run(xs, s, z, out));
+    }
+    Ok(Array::new(x.shape.clone(), data))
+}
+
+/// [`dequantize_linear`] of a run sharing one scale and zero point.
+#[inline(always)]
+fn dequantize_run(xs: &[i64], s: f32, z: i64, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(xs) {
+        *o = (v - z) as i32 as f32 * s;
+    }
 }
 
 /// `cond ? x : y` with broadcasting over all three.
