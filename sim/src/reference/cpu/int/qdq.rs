@@ -232,3 +232,50 @@ impl IntTable {
         Ok(Array::new(x.shape.clone(), data))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// QuantizeLinear and DequantizeLinear, per tensor or per axis (any axis) over random
+        /// shapes: each element by the ONNX formula with its own index's scale and zero point
+        /// (ties to even, the output type's clamp), NaN and infinities among the inputs.
+        #[test]
+        fn qdq_is_the_formula_per_element(
+            shape in proptest::collection::vec(1usize..5, 1..5),
+            axis_pick in any::<usize>(),
+            per_axis in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let axis = axis_pick % shape.len();
+            let n = if per_axis { shape[axis] } else { 1 };
+            let mut state = seed | 1;
+            let mut draw = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let len: usize = shape.iter().product();
+            let mut xs: Vec<f32> = (0..len).map(|_| (draw() % 4001) as f32 / 8.0 - 250.0).collect();
+            xs[(draw() % len as u64) as usize] = f32::NAN;
+            xs[(draw() % len as u64) as usize] = f32::INFINITY;
+            let scale: Vec<f32> = (0..n).map(|_| 0.25 + (draw() % 8) as f32 * 0.5).collect();
+            let zp: Vec<i64> = (0..n).map(|_| (draw() % 41) as i64 - 20).collect();
+            let x = Array::new(shape.clone(), xs);
+            let range = (-128, 127);
+            let q = quantize_linear(&x, &scale, &zp, axis as i64, range).unwrap();
+            let d = dequantize_linear(&q, &scale, &zp, axis as i64).unwrap();
+            let inner: usize = shape[axis + 1..].iter().product();
+            for k in 0..len {
+                let p = if n == 1 { 0 } else { (k / inner) % n };
+                let want = ((x.data[k] / scale[p]).round_ties_even() as i64).saturating_add(zp[p]).clamp(-128, 127);
+                prop_assert_eq!(q.data[k], want, "element {}", k);
+                prop_assert_eq!(d.data[k].to_bits(), (((want - zp[p]) as f32) * scale[p]).to_bits());
+            }
+        }
+    }
+}
