@@ -145,11 +145,17 @@ pub fn conv(
         .then(|| DepthwisePlane::new((h, wd), [ah, aw]))
         .flatten();
     let winograd = filters.filter(|_| depthwise_plane.is_none() && super::winograd::suits(&geom));
-    // the output starts as the bias, written once, and every path accumulates onto it
-    let mut out = Vec::with_capacity(n * m * p);
-    for plane in 0..n * m {
-        out.extend(std::iter::repeat_n(bias(plane), p));
-    }
+    // the depthwise and Winograd kernels accumulate onto the bias, written first; the matrix
+    // product writes its sums (never reading the output) and adds the bias block by block
+    let mut out = if depthwise_plane.is_some() || winograd.is_some() {
+        let mut out = Vec::with_capacity(n * m * p);
+        for plane in 0..n * m {
+            out.extend(std::iter::repeat_n(bias(plane), p));
+        }
+        out
+    } else {
+        vec![0.0f32; n * m * p]
+    };
     if let Some(plane) = depthwise_plane {
         depthwise(x, w, &mut out, &plane, [ah, aw], post);
     } else if let Some(u) = winograd {
@@ -176,7 +182,8 @@ pub fn conv(
             for g in 0..group {
                 let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
                 let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
-                let dst = &mut out[(img * m + g * mg) * p..(img * m + (g + 1) * mg) * p];
+                let first_plane = img * m + g * mg;
+                let dst = &mut out[first_plane * p..(first_plane + mg) * p];
                 for r0 in (0..ho).step_by(block_rows) {
                     let rows = r0..(r0 + block_rows).min(ho);
                     let (p0, np) = (r0 * wo, rows.len() * wo);
@@ -192,14 +199,10 @@ pub fn conv(
                         im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np]);
                         MatRef::row_major(&col[..k * np], k, np)
                     };
-                    matmul_rows_into(&mut dst[p0..], p, lhs, rhs, true);
-                    match post {
-                        // the whole planes at once where the block is (one call, not one a row)
-                        Some(post) if np == p => post.run(dst),
-                        Some(post) => dst
-                            .chunks_mut(p.max(1))
-                            .for_each(|row| post.run(&mut row[p0..p0 + np])),
-                        None => {}
+                    matmul_rows_into(&mut dst[p0..], p, lhs, rhs, false);
+                    for (o, row) in dst.chunks_mut(p.max(1)).enumerate() {
+                        let b = bias(first_plane + o);
+                        epilogue(&mut row[p0..p0 + np], b, post);
                     }
                 }
             }
@@ -207,6 +210,15 @@ pub fn conv(
         put_scratch(col);
     }
     Ok(Array::new(geom.out_shape, out))
+}
+
+/// A block of a matrix product's sums becomes the convolution's output: plus the bias, then
+/// the activation (as the unfused ops compute it).
+fn epilogue(sums: &mut [f32], bias: f32, post: Option<Activation>) {
+    match post {
+        Some(post) => post.run_after_bias(sums, bias),
+        None => sums.iter_mut().for_each(|v| *v += bias),
+    }
 }
 
 /// Output pixels a block of the matrix-product path aims at: its unrolled input (`k` rows of

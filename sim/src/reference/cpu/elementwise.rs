@@ -201,15 +201,21 @@ impl Activation {
 
     /// The activation of every value of `xs`, in place.
     pub fn run(self, xs: &mut [f32]) {
-        each_path!(activate(self, xs))
+        each_path!(activate(self, xs, None))
+    }
+
+    /// The activation of every value of `xs` plus `bias`, in place (a convolution's epilogue).
+    pub fn run_after_bias(self, xs: &mut [f32], bias: f32) {
+        each_path!(activate(self, xs, Some(bias)))
     }
 }
 
-/// [`Activation::run`]'s loop, one per activation so that each vectorizes. Each block of values
+/// [`Activation::run`]'s loop (after adding `bias`, where given), one per activation so that
+/// each vectorizes. Each block of values
 /// is computed into a buffer and copied back whole: written in place, the compiler stores only
 /// the values that change, with masked stores that are many times slower on some CPUs.
 #[inline(always)]
-fn activate(act: Activation, xs: &mut [f32]) {
+fn activate(act: Activation, xs: &mut [f32], bias: Option<f32>) {
     #[inline(always)]
     fn each(xs: &mut [f32], f: impl Fn(f32) -> f32) {
         let mut buf = [0.0f32; 64];
@@ -220,9 +226,13 @@ fn activate(act: Activation, xs: &mut [f32]) {
             block.copy_from_slice(&buf[..block.len()]);
         }
     }
-    match act {
-        Activation::Relu => each(xs, |v| Activation::Relu.apply(v)),
-        Activation::Clip { lo, hi } => each(xs, |v| Activation::Clip { lo, hi }.apply(v)),
+    match (act, bias) {
+        (Activation::Relu, None) => each(xs, |v| Activation::Relu.apply(v)),
+        (Activation::Relu, Some(b)) => each(xs, |v| Activation::Relu.apply(v + b)),
+        (Activation::Clip { lo, hi }, None) => each(xs, |v| Activation::Clip { lo, hi }.apply(v)),
+        (Activation::Clip { lo, hi }, Some(b)) => {
+            each(xs, |v| Activation::Clip { lo, hi }.apply(v + b))
+        }
     }
 }
 

@@ -291,11 +291,11 @@ mod tests {
         let text = format!(
             r#"<ir_version: 8, opset_import: ["" : 17]>
 g (float[1,16,8,8] x, float hi) => (float[1,16,4,4] y)
-   <float[16,16,3,3] wa = {{{}}}, float[16] ba = {{{}}}, float[16,16,1,1] wb = {{{}}}, float[16,1,3,3] wc = {{{}}}, float[16,16,3,3] wd = {{{}}}, float lo = {{-0.25}}, float six = {{0.5}}>
+   <float[16,16,3,3] wa = {{{}}}, float[16] ba = {{{}}}, float[16,16,1,1] wb = {{{}}}, float[16] bb = {{{}}}, float[16,1,3,3] wc = {{{}}}, float[16,16,3,3] wd = {{{}}}, float lo = {{-0.25}}, float six = {{0.5}}>
 {{
    a = Conv <pads: ints = [1,1,1,1]> (x, wa, ba)
    ar = Relu (a)
-   b = Conv (ar, wb)
+   b = Conv (ar, wb, bb)
    bc = Clip (b, lo, six)
    c = Conv <group: int = 16, pads: ints = [1,1,1,1]> (bc, wc)
    cc = Clip (c, lo, six)
@@ -308,6 +308,7 @@ g (float[1,16,8,8] x, float hi) => (float[1,16,4,4] y)
             vals(16 * 16 * 9),
             vals(16),
             vals(16 * 16),
+            vals(16),
             vals(16 * 9),
             vals(16 * 16 * 9)
         );
