@@ -779,17 +779,7 @@ mod tests {
             let axes = window.resolve(&[h as i64, wd as i64], &[kh, kw]);
             prop_assume!(axes.as_ref().is_ok_and(|a| a.iter().all(|a| a.out >= 1)));
             let [ah, aw] = lift_2d(axes.unwrap()).unwrap();
-            let mut state = seed | 1;
-            let mut draw = |n: usize| -> Vec<f32> {
-                (0..n)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state % 2001) as f32 / 1000.0 - 1.0
-                    })
-                    .collect()
-            };
+            let mut draw = super::super::test_values(seed);
             let (src, filt) = (draw(h * wd), draw((kh * kw) as usize));
             let (ho, wo) = (ah.out as usize, aw.out as usize);
             let plane = DepthwisePlane::new((h, wd), [ah, aw]).expect("a plane inside the budget");

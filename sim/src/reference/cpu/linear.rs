@@ -303,17 +303,7 @@ mod tests {
                 // batch dims that do not broadcast
                 return Ok(());
             };
-            let mut state = seed | 1;
-            let mut draw = |len: usize| -> Vec<f32> {
-                (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state % 2001) as f32 / 1000.0 - 1.0
-                    })
-                    .collect()
-            };
+            let mut draw = super::super::test_values(seed);
             let a = Array::new(sa.clone(), draw(sa.iter().product()));
             let b = Array::new(sb.clone(), draw(sb.iter().product()));
             let y = matmul_op(&a, &b).unwrap();

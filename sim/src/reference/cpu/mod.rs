@@ -442,6 +442,23 @@ fn free_after_last_reader(steps: &mut [Step], consts: &[Option<Value>], outputs:
     }
 }
 
+/// A test's source of values: `draw(n)` gives `n` values in [-1, 1] in steps of 0.001, the same
+/// for the same seed on every machine (xorshift).
+#[cfg(test)]
+pub(crate) fn test_values(seed: u64) -> impl FnMut(usize) -> Vec<f32> {
+    let mut state = seed | 1;
+    move |n| {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+}
+
 fn check_input(pi: &PlanInput, v: &Value) -> Result<(), ExecError> {
     let err = |message: String| ExecError::Input {
         name: pi.name.clone(),

@@ -299,17 +299,7 @@ mod tests {
             let geom = ConvGeom::new(&x_shape, &w_shape, None, &window, 1);
             prop_assume!(geom.as_ref().is_ok_and(suits));
             let [ah, aw] = geom.unwrap().axes;
-            let mut state = seed | 1;
-            let mut draw = |n: usize| -> Vec<f32> {
-                (0..n)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state % 2001) as f32 / 1000.0 - 1.0
-                    })
-                    .collect()
-            };
+            let mut draw = super::super::test_values(seed);
             let x = Array::new(x_shape, draw(c * h * wd));
             let w = Array::new(w_shape, draw(m * c * 9));
             let u = filters(&w).expect("a 3×3 filter bank of 16 or more");
