@@ -768,14 +768,12 @@ mod tests {
             pads in [0i64..4, 0i64..4, 0i64..4, 0i64..4],
             seed in any::<u64>(),
         ) {
-            let window = Window {
-                kernel_shape: None,
-                strides: Some(strides.to_vec()),
-                pads: Some(pads.to_vec()),
-                dilations: Some(dilations.to_vec()),
-                auto_pad: "NOTSET".into(),
-                ceil_mode: false,
-            };
+            let window = super::super::test_window(
+                None,
+                Some(strides.to_vec()),
+                pads.to_vec(),
+                Some(dilations.to_vec()),
+            );
             let axes = window.resolve(&[h as i64, wd as i64], &[kh, kw]);
             prop_assume!(axes.as_ref().is_ok_and(|a| a.iter().all(|a| a.out >= 1)));
             let [ah, aw] = lift_2d(axes.unwrap()).unwrap();
@@ -849,14 +847,7 @@ mod tests {
                 vec![0.0, 1.0, 2.0, 3.0, 4.0, 15.0, 18.0, 21.0, 24.0, 27.0],
             ),
         ] {
-            let window = Window {
-                kernel_shape: None,
-                strides: Some(strides),
-                pads: Some(pads),
-                dilations: Some(dilations),
-                auto_pad: "NOTSET".into(),
-                ceil_mode: false,
-            };
+            let window = super::super::test_window(None, Some(strides), pads, Some(dilations));
             let axes = window.resolve(&[1, 5], &[1, 2]).unwrap();
             assert!(DepthwisePlane::new((1, 5), lift_2d(axes).unwrap()).is_none());
             let y = conv(&x, &w, None, &window, 2, None, None).unwrap();

@@ -180,7 +180,7 @@ impl Activation {
     #[inline(always)]
     pub fn apply(self, v: f32) -> f32 {
         match self {
-            // NaN becomes 0, as onnxruntime's ReLU gives it
+            // NaN becomes 0 (`NaN > 0` is false), as the ReLU step has always computed it
             Activation::Relu => {
                 if v > 0.0 {
                     v
@@ -211,9 +211,9 @@ impl Activation {
 }
 
 /// [`Activation::run`]'s loop (after adding `bias`, where given), one per activation so that
-/// each vectorizes. Each block of values
-/// is computed into a buffer and copied back whole: written in place, the compiler stores only
-/// the values that change, with masked stores that are many times slower on some CPUs.
+/// each vectorizes. Each block of values is computed into a buffer and copied back whole:
+/// written in place, the compiler stores only the values that change, with masked stores that
+/// are many times slower on some CPUs.
 #[inline(always)]
 fn activate(act: Activation, xs: &mut [f32], bias: Option<f32>) {
     #[inline(always)]

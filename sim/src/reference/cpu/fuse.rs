@@ -220,16 +220,14 @@ pub(crate) fn activations(
         match st.op {
             Op::Relu => Some(Activation::Relu),
             Op::Clip { min, max } => {
-                let ins: Vec<Option<&Value>> = std::iter::once(None)
-                    .chain(st.inputs.iter().skip(1).map(|s| {
-                        // a bound given at run time (no constant) keeps the Clip a step
-                        s.map(|s| consts[s].as_ref()).unwrap_or(None)
-                    }))
-                    .collect();
-                let given = st.inputs.iter().skip(1).flatten().count();
-                let known = ins.iter().flatten().count();
-                if given != known {
-                    return None;
+                // the bounds as the op reads them; one given at run time (no constant) keeps
+                // the Clip a step
+                let mut ins: Vec<Option<&Value>> = vec![None];
+                for s in st.inputs.iter().skip(1) {
+                    ins.push(match s {
+                        Some(s) => Some(consts[*s].as_ref()?),
+                        None => None,
+                    });
                 }
                 let (lo, hi) = super::resolve::clip_bounds(min, max, &ins).ok()?;
                 Some(Activation::Clip { lo, hi })
@@ -276,17 +274,10 @@ mod tests {
     /// followed by an activation that fuses, or by one that must not: a Clip whose bound is a
     /// graph input, and a ReLU whose convolution output is also read by an Add.
     fn model() -> etch_ir::Model {
-        let mut state = 7u32;
+        let mut draw = super::super::test_values(7);
         let mut vals = |n: usize| {
-            (0..n)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    format!("{:.4}", (state % 2001) as f32 / 1000.0 - 1.0)
-                })
-                .collect::<Vec<_>>()
-                .join(",")
+            let v: Vec<String> = draw(n).iter().map(|v| v.to_string()).collect();
+            v.join(",")
         };
         let text = format!(
             r#"<ir_version: 8, opset_import: ["" : 17]>

@@ -442,20 +442,44 @@ fn free_after_last_reader(steps: &mut [Step], consts: &[Option<Value>], outputs:
     }
 }
 
-/// A test's source of values: `draw(n)` gives `n` values in [-1, 1] in steps of 0.001, the same
-/// for the same seed on every machine (xorshift).
+/// A test's source of random bits, the same for the same seed on every machine (xorshift).
+#[cfg(test)]
+pub(crate) fn test_bits(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// A test's source of values: `draw(n)` gives `n` values in [-1, 1] in steps of 0.001.
 #[cfg(test)]
 pub(crate) fn test_values(seed: u64) -> impl FnMut(usize) -> Vec<f32> {
-    let mut state = seed | 1;
+    let mut bits = test_bits(seed);
     move |n| {
         (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
+            .map(|_| (bits() % 2001) as f32 / 1000.0 - 1.0)
             .collect()
+    }
+}
+
+/// A test's 2-D window with explicit strides, pads and dilations (`None`: the defaults).
+#[cfg(test)]
+pub(crate) fn test_window(
+    kernel_shape: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    pads: Vec<i64>,
+    dilations: Option<Vec<i64>>,
+) -> etch_ir::op::Window {
+    etch_ir::op::Window {
+        kernel_shape,
+        strides,
+        pads: Some(pads),
+        dilations,
+        auto_pad: "NOTSET".into(),
+        ceil_mode: false,
     }
 }
 

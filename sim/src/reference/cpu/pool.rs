@@ -228,23 +228,13 @@ mod tests {
             nan in proptest::option::of(0usize..200),
             seed in any::<u64>(),
         ) {
-            let window = Window {
-                kernel_shape: Some(vec![kh, kw]),
-                strides: Some(strides.to_vec()),
-                pads: Some(pads.to_vec()),
-                dilations: Some(dilations.to_vec()),
-                auto_pad: "NOTSET".into(),
-                ceil_mode: false,
-            };
-            let mut state = seed | 1;
-            let mut data: Vec<f32> = (0..2 * h * wd)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state % 2001) as f32 / 1000.0 - 1.0
-                })
-                .collect();
+            let window = super::super::test_window(
+                Some(vec![kh, kw]),
+                Some(strides.to_vec()),
+                pads.to_vec(),
+                Some(dilations.to_vec()),
+            );
+            let mut data = super::super::test_values(seed)(2 * h * wd);
             if let Some(k) = nan {
                 let at = k % data.len();
                 data[at] = f32::NAN;

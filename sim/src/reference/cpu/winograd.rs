@@ -272,7 +272,6 @@ fn output_tiles(
 mod tests {
     use super::*;
     use crate::reference::cpu::conv::conv;
-    use etch_ir::op::Window;
     use proptest::prelude::*;
 
     proptest! {
@@ -287,14 +286,7 @@ mod tests {
             pads in [0i64..3, 0i64..3, 0i64..3, 0i64..3],
             seed in any::<u64>(),
         ) {
-            let window = Window {
-                kernel_shape: None,
-                strides: None,
-                pads: Some(pads.to_vec()),
-                dilations: None,
-                auto_pad: "NOTSET".into(),
-                ceil_mode: false,
-            };
+            let window = super::super::test_window(None, None, pads.to_vec(), None);
             let (x_shape, w_shape) = (vec![1, c, h, wd], vec![m, c, 3, 3]);
             let geom = ConvGeom::new(&x_shape, &w_shape, None, &window, 1);
             prop_assume!(geom.as_ref().is_ok_and(suits));

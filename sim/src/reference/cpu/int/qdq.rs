@@ -28,8 +28,9 @@ pub(crate) fn axis_layout(n: usize, shape: &[usize], axis: i64, what: &str) -> R
     Ok((n, shape[a as usize + 1..].iter().product::<usize>().max(1)))
 }
 
-/// The runs of a tensor of `shape` that share one of `n` quantization parameters, each with its
-/// parameter's index: the whole tensor, or runs of `inner` elements cycling through the `n`.
+/// How `n` quantization parameters spread over a tensor of `shape` in runs: `(len, run)` such
+/// that the `k`-th run of `run` elements takes parameter `k % len` (one run of the whole tensor
+/// for a single parameter).
 fn param_runs(n: usize, shape: &[usize], axis: i64, what: &str) -> Res<(usize, usize)> {
     let (len, inner) = axis_layout(n, shape, axis, what)?;
     let total: usize = shape.iter().product();
@@ -252,13 +253,7 @@ mod tests {
         ) {
             let axis = axis_pick % shape.len();
             let n = if per_axis { shape[axis] } else { 1 };
-            let mut state = seed | 1;
-            let mut draw = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
+            let mut draw = super::super::super::test_bits(seed);
             let len: usize = shape.iter().product();
             let mut xs: Vec<f32> = (0..len).map(|_| (draw() % 4001) as f32 / 8.0 - 250.0).collect();
             xs[(draw() % len as u64) as usize] = f32::NAN;
