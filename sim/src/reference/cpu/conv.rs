@@ -7,8 +7,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::super::value::Array;
+use super::blocks::{whole_blocks, SharedOut};
 use super::elementwise::Activation;
-use super::linear::{matmul_rows_into, MatRef};
+use super::linear::{matmul_ptr, MatRef};
 use super::Res;
 use etch_ir::op::{Window, WindowAxis};
 
@@ -135,7 +136,6 @@ pub fn conv(
         ..
     } = geom;
     let (k, p) = (geom.k(), geom.pixels());
-    let bias = |plane: usize| b.map_or(0.0, |b| b.data[plane % m]);
     let pointwise = ah.kernel == 1
         && aw.kernel == 1
         && ah.stride == 1
@@ -145,25 +145,22 @@ pub fn conv(
         .then(|| DepthwisePlane::new((h, wd), [ah, aw]))
         .flatten();
     let winograd = filters.filter(|_| depthwise_plane.is_none() && super::winograd::suits(&geom));
-    // the depthwise and Winograd kernels accumulate onto the bias, written first; the matrix
-    // product writes its sums (never reading the output) and adds the bias block by block
-    let mut out = if depthwise_plane.is_some() || winograd.is_some() {
-        let mut out = Vec::with_capacity(n * m * p);
-        for plane in 0..n * m {
-            out.extend(std::iter::repeat_n(bias(plane), p));
-        }
-        out
-    } else {
-        vec![0.0f32; n * m * p]
-    };
+    // every path writes each output element once, block by block (on the block's thread): the
+    // depthwise and Winograd kernels accumulate onto the bias they write first; the matrix
+    // product writes its sums, then adds the bias
+    let len = n * m * p;
+    let mut out = Vec::new();
+    let shared = SharedOut::fresh(&mut out, len);
+    let biases = b.map(|b| &b.data[..]);
     if let Some(plane) = depthwise_plane {
-        depthwise(x, w, &mut out, &plane, [ah, aw], post);
+        depthwise(x, w, &shared, biases, &plane, [ah, aw], post);
     } else if let Some(u) = winograd {
         for img in 0..n {
             super::winograd::conv3x3(
                 &x.data[img * c * h * wd..(img + 1) * c * h * wd],
                 u,
-                &mut out[img * m * p..(img + 1) * m * p],
+                (&shared, img * m * p),
+                biases,
                 &geom,
                 post,
             );
@@ -173,42 +170,52 @@ pub fn conv(
         // stay in cache from one to the next
         let (ho, wo) = (ah.out as usize, aw.out as usize);
         let block_rows = (BLOCK_PIXELS / wo.max(1)).clamp(1, ho.max(1));
-        let mut col = if pointwise {
-            Vec::new()
-        } else {
-            take_scratch(k * block_rows * wo)
-        };
-        for img in 0..n {
-            for g in 0..group {
-                let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
-                let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
-                let first_plane = img * m + g * mg;
-                let dst = &mut out[first_plane * p..(first_plane + mg) * p];
-                for r0 in (0..ho).step_by(block_rows) {
-                    let rows = r0..(r0 + block_rows).min(ho);
-                    let (p0, np) = (r0 * wo, rows.len() * wo);
-                    let rhs = if pointwise {
-                        MatRef {
-                            data: &xin[p0..],
-                            rows: k,
-                            cols: np,
-                            rs: p,
-                            cs: 1,
-                        }
-                    } else {
-                        im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np]);
-                        MatRef::row_major(&col[..k * np], k, np)
-                    };
-                    matmul_rows_into(&mut dst[p0..], p, lhs, rhs, false);
-                    for (o, row) in dst.chunks_mut(p.max(1)).enumerate() {
-                        let b = bias(first_plane + o);
-                        epilogue(&mut row[p0..p0 + np], b, post);
-                    }
+        let blocks: Vec<(usize, usize, usize)> = (0..n)
+            .flat_map(|img| (0..group).map(move |g| (img, g)))
+            .flat_map(|(img, g)| (0..ho).step_by(block_rows).map(move |r0| (img, g, r0)))
+            .collect();
+        let whole = whole_blocks(blocks.len());
+        let run = |&(img, g, r0): &(usize, usize, usize)| {
+            let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
+            let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
+            let first_plane = img * m + g * mg;
+            let rows = r0..(r0 + block_rows).min(ho);
+            let (p0, np) = (r0 * wo, rows.len() * wo);
+            let mut col = if pointwise {
+                Vec::new()
+            } else {
+                take_scratch(k * np)
+            };
+            let rhs = if pointwise {
+                MatRef {
+                    data: &xin[p0..],
+                    rows: k,
+                    cols: np,
+                    rs: p,
+                    cs: 1,
                 }
+            } else {
+                im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np], whole);
+                MatRef::row_major(&col[..k * np], k, np)
+            };
+            let first = first_plane * p + p0;
+            // SAFETY: this block alone writes columns p0..p0 + np of its group's planes
+            unsafe { matmul_ptr(shared.rows(first, mg, np, p), p, lhs, rhs, false, !whole) };
+            for o in 0..mg {
+                // SAFETY: as above, one plane's columns of this block, just written
+                let sums = unsafe { shared.part(first + o * p..first + o * p + np) };
+                epilogue(sums, bias(biases, first_plane + o, m), post);
             }
+            put_scratch(col);
+        };
+        if whole {
+            blocks.par_iter().for_each(run);
+        } else {
+            blocks.iter().for_each(run);
         }
-        put_scratch(col);
     }
+    // SAFETY: the path taken wrote each of the `len` elements
+    unsafe { out.set_len(len) };
     Ok(Array::new(geom.out_shape, out))
 }
 
@@ -234,7 +241,7 @@ thread_local! {
 /// This thread's scratch buffer, at least `len` long (its contents are stale). Taken out rather
 /// than borrowed, so a nested call (rayon may run another job on this thread while it waits) gets
 /// a fresh one instead of a conflict.
-fn take_scratch(len: usize) -> Vec<f32> {
+pub(crate) fn take_scratch(len: usize) -> Vec<f32> {
     let mut v = SCRATCH.take();
     if v.len() < len {
         v = vec![0.0; len];
@@ -243,7 +250,7 @@ fn take_scratch(len: usize) -> Vec<f32> {
 }
 
 /// Returns a scratch buffer for the next convolution on this thread (the larger one is kept).
-fn put_scratch(v: Vec<f32>) {
+pub(crate) fn put_scratch(v: Vec<f32>) {
     let old = SCRATCH.take();
     SCRATCH.set(if v.len() >= old.len() { v } else { old });
 }
@@ -282,17 +289,20 @@ fn extents([ah, aw]: [WindowAxis; 2]) -> (usize, usize, usize, usize) {
 }
 
 /// Unrolls the receptive fields of one group's output rows `rows` into a
-/// `[cg·kh·kw, rows·wo]` matrix (zeros for padding).
+/// `[cg·kh·kw, rows·wo]` matrix (zeros for padding); on this thread alone when `this_thread`
+/// (the caller runs a block per thread), else split among the threads.
 pub(crate) fn im2col(
     x: &[f32],
     (h, w): (usize, usize),
     [ah, aw]: [WindowAxis; 2],
     rows: Range<usize>,
     col: &mut [f32],
+    this_thread: bool,
 ) {
     let (kh, kw, _, wo) = extents([ah, aw]);
     let stride = aw.stride as usize;
     col.par_chunks_mut(rows.len() * wo)
+        .with_min_len(if this_thread { usize::MAX } else { 1 })
         .enumerate()
         .for_each(|(row, dst)| {
             let (ch, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
@@ -329,17 +339,20 @@ pub(crate) fn im2col(
 fn depthwise(
     x: &Array<f32>,
     w: &Array<f32>,
-    out: &mut [f32],
+    out: &SharedOut,
+    biases: Option<&[f32]>,
     plane: &DepthwisePlane,
     [ah, aw]: [WindowAxis; 2],
     post: Option<Activation>,
 ) {
     let (kh, kw, ho, wo) = extents([ah, aw]);
-    let (m, c, h, wd) = (w.shape[0], x.shape[1], plane.h, plane.wd);
-    out.par_chunks_mut(ho * wo).enumerate().for_each_init(
+    let (n, m, c, h, wd) = (x.shape[0], w.shape[0], x.shape[1], plane.h, plane.wd);
+    (0..n * m).into_par_iter().for_each_init(
         || vec![0.0f32; plane.scratch_len()],
-        |padded, (p, dst)| {
+        |padded, p| {
             let (img, oc) = (p / m, p % m);
+            // SAFETY: this channel's plane, written by this job alone
+            let dst = unsafe { out.fill(p * ho * wo..(p + 1) * ho * wo, bias(biases, p, m)) };
             // group = channels: output channel oc reads input channel oc·c/m
             let ic = oc * c / m;
             let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
@@ -350,6 +363,11 @@ fn depthwise(
             }
         },
     );
+}
+
+/// The bias of output plane `plane` (of any image) of a layer of `m` channels.
+pub(crate) fn bias(biases: Option<&[f32]>, plane: usize, m: usize) -> f32 {
+    biases.map_or(0.0, |b| b[plane % m])
 }
 
 /// Output columns a depthwise block computes at once: one 256-bit vector of f32.
@@ -814,6 +832,39 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Each convolution path (1×1, im2col, depthwise, Winograd; with a fused activation or
+        /// not) gives the same bits when two threads run whole blocks of the output as when one
+        /// runs them all: the blocks split the output exactly, and each writes its part once.
+        #[test]
+        fn blocks_on_two_threads_give_the_one_thread_bits(
+            path in 0usize..4,
+            (h, wd) in (20usize..48, 20usize..48),
+            relu in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            // [pointwise, im2col (strided, grouped), depthwise, Winograd]: (c, m, kernel, stride, group)
+            let (c, m, k, stride, group) = [(6, 10, 1, 1, 1), (6, 8, 3, 2, 2), (8, 8, 3, 1, 8), (16, 16, 3, 1, 1)][path];
+            let pad = k as i64 / 2;
+            let window = super::super::test_window(None, Some(vec![stride; 2]), vec![pad; 4], None);
+            // two images: every path has at least two blocks
+            let (x_shape, w_shape) = (vec![2, c, h, wd], vec![m, c / group, k, k]);
+            let mut draw = super::super::test_values(seed);
+            let x = Array::new(x_shape, draw(2 * c * h * wd));
+            let w = Array::new(w_shape, draw(m * (c / group) * k * k));
+            let b = Array::new(vec![m], draw(m));
+            let u = (path == 3).then(|| super::super::winograd::filters(&w).expect("3×3 filters"));
+            let post = relu.then_some(Activation::Relu);
+            let on = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let y = pool.install(|| conv(&x, &w, Some(&b), &window, group, u.as_deref(), post));
+                y.unwrap().data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(on(1), on(2));
         }
     }
 

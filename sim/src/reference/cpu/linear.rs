@@ -36,25 +36,38 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1.
-pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
-    matmul_rows_into(out, b.cols, a, b, accumulate);
+/// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1; split among the
+/// threads when `parallel` and the product is large enough.
+pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool, parallel: bool) {
+    assert!(
+        a.rows
+            .checked_mul(b.cols)
+            .is_some_and(|need| out.len() >= need),
+        "matrix product shapes were checked by the caller"
+    );
+    // SAFETY: `out` is a distinct mutable slice holding the m rows of n elements
+    unsafe { matmul_ptr(out.as_mut_ptr(), b.cols, a, b, accumulate, parallel) }
 }
 
-/// [`matmul_into`] with the rows of `out` `out_rs` elements apart (`out_rs ≥ n`): a block of
-/// columns of a wider matrix.
-pub fn matmul_rows_into(out: &mut [f32], out_rs: usize, a: MatRef, b: MatRef, accumulate: bool) {
+/// [`matmul_into`] through a pointer, with the rows of `out` `out_rs` elements apart
+/// (`out_rs ≥ n`), for a block of an output that other threads write
+/// elsewhere at the same time (`SharedOut`); `parallel: false` keeps the product on this thread
+/// (the caller already runs one block per thread).
+///
+/// # Safety
+/// `out` must point at m rows of n elements, `out_rs` apart, that nothing else reads or writes
+/// during the call; unless `accumulate`, they are only written (they may be uninitialized).
+pub(crate) unsafe fn matmul_ptr(
+    out: *mut f32,
+    out_rs: usize,
+    a: MatRef,
+    b: MatRef,
+    accumulate: bool,
+    parallel: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
-        b.rows == k
-            && out_rs >= n
-            && (m == 0
-                || (m - 1)
-                    .checked_mul(out_rs)
-                    .and_then(|v| v.checked_add(n))
-                    .is_some_and(|need| out.len() >= need))
-            && a.fits()
-            && b.fits(),
+        b.rows == k && out_rs >= n && a.fits() && b.fits(),
         "matrix product shapes were checked by the caller"
     );
     if m == 0 || n == 0 {
@@ -62,25 +75,26 @@ pub fn matmul_rows_into(out: &mut [f32], out_rs: usize, a: MatRef, b: MatRef, ac
     }
     if k == 0 {
         if !accumulate {
-            out.chunks_mut(out_rs)
-                .take(m)
-                .for_each(|row| row[..n].fill(0.0));
+            for r in 0..m {
+                // SAFETY: row r of the m rows the caller gives (all-zero bytes are 0.0)
+                unsafe { out.add(r * out_rs).write_bytes(0, n) };
+            }
         }
         return;
     }
-    let parallelism = if m * n * k >= PARALLEL_MACS {
+    let parallelism = if parallel && m * n * k >= PARALLEL_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the assert above checks that every element the strides reach lies inside its slice,
-    // and `out` is a distinct mutable slice holding m rows of n elements, `out_rs` apart.
+    // SAFETY: the assert above checks that every element the operands' strides reach lies inside
+    // their slices, and the caller gives m rows of n elements at `out`, `out_rs` apart.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             out_rs as isize,
             accumulate,
@@ -184,7 +198,7 @@ pub fn gemm_op(op: &Op, a: &Array<f32>, b: &Array<f32>, c: Option<&Array<f32>>) 
         cs: g.b.1,
     };
     let mut out = vec![0.0f32; m * n];
-    matmul_into(&mut out, am, bm, false);
+    matmul_into(&mut out, am, bm, false, true);
     if alpha != 1.0 {
         out.iter_mut().for_each(|v| *v *= alpha);
     }
@@ -269,13 +283,13 @@ pub fn matmul_op(a: &Array<f32>, b: &Array<f32>) -> Res<Array<f32>> {
         let rows = pairs.len() * m;
         let am = MatRef::row_major(&a.data[..rows * k], rows, k);
         let bm = MatRef::row_major(&b.data[..k * n], k, n);
-        matmul_into(&mut out, am, bm, false);
+        matmul_into(&mut out, am, bm, false, true);
         return Ok(Array::new(out_shape, out));
     }
     for (t, &(ia, ib)) in pairs.iter().enumerate() {
         let am = MatRef::row_major(&a.data[ia * m * k..(ia + 1) * m * k], m, k);
         let bm = MatRef::row_major(&b.data[ib * k * n..(ib + 1) * k * n], k, n);
-        matmul_into(&mut out[t * m * n..(t + 1) * m * n], am, bm, false);
+        matmul_into(&mut out[t * m * n..(t + 1) * m * n], am, bm, false, true);
     }
     Ok(Array::new(out_shape, out))
 }

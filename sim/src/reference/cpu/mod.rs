@@ -23,6 +23,7 @@ macro_rules! each_path {
     }};
 }
 
+mod blocks;
 pub(crate) mod conv;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;

@@ -9,7 +9,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeom;
+use super::blocks::{whole_blocks, SharedOut};
+use super::conv::{bias, put_scratch, take_scratch, ConvGeom};
 use super::elementwise::Activation;
 use super::linear::{matmul_into, MatRef};
 use crate::reference::value::Array;
@@ -65,13 +66,14 @@ pub(crate) fn filters(weight: &Array<f32>) -> Option<Vec<f32>> {
     Some(u)
 }
 
-/// Adds the convolution of one image `x` (`[C, h, w]`) with the transformed filters `u`
-/// ([`filters`]) onto `out` (`[M, ho, wo]`, holding the bias), then applies `post` to each
-/// output row as it is finished.
+/// Writes the convolution of one image `x` (`[C, h, w]`) with the transformed filters `u`
+/// ([`filters`]) plus `biases` into `out` (`[M, ho, wo]` from the given element), then applies
+/// `post` to each output row as it is finished.
 pub(crate) fn conv3x3(
     x: &[f32],
     u: &[f32],
-    out: &mut [f32],
+    (out, base): (&SharedOut, usize),
+    biases: Option<&[f32]>,
     g: &ConvGeom,
     post: Option<Activation>,
 ) {
@@ -82,22 +84,27 @@ pub(crate) fn conv3x3(
     // a block of whole tile rows at a time, about BLOCK_TILES tiles, so that its transformed
     // input and products stay in cache between the three steps
     let block_rows = (BLOCK_TILES / tw).clamp(1, th);
-    let mut v = vec![0.0f32; 16 * c * block_rows * tw];
-    let mut prod = vec![0.0f32; 16 * m * block_rows * tw];
-    for ti0 in (0..th).step_by(block_rows) {
+    let starts: Vec<usize> = (0..th).step_by(block_rows).collect();
+    // with enough blocks, each thread runs whole blocks; else each step is split among them
+    let whole = whole_blocks(starts.len());
+    let min_len = if whole { usize::MAX } else { 1 };
+    let run = |&ti0: &usize| {
         let block = Block {
             rows: ti0..(ti0 + block_rows).min(th),
             tw,
         };
         let tiles = block.tiles();
-        let (v, prod) = (&mut v[..16 * c * tiles], &mut prod[..16 * m * tiles]);
+        let mut scratch = take_scratch(16 * (c + m) * tiles);
+        let (v, prod) = scratch[..16 * (c + m) * tiles].split_at_mut(16 * c * tiles);
         // V = Bᵀ d B: [C][16][tiles], each channel's 16 transforms in its own chunk
         v.par_chunks_exact_mut(16 * tiles)
             .zip(x.par_chunks_exact(h * wd))
+            .with_min_len(min_len)
             .for_each(|(vc, xc)| each_path!(input_tiles(xc, vc, &block, g)));
         // M[ξ] = U[ξ] · V[ξ]: [16][M][tiles]
         prod.par_chunks_exact_mut(m * tiles)
             .enumerate()
+            .with_min_len(min_len)
             .for_each(|(xi, dst)| {
                 matmul_into(
                     dst,
@@ -111,13 +118,26 @@ pub(crate) fn conv3x3(
                         cs: 1,
                     },
                     false,
+                    !whole,
                 );
             });
-        // Y = Aᵀ M A per channel and tile, added onto the bias
-        let prod = &prod[..];
-        out.par_chunks_exact_mut(ho * wo)
-            .enumerate()
-            .for_each(|(oc, y)| each_path!(output_tiles(prod, oc, m, y, &block, g, post)));
+        // Y = Aᵀ M A per channel and tile, added onto the bias: the block's output rows of
+        // each plane
+        let prod = &*prod;
+        let out_rows = 2 * block.rows.start * wo..(2 * block.rows.end).min(ho) * wo;
+        (0..m).into_par_iter().with_min_len(min_len).for_each(|oc| {
+            let plane = base + oc * ho * wo;
+            let rows = plane + out_rows.start..plane + out_rows.end;
+            // SAFETY: this block alone writes these rows of the plane
+            let y = unsafe { out.fill(rows, bias(biases, oc, m)) };
+            each_path!(output_tiles(prod, oc, m, y, &block, g, post))
+        });
+        put_scratch(scratch);
+    };
+    if whole {
+        starts.par_iter().for_each(run);
+    } else {
+        starts.iter().for_each(run);
     }
 }
 
@@ -209,8 +229,8 @@ fn input_tiles(xc: &[f32], vc: &mut [f32], block: &Block, g: &ConvGeom) {
 }
 
 /// Output channel `oc`'s `Aᵀ M A` for every tile of `block` from the products `prod`
-/// (`[16][m][tiles]`), added onto its plane `y` (which holds the bias), then `post` of each
-/// finished row.
+/// (`[16][m][tiles]`), added onto `y`, the block's output rows of its plane (which hold the
+/// bias), then `post` of each finished row.
 #[inline(always)]
 fn output_tiles(
     prod: &[f32],
@@ -252,7 +272,8 @@ fn output_tiles(
                 even[tj] = q0[tj] + q1[tj] + q2[tj];
                 odd[tj] = q1[tj] - q2[tj] - q3[tj];
             }
-            let row = &mut y[oi * wo..(oi + 1) * wo];
+            let at = oi - 2 * block.rows.start;
+            let row = &mut y[at * wo..(at + 1) * wo];
             let mut pairs = row.chunks_exact_mut(2);
             for (pair, (&e, &o)) in (&mut pairs).zip(even.iter().zip(odd.iter())) {
                 pair[0] += e;

@@ -86,7 +86,7 @@ fn decoded_columns(x: &[i64], geom: &ConvGeom, g: usize, input: &InputCode) -> O
     }
     let mut col = vec![0.0f32; geom.k() * geom.pixels()];
     let rows = 0..geom.axes[0].out as usize;
-    super::super::conv::im2col(&decoded, (geom.h, geom.w), geom.axes, rows, &mut col);
+    super::super::conv::im2col(&decoded, (geom.h, geom.w), geom.axes, rows, &mut col, false);
     Some(col)
 }
 
