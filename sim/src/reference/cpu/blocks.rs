@@ -41,6 +41,16 @@ impl<'a> SharedOut<'a> {
         }
     }
 
+    /// Shares `out`, whose elements are all written already (a product that adds onto them may
+    /// read them).
+    pub fn over(out: &'a mut [f32]) -> SharedOut<'a> {
+        SharedOut {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+            out: PhantomData,
+        }
+    }
+
     /// Elements `range` of the output.
     ///
     /// # Safety

@@ -175,10 +175,18 @@ pub fn conv(
             .flat_map(|(img, g)| (0..ho).step_by(block_rows).map(move |r0| (img, g, r0)))
             .collect();
         let whole = whole_blocks(blocks.len());
+        // without enough blocks for every thread, each block's output channels are split among
+        // them (each thread reads its share of the weights)
+        let chunks = channel_chunks(
+            mg,
+            if whole {
+                1
+            } else {
+                rayon::current_num_threads()
+            },
+        );
         let run = |&(img, g, r0): &(usize, usize, usize)| {
             let xin = &x.data[(img * c + g * cg) * h * wd..(img * c + (g + 1) * cg) * h * wd];
-            let lhs = MatRef::row_major(&w.data[g * mg * k..(g + 1) * mg * k], mg, k);
-            let first_plane = img * m + g * mg;
             let rows = r0..(r0 + block_rows).min(ho);
             let (p0, np) = (r0 * wo, rows.len() * wo);
             let mut col = if pointwise {
@@ -198,13 +206,25 @@ pub fn conv(
                 im2col(xin, (h, wd), [ah, aw], rows, &mut col[..k * np], whole);
                 MatRef::row_major(&col[..k * np], k, np)
             };
-            let first = first_plane * p + p0;
-            // SAFETY: this block alone writes columns p0..p0 + np of its group's planes
-            unsafe { matmul_ptr(shared.rows(first, mg, np, p), p, lhs, rhs, false, !whole) };
-            for o in 0..mg {
-                // SAFETY: as above, one plane's columns of this block, just written
-                let sums = unsafe { shared.part(first + o * p..first + o * p + np) };
-                epilogue(sums, bias(biases, first_plane + o, m), post);
+            // output channels `chans` of the group, columns p0..p0 + np of their planes
+            let product = |chans: &Range<usize>| {
+                let filters = &w.data[(g * mg + chans.start) * k..(g * mg + chans.end) * k];
+                let lhs = MatRef::row_major(filters, chans.len(), k);
+                let first_plane = img * m + g * mg + chans.start;
+                let first = first_plane * p + p0;
+                let dst = shared.rows(first, chans.len(), np, p);
+                // SAFETY: these columns of these planes are this job's alone
+                unsafe { matmul_ptr(dst, p, lhs, rhs, false, false) };
+                for o in 0..chans.len() {
+                    // SAFETY: as above, one plane's columns, just written
+                    let sums = unsafe { shared.part(first + o * p..first + o * p + np) };
+                    epilogue(sums, bias(biases, first_plane + o, m), post);
+                }
+            };
+            if chunks.len() > 1 {
+                chunks.par_iter().for_each(product);
+            } else {
+                chunks.iter().for_each(product);
             }
             put_scratch(col);
         };
@@ -217,6 +237,16 @@ pub fn conv(
     // SAFETY: the path taken wrote each of the `len` elements
     unsafe { out.set_len(len) };
     Ok(Array::new(geom.out_shape, out))
+}
+
+/// `m` output channels split into at most `parts` runs, each a whole number of the matrix
+/// kernels' 16 rows where there are enough.
+fn channel_chunks(m: usize, parts: usize) -> Vec<Range<usize>> {
+    let len = m.div_ceil(parts.max(1)).next_multiple_of(16).max(1);
+    (0..m)
+        .step_by(len)
+        .map(|c0| c0..(c0 + len).min(m))
+        .collect()
 }
 
 /// A block of a matrix product's sums becomes the convolution's output: plus the bias, then
@@ -838,23 +868,24 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         /// Each convolution path (1×1, im2col, depthwise, Winograd; with a fused activation or
-        /// not) gives the same bits when two threads run whole blocks of the output as when one
-        /// runs them all: the blocks split the output exactly, and each writes its part once.
+        /// not) gives the same bits on two threads as on one: each thread running whole blocks
+        /// of the output where there are enough, else a share of each block's channels. The
+        /// blocks and shares split the output exactly, and each writes its part once.
         #[test]
         fn blocks_on_two_threads_give_the_one_thread_bits(
             path in 0usize..4,
+            images in 1usize..3,
             (h, wd) in (20usize..48, 20usize..48),
             relu in any::<bool>(),
             seed in any::<u64>(),
         ) {
             // [pointwise, im2col (strided, grouped), depthwise, Winograd]: (c, m, kernel, stride, group)
-            let (c, m, k, stride, group) = [(6, 10, 1, 1, 1), (6, 8, 3, 2, 2), (8, 8, 3, 1, 8), (16, 16, 3, 1, 1)][path];
+            let (c, m, k, stride, group) = [(6, 40, 1, 1, 1), (6, 40, 3, 2, 2), (8, 8, 3, 1, 8), (16, 16, 3, 1, 1)][path];
             let pad = k as i64 / 2;
             let window = super::super::test_window(None, Some(vec![stride; 2]), vec![pad; 4], None);
-            // two images: every path has at least two blocks
-            let (x_shape, w_shape) = (vec![2, c, h, wd], vec![m, c / group, k, k]);
+            let (x_shape, w_shape) = (vec![images, c, h, wd], vec![m, c / group, k, k]);
             let mut draw = super::super::test_values(seed);
-            let x = Array::new(x_shape, draw(2 * c * h * wd));
+            let x = Array::new(x_shape, draw(images * c * h * wd));
             let w = Array::new(w_shape, draw(m * (c / group) * k * k));
             let b = Array::new(vec![m], draw(m));
             let u = (path == 3).then(|| super::super::winograd::filters(&w).expect("3×3 filters"));

@@ -17,32 +17,26 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Res<Vec<usize>> {
 }
 
 pub use etch_ir::tensor::{broadcast_index, broadcast_strides};
+use rayon::prelude::*;
 
 /// Applies `f` element-wise with numpy broadcasting.
-pub fn binary<T: Copy + Send + Sync, R>(
+pub fn binary<T: Copy + Send + Sync, R: Send>(
     a: &Array<T>,
     b: &Array<T>,
-    f: impl Fn(T, T) -> R,
+    f: impl Fn(T, T) -> R + Sync,
 ) -> Res<Array<R>> {
     if a.shape == b.shape {
-        return Ok(Array::new(
-            a.shape.clone(),
-            a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect(),
-        ));
+        return Ok(Array::new(a.shape.clone(), zip_map(&a.data, &b.data, f)));
     }
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let n: usize = shape.iter().product();
     if b.data.len() == 1 {
-        return Ok(Array::new(
-            shape,
-            a.data.iter().map(|&x| f(x, b.data[0])).collect(),
-        ));
+        let y = b.data[0];
+        return Ok(Array::new(shape, map(&a.data, |x| f(x, y))));
     }
     if a.data.len() == 1 {
-        return Ok(Array::new(
-            shape,
-            b.data.iter().map(|&y| f(a.data[0], y)).collect(),
-        ));
+        let x = a.data[0];
+        return Ok(Array::new(shape, map(&b.data, |y| f(x, y))));
     }
     // one operand repeated along the leading dims of the other (a bias row): row by row
     if a.shape == shape && repeats_along_leading_dims(&b.shape, &shape) {
@@ -159,7 +153,46 @@ pub fn qonnx_quantizer(
 
 /// Applies `f` to every element.
 pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
-    Array::new(x.shape.clone(), x.data.iter().map(|&v| f(v)).collect())
+    Array::new(x.shape.clone(), map(&x.data, f))
+}
+
+/// Elements an elementwise op hands each of rayon's jobs: enough that a job's work outweighs
+/// handing it out, few enough that a large tensor is split among the threads.
+const CHUNK: usize = 1 << 15;
+
+/// `f` of every element of `xs`, chunk by chunk on rayon's threads.
+fn map<T: Copy + Sync, R: Send>(xs: &[T], f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let mut out = Vec::with_capacity(xs.len());
+    out.spare_capacity_mut()[..xs.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(xs.par_chunks(CHUNK))
+        .for_each(|(out, xs)| {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                o.write(f(x));
+            }
+        });
+    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, so every element is written
+    unsafe { out.set_len(xs.len()) };
+    out
+}
+
+/// `f` of every pair of elements of `a` and `b` (of one length), chunk by chunk on rayon's
+/// threads.
+fn zip_map<T: Copy + Sync, R: Send>(a: &[T], b: &[T], f: impl Fn(T, T) -> R + Sync) -> Vec<R> {
+    assert_eq!(a.len(), b.len(), "operands of one shape");
+    let mut out = Vec::with_capacity(a.len());
+    out.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(out, (xs, ys))| {
+            for (o, (&x, &y)) in out.iter_mut().zip(xs.iter().zip(ys)) {
+                o.write(f(x, y));
+            }
+        });
+    // SAFETY: the chunks of `out`, `a` and `b` pair up with equal lengths, so every element is
+    // written
+    unsafe { out.set_len(a.len()) };
+    out
 }
 
 /// ReLU or Clip: the activation a convolution can apply to its outputs as it writes them (the
@@ -390,6 +423,34 @@ pub fn reduce(x: &Array<f32>, kind: Reduction, axes: &[usize], keepdims: bool) -
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Elementwise ops over several chunks on three threads: each element is its own operands'
+    /// result (same shapes, a scalar either side, a unary op), none lost or moved.
+    #[test]
+    fn chunks_on_several_threads_keep_every_element_in_place() {
+        let n = 3 * CHUNK + 5;
+        let a = Array::new(vec![n], (0..n).map(|i| i as f32).collect());
+        let b = Array::new(vec![n], (0..n).map(|i| (2 * i) as f32).collect());
+        let s = Array::new(vec![1], vec![0.5f32]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let sum = binary(&a, &b, |x, y| x - y).unwrap();
+            let left = binary(&s, &a, |x, y| x - y).unwrap();
+            let right = binary(&a, &s, |x, y| x - y).unwrap();
+            let neg = unary(&a, |x| -x);
+            for i in 0..n {
+                let v = i as f32;
+                assert_eq!(
+                    [sum.data[i], left.data[i], right.data[i], neg.data[i]],
+                    [v - 2.0 * v, 0.5 - v, v - 0.5, -v],
+                    "element {i}"
+                );
+            }
+        });
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]

@@ -1,8 +1,10 @@
 //! Matrix products through the `gemm` crate: Gemm, MatMul, and the inner product of convolutions.
 
 use super::super::value::Array;
+use super::blocks::SharedOut;
 use super::Res;
 use etch_ir::op::Op;
+use rayon::prelude::*;
 
 /// Below this many multiply-adds a product runs on one thread: splitting costs more than it saves.
 const PARALLEL_MACS: usize = 1 << 18;
@@ -36,17 +38,34 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1; split among the
-/// threads when `parallel` and the product is large enough.
+/// `out[m×n] (row-major) = keep·out + a[m×k] · b[k×n]`, with `keep` 0 or 1; with `parallel`, a
+/// product large enough is split among the threads by columns (each thread reads its share of
+/// `b`: a classifier's weights, say).
 pub fn matmul_into(out: &mut [f32], a: MatRef, b: MatRef, accumulate: bool, parallel: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
-        a.rows
-            .checked_mul(b.cols)
-            .is_some_and(|need| out.len() >= need),
+        m.checked_mul(n).is_some_and(|need| out.len() >= need) && b.rows == k && b.fits(),
         "matrix product shapes were checked by the caller"
     );
-    // SAFETY: `out` is a distinct mutable slice holding the m rows of n elements
-    unsafe { matmul_ptr(out.as_mut_ptr(), b.cols, a, b, accumulate, parallel) }
+    let threads = rayon::current_num_threads();
+    let width = n.div_ceil(threads).next_multiple_of(16);
+    if !parallel || threads == 1 || m * n * k < PARALLEL_MACS || width >= n {
+        // SAFETY: `out` is a distinct mutable slice holding the m rows of n elements
+        return unsafe { matmul_ptr(out.as_mut_ptr(), n, a, b, accumulate, parallel) };
+    }
+    let shared = SharedOut::over(out);
+    (0..n.div_ceil(width)).into_par_iter().for_each(|i| {
+        let c0 = i * width;
+        let cols = width.min(n - c0);
+        let b = MatRef {
+            data: &b.data[c0 * b.cs..],
+            cols,
+            ..b
+        };
+        let dst = shared.rows(c0, m, cols, n);
+        // SAFETY: columns c0..c0 + cols of every row are this job's alone
+        unsafe { matmul_ptr(dst, n, a, b, accumulate, false) };
+    });
 }
 
 /// [`matmul_into`] through a pointer, with the rows of `out` `out_rs` elements apart
@@ -298,6 +317,40 @@ pub fn matmul_op(a: &Array<f32>, b: &Array<f32>) -> Res<Array<f32>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// A product large enough to be split among three threads by columns (the right operand
+        /// row-major, or transposed as a Gemm's weights): each output element the f64 sum of its
+        /// row times its column, within the roundings of a `k`-term float32 sum.
+        #[test]
+        fn a_product_split_among_threads_is_the_definition(
+            (m, k, n) in (1usize..4, 600usize..900, 450usize..700),
+            transposed in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut draw = super::super::test_values(seed);
+            let (a, b) = (draw(m * k), draw(k * n));
+            let am = MatRef::row_major(&a, m, k);
+            let bm = MatRef { data: &b, rows: k, cols: n, rs: if transposed { 1 } else { n }, cs: if transposed { k } else { 1 } };
+            let mut y = vec![0.0f32; m * n];
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            pool.install(|| matmul_into(&mut y, am, bm, false, true));
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut sum, mut size) = (0.0f64, 0.0f64);
+                    for q in 0..k {
+                        let term = a[i * k + q] as f64 * b[q * bm.rs + j * bm.cs] as f64;
+                        sum += term;
+                        size += term.abs();
+                    }
+                    let got = y[i * n + j] as f64;
+                    let bound = (k + 2) as f64 * 2f64.powi(-24) * size;
+                    prop_assert!((got - sum).abs() <= bound, "({i}, {j}): {got} against {sum}");
+                }
+            }
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]

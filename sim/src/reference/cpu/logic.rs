@@ -46,7 +46,7 @@ pub fn logic(op: Option<Logic>, a: &Array<i64>, b: Option<&Array<i64>>) -> Res<A
 fn checked(
     a: &Array<i64>,
     b: &Array<i64>,
-    f: impl Fn(i64, i64) -> Option<i64>,
+    f: impl Fn(i64, i64) -> Option<i64> + Sync,
     undefined: &str,
 ) -> Res<Array<i64>> {
     let r = binary(a, b, f)?;

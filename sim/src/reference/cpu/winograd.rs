@@ -118,7 +118,7 @@ pub(crate) fn conv3x3(
                         cs: 1,
                     },
                     false,
-                    !whole,
+                    false,
                 );
             });
         // Y = Aᵀ M A per channel and tile, added onto the bias: the block's output rows of
