@@ -8,13 +8,14 @@ use rayon::prelude::*;
 
 use super::super::value::Array;
 use super::blocks::{whole_blocks, SharedOut};
+use super::depthwise::{Depthwise8, CHANNELS};
 use super::elementwise::Activation;
 use super::linear::{matmul_ptr, MatRef};
 use super::Res;
 use etch_ir::op::{Window, WindowAxis};
 
 /// A 2-D view of a window op: 1-D ops get a unit leading axis.
-pub(super) fn lift_2d(axes: Vec<WindowAxis>) -> Res<[WindowAxis; 2]> {
+pub(crate) fn lift_2d(axes: Vec<WindowAxis>) -> Res<[WindowAxis; 2]> {
     let unit = WindowAxis {
         kernel: 1,
         stride: 1,
@@ -377,19 +378,49 @@ fn depthwise(
 ) {
     let (kh, kw, ho, wo) = extents([ah, aw]);
     let (n, m, c, h, wd) = (x.shape[0], w.shape[0], x.shape[1], plane.h, plane.wd);
-    (0..n * m).into_par_iter().for_each_init(
-        || vec![0.0f32; plane.scratch_len()],
-        |padded, p| {
-            let (img, oc) = (p / m, p % m);
-            // SAFETY: this channel's plane, written by this job alone
-            let dst = unsafe { out.fill(p * ho * wo..(p + 1) * ho * wo, bias(biases, p, m)) };
-            // group = channels: output channel oc reads input channel oc·c/m
-            let ic = oc * c / m;
-            let src = &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd];
-            let filt = &w.data[oc * kh * kw..(oc + 1) * kh * kw];
-            plane.run(src, filt, dst, padded);
+    let (taps, size) = (kh * kw, ho * wo);
+    // blocks of eight channels on the interleaved kernel where it takes the layer and pays, the
+    // other channels one at a time: (image, first channel, channels)
+    let blocked = Depthwise8::new((h, wd), [ah, aw]).filter(Depthwise8::pays);
+    let whole = if blocked.is_some() { m / CHANNELS } else { 0 };
+    let jobs: Vec<(usize, usize, usize)> = (0..n)
+        .flat_map(|img| {
+            let blocks = (0..whole).map(move |b| (img, b * CHANNELS, CHANNELS));
+            blocks.chain((whole * CHANNELS..m).map(move |oc| (img, oc, 1)))
+        })
+        .collect();
+    // group = channels: output channel oc reads input channel oc·c/m
+    let input = |img: usize, oc: usize| {
+        let ic = oc * c / m;
+        &x.data[(img * c + ic) * h * wd..(img * c + ic + 1) * h * wd]
+    };
+    let filter = |oc: usize| &w.data[oc * taps..(oc + 1) * taps];
+    jobs.into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(padded, padded8), (img, oc, count)| {
+            let first = img * m + oc;
+            if let (Some(blocked), CHANNELS) = (&blocked, count) {
+                padded8.resize(blocked.scratch_len(), 0.0);
+                let dst = std::array::from_fn(|i| out.rows((first + i) * size, 1, size, size));
+                let bias = std::array::from_fn(|i| bias(biases, first + i, m));
+                let (src, filt) = (
+                    std::array::from_fn(|i| input(img, oc + i)),
+                    std::array::from_fn(|i| filter(oc + i)),
+                );
+                // SAFETY: these eight planes are this job's alone
+                unsafe { blocked.run(src, filt, bias, dst, padded8) };
+            } else {
+                padded.resize(plane.scratch_len(), 0.0);
+                // SAFETY: this channel's plane, written by this job alone
+                let dst =
+                    unsafe { out.fill(first * size..(first + 1) * size, bias(biases, first, m)) };
+                plane.run(input(img, oc), filter(oc), dst, padded);
+            }
             if let Some(post) = post {
-                post.run(dst);
+                for p in first..first + count {
+                    // SAFETY: written above, this job's alone
+                    post.run(unsafe { out.part(p * size..(p + 1) * size) });
+                }
             }
         },
     );

@@ -25,6 +25,7 @@ macro_rules! each_path {
 
 mod blocks;
 pub(crate) mod conv;
+mod depthwise;
 pub(crate) mod einsum;
 pub(crate) mod elementwise;
 mod fuse;
