@@ -55,6 +55,22 @@ pub fn binary<T: Copy + Send + Sync, R: Send>(
             .collect();
         return Ok(Array::new(shape, data));
     }
+    // one operand constant along the other's trailing dims (a per-channel scale [1, C, 1, 1]):
+    // each of its elements meets a contiguous run of the other
+    if a.shape == shape {
+        if let Some(inner) = constant_along_trailing_dims(&b.shape, &shape) {
+            return Ok(Array::new(shape, runs_map(&a.data, &b.data, inner, &f)));
+        }
+    }
+    if b.shape == shape {
+        if let Some(inner) = constant_along_trailing_dims(&a.shape, &shape) {
+            let swapped = |full: T, small: T| f(small, full);
+            return Ok(Array::new(
+                shape,
+                runs_map(&b.data, &a.data, inner, &swapped),
+            ));
+        }
+    }
     let (sa, sb) = (
         super::layout::signed(&broadcast_strides(&a.shape, &shape)),
         super::layout::signed(&broadcast_strides(&b.shape, &shape)),
@@ -75,6 +91,47 @@ fn repeats_along_leading_dims(small: &[usize], shape: &[usize]) -> bool {
     };
     let len: usize = dims.iter().product();
     len > 0 && dims.len() <= shape.len() && shape.ends_with(dims)
+}
+
+/// Where `small` (not empty) broadcasts to `shape` as a per-channel value does: 1s (or nothing)
+/// over `shape`'s leading dims, then some of `shape`'s own dims, then 1s over its trailing dims.
+/// Each of `small`'s elements then meets a contiguous run of the elements those trailing dims
+/// span: their count.
+fn constant_along_trailing_dims(small: &[usize], shape: &[usize]) -> Option<usize> {
+    let lead = shape.len().checked_sub(small.len())?;
+    let dims = |i: usize| (if i < lead { 1 } else { small[i - lead] }, shape[i]);
+    let first = (0..shape.len()).find(|&i| dims(i).0 != 1)?;
+    let end = (first..shape.len())
+        .find(|&i| dims(i).0 != dims(i).1)
+        .unwrap_or(shape.len());
+    (end..shape.len())
+        .all(|i| dims(i).0 == 1)
+        .then(|| shape[end..].iter().product())
+}
+
+/// `f(x, y)` for every element `x` of `xs`, `y` the element of `ys` whose run (`inner` elements,
+/// `ys` repeating over the runs) it lies in; runs on rayon's threads.
+fn runs_map<T: Copy + Sync, R: Send>(
+    xs: &[T],
+    ys: &[T],
+    inner: usize,
+    f: &(impl Fn(T, T) -> R + Sync),
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(xs.len());
+    out.spare_capacity_mut()[..xs.len()]
+        .par_chunks_mut(inner.max(1))
+        .zip(xs.par_chunks(inner.max(1)))
+        .enumerate()
+        .with_min_len((CHUNK / inner.max(1)).max(1))
+        .for_each(|(run, (out, xs))| {
+            let y = ys[run % ys.len()];
+            for (o, &x) in out.iter_mut().zip(xs) {
+                o.write(f(x, y));
+            }
+        });
+    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, so every element is written
+    unsafe { out.set_len(xs.len()) };
+    out
 }
 
 /// QONNX's `Quant`, `BipolarQuant` and `Trunc` over a tensor, through [`etch_ir::qonnx`]'s
@@ -409,20 +466,75 @@ pub fn reduce(x: &Array<f32>, kind: Reduction, axes: &[usize], keepdims: bool) -
     let kept = reduced_shape(&x.shape, axes, true);
     let n_out: usize = kept.iter().product();
     let count: usize = axes.iter().map(|&k| x.shape[k]).product();
+    let shape = reduced_shape(&x.shape, axes, keepdims);
+    // the trailing axes (a global pooling, a LayerNorm's mean): each output folds a contiguous
+    // run, in order, eight runs side by side (independent sums the CPU overlaps)
+    let rank = x.shape.len();
+    if count > 0 && (0..axes.len()).all(|i| axes.contains(&(rank - 1 - i))) {
+        let fold = |runs: &[f32], out: &mut [f32]| {
+            let mut acc = [kind.start(); 8];
+            for i in 0..count {
+                for (a, run) in acc.iter_mut().zip(runs.chunks_exact(count)) {
+                    *a = kind.step(*a, run[i]);
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = kind.finish(a, count);
+            }
+        };
+        let mut out = vec![0.0f32; n_out];
+        out.par_chunks_mut(8)
+            .zip(x.data.par_chunks(8 * count))
+            .with_min_len((CHUNK / (8 * count)).max(1))
+            .for_each(|(out, runs)| fold(runs, out));
+        return Array::new(shape, out);
+    }
+    Array::new(shape, reduce_each(x, kind, axes))
+}
+
+/// Any reduction the slow way: each element stepped into its output's accumulator, in order.
+fn reduce_each(x: &Array<f32>, kind: Reduction, axes: &[usize]) -> Vec<f32> {
+    let kept = reduced_shape(&x.shape, axes, true);
+    let n_out: usize = kept.iter().product();
+    let count: usize = axes.iter().map(|&k| x.shape[k]).product();
     let mut acc = vec![kind.start(); n_out];
     let idx = broadcast_index(&kept, &x.shape);
     for (k, &v) in x.data.iter().enumerate() {
         let a = &mut acc[idx(k)];
         *a = kind.step(*a, v);
     }
-    let out = acc.into_iter().map(|a| kind.finish(a, count)).collect();
-    Array::new(reduced_shape(&x.shape, axes, keepdims), out)
+    acc.into_iter().map(|a| kind.finish(a, count)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+        /// A reduction over trailing axes (eight runs side by side, on several threads) gives the
+        /// bits of each element stepped into its output in order, for every kind.
+        #[test]
+        fn trailing_reductions_are_each_elements_steps(
+            shape in proptest::collection::vec(1usize..7, 1..5),
+            reduced in 1usize..4,
+            kind in 0usize..5,
+            seed in any::<u64>(),
+        ) {
+            let kind = [Reduction::Mean, Reduction::Max, Reduction::Min, Reduction::Sum, Reduction::L2][kind];
+            let rank = shape.len();
+            let axes: Vec<usize> = (rank - reduced.min(rank)..rank).collect();
+            let n = shape.iter().product();
+            let x = Array::new(shape, super::super::test_values(seed)(n));
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let fast = pool.install(|| reduce(&x, kind, &axes, true));
+            prop_assert_eq!(
+                fast.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                reduce_each(&x, kind, &axes).iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
 
     /// Elementwise ops over several chunks on three threads: each element is its own operands'
     /// result (same shapes, a scalar either side, a unary op), none lost or moved.

@@ -151,6 +151,19 @@ pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
         shape[a.axis] = a.len;
     }
     let mut data = Vec::with_capacity(shape.iter().product());
+    // the trailing axes whose elements lie next to each other in `x` (each axis's step the
+    // length of the run inside it) move as contiguous runs: a channel split copies whole planes
+    let (mut kept, mut run) = (shape.len(), 1usize);
+    while kept > 0 && step[kept - 1] == run as isize {
+        kept -= 1;
+        run *= shape[kept];
+    }
+    if kept < shape.len() && run > 1 {
+        for_each_offset(&shape[..kept], [base], [&step[..kept]], |[o]| {
+            data.extend_from_slice(&x.data[o..o + run])
+        });
+        return Array::new(shape, data);
+    }
     for_each_offset(&shape, [base], [&step], |[o]| data.push(x.data[o]));
     Array::new(shape, data)
 }
@@ -334,6 +347,43 @@ mod tests {
             for (i, &v) in y.data.iter().enumerate() {
                 let src: usize = (0..rank).map(|k| (i / ys[k]) % out_shape[k] * xs[perm[k]]).sum();
                 prop_assert_eq!(v, x.data[src], "element {} of {:?} by {:?}", i, shape, perm);
+            }
+        }
+
+        /// Slice over random shapes, with a random start, length and step (1, 2 or −1) on each
+        /// axis or none (whole trailing axes among them, which move as runs): element `i` of the
+        /// output is the input element at `start + index·step` on every axis.
+        #[test]
+        fn slice_is_the_definition(
+            cuts in proptest::collection::vec((1usize..5, any::<bool>(), 0usize..5, 0usize..5, 0usize..3), 1..5),
+        ) {
+            let shape: Vec<usize> = cuts.iter().map(|c| c.0).collect();
+            let mut axes = Vec::new();
+            for (axis, &(dim, sliced, a, b, step)) in cuts.iter().enumerate() {
+                if !sliced {
+                    continue;
+                }
+                let step = [1i64, 2, -1][step];
+                let start = (a % dim) as i64;
+                // how many steps stay inside the axis from `start`
+                let room = if step > 0 { (dim as i64 - start + step - 1) / step } else { start + 1 };
+                let len = (b as i64 % room + 1) as usize;
+                axes.push(SliceAxis { axis, start, step, len });
+            }
+            let n: usize = shape.iter().product();
+            let x = Array::new(shape.clone(), (0..n as i64).collect::<Vec<_>>());
+            let y = slice(&x, &axes);
+            let xs = strides(&shape);
+            let ys = strides(&y.shape);
+            for (i, &v) in y.data.iter().enumerate() {
+                let src: i64 = (0..shape.len())
+                    .map(|k| {
+                        let at = ((i / ys[k]) % y.shape[k]) as i64;
+                        let (start, step) = axes.iter().find(|a| a.axis == k).map_or((0, 1), |a| (a.start, a.step));
+                        (start + at * step) * xs[k] as i64
+                    })
+                    .sum();
+                prop_assert_eq!(v, x.data[src as usize], "element {} of {:?}", i, shape);
             }
         }
     }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::super::value::Array;
 use super::conv::{column_run, lift_2d};
 use super::Res;
-use etch_ir::op::{Window, WindowAxis};
+use etch_ir::op::{Reduction, Window, WindowAxis};
 
 /// What a window reduces to.
 #[derive(Clone, Copy, PartialEq)]
@@ -178,22 +178,14 @@ fn taps(start: i64, kernel: i64, dilation: i64, len: i64) -> Range<i64> {
     first.min(kernel)..end.min(kernel)
 }
 
-/// GlobalAveragePool / GlobalMaxPool: one value per channel.
+/// GlobalAveragePool / GlobalMaxPool: one value per channel, the reduction over the spatial axes.
 pub fn global_pool(x: &Array<f32>, max: bool) -> Res<Array<f32>> {
     let shape = global_shape(&x.shape)?;
-    let per: usize = x.shape[2..].iter().product();
-    let out: Vec<f32> = x
-        .data
-        .chunks(per.max(1))
-        .map(|plane| {
-            if max {
-                plane.iter().copied().fold(f32::NEG_INFINITY, f32::max)
-            } else {
-                plane.iter().sum::<f32>() / per as f32
-            }
-        })
-        .collect();
-    Ok(Array::new(shape, out))
+    let kind = if max { Reduction::Max } else { Reduction::Mean };
+    let axes: Vec<usize> = (2..x.shape.len()).collect();
+    let y = super::elementwise::reduce(x, kind, &axes, true);
+    debug_assert_eq!(y.shape, shape);
+    Ok(y)
 }
 
 /// The output shape of a global pool: `[N, C, 1, …]`.
