@@ -40,20 +40,11 @@ pub fn binary<T: Copy + Send + Sync, R: Send>(
     }
     // one operand repeated along the leading dims of the other (a bias row): row by row
     if a.shape == shape && repeats_along_leading_dims(&b.shape, &shape) {
-        let data = a
-            .data
-            .chunks_exact(b.data.len())
-            .flat_map(|row| row.iter().zip(&b.data).map(|(&x, &y)| f(x, y)))
-            .collect();
-        return Ok(Array::new(shape, data));
+        return Ok(Array::new(shape, rows_map(&a.data, &b.data, &f)));
     }
     if b.shape == shape && repeats_along_leading_dims(&a.shape, &shape) {
-        let data = b
-            .data
-            .chunks_exact(a.data.len())
-            .flat_map(|row| a.data.iter().zip(row).map(|(&x, &y)| f(x, y)))
-            .collect();
-        return Ok(Array::new(shape, data));
+        let swapped = |full: T, small: T| f(small, full);
+        return Ok(Array::new(shape, rows_map(&b.data, &a.data, &swapped)));
     }
     // one operand constant along the other's trailing dims (a per-channel scale [1, C, 1, 1]):
     // each of its elements meets a contiguous run of the other
@@ -130,6 +121,30 @@ fn runs_map<T: Copy + Sync, R: Send>(
             }
         });
     // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, so every element is written
+    unsafe { out.set_len(xs.len()) };
+    out
+}
+
+/// `f(x, y)` for every element `x` of `xs`, `y` the element of `row` at the same place in its
+/// row (`xs` being whole rows of `row.len()`); rows on rayon's threads.
+fn rows_map<T: Copy + Sync, R: Send>(
+    xs: &[T],
+    row: &[T],
+    f: &(impl Fn(T, T) -> R + Sync),
+) -> Vec<R> {
+    let len = row.len().max(1);
+    let mut out = Vec::with_capacity(xs.len());
+    out.spare_capacity_mut()[..xs.len()]
+        .par_chunks_mut(len)
+        .zip(xs.par_chunks(len))
+        .with_min_len((CHUNK / len).max(1))
+        .for_each(|(out, xs)| {
+            for (o, (&x, &y)) in out.iter_mut().zip(xs.iter().zip(row)) {
+                o.write(f(x, y));
+            }
+        });
+    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, at most a row long, so
+    // every element is written
     unsafe { out.set_len(xs.len()) };
     out
 }
@@ -357,15 +372,19 @@ pub fn layer_norm(
         None => 0,
     };
     let mut out = x.data.clone();
-    for row in out.chunks_mut(len.max(1)).take(rows) {
-        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
-        let inv = 1.0 / (var + eps as f64).sqrt();
-        for (k, v) in row.iter_mut().enumerate() {
-            let b = bias.map_or(0.0, |b| b.data[k % nb]);
-            *v = (((*v as f64 - mean) * inv) as f32) * scale.data[k % ns] + b;
-        }
-    }
+    let rows_per_job = (CHUNK / len.max(1)).max(1);
+    out.par_chunks_mut(len.max(1))
+        .take(rows)
+        .with_min_len(rows_per_job)
+        .for_each(|row| {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
+            let inv = 1.0 / (var + eps as f64).sqrt();
+            for (k, v) in row.iter_mut().enumerate() {
+                let b = bias.map_or(0.0, |b| b.data[k % nb]);
+                *v = (((*v as f64 - mean) * inv) as f32) * scale.data[k % ns] + b;
+            }
+        });
     Ok(Array::new(x.shape.clone(), out))
 }
 
@@ -404,24 +423,85 @@ pub(crate) fn batch_norm_dims(x: &[usize], params: [usize; 4]) -> Res<(usize, us
 pub fn softmax(x: &Array<f32>, axis: i64, opset: i64) -> Res<Array<f32>> {
     let (outer, len, inner) = softmax_dims(&x.shape, axis, opset)?;
     let mut out = x.data.clone();
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| o * len * inner + k * inner + i;
-            let max = (0..len)
-                .map(|k| out[at(k)])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for k in 0..len {
-                let e = (out[at(k)] - max).exp();
-                out[at(k)] = e;
-                sum += e;
-            }
-            for k in 0..len {
-                out[at(k)] /= sum;
-            }
+    let block = (len * inner).max(1);
+    // each outer index's block on one of rayon's threads
+    out.par_chunks_mut(block)
+        .take(outer)
+        .with_min_len((CHUNK / block).max(1))
+        .for_each(|out| softmax_block(out, len, inner));
+    Ok(Array::new(x.shape.clone(), out))
+}
+
+/// Softmax along the middle axis of one `[len, inner]` block, in place.
+fn softmax_block(out: &mut [f32], len: usize, inner: usize) {
+    if inner == 1 {
+        return each_path!(softmax_row(out));
+    }
+    for i in 0..inner {
+        let at = |k: usize| k * inner + i;
+        let max = (0..len)
+            .map(|k| out[at(k)])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for k in 0..len {
+            let e = exp(out[at(k)] - max);
+            out[at(k)] = e;
+            sum += e;
+        }
+        for k in 0..len {
+            out[at(k)] /= sum;
         }
     }
-    Ok(Array::new(x.shape.clone(), out))
+}
+
+/// Softmax of one contiguous row, in place: the exponentials and their sum (eight running sums
+/// added in a fixed order, so any vector width gives the same bits) in vector lanes.
+#[inline(always)]
+fn softmax_row(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += v;
+        }
+    }
+    let sum = chunks
+        .remainder()
+        .iter()
+        .fold(lanes.iter().sum::<f32>(), |s, &v| s + v);
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// `e^x` within 2 units in the last place (0 below −87.33, where it would be denormal): Cody and
+/// Waite's reduction `x = n·ln 2 + r` and Cephes' `expf` polynomial for `e^r`, then `2^n` put
+/// into the exponent. Branch-free multiplies and adds (never fused), so a loop of it vectorizes
+/// and every CPU gives the same bits.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let xc = x.clamp(-87.5, 88.5);
+    let n = (xc * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let e = y * scale;
+    // (NaN stays NaN through the arithmetic above)
+    if x < -87.33 {
+        0.0
+    } else {
+        e
+    }
 }
 
 /// Softmax's `(outer, len, inner)`: how many groups, their length, and the stride between their elements.
@@ -534,6 +614,53 @@ mod tests {
                 reduce_each(&x, kind, &axes).iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(50))]
+        /// Softmax along the middle axis of `[outer, len, inner]` on three threads: each element
+        /// `e^(x − max) / Σ` of its own column, within a few roundings of the f64 value.
+        #[test]
+        fn softmax_is_the_definition(
+            (outer, len, inner) in (1usize..40, 1usize..40, 1usize..4),
+            seed in any::<u64>(),
+        ) {
+            let x = Array::new(vec![outer, len, inner], super::super::test_values(seed)(outer * len * inner));
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let y = pool.install(|| softmax(&x, 1, 13)).unwrap();
+            for o in 0..outer {
+                for i in 0..inner {
+                    let at = |k: usize| (o * len + k) * inner + i;
+                    let max = (0..len).map(|k| x.data[at(k)] as f64).fold(f64::MIN, f64::max);
+                    let sum: f64 = (0..len).map(|k| (x.data[at(k)] as f64 - max).exp()).sum();
+                    for k in 0..len {
+                        let want = (x.data[at(k)] as f64 - max).exp() / sum;
+                        let got = y.data[at(k)] as f64;
+                        prop_assert!((got - want).abs() <= 1e-6 * want.max(1e-30), "({o}, {k}, {i}): {got} against {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The vector exponential within 2 units in the last place of e^x (in f64) from −87.3 to 88,
+    /// 0 below, NaN for NaN.
+    #[test]
+    fn exp_is_within_two_ulp() {
+        let mut x = -87.3f32;
+        while x < 88.0 {
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            let ulp = (want as f32).abs() as f64 * f32::EPSILON as f64;
+            assert!(
+                (got - want).abs() <= 2.0 * ulp,
+                "e^{x}: {got} against {want}"
+            );
+            x += 0.000_731;
+        }
+        assert_eq!(exp(-90.0), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(f32::NAN).is_nan());
     }
 
     /// Elementwise ops over several chunks on three threads: each element is its own operands'
