@@ -847,15 +847,9 @@ mod tests {
             pads in [0i64..4, 0i64..4, 0i64..4, 0i64..4],
             seed in any::<u64>(),
         ) {
-            let window = super::super::test_window(
-                None,
-                Some(strides.to_vec()),
-                pads.to_vec(),
-                Some(dilations.to_vec()),
-            );
-            let axes = window.resolve(&[h as i64, wd as i64], &[kh, kw]);
-            prop_assume!(axes.as_ref().is_ok_and(|a| a.iter().all(|a| a.out >= 1)));
-            let [ah, aw] = lift_2d(axes.unwrap()).unwrap();
+            let axes = super::super::test_axes((h, wd), [kh, kw], strides, dilations, pads);
+            prop_assume!(axes.is_some());
+            let [ah, aw] = axes.unwrap();
             let mut draw = super::super::test_values(seed);
             let (src, filt) = (draw(h * wd), draw((kh * kw) as usize));
             let (ho, wo) = (ah.out as usize, aw.out as usize);

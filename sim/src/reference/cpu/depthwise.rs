@@ -413,7 +413,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::cpu::conv::{lift_2d, DepthwisePlane};
+    use crate::reference::cpu::conv::DepthwisePlane;
     use proptest::prelude::*;
 
     proptest! {
@@ -430,15 +430,9 @@ mod tests {
             pads in [0i64..4, 0i64..4, 0i64..4, 0i64..4],
             seed in any::<u64>(),
         ) {
-            let window = super::super::test_window(
-                None,
-                Some(strides.to_vec()),
-                pads.to_vec(),
-                Some(dilations.to_vec()),
-            );
-            let axes = window.resolve(&[h as i64, wd as i64], &[kh, kw]);
-            prop_assume!(axes.as_ref().is_ok_and(|a| a.iter().all(|a| a.out >= 1)));
-            let axes = lift_2d(axes.unwrap()).unwrap();
+            let axes = super::super::test_axes((h, wd), [kh, kw], strides, dilations, pads);
+            prop_assume!(axes.is_some());
+            let axes = axes.unwrap();
             let (Some(blocked), Some(plane)) =
                 (Depthwise8::new((h, wd), axes), DepthwisePlane::new((h, wd), axes))
             else {

@@ -467,6 +467,29 @@ pub(crate) fn test_values(seed: u64) -> impl FnMut(usize) -> Vec<f32> {
     }
 }
 
+/// A test's sliding window over an `h×wd` plane, resolved: its two axes, or `None` where it has
+/// no output.
+#[cfg(test)]
+pub(crate) fn test_axes(
+    (h, wd): (usize, usize),
+    kernel: [i64; 2],
+    strides: [i64; 2],
+    dilations: [i64; 2],
+    pads: [i64; 4],
+) -> Option<[etch_ir::op::WindowAxis; 2]> {
+    let window = test_window(
+        None,
+        Some(strides.to_vec()),
+        pads.to_vec(),
+        Some(dilations.to_vec()),
+    );
+    let axes = window.resolve(&[h as i64, wd as i64], &kernel).ok()?;
+    if axes.iter().any(|a| a.out < 1) {
+        return None;
+    }
+    conv::lift_2d(axes).ok()
+}
+
 /// A test's 2-D window with explicit strides, pads and dilations (`None`: the defaults).
 #[cfg(test)]
 pub(crate) fn test_window(
