@@ -147,7 +147,8 @@ pub fn conv(
         .flatten();
     let winograd = filters.filter(|_| depthwise_plane.is_none() && super::winograd::suits(&geom));
     // every path writes each output element once, block by block (on the block's thread): the
-    // depthwise and Winograd kernels accumulate onto the bias they write first; the matrix
+    // one-channel depthwise and Winograd kernels accumulate onto the bias they write first; the
+    // eight-channel depthwise kernel adds the bias to its sums as it stores them; the matrix
     // product writes its sums, then adds the bias
     let len = n * m * p;
     let mut out = Vec::new();
@@ -382,11 +383,11 @@ fn depthwise(
     // blocks of eight channels on the interleaved kernel where it takes the layer and pays, the
     // other channels one at a time: (image, first channel, channels)
     let blocked = Depthwise8::new((h, wd), [ah, aw]).filter(Depthwise8::pays);
-    let whole = if blocked.is_some() { m / CHANNELS } else { 0 };
+    let full_blocks = if blocked.is_some() { m / CHANNELS } else { 0 };
     let jobs: Vec<(usize, usize, usize)> = (0..n)
         .flat_map(|img| {
-            let blocks = (0..whole).map(move |b| (img, b * CHANNELS, CHANNELS));
-            blocks.chain((whole * CHANNELS..m).map(move |oc| (img, oc, 1)))
+            let blocks = (0..full_blocks).map(move |b| (img, b * CHANNELS, CHANNELS));
+            blocks.chain((full_blocks * CHANNELS..m).map(move |oc| (img, oc, 1)))
         })
         .collect();
     // group = channels: output channel oc reads input channel oc·c/m

@@ -26,39 +26,67 @@ pub fn binary<T: Copy + Send + Sync, R: Send>(
     f: impl Fn(T, T) -> R + Sync,
 ) -> Res<Array<R>> {
     if a.shape == b.shape {
-        return Ok(Array::new(a.shape.clone(), zip_map(&a.data, &b.data, f)));
+        let pair = |i: usize| b.data[i * CHUNK..].iter().copied();
+        return Ok(Array::new(
+            a.shape.clone(),
+            chunks_map(&a.data, CHUNK, pair, f),
+        ));
     }
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let n: usize = shape.iter().product();
+    let swapped = |full: T, small: T| f(small, full);
     if b.data.len() == 1 {
-        let y = b.data[0];
-        return Ok(Array::new(shape, map(&a.data, |x| f(x, y))));
+        let y = std::iter::repeat(b.data[0]);
+        return Ok(Array::new(
+            shape,
+            chunks_map(&a.data, CHUNK, |_| y.clone(), &f),
+        ));
     }
     if a.data.len() == 1 {
-        let x = a.data[0];
-        return Ok(Array::new(shape, map(&b.data, |y| f(x, y))));
+        let x = std::iter::repeat(a.data[0]);
+        return Ok(Array::new(
+            shape,
+            chunks_map(&b.data, CHUNK, |_| x.clone(), swapped),
+        ));
     }
     // one operand repeated along the leading dims of the other (a bias row): row by row
     if a.shape == shape && repeats_along_leading_dims(&b.shape, &shape) {
-        return Ok(Array::new(shape, rows_map(&a.data, &b.data, &f)));
+        return Ok(Array::new(
+            shape,
+            chunks_map(&a.data, b.data.len(), |_| b.data.iter().copied(), &f),
+        ));
     }
     if b.shape == shape && repeats_along_leading_dims(&a.shape, &shape) {
-        let swapped = |full: T, small: T| f(small, full);
-        return Ok(Array::new(shape, rows_map(&b.data, &a.data, &swapped)));
+        return Ok(Array::new(
+            shape,
+            chunks_map(&b.data, a.data.len(), |_| a.data.iter().copied(), swapped),
+        ));
     }
     // one operand constant along the other's trailing dims (a per-channel scale [1, C, 1, 1]):
     // each of its elements meets a contiguous run of the other
     if a.shape == shape {
         if let Some(inner) = constant_along_trailing_dims(&b.shape, &shape) {
-            return Ok(Array::new(shape, runs_map(&a.data, &b.data, inner, &f)));
+            return Ok(Array::new(
+                shape,
+                chunks_map(
+                    &a.data,
+                    inner,
+                    |run| std::iter::repeat(b.data[run % b.data.len()]),
+                    &f,
+                ),
+            ));
         }
     }
     if b.shape == shape {
         if let Some(inner) = constant_along_trailing_dims(&a.shape, &shape) {
-            let swapped = |full: T, small: T| f(small, full);
             return Ok(Array::new(
                 shape,
-                runs_map(&b.data, &a.data, inner, &swapped),
+                chunks_map(
+                    &b.data,
+                    inner,
+                    |run| std::iter::repeat(a.data[run % a.data.len()]),
+                    swapped,
+                ),
             ));
         }
     }
@@ -100,51 +128,35 @@ fn constant_along_trailing_dims(small: &[usize], shape: &[usize]) -> Option<usiz
         .then(|| shape[end..].iter().product())
 }
 
-/// `f(x, y)` for every element `x` of `xs`, `y` the element of `ys` whose run (`inner` elements,
-/// `ys` repeating over the runs) it lies in; runs on rayon's threads.
-fn runs_map<T: Copy + Sync, R: Send>(
+/// `f(x, y)` for every element `x` of `xs`, on rayon's threads in chunks of `len` elements
+/// (together at least [`CHUNK`] per job): chunk `i` pairs its elements, in order, with what
+/// `partners(i)` yields (the other operand's chunk, a repeated row, one repeated value). Each
+/// output element is written once.
+fn chunks_map<T, U, I, R>(
     xs: &[T],
-    ys: &[T],
-    inner: usize,
-    f: &(impl Fn(T, T) -> R + Sync),
-) -> Vec<R> {
-    let mut out = Vec::with_capacity(xs.len());
-    out.spare_capacity_mut()[..xs.len()]
-        .par_chunks_mut(inner.max(1))
-        .zip(xs.par_chunks(inner.max(1)))
-        .enumerate()
-        .with_min_len((CHUNK / inner.max(1)).max(1))
-        .for_each(|(run, (out, xs))| {
-            let y = ys[run % ys.len()];
-            for (o, &x) in out.iter_mut().zip(xs) {
-                o.write(f(x, y));
-            }
-        });
-    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, so every element is written
-    unsafe { out.set_len(xs.len()) };
-    out
-}
-
-/// `f(x, y)` for every element `x` of `xs`, `y` the element of `row` at the same place in its
-/// row (`xs` being whole rows of `row.len()`); rows on rayon's threads.
-fn rows_map<T: Copy + Sync, R: Send>(
-    xs: &[T],
-    row: &[T],
-    f: &(impl Fn(T, T) -> R + Sync),
-) -> Vec<R> {
-    let len = row.len().max(1);
+    len: usize,
+    partners: impl Fn(usize) -> I + Sync,
+    f: impl Fn(T, U) -> R + Sync,
+) -> Vec<R>
+where
+    T: Copy + Sync,
+    R: Send,
+    I: Iterator<Item = U>,
+{
+    let len = len.max(1);
     let mut out = Vec::with_capacity(xs.len());
     out.spare_capacity_mut()[..xs.len()]
         .par_chunks_mut(len)
         .zip(xs.par_chunks(len))
+        .enumerate()
         .with_min_len((CHUNK / len).max(1))
-        .for_each(|(out, xs)| {
-            for (o, (&x, &y)) in out.iter_mut().zip(xs.iter().zip(row)) {
-                o.write(f(x, y));
-            }
+        .for_each(|(i, (out, xs))| {
+            let written = (out.iter_mut().zip(xs.iter().zip(partners(i))))
+                .map(|(o, (&x, y))| o.write(f(x, y)))
+                .count();
+            assert_eq!(written, out.len(), "a partner for every element");
         });
-    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, at most a row long, so
-    // every element is written
+    // SAFETY: every chunk of `out` was written whole (asserted)
     unsafe { out.set_len(xs.len()) };
     out
 }
@@ -225,47 +237,16 @@ pub fn qonnx_quantizer(
 
 /// Applies `f` to every element.
 pub fn unary(x: &Array<f32>, f: impl Fn(f32) -> f32 + Sync) -> Array<f32> {
-    Array::new(x.shape.clone(), map(&x.data, f))
+    let none = |_| std::iter::repeat(());
+    Array::new(
+        x.shape.clone(),
+        chunks_map(&x.data, CHUNK, none, |v, ()| f(v)),
+    )
 }
 
 /// Elements an elementwise op hands each of rayon's jobs: enough that a job's work outweighs
 /// handing it out, few enough that a large tensor is split among the threads.
 const CHUNK: usize = 1 << 15;
-
-/// `f` of every element of `xs`, chunk by chunk on rayon's threads.
-fn map<T: Copy + Sync, R: Send>(xs: &[T], f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let mut out = Vec::with_capacity(xs.len());
-    out.spare_capacity_mut()[..xs.len()]
-        .par_chunks_mut(CHUNK)
-        .zip(xs.par_chunks(CHUNK))
-        .for_each(|(out, xs)| {
-            for (o, &x) in out.iter_mut().zip(xs) {
-                o.write(f(x));
-            }
-        });
-    // SAFETY: the chunks of `out` and `xs` pair up with equal lengths, so every element is written
-    unsafe { out.set_len(xs.len()) };
-    out
-}
-
-/// `f` of every pair of elements of `a` and `b` (of one length), chunk by chunk on rayon's
-/// threads.
-fn zip_map<T: Copy + Sync, R: Send>(a: &[T], b: &[T], f: impl Fn(T, T) -> R + Sync) -> Vec<R> {
-    assert_eq!(a.len(), b.len(), "operands of one shape");
-    let mut out = Vec::with_capacity(a.len());
-    out.spare_capacity_mut()[..a.len()]
-        .par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(out, (xs, ys))| {
-            for (o, (&x, &y)) in out.iter_mut().zip(xs.iter().zip(ys)) {
-                o.write(f(x, y));
-            }
-        });
-    // SAFETY: the chunks of `out`, `a` and `b` pair up with equal lengths, so every element is
-    // written
-    unsafe { out.set_len(a.len()) };
-    out
-}
 
 /// ReLU or Clip: the activation a convolution can apply to its outputs as it writes them (the
 /// plan fuses it there), with the same arithmetic as the op run alone.
@@ -651,7 +632,8 @@ mod tests {
         while x < 88.0 {
             let want = (x as f64).exp();
             let got = exp(x) as f64;
-            let ulp = (want as f32).abs() as f64 * f32::EPSILON as f64;
+            let w = want as f32;
+            let ulp = (f32::from_bits(w.to_bits() + 1) - w) as f64;
             assert!(
                 (got - want).abs() <= 2.0 * ulp,
                 "e^{x}: {got} against {want}"

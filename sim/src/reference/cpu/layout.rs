@@ -150,9 +150,16 @@ pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
         step[a.axis] = a.step as isize * xs[a.axis] as isize;
         shape[a.axis] = a.len;
     }
+    let data = strided(&x.data, &shape, base, &step);
+    Array::new(shape, data)
+}
+
+/// The elements of `x` at `base + Σ index·step` for every index of `shape`, in order. The
+/// trailing axes whose elements lie next to each other in `x` (each axis's step the length of
+/// the run inside it: a Transpose's untouched trailing axes, a channel split's planes) move as
+/// contiguous runs.
+fn strided<T: Copy>(x: &[T], shape: &[usize], base: isize, step: &[isize]) -> Vec<T> {
     let mut data = Vec::with_capacity(shape.iter().product());
-    // the trailing axes whose elements lie next to each other in `x` (each axis's step the
-    // length of the run inside it) move as contiguous runs: a channel split copies whole planes
     let (mut kept, mut run) = (shape.len(), 1usize);
     while kept > 0 && step[kept - 1] == run as isize {
         kept -= 1;
@@ -160,12 +167,12 @@ pub fn slice<T: Copy>(x: &Array<T>, axes: &[SliceAxis]) -> Array<T> {
     }
     if kept < shape.len() && run > 1 {
         for_each_offset(&shape[..kept], [base], [&step[..kept]], |[o]| {
-            data.extend_from_slice(&x.data[o..o + run])
+            data.extend_from_slice(&x[o..o + run])
         });
-        return Array::new(shape, data);
+    } else {
+        for_each_offset(shape, [base], [step], |[o]| data.push(x[o]));
     }
-    for_each_offset(&shape, [base], [&step], |[o]| data.push(x.data[o]));
-    Array::new(shape, data)
+    data
 }
 
 /// Permutes axes.
@@ -173,22 +180,7 @@ pub fn transpose<T: Copy>(x: &Array<T>, perm: &[usize]) -> Array<T> {
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let xs = x.strides();
     let step: Vec<isize> = perm.iter().map(|&p| xs[p] as isize).collect();
-    let mut data = Vec::with_capacity(shape.iter().product());
-    // the trailing axes the permutation leaves in place move as whole contiguous runs
-    let kept = (0..perm.len())
-        .rev()
-        .take_while(|&k| perm[k] == k)
-        .last()
-        .unwrap_or(perm.len());
-    let run: usize = shape[kept..].iter().product();
-    if kept < perm.len() && run > 1 {
-        let (outer, step) = (&shape[..kept], &step[..kept]);
-        for_each_offset(outer, [0], [step], |[o]| {
-            data.extend_from_slice(&x.data[o..o + run])
-        });
-        return Array::new(shape, data);
-    }
-    for_each_offset(&shape, [0], [&step], |[o]| data.push(x.data[o]));
+    let data = strided(&x.data, &shape, 0, &step);
     Array::new(shape, data)
 }
 
@@ -330,12 +322,9 @@ mod tests {
             let rank = shape.len();
             let tail = keep_tail.min(rank);
             let mut perm: Vec<usize> = (0..rank - tail).collect();
-            let mut state = seed | 1;
+            let mut bits = super::super::test_bits(seed);
             for i in (1..perm.len()).rev() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                perm.swap(i, (state % (i as u64 + 1)) as usize);
+                perm.swap(i, (bits() % (i as u64 + 1)) as usize);
             }
             perm.extend(rank - tail..rank);
             let len: usize = shape.iter().product();
