@@ -349,7 +349,7 @@ impl Datapath<'_> {
                 wslot.bytes.len()
             ));
         }
-        // the slot's weights decoded once: `[output channel][reduction channel][kernel]`
+        // the slot's weights decoded once: `[reduction channel][kernel][output channel]`
         let decode = |i: usize| -> i32 {
             let at = i * bits as usize;
             let bytes = &wslot.bytes[param_bytes..];
@@ -380,7 +380,7 @@ impl Datapath<'_> {
         };
         let weights: Vec<i32> = (0..co * wc * ka).map(decode).collect();
         // output channel `o` of the tile, reduction channel `ci` of the layer
-        let weight = |o: usize, ci: usize, kk: usize| weights[(o * wc + ci - wc0) * ka + kk];
+        let weight = |o: usize, ci: usize, kk: usize| weights[((ci - wc0) * ka + kk) * co + o];
         let out = &mut self.output[g.output_slot as usize];
         let pixels = rows * out_w;
         if !g.accumulate {

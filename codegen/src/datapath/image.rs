@@ -262,8 +262,10 @@ fn weight_tile(
     debug_assert_eq!(out.len() as u64, if c0 == 0 { co * PARAM_BYTES } else { 0 });
     let ka = s.kernel_area as usize;
     let mut fields = Vec::with_capacity((co * wc) as usize * ka);
-    for o in first as usize..(first + co) as usize {
-        for k in c0 as usize * ka..(c0 + wc) as usize * ka {
+    // `[reduction channel][kernel][output channel]`: a row of the array's weights (one reduction
+    // element, the output channels side by side) is one run of bits
+    for k in c0 as usize * ka..(c0 + wc) as usize * ka {
+        for o in first as usize..(first + co) as usize {
             fields.push(weight_field(&layer.weights, o, layer.reduction, k, bits)?);
         }
     }

@@ -47,7 +47,6 @@ const T_CONSTS: Field = fld("has_consts", 1, 1);
 const T_IN_SIGNED: Field = fld("input_signed", 2, 1);
 const T_OUT_SIGNED: Field = fld("output_signed", 3, 1);
 const T_BINARY: Field = fld("binary_input", 4, 1);
-const T_WHOLE: Field = fld("whole_weights", 5, 1);
 /// Binary inputs with one threshold per input channel, from `T_BASE` in the constants memory.
 const T_PER_CHANNEL: Field = fld("per_channel_thresholds", 6, 1);
 const T_FORM: Field = fld("weight_form", 8, 2);
@@ -80,13 +79,12 @@ const T_QMAX: Field = fld("add_qmax", 232, 8);
 const T_OFFSET: Field = fld("add_offset", 240, 16);
 
 /// The layer table's fields, for the documentation.
-pub const TABLE: [Field; 30] = [
+pub const TABLE: [Field; 29] = [
     T_CHAIN,
     T_CONSTS,
     T_IN_SIGNED,
     T_OUT_SIGNED,
     T_BINARY,
-    T_WHOLE,
     T_PER_CHANNEL,
     T_FORM,
     T_BITS,
@@ -194,12 +192,11 @@ pub fn plan(
         let cin = pl.shape.map_or(0, |s| s.cin);
         let cout = pl.shape.map_or(0, |s| s.cout);
         let tile_co = pl.tiling.map_or(0, |t| t.out_channels);
-        let fields: [(Field, u64); 22] = [
+        let fields: [(Field, u64); 21] = [
             (T_CONSTS, 1),
             (T_IN_SIGNED, c.input_signed as u64),
             (T_OUT_SIGNED, c.output_signed as u64),
             (T_BINARY, binary),
-            (T_WHOLE, pl.tiling.is_some_and(|t| t.whole_weights) as u64),
             (
                 T_FORM,
                 match c.weights {
@@ -658,7 +655,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
         "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
         "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
-        "g_irb", "g_ir0", "g_wc", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr",
+        "g_irb", "g_ir0", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr",
         "g_grp", "g_cin", "ch", // a lane's work
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
@@ -668,6 +665,17 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     ];
     for i in ints {
         m.item(Item::Integer(i.into()));
+    }
+    // the weight-stationary array's PE registers and its rows' latches (`ws_step`)
+    let stationary_weights = (f.rows, f.cols, f.stream) == (Dim::K, Dim::N, Dim::M);
+    if stationary_weights {
+        for i in ["g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x"] {
+            m.item(Item::Integer(i.into()));
+        }
+        m.memory("ws_w", 8, (rows * cols) as u32);
+        for r in ["ws_ci", "ws_ky", "ws_kx", "ws_x"] {
+            m.memory(r, 32, rows as u32);
+        }
     }
     m.reg_signed("prod", 64)
         .reg("tie", 1)
@@ -711,10 +719,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "c_go_ready",
         cond(
             is_gemm.clone(),
-            gdim(f.stream)
-                .le(n(1))
-                .land(gdim(f.rows).le(n(rows as i128)))
-                .land(gdim(f.cols).le(n(cols as i128))),
+            if stationary_weights {
+                // the first cycle preloads
+                n(0)
+            } else {
+                gdim(f.stream)
+                    .le(n(1))
+                    .land(gdim(f.rows).le(n(rows as i128)))
+                    .land(gdim(f.cols).le(n(cols as i128)))
+            },
             cond(
                 f32(w, encode::VEC_OP).eq(n(VectorOp::Depthwise as i128)),
                 f32(w, encode::VEC_ELEMENTS)
@@ -826,14 +839,6 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl("g_wc0", id("wmeta_c0").at(id("g_ws"))),
         bl(
-            "g_wc",
-            cond(
-                id("c_row").at(n(T_WHOLE.lsb as i128)),
-                lt(T_CIN),
-                id("g_cc"),
-            ),
-        ),
-        bl(
             "g_pb",
             cond(
                 id("g_wc0").eq(n(0)),
@@ -844,6 +849,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         bl(id("ometa_ch").at(id("g_os")), id("g_n")),
         bl(id("ometa_px").at(id("g_os")), id("g_px")),
     ]);
+    if stationary_weights {
+        gstart.push(bl("g_pre", n(0)));
+    }
     gstart.extend(common.clone());
     dstart.extend(common);
     let (ws, is_, os) = (
@@ -868,31 +876,39 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("g_ts")
         }
     };
-    let mac = vec![
+    // a lane's output pixel (image, pixel of the tile, row, column) from its `mi`
+    let pixel_of_m = vec![
         bl("img", id("mi").div(id("g_px"))),
         bl("pix", id("mi").rem(id("g_px"))),
         bl("y", id("pix").div(id("g_ow"))),
         bl("x", id("pix").rem(id("g_ow"))),
+    ];
+    // a lane's reduction channel and kernel position from its `ki`
+    let tap_of_k = vec![
         bl("ci", id("g_c0").add(id("ki").div(id("g_ka")))),
         bl("kk", id("ki").rem(id("g_ka"))),
         bl("ky", id("kk").div(id("g_kw"))),
         bl("kx", id("kk").rem(id("g_kw"))),
-        // the input channel: the reduction's, or a depthwise tile's own output channel
-        bl("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))),
+    ];
+    let window = vec![
         bl("iy", window_at(id("g_row0").add(id("y")), "ky", 'h')),
         bl("ix", window_at(id("x"), "kx", 'w')),
-        bl(
-            "oi",
-            id("g_os").mul(n(os)).add(
-                id("img")
-                    .mul(id("g_n"))
-                    .add(id("ni"))
-                    .mul(id("g_px"))
-                    .add(id("pix")),
-            ),
+    ];
+    let out_index = bl(
+        "oi",
+        id("g_os").mul(n(os)).add(
+            id("img")
+                .mul(id("g_n"))
+                .add(id("ni"))
+                .mul(id("g_px"))
+                .add(id("pix")),
         ),
+    );
+    // the accumulator a tile's first reduction step starts at the bias (latching the channel's
+    // requantization on its first pixel), the others read back
+    let start_or_read = |first: Expr| {
         if_else(
-            id("ki").eq(n(0)).land(not(id("c_acc"))),
+            first.land(not(id("c_acc"))),
             vec![
                 bl(
                     "pb",
@@ -914,116 +930,133 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 ),
             ],
             vec![bl("cur", id("accs").at(id("oi")))],
+        )
+    };
+    // the input code `xd` of a lane inside the input plane: `x − zp`, or ±1 through a binary
+    // layer's threshold
+    let input_code = vec![
+        bl(
+            "ia",
+            id("g_is").mul(n(is_)).add(
+                id("img")
+                    .mul(id("g_ich"))
+                    .add(id("ch"))
+                    .sub(id("g_ic0"))
+                    .mul(id("g_irb"))
+                    .add(id("iy").sub(id("g_ir0")).mul(id("g_iw")))
+                    .add(id("ix")),
+            ),
         ),
-        if_(
-            inside_input(),
-            vec![
-                bl(
-                    "ia",
-                    id("g_is").mul(n(is_)).add(
-                        id("img")
-                            .mul(id("g_ich"))
-                            .add(id("ch"))
-                            .sub(id("g_ic0"))
-                            .mul(id("g_irb"))
-                            .add(id("iy").sub(id("g_ir0")).mul(id("g_iw")))
-                            .add(id("ix")),
-                    ),
+        bl("q", code("ibuf", id("ia"), id("c_isg"))),
+        bl(
+            "xd",
+            cond(
+                id("c_bin"),
+                cond(
+                    id("q").ge(cond(
+                        id("c_perch"),
+                        // the layer's input channel: the group's first, then this one
+                        signed(id("thr").at(
+                            id("g_thr").add(id("g_grp").mul(id("g_cin"))).add(id("ch")),
+                        )),
+                        id("g_zp"),
+                    )),
+                    n(1),
+                    neg(n(1)),
                 ),
-                bl("q", code("ibuf", id("ia"), id("c_isg"))),
-                bl(
-                    "xd",
-                    cond(
-                        id("c_bin"),
-                        cond(
-                            id("q").ge(cond(
-                                id("c_perch"),
-                                // the layer's input channel: the group's first, then this one
-                                signed(id("thr").at(
-                                    id("g_thr").add(id("g_grp").mul(id("g_cin"))).add(id("ch")),
-                                )),
-                                id("g_zp"),
-                            )),
-                            n(1),
-                            neg(n(1)),
-                        ),
-                        id("q").sub(id("g_zp")),
-                    ),
-                ),
-                bl(
-                    "wi",
-                    id("ni")
-                        .mul(id("g_wc"))
-                        .add(id("ci"))
-                        .sub(id("g_wc0"))
-                        .mul(id("g_ka"))
-                        .add(id("kk"))
-                        .mul(id("g_bits")),
-                ),
-                bl(
-                    "wa",
-                    id("g_ws")
-                        .mul(n(ws))
-                        .add(id("g_pb"))
-                        .add(id("wi").div(n(8))),
-                ),
-                bl(
-                    id("pair"),
-                    concat(vec![
-                        id("wbuf").at(id("wa").add(n(1))),
-                        id("wbuf").at(id("wa")),
-                    ])
-                    .shr(id("wi").rem(n(8))),
-                ),
-                bl(
-                    "wf",
-                    concat(vec![lit(16, 0), id("pair")]).and(n(1).shl(id("g_bits")).sub(n(1))),
-                ),
-                Stmt::Case(
-                    id("c_form"),
-                    vec![
-                        (
-                            vec![lit(2, 1)],
-                            vec![
-                                // sign bit over an exponent field (0: the weight 0)
-                                bl(
-                                    "wv",
-                                    cond(
-                                        id("wf")
-                                            .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
-                                            .eq(n(0)),
-                                        n(0),
-                                        n(1).shl(
-                                            id("wf")
-                                                .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
-                                                .sub(n(1)),
-                                        ),
-                                    ),
-                                ),
-                                if_(
-                                    id("wf").shr(id("g_bits").sub(n(1))).ne(n(0)),
-                                    vec![bl("wv", neg(id("wv")))],
-                                ),
-                            ],
-                        ),
-                        (
-                            vec![lit(2, 2)],
-                            vec![bl("wv", cond(id("wf").ne(n(0)), n(1), neg(n(1))))],
-                        ),
-                    ],
-                    // two's complement of `bits` bits
-                    vec![bl(
-                        "wv",
-                        id("wf")
-                            .xor(n(1).shl(id("g_bits").sub(n(1))))
-                            .sub(n(1).shl(id("g_bits").sub(n(1)))),
-                    )],
-                ),
-                bl("cur", id("cur").add(id("xd").mul(id("wv")))),
-            ],
+                id("q").sub(id("g_zp")),
+            ),
         ),
-        bl(id("accs").at(id("oi")), id("cur")),
     ];
+    // the weight field `wf` of reduction element (`ci`, `kk`) and output channel `ni`: the
+    // slot's codes are `[reduction channel][kernel][output channel]`, `g_bits` each
+    let weight_field = vec![
+        bl(
+            "wi",
+            id("ci")
+                .sub(id("g_wc0"))
+                .mul(id("g_ka"))
+                .add(id("kk"))
+                .mul(id("g_n"))
+                .add(id("ni"))
+                .mul(id("g_bits")),
+        ),
+        bl(
+            "wa",
+            id("g_ws")
+                .mul(n(ws))
+                .add(id("g_pb"))
+                .add(id("wi").div(n(8))),
+        ),
+        bl(
+            id("pair"),
+            concat(vec![
+                id("wbuf").at(id("wa").add(n(1))),
+                id("wbuf").at(id("wa")),
+            ])
+            .shr(id("wi").rem(n(8))),
+        ),
+        bl(
+            "wf",
+            concat(vec![lit(16, 0), id("pair")]).and(n(1).shl(id("g_bits")).sub(n(1))),
+        ),
+    ];
+    // the weight `wv` of field `wf` in the layer's form
+    let decode = Stmt::Case(
+        id("c_form"),
+        vec![
+            (
+                vec![lit(2, 1)],
+                vec![
+                    // sign bit over an exponent field (0: the weight 0)
+                    bl(
+                        "wv",
+                        cond(
+                            id("wf")
+                                .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
+                                .eq(n(0)),
+                            n(0),
+                            n(1).shl(
+                                id("wf")
+                                    .and(n(1).shl(id("g_bits").sub(n(1))).sub(n(1)))
+                                    .sub(n(1)),
+                            ),
+                        ),
+                    ),
+                    if_(
+                        id("wf").shr(id("g_bits").sub(n(1))).ne(n(0)),
+                        vec![bl("wv", neg(id("wv")))],
+                    ),
+                ],
+            ),
+            (
+                vec![lit(2, 2)],
+                vec![bl("wv", cond(id("wf").ne(n(0)), n(1), neg(n(1))))],
+            ),
+        ],
+        // two's complement of `bits` bits
+        vec![bl(
+            "wv",
+            id("wf")
+                .xor(n(1).shl(id("g_bits").sub(n(1))))
+                .sub(n(1).shl(id("g_bits").sub(n(1)))),
+        )],
+    );
+    // one lane's multiply-accumulate from its (`mi`, `ki`, `ni`), everything computed in place
+    // (the output-stationary array and the vector unit's depthwise lanes)
+    let mut mac = pixel_of_m;
+    mac.extend(tap_of_k.clone());
+    // the input channel: the reduction's, or a depthwise tile's own output channel
+    mac.push(bl("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))));
+    mac.extend(window.clone());
+    mac.push(out_index.clone());
+    mac.push(start_or_read(id("ki").eq(n(0))));
+    let mut product = input_code.clone();
+    product.extend(weight_field.clone());
+    product.push(decode.clone());
+    product.push(bl("cur", id("cur").add(id("xd").mul(id("wv")))));
+    mac.push(if_(inside_input(), product));
+    mac.push(bl(id("accs").at(id("oi")), id("cur")));
     // a depthwise lane: the kernel position fastest, then the pixel, then the channel
     let dw_lane = vec![
         bl("ki", id("el").rem(id("g_k"))),
@@ -1033,37 +1066,53 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     .into_iter()
     .chain(mac.clone())
     .collect::<Vec<_>>();
-    let lane = vec![
-        bl("mi", lane_dim(Dim::M)),
-        bl("ki", lane_dim(Dim::K)),
-        bl("ni", lane_dim(Dim::N)),
+    // the next fold: columns first, then rows; the last one ends the instruction
+    let next_fold = vec![
+        bl("g_ts", n(0)),
+        bl("g_fc", id("g_fc").add(n(cols as i128))),
         if_(
-            id("mi")
-                .lt(id("g_m"))
-                .land(id("ki").lt(id("g_k")))
-                .land(id("ni").lt(id("g_n"))),
-            mac,
-        ),
-    ];
-    let gstep = vec![
-        for_("i", n(rows as i128), vec![for_("j", n(cols as i128), lane)]),
-        bl("g_ts", id("g_ts").add(n(1))),
-        if_(
-            id("g_ts").ge(id("g_t")),
+            id("g_fc").ge(id("g_sc")),
             vec![
-                bl("g_ts", n(0)),
-                bl("g_fc", id("g_fc").add(n(cols as i128))),
-                if_(
-                    id("g_fc").ge(id("g_sc")),
-                    vec![
-                        bl("g_fc", n(0)),
-                        bl("g_fr", id("g_fr").add(n(rows as i128))),
-                        if_(id("g_fr").ge(id("g_sr")), vec![bl(id("c_busy"), lit(1, 0))]),
-                    ],
-                ),
+                bl("g_fc", n(0)),
+                bl("g_fr", id("g_fr").add(n(rows as i128))),
+                if_(id("g_fr").ge(id("g_sr")), vec![bl(id("c_busy"), lit(1, 0))]),
             ],
         ),
     ];
+    let gstep = if stationary_weights {
+        ws_step(
+            (rows, cols),
+            WsParts {
+                tap_of_k,
+                window,
+                out_index,
+                start: start_or_read(id("g_fr").eq(n(0))),
+                input_code,
+                weight_field,
+                decode,
+                next_fold,
+            },
+        )
+    } else {
+        let lane = vec![
+            bl("mi", lane_dim(Dim::M)),
+            bl("ki", lane_dim(Dim::K)),
+            bl("ni", lane_dim(Dim::N)),
+            if_(
+                id("mi")
+                    .lt(id("g_m"))
+                    .land(id("ki").lt(id("g_k")))
+                    .land(id("ni").lt(id("g_n"))),
+                mac,
+            ),
+        ];
+        let mut step = vec![
+            for_("i", n(rows as i128), vec![for_("j", n(cols as i128), lane)]),
+            bl("g_ts", id("g_ts").add(n(1))),
+        ];
+        step.push(if_(id("g_ts").ge(id("g_t")), next_fold));
+        step
+    };
     // vector instructions
     let mut vstart = window_registers();
     vstart.extend([
@@ -1341,13 +1390,146 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                             .add(n(1))
                             .ge(id("g_t"))
                             .land(id("g_fc").add(n(cols as i128)).ge(id("g_sc")))
-                            .land(id("g_fr").add(n(rows as i128)).ge(id("g_sr"))),
+                            .land(id("g_fr").add(n(rows as i128)).ge(id("g_sr")))
+                            .land(if stationary_weights {
+                                // streaming, not preloading
+                                id("g_pre").ge(id("g_rf"))
+                            } else {
+                                n(1)
+                            }),
                         id("v_pos").add(n(lanes as i128)).ge(id("v_n")),
                     )),
                 ),
             ],
         )],
     );
+}
+
+/// The parts of a lane's multiply-accumulate that the weight-stationary array arranges
+/// ([`ws_step`]); `compute_engine` builds them.
+struct WsParts {
+    /// `ci`, `kk`, `ky`, `kx` from `ki`.
+    tap_of_k: Vec<Stmt>,
+    /// `iy`, `ix` from the pixel and the kernel position.
+    window: Vec<Stmt>,
+    /// `oi`: the accumulator of (`img`, `ni`, `pix`).
+    out_index: Stmt,
+    /// `cur`: the bias on the tile's first reduction fold, else the accumulator.
+    start: Stmt,
+    /// `xd` of an input inside the plane.
+    input_code: Vec<Stmt>,
+    /// `wf` of (`ci`, `kk`, `ni`) from the weight slot.
+    weight_field: Vec<Stmt>,
+    /// `wv` from `wf`.
+    decode: Stmt,
+    /// Advances to the next fold, or ends the instruction.
+    next_fold: Vec<Stmt>,
+}
+
+/// One cycle of a GEMM on the weight-stationary array. A fold first preloads its weights into
+/// the PEs' registers (`ws_w`), one array row a cycle: the row's fields lie side by side in the
+/// weight slot (`[reduction][output channel]`), and the row latches its reduction channel and
+/// kernel position (`ws_ci`, `ws_ky`, `ws_kx`). Then each cycle of the streamed pixels reads one
+/// input code per array row (`ws_x`) and adds each column's products to that column's
+/// accumulator; the pixel is counted, not divided out. A fold takes `rf + t` cycles, within the
+/// core's `2·rf − 1 + t + cf − 1`.
+fn ws_step((rows, cols): (u64, u64), p: WsParts) -> Vec<Stmt> {
+    let (r, c) = (n(rows as i128), n(cols as i128));
+    // preload array row `g_pre`
+    let mut preload = vec![bl("ki", id("g_fr").add(id("g_pre")))];
+    preload.extend(p.tap_of_k);
+    preload.extend([
+        bl(id("ws_ci").at(id("g_pre")), id("ci")),
+        bl(id("ws_ky").at(id("g_pre")), id("ky")),
+        bl(id("ws_kx").at(id("g_pre")), id("kx")),
+    ]);
+    let mut load = vec![bl("ni", id("g_fc").add(id("j")))];
+    load.extend(p.weight_field);
+    load.push(bl(
+        id("ws_w").at(id("g_pre").mul(c.clone()).add(id("j"))),
+        id("wf").slice(7, 0),
+    ));
+    let column_used = id("g_fc").add(id("j")).lt(id("g_n"));
+    preload.push(for_("j", c.clone(), vec![if_(column_used.clone(), load)]));
+    preload.push(bl("g_pre", id("g_pre").add(n(1))));
+    // stream: one input code per array row, then each column's sum
+    let mut read = vec![
+        bl("ci", id("ws_ci").at(id("i"))),
+        bl("ky", id("ws_ky").at(id("i"))),
+        bl("kx", id("ws_kx").at(id("i"))),
+        bl("ch", id("ci")),
+    ];
+    read.extend(p.window);
+    read.push(bl("xd", n(0)));
+    read.push(if_(inside_input(), p.input_code));
+    read.push(bl(id("ws_x").at(id("i")), id("xd")));
+    let product = vec![
+        bl(
+            "wf",
+            concat(vec![
+                lit(24, 0),
+                id("ws_w").at(id("i").mul(c.clone()).add(id("j"))),
+            ]),
+        ),
+        p.decode,
+        bl(
+            "cur",
+            id("cur").add(signed(id("ws_x").at(id("i"))).mul(id("wv"))),
+        ),
+    ];
+    let column = vec![
+        bl("ni", id("g_fc").add(id("j"))),
+        p.out_index,
+        p.start,
+        for_("i", r.clone(), vec![if_(id("i").lt(id("g_rf")), product)]),
+        bl(id("accs").at(id("oi")), id("cur")),
+    ];
+    let mut end_fold = vec![bl("g_pre", n(0))];
+    end_fold.extend(p.next_fold);
+    let stream = vec![
+        bl("mi", id("g_ts")),
+        bl("img", id("s_img")),
+        bl("pix", id("s_pix")),
+        bl("y", id("s_y")),
+        bl("x", id("s_x")),
+        for_("i", r.clone(), vec![if_(id("i").lt(id("g_rf")), read)]),
+        for_("j", c, vec![if_(column_used, column)]),
+        // the next pixel: column, row, image
+        bl("s_x", id("s_x").add(n(1))),
+        bl("s_pix", id("s_pix").add(n(1))),
+        if_(
+            id("s_x").eq(id("g_ow")),
+            vec![bl("s_x", n(0)), bl("s_y", id("s_y").add(n(1)))],
+        ),
+        if_(
+            id("s_pix").eq(id("g_px")),
+            vec![
+                bl("s_pix", n(0)),
+                bl("s_y", n(0)),
+                bl("s_img", id("s_img").add(n(1))),
+            ],
+        ),
+        bl("g_ts", id("g_ts").add(n(1))),
+        if_(id("g_ts").ge(id("g_t")), end_fold),
+    ];
+    vec![
+        // the array rows this fold uses
+        bl(
+            "g_rf",
+            cond(
+                id("g_sr").sub(id("g_fr")).lt(r.clone()),
+                id("g_sr").sub(id("g_fr")),
+                r,
+            ),
+        ),
+        if_(
+            id("g_pre").eq(n(0)),
+            ["s_img", "s_pix", "s_y", "s_x"]
+                .map(|v| bl(v, n(0)))
+                .to_vec(),
+        ),
+        if_else(id("g_pre").lt(id("g_rf")), preload, stream),
+    ]
 }
 
 /// The module `etch_datapath` of `prog` as `plan` builds it.
