@@ -669,7 +669,10 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     // the weight-stationary array's PE registers and its rows' latches (`ws_step`)
     let stationary_weights = (f.rows, f.cols, f.stream) == (Dim::K, Dim::N, Dim::M);
     if stationary_weights {
-        for i in ["g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x"] {
+        for i in [
+            "g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x", "k_ci", "k_ky", "k_kx", "b_ci", "b_ky",
+            "b_kx",
+        ] {
             m.item(Item::Integer(i.into()));
         }
         m.memory("ws_w", 8, (rows * cols) as u32);
@@ -850,7 +853,12 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         bl(id("ometa_px").at(id("g_os")), id("g_px")),
     ]);
     if stationary_weights {
-        gstart.push(bl("g_pre", n(0)));
+        gstart.extend([
+            bl("g_pre", n(0)),
+            bl("b_ci", f32(w, encode::TILE_C0)),
+            bl("b_ky", n(0)),
+            bl("b_kx", n(0)),
+        ]);
     }
     gstart.extend(common.clone());
     dstart.extend(common);
@@ -1083,7 +1091,6 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ws_step(
             (rows, cols),
             WsParts {
-                tap_of_k,
                 window,
                 out_index,
                 start: start_or_read(id("g_fr").eq(n(0))),
@@ -1408,8 +1415,6 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
 /// The parts of a lane's multiply-accumulate that the weight-stationary array arranges
 /// ([`ws_step`]); `compute_engine` builds them.
 struct WsParts {
-    /// `ci`, `kk`, `ky`, `kx` from `ki`.
-    tap_of_k: Vec<Stmt>,
     /// `iy`, `ix` from the pixel and the kernel position.
     window: Vec<Stmt>,
     /// `oi`: the accumulator of (`img`, `ni`, `pix`).
@@ -1431,18 +1436,40 @@ struct WsParts {
 /// weight slot (`[reduction][output channel]`), and the row latches its reduction channel and
 /// kernel position (`ws_ci`, `ws_ky`, `ws_kx`). Then each cycle of the streamed pixels reads one
 /// input code per array row (`ws_x`) and adds each column's products to that column's
-/// accumulator; the pixel is counted, not divided out. A fold takes `rf + t` cycles, within the
-/// core's `2·rf − 1 + t + cf − 1`.
+/// accumulator. The rows' reduction elements and the pixels are counted, not divided out: only
+/// the instruction's start divides (its geometry, once). A fold takes `rf + t` cycles, within
+/// the core's `2·rf − 1 + t + cf − 1`.
 fn ws_step((rows, cols): (u64, u64), p: WsParts) -> Vec<Stmt> {
     let (r, c) = (n(rows as i128), n(cols as i128));
-    // preload array row `g_pre`
-    let mut preload = vec![bl("ki", id("g_fr").add(id("g_pre")))];
-    preload.extend(p.tap_of_k);
-    preload.extend([
+    // preload array row `g_pre`: its reduction element is the walk's (`k_ci`, `k_ky`, `k_kx`),
+    // which starts each fold at its first row's (`b_…`) and steps kernel column, kernel row,
+    // channel
+    let mut preload = vec![
+        if_(
+            id("g_pre").eq(n(0)),
+            vec![
+                bl("k_ci", id("b_ci")),
+                bl("k_ky", id("b_ky")),
+                bl("k_kx", id("b_kx")),
+            ],
+        ),
+        bl("ci", id("k_ci")),
+        bl("ky", id("k_ky")),
+        bl("kx", id("k_kx")),
+        bl("kk", id("ky").mul(id("g_kw")).add(id("kx"))),
         bl(id("ws_ci").at(id("g_pre")), id("ci")),
         bl(id("ws_ky").at(id("g_pre")), id("ky")),
         bl(id("ws_kx").at(id("g_pre")), id("kx")),
-    ]);
+        bl("k_kx", id("k_kx").add(n(1))),
+        if_(
+            id("k_kx").eq(id("g_kw")),
+            vec![bl("k_kx", n(0)), bl("k_ky", id("k_ky").add(n(1)))],
+        ),
+        if_(
+            id("k_ky").eq(id("g_kh")),
+            vec![bl("k_ky", n(0)), bl("k_ci", id("k_ci").add(n(1)))],
+        ),
+    ];
     let mut load = vec![bl("ni", id("g_fc").add(id("j")))];
     load.extend(p.weight_field);
     load.push(bl(
@@ -1484,7 +1511,18 @@ fn ws_step((rows, cols): (u64, u64), p: WsParts) -> Vec<Stmt> {
         for_("i", r.clone(), vec![if_(id("i").lt(id("g_rf")), product)]),
         bl(id("accs").at(id("oi")), id("cur")),
     ];
-    let mut end_fold = vec![bl("g_pre", n(0))];
+    // the last column fold of these rows: the next row fold starts where this preload ended
+    let mut end_fold = vec![
+        bl("g_pre", n(0)),
+        if_(
+            id("g_fc").add(c.clone()).ge(id("g_sc")),
+            vec![
+                bl("b_ci", id("k_ci")),
+                bl("b_ky", id("k_ky")),
+                bl("b_kx", id("k_kx")),
+            ],
+        ),
+    ];
     end_fold.extend(p.next_fold);
     let stream = vec![
         bl("mi", id("g_ts")),
