@@ -655,8 +655,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
         "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
         "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
-        "g_irb", "g_ir0", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr",
-        "g_grp", "g_cin", "ch", // a lane's work
+        "g_irb", "g_ir0", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr", "g_grp",
+        "g_cin", "ch", // a lane's work
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
@@ -670,8 +670,8 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     let stationary_weights = (f.rows, f.cols, f.stream) == (Dim::K, Dim::N, Dim::M);
     if stationary_weights {
         for i in [
-            "g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x", "k_ci", "k_ky", "k_kx", "b_ci", "b_ky",
-            "b_kx",
+            "g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x", "k_ci", "k_ky", "k_kx", "b_ci",
+            "b_ky", "b_kx",
         ] {
             m.item(Item::Integer(i.into()));
         }
@@ -964,9 +964,10 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                     id("q").ge(cond(
                         id("c_perch"),
                         // the layer's input channel: the group's first, then this one
-                        signed(id("thr").at(
-                            id("g_thr").add(id("g_grp").mul(id("g_cin"))).add(id("ch")),
-                        )),
+                        signed(
+                            id("thr")
+                                .at(id("g_thr").add(id("g_grp").mul(id("g_cin"))).add(id("ch"))),
+                        ),
                         id("g_zp"),
                     )),
                     n(1),
@@ -1055,7 +1056,10 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     let mut mac = pixel_of_m;
     mac.extend(tap_of_k.clone());
     // the input channel: the reduction's, or a depthwise tile's own output channel
-    mac.push(bl("ch", cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci"))));
+    mac.push(bl(
+        "ch",
+        cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci")),
+    ));
     mac.extend(window.clone());
     mac.push(out_index.clone());
     mac.push(start_or_read(id("ki").eq(n(0))));
