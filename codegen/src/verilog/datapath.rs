@@ -654,9 +654,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         // GEMM geometry
         "g_m", "g_k", "g_n", "g_sr", "g_sc", "g_t", "g_fr", "g_fc", "g_ts", "g_is", "g_ws", "g_os",
         "g_ka", "g_kh", "g_kw", "g_sh", "g_sw", "g_dh", "g_dw", "g_ph", "g_pw", "g_ih", "g_iw",
-        "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_cc", "g_ic0", "g_ich",
-        "g_irb", "g_ir0", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr", "g_grp",
-        "g_cin", "ch", // a lane's work
+        "g_ow", "g_oh", "g_px", "g_imgs", "g_rows", "g_row0", "g_c0", "g_ic0", "g_ich", "g_irb",
+        "g_ir0", "g_wc0", "g_pb", "g_bits", "g_zp", "g_need", "g_co0", "g_thr", "g_grp", "g_cin",
+        "ch", // a lane's work
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
@@ -677,6 +677,21 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         }
         m.memory("ws_w", 8, (rows * cols) as u32);
         for r in ["ws_ci", "ws_ky", "ws_kx", "ws_x"] {
+            m.memory(r, 32, rows as u32);
+        }
+    }
+    // the output-stationary array's PE sums, its rows' pixels and a cycle's operands (`os_step`)
+    let stationary_outputs = (f.rows, f.cols, f.stream) == (Dim::M, Dim::N, Dim::K);
+    if stationary_outputs {
+        for i in [
+            "g_rf", "s_img", "s_pix", "s_y", "s_x", "b_img", "b_pix", "b_y", "b_x", "n_img",
+            "n_pix", "n_y", "n_x", "k_ci", "k_ky", "k_kx",
+        ] {
+            m.item(Item::Integer(i.into()));
+        }
+        m.memory("os_acc", 32, (rows * cols) as u32);
+        m.memory("os_wv", 32, cols as u32);
+        for r in ["os_img", "os_pix", "os_y", "os_x", "os_xv"] {
             m.memory(r, 32, rows as u32);
         }
     }
@@ -809,7 +824,6 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl("g_row0", f32(w, encode::TILE_ROW0)),
         bl("g_c0", f32(w, encode::TILE_C0)),
-        bl("g_cc", id("g_k").div(id("g_ka"))),
         // whole output rows: several images when the tile starts at row 0 and spans more rows
         bl("g_rows", id("g_m").div(id("g_ow"))),
         bl("g_imgs", n(1)),
@@ -859,6 +873,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             bl("b_ky", n(0)),
             bl("b_kx", n(0)),
         ]);
+    }
+    if stationary_outputs {
+        gstart.extend(["b_img", "b_pix", "b_y", "b_x"].map(|v| bl(v, n(0))));
     }
     gstart.extend(common.clone());
     dstart.extend(common);
@@ -1094,10 +1111,24 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     let gstep = if stationary_weights {
         ws_step(
             (rows, cols),
-            WsParts {
+            ArrayParts {
                 window,
                 out_index,
                 start: start_or_read(id("g_fr").eq(n(0))),
+                input_code,
+                weight_field,
+                decode,
+                next_fold,
+            },
+        )
+    } else if stationary_outputs {
+        os_step(
+            (rows, cols),
+            ArrayParts {
+                window,
+                out_index,
+                // the fold streams the whole reduction: its first cycle is the first element
+                start: start_or_read(n(1)),
                 input_code,
                 weight_field,
                 decode,
@@ -1416,9 +1447,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     );
 }
 
-/// The parts of a lane's multiply-accumulate that the weight-stationary array arranges
-/// ([`ws_step`]); `compute_engine` builds them.
-struct WsParts {
+/// The parts of a lane's multiply-accumulate that the arrays arrange ([`ws_step`],
+/// [`os_step`]); `compute_engine` builds them.
+struct ArrayParts {
     /// `iy`, `ix` from the pixel and the kernel position.
     window: Vec<Stmt>,
     /// `oi`: the accumulator of (`img`, `ni`, `pix`).
@@ -1443,7 +1474,7 @@ struct WsParts {
 /// accumulator. The rows' reduction elements and the pixels are counted, not divided out: only
 /// the instruction's start divides (its geometry, once). A fold takes `rf + t` cycles, within
 /// the core's `2·rf − 1 + t + cf − 1`.
-fn ws_step((rows, cols): (u64, u64), p: WsParts) -> Vec<Stmt> {
+fn ws_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
     let (r, c) = (n(rows as i128), n(cols as i128));
     // preload array row `g_pre`: its reduction element is the walk's (`k_ci`, `k_ky`, `k_kx`),
     // which starts each fold at its first row's (`b_…`) and steps kernel column, kernel row,
@@ -1571,6 +1602,158 @@ fn ws_step((rows, cols): (u64, u64), p: WsParts) -> Vec<Stmt> {
                 .to_vec(),
         ),
         if_else(id("g_pre").lt(id("g_rf")), preload, stream),
+    ]
+}
+
+/// One cycle of a GEMM on the output-stationary array: each PE holds its output's partial sum
+/// (`os_acc`) for a fold. The fold's first cycle latches each array row's pixel (`os_img`,
+/// `os_pix`, `os_y`, `os_x`, walked on from the fold's first row) and starts each PE at the
+/// bias or at the accumulator the tile's earlier reduction tiles left; each cycle then steps
+/// the reduction element (walked: kernel column, kernel row, channel), reads one run of weights
+/// (one field per column, `os_wv`) and one input code per array row (`os_xv`), and each PE adds
+/// its product; the fold's last cycle writes the PEs' sums to the accumulators. Nothing is
+/// divided per cycle. A fold takes `t` cycles, within the core's `rf + t + cf − 2`.
+fn os_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
+    let (r, c) = (n(rows as i128), n(cols as i128));
+    let row_used = id("i").lt(id("g_rf"));
+    let column_used = id("g_fc").add(id("j")).lt(id("g_n"));
+    let pe = id("os_acc").at(id("i").mul(c.clone()).add(id("j")));
+    // the PE's output: its row's pixel, its column's channel
+    let at_pe = vec![
+        bl("mi", id("g_fr").add(id("i"))),
+        bl("img", id("os_img").at(id("i"))),
+        bl("pix", id("os_pix").at(id("i"))),
+        bl("ni", id("g_fc").add(id("j"))),
+        p.out_index,
+    ];
+    // the fold's first cycle: the rows' pixels, the PEs' starting sums, the first tap
+    let mut latch = vec![
+        bl("s_img", id("b_img")),
+        bl("s_pix", id("b_pix")),
+        bl("s_y", id("b_y")),
+        bl("s_x", id("b_x")),
+        for_(
+            "i",
+            r.clone(),
+            vec![
+                bl(id("os_img").at(id("i")), id("s_img")),
+                bl(id("os_pix").at(id("i")), id("s_pix")),
+                bl(id("os_y").at(id("i")), id("s_y")),
+                bl(id("os_x").at(id("i")), id("s_x")),
+                bl("s_x", id("s_x").add(n(1))),
+                bl("s_pix", id("s_pix").add(n(1))),
+                if_(
+                    id("s_x").eq(id("g_ow")),
+                    vec![bl("s_x", n(0)), bl("s_y", id("s_y").add(n(1)))],
+                ),
+                if_(
+                    id("s_pix").eq(id("g_px")),
+                    vec![
+                        bl("s_pix", n(0)),
+                        bl("s_y", n(0)),
+                        bl("s_img", id("s_img").add(n(1))),
+                    ],
+                ),
+            ],
+        ),
+        bl("k_ci", id("g_c0")),
+        bl("k_ky", n(0)),
+        bl("k_kx", n(0)),
+    ];
+    let mut start = at_pe.clone();
+    start.push(p.start);
+    start.push(bl(pe.clone(), id("cur")));
+    latch.push(for_(
+        "i",
+        r.clone(),
+        vec![if_(
+            row_used.clone(),
+            vec![for_("j", c.clone(), vec![if_(column_used.clone(), start)])],
+        )],
+    ));
+    // this cycle's reduction element: one run of weights, one input code per row
+    let mut weight = vec![bl("ni", id("g_fc").add(id("j")))];
+    weight.extend(p.weight_field);
+    weight.push(p.decode);
+    weight.push(bl(id("os_wv").at(id("j")), id("wv")));
+    let mut read = vec![
+        bl("y", id("os_y").at(id("i"))),
+        bl("x", id("os_x").at(id("i"))),
+        bl("img", id("os_img").at(id("i"))),
+        bl("ch", id("ci")),
+    ];
+    read.extend(p.window);
+    read.push(bl("xd", n(0)));
+    read.push(if_(inside_input(), p.input_code));
+    read.push(bl(id("os_xv").at(id("i")), id("xd")));
+    let mac = bl(
+        pe.clone(),
+        signed(pe.clone())
+            .add(signed(id("os_xv").at(id("i"))).mul(signed(id("os_wv").at(id("j"))))),
+    );
+    let mut write = at_pe;
+    write.push(bl(id("accs").at(id("oi")), pe));
+    let each_pe = |body: Vec<Stmt>| {
+        for_(
+            "i",
+            r.clone(),
+            vec![if_(
+                row_used.clone(),
+                vec![for_("j", c.clone(), vec![if_(column_used.clone(), body)])],
+            )],
+        )
+    };
+    let mut end_fold = vec![
+        each_pe(write),
+        // the last column fold of these rows: the next row fold starts at the pixel after them
+        if_(
+            id("g_fc").add(c.clone()).ge(id("g_sc")),
+            vec![
+                bl("b_img", id("n_img")),
+                bl("b_pix", id("n_pix")),
+                bl("b_y", id("n_y")),
+                bl("b_x", id("n_x")),
+            ],
+        ),
+    ];
+    end_fold.extend(p.next_fold);
+    vec![
+        bl(
+            "g_rf",
+            cond(
+                id("g_sr").sub(id("g_fr")).lt(r.clone()),
+                id("g_sr").sub(id("g_fr")),
+                r.clone(),
+            ),
+        ),
+        if_(
+            id("g_ts").eq(n(0)),
+            latch
+                .into_iter()
+                .chain(
+                    ["img", "pix", "y", "x"]
+                        .map(|v| bl(id(format!("n_{v}")), id(format!("s_{v}")))),
+                )
+                .collect(),
+        ),
+        bl("ci", id("k_ci")),
+        bl("ky", id("k_ky")),
+        bl("kx", id("k_kx")),
+        bl("kk", id("ky").mul(id("g_kw")).add(id("kx"))),
+        for_("j", c.clone(), vec![if_(column_used.clone(), weight)]),
+        for_("i", r.clone(), vec![if_(row_used.clone(), read)]),
+        each_pe(vec![mac]),
+        bl("k_kx", id("k_kx").add(n(1))),
+        if_(
+            id("k_kx").eq(id("g_kw")),
+            vec![bl("k_kx", n(0)), bl("k_ky", id("k_ky").add(n(1)))],
+        ),
+        if_(
+            id("k_ky").eq(id("g_kh")),
+            vec![bl("k_ky", n(0)), bl("k_ci", id("k_ci").add(n(1)))],
+        ),
+        bl("g_ts", id("g_ts").add(n(1))),
+        if_(id("g_ts").ge(id("g_t")), end_fold),
     ]
 }
 
