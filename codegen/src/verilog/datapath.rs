@@ -1447,6 +1447,80 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     );
 }
 
+/// `to_v = from_v` for each name `v` of `names` (`to` and `from` the prefixes).
+fn copy_regs(to: &str, from: &str, names: &[&str]) -> Vec<Stmt> {
+    names
+        .iter()
+        .map(|v| bl(id(format!("{to}{v}")), id(format!("{from}{v}"))))
+        .collect()
+}
+
+/// Steps the pixel walk (`s_x`, `s_y`, `s_pix`, `s_img`) to the next output pixel: column, row,
+/// image.
+fn next_pixel() -> Vec<Stmt> {
+    vec![
+        bl("s_x", id("s_x").add(n(1))),
+        bl("s_pix", id("s_pix").add(n(1))),
+        if_(
+            id("s_x").eq(id("g_ow")),
+            vec![bl("s_x", n(0)), bl("s_y", id("s_y").add(n(1)))],
+        ),
+        if_(
+            id("s_pix").eq(id("g_px")),
+            vec![
+                bl("s_pix", n(0)),
+                bl("s_y", n(0)),
+                bl("s_img", id("s_img").add(n(1))),
+            ],
+        ),
+    ]
+}
+
+/// The reduction element of the walk (`k_ci`, `k_ky`, `k_kx`) as `ci`, `ky`, `kx` and `kk`,
+/// then the walk stepped to the next one: kernel column, kernel row, channel.
+fn take_tap() -> Vec<Stmt> {
+    vec![
+        bl("ci", id("k_ci")),
+        bl("ky", id("k_ky")),
+        bl("kx", id("k_kx")),
+        bl("kk", id("ky").mul(id("g_kw")).add(id("kx"))),
+        bl("k_kx", id("k_kx").add(n(1))),
+        if_(
+            id("k_kx").eq(id("g_kw")),
+            vec![bl("k_kx", n(0)), bl("k_ky", id("k_ky").add(n(1)))],
+        ),
+        if_(
+            id("k_ky").eq(id("g_kh")),
+            vec![bl("k_ky", n(0)), bl("k_ci", id("k_ci").add(n(1)))],
+        ),
+    ]
+}
+
+/// Array row `i`'s input code into `to[i]`: the row's latched registers (`latched`), its window
+/// position, and `xd` (0 on padding).
+fn row_code(latched: Vec<Stmt>, window: Vec<Stmt>, input_code: Vec<Stmt>, to: &str) -> Vec<Stmt> {
+    let mut read = latched;
+    read.push(bl("ch", id("ci")));
+    read.extend(window);
+    read.push(bl("xd", n(0)));
+    read.push(if_(inside_input(), input_code));
+    read.push(bl(id(to).at(id("i")), id("xd")));
+    read
+}
+
+/// `g_rf`: the array rows (of `rows`) the current fold uses.
+fn rows_of_fold(rows: u64) -> Stmt {
+    let r = n(rows as i128);
+    bl(
+        "g_rf",
+        cond(
+            id("g_sr").sub(id("g_fr")).lt(r.clone()),
+            id("g_sr").sub(id("g_fr")),
+            r,
+        ),
+    )
+}
+
 /// The parts of a lane's multiply-accumulate that the arrays arrange ([`ws_step`],
 /// [`os_step`]); `compute_engine` builds them.
 struct ArrayParts {
@@ -1479,32 +1553,10 @@ fn ws_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
     // preload array row `g_pre`: its reduction element is the walk's (`k_ci`, `k_ky`, `k_kx`),
     // which starts each fold at its first row's (`b_…`) and steps kernel column, kernel row,
     // channel
-    let mut preload = vec![
-        if_(
-            id("g_pre").eq(n(0)),
-            vec![
-                bl("k_ci", id("b_ci")),
-                bl("k_ky", id("b_ky")),
-                bl("k_kx", id("b_kx")),
-            ],
-        ),
-        bl("ci", id("k_ci")),
-        bl("ky", id("k_ky")),
-        bl("kx", id("k_kx")),
-        bl("kk", id("ky").mul(id("g_kw")).add(id("kx"))),
-        bl(id("ws_ci").at(id("g_pre")), id("ci")),
-        bl(id("ws_ky").at(id("g_pre")), id("ky")),
-        bl(id("ws_kx").at(id("g_pre")), id("kx")),
-        bl("k_kx", id("k_kx").add(n(1))),
-        if_(
-            id("k_kx").eq(id("g_kw")),
-            vec![bl("k_kx", n(0)), bl("k_ky", id("k_ky").add(n(1)))],
-        ),
-        if_(
-            id("k_ky").eq(id("g_kh")),
-            vec![bl("k_ky", n(0)), bl("k_ci", id("k_ci").add(n(1)))],
-        ),
-    ];
+    const TAP: [&str; 3] = ["ci", "ky", "kx"];
+    let mut preload = vec![if_(id("g_pre").eq(n(0)), copy_regs("k_", "b_", &TAP))];
+    preload.extend(take_tap());
+    preload.extend(TAP.map(|v| bl(id(format!("ws_{v}")).at(id("g_pre")), id(v))));
     let mut load = vec![bl("ni", id("g_fc").add(id("j")))];
     load.extend(p.weight_field);
     load.push(bl(
@@ -1515,16 +1567,13 @@ fn ws_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
     preload.push(for_("j", c.clone(), vec![if_(column_used.clone(), load)]));
     preload.push(bl("g_pre", id("g_pre").add(n(1))));
     // stream: one input code per array row, then each column's sum
-    let mut read = vec![
-        bl("ci", id("ws_ci").at(id("i"))),
-        bl("ky", id("ws_ky").at(id("i"))),
-        bl("kx", id("ws_kx").at(id("i"))),
-        bl("ch", id("ci")),
-    ];
-    read.extend(p.window);
-    read.push(bl("xd", n(0)));
-    read.push(if_(inside_input(), p.input_code));
-    read.push(bl(id("ws_x").at(id("i")), id("xd")));
+    let read = row_code(
+        TAP.map(|v| bl(v, id(format!("ws_{v}")).at(id("i"))))
+            .to_vec(),
+        p.window,
+        p.input_code,
+        "ws_x",
+    );
     let product = vec![
         bl(
             "wf",
@@ -1551,15 +1600,11 @@ fn ws_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
         bl("g_pre", n(0)),
         if_(
             id("g_fc").add(c.clone()).ge(id("g_sc")),
-            vec![
-                bl("b_ci", id("k_ci")),
-                bl("b_ky", id("k_ky")),
-                bl("b_kx", id("k_kx")),
-            ],
+            copy_regs("b_", "k_", &TAP),
         ),
     ];
     end_fold.extend(p.next_fold);
-    let stream = vec![
+    let mut stream = vec![
         bl("mi", id("g_ts")),
         bl("img", id("s_img")),
         bl("pix", id("s_pix")),
@@ -1567,34 +1612,12 @@ fn ws_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
         bl("x", id("s_x")),
         for_("i", r.clone(), vec![if_(id("i").lt(id("g_rf")), read)]),
         for_("j", c, vec![if_(column_used, column)]),
-        // the next pixel: column, row, image
-        bl("s_x", id("s_x").add(n(1))),
-        bl("s_pix", id("s_pix").add(n(1))),
-        if_(
-            id("s_x").eq(id("g_ow")),
-            vec![bl("s_x", n(0)), bl("s_y", id("s_y").add(n(1)))],
-        ),
-        if_(
-            id("s_pix").eq(id("g_px")),
-            vec![
-                bl("s_pix", n(0)),
-                bl("s_y", n(0)),
-                bl("s_img", id("s_img").add(n(1))),
-            ],
-        ),
-        bl("g_ts", id("g_ts").add(n(1))),
-        if_(id("g_ts").ge(id("g_t")), end_fold),
     ];
+    stream.extend(next_pixel());
+    stream.push(bl("g_ts", id("g_ts").add(n(1))));
+    stream.push(if_(id("g_ts").ge(id("g_t")), end_fold));
     vec![
-        // the array rows this fold uses
-        bl(
-            "g_rf",
-            cond(
-                id("g_sr").sub(id("g_fr")).lt(r.clone()),
-                id("g_sr").sub(id("g_fr")),
-                r,
-            ),
-        ),
+        rows_of_fold(rows),
         if_(
             id("g_pre").eq(n(0)),
             ["s_img", "s_pix", "s_y", "s_x"]
@@ -1618,81 +1641,6 @@ fn os_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
     let row_used = id("i").lt(id("g_rf"));
     let column_used = id("g_fc").add(id("j")).lt(id("g_n"));
     let pe = id("os_acc").at(id("i").mul(c.clone()).add(id("j")));
-    // the PE's output: its row's pixel, its column's channel
-    let at_pe = vec![
-        bl("mi", id("g_fr").add(id("i"))),
-        bl("img", id("os_img").at(id("i"))),
-        bl("pix", id("os_pix").at(id("i"))),
-        bl("ni", id("g_fc").add(id("j"))),
-        p.out_index,
-    ];
-    // the fold's first cycle: the rows' pixels, the PEs' starting sums, the first tap
-    let mut latch = vec![
-        bl("s_img", id("b_img")),
-        bl("s_pix", id("b_pix")),
-        bl("s_y", id("b_y")),
-        bl("s_x", id("b_x")),
-        for_(
-            "i",
-            r.clone(),
-            vec![
-                bl(id("os_img").at(id("i")), id("s_img")),
-                bl(id("os_pix").at(id("i")), id("s_pix")),
-                bl(id("os_y").at(id("i")), id("s_y")),
-                bl(id("os_x").at(id("i")), id("s_x")),
-                bl("s_x", id("s_x").add(n(1))),
-                bl("s_pix", id("s_pix").add(n(1))),
-                if_(
-                    id("s_x").eq(id("g_ow")),
-                    vec![bl("s_x", n(0)), bl("s_y", id("s_y").add(n(1)))],
-                ),
-                if_(
-                    id("s_pix").eq(id("g_px")),
-                    vec![
-                        bl("s_pix", n(0)),
-                        bl("s_y", n(0)),
-                        bl("s_img", id("s_img").add(n(1))),
-                    ],
-                ),
-            ],
-        ),
-        bl("k_ci", id("g_c0")),
-        bl("k_ky", n(0)),
-        bl("k_kx", n(0)),
-    ];
-    let mut start = at_pe.clone();
-    start.push(p.start);
-    start.push(bl(pe.clone(), id("cur")));
-    latch.push(for_(
-        "i",
-        r.clone(),
-        vec![if_(
-            row_used.clone(),
-            vec![for_("j", c.clone(), vec![if_(column_used.clone(), start)])],
-        )],
-    ));
-    // this cycle's reduction element: one run of weights, one input code per row
-    let mut weight = vec![bl("ni", id("g_fc").add(id("j")))];
-    weight.extend(p.weight_field);
-    weight.push(p.decode);
-    weight.push(bl(id("os_wv").at(id("j")), id("wv")));
-    let mut read = vec![
-        bl("y", id("os_y").at(id("i"))),
-        bl("x", id("os_x").at(id("i"))),
-        bl("img", id("os_img").at(id("i"))),
-        bl("ch", id("ci")),
-    ];
-    read.extend(p.window);
-    read.push(bl("xd", n(0)));
-    read.push(if_(inside_input(), p.input_code));
-    read.push(bl(id("os_xv").at(id("i")), id("xd")));
-    let mac = bl(
-        pe.clone(),
-        signed(pe.clone())
-            .add(signed(id("os_xv").at(id("i"))).mul(signed(id("os_wv").at(id("j"))))),
-    );
-    let mut write = at_pe;
-    write.push(bl(id("accs").at(id("oi")), pe));
     let each_pe = |body: Vec<Stmt>| {
         for_(
             "i",
@@ -1703,58 +1651,67 @@ fn os_step((rows, cols): (u64, u64), p: ArrayParts) -> Vec<Stmt> {
             )],
         )
     };
+    // the PE's output: its row's pixel, its column's channel
+    let at_pe = vec![
+        bl("mi", id("g_fr").add(id("i"))),
+        bl("img", id("os_img").at(id("i"))),
+        bl("pix", id("os_pix").at(id("i"))),
+        bl("ni", id("g_fc").add(id("j"))),
+        p.out_index,
+    ];
+    // the fold's first cycle: the rows' pixels, the PEs' starting sums, the first tap
+    const PIXEL: [&str; 4] = ["img", "pix", "y", "x"];
+    let mut latch_row: Vec<Stmt> = PIXEL
+        .map(|v| bl(id(format!("os_{v}")).at(id("i")), id(format!("s_{v}"))))
+        .to_vec();
+    latch_row.extend(next_pixel());
+    let mut latch = copy_regs("s_", "b_", &PIXEL);
+    latch.push(for_("i", r.clone(), latch_row));
+    latch.extend(copy_regs("n_", "s_", &PIXEL));
+    latch.extend([bl("k_ci", id("g_c0")), bl("k_ky", n(0)), bl("k_kx", n(0))]);
+    let mut start = at_pe.clone();
+    start.push(p.start);
+    start.push(bl(pe.clone(), id("cur")));
+    latch.push(each_pe(start));
+    // this cycle's reduction element: one run of weights, one input code per row
+    let mut weight = vec![bl("ni", id("g_fc").add(id("j")))];
+    weight.extend(p.weight_field);
+    weight.push(p.decode);
+    weight.push(bl(id("os_wv").at(id("j")), id("wv")));
+    let read = row_code(
+        ["img", "y", "x"]
+            .map(|v| bl(v, id(format!("os_{v}")).at(id("i"))))
+            .to_vec(),
+        p.window,
+        p.input_code,
+        "os_xv",
+    );
+    let mac = bl(
+        pe.clone(),
+        signed(pe.clone())
+            .add(signed(id("os_xv").at(id("i"))).mul(signed(id("os_wv").at(id("j"))))),
+    );
+    let mut write = at_pe;
+    write.push(bl(id("accs").at(id("oi")), pe));
     let mut end_fold = vec![
         each_pe(write),
         // the last column fold of these rows: the next row fold starts at the pixel after them
         if_(
             id("g_fc").add(c.clone()).ge(id("g_sc")),
-            vec![
-                bl("b_img", id("n_img")),
-                bl("b_pix", id("n_pix")),
-                bl("b_y", id("n_y")),
-                bl("b_x", id("n_x")),
-            ],
+            copy_regs("b_", "n_", &PIXEL),
         ),
     ];
     end_fold.extend(p.next_fold);
-    vec![
-        bl(
-            "g_rf",
-            cond(
-                id("g_sr").sub(id("g_fr")).lt(r.clone()),
-                id("g_sr").sub(id("g_fr")),
-                r.clone(),
-            ),
-        ),
-        if_(
-            id("g_ts").eq(n(0)),
-            latch
-                .into_iter()
-                .chain(
-                    ["img", "pix", "y", "x"]
-                        .map(|v| bl(id(format!("n_{v}")), id(format!("s_{v}")))),
-                )
-                .collect(),
-        ),
-        bl("ci", id("k_ci")),
-        bl("ky", id("k_ky")),
-        bl("kx", id("k_kx")),
-        bl("kk", id("ky").mul(id("g_kw")).add(id("kx"))),
+    let mut step = vec![rows_of_fold(rows), if_(id("g_ts").eq(n(0)), latch)];
+    step.extend(take_tap());
+    step.extend([
         for_("j", c.clone(), vec![if_(column_used.clone(), weight)]),
         for_("i", r.clone(), vec![if_(row_used.clone(), read)]),
         each_pe(vec![mac]),
-        bl("k_kx", id("k_kx").add(n(1))),
-        if_(
-            id("k_kx").eq(id("g_kw")),
-            vec![bl("k_kx", n(0)), bl("k_ky", id("k_ky").add(n(1)))],
-        ),
-        if_(
-            id("k_ky").eq(id("g_kh")),
-            vec![bl("k_ky", n(0)), bl("k_ci", id("k_ci").add(n(1)))],
-        ),
         bl("g_ts", id("g_ts").add(n(1))),
         if_(id("g_ts").ge(id("g_t")), end_fold),
-    ]
+    ]);
+    step
 }
 
 /// The module `etch_datapath` of `prog` as `plan` builds it.
