@@ -124,6 +124,9 @@ pub struct Plan {
     pub weight_slot: u64,
     /// Accumulators (and codes) of an output slot.
     pub output_slot: u64,
+    /// The most output channels a tile computes: each output slot latches this many channels'
+    /// requantization parameters.
+    pub slot_channels: u64,
     /// Bytes a DMA engine moves a cycle to or from the global buffer: at least its rate.
     pub dma_bytes: u64,
     /// The DRAM channel: its beat is the AXI4 master's data width, its bandwidth the memory
@@ -273,6 +276,7 @@ pub fn plan(
     }
     // an output slot holds accumulators (`acc_bits` each) or a vector instruction's 8-bit codes
     let output_slot = (slots.output * 8 / acc_bits.max(1) as u64).max(slots.output);
+    let mut slot_channels = 1;
     for insn in &program.insns {
         let li = insn.layer as usize;
         if !chain.contains(&li) {
@@ -284,7 +288,10 @@ pub fn plan(
                 _ => (d.bytes(), slots.input, "input slot"),
             },
             Kind::Store(d) => (d.bytes(), output_slot, "output slot"),
-            Kind::Gemm(g) => (g.m * g.n, output_slot, "output slot"),
+            Kind::Gemm(g) => {
+                slot_channels = slot_channels.max(g.n);
+                (g.m * g.n, output_slot, "output slot")
+            }
             Kind::Vector(v) => {
                 if !matches!(
                     v.op,
@@ -299,6 +306,11 @@ pub fn plan(
                         li,
                         &format!("a vector {} instruction", v.op.name()),
                     ));
+                }
+                if v.op == VectorOp::Depthwise {
+                    // a depthwise tile's channels (`dstart`)
+                    let tile = program.layers[li].tiling.map_or(1, |t| t.out_channels);
+                    slot_channels = slot_channels.max(tile.max(1));
                 }
                 let ops = match v.op {
                     VectorOp::Depthwise => {
@@ -353,6 +365,7 @@ pub fn plan(
         input_slot: slots.input.max(1),
         weight_slot: slots.weight.max(1),
         output_slot: output_slot.max(1),
+        slot_channels,
         dma_bytes: m.global.milli_bytes_per_cycle.div_ceil(1000).max(1),
         bus: m.dram,
         max_kernel: image.layers.iter().flatten().fold([1, 1], |k, c| {
@@ -884,6 +897,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         plan.input_slot as i128,
         plan.output_slot as i128,
     );
+    let pc = plan.slot_channels as i128;
     let byte4 = |mem: &str, at: Expr| {
         concat(
             (0..4)
@@ -945,7 +959,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
                 if_(
                     id("mi").eq(n(0)),
                     vec![
-                        bl("po", id("g_os").mul(n(os)).add(id("ni"))),
+                        bl("po", id("g_os").mul(n(pc)).add(id("ni"))),
                         bl(id("pmul").at(id("po")), byte4("wbuf", id("pb").add(n(4)))),
                         bl(id("pshift").at(id("po")), id("wbuf").at(id("pb").add(n(8)))),
                         bl(id("pzp").at(id("po")), id("wbuf").at(id("pb").add(n(9)))),
@@ -1225,7 +1239,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         bl(
             "po",
             id("v_os")
-                .mul(n(os))
+                .mul(n(pc))
                 .add(id("el").div(id("v_px")).rem(id("v_ch"))),
         ),
         bl(
@@ -1759,11 +1773,12 @@ pub fn module(prog: &Program, plan: &Plan) -> Module {
     // one byte past the end: a weight decodes from a byte pair
     m.memory("wbuf", 8, (slots * plan.weight_slot + 1) as u32);
     let outs = (slots * plan.output_slot) as u32;
-    m.memory("accs", 32, outs)
-        .memory("obuf", 8, outs)
-        .memory("pmul", 32, outs);
+    m.memory("accs", 32, outs).memory("obuf", 8, outs);
+    // each output slot's channels' requantization parameters
+    let params = (slots * plan.slot_channels) as u32;
+    m.memory("pmul", 32, params);
     for p in ["pshift", "pzp", "pmin", "pmax"] {
-        m.memory(p, 8, outs);
+        m.memory(p, 8, params);
     }
     m.memory("ltab", 256, (plan.table.len() + 1) as u32);
     m.memory("thr", 32, (plan.constants.len() + 1) as u32);
