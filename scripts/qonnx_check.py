@@ -318,8 +318,11 @@ def qoperator_po2_case(rng):
     b = Builder("qop_po2")
     c = 8
 
+    # 7-bit weights (what quantize_static's reduce_range gives): onnxruntime's AVX2 u8s8 kernels on
+    # CPUs without VNNI sum pairs of uint8 x int8 products in int16 with saturation, so 8-bit
+    # weights would make its results depend on the CPU; halving keeps the generator's draws
     def weight(shape, axis_len):
-        w = b.const(rng.integers(-127, 128, shape), np.int8)
+        w = b.const(rng.integers(-127, 128, shape) // 2, np.int8)
         s = b.const(2.0 ** rng.integers(-7, -4, axis_len))
         return w, s, b.const(np.zeros(axis_len, np.int8), np.int8)
 
@@ -335,7 +338,7 @@ def qoperator_po2_case(rng):
     f = b.node("Flatten", [r])
     w, s, z = weight((c * 16, 16), 16)
     m = b.node("QLinearMatMul", [f, hs, u8(), w, s, z, ms, u8()])
-    w = b.const(rng.integers(-127, 128, (10, 16)), np.int8)
+    w = b.const(rng.integers(-127, 128, (10, 16)) // 2, np.int8)
     g = b.node("QGemm", [m, ms, u8(), w, b.const(2.0**-6), b.const(0, np.int8), b.const(rng.integers(-99, 99, 10), np.int32), ys, b.const(64, np.uint8)], domain=MS, transB=1)
     y = b.node("DequantizeLinear", [g, ys, b.const(64, np.uint8)])
     model = b.model([64, 1, 8, 8], y)
