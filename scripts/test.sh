@@ -44,13 +44,18 @@ fi
 stage "python venv (scripts/locks/test.txt)" scripts/onnx_check.sh --setup >/dev/null
 stage "cargo fmt" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
-# a hung test fails the run in time to say which (cargo names a test running over 60 s) instead of
-# running into CI's own limit
-stage "cargo test" timeout 2400 cargo test --workspace --locked
-# `cargo test` built target/debug/etch for the CLI tests: the scripts use that one (one build)
-stage "onnx_check" scripts/onnx_check.sh target/debug/etch
-stage "ort_check" scripts/ort_check.sh target/debug/etch
-stage "quant_check" scripts/quant_check.sh target/debug/etch
-stage "qonnx_check" scripts/qonnx_check.sh target/debug/etch
-stage "export_check" scripts/export_check.sh target/debug/etch
+# Build every test binary once (the dev profile); cargo prints their paths as JSON.
+stage "cargo test --no-run" bash -c \
+  'mkdir -p target && cargo test --workspace --locked --no-run --message-format=json-render-diagnostics >target/test-binaries.json'
+# Run them, and the checks against the peers, one per core at a time, the longest first: most of
+# them wait on one single-threaded simulator or Python process. The checks use target/debug/etch,
+# which the build above made for the CLI tests (one build). A hung job fails the run in time to say
+# which, instead of running into CI's own limit.
+stage "tests and checks" python3 scripts/run_tests.py target/test-binaries.json \
+  --jobs "$(nproc)" --timeout 2400 \
+  --check "scripts/onnx_check.sh target/debug/etch" \
+  --check "scripts/ort_check.sh target/debug/etch" \
+  --check "scripts/quant_check.sh target/debug/etch" \
+  --check "scripts/qonnx_check.sh target/debug/etch" \
+  --check "scripts/export_check.sh target/debug/etch"
 echo "== all stages passed in $((SECONDS - started)) s" >&2
