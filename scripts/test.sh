@@ -24,6 +24,8 @@ command -v g++ >/dev/null || need_apt+=(g++)
 command -v verilator >/dev/null || need_apt+=(verilator)
 command -v iverilog >/dev/null || need_apt+=(iverilog)
 command -v yosys >/dev/null || need_apt+=(yosys)
+# Verilator builds put ccache in front of g++ when it is installed (its runtime compiled once)
+command -v ccache >/dev/null || need_apt+=(ccache)
 # the GPU tests run on Mesa's lavapipe (Vulkan on the CPU) where there is no GPU; without an
 # adapter they fail, they do not skip
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
@@ -39,6 +41,9 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
   export XDG_RUNTIME_DIR
   trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 fi
+
+# ccache's cache inside the build tree: a fresh clone starts empty, and nothing outside it is written
+export CCACHE_DIR="$PWD/target/ccache"
 
 # Python packages: exact versions and hashes from scripts/locks/test.txt
 stage "python venv (scripts/locks/test.txt)" scripts/onnx_check.sh --setup >/dev/null
