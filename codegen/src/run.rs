@@ -227,12 +227,7 @@ pub fn run_testbench(
                         "OPT_FAST=-O1",
                     ])
                     .args(ccache_flags())
-                    .args([
-                        "--Mdir",
-                        "obj_dir",
-                        "--top-module",
-                        top,
-                    ])
+                    .args(["--Mdir", "obj_dir", "--top-module", top])
                     .args(files),
                 "verilator",
                 "verilator",

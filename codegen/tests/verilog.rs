@@ -1,5 +1,6 @@
 //! The emitted Verilog, run: the digits models in their three compressions are bit-exact under
-//! Icarus and Verilator and take exactly the cycles `etch sim --rtl` predicts; a flipped weight bit is
+//! Verilator (int8 under Icarus too, which takes half a minute a run of this design) and take
+//! exactly the cycles `etch sim --rtl` predicts; a flipped weight bit is
 //! caught and named; a missing memory image fails loudly; the design is lint-clean.
 
 mod common;
@@ -43,7 +44,12 @@ fn check(model: &str) {
             "{model} {what}: {}",
             lint(&dir).unwrap()
         );
-        for sim in [Simulator::Icarus, Simulator::Verilator] {
+        let sims = if what == "int8" {
+            vec![Simulator::Icarus, Simulator::Verilator]
+        } else {
+            vec![Simulator::Verilator]
+        };
+        for sim in sims {
             let r = simulate(&dir, sim, &out).unwrap();
             assert!(
                 r.verdict.bit_exact && r.error.is_none(),
@@ -103,7 +109,7 @@ fn a_flipped_weight_bit_is_caught_and_named() {
     lines[word] = format!("{}{b:02x}", &w[..last]);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let out = OutputSpec::of(&p, &info);
-    let r = simulate(&dir, Simulator::Icarus, &out).unwrap();
+    let r = simulate(&dir, Simulator::Verilator, &out).unwrap();
     assert!(!r.verdict.bit_exact);
     let mm = r.verdict.first_mismatch.expect("a mismatch");
     assert_eq!((mm.sample, mm.index), (0, Some(0)), "{}", r.log);
@@ -114,7 +120,7 @@ fn a_flipped_weight_bit_is_caught_and_named() {
     let liar = text.replace("$fatal(1, \"output differs from golden\");", "");
     assert_ne!(liar, text, "the testbench's mismatch branch changed");
     std::fs::write(&tb, liar).unwrap();
-    let r = simulate(&dir, Simulator::Icarus, &out).unwrap();
+    let r = simulate(&dir, Simulator::Verilator, &out).unwrap();
     assert!(r.log.contains("ETCH PASS"), "{}", r.log);
     assert!(!r.verdict.bit_exact, "{}", r.log);
     // a missing memory image is an error, not a pass (Verilator would read zeros)
