@@ -352,6 +352,10 @@ def check_model_file(checks, etch, path, tmp):
     def idempotent():
         etch_convert(etch, out1, out2)
         text2 = read_text(out2)
+        if text2 == text:
+            # the same text parses to the same proto (parsing is deterministic): no second
+            # parse, which takes onnx half a minute on AlexNet's filled weights
+            return []
         problems = same_proto(model, parse(text2))
         if not problems and text2 != text:
             problems.append("the texts differ although they parse to the same proto")

@@ -64,14 +64,14 @@ fn dir_name(what: &str) -> String {
     format!("{}_{:016x}", head.replace([' ', '/'], "_"), h.finish())
 }
 
-/// Emits the program's core with its RTL datapath for the first three samples of `csv`, runs it under
-/// `sim` and holds its cycles against the simulator and its output codes against the CPU
+/// Emits the program's core with its RTL datapath for the first `samples` samples of `csv`, runs
+/// it under `sim` and holds its cycles against the simulator and its output codes against the CPU
 /// executor's. Returns the program's cycles.
 fn check_rtl(
     what: &str,
     p: &Prepared,
     acc: &Accelerator,
-    csv: &str,
+    (csv, samples): (&str, usize),
     sim: etch_codegen::run::Simulator,
 ) -> u64 {
     use etch_codegen::verilog::{core, datapath};
@@ -80,7 +80,7 @@ fn check_rtl(
         .lower(acc, 1, Objective::Latency)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let image = build(&program, &chain, &p.info).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let samples = golden(&p.model, &p.info, &chain, csv, 3).unwrap();
+    let samples = golden(&p.model, &p.info, &chain, csv, samples).unwrap();
     let values = core::Values::new(
         &program,
         image,
@@ -159,7 +159,7 @@ fn the_rtl_datapath_computes_the_digits_models() {
                 };
                 for sim in sims {
                     let what = format!("{model} {form} on {name} ({sim:?})");
-                    let cycles = check_rtl(&what, &p, &acc, &common::test_csv(), sim);
+                    let cycles = check_rtl(&what, &p, &acc, (&common::test_csv(), 3), sim);
                     eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
                 }
             }
@@ -425,9 +425,9 @@ fn random_convolution_chains_compute_their_golden_codes_on_random_hardware() {
             acc.dram.latency_cycles
         );
         let n = check(&label, &p, &acc, &csv.display().to_string(), 6);
-        // the RTL datapath on the first sample
+        // the RTL datapath on the first sample (the digits models run three in a row)
         let sim = simulator_for(&p, &acc);
-        let cycles = check_rtl(&label, &p, &acc, &csv.display().to_string(), sim);
+        let cycles = check_rtl(&label, &p, &acc, (&csv.display().to_string(), 1), sim);
         eprintln!(
             "{label}: {n} instructions, bit-exact; RTL ({sim:?}): {cycles} cycles, bit-exact"
         );
@@ -533,11 +533,12 @@ fn resnet18_mobilenet_v2_and_squeezenet_at_32x32_compute_their_golden_codes_in_r
         eprintln!("{what}: {n} instructions, 2 samples bit-exact");
         let what = format!("{name} at 32x32 on ws-16x16-int8");
         let acc = hw("ws-16x16-int8");
+        // one sample (the digits models run three in a row)
         let cycles = check_rtl(
             &what,
             &p,
             &acc,
-            &csv,
+            (&csv, 1),
             etch_codegen::run::Simulator::Verilator,
         );
         eprintln!("{what}: {cycles} cycles, bit-exact in RTL");
@@ -622,7 +623,7 @@ g (float[1,1,8,8] x) => (float[1,10] y)
         "QOperator network on ws-4x2-int8",
         &p,
         &acc,
-        &common::test_csv(),
+        (&common::test_csv(), 3),
         simulator_for(&p, &acc),
     );
     eprintln!("QOperator network on ws-4x2-int8: {cycles} cycles, bit-exact in RTL");

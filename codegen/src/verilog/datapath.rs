@@ -673,8 +673,12 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         "i", "j", "ky", "kx", "mi", "ki", "ni", "img", "pix", "y", "x", "ci", "kk", "iy", "ix",
         "oi", "ia", "q", "xd", "wi", "wa", "wv", "wf", "cur", "pb", "po",
         // vector work
-        "v_pos", "v_n", "v_e0", "v_is", "v_os", "v_plane", "v_ch", "v_px", "v_first", "el", "best",
-        "a_off", "a_min", "a_max", "v_tab",
+        "v_pos", "v_n", "v_is", "v_os", "v_plane", "v_ch", "v_px", "v_first", "el", "best", "a_off",
+        "a_min", "a_max", "v_tab",
+        // walks instead of dividers: the pixel (`next_pixel`), the reduction element
+        // (`take_tap`), a depthwise lane's pixel index and channel, requantization's pixel and
+        // channel
+        "s_img", "s_pix", "s_y", "s_x", "k_ci", "k_ky", "k_kx", "d_mi", "d_ni", "v_wp", "v_wc",
     ];
     for i in ints {
         m.item(Item::Integer(i.into()));
@@ -682,10 +686,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     // the weight-stationary array's PE registers and its rows' latches (`ws_step`)
     let stationary_weights = (f.rows, f.cols, f.stream) == (Dim::K, Dim::N, Dim::M);
     if stationary_weights {
-        for i in [
-            "g_pre", "g_rf", "s_img", "s_pix", "s_y", "s_x", "k_ci", "k_ky", "k_kx", "b_ci",
-            "b_ky", "b_kx",
-        ] {
+        for i in ["g_pre", "g_rf", "b_ci", "b_ky", "b_kx"] {
             m.item(Item::Integer(i.into()));
         }
         m.memory("ws_w", 8, (rows * cols) as u32);
@@ -697,8 +698,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     let stationary_outputs = (f.rows, f.cols, f.stream) == (Dim::M, Dim::N, Dim::K);
     if stationary_outputs {
         for i in [
-            "g_rf", "s_img", "s_pix", "s_y", "s_x", "b_img", "b_pix", "b_y", "b_x", "n_img",
-            "n_pix", "n_y", "n_x", "k_ci", "k_ky", "k_kx",
+            "g_rf", "b_img", "b_pix", "b_y", "b_x", "n_img", "n_pix", "n_y", "n_x",
         ] {
             m.item(Item::Integer(i.into()));
         }
@@ -892,6 +892,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     }
     gstart.extend(common.clone());
     dstart.extend(common);
+    // a depthwise tile's walks start at its first channel's first pixel and kernel position
+    dstart.extend([
+        bl("k_ci", id("g_c0")),
+        bl("k_ky", n(0)),
+        bl("k_kx", n(0)),
+        bl("d_mi", n(0)),
+        bl("d_ni", n(0)),
+    ]);
+    dstart.extend(["s_img", "s_pix", "s_y", "s_x"].map(|v| bl(v, n(0))));
     let (ws, is_, os) = (
         plan.weight_slot as i128,
         plan.input_slot as i128,
@@ -1084,31 +1093,55 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
     );
     // one lane's multiply-accumulate from its (`mi`, `ki`, `ni`), everything computed in place
     // (the output-stationary array and the vector unit's depthwise lanes)
-    let mut mac = pixel_of_m;
-    mac.extend(tap_of_k.clone());
+    // the rest of a lane's multiply-accumulate, from its pixel, reduction element and `ni`
+    let mut mac_body = vec![];
     // the input channel: the reduction's, or a depthwise tile's own output channel
-    mac.push(bl(
+    mac_body.push(bl(
         "ch",
         cond(id("c_dw"), id("g_co0").add(id("ni")), id("ci")),
     ));
-    mac.extend(window.clone());
-    mac.push(out_index.clone());
-    mac.push(start_or_read(id("ki").eq(n(0))));
+    mac_body.extend(window.clone());
+    mac_body.push(out_index.clone());
+    mac_body.push(start_or_read(id("ki").eq(n(0))));
     let mut product = input_code.clone();
     product.extend(weight_field.clone());
     product.push(decode.clone());
     product.push(bl("cur", id("cur").add(id("xd").mul(id("wv")))));
-    mac.push(if_(inside_input(), product));
-    mac.push(bl(id("accs").at(id("oi")), id("cur")));
-    // a depthwise lane: the kernel position fastest, then the pixel, then the channel
-    let dw_lane = vec![
-        bl("ki", id("el").rem(id("g_k"))),
-        bl("mi", id("el").div(id("g_k")).rem(id("g_m"))),
-        bl("ni", id("el").div(id("g_k")).div(id("g_m"))),
-    ]
-    .into_iter()
-    .chain(mac.clone())
-    .collect::<Vec<_>>();
+    mac_body.push(if_(inside_input(), product));
+    mac_body.push(bl(id("accs").at(id("oi")), id("cur")));
+    // an input-stationary lane: its pixel and reduction element divided out of `mi` and `ki`
+    let mut mac = pixel_of_m;
+    mac.extend(tap_of_k);
+    mac.extend(mac_body.clone());
+    // a depthwise lane: the kernel position fastest, then the pixel, then the channel, walked
+    // lane after lane (the tap's channel stays the tile's first: a step past the kernel's last
+    // position is the next pixel, and past the tile's last pixel the next channel)
+    let mut dw_lane = vec![
+        bl("mi", id("d_mi")),
+        bl("ni", id("d_ni")),
+        bl("img", id("s_img")),
+        bl("pix", id("s_pix")),
+        bl("y", id("s_y")),
+        bl("x", id("s_x")),
+    ];
+    dw_lane.extend(take_tap());
+    dw_lane.push(bl("ki", id("kk")));
+    dw_lane.extend(mac_body);
+    let mut next_dw_pixel = vec![bl("k_ci", id("g_c0"))];
+    next_dw_pixel.extend(next_pixel());
+    next_dw_pixel.extend([
+        bl("d_mi", id("d_mi").add(n(1))),
+        if_(
+            id("d_mi").eq(id("g_m")),
+            // (the tile is whole images of whole rows: the pixel walk has just wrapped)
+            vec![
+                bl("d_mi", n(0)),
+                bl("s_img", n(0)),
+                bl("d_ni", id("d_ni").add(n(1))),
+            ],
+        ),
+    ]);
+    dw_lane.push(if_(id("k_ci").ne(id("g_c0")), next_dw_pixel));
     // the next fold: columns first, then rows; the last one ends the instruction
     let next_fold = vec![
         bl("g_ts", n(0)),
@@ -1204,12 +1237,6 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         bl("v_is", f32(w, encode::VEC_INPUT_SLOT)),
         bl("v_os", f32(w, encode::VEC_OUTPUT_SLOT)),
         bl("v_plane", id("g_oh").mul(id("g_ow"))),
-        bl(
-            "v_e0",
-            f32(w, encode::TILE_C0)
-                .mul(id("v_plane"))
-                .add(f32(w, encode::TILE_ROW0).mul(id("g_ow"))),
-        ),
         // the first input element a pooling tile's slot holds (`execute::pool`)
         bl(
             "g_ir0",
@@ -1226,6 +1253,15 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         ),
         bl("v_ch", id("ometa_ch").at(f32(w, encode::VEC_OUTPUT_SLOT))),
         bl("v_px", id("ometa_px").at(f32(w, encode::VEC_OUTPUT_SLOT))),
+        bl("v_wp", n(0)),
+        bl("v_wc", n(0)),
+        // pooling walks the output planes' pixels from the tile's first (plane `c0`, row
+        // `row0`): a plane's pixels are the walk's `g_px`
+        bl("g_px", id("v_plane")),
+        bl("s_img", f32(w, encode::TILE_C0)),
+        bl("s_y", f32(w, encode::TILE_ROW0)),
+        bl("s_x", n(0)),
+        bl("s_pix", f32(w, encode::TILE_ROW0).mul(id("g_ow"))),
     ]);
     // requantization (`Requant::scale`, then the zero point and the clamp)
     let sext8 = |e: Expr, signed: Expr| {
@@ -1236,12 +1272,9 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
         )
     };
     let requant = vec![
-        bl(
-            "po",
-            id("v_os")
-                .mul(n(pc))
-                .add(id("el").div(id("v_px")).rem(id("v_ch"))),
-        ),
+        // the element's channel, walked: pixel, then channel (the slot's elements are
+        // `[image][channel][pixel]`)
+        bl("po", id("v_os").mul(n(pc)).add(id("v_wc"))),
         bl(
             id("prod"),
             signed(id("accs").at(id("v_os").mul(n(os)).add(id("el"))))
@@ -1306,14 +1339,23 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("obuf").at(id("v_os").mul(n(os)).add(id("el"))),
             id("val").slice(7, 0),
         ),
+        bl("v_wp", id("v_wp").add(n(1))),
+        if_(
+            id("v_wp").eq(id("v_px")),
+            vec![
+                bl("v_wp", n(0)),
+                bl("v_wc", id("v_wc").add(n(1))),
+                if_(id("v_wc").eq(id("v_ch")), vec![bl("v_wc", n(0))]),
+            ],
+        ),
     ];
     // max pooling of whole output rows or planes (`execute::pool`): the slot holds the input
     // from element `v_first`; padding takes no part
-    let pool = vec![
-        bl("mi", id("v_e0").add(id("el"))),
-        bl("img", id("mi").div(id("v_plane"))),
-        bl("y", id("mi").rem(id("v_plane")).div(id("g_ow"))),
-        bl("x", id("mi").rem(id("g_ow"))),
+    let mut pool = vec![
+        // the output element's plane, row and column, walked from the tile's first
+        bl("img", id("s_img")),
+        bl("y", id("s_y")),
+        bl("x", id("s_x")),
         bl("best", neg(n(1 << 30))),
         // constant bounds (the largest window), so the loops unroll
         for_(
@@ -1355,6 +1397,7 @@ fn compute_engine(m: &mut Module, prog: &Program, plan: &Plan) {
             id("best").slice(7, 0),
         ),
     ];
+    pool.extend(next_pixel());
     // a residual Add (`execute::add`): the slot's two rows of `v_n` codes are the operands
     let add = vec![
         bl(
