@@ -45,21 +45,13 @@ fi
 # ccache's cache inside the build tree: a fresh clone starts empty, and nothing outside it is written
 export CCACHE_DIR="$PWD/target/ccache"
 
-# Python packages: exact versions and hashes from scripts/locks/test.txt, installed in the
-# background (mostly downloads) while cargo checks and builds; the checks wait for it
-venv_log="$(mktemp)"
-scripts/onnx_check.sh --setup >"$venv_log" 2>&1 &
-venv_pid=$!
-venv_ready() {
-    wait "$venv_pid" || { cat "$venv_log" >&2; return 1; }
-    rm -f "$venv_log"
-}
+# Python packages: exact versions and hashes from scripts/locks/test.txt
+stage "python venv (scripts/locks/test.txt)" scripts/onnx_check.sh --setup >/dev/null
 stage "cargo fmt" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 # Build every test binary once (the dev profile); cargo prints their paths as JSON.
 stage "cargo test --no-run" bash -c \
   'mkdir -p target && cargo test --workspace --locked --no-run --message-format=json-render-diagnostics >target/test-binaries.json'
-stage "python venv (scripts/locks/test.txt), started before cargo" venv_ready
 # Run them, and the checks against the peers, one per core at a time, the longest first: most of
 # them wait on one single-threaded simulator or Python process. The checks use target/debug/etch,
 # which the build above made for the CLI tests (one build). A hung job fails the run in time to say
